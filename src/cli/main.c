@@ -1,0 +1,49 @@
+/* main.c — `xpv`: dispatch to subcommands (one file per subcommand, cmd_*.c). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct xpv_cmd commands[] = {
+        {"topo", "show this machine's (or a saved tree's) NUMA topology", xpv_cmd_topo},
+};
+
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+void xpv_cli_err(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "xpv %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: xpv COMMAND [ARGS...]\n\n"
+               "NUMA topology that follows the virtual machine.\n\ncommands:\n");
+    for (size_t i = 0; i < NR_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'xpv COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return XPV_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return XPV_EXIT_OK;
+    }
+    for (size_t i = 0; i < NR_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "xpv: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return XPV_EXIT_USAGE;
+}
