@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# main.sh [ARGS...] — the README's first command: install what is missing, build xpv
+# (optimised, no sanitizers) in build/, and run the main job on its built-in default.
+# Until the simulator lands, the main job is `xpv topo` of this machine; ARGS replace it
+# (e.g. `scripts/main.sh topo --json`).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+
+bash scripts/setup.sh build
+source scripts/configure.sh
+xpv_configure build -DXPV_SANITIZE=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$(nproc)" --target xpv >/dev/null
+
+if (($#)); then
+    exec build/bin/xpv "$@"
+fi
+exec build/bin/xpv topo

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# setup.sh [build|test] — install what xpv needs on Debian 12, and nothing more.
+#
+#   build  compilers, CMake and the libraries xpv links (hwloc, libnuma, jansson, cmocka)
+#   test   build + what the tests use: clang's sanitizer/fuzzer runtimes, python3 and
+#          hwloc's tools (the oracle), QEMU, busybox and cpio (the lab), and Debian's kernel
+#          image for the lab guest (unpacked under build/lab/kernel, not installed)
+#
+# Idempotent and quick when nothing is missing: it asks dpkg first and runs apt only for
+# what is absent. Needs root (or sudo) only when something must be installed.
+set -euo pipefail
+
+mode=${1:-build}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+build_pkgs=(cmake make pkg-config gcc clang libc6-dev libhwloc-dev libnuma-dev libjansson-dev
+            libcmocka-dev)
+test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio)
+
+case "$mode" in
+build) want=("${build_pkgs[@]}") ;;
+test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+*)
+    echo "usage: scripts/setup.sh [build|test]" >&2
+    exit 2
+    ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [[ $status == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    sudo=()
+    if ((EUID != 0)); then
+        if command -v sudo >/dev/null; then
+            sudo=(sudo)
+        else
+            echo "setup: not root and no sudo; as root run: apt-get install ${missing[*]}" >&2
+            exit 1
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # An apt cache that is empty or older than a day does not know current package versions.
+    if [[ -z $(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1) ]]; then
+        "${sudo[@]}" apt-get update -qq
+    fi
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ $mode == test ]]; then
+    # The lab guest boots Debian's own kernel; fetch-kernel.sh is a no-op when it is there.
+    bash "$here/lab/fetch-kernel.sh" "$here/build/lab/kernel"
+fi
