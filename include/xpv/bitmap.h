@@ -20,9 +20,9 @@
 extern "C" {
 #endif
 
-#define XPV_MAX_CPUS       4096
-#define XPV_MAX_NODES      256
-#define XPV_BITMAP_WORDS   (XPV_MAX_CPUS / 64)
+#define XPV_MAX_CPUS     4096
+#define XPV_MAX_NODES    256
+#define XPV_BITMAP_WORDS (XPV_MAX_CPUS / 64)
 
 struct xpv_bitmap {
     uint64_t w[XPV_BITMAP_WORDS];

@@ -48,8 +48,8 @@ struct xpv_ops {
     long (*move_pages)(void *ctx, pid_t pid, unsigned long count, void *const *pages,
                        const int *nodes, int *status, unsigned flags);
     /* mbind(2) on [addr, addr+len) of the calling process. */
-    int (*mbind)(void *ctx, void *addr, unsigned long len, int mode,
-                 const struct xpv_bitmap *nodes, unsigned flags);
+    int (*mbind)(void *ctx, void *addr, unsigned long len, int mode, const struct xpv_bitmap *nodes,
+                 unsigned flags);
     /* migrate_pages(2): move pid's pages on `from` nodes to `to` nodes. Returns the number of
      * pages that could not be moved, or a negative errno. */
     long (*migrate_pages)(void *ctx, pid_t pid, const struct xpv_bitmap *from,

@@ -27,15 +27,15 @@ enum xpv_op_kind {
 
 struct xpv_op_call {
     enum xpv_op_kind kind;
-    pid_t pid;               /* pid or tid the call named (0 = the caller) */
-    int rc;                  /* what the call returned */
-    unsigned long count;     /* move_pages: pages; mbind: length in bytes */
-    int node;                /* move_pages: first target node (-1 for a query) */
-    int mode;                /* mbind mode */
+    pid_t pid;           /* pid or tid the call named (0 = the caller) */
+    int rc;              /* what the call returned */
+    unsigned long count; /* move_pages: pages; mbind: length in bytes */
+    int node;            /* move_pages: first target node (-1 for a query) */
+    int mode;            /* mbind mode */
     unsigned flags;
-    void *addr;              /* mbind / get_mempolicy address, move_pages first page */
-    struct xpv_bitmap set;   /* mbind/migrate "from"/affinity CPUs */
-    struct xpv_bitmap set2;  /* migrate_pages "to" */
+    void *addr;             /* mbind / get_mempolicy address, move_pages first page */
+    struct xpv_bitmap set;  /* mbind/migrate "from"/affinity CPUs */
+    struct xpv_bitmap set2; /* migrate_pages "to" */
 };
 
 struct xpv_ops *xpv_ops_record_new(const struct xpv_topo *t, struct xpv_error *err);

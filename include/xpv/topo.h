@@ -32,18 +32,18 @@ extern "C" {
 #define XPV_DISTANCE_REMOTE 20
 
 struct xpv_node {
-    int id;                 /* OS node id (sysfs nodeN) */
-    uint64_t mem_total;     /* bytes of normal memory (hwloc's local_memory) */
-    uint64_t mem_free;      /* bytes free at discovery time (nodeN/meminfo), 0 if unknown */
-    struct xpv_bitmap cpus; /* online CPUs whose local memory is this node (the kernel's
-                               nodeN/cpulist); empty for a CPU-less memory node */
+    int id;                       /* OS node id (sysfs nodeN) */
+    uint64_t mem_total;           /* bytes of normal memory (hwloc's local_memory) */
+    uint64_t mem_free;            /* bytes free at discovery time (nodeN/meminfo), 0 if unknown */
+    struct xpv_bitmap cpus;       /* online CPUs whose local memory is this node (the kernel's
+                                     nodeN/cpulist); empty for a CPU-less memory node */
     struct xpv_bitmap local_cpus; /* online CPUs close to this node (hwloc's locality):
                                      for a CPU-less node, the CPUs of its package */
 };
 
 struct xpv_topo {
     unsigned nr_nodes;
-    bool has_distances;            /* false: dist is the 10/20 default, not firmware data */
+    bool has_distances;              /* false: dist is the 10/20 default, not firmware data */
     struct xpv_bitmap cpus_online;   /* CPUs the OS runs on */
     struct xpv_bitmap cpus_offline;  /* present in the machine but offline */
     struct xpv_bitmap cpus_allowed;  /* cpuset restriction of the discovering process */

@@ -7,14 +7,14 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xpv topo [--root DIR] [--json]\n\n"
-            "Show the NUMA nodes, their CPUs and memory, and the distance matrix.\n\n"
-            "  --root DIR  read a saved /sys + /proc tree under DIR instead of this machine\n"
-            "              (DIR contains sys/ and proc/, as hwloc's HWLOC_FSROOT)\n"
-            "  --json      print one JSON object: {\"nodes\":[{\"id\",\"cpus\",\"memory_mb\",...}],\n"
-            "              \"distances\":[[...]], ...} (schema in docs/cli.md)\n"
-            "  -h, --help  show this help\n");
+    fprintf(f, "usage: xpv topo [--root DIR] [--json]\n\n"
+               "Show the NUMA nodes, their CPUs and memory, and the distance matrix.\n\n"
+               "  --root DIR  read a saved /sys + /proc tree under DIR instead of this machine\n"
+               "              (DIR contains sys/ and proc/, as hwloc's HWLOC_FSROOT)\n"
+               "  --json      print one JSON object: "
+               "{\"nodes\":[{\"id\",\"cpus\",\"memory_mb\",...}],\n"
+               "              \"distances\":[[...]], ...} (schema in docs/cli.md)\n"
+               "  -h, --help  show this help\n");
 }
 
 int xpv_cmd_topo(int argc, char **argv)

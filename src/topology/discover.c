@@ -101,7 +101,8 @@ static int load_hwloc(const char *root, hwloc_topology_t *out, struct xpv_error 
         int rc = hwloc_topology_load(topo);
         if (rc < 0) {
             hwloc_topology_destroy(topo);
-            return xpv_error_set(err, -errno ? -errno : -EIO, "hwloc could not read this machine's topology: %s",
+            return xpv_error_set(err, -errno ? -errno : -EIO,
+                                 "hwloc could not read this machine's topology: %s",
                                  strerror(errno));
         }
         *out = topo;
@@ -180,8 +181,7 @@ static int fill_distances(hwloc_topology_t topo, struct xpv_topo *t, struct xpv_
                     continue;
                 hwloc_uint64_t v = m->values[i * m->nbobjs + j];
                 if (v > UINT32_MAX) {
-                    rc = xpv_error_set(err, -ERANGE, "distance %" PRIu64 " too large",
-                                       (uint64_t)v);
+                    rc = xpv_error_set(err, -ERANGE, "distance %" PRIu64 " too large", (uint64_t)v);
                     goto out;
                 }
                 xpv_topo_set_dist(t, (unsigned)pos[i], (unsigned)pos[j], (uint32_t)v);
@@ -209,11 +209,11 @@ static int convert(hwloc_topology_t topo, const char *root, struct xpv_topo **ou
         return xpv_error_set(err, -ENOMEM, "out of memory");
     int rc;
     struct xpv_bitmap complete;
-    if ((rc = to_bitmap(hwloc_topology_get_topology_cpuset(topo), &t->cpus_online, "CPUs",
-                        err)) < 0 ||
+    if ((rc = to_bitmap(hwloc_topology_get_topology_cpuset(topo), &t->cpus_online, "CPUs", err)) <
+                0 ||
         (rc = to_bitmap(hwloc_topology_get_complete_cpuset(topo), &complete, "CPUs", err)) < 0 ||
-        (rc = to_bitmap(hwloc_topology_get_allowed_cpuset(topo), &t->cpus_allowed,
-                        "allowed CPUs", err)) < 0 ||
+        (rc = to_bitmap(hwloc_topology_get_allowed_cpuset(topo), &t->cpus_allowed, "allowed CPUs",
+                        err)) < 0 ||
         (rc = to_bitmap(hwloc_topology_get_allowed_nodeset(topo), &t->nodes_allowed,
                         "allowed nodes", err)) < 0)
         goto fail;

@@ -67,8 +67,8 @@ void xpv_topo_print(FILE *f, const struct xpv_topo *t)
             snprintf(free_s, sizeof(free_s), "-");
         }
         bool allowed = xpv_bitmap_isset(&t->nodes_allowed, (unsigned)n->id);
-        fprintf(f, "%c %4d  %-24s %5u %12s %12s\n", restricted && !allowed ? '*' : ' ', n->id,
-                list, xpv_bitmap_weight(&n->cpus), mem, free_s);
+        fprintf(f, "%c %4d  %-24s %5u %12s %12s\n", restricted && !allowed ? '*' : ' ', n->id, list,
+                xpv_bitmap_weight(&n->cpus), mem, free_s);
     }
 
     fprintf(f, "\ndistances (%s; %u = local, relative cost of memory access)\n",
@@ -111,13 +111,12 @@ int xpv_topo_print_json(FILE *f, const struct xpv_topo *t)
             json_array_append_new(row, json_integer(xpv_topo_dist(t, i, j)));
         json_array_append_new(dist, row);
         json_array_append_new(
-                nodes, json_pack("{s:i, s:o, s:o, s:I, s:I, s:I, s:b}", "id", n->id, "cpus",
-                                 bitmap_json(&n->cpus), "local_cpus",
-                                 bitmap_json(&n->local_cpus), "memory_mb",
-                                 (json_int_t)(n->mem_total >> 20), "memory_bytes",
-                                 (json_int_t)n->mem_total, "free_bytes", (json_int_t)n->mem_free,
-                                 "allowed",
-                                 (int)xpv_bitmap_isset(&t->nodes_allowed, (unsigned)n->id)));
+                nodes,
+                json_pack("{s:i, s:o, s:o, s:I, s:I, s:I, s:b}", "id", n->id, "cpus",
+                          bitmap_json(&n->cpus), "local_cpus", bitmap_json(&n->local_cpus),
+                          "memory_mb", (json_int_t)(n->mem_total >> 20), "memory_bytes",
+                          (json_int_t)n->mem_total, "free_bytes", (json_int_t)n->mem_free,
+                          "allowed", (int)xpv_bitmap_isset(&t->nodes_allowed, (unsigned)n->id)));
     }
     json_object_set_new(root, "nodes", nodes);
     json_object_set_new(root, "distances", dist);

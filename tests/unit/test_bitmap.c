@@ -62,8 +62,7 @@ static void test_parse_list(void **state)
 static void test_parse_list_rejects(void **state)
 {
     (void)state;
-    static const char *bad[] = {"a", "1-", "-1", "3-1", "1,,2", "1,", "1 2", "0x1", "1;2",
-                                "1-2-3"};
+    static const char *bad[] = {"a", "1-", "-1", "3-1", "1,,2", "1,", "1 2", "0x1", "1;2", "1-2-3"};
     struct xpv_bitmap b;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         xpv_bitmap_zero(&b);

@@ -64,7 +64,8 @@ static void test_4node_distances(void **state)
         assert_int_equal(xpv_bitmap_weight(&t->nodes[i].cpus), 2);
         assert_true(xpv_bitmap_isset(&t->nodes[i].cpus, 2 * i));
         for (unsigned j = 0; j < 4; j++)
-            assert_int_equal(xpv_topo_dist(t, i, j), i == j ? 10 : 10 + 10 * (i > j ? i - j : j - i));
+            assert_int_equal(xpv_topo_dist(t, i, j),
+                             i == j ? 10 : 10 + 10 * (i > j ? i - j : j - i));
     }
     assert_int_equal(xpv_topo_dist(t, 0, 3), 40);
     xpv_topo_free(t);
@@ -191,11 +192,16 @@ static void test_live_machine(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_1node),           cmocka_unit_test(test_4node_distances),
-            cmocka_unit_test(test_8node_opteron),   cmocka_unit_test(test_sparse_ids),
-            cmocka_unit_test(test_memless_and_cpuless), cmocka_unit_test(test_cpuset_restriction),
-            cmocka_unit_test(test_offline_cpus),    cmocka_unit_test(test_more_than_64_cpus),
-            cmocka_unit_test(test_bad_roots),       cmocka_unit_test(test_live_machine),
+            cmocka_unit_test(test_1node),
+            cmocka_unit_test(test_4node_distances),
+            cmocka_unit_test(test_8node_opteron),
+            cmocka_unit_test(test_sparse_ids),
+            cmocka_unit_test(test_memless_and_cpuless),
+            cmocka_unit_test(test_cpuset_restriction),
+            cmocka_unit_test(test_offline_cpus),
+            cmocka_unit_test(test_more_than_64_cpus),
+            cmocka_unit_test(test_bad_roots),
+            cmocka_unit_test(test_live_machine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

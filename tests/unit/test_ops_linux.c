@@ -37,7 +37,8 @@ static int setup(void **state)
     }
     e.home = -1;
     for (unsigned i = 0; i < e.t->nr_nodes && e.home < 0; i++)
-        if (e.t->nodes[i].mem_total && xpv_bitmap_isset(&e.t->nodes_allowed, (unsigned)e.t->nodes[i].id))
+        if (e.t->nodes[i].mem_total &&
+            xpv_bitmap_isset(&e.t->nodes_allowed, (unsigned)e.t->nodes[i].id))
             e.home = e.t->nodes[i].id;
     for (e.missing = 0; xpv_topo_node_index(e.t, e.missing) >= 0; e.missing++)
         ;
@@ -86,9 +87,9 @@ static void test_move_pages_home_and_query(void **state)
         assert_int_equal(buf[i * psz + 17], 'a' + i);
     }
     int node = -1;
-    assert_int_equal(e->ops->get_mempolicy(e->ops->ctx, &node, NULL, buf,
-                                           XPV_MPOL_F_NODE | XPV_MPOL_F_ADDR),
-                     0);
+    assert_int_equal(
+            e->ops->get_mempolicy(e->ops->ctx, &node, NULL, buf, XPV_MPOL_F_NODE | XPV_MPOL_F_ADDR),
+            0);
     assert_int_equal(node, e->home);
     munmap(buf, (size_t)psz * NPAGES);
 }

@@ -11,7 +11,7 @@
 #include "tu_topo.h"
 #include "xpv/ops_record.h"
 
-#define PAGE(n) ((void *)(uintptr_t)(0x100000u + (n) * 4096u))
+#define PAGE(n) ((void *)(uintptr_t)(0x100000u + (n)*4096u))
 
 struct env {
     struct xpv_topo *t;
@@ -184,7 +184,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_move_and_query, setup, teardown),
             cmocka_unit_test_setup_teardown(test_unknown_node_moves_nothing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_memoryless_target_fails_per_page, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_vanished_pid_and_injected_failure, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_vanished_pid_and_injected_failure, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_migrate_pages_maps_by_rank, setup, teardown),
             cmocka_unit_test_setup_teardown(test_mbind_move_and_get_mempolicy, setup, teardown),
             cmocka_unit_test_setup_teardown(test_many_pages_grow_table, setup, teardown),

@@ -17,13 +17,13 @@
 #include <string.h>
 
 /* The kernel's nodemask arguments take "maxnode" bits; it reads maxnode - 1 of them. */
-#define KERNEL_MASK_BITS 1024
+#define KERNEL_MASK_BITS  1024
 #define KERNEL_MASK_WORDS (KERNEL_MASK_BITS / (8 * sizeof(unsigned long)))
 
 struct linux_ctx {
     struct xpv_ops ops;
-    struct xpv_bitmap nodes;  /* node ids the machine has */
-    struct xpv_bitmap cpus;   /* online CPUs */
+    struct xpv_bitmap nodes; /* node ids the machine has */
+    struct xpv_bitmap cpus;  /* online CPUs */
 };
 
 static int check_nodes(const struct linux_ctx *c, const struct xpv_bitmap *nodes)
@@ -36,7 +36,8 @@ static void to_kernel_mask(const struct xpv_bitmap *b, unsigned long *mask)
     memset(mask, 0, KERNEL_MASK_WORDS * sizeof(unsigned long));
     for (int n = xpv_bitmap_next(b, 0); n >= 0 && n < KERNEL_MASK_BITS;
          n = xpv_bitmap_next(b, (unsigned)n + 1))
-        mask[(unsigned)n / (8 * sizeof(unsigned long))] |= 1UL << ((unsigned)n % (8 * sizeof(unsigned long)));
+        mask[(unsigned)n / (8 * sizeof(unsigned long))] |=
+                1UL << ((unsigned)n % (8 * sizeof(unsigned long)));
 }
 
 static long lx_move_pages(void *ctx, pid_t pid, unsigned long count, void *const *pages,
@@ -60,8 +61,7 @@ static int lx_mbind(void *ctx, void *addr, unsigned long len, int mode,
         return rc;
     if (nodes)
         to_kernel_mask(nodes, mask);
-    rc = (int)mbind(addr, len, mode, nodes ? mask : NULL, nodes ? KERNEL_MASK_BITS + 1 : 0,
-                    flags);
+    rc = (int)mbind(addr, len, mode, nodes ? mask : NULL, nodes ? KERNEL_MASK_BITS + 1 : 0, flags);
     return rc < 0 ? -errno : 0;
 }
 
@@ -88,7 +88,8 @@ static int lx_set_affinity(void *ctx, pid_t tid, const struct xpv_bitmap *cpus)
         return -ENOMEM;
     size_t size = CPU_ALLOC_SIZE(XPV_MAX_CPUS);
     CPU_ZERO_S(size, set);
-    for (int cpu = xpv_bitmap_next(cpus, 0); cpu >= 0; cpu = xpv_bitmap_next(cpus, (unsigned)cpu + 1))
+    for (int cpu = xpv_bitmap_next(cpus, 0); cpu >= 0;
+         cpu = xpv_bitmap_next(cpus, (unsigned)cpu + 1))
         CPU_SET_S((size_t)cpu, size, set);
     int rc = sched_setaffinity(tid, size, set);
     int e = errno;
@@ -120,8 +121,8 @@ static int lx_get_mempolicy(void *ctx, int *mode, struct xpv_bitmap *nodes, void
 {
     (void)ctx;
     unsigned long mask[KERNEL_MASK_WORDS + 1];
-    long rc = get_mempolicy(mode, nodes ? mask : NULL, nodes ? KERNEL_MASK_BITS + 1 : 0, addr,
-                            flags);
+    long rc =
+            get_mempolicy(mode, nodes ? mask : NULL, nodes ? KERNEL_MASK_BITS + 1 : 0, addr, flags);
     if (rc < 0)
         return -errno;
     if (nodes) {

@@ -143,8 +143,11 @@ static long rec_move_pages(void *ctx, pid_t pid, unsigned long count, void *cons
 {
     struct record_ctx *c = ctx;
     int slot;
-    struct xpv_op_call call = {.kind = XPV_OP_MOVE_PAGES, .pid = pid, .count = count,
-                               .node = nodes && count ? nodes[0] : -1, .flags = flags,
+    struct xpv_op_call call = {.kind = XPV_OP_MOVE_PAGES,
+                               .pid = pid,
+                               .count = count,
+                               .node = nodes && count ? nodes[0] : -1,
+                               .flags = flags,
                                .addr = count ? pages[0] : NULL};
     long rc = log_call(c, call, &slot);
     if (rc)
@@ -180,8 +183,8 @@ static int rec_mbind(void *ctx, void *addr, unsigned long len, int mode,
 {
     struct record_ctx *c = ctx;
     int slot;
-    struct xpv_op_call call = {.kind = XPV_OP_MBIND, .addr = addr, .count = len, .mode = mode,
-                               .flags = flags};
+    struct xpv_op_call call = {
+            .kind = XPV_OP_MBIND, .addr = addr, .count = len, .mode = mode, .flags = flags};
     if (nodes)
         call.set = *nodes;
     int rc = log_call(c, call, &slot);
@@ -212,8 +215,7 @@ static long rec_migrate_pages(void *ctx, pid_t pid, const struct xpv_bitmap *fro
 {
     struct record_ctx *c = ctx;
     int slot;
-    struct xpv_op_call call = {.kind = XPV_OP_MIGRATE_PAGES, .pid = pid, .set = *from,
-                               .set2 = *to};
+    struct xpv_op_call call = {.kind = XPV_OP_MIGRATE_PAGES, .pid = pid, .set = *from, .set2 = *to};
     long rc = log_call(c, call, &slot);
     if (rc)
         return finish(c, slot, rc);
