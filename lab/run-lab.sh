@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# run-lab.sh — boot the lab guest once and collect its serial console.
+#
+#   run-lab.sh --nodes N --kernel DIR --initrd FILE --log FILE [--timeout S] [TEST...]
+#
+# The guest: N NUMA nodes, one vCPU and 512 MiB each, ACPI SLIT distances 10 + 10·|i−j|
+# (QEMU -numa dist), Debian's kernel, the initramfs of lab/mkinitrd.sh. It runs the named
+# in-guest tests (default: all), prints their results (tests/lab/lab.h) and powers off.
+# KVM is used when /dev/kvm is usable, TCG otherwise (this project's CI: TCG).
+#
+# Exit: 0 when the guest ran to the end (per-test results are in the log, read by
+# lab/lab-result.sh), 1 when it did not (crash, timeout: the log's tail is printed),
+# 77 when the lab cannot run here (no QEMU, no kernel); the reason goes to stderr and the log.
+set -euo pipefail
+
+nodes=4 kernel= initrd= log= timeout_s=600
+while (($#)); do
+    case $1 in
+    --nodes) nodes=$2; shift 2 ;;
+    --kernel) kernel=$2; shift 2 ;;
+    --initrd) initrd=$2; shift 2 ;;
+    --log) log=$2; shift 2 ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --) shift; break ;;
+    -*) echo "run-lab.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *) break ;;
+    esac
+done
+[[ -n $kernel && -n $initrd && -n $log ]] || { echo "run-lab.sh: --kernel, --initrd and --log are required (see --help)" >&2; exit 2; }
+[[ $nodes =~ ^[0-9]+$ ]] && ((nodes >= 1 && nodes <= 64)) || { echo "run-lab.sh: --nodes wants 1..64, got $nodes" >&2; exit 2; }
+tests=$(IFS=,; echo "$*")
+
+mkdir -p "$(dirname "$log")"
+skip() {
+    echo "XPV-LAB-SKIPPED $*" >"$log"
+    echo "lab skipped: $*" >&2
+    exit 77
+}
+qemu=$(command -v qemu-system-x86_64 || true)
+[[ -n $qemu ]] || skip "qemu-system-x86_64 not found (as root: apt-get install qemu-system-x86, or run scripts/setup.sh test)"
+vmlinuz=$(compgen -G "$kernel/boot/vmlinuz-*" | head -1 || true)
+[[ -n $vmlinuz ]] || skip "no guest kernel in $kernel (bash lab/fetch-kernel.sh $kernel)"
+[[ -f $initrd ]] || skip "no initramfs $initrd (the lab.initrd test makes it)"
+
+args=()
+for ((i = 0; i < nodes; i++)); do
+    args+=(-object "memory-backend-ram,id=m$i,size=512M" -numa "node,nodeid=$i,memdev=m$i"
+           -numa "cpu,node-id=$i,socket-id=$i")
+done
+# QEMU wants every node declared before any distance, and a distance for every pair.
+for ((i = 0; i < nodes; i++)); do
+    for ((j = i + 1; j < nodes; j++)); do
+        args+=(-numa "dist,src=$i,dst=$j,val=$((10 + 10 * (j - i)))")
+    done
+done
+if [[ -r /dev/kvm && -w /dev/kvm ]]; then accel=(-accel kvm -cpu host); else accel=(-accel tcg -cpu qemu64); fi
+
+start=$(date +%s)
+set +e
+timeout --foreground -k 5 "$timeout_s" "$qemu" "${accel[@]}" -machine q35 \
+    -smp "$nodes,sockets=$nodes,cores=1,threads=1" -m "$((nodes * 512))M" "${args[@]}" \
+    -kernel "$vmlinuz" -initrd "$initrd" \
+    -append "console=ttyS0 quiet panic=-1 xpvlab.nodes=$nodes xpvlab.tests=$tests" \
+    -nographic -no-reboot -nodefaults -serial stdio </dev/null >"$log" 2>&1
+rc=$?
+set -e
+tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
+secs=$(($(date +%s) - start))
+if ((rc == 124)); then
+    echo "lab: the $nodes-node guest did not finish within ${timeout_s}s; last lines of $log:" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+fi
+if ! grep -q '^XPV-LAB-DONE' "$log"; then
+    echo "lab: the $nodes-node guest stopped before the end (qemu exit $rc); last lines of $log:" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+fi
+printf 'lab: %d-node guest (%s) ran in %ds: %d passed, %d failed, %d skipped; log %s\n' \
+    "$nodes" "${accel[1]}" "$secs" "$(grep -c '^XPV-LAB END .* PASS$' "$log")" \
+    "$(grep -c '^XPV-LAB END .* FAIL$' "$log")" "$(grep -c '^XPV-LAB END .* SKIP$' "$log")" "$log"
