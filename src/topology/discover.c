@@ -90,7 +90,7 @@ static int read_node_cpus(const char *root, int id, struct xpv_bitmap *out)
 
 static int load_hwloc(const char *root, hwloc_topology_t *out, struct xpv_error *err)
 {
-    hwloc_topology_t topo;
+    hwloc_topology_t topo = NULL;
     if (hwloc_topology_init(&topo) < 0)
         return xpv_error_set(err, -ENOMEM, "hwloc_topology_init failed");
     hwloc_topology_set_flags(topo, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
@@ -255,7 +255,7 @@ fail:
 
 int xpv_topo_discover(const char *root, struct xpv_topo **out, struct xpv_error *err)
 {
-    hwloc_topology_t topo;
+    hwloc_topology_t topo = NULL;
     int rc;
     if (root && strcmp(root, "/") == 0)
         root = NULL;
