@@ -90,14 +90,17 @@ int main(int argc, char **argv)
             printf("XPV-LAB BEGIN %s\n", t->name);
             enum lab_result r;
             if (!env.ops) {
-                printf("  discovery or ops setup failed: %s\n", xpv_error_str(&err, rc ? rc : -ENOMEM));
+                printf("  discovery or ops setup failed: %s\n",
+                       xpv_error_str(&err, rc ? rc : -ENOMEM));
                 r = LAB_FAIL;
             } else {
                 r = run_one(t, &env);
             }
             failed += r == LAB_FAIL;
             printf("XPV-LAB END %s %s\n", t->name,
-                   r == LAB_PASS ? "PASS" : r == LAB_SKIP ? "SKIP" : "FAIL");
+                   r == LAB_PASS   ? "PASS"
+                   : r == LAB_SKIP ? "SKIP"
+                                   : "FAIL");
         }
     xpv_ops_free(env.ops);
     xpv_topo_free(env.topo);

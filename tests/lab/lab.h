@@ -33,14 +33,14 @@ struct lab_test {
 };
 
 /* Fail the test with a message naming the source line when cond is false. */
-#define LAB_CHECK(cond, ...)                                                                  \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            printf("  FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-            return LAB_FAIL;                                                                  \
-        }                                                                                     \
+#define LAB_CHECK(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("  FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+            return LAB_FAIL;                                                                       \
+        }                                                                                          \
     } while (0)
 
 /* The tests, by file. */

@@ -27,7 +27,10 @@ struct region {
     int status[NPAGES];
 };
 
-static unsigned char pattern(unsigned i, size_t k) { return (unsigned char)(i * 131u + k * 7u + 1u); }
+static unsigned char pattern(unsigned i, size_t k)
+{
+    return (unsigned char)(i * 131u + k * 7u + 1u);
+}
 
 static int region_new(struct region *r)
 {
@@ -47,7 +50,10 @@ static int region_new(struct region *r)
     return 0;
 }
 
-static void region_free(struct region *r) { munmap(r->base, (NPAGES + 2) * r->page); }
+static void region_free(struct region *r)
+{
+    munmap(r->base, (NPAGES + 2) * r->page);
+}
 
 static int region_intact(const struct region *r)
 {
@@ -126,7 +132,8 @@ static enum lab_result move_pages_test(const struct lab_env *env)
                                        XPV_MPOL_MF_MOVE);
         LAB_CHECK(rc == 0, "move_pages to node %d returned %ld", targets[t], rc);
         for (unsigned i = 0; i < NPAGES; i++)
-            LAB_CHECK(r.status[i] == targets[t], "page %u status %d after the move", i, r.status[i]);
+            LAB_CHECK(r.status[i] == targets[t], "page %u status %d after the move", i,
+                      r.status[i]);
         LAB_CHECK(count_on(env, &r, targets[t]) == NPAGES, "query does not place all pages on %d",
                   targets[t]);
         long nm = numa_maps_on(&r, targets[t], NULL, 0);
@@ -217,8 +224,8 @@ static enum lab_result enodev_test(const struct lab_env *env)
     int to[NPAGES];
     for (unsigned i = 0; i < NPAGES; i++)
         to[i] = missing;
-    long rc = env->ops->move_pages(env->ops->ctx, 0, NPAGES, r.pages, to, r.status,
-                                   XPV_MPOL_MF_MOVE);
+    long rc =
+            env->ops->move_pages(env->ops->ctx, 0, NPAGES, r.pages, to, r.status, XPV_MPOL_MF_MOVE);
     LAB_CHECK(rc == -ENODEV, "move_pages to node %d returned %ld, want -ENODEV", missing, rc);
     xpv_bitmap_zero(&nodes);
     xpv_bitmap_set(&nodes, (unsigned)missing);

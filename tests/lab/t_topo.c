@@ -35,8 +35,9 @@ static enum lab_result distances(const struct lab_env *env)
     for (unsigned i = 0; i < t->nr_nodes; i++)
         for (unsigned j = 0; j < t->nr_nodes; j++) {
             uint32_t want = 10 + 10 * (i > j ? i - j : j - i);
-            LAB_CHECK(xpv_topo_dist(t, i, j) == want, "distance %u->%u is %" PRIu32 ", want %" PRIu32,
-                      i, j, xpv_topo_dist(t, i, j), want);
+            LAB_CHECK(xpv_topo_dist(t, i, j) == want,
+                      "distance %u->%u is %" PRIu32 ", want %" PRIu32, i, j, xpv_topo_dist(t, i, j),
+                      want);
         }
     printf("  %ux%u matrix matches 10 + 10*|i-j|\n", t->nr_nodes, t->nr_nodes);
     return LAB_PASS;
