@@ -7,6 +7,8 @@
 
 static const struct xpv_cmd commands[] = {
         {"topo", "show this machine's (or a saved tree's) NUMA topology", xpv_cmd_topo},
+        {"publish", "publish the topology as an XPV record, and keep it current", xpv_cmd_publish},
+        {"watch", "print a topology record and every change to it", xpv_cmd_watch},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))

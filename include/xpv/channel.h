@@ -1,0 +1,122 @@
+/*
+ * xpv/channel.h — libxpv, the runtime side of the channel: how a memory allocator, a GC or
+ * any program learns where it runs now and when that changes.
+ *
+ *   struct xpv_channel *ch;
+ *   xpv_channel_open(NULL, &ch, &err);              // $XPV_RECORD or /dev/shm/xpv-topology
+ *   uint64_t seen = xpv_channel_generation(ch);     // fast path: one relaxed atomic load
+ *   ...
+ *   if (xpv_channel_generation(ch) != seen) {       // topology changed: re-read, rebind
+ *       struct xpv_snapshot *s;
+ *       xpv_channel_snapshot(ch, &s, &err);         // consistent, validated copy
+ *       ... xpv_snapshot_effective_node(s, cpu) ...
+ *       xpv_snapshot_put(s);
+ *   }
+ *
+ * Every byte of the mapping is untrusted (another process or a guest may write it): a
+ * snapshot is copied under the seqlock, retried when torn, and validated (xpv_record_decode)
+ * before use. On failure the caller gets the error and the last good snapshot.
+ *
+ * Thread-safe: any number of threads may use one handle. No global state outside handles.
+ */
+#ifndef XPV_CHANNEL_H
+#define XPV_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xpv/bitmap.h"
+#include "xpv/error.h"
+#include "xpv/record.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XPV_CHANNEL_DEFAULT_PATH "/dev/shm/xpv-topology"
+
+struct xpv_channel;
+struct xpv_snapshot;
+
+/* $XPV_RECORD when set and non-empty, else XPV_CHANNEL_DEFAULT_PATH. */
+const char *xpv_channel_default_path(void);
+
+/* Open a record file read-only (path NULL: the default). -ENOENT when no publisher ever
+ * created it; the message says which path and how to start one. */
+int xpv_channel_open(const char *path, struct xpv_channel **out, struct xpv_error *err);
+
+/* Read a record from memory the caller mapped (an ivshmem region), of size bytes. */
+int xpv_channel_open_mem(const void *mem, size_t size, struct xpv_channel **out,
+                         struct xpv_error *err);
+
+/* Stop any subscription, unmap, close. NULL is fine. */
+void xpv_channel_close(struct xpv_channel *ch);
+
+/* The public prefix of a handle, so the generation check inlines. Not for direct use. */
+struct xpv_channel_fast {
+    const uint64_t *generation_word;
+};
+
+/* The published generation: one relaxed atomic load, no syscall, no lock. 0: none yet. */
+static inline uint64_t xpv_channel_generation(const struct xpv_channel *ch)
+{
+    return __atomic_load_n(((const struct xpv_channel_fast *)(const void *)ch)->generation_word,
+                           __ATOMIC_RELAXED);
+}
+
+/*
+ * A consistent, validated copy of the current record. Returns 0 with *out new (release it with
+ * xpv_snapshot_put). On failure returns -ENODATA (nothing published yet), -EAGAIN (the writer
+ * kept the record busy through every retry) or a decode error (-EBADMSG, -EPROTO, -EILSEQ;
+ * err says what was wrong), with *out the last good snapshot (a reference) or NULL.
+ */
+int xpv_channel_snapshot(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err);
+
+/* The effective node (xpv_snapshot_effective_node) of the CPU the caller runs on now. */
+int xpv_channel_current_node(struct xpv_channel *ch, int *node, struct xpv_error *err);
+
+/* Block until the generation differs from since, or timeout_ms passes (-1: forever).
+ * 0 on change, -ETIMEDOUT. Uses a futex on the record's sequence word (same kernel only;
+ * over ivshmem it polls every millisecond). */
+int xpv_channel_wait(struct xpv_channel *ch, uint64_t since, int timeout_ms);
+
+/*
+ * Run cb(snapshot, arg) from a watcher thread after every change (one subscription per handle;
+ * -EBUSY for a second). The snapshot is valid during the call; take a reference to keep it.
+ * A record that fails validation is reported as cb(NULL, arg) once per bad generation.
+ */
+typedef void (*xpv_channel_cb)(const struct xpv_snapshot *s, void *arg);
+int xpv_channel_subscribe(struct xpv_channel *ch, xpv_channel_cb cb, void *arg,
+                          struct xpv_error *err);
+/* Stop the watcher; when this returns no callback is running or will run. */
+void xpv_channel_unsubscribe(struct xpv_channel *ch);
+
+/* --- snapshots: immutable, reference-counted --- */
+struct xpv_snapshot *xpv_snapshot_get(const struct xpv_snapshot *s);
+void xpv_snapshot_put(const struct xpv_snapshot *s);
+
+const struct xpv_record_view *xpv_snapshot_view(const struct xpv_snapshot *s);
+uint64_t xpv_snapshot_generation(const struct xpv_snapshot *s);
+uint64_t xpv_snapshot_timestamp_ns(const struct xpv_snapshot *s);
+unsigned xpv_snapshot_nr_nodes(const struct xpv_snapshot *s); /* physical nodes */
+int xpv_snapshot_node_id(const struct xpv_snapshot *s, unsigned index);
+unsigned xpv_snapshot_nr_cpus(const struct xpv_snapshot *s);
+/* Physical node id CPU cpu runs on now; -ENOENT (no such CPU, or not placed). */
+int xpv_snapshot_cpu_node(const struct xpv_snapshot *s, unsigned cpu);
+/*
+ * Where memory for CPU cpu should come from (the XPV rule): its physical node if that node
+ * backs some of the domain's memory, else the nearest node (by distance, then lowest id) that
+ * does. With no backing information, its physical node. -ENOENT as above.
+ */
+int xpv_snapshot_effective_node(const struct xpv_snapshot *s, unsigned cpu);
+/* CPUs running on physical node id `node` now; -ENODEV if the record has no such node. */
+int xpv_snapshot_node_cpus(const struct xpv_snapshot *s, int node, struct xpv_bitmap *cpus);
+/* Distance between node ids a and b; -ENODEV for an unknown id. */
+int xpv_snapshot_distance(const struct xpv_snapshot *s, int a, int b);
+/* Bytes of memory physical node id `node` holds for the domain (sum over virtual nodes). */
+uint64_t xpv_snapshot_node_memory(const struct xpv_snapshot *s, int node);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,351 @@
+/*
+ * test_channel.c — publisher and libxpv on a record file in a temporary directory: publish
+ * and read, generation across a publisher restart, one publisher at a time, a corrupted file
+ * (error + last good snapshot), waiting, subscribing, the XPV effective-node rule, memory
+ * (ivshmem-style) channels and the errors a user sees.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tu_record.h"
+#include "xpv/channel.h"
+#include "xpv/publisher.h"
+
+static char dir[256], path[300];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/xpv-test-channel.XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof(path), "%s/record", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+static struct xpv_publisher *pub_open(void)
+{
+    struct xpv_publisher *p = NULL;
+    struct xpv_error err = {0};
+    int rc = xpv_publisher_open(path, &p, &err);
+    if (rc < 0)
+        fail_msg("publisher_open: %s", xpv_error_str(&err, rc));
+    return p;
+}
+
+static uint64_t publish(struct xpv_publisher *p, uint64_t k)
+{
+    struct tu_desc t;
+    uint64_t gen = 0;
+    tu_desc_make(&t, k);
+    assert_int_equal(xpv_publisher_publish(p, &t.d, &gen, NULL), 0);
+    return gen;
+}
+
+static struct xpv_channel *ch_open(void)
+{
+    struct xpv_channel *ch = NULL;
+    struct xpv_error err = {0};
+    int rc = xpv_channel_open(path, &ch, &err);
+    if (rc < 0)
+        fail_msg("channel_open: %s", xpv_error_str(&err, rc));
+    return ch;
+}
+
+static void test_publish_and_read(void **state)
+{
+    (void)state;
+    struct xpv_publisher *p = pub_open();
+    struct xpv_channel *ch = ch_open();
+    struct xpv_snapshot *s = NULL;
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_channel_generation(ch), 0);
+    assert_int_equal(xpv_channel_snapshot(ch, &s, &err), -ENODATA);
+    assert_null(s);
+    for (uint64_t k = 1; k <= 20; k++) {
+        assert_int_equal(publish(p, k), k);
+        assert_int_equal(xpv_channel_generation(ch), k);
+        assert_int_equal(xpv_channel_snapshot(ch, &s, NULL), 0);
+        assert_int_equal(xpv_snapshot_generation(s), k);
+        assert_int_equal(tu_view_matches(xpv_snapshot_view(s), k), 0);
+        xpv_snapshot_put(s);
+    }
+    xpv_channel_close(ch);
+    xpv_publisher_close(p);
+}
+
+static void test_generation_survives_restart(void **state)
+{
+    (void)state;
+    struct xpv_publisher *p = pub_open();
+    uint64_t g = publish(p, 1);
+    publish(p, 2);
+    xpv_publisher_close(p);
+    p = pub_open();
+    assert_int_equal(xpv_publisher_generation(p), g + 1);
+    assert_int_equal(publish(p, 3), g + 2);
+    xpv_publisher_close(p);
+}
+
+static void test_one_publisher(void **state)
+{
+    (void)state;
+    struct xpv_publisher *p = pub_open(), *q = NULL;
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_publisher_open(path, &q, &err), -EBUSY);
+    assert_non_null(strstr(err.msg, "another publisher"));
+    assert_null(q);
+    xpv_publisher_close(p);
+}
+
+static void test_bad_desc_keeps_record(void **state)
+{
+    (void)state;
+    struct xpv_publisher *p = pub_open();
+    uint64_t g = publish(p, 4);
+    struct tu_desc t;
+    tu_desc_make(&t, 5);
+    t.d.nr_pnodes = 0;
+    assert_int_equal(xpv_publisher_publish(p, &t.d, NULL, NULL), -EINVAL);
+    struct xpv_channel *ch = ch_open();
+    struct xpv_snapshot *s;
+    assert_int_equal(xpv_channel_snapshot(ch, &s, NULL), 0);
+    assert_int_equal(xpv_snapshot_generation(s), g);
+    assert_int_equal(tu_view_matches(xpv_snapshot_view(s), 4), 0);
+    xpv_snapshot_put(s);
+    xpv_channel_close(ch);
+    xpv_publisher_close(p);
+}
+
+static void test_corrupt_keeps_last_good(void **state)
+{
+    (void)state;
+    struct xpv_publisher *p = pub_open();
+    uint64_t g = publish(p, 6);
+    struct xpv_channel *ch = ch_open();
+    struct xpv_snapshot *s;
+    assert_int_equal(xpv_channel_snapshot(ch, &s, NULL), 0);
+    xpv_snapshot_put(s);
+    /* a hostile or broken writer flips a body byte */
+    int fd = open(path, O_RDWR);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, 100), 1);
+    b ^= 0xff;
+    assert_int_equal(pwrite(fd, &b, 1, 100), 1);
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_channel_snapshot(ch, &s, &err), -EILSEQ);
+    assert_non_null(strstr(err.msg, "CRC"));
+    assert_non_null(s); /* the last good one */
+    assert_int_equal(xpv_snapshot_generation(s), g);
+    assert_int_equal(tu_view_matches(xpv_snapshot_view(s), 6), 0);
+    xpv_snapshot_put(s);
+    /* garbage everywhere: still an error, still the last good snapshot */
+    uint8_t junk[4096];
+    memset(junk, 0x5a, sizeof(junk));
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+    assert_true(xpv_channel_snapshot(ch, &s, NULL) < 0);
+    assert_int_equal(xpv_snapshot_generation(s), g);
+    xpv_snapshot_put(s);
+    close(fd);
+    xpv_channel_close(ch);
+    xpv_publisher_close(p);
+    unlink(path); /* the next test starts afresh */
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    struct xpv_channel *ch = NULL;
+    struct xpv_error err = {0};
+    char missing[400];
+    snprintf(missing, sizeof(missing), "%s/none", dir);
+    assert_int_equal(xpv_channel_open(missing, &ch, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, missing));
+    assert_non_null(strstr(err.msg, "publisher"));
+    assert_int_equal(xpv_channel_open("/etc/hostname", &ch, &err), -EBADMSG);
+    assert_null(ch);
+    setenv("XPV_RECORD", "/tmp/elsewhere", 1);
+    assert_string_equal(xpv_channel_default_path(), "/tmp/elsewhere");
+    unsetenv("XPV_RECORD");
+    assert_string_equal(xpv_channel_default_path(), XPV_CHANNEL_DEFAULT_PATH);
+}
+
+struct later {
+    struct xpv_publisher *p;
+    uint64_t k;
+};
+
+static void *publish_later(void *arg)
+{
+    struct later *l = arg;
+    usleep(50 * 1000);
+    publish(l->p, l->k);
+    return NULL;
+}
+
+static void test_wait(void **state)
+{
+    (void)state;
+    struct xpv_publisher *p = pub_open();
+    struct xpv_channel *ch = ch_open();
+    uint64_t g = publish(p, 7);
+    assert_int_equal(xpv_channel_wait(ch, g, 20), -ETIMEDOUT);
+    assert_int_equal(xpv_channel_wait(ch, g - 1, 0), 0); /* already different */
+    pthread_t th;
+    struct later l = {p, 8};
+    pthread_create(&th, NULL, publish_later, &l);
+    assert_int_equal(xpv_channel_wait(ch, g, 10000), 0);
+    assert_int_equal(xpv_channel_generation(ch), g + 1);
+    pthread_join(th, NULL);
+    xpv_channel_close(ch);
+    xpv_publisher_close(p);
+}
+
+struct seen {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t last;
+    int calls, bad;
+};
+
+static void on_change(const struct xpv_snapshot *s, void *arg)
+{
+    struct seen *sn = arg;
+    pthread_mutex_lock(&sn->lock);
+    if (s)
+        sn->last = xpv_snapshot_generation(s);
+    else
+        sn->bad++;
+    sn->calls++;
+    pthread_cond_broadcast(&sn->cond);
+    pthread_mutex_unlock(&sn->lock);
+}
+
+static void test_subscribe(void **state)
+{
+    (void)state;
+    struct xpv_publisher *p = pub_open();
+    struct xpv_channel *ch = ch_open();
+    struct seen sn = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    uint64_t g = publish(p, 9);
+    assert_int_equal(xpv_channel_subscribe(ch, on_change, &sn, NULL), 0);
+    assert_int_equal(xpv_channel_subscribe(ch, on_change, &sn, NULL), -EBUSY);
+    uint64_t want = publish(p, 10);
+    assert_true(want > g);
+    pthread_mutex_lock(&sn.lock);
+    while (sn.last < want)
+        pthread_cond_wait(&sn.cond, &sn.lock);
+    pthread_mutex_unlock(&sn.lock);
+    xpv_channel_unsubscribe(ch);
+    int calls = sn.calls;
+    publish(p, 11);
+    usleep(100 * 1000);
+    assert_int_equal(sn.calls, calls); /* no callback after unsubscribe returned */
+    assert_int_equal(sn.bad, 0);
+    xpv_channel_close(ch);
+    xpv_publisher_close(p);
+}
+
+/* Node ids 10, 20, 30; CPU 0 on 10, CPU 1 on 20 (which backs no memory), CPU 2 on 30. */
+static void test_effective_node(void **state)
+{
+    (void)state;
+    static const uint32_t ids[] = {10, 20, 30};
+    static const uint16_t cpu_p[] = {0, 1, 2, XPV_RECORD_NONE}, cpu_v[] = {0, 0, 1, 1};
+    static const uint16_t dist[] = {10, 30, 20, 30, 10, 15, 20, 15, 10};
+    static const struct xpv_record_backing bk[] = {{0, 0, 1 << 20}, {1, 2, 2 << 20}};
+    struct xpv_record_desc d = {3, 2, 4, 2, ids, cpu_p, cpu_v, bk, dist};
+    struct xpv_publisher *p = pub_open();
+    assert_int_equal(xpv_publisher_publish(p, &d, NULL, NULL), 0);
+    struct xpv_channel *ch = ch_open();
+    struct xpv_snapshot *s;
+    assert_int_equal(xpv_channel_snapshot(ch, &s, NULL), 0);
+    assert_int_equal(xpv_snapshot_nr_nodes(s), 3);
+    assert_int_equal(xpv_snapshot_node_id(s, 2), 30);
+    assert_int_equal(xpv_snapshot_cpu_node(s, 1), 20);
+    assert_int_equal(xpv_snapshot_effective_node(s, 0), 10);
+    assert_int_equal(xpv_snapshot_effective_node(s, 1), 30); /* nearest node with memory */
+    assert_int_equal(xpv_snapshot_effective_node(s, 3), -ENOENT);
+    assert_int_equal(xpv_snapshot_effective_node(s, 99), -ENOENT);
+    struct xpv_bitmap cpus;
+    assert_int_equal(xpv_snapshot_node_cpus(s, 30, &cpus), 0);
+    assert_int_equal(xpv_bitmap_weight(&cpus), 1);
+    assert_true(xpv_bitmap_isset(&cpus, 2));
+    assert_int_equal(xpv_snapshot_node_cpus(s, 5, &cpus), -ENODEV);
+    assert_int_equal(xpv_snapshot_distance(s, 20, 30), 15);
+    assert_int_equal(xpv_snapshot_distance(s, 20, 31), -ENODEV);
+    assert_int_equal(xpv_snapshot_node_memory(s, 30), 2 << 20);
+    assert_int_equal(xpv_snapshot_node_memory(s, 20), 0);
+    int node = -1;
+    assert_int_equal(xpv_channel_current_node(ch, &node, NULL), 0);
+    assert_true(node == 10 || node == 30); /* this host's CPU 0 or 1 (test machines: 2+ CPUs) */
+    xpv_snapshot_put(s);
+    xpv_channel_close(ch);
+    xpv_publisher_close(p);
+}
+
+static void test_memory_channel(void **state)
+{
+    (void)state;
+    static uint64_t region[65536 / 8]; /* stands for an ivshmem BAR */
+    struct xpv_publisher *p = NULL;
+    struct xpv_channel *ch = NULL;
+    assert_int_equal(xpv_publisher_open_mem(region, sizeof(region), &p, NULL), 0);
+    assert_int_equal(xpv_channel_open_mem(region, sizeof(region), &ch, NULL), 0);
+    assert_int_equal(publish(p, 12), 1);
+    struct xpv_snapshot *s;
+    assert_int_equal(xpv_channel_snapshot(ch, &s, NULL), 0);
+    assert_int_equal(tu_view_matches(xpv_snapshot_view(s), 12), 0);
+    xpv_snapshot_put(s);
+    assert_int_equal(xpv_channel_wait(ch, 1, 5), -ETIMEDOUT); /* polls: no futex across VMs */
+    struct xpv_channel *tiny = NULL;
+    assert_int_equal(xpv_channel_open_mem(region, 16, &tiny, NULL), -EINVAL);
+    assert_null(tiny);
+    /* a record larger than the region is refused; the old one stays */
+    struct xpv_publisher *small = NULL;
+    assert_int_equal(xpv_publisher_open_mem(region, 256, &small, NULL), 0);
+    struct tu_desc t;
+    tu_desc_make(&t, 13);
+    assert_int_equal(xpv_publisher_publish(small, &t.d, NULL, NULL), -ENOSPC);
+    assert_int_equal(xpv_channel_generation(ch), 1);
+    xpv_publisher_close(small);
+    xpv_channel_close(ch);
+    xpv_publisher_close(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_publish_and_read),
+            cmocka_unit_test(test_generation_survives_restart),
+            cmocka_unit_test(test_one_publisher),
+            cmocka_unit_test(test_bad_desc_keeps_record),
+            cmocka_unit_test(test_corrupt_keeps_last_good),
+            cmocka_unit_test(test_open_errors),
+            cmocka_unit_test(test_wait),
+            cmocka_unit_test(test_subscribe),
+            cmocka_unit_test(test_effective_node),
+            cmocka_unit_test(test_memory_channel),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
