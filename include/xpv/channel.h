@@ -60,8 +60,12 @@ struct xpv_channel_fast {
 /* The published generation: one relaxed atomic load, no syscall, no lock. 0: none yet. */
 static inline uint64_t xpv_channel_generation(const struct xpv_channel *ch)
 {
-    return __atomic_load_n(((const struct xpv_channel_fast *)(const void *)ch)->generation_word,
-                           __ATOMIC_RELAXED);
+    uint64_t g = __atomic_load_n(
+            ((const struct xpv_channel_fast *)(const void *)ch)->generation_word, __ATOMIC_RELAXED);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    g = __builtin_bswap64(g); /* the record is little-endian */
+#endif
+    return g;
 }
 
 /*

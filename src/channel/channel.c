@@ -101,7 +101,12 @@ int xpv_channel_open(const char *path, struct xpv_channel **out, struct xpv_erro
         return xpv_error_set(err, -e, "cannot open %s: %s", path, strerror(e));
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size < XPV_RECORD_HEADER_SIZE) {
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return xpv_error_set(err, -e, "cannot stat %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode) || (size_t)st.st_size < XPV_RECORD_HEADER_SIZE) {
         close(fd);
         return xpv_error_set(err, -EBADMSG, "%s is not a topology record file (size %lld)", path,
                              (long long)st.st_size);

@@ -91,7 +91,12 @@ int xpv_publisher_open(const char *path, struct xpv_publisher **out, struct xpv_
         return xpv_error_set(err, -e, "cannot lock %s: %s", path, strerror(e));
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return xpv_error_set(err, -e, "cannot stat %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
         return xpv_error_set(err, -EINVAL, "%s is not a regular file", path);
     }
