@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # main.sh [ARGS...] — the README's first command: install what is missing, build xpv
 # (optimised, no sanitizers) in build/, and run the main job on its built-in default.
-# Until the simulator lands, the main job is `xpv topo` of this machine; ARGS replace it
-# (e.g. `scripts/main.sh topo --json`).
+# The main job is `xpv sim` on its built-in default (NAS CG, 48 threads, 4-socket Opteron,
+# four policies compared); ARGS replace it (e.g. `scripts/main.sh topo --json`).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -15,4 +15,4 @@ cmake --build build -j"$(nproc)" --target xpv >/dev/null
 if (($#)); then
     exec build/bin/xpv "$@"
 fi
-exec build/bin/xpv topo
+exec build/bin/xpv sim

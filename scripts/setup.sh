@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # setup.sh [build|test] — install what xpv needs on Debian 12, and nothing more.
 #
-#   build  compilers, CMake and the libraries xpv links (hwloc, libnuma, jansson, cmocka)
+#   build  compilers, CMake and the libraries xpv links (hwloc, libnuma, jansson, cmocka,
+#          libyaml)
 #   test   build + what the tests use: clang's sanitizer/fuzzer runtimes, python3 and
-#          hwloc's tools (the oracle), QEMU, busybox and cpio (the lab), and Debian's kernel
-#          image for the lab guest (unpacked under build/lab/kernel, not installed)
+#          hwloc's tools (the oracle), gnuplot (xpv sim's plots), QEMU, busybox and cpio (the
+#          lab), and Debian's kernel image for the lab guest (unpacked under build/lab/kernel,
+#          not installed)
 #
 # Idempotent and quick when nothing is missing: it asks dpkg first and runs apt only for
 # what is absent. Needs root (or sudo) only when something must be installed.
@@ -14,8 +16,8 @@ mode=${1:-build}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 build_pkgs=(cmake make pkg-config gcc clang libc6-dev libhwloc-dev libnuma-dev libjansson-dev
-            libcmocka-dev)
-test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio)
+            libcmocka-dev libyaml-dev)
+test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio gnuplot-nox)
 
 case "$mode" in
 build) want=("${build_pkgs[@]}") ;;

@@ -1,0 +1,88 @@
+/*
+ * xpv/policy.h — the shared policy core: NUMA placement policies as pure decisions over plain
+ * structs. A platform (the simulator today; the Linux daemons later) shows a policy a view of
+ * the domain — where threads run, where each region's pages are, which accesses were sampled
+ * — and executes the actions it returns (migrate pages, move a thread). Policies make no
+ * syscalls and keep their state in their own handle, so the simulator runs exactly the code
+ * the daemons run.
+ */
+#ifndef XPV_POLICY_H
+#define XPV_POLICY_H
+
+#include <stdint.h>
+
+#include "xpv/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where a new region's pages go. */
+enum xpv_place {
+    XPV_PLACE_FIRST_TOUCH, /* the node of the thread that touches it first (Linux default) */
+    XPV_PLACE_INTERLEAVE,  /* round-robin over the allowed nodes */
+};
+
+/* What a policy sees at a decision point. Arrays are indexed as documented; read-only. */
+struct xpv_pol_view {
+    double now_s;
+    unsigned nr_nodes;
+    const double *lat_ns;  /* [nr_nodes * nr_nodes]: idle latency, [cpu node][mem node] */
+    const unsigned *cores; /* [nr_nodes] */
+    unsigned nr_threads;
+    const int *thread_node;       /* [nr_threads]: current node, -1 when finished */
+    const unsigned *thread_group; /* [nr_threads]: process (application) */
+    unsigned nr_groups;
+    unsigned nr_regions;
+    const unsigned *region_group;  /* [nr_regions] */
+    const double *region_pages;    /* [nr_regions * nr_nodes]: pages on each node */
+    const double *region_page_mb;  /* [nr_regions]: page size in MiB */
+    const uint64_t *group_allowed; /* [nr_groups]: nodes its memory may use (bitmask) */
+};
+
+/* Sampled accesses since the last decision (hinting faults on Linux): `count` faults taken
+ * by `thread` on pages of `region` that sit on `node` (each fault is a distinct page). */
+struct xpv_pol_sample {
+    unsigned thread, region, node;
+    double count;
+};
+
+enum xpv_act_kind { XPV_ACT_MIGRATE, XPV_ACT_MOVE_THREAD };
+struct xpv_pol_action {
+    enum xpv_act_kind kind;
+    unsigned region, from, to; /* MIGRATE: `pages` pages of region from -> to */
+    double pages;
+    unsigned thread, node; /* MOVE_THREAD */
+};
+struct xpv_pol_actions {
+    unsigned nr, cap;
+    struct xpv_pol_action *v;
+};
+int xpv_pol_actions_push(struct xpv_pol_actions *a, struct xpv_pol_action act);
+void xpv_pol_actions_clear(struct xpv_pol_actions *a);
+void xpv_pol_actions_free(struct xpv_pol_actions *a);
+
+struct xpv_policy {
+    const char *name;
+    enum xpv_place placement;
+    double period_s; /* decide() every period_s; 0: never */
+    /* NUMA hinting-fault scanning the platform does for it: each period, scan_mb of every
+     * process's memory is unmapped and the next access to each such page is a sample
+     * (Linux: numa_balancing_scan_size_mb). 0: no samples. */
+    double scan_mb;
+    void *state;
+    int (*decide)(struct xpv_policy *p, const struct xpv_pol_view *v,
+                  const struct xpv_pol_sample *samples, unsigned nr_samples,
+                  struct xpv_pol_actions *out);
+    void (*destroy)(struct xpv_policy *p);
+};
+
+/* first-touch, interleave, autonuma, numad. -ENOENT with the list in err. */
+int xpv_policy_new(const char *name, struct xpv_policy **out, struct xpv_error *err);
+const char *const *xpv_policy_names(void);
+void xpv_policy_free(struct xpv_policy *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

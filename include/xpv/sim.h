@@ -1,0 +1,192 @@
+/*
+ * xpv/sim.h — the NUMA machine simulator behind `xpv sim` (docs/sim.md).
+ *
+ * A machine (nodes, cores, memory, idle latency matrix, memory-controller and link
+ * bandwidths), workloads (threads with private and shared regions, phases, a fixed amount of
+ * work) and a policy run epoch by epoch: each epoch (1 ms simulated by default) the engine
+ * aggregates every thread's accesses over the nodes holding its regions, and solves a fixed
+ * point between access rates (closed loops: a thread issues its next miss when the previous
+ * ones return) and latencies (idle latency + queueing delay at the destination controller
+ * and on every link of the route, from their utilisation). Policies are the shared policy
+ * core (xpv/policy.h) driven through a simulated platform.
+ *
+ * Units: time in ns inside the engine, seconds at the API; bandwidth in GB/s (= bytes/ns);
+ * sizes in bytes.
+ */
+#ifndef XPV_SIM_H
+#define XPV_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "xpv/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XPV_SIM_MAX_NODES     64
+#define XPV_SIM_MAX_LINKS     256
+#define XPV_SIM_MAX_HOPS      8
+#define XPV_SIM_MAX_REGIONS   8 /* region specs per workload */
+#define XPV_SIM_MAX_PHASES    8
+#define XPV_SIM_MAX_WORKLOADS 16
+#define XPV_SIM_MAX_POLICIES  8
+#define XPV_SIM_MAX_THREADS   1024 /* per workload */
+#define XPV_SIM_LINE          64   /* bytes moved per memory access (a cache line) */
+
+/* A bidirectional interconnect link; gbps is its bandwidth in each direction. */
+struct xpv_sim_link {
+    unsigned a, b;
+    double gbps;
+};
+
+struct xpv_sim_machine {
+    char name[64];
+    char source[1024]; /* where the figures come from (citations, calibration) */
+    unsigned nr_nodes;
+    unsigned cores[XPV_SIM_MAX_NODES];
+    uint64_t mem_bytes[XPV_SIM_MAX_NODES];
+    double mc_gbps[XPV_SIM_MAX_NODES];                    /* memory controller bandwidth */
+    double lat_ns[XPV_SIM_MAX_NODES * XPV_SIM_MAX_NODES]; /* idle latency, [cpu node][mem node] */
+    unsigned nr_links;
+    struct xpv_sim_link links[XPV_SIM_MAX_LINKS];
+    /* Filled by xpv_sim_machine_finish(): the links data crosses from memory node m to CPU
+     * node c (fewest hops, then lowest link index), route_len[c * N + m] of them. */
+    uint8_t route_len[XPV_SIM_MAX_NODES * XPV_SIM_MAX_NODES];
+    uint16_t route[XPV_SIM_MAX_NODES * XPV_SIM_MAX_NODES][XPV_SIM_MAX_HOPS];
+};
+
+/* The presets' names, NULL-terminated. */
+const char *const *xpv_sim_machine_presets(void);
+/* Fill m with preset `name` (finished). -ENOENT (err lists the presets). */
+int xpv_sim_machine_preset(const char *name, struct xpv_sim_machine *m, struct xpv_error *err);
+/*
+ * A machine from hwloc XML (`lstopo --of xml`): nodes, cores (PUs' cores per node), memory,
+ * and latencies from hwloc's NUMALatency matrix scaled so that local = local_ns (hwloc keeps
+ * SLIT values, not ns). Bandwidths: xpv's own info attributes on the NUMANode objects
+ * (`xpv.mc_gbps`) and the Machine (`xpv.links` = "a-b:gbps,..."), else mc_gbps for every
+ * controller and a full mesh of link_gbps links. Errors name the file and what was missing.
+ */
+int xpv_sim_machine_from_hwloc_xml(const char *path, double local_ns, double mc_gbps,
+                                   double link_gbps, struct xpv_sim_machine *m,
+                                   struct xpv_error *err);
+/* Validate a machine and compute its routes. -EINVAL with err saying what is wrong. */
+int xpv_sim_machine_finish(struct xpv_sim_machine *m, struct xpv_error *err);
+
+enum xpv_sim_region_kind { XPV_SIM_PRIVATE, XPV_SIM_SHARED };
+/* Who touches a region first (and so where first-touch puts it): every thread its part (for
+ * a private region: its owner), or the master (first) thread for all of it. */
+enum xpv_sim_init { XPV_SIM_INIT_PARALLEL, XPV_SIM_INIT_MASTER };
+
+struct xpv_sim_region_spec {
+    char name[32];
+    enum xpv_sim_region_kind kind; /* private: one region per thread of this size */
+    uint64_t bytes;
+    enum xpv_sim_init init;
+    unsigned page_shift; /* 12 (4 KiB) or 21 (2 MiB) */
+};
+
+struct xpv_sim_phase_spec {
+    double work;       /* memory accesses per thread in this phase */
+    double compute_ns; /* compute between two memory accesses of one thread */
+    double mlp;        /* misses in flight per thread (memory-level parallelism) */
+    double write_frac; /* share of accesses that dirty a line (written back: 2x traffic) */
+    double weight[XPV_SIM_MAX_REGIONS]; /* share of accesses per region spec (sum 1) */
+};
+
+enum xpv_sim_placement { XPV_SIM_SPREAD, XPV_SIM_PACK, XPV_SIM_NODES };
+
+struct xpv_sim_workload_spec {
+    char name[64];
+    unsigned nr_threads;
+    enum xpv_sim_placement placement;
+    uint64_t nodes_mask;   /* XPV_SIM_NODES: the nodes to spread over */
+    uint64_t membind_mask; /* nonzero: memory only on these nodes (numactl --membind) */
+    double start_s;
+    unsigned nr_regions;
+    struct xpv_sim_region_spec regions[XPV_SIM_MAX_REGIONS];
+    unsigned nr_phases;
+    struct xpv_sim_phase_spec phases[XPV_SIM_MAX_PHASES];
+};
+
+struct xpv_sim_scenario {
+    char name[64];
+    uint64_t seed;
+    struct xpv_sim_machine machine;
+    double epoch_ms;     /* default 1 */
+    double max_seconds;  /* simulated; runs stop there (apps marked unfinished) */
+    double migrate_gbps; /* page migration throughput (default 1) */
+    unsigned nr_workloads;
+    struct xpv_sim_workload_spec workloads[XPV_SIM_MAX_WORKLOADS];
+    unsigned nr_policies;
+    char policies[XPV_SIM_MAX_POLICIES][32];
+    char baseline[32]; /* a policy name from policies[] */
+};
+
+/* Defaults for every field a scenario may omit. */
+void xpv_sim_scenario_defaults(struct xpv_sim_scenario *s);
+/* A workload preset (nas-cg, nas-lu, nas-ua, streamcluster, wc, wr, wrmem, kmeans,
+ * memcached) with `threads` threads; -ENOENT with the list in err. */
+int xpv_sim_workload_preset(const char *name, unsigned threads, struct xpv_sim_workload_spec *w,
+                            struct xpv_error *err);
+const char *const *xpv_sim_workload_presets(void);
+
+/*
+ * Read a scenario (YAML, or JSON, which libyaml reads as YAML; schema at the top of
+ * src/sim/scenario.c). Errors: -EINVAL with err as "FILE:LINE: what was expected, found
+ * what" (also for unknown presets and unreadable machine XML), -errno for an unreadable
+ * file; *s is written only on success. For _parse, `name` is the file name the text came
+ * from: the prefix of messages, the default scenario name, and the directory relative
+ * `machine: {xml: PATH}` paths resolve against. struct xpv_sim_scenario is ~130 KB: do not
+ * put it on a small stack.
+ */
+int xpv_sim_scenario_load(const char *path, struct xpv_sim_scenario *s, struct xpv_error *err);
+int xpv_sim_scenario_parse(const char *text, size_t len, const char *name,
+                           struct xpv_sim_scenario *s, struct xpv_error *err);
+
+/* Per application (workload) results of one run. */
+struct xpv_sim_app_result {
+    char name[64];
+    bool finished;
+    double completion_s;   /* from its start to its last thread's end (or the limit) */
+    double local_ratio;    /* accesses served by the accessing thread's node */
+    double avg_latency_ns; /* access-weighted */
+    double migrated_mb;    /* pages moved for it by the policy */
+    double accesses;
+};
+
+struct xpv_sim_result {
+    char policy[32];
+    double sim_seconds;
+    unsigned nr_apps;
+    struct xpv_sim_app_result apps[XPV_SIM_MAX_WORKLOADS];
+    unsigned nr_nodes;
+    double mc_imbalance; /* stddev / mean of the controllers' traffic over the run */
+    double mc_bytes[XPV_SIM_MAX_NODES];
+    double traffic[XPV_SIM_MAX_NODES * XPV_SIM_MAX_NODES]; /* bytes, [cpu node][mem node] */
+    unsigned long epochs;
+    unsigned long solver_iterations; /* fixed-point iterations over all epochs */
+};
+
+/* Called now and then with the fraction of the run done (0..1). */
+typedef void (*xpv_sim_progress)(void *arg, double done);
+
+/* Run scenario s under policy `policy`. -ENOENT unknown policy. */
+int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv_sim_result *out,
+                xpv_sim_progress progress, void *arg, struct xpv_error *err);
+
+/* Reports (report.c). */
+void xpv_sim_print_table(FILE *f, const struct xpv_sim_scenario *s, const struct xpv_sim_result *r,
+                         unsigned nr);
+int xpv_sim_write_json(const char *path, const struct xpv_sim_scenario *s,
+                       const struct xpv_sim_result *r, unsigned nr, struct xpv_error *err);
+/* CSV files and, when gnuplot is installed, PNG plots under dir. */
+int xpv_sim_write_dir(const char *dir, const struct xpv_sim_scenario *s,
+                      const struct xpv_sim_result *r, unsigned nr, struct xpv_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

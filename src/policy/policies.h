@@ -1,0 +1,10 @@
+/* policies.h — internal: constructors of the policies that decide at run time. */
+#ifndef XPV_POLICIES_H
+#define XPV_POLICIES_H
+
+#include "xpv/policy.h"
+
+int xpv__autonuma_make(struct xpv_policy *p);
+int xpv__numad_make(struct xpv_policy *p);
+
+#endif

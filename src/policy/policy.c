@@ -1,0 +1,104 @@
+/*
+ * policy.c — the policy registry and the action list. The placement-only policies live here
+ * (first-touch, interleave: nothing to decide at run time); the balancers have their files.
+ */
+#include "xpv/policy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policies.h"
+
+int xpv_pol_actions_push(struct xpv_pol_actions *a, struct xpv_pol_action act)
+{
+    if (a->nr == a->cap) {
+        unsigned cap = a->cap ? 2 * a->cap : 64;
+        struct xpv_pol_action *v = realloc(a->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->nr++] = act;
+    return 0;
+}
+
+void xpv_pol_actions_clear(struct xpv_pol_actions *a)
+{
+    a->nr = 0;
+}
+
+void xpv_pol_actions_free(struct xpv_pol_actions *a)
+{
+    free(a->v);
+    memset(a, 0, sizeof(*a));
+}
+
+static int make_placement(struct xpv_policy *p, enum xpv_place place)
+{
+    p->placement = place;
+    return 0;
+}
+static int make_first_touch(struct xpv_policy *p)
+{
+    return make_placement(p, XPV_PLACE_FIRST_TOUCH);
+}
+static int make_interleave(struct xpv_policy *p)
+{
+    return make_placement(p, XPV_PLACE_INTERLEAVE);
+}
+
+static const struct {
+    const char *name;
+    int (*make)(struct xpv_policy *);
+} registry[] = {
+        {"first-touch", make_first_touch},
+        {"interleave", make_interleave},
+        {"autonuma", xpv__autonuma_make},
+        {"numad", xpv__numad_make},
+};
+#define NR (sizeof(registry) / sizeof(registry[0]))
+
+const char *const *xpv_policy_names(void)
+{
+    static const char *names[NR + 1];
+    for (size_t i = 0; i < NR; i++)
+        names[i] = registry[i].name;
+    return names;
+}
+
+int xpv_policy_new(const char *name, struct xpv_policy **out, struct xpv_error *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < NR; i++) {
+        if (strcmp(name, registry[i].name))
+            continue;
+        struct xpv_policy *p = calloc(1, sizeof(*p));
+        if (!p)
+            return xpv_error_set(err, -ENOMEM, "out of memory");
+        p->name = registry[i].name;
+        int rc = registry[i].make(p);
+        if (rc < 0) {
+            free(p);
+            return xpv_error_set(err, rc, "policy %s: cannot start", name);
+        }
+        *out = p;
+        return 0;
+    }
+    char list[256] = "";
+    for (size_t i = 0; i < NR; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+                 registry[i].name);
+    return xpv_error_set(err, -ENOENT, "unknown policy '%s' (policies: %s)", name, list);
+}
+
+void xpv_policy_free(struct xpv_policy *p)
+{
+    if (!p)
+        return;
+    if (p->destroy)
+        p->destroy(p);
+    free(p);
+}

@@ -1,0 +1,832 @@
+/*
+ * engine.c — the epoch engine of `xpv sim` (model: docs/sim.md, "Model").
+ *
+ * State: threads (node, phase, work done), regions (pages per node), resources (one memory
+ * controller per node, two directions per link). Each epoch:
+ *   1. every running thread's access distribution over memory nodes, from its phase's
+ *      region weights and where those regions' pages are;
+ *   2. the fixed point: latency_t = Σ_n p_tn (idle[s][n] + Q_mc(n) + Σ_route Q_link), rate_t =
+ *      share / (compute + latency_t / mlp), utilisation u_r = demand_r / capacity_r,
+ *      Q_r = S_r u/(1-u) (M/M/1 waiting time, S_r = one line's transfer time), iterated with
+ *      damping from the previous epoch's queues until they move less than 0.01 ns; then any
+ *      resource still above 99% is throttled (the threads using it slowed in proportion), so
+ *      no controller or link ever carries more than its bandwidth;
+ *   3. progress, statistics, page migrations in flight (their traffic is part of the load);
+ *   4. at the policy's period: samples and a decision through the shared policy core.
+ * Cost per epoch: threads × (region specs + nodes × hops) per fixed-point iteration — it
+ * grows with threads, regions and nodes, never with the number of accesses.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+#include "xpv/policy.h"
+#include "xpv/sim.h"
+
+#define U_MAX     0.99
+#define MAX_ITERS 200
+#define TOL_NS    0.01
+#define TOL_REL   1e-4
+
+struct thread {
+    unsigned app, phase;
+    int node;    /* -1 once finished */
+    double done; /* accesses done in the current phase */
+    double rate; /* accesses per ns, this epoch */
+    double lat;  /* effective latency per access, ns */
+    double finish_s;
+    unsigned region[XPV_SIM_MAX_REGIONS]; /* region index per region spec */
+};
+
+struct region {
+    unsigned app, spec;
+    double page_mb;
+    double *pages; /* [N] */
+    double total;
+};
+
+struct migration {
+    unsigned region, from, to;
+    double pages;
+};
+
+struct app {
+    const struct xpv_sim_workload_spec *w;
+    unsigned first_thread, nr_threads;
+    bool started, finished;
+    double finish_s, accesses, local, lat_sum, migrated_mb;
+    uint64_t allowed;
+};
+
+struct engine {
+    const struct xpv_sim_scenario *s;
+    const struct xpv_sim_machine *m;
+    struct xpv_policy *pol;
+    unsigned N, nres;
+    unsigned nr_threads, nr_regions, nr_apps;
+    struct thread *th;
+    struct region *rg;
+    struct app apps[XPV_SIM_MAX_WORKLOADS];
+    double *p;                 /* [threads][N] access distribution */
+    double *cap;               /* [nres] bytes per ns */
+    double *svc;               /* [nres] ns per line */
+    double *q;                 /* [nres] queueing delay, ns */
+    double *demand;            /* [nres] bytes per ns */
+    double *bg;                /* [nres] background (migration) demand this epoch */
+    double *step, *last_delta; /* [nres] the solver's damping per resource */
+    /* per (cpu node, mem node): resources crossed by reads (mem -> cpu) and writes */
+    uint16_t *rd_res, *wr_res; /* [N*N][1 + XPV_SIM_MAX_HOPS] */
+    uint8_t *nres_path;        /* [N*N] */
+    unsigned *on_node;         /* [N] running threads per node */
+    struct migration *mig;
+    unsigned nr_mig, cap_mig;
+    double *acc; /* [threads][specs][N] accesses since the last decision */
+    uint64_t rng;
+    double now_ns;
+    unsigned long iterations; /* of the fixed point, over the run */
+};
+
+/* splitmix64: small, good enough for sampling noise, and ours so results never depend on libc. */
+static uint64_t rnd(struct engine *e)
+{
+    uint64_t z = (e->rng += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+static double rnd01(struct engine *e)
+{
+    return (double)(rnd(e) >> 11) * 0x1.0p-53;
+}
+
+/* A Poisson draw (Knuth below 30, normal approximation above). */
+static double poisson(struct engine *e, double mean)
+{
+    if (mean <= 0)
+        return 0;
+    if (mean < 30) {
+        double l = exp(-mean), p = 1;
+        unsigned k = 0;
+        do {
+            k++;
+            p *= rnd01(e);
+        } while (p > l);
+        return k - 1;
+    }
+    double u1 = rnd01(e), u2 = rnd01(e);
+    double z = sqrt(-2 * log(u1 > 0 ? u1 : 1e-300)) * cos(2 * M_PI * u2);
+    double v = floor(mean + sqrt(mean) * z + 0.5);
+    return v < 0 ? 0 : v;
+}
+
+static unsigned res_mc(unsigned n)
+{
+    return n;
+}
+static unsigned res_link(const struct engine *e, unsigned l, int dir)
+{
+    return e->N + 2 * l + (unsigned)dir;
+}
+
+static void build_paths(struct engine *e)
+{
+    const struct xpv_sim_machine *m = e->m;
+    unsigned N = e->N;
+    for (unsigned c = 0; c < N; c++)
+        for (unsigned n = 0; n < N; n++) {
+            unsigned idx = c * N + n, k = 0;
+            uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
+            uint16_t *wr = &e->wr_res[idx * (1 + XPV_SIM_MAX_HOPS)];
+            rd[k] = wr[k] = (uint16_t)res_mc(n);
+            k++;
+            /* route[] lists the links from the CPU node back towards the memory node */
+            unsigned cur = c;
+            for (unsigned h = 0; h < m->route_len[idx]; h++) {
+                const struct xpv_sim_link *l = &m->links[m->route[idx][h]];
+                unsigned next = l->a == cur ? l->b : l->a;
+                /* reads flow next -> cur; dir 0 means a -> b */
+                int rdir = next == l->a ? 0 : 1;
+                rd[k] = (uint16_t)res_link(e, m->route[idx][h], rdir);
+                wr[k] = (uint16_t)res_link(e, m->route[idx][h], !rdir);
+                k++;
+                cur = next;
+            }
+            e->nres_path[idx] = (uint8_t)k;
+        }
+}
+
+/* Memory nodes a region may use, nearest first from node `from`. */
+static unsigned nearest_allowed(const struct engine *e, unsigned from, uint64_t allowed)
+{
+    unsigned best = from;
+    double bl = INFINITY;
+    for (unsigned n = 0; n < e->N; n++)
+        if (allowed >> n & 1 && e->m->lat_ns[from * e->N + n] < bl) {
+            bl = e->m->lat_ns[from * e->N + n];
+            best = n;
+        }
+    return best;
+}
+
+static void place_region(struct engine *e, struct region *r, const struct app *a, int toucher)
+{
+    unsigned N = e->N, nallowed = (unsigned)__builtin_popcountll(a->allowed);
+    memset(r->pages, 0, N * sizeof(double));
+    if (e->pol->placement == XPV_PLACE_INTERLEAVE) {
+        for (unsigned n = 0; n < N; n++)
+            if (a->allowed >> n & 1)
+                r->pages[n] = r->total / nallowed;
+        return;
+    }
+    if (toucher >= 0) { /* one thread touches all of it */
+        r->pages[nearest_allowed(e, (unsigned)e->th[toucher].node, a->allowed)] = r->total;
+        return;
+    }
+    /* parallel initialisation: each thread of the app its slice */
+    for (unsigned i = 0; i < a->nr_threads; i++) {
+        unsigned t = a->first_thread + i;
+        r->pages[nearest_allowed(e, (unsigned)e->th[t].node, a->allowed)] +=
+                r->total / a->nr_threads;
+    }
+}
+
+/* Initial thread placement of an app: spread round-robin over its nodes, or pack. */
+static void place_threads(struct engine *e, struct app *a)
+{
+    const struct xpv_sim_workload_spec *w = a->w;
+    unsigned nodes[XPV_SIM_MAX_NODES], nn = 0;
+    for (unsigned n = 0; n < e->N; n++)
+        if (w->placement != XPV_SIM_NODES || (w->nodes_mask >> n & 1))
+            nodes[nn++] = n;
+    if (!nn)
+        nodes[nn++] = 0;
+    for (unsigned i = 0; i < a->nr_threads; i++) {
+        struct thread *t = &e->th[a->first_thread + i];
+        if (w->placement == XPV_SIM_PACK) {
+            unsigned k = 0, filled = i;
+            while (k + 1 < nn && filled >= e->m->cores[nodes[k]]) {
+                filled -= e->m->cores[nodes[k]];
+                k++;
+            }
+            t->node = (int)nodes[k];
+        } else {
+            t->node = (int)nodes[i % nn];
+        }
+        e->on_node[t->node]++;
+    }
+}
+
+static void start_app(struct engine *e, struct app *a)
+{
+    a->started = true;
+    place_threads(e, a);
+    for (unsigned r = 0; r < e->nr_regions; r++) {
+        struct region *rg = &e->rg[r];
+        if (&e->apps[rg->app] != a)
+            continue;
+        const struct xpv_sim_region_spec *sp = &a->w->regions[rg->spec];
+        int toucher = -1;
+        if (sp->init == XPV_SIM_INIT_MASTER) {
+            /* private buffers allocated and zeroed by the master are a classic NUMA bug */
+            toucher = (int)a->first_thread;
+        } else if (sp->kind == XPV_SIM_PRIVATE) {
+            for (unsigned i = 0; i < a->nr_threads; i++)
+                if (e->th[a->first_thread + i].region[rg->spec] == r)
+                    toucher = (int)(a->first_thread + i);
+        }
+        place_region(e, rg, a, toucher); /* -1: each thread touches its slice */
+    }
+}
+
+static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_error *err)
+{
+    e->s = s;
+    e->m = &s->machine;
+    e->N = s->machine.nr_nodes;
+    e->nres = e->N + 2 * s->machine.nr_links;
+    e->nr_apps = s->nr_workloads;
+    e->rng = s->seed * 0x2545F4914F6CDD1Du + 1;
+    for (unsigned i = 0; i < s->nr_workloads; i++) {
+        const struct xpv_sim_workload_spec *w = &s->workloads[i];
+        e->apps[i].w = w;
+        e->apps[i].first_thread = e->nr_threads;
+        e->apps[i].nr_threads = w->nr_threads;
+        e->apps[i].allowed = w->membind_mask ? w->membind_mask : ~UINT64_C(0);
+        if (e->N < 64)
+            e->apps[i].allowed &= (UINT64_C(1) << e->N) - 1;
+        if (!e->apps[i].allowed)
+            return xpv_error_set(err, -EINVAL, "workload %s: membind names no node of %s", w->name,
+                                 e->m->name);
+        e->nr_threads += w->nr_threads;
+        for (unsigned r = 0; r < w->nr_regions; r++)
+            e->nr_regions += w->regions[r].kind == XPV_SIM_PRIVATE ? w->nr_threads : 1;
+        if (!w->nr_phases || !w->nr_regions)
+            return xpv_error_set(err, -EINVAL, "workload %s has no %s", w->name,
+                                 w->nr_phases ? "region" : "phase");
+    }
+    unsigned N = e->N, T = e->nr_threads, R = e->nr_regions;
+    e->th = calloc(T ? T : 1, sizeof(*e->th));
+    e->rg = calloc(R ? R : 1, sizeof(*e->rg));
+    e->p = calloc((size_t)(T ? T : 1) * N, sizeof(double));
+    e->cap = calloc(e->nres, sizeof(double));
+    e->svc = calloc(e->nres, sizeof(double));
+    e->q = calloc(e->nres, sizeof(double));
+    e->demand = calloc(e->nres, sizeof(double));
+    e->bg = calloc(e->nres, sizeof(double));
+    e->step = calloc(e->nres, sizeof(double));
+    e->last_delta = calloc(e->nres, sizeof(double));
+    e->rd_res = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(uint16_t));
+    e->wr_res = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(uint16_t));
+    e->nres_path = calloc((size_t)N * N, 1);
+    e->on_node = calloc(N, sizeof(unsigned));
+    e->acc = calloc((size_t)(T ? T : 1) * XPV_SIM_MAX_REGIONS * N, sizeof(double));
+    double *pages = calloc((size_t)(R ? R : 1) * N, sizeof(double));
+    if (!e->th || !e->rg || !e->p || !e->cap || !e->svc || !e->q || !e->demand || !e->bg ||
+        !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path || !e->on_node ||
+        !e->acc || !pages) {
+        free(pages);
+        return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
+    }
+    for (unsigned n = 0; n < N; n++)
+        e->cap[res_mc(n)] = e->m->mc_gbps[n];
+    for (unsigned l = 0; l < e->m->nr_links; l++)
+        e->cap[res_link(e, l, 0)] = e->cap[res_link(e, l, 1)] = e->m->links[l].gbps;
+    for (unsigned r = 0; r < e->nres; r++) {
+        e->svc[r] = XPV_SIM_LINE / e->cap[r];
+        e->step[r] = 0.5;
+    }
+    build_paths(e);
+
+    unsigned ri = 0, ti = 0;
+    for (unsigned a = 0; a < e->nr_apps; a++) {
+        const struct xpv_sim_workload_spec *w = e->apps[a].w;
+        for (unsigned i = 0; i < w->nr_threads; i++) {
+            e->th[ti + i].app = a;
+            e->th[ti + i].node = -1;
+        }
+        for (unsigned sp = 0; sp < w->nr_regions; sp++) {
+            const struct xpv_sim_region_spec *rs = &w->regions[sp];
+            double page = (double)(UINT64_C(1) << (rs->page_shift ? rs->page_shift : 12));
+            unsigned copies = rs->kind == XPV_SIM_PRIVATE ? w->nr_threads : 1;
+            for (unsigned c = 0; c < copies; c++) {
+                struct region *r = &e->rg[ri];
+                r->app = a;
+                r->spec = sp;
+                r->page_mb = page / (1 << 20);
+                r->pages = pages + (size_t)ri * N;
+                r->total = ceil((double)rs->bytes / page);
+                for (unsigned i = 0; i < w->nr_threads; i++)
+                    if (rs->kind == XPV_SIM_SHARED || i == c)
+                        e->th[ti + i].region[sp] = ri;
+                ri++;
+            }
+        }
+        ti += w->nr_threads;
+    }
+    return 0;
+}
+
+static void teardown(struct engine *e)
+{
+    if (e->rg && e->nr_regions)
+        free(e->rg[0].pages);
+    free(e->th);
+    free(e->rg);
+    free(e->p);
+    free(e->cap);
+    free(e->svc);
+    free(e->q);
+    free(e->demand);
+    free(e->bg);
+    free(e->step);
+    free(e->last_delta);
+    free(e->rd_res);
+    free(e->wr_res);
+    free(e->nres_path);
+    free(e->on_node);
+    free(e->acc);
+    free(e->mig);
+}
+
+/* Step 1: p[t][n] for every running thread. */
+static void distributions(struct engine *e)
+{
+    unsigned N = e->N;
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        struct thread *th = &e->th[t];
+        double *p = &e->p[(size_t)t * N];
+        memset(p, 0, N * sizeof(double));
+        if (th->node < 0)
+            continue;
+        const struct xpv_sim_workload_spec *w = e->apps[th->app].w;
+        const struct xpv_sim_phase_spec *ph = &w->phases[th->phase];
+        for (unsigned sp = 0; sp < w->nr_regions; sp++) {
+            const struct region *r = &e->rg[th->region[sp]];
+            if (ph->weight[sp] <= 0 || r->total <= 0)
+                continue;
+            double k = ph->weight[sp] / r->total;
+            for (unsigned n = 0; n < N; n++)
+                p[n] += k * r->pages[n];
+        }
+    }
+}
+
+/* Latency of thread t given the current queues. */
+static double thread_latency(const struct engine *e, unsigned t)
+{
+    unsigned N = e->N, s = (unsigned)e->th[t].node;
+    const double *p = &e->p[(size_t)t * N];
+    double L = 0;
+    for (unsigned n = 0; n < N; n++) {
+        if (p[n] <= 0)
+            continue;
+        unsigned idx = s * N + n;
+        const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
+        double l = e->m->lat_ns[idx];
+        for (unsigned k = 0; k < e->nres_path[idx]; k++)
+            l += e->q[rd[k]];
+        L += p[n] * l;
+    }
+    return L;
+}
+
+static void add_demand(struct engine *e, unsigned t, double scale)
+{
+    unsigned N = e->N, s = (unsigned)e->th[t].node;
+    const struct xpv_sim_phase_spec *ph = &e->apps[e->th[t].app].w->phases[e->th[t].phase];
+    const double *p = &e->p[(size_t)t * N];
+    double rd_b = e->th[t].rate * XPV_SIM_LINE * scale, wr_b = rd_b * ph->write_frac;
+    for (unsigned n = 0; n < N; n++) {
+        if (p[n] <= 0)
+            continue;
+        unsigned idx = s * N + n;
+        const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
+        const uint16_t *wr = &e->wr_res[idx * (1 + XPV_SIM_MAX_HOPS)];
+        e->demand[rd[0]] += p[n] * (rd_b + wr_b); /* the controller serves both */
+        for (unsigned k = 1; k < e->nres_path[idx]; k++) {
+            e->demand[rd[k]] += p[n] * rd_b;
+            e->demand[wr[k]] += p[n] * wr_b;
+        }
+    }
+}
+
+static double cpu_share(const struct engine *e, unsigned t)
+{
+    unsigned n = (unsigned)e->th[t].node;
+    return e->on_node[n] > e->m->cores[n] ? (double)e->m->cores[n] / e->on_node[n] : 1.0;
+}
+
+/* Step 2: the fixed point between rates and queues, then the capacity guarantee. */
+static void solve(struct engine *e)
+{
+    for (int it = 0; it < MAX_ITERS; it++) {
+        e->iterations++;
+        memcpy(e->demand, e->bg, e->nres * sizeof(double));
+        for (unsigned t = 0; t < e->nr_threads; t++) {
+            struct thread *th = &e->th[t];
+            if (th->node < 0)
+                continue;
+            const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
+            th->lat = thread_latency(e, t);
+            th->rate = cpu_share(e, t) / (ph->compute_ns + th->lat / ph->mlp);
+            add_demand(e, t, 1);
+        }
+        /* The map queues -> rates -> queues is decreasing, so plain iteration oscillates
+         * near saturation: damp each resource, halving its step whenever it overshoots. */
+        bool moving = false;
+        for (unsigned r = 0; r < e->nres; r++) {
+            double u = e->demand[r] / e->cap[r];
+            if (u > U_MAX)
+                u = U_MAX;
+            double delta = e->svc[r] * u / (1 - u) - e->q[r];
+            if (delta * e->last_delta[r] < 0)
+                e->step[r] *= 0.5;
+            else if (e->step[r] < 0.5)
+                e->step[r] = fmin(0.5, e->step[r] * 1.5);
+            e->last_delta[r] = delta;
+            e->q[r] += e->step[r] * delta;
+            if (fabs(delta) > TOL_NS + TOL_REL * e->q[r])
+                moving = true;
+        }
+        if (!moving)
+            break;
+    }
+    /* No resource carries more than U_MAX of its bandwidth: slow the threads using one. */
+    double f[XPV_SIM_MAX_NODES + 2 * XPV_SIM_MAX_LINKS];
+    bool any = false;
+    for (unsigned r = 0; r < e->nres; r++) {
+        f[r] = e->demand[r] > U_MAX * e->cap[r] ? U_MAX * e->cap[r] / e->demand[r] : 1;
+        any |= f[r] < 1;
+    }
+    if (!any)
+        return;
+    unsigned N = e->N;
+    memcpy(e->demand, e->bg, e->nres * sizeof(double));
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        struct thread *th = &e->th[t];
+        if (th->node < 0)
+            continue;
+        double ft = 1;
+        const double *p = &e->p[(size_t)t * N];
+        for (unsigned n = 0; n < N; n++) {
+            if (p[n] <= 0)
+                continue;
+            unsigned idx = (unsigned)th->node * N + n;
+            for (unsigned k = 0; k < e->nres_path[idx]; k++) {
+                double a = f[e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS) + k]];
+                double b = f[e->wr_res[idx * (1 + XPV_SIM_MAX_HOPS) + k]];
+                ft = fmin(ft, fmin(a, b));
+            }
+        }
+        if (ft < 1) {
+            const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
+            th->rate *= ft;
+            /* the latency a thread sees is what its slower rate implies */
+            th->lat = ph->mlp * (cpu_share(e, t) / th->rate - ph->compute_ns);
+        }
+        add_demand(e, t, 1);
+    }
+}
+
+/* Pages in flight: this epoch's share of the migration queue (FIFO), as background load. */
+static void migrate(struct engine *e, double dt_ns, struct xpv_sim_result *out)
+{
+    memset(e->bg, 0, e->nres * sizeof(double));
+    double budget = e->s->migrate_gbps * dt_ns; /* bytes */
+    unsigned N = e->N, done = 0;
+    for (unsigned i = 0; i < e->nr_mig && budget > 0; i++) {
+        struct migration *mg = &e->mig[i];
+        struct region *r = &e->rg[mg->region];
+        double page_b = r->page_mb * (1 << 20);
+        double avail = r->pages[mg->from];
+        double pages = fmin(fmin(mg->pages, avail), budget / page_b);
+        if (pages > 0) {
+            r->pages[mg->from] -= pages;
+            r->pages[mg->to] += pages;
+            mg->pages -= pages;
+            budget -= pages * page_b;
+            double bytes = pages * page_b, rate = bytes / dt_ns;
+            e->apps[r->app].migrated_mb += bytes / (1 << 20);
+            /* read at the source, written at the destination, carried by the links between */
+            unsigned idx = mg->to * N + mg->from;
+            const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
+            e->bg[res_mc(mg->from)] += rate;
+            e->bg[res_mc(mg->to)] += rate;
+            for (unsigned k = 1; k < e->nres_path[idx]; k++)
+                e->bg[rd[k]] += rate;
+            out->mc_bytes[mg->from] += bytes;
+            out->mc_bytes[mg->to] += bytes;
+        }
+        if (mg->pages < 1e-9 || avail - pages < 1e-9)
+            done = i + 1;
+        else
+            break;
+    }
+    if (done) {
+        memmove(e->mig, e->mig + done, (e->nr_mig - done) * sizeof(*e->mig));
+        e->nr_mig -= done;
+    }
+}
+
+static int push_migration(struct engine *e, struct migration m)
+{
+    if (e->nr_mig == e->cap_mig) {
+        unsigned cap = e->cap_mig ? 2 * e->cap_mig : 256;
+        struct migration *v = realloc(e->mig, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        e->mig = v;
+        e->cap_mig = cap;
+    }
+    e->mig[e->nr_mig++] = m;
+    return 0;
+}
+
+/*
+ * The kernel's NUMA hinting faults of one scan period, from the accesses of the period:
+ * each process's scanner covers scan_mb of its memory (spread over its regions in proportion
+ * to their size, as the scan walks them in turn); a scanned page faults once if it is
+ * touched before the next scan, with probability 1 - exp(-accesses to it); a fault is taken
+ * by one of the threads touching the page, in proportion to their accesses. Poisson noise
+ * from the scenario's seed.
+ */
+static unsigned hinting_faults(struct engine *e, struct xpv_pol_sample *smp)
+{
+    unsigned N = e->N, ns = 0;
+    double *touch = calloc((size_t)e->nr_regions * N, sizeof(double));
+    if (!touch)
+        return 0;
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        const struct xpv_sim_workload_spec *w = e->apps[e->th[t].app].w;
+        for (unsigned sp = 0; sp < w->nr_regions; sp++)
+            for (unsigned n = 0; n < N; n++)
+                touch[(size_t)e->th[t].region[sp] * N + n] +=
+                        e->acc[((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n];
+    }
+    double cover[XPV_SIM_MAX_WORKLOADS];
+    for (unsigned a = 0; a < e->nr_apps; a++) {
+        double mb = 0;
+        for (unsigned r = 0; r < e->nr_regions; r++)
+            if (e->rg[r].app == a)
+                mb += e->rg[r].total * e->rg[r].page_mb;
+        cover[a] = mb > 0 ? fmin(1, e->pol->scan_mb / mb) : 0;
+    }
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        const struct xpv_sim_workload_spec *w = e->apps[e->th[t].app].w;
+        for (unsigned sp = 0; sp < w->nr_regions; sp++) {
+            unsigned ri = e->th[t].region[sp];
+            const struct region *r = &e->rg[ri];
+            for (unsigned n = 0; n < N; n++) {
+                double mine = e->acc[((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n];
+                double all = touch[(size_t)ri * N + n], pages = r->pages[n];
+                if (mine <= 0 || all <= 0 || pages <= 0)
+                    continue;
+                double faults = pages * cover[r->app] * (1 - exp(-all / pages)) * (mine / all);
+                double c = poisson(e, faults);
+                if (c > 0)
+                    smp[ns++] = (struct xpv_pol_sample){t, ri, n, c};
+            }
+        }
+    }
+    free(touch);
+    return ns;
+}
+
+static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_error *err)
+{
+    unsigned N = e->N, T = e->nr_threads;
+    int *tnode = malloc(T * sizeof(int));
+    unsigned *tgroup = malloc(T * sizeof(unsigned)),
+             *rgroup = malloc(e->nr_regions * sizeof(unsigned));
+    double *rpages = malloc((size_t)e->nr_regions * N * sizeof(double));
+    double *rmb = malloc(e->nr_regions * sizeof(double));
+    uint64_t allowed[XPV_SIM_MAX_WORKLOADS];
+    struct xpv_pol_sample *smp = malloc((size_t)T * XPV_SIM_MAX_REGIONS * N * sizeof(*smp));
+    int rc = 0;
+    if (!tnode || !tgroup || !rgroup || !rpages || !rmb || !smp) {
+        rc = xpv_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (unsigned t = 0; t < T; t++) {
+        tnode[t] = e->th[t].node;
+        tgroup[t] = e->th[t].app;
+    }
+    for (unsigned r = 0; r < e->nr_regions; r++) {
+        rgroup[r] = e->rg[r].app;
+        rmb[r] = e->rg[r].page_mb;
+        memcpy(&rpages[(size_t)r * N], e->rg[r].pages, N * sizeof(double));
+    }
+    for (unsigned a = 0; a < e->nr_apps; a++)
+        allowed[a] = e->apps[a].allowed;
+    unsigned ns = 0;
+    if (e->pol->scan_mb > 0)
+        ns = hinting_faults(e, smp);
+    memset(e->acc, 0, (size_t)T * XPV_SIM_MAX_REGIONS * N * sizeof(double));
+    struct xpv_pol_view v = {
+            .now_s = e->now_ns / 1e9,
+            .nr_nodes = N,
+            .lat_ns = e->m->lat_ns,
+            .cores = e->m->cores,
+            .nr_threads = T,
+            .thread_node = tnode,
+            .thread_group = tgroup,
+            .nr_groups = e->nr_apps,
+            .nr_regions = e->nr_regions,
+            .region_group = rgroup,
+            .region_pages = rpages,
+            .region_page_mb = rmb,
+            .group_allowed = allowed,
+    };
+    xpv_pol_actions_clear(acts);
+    rc = e->pol->decide(e->pol, &v, smp, ns, acts);
+    if (rc < 0) {
+        xpv_error_set(err, rc, "policy %s failed", e->pol->name);
+        goto out;
+    }
+    for (unsigned i = 0; i < acts->nr; i++) {
+        const struct xpv_pol_action *a = &acts->v[i];
+        if (a->kind == XPV_ACT_MOVE_THREAD) {
+            if (a->thread >= T || a->node >= N || e->th[a->thread].node < 0)
+                continue; /* a policy bug must not corrupt the platform */
+            e->on_node[e->th[a->thread].node]--;
+            e->th[a->thread].node = (int)a->node;
+            e->on_node[a->node]++;
+        } else if (a->region < e->nr_regions && a->from < N && a->to < N && a->from != a->to &&
+                   a->pages > 0 && (e->apps[e->rg[a->region].app].allowed >> a->to & 1)) {
+            if ((rc = push_migration(e, (struct migration){a->region, a->from, a->to, a->pages})) <
+                0) {
+                xpv_error_set(err, rc, "out of memory");
+                goto out;
+            }
+        }
+    }
+out:
+    free(tnode);
+    free(tgroup);
+    free(rgroup);
+    free(rpages);
+    free(rmb);
+    free(smp);
+    return rc;
+}
+
+/* Step 3: progress and statistics for one epoch of dt_ns. */
+static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
+{
+    unsigned N = e->N;
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        struct thread *th = &e->th[t];
+        if (th->node < 0)
+            continue;
+        struct app *a = &e->apps[th->app];
+        const struct xpv_sim_workload_spec *w = a->w;
+        const struct xpv_sim_phase_spec *ph = &w->phases[th->phase];
+        double left = ph->work - th->done, n_acc = th->rate * dt_ns, used_ns = dt_ns;
+        if (n_acc >= left) {
+            n_acc = left;
+            used_ns = left / th->rate;
+        }
+        const double *p = &e->p[(size_t)t * N];
+        double bytes = n_acc * XPV_SIM_LINE * (1 + ph->write_frac);
+        for (unsigned n = 0; n < N; n++) {
+            out->traffic[(unsigned)th->node * N + n] += p[n] * bytes;
+            out->mc_bytes[n] += p[n] * bytes;
+        }
+        a->accesses += n_acc;
+        a->local += n_acc * p[th->node];
+        a->lat_sum += n_acc * th->lat;
+        if (e->pol->period_s > 0)
+            for (unsigned sp = 0; sp < w->nr_regions; sp++) {
+                const struct region *r = &e->rg[th->region[sp]];
+                if (ph->weight[sp] <= 0 || r->total <= 0)
+                    continue;
+                double k = n_acc * ph->weight[sp] / r->total;
+                for (unsigned n = 0; n < N; n++)
+                    e->acc[((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n] += k * r->pages[n];
+            }
+        th->done += n_acc;
+        if (th->done >= ph->work * (1 - 1e-12)) {
+            th->phase++;
+            th->done = 0;
+            if (th->phase == w->nr_phases) {
+                th->finish_s = (e->now_ns + used_ns) / 1e9;
+                e->on_node[th->node]--;
+                th->node = -1;
+                th->phase = w->nr_phases - 1;
+            }
+        }
+    }
+}
+
+static double progress_of(const struct engine *e)
+{
+    double done = 0, total = 0;
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        const struct thread *th = &e->th[t];
+        const struct xpv_sim_workload_spec *w = e->apps[th->app].w;
+        for (unsigned ph = 0; ph < w->nr_phases; ph++) {
+            total += w->phases[ph].work;
+            if (th->node < 0 && e->apps[th->app].started)
+                done += w->phases[ph].work;
+            else if (ph < th->phase)
+                done += w->phases[ph].work;
+            else if (ph == th->phase)
+                done += th->done;
+        }
+    }
+    return total > 0 ? done / total : 1;
+}
+
+int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv_sim_result *out,
+                xpv_sim_progress progress, void *arg, struct xpv_error *err)
+{
+    struct engine e;
+    memset(&e, 0, sizeof(e));
+    memset(out, 0, sizeof(*out));
+    snprintf(out->policy, sizeof(out->policy), "%s", policy);
+    int rc = xpv_policy_new(policy, &e.pol, err);
+    if (rc < 0)
+        return rc;
+    struct xpv_pol_actions acts = {0};
+    if ((rc = setup(&e, s, err)) < 0)
+        goto out;
+    out->nr_nodes = e.N;
+    out->nr_apps = e.nr_apps;
+    double dt = s->epoch_ms * 1e6, limit = s->max_seconds * 1e9;
+    double next_decision = e.pol->period_s > 0 ? e.pol->period_s * 1e9 : INFINITY;
+    double next_report = 0;
+    unsigned running;
+    do {
+        for (unsigned a = 0; a < e.nr_apps; a++)
+            if (!e.apps[a].started && e.apps[a].w->start_s * 1e9 <= e.now_ns)
+                start_app(&e, &e.apps[a]);
+        migrate(&e, dt, out);
+        distributions(&e);
+        solve(&e);
+        advance(&e, dt, out);
+        e.now_ns += dt;
+        out->epochs++;
+        if (e.now_ns >= next_decision) {
+            if ((rc = decide(&e, &acts, err)) < 0)
+                goto out;
+            next_decision += e.pol->period_s * 1e9;
+        }
+        running = 0;
+        for (unsigned a = 0; a < e.nr_apps; a++) {
+            struct app *ap = &e.apps[a];
+            bool live = !ap->started;
+            for (unsigned i = 0; i < ap->nr_threads && !live; i++)
+                live = e.th[ap->first_thread + i].node >= 0;
+            running += live;
+        }
+        if (progress && e.now_ns >= next_report) {
+            double f = fmax(progress_of(&e), e.now_ns / limit);
+            progress(arg, f > 1 ? 1 : f);
+            next_report = e.now_ns + limit / 200;
+        }
+    } while (running && e.now_ns < limit);
+    out->sim_seconds = e.now_ns / 1e9;
+    out->solver_iterations = e.iterations;
+    for (unsigned a = 0; a < e.nr_apps; a++) {
+        struct app *ap = &e.apps[a];
+        struct xpv_sim_app_result *r = &out->apps[a];
+        snprintf(r->name, sizeof(r->name), "%s", ap->w->name);
+        r->finished = ap->started;
+        double end = 0;
+        for (unsigned i = 0; i < ap->nr_threads; i++) {
+            const struct thread *th = &e.th[ap->first_thread + i];
+            if (th->node >= 0 || !ap->started)
+                r->finished = false;
+            end = fmax(end, th->node >= 0 ? out->sim_seconds : th->finish_s);
+        }
+        r->completion_s = ap->started ? end - ap->w->start_s : 0;
+        r->local_ratio = ap->accesses > 0 ? ap->local / ap->accesses : 0;
+        r->avg_latency_ns = ap->accesses > 0 ? ap->lat_sum / ap->accesses : 0;
+        r->migrated_mb = ap->migrated_mb;
+        r->accesses = ap->accesses;
+    }
+    double mean = 0, var = 0;
+    for (unsigned n = 0; n < e.N; n++)
+        mean += out->mc_bytes[n] / e.N;
+    for (unsigned n = 0; n < e.N; n++)
+        var += (out->mc_bytes[n] - mean) * (out->mc_bytes[n] - mean) / e.N;
+    out->mc_imbalance = mean > 0 ? sqrt(var) / mean : 0;
+    if (progress)
+        progress(arg, 1);
+out:
+    xpv_pol_actions_free(&acts);
+    teardown(&e);
+    xpv_policy_free(e.pol);
+    return rc;
+}
+
+/* --- probes for the validation tests (sim_internal.h) --- */
+
+double xpv__sim_queue_delay(double svc_ns, double u)
+{
+    if (u > U_MAX)
+        u = U_MAX;
+    return u <= 0 ? 0 : svc_ns * u / (1 - u);
+}

@@ -1,0 +1,237 @@
+/*
+ * test_sim_model.c — the simulator checked against its own model (docs/sim.md, "Validation"):
+ * idle latencies, the controller bandwidth bound, steep queueing near saturation, run-time
+ * ratios implied by the latency matrix, determinism, and that each policy does what its
+ * mechanism says (interleave spreads, AutoNUMA pulls private pages home, numad consolidates).
+ * No test encodes an expected speed-up: only consequences of the model's definition.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/sim/sim_internal.h"
+#include "xpv/sim.h"
+
+#define MB (UINT64_C(1) << 20)
+
+static struct xpv_sim_scenario sc;
+static struct xpv_sim_result res;
+
+/* One workload: `threads` threads on `nodes` (mask), a private region per thread, one phase. */
+static void scenario(const char *machine, unsigned threads, uint64_t nodes, uint64_t membind,
+                     double compute_ns, double mlp, double work)
+{
+    struct xpv_error err = {0};
+    xpv_sim_scenario_defaults(&sc);
+    if (xpv_sim_machine_preset(machine, &sc.machine, &err) < 0)
+        fail_msg("%s", err.msg);
+    sc.max_seconds = 100;
+    sc.nr_workloads = 1;
+    struct xpv_sim_workload_spec *w = &sc.workloads[0];
+    memset(w, 0, sizeof(*w));
+    snprintf(w->name, sizeof(w->name), "probe");
+    w->nr_threads = threads;
+    w->placement = XPV_SIM_NODES;
+    w->nodes_mask = nodes;
+    w->membind_mask = membind;
+    w->nr_regions = 1;
+    w->regions[0] = (struct xpv_sim_region_spec){"data", XPV_SIM_PRIVATE, 64 * MB,
+                                                 XPV_SIM_INIT_PARALLEL, 12};
+    w->nr_phases = 1;
+    w->phases[0] = (struct xpv_sim_phase_spec){
+            .work = work, .compute_ns = compute_ns, .mlp = mlp, .write_frac = 0, .weight = {1}};
+}
+
+static const struct xpv_sim_result *run(const char *policy)
+{
+    struct xpv_error err = {0};
+    int rc = xpv_sim_run(&sc, policy, &res, NULL, NULL, &err);
+    if (rc < 0)
+        fail_msg("xpv_sim_run: %s", xpv_error_str(&err, rc));
+    return &res;
+}
+
+static void assert_close(double got, double want, double rel)
+{
+    if (fabs(got - want) > rel * fabs(want))
+        fail_msg("got %.4f, want %.4f within %.1f%%", got, want, rel * 100);
+}
+
+/* A single thread at low intensity sees the idle latency, local and to every node. */
+static void test_idle_latency(void **state)
+{
+    (void)state;
+    for (unsigned j = 0; j < 8; j++) {
+        scenario("opteron-8n", 1, 1, UINT64_C(1) << j, 100000, 1, 1e4);
+        run("first-touch");
+        assert_true(res.apps[0].finished);
+        assert_close(res.apps[0].avg_latency_ns, sc.machine.lat_ns[j], 0.01);
+        assert_close(res.apps[0].local_ratio, j == 0 ? 1 : 0, 1e-9);
+    }
+}
+
+/* However many threads hammer one node, its controller never carries more than its bandwidth;
+ * and queueing grows steeply as utilisation approaches 1. */
+static void test_controller_bound(void **state)
+{
+    (void)state;
+    scenario("opteron-8n", 48, 0xff, 1, 0, 8, 2e6);
+    run("first-touch");
+    double served = res.mc_bytes[0] / (res.sim_seconds * 1e9); /* bytes/ns = GB/s */
+    assert_true(served <= sc.machine.mc_gbps[0] * (1 + 1e-9));
+    assert_true(served > 0.9 * sc.machine.mc_gbps[0]); /* and it is the bottleneck */
+    assert_true(res.apps[0].avg_latency_ns > 5 * sc.machine.lat_ns[0]);
+
+    double s = 64 / 12.5;
+    double q5 = xpv__sim_queue_delay(s, 0.5), q9 = xpv__sim_queue_delay(s, 0.9),
+           q99 = xpv__sim_queue_delay(s, 0.99);
+    assert_close(q5, s, 1e-9); /* M/M/1: S u / (1 - u) */
+    assert_true(q9 > 8 * q5 && q99 > 10 * q9);
+    assert_close(xpv__sim_queue_delay(s, 1.5), q99, 1e-9); /* capped, finite */
+}
+
+/* A latency-bound thread's all-remote / all-local run-time ratio is the latency ratio; a
+ * compute-bound thread barely notices. */
+static void test_remote_ratio(void **state)
+{
+    (void)state;
+    double t_local, t_remote, c_local, c_remote;
+    scenario("opteron-8n", 1, 1, 1, 0, 1, 2e7);
+    t_local = run("first-touch")->apps[0].completion_s;
+    scenario("opteron-8n", 1, 1, UINT64_C(1) << 3, 0, 1, 2e7); /* node 3: two hops, SLIT 22 */
+    t_remote = run("first-touch")->apps[0].completion_s;
+    double implied = sc.machine.lat_ns[3] / sc.machine.lat_ns[0];
+    assert_close(t_remote / t_local, implied, 0.02);
+
+    scenario("opteron-8n", 1, 1, 1, 2000, 1, 1e6);
+    c_local = run("first-touch")->apps[0].completion_s;
+    scenario("opteron-8n", 1, 1, UINT64_C(1) << 3, 2000, 1, 1e6);
+    c_remote = run("first-touch")->apps[0].completion_s;
+    assert_true(c_remote / c_local < 1.07);
+    assert_true(c_remote / c_local < t_remote / t_local);
+    assert_true(c_remote > c_local);
+}
+
+static void test_deterministic(void **state)
+{
+    (void)state;
+    static struct xpv_sim_result a, b;
+    struct xpv_error err = {0};
+    xpv_sim_scenario_defaults(&sc);
+    assert_int_equal(xpv_sim_machine_preset("opteron-8n", &sc.machine, &err), 0);
+    sc.nr_workloads = 1;
+    assert_int_equal(xpv_sim_workload_preset("nas-ua", 24, &sc.workloads[0], &err), 0);
+    sc.seed = 7;
+    assert_int_equal(xpv_sim_run(&sc, "autonuma", &a, NULL, NULL, &err), 0);
+    assert_int_equal(xpv_sim_run(&sc, "autonuma", &b, NULL, NULL, &err), 0);
+    assert_memory_equal(&a, &b, sizeof(a));
+}
+
+/* Interleave puts 1/N of every region on each node: local ratio 1/N, controllers even. */
+static void test_interleave_spreads(void **state)
+{
+    (void)state;
+    scenario("opteron-8n", 8, 0xff, 0, 5, 2, 1e6);
+    run("interleave");
+    assert_close(res.apps[0].local_ratio, 1.0 / 8, 1e-6);
+    assert_true(res.mc_imbalance < 1e-6);
+}
+
+/* Private buffers first-touched by the master: AutoNUMA's two-stage filter migrates them to
+ * their threads (a private page's consecutive faults all come from one node). */
+static void test_autonuma_pulls_private_pages_home(void **state)
+{
+    (void)state;
+    scenario("opteron-8n", 8, 0xff, 0, 5, 2, 6e7);
+    sc.workloads[0].regions[0].init = XPV_SIM_INIT_MASTER;
+    double ft_local = run("first-touch")->apps[0].local_ratio;
+    double ft_time = res.apps[0].completion_s;
+    assert_close(ft_local, 1.0 / 8, 1e-6); /* only thread 0's buffer is local */
+    run("autonuma");
+    print_message("autonuma: %.1f MB migrated, local %.2f, %.3f s (first-touch %.3f s)\n",
+                  res.apps[0].migrated_mb, res.apps[0].local_ratio, res.apps[0].completion_s,
+                  ft_time);
+    assert_true(res.apps[0].migrated_mb > 7 * 64 * 0.5); /* most of 7 remote buffers moved */
+    assert_true(res.apps[0].local_ratio > 0.5);
+    assert_true(res.apps[0].completion_s < ft_time);
+}
+
+/* Six threads spread one per node over a shared region: numad binds the process to one node
+ * (6 cores) and migrates its memory there. */
+static void test_numad_consolidates(void **state)
+{
+    (void)state;
+    scenario("opteron-8n", 6, 0x3f, 0, 5, 2, 3e8);
+    sc.workloads[0].regions[0].kind = XPV_SIM_SHARED;
+    sc.workloads[0].regions[0].bytes = 256 * MB;
+    double ft_local = run("first-touch")->apps[0].local_ratio;
+    assert_close(ft_local, 1.0 / 6, 1e-6);
+    run("numad");
+    print_message("numad: %.1f MB migrated, local %.2f, %.3f s\n", res.apps[0].migrated_mb,
+                  res.apps[0].local_ratio, res.apps[0].completion_s);
+    assert_true(res.apps[0].migrated_mb > 256 * 5 / 6 * 0.9);
+    assert_true(res.apps[0].local_ratio > 0.6);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    struct xpv_error err = {0};
+    struct xpv_sim_machine m;
+    assert_int_equal(xpv_sim_machine_preset("cray-1", &m, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "opteron-8n"));
+    scenario("opteron-8n", 1, 1, 0, 1, 1, 1);
+    assert_int_equal(xpv_sim_run(&sc, "magic", &res, NULL, NULL, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "autonuma"));
+    struct xpv_sim_workload_spec w;
+    assert_int_equal(xpv_sim_workload_preset("doom", 4, &w, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "nas-cg"));
+    /* a machine whose links do not connect every node */
+    memset(&m, 0, sizeof(m));
+    m.nr_nodes = 2;
+    m.mc_gbps[0] = m.mc_gbps[1] = 10;
+    m.lat_ns[0] = m.lat_ns[1] = m.lat_ns[2] = m.lat_ns[3] = 100;
+    assert_int_equal(xpv_sim_machine_finish(&m, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "no link path"));
+}
+
+/* Every preset is connected, and its routes take the fewest hops. */
+static void test_presets_route(void **state)
+{
+    (void)state;
+    for (const char *const *p = xpv_sim_machine_presets(); *p; p++) {
+        struct xpv_sim_machine m;
+        struct xpv_error err = {0};
+        assert_int_equal(xpv_sim_machine_preset(*p, &m, &err), 0);
+        assert_true(strlen(m.source) > 20); /* says where its figures come from */
+        for (unsigned i = 0; i < m.nr_nodes; i++)
+            assert_int_equal(m.route_len[i * m.nr_nodes + i], 0);
+    }
+    struct xpv_sim_machine m;
+    assert_int_equal(xpv_sim_machine_preset("opteron-8n", &m, NULL), 0);
+    assert_int_equal(m.route_len[0 * 8 + 1], 1); /* SLIT 16: one hop */
+    assert_int_equal(m.route_len[0 * 8 + 3], 2); /* SLIT 22: two hops */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_idle_latency),
+            cmocka_unit_test(test_controller_bound),
+            cmocka_unit_test(test_remote_ratio),
+            cmocka_unit_test(test_deterministic),
+            cmocka_unit_test(test_interleave_spreads),
+            cmocka_unit_test(test_autonuma_pulls_private_pages_home),
+            cmocka_unit_test(test_numad_consolidates),
+            cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_presets_route),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
