@@ -9,6 +9,8 @@
 #ifndef XPV_ERROR_H
 #define XPV_ERROR_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,6 +26,10 @@ struct xpv_error {
  * Returns `code`, so callers can write `return xpv_error_set(err, -EINVAL, "...")`. */
 int xpv_error_set(struct xpv_error *err, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/* "a, b, c" from a NULL-terminated list, for messages that list the valid choices; truncated
+ * to fit buf. Returns buf. */
+const char *xpv_names_join(const char *const *names, char *buf, size_t len);
 
 /* Message for `err`, or strerror(-code) when no message was recorded. Never NULL. */
 const char *xpv_error_str(const struct xpv_error *err, int code);

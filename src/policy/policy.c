@@ -87,11 +87,9 @@ int xpv_policy_new(const char *name, struct xpv_policy **out, struct xpv_error *
         *out = p;
         return 0;
     }
-    char list[256] = "";
-    for (size_t i = 0; i < NR; i++)
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-                 registry[i].name);
-    return xpv_error_set(err, -ENOENT, "unknown policy '%s' (policies: %s)", name, list);
+    char list[256];
+    return xpv_error_set(err, -ENOENT, "unknown policy '%s' (policies: %s)", name,
+                         xpv_names_join(xpv_policy_names(), list, sizeof(list)));
 }
 
 void xpv_policy_free(struct xpv_policy *p)

@@ -180,11 +180,9 @@ int xpv_sim_machine_preset(const char *name, struct xpv_sim_machine *m, struct x
             presets[i].make(m);
             return xpv_sim_machine_finish(m, err);
         }
-    char list[256] = "";
-    for (size_t i = 0; i < NR_PRESETS; i++)
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-                 presets[i].name);
-    return xpv_error_set(err, -ENOENT, "unknown machine preset '%s' (presets: %s)", name, list);
+    char list[256];
+    return xpv_error_set(err, -ENOENT, "unknown machine preset '%s' (presets: %s)", name,
+                         xpv_names_join(xpv_sim_machine_presets(), list, sizeof(list)));
 }
 
 /* Breadth-first routes over the link graph: fewest hops, ties to the lowest link index. */

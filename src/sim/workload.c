@@ -178,9 +178,7 @@ int xpv_sim_workload_preset(const char *name, unsigned threads, struct xpv_sim_w
             presets[i].make(w);
             return 0;
         }
-    char list[256] = "";
-    for (size_t i = 0; i < NR_PRESETS; i++)
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-                 presets[i].name);
-    return xpv_error_set(err, -ENOENT, "unknown workload preset '%s' (presets: %s)", name, list);
+    char list[256];
+    return xpv_error_set(err, -ENOENT, "unknown workload preset '%s' (presets: %s)", name,
+                         xpv_names_join(xpv_sim_workload_presets(), list, sizeof(list)));
 }
