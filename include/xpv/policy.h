@@ -62,9 +62,31 @@ int xpv_pol_actions_push(struct xpv_pol_actions *a, struct xpv_pol_action act);
 void xpv_pol_actions_clear(struct xpv_pol_actions *a);
 void xpv_pol_actions_free(struct xpv_pol_actions *a);
 
+/*
+ * How a VM's memory is placed and how the guest learns the topology (XPV, EuroSys'19, and the
+ * hypervisor policies of Voron et al., EuroSys'17). Native policies leave it XPV_VM_VNUMA.
+ */
+enum xpv_vm_mode {
+    XPV_VM_VNUMA,          /* static vNUMA: guest allocates on the vNode it believes it is in */
+    XPV_VM_PINNED,         /* static vNUMA, and the hypervisor never re-places the VM */
+    XPV_VM_XEN_DEFAULT,    /* no vNUMA; memory in 1 GB chunks round-robin over the VM's nodes */
+    XPV_VM_XPV,            /* the hypervisor publishes the topology; guest allocates on the
+                              effective node of the vCPU it runs on now */
+    XPV_VM_XPV_MIGRATE,    /* XPV, and the guest migrates its threads' pages after a move */
+    XPV_VM_HV_FIRST_TOUCH, /* the hypervisor backs a page where it is first touched after a
+                              free (the guest reports frees), at a cost per page */
+};
+
+/* Where guest memory for a vCPU goes, given the mode (pure; see policy/vm.c). vnode_node: the
+ * host node backing the vCPU's vNode; run_node: where it runs now; effective: XPV's effective
+ * node from the published record. Returns a host node, or -1 for "spread over the VM's
+ * nodes" (Xen default). */
+int xpv_vm_alloc_node(enum xpv_vm_mode mode, unsigned vnode_node, unsigned run_node, int effective);
+
 struct xpv_policy {
     const char *name;
     enum xpv_place placement;
+    enum xpv_vm_mode vm_mode;
     double period_s; /* decide() every period_s; 0: never */
     /* NUMA hinting-fault scanning the platform does for it: each period, scan_mb of every
      * process's memory is unmapped and the next access to each such page is a sample

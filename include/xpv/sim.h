@@ -35,6 +35,9 @@ extern "C" {
 #define XPV_SIM_MAX_POLICIES  8
 #define XPV_SIM_MAX_THREADS   1024 /* per workload */
 #define XPV_SIM_LINE          64   /* bytes moved per memory access (a cache line) */
+#define XPV_SIM_MAX_VMS       8
+#define XPV_SIM_MAX_VNODES    8
+#define XPV_SIM_MAX_EVENTS    32
 
 /* A bidirectional interconnect link; gbps is its bandwidth in each direction. */
 struct xpv_sim_link {
@@ -105,10 +108,31 @@ struct xpv_sim_workload_spec {
     uint64_t nodes_mask;   /* XPV_SIM_NODES: the nodes to spread over */
     uint64_t membind_mask; /* nonzero: memory only on these nodes (numactl --membind) */
     double start_s;
+    bool in_vm;         /* runs inside VM vm: one thread per vCPU */
+    unsigned vm;        /* index into the scenario's vms */
+    double churn_per_s; /* share of each region freed and allocated again per second */
     unsigned nr_regions;
     struct xpv_sim_region_spec regions[XPV_SIM_MAX_REGIONS];
     unsigned nr_phases;
     struct xpv_sim_phase_spec phases[XPV_SIM_MAX_PHASES];
+};
+
+/* A VM: its vCPUs (its workload's threads, spread evenly over its vNodes) and vNode v's memory
+ * start on host node host_node[v]. */
+struct xpv_sim_vm_spec {
+    char name[32];
+    unsigned nr_vnodes;
+    unsigned host_node[XPV_SIM_MAX_VNODES];
+};
+
+/* The hypervisor re-places a VM at at_s: vNode v's vCPUs move to host node to[v]; with
+ * move_memory its backing memory follows (migrated at migrate_gbps). Policies that pin
+ * VMs ignore events. */
+struct xpv_sim_event {
+    double at_s;
+    unsigned vm;
+    unsigned to[XPV_SIM_MAX_VNODES];
+    bool move_memory;
 };
 
 struct xpv_sim_scenario {
@@ -123,6 +147,12 @@ struct xpv_sim_scenario {
     unsigned nr_policies;
     char policies[XPV_SIM_MAX_POLICIES][32];
     char baseline[32]; /* a policy name from policies[] */
+    unsigned nr_vms;
+    struct xpv_sim_vm_spec vms[XPV_SIM_MAX_VMS];
+    unsigned nr_events;
+    struct xpv_sim_event events[XPV_SIM_MAX_EVENTS];
+    double xpv_update_us; /* guest time per vCPU to take a topology update (XPV); default 100 */
+    double hv_fault_us;   /* hypervisor first-touch: cost per page touched after a free */
 };
 
 /* Defaults for every field a scenario may omit. */
@@ -149,6 +179,7 @@ int xpv_sim_scenario_parse(const char *text, size_t len, const char *name,
 /* Per application (workload) results of one run. */
 struct xpv_sim_app_result {
     char name[64];
+    char vm[32]; /* empty: native */
     bool finished;
     double completion_s;   /* from its start to its last thread's end (or the limit) */
     double local_ratio;    /* accesses served by the accessing thread's node */

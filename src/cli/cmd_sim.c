@@ -1,8 +1,8 @@
 /*
  * cmd_sim.c — `xpv sim [SCENARIO]`: run a scenario under each of its policies and report
  * (table; --json FILE; --out DIR with CSV and gnuplot plots). Without a scenario it runs the
- * built-in default: NAS CG with 48 threads on the 4-socket Opteron preset under first-touch,
- * interleave, AutoNUMA-like and numad-like placement.
+ * built-in default, sim/default.yaml (compiled in): four VMs re-placed while they run, under
+ * the six VM policies.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,8 +21,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: xpv sim [SCENARIO.yaml|.json] [--json FILE] [--out DIR] [--policy NAME]...\n"
                "               [--seed N] [--quiet] [--list]\n\n"
                "Simulate NUMA policies on a machine model with memory-controller and interconnect\n"
-               "congestion (docs/sim.md). Without SCENARIO: NAS CG, 48 threads, 4-socket Opteron,\n"
-               "first-touch vs interleave vs autonuma vs numad.\n\n"
+               "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, four VMs on the\n"
+               "4-socket Opteron re-placed by the hypervisor while they run, under Xen's default,\n"
+               "static vNUMA, pinned vNUMA, XPV, XPV with page migration and hypervisor\n"
+               "first-touch.\n\n"
                "  --json FILE    also write the results as JSON (- for stdout)\n"
                "  --out DIR      also write CSV files and gnuplot plots (PNG) into DIR\n"
                "  --policy NAME  run only this policy (repeatable; overrides the scenario's list)\n"
@@ -67,21 +69,13 @@ static void progress(void *arg, double done)
     fflush(stderr);
 }
 
+/* sim/default.yaml, compiled in (see src/CMakeLists.txt). */
+#include "default_scenario.h"
+
 static int default_scenario(struct xpv_sim_scenario *s, struct xpv_error *err)
 {
-    static const char *const pols[] = {"first-touch", "interleave", "autonuma", "numad"};
-    xpv_sim_scenario_defaults(s);
-    snprintf(s->name, sizeof(s->name), "default (nas-cg x48)");
-    s->seed = 42;
-    int rc = xpv_sim_machine_preset("opteron-8n", &s->machine, err);
-    if (rc == 0)
-        rc = xpv_sim_workload_preset("nas-cg", 48, &s->workloads[0], err);
-    s->nr_workloads = 1;
-    s->nr_policies = 4;
-    for (unsigned i = 0; i < 4; i++)
-        snprintf(s->policies[i], sizeof(s->policies[i]), "%s", pols[i]);
-    snprintf(s->baseline, sizeof(s->baseline), "first-touch");
-    return rc;
+    return xpv_sim_scenario_parse(default_scenario_yaml, sizeof(default_scenario_yaml) - 1,
+                                  "sim/default.yaml", s, err);
 }
 
 int xpv_cmd_sim(int argc, char **argv)

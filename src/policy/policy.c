@@ -49,6 +49,35 @@ static int make_interleave(struct xpv_policy *p)
 {
     return make_placement(p, XPV_PLACE_INTERLEAVE);
 }
+static int vm_mode(struct xpv_policy *p, enum xpv_vm_mode m)
+{
+    p->vm_mode = m;
+    return make_placement(p, XPV_PLACE_FIRST_TOUCH);
+}
+static int make_xen_default(struct xpv_policy *p)
+{
+    return vm_mode(p, XPV_VM_XEN_DEFAULT);
+}
+static int make_vnuma(struct xpv_policy *p)
+{
+    return vm_mode(p, XPV_VM_VNUMA);
+}
+static int make_vnuma_pinned(struct xpv_policy *p)
+{
+    return vm_mode(p, XPV_VM_PINNED);
+}
+static int make_xpv(struct xpv_policy *p)
+{
+    return vm_mode(p, XPV_VM_XPV);
+}
+static int make_xpv_migrate(struct xpv_policy *p)
+{
+    return vm_mode(p, XPV_VM_XPV_MIGRATE);
+}
+static int make_hv_first_touch(struct xpv_policy *p)
+{
+    return vm_mode(p, XPV_VM_HV_FIRST_TOUCH);
+}
 
 static const struct {
     const char *name;
@@ -58,6 +87,13 @@ static const struct {
         {"interleave", make_interleave},
         {"autonuma", xpv__autonuma_make},
         {"numad", xpv__numad_make},
+        /* VM policies: how guest memory is backed and whether the guest learns moves */
+        {"xen-default", make_xen_default},
+        {"vnuma", make_vnuma},
+        {"vnuma-pinned", make_vnuma_pinned},
+        {"xpv", make_xpv},
+        {"xpv-migrate", make_xpv_migrate},
+        {"hv-first-touch", make_hv_first_touch},
 };
 #define NR (sizeof(registry) / sizeof(registry[0]))
 

@@ -22,7 +22,9 @@
 #include <string.h>
 
 #include "sim_internal.h"
+#include "xpv/channel.h"
 #include "xpv/policy.h"
+#include "xpv/publisher.h"
 #include "xpv/sim.h"
 
 #define U_MAX     0.99
@@ -37,6 +39,9 @@ struct thread {
     double rate; /* accesses per ns, this epoch */
     double lat;  /* effective latency per access, ns */
     double finish_s;
+    double stall_ns; /* time owed to overheads (topology updates, hypervisor faults) */
+    unsigned vnode;  /* in a VM: the vNode of its vCPU */
+    int effective;   /* in a VM under XPV: the effective node the guest read, -1: none */
     unsigned region[XPV_SIM_MAX_REGIONS]; /* region index per region spec */
 };
 
@@ -58,6 +63,18 @@ struct app {
     bool started, finished;
     double finish_s, accesses, local, lat_sum, migrated_mb;
     uint64_t allowed;
+    bool in_vm;
+    unsigned vm;
+};
+
+/* A VM's placement: where each vNode's vCPUs run and where its memory is backed, and the
+ * shared memory its topology record is published into (XPV). */
+struct vm {
+    unsigned run[XPV_SIM_MAX_VNODES], back[XPV_SIM_MAX_VNODES];
+    uint64_t initial; /* host nodes it was created on (Xen default spreads over them) */
+    uint64_t *record; /* XPV_RECORD_MAP_SIZE bytes */
+    struct xpv_publisher *pub;
+    struct xpv_channel *ch;
 };
 
 struct engine {
@@ -85,6 +102,8 @@ struct engine {
     double *acc; /* [threads][specs][N] accesses since the last decision */
     uint64_t rng;
     double now_ns;
+    struct vm vms[XPV_SIM_MAX_VMS];
+    unsigned next_event;
     unsigned long iterations; /* of the fixed point, over the run */
 };
 
@@ -170,29 +189,63 @@ static unsigned nearest_allowed(const struct engine *e, unsigned from, uint64_t 
     return best;
 }
 
-static void place_region(struct engine *e, struct region *r, const struct app *a, int toucher)
+/* Add `pages` pages to region r where an allocation by thread t lands under the policy. */
+static void alloc_into(struct engine *e, struct region *r, unsigned t, double pages)
 {
-    unsigned N = e->N, nallowed = (unsigned)__builtin_popcountll(a->allowed);
-    memset(r->pages, 0, N * sizeof(double));
-    if (e->pol->placement == XPV_PLACE_INTERLEAVE) {
-        for (unsigned n = 0; n < N; n++)
-            if (a->allowed >> n & 1)
-                r->pages[n] = r->total / nallowed;
+    const struct app *a = &e->apps[r->app];
+    const struct thread *th = &e->th[t];
+    unsigned N = e->N;
+    int node;
+    uint64_t spread = 0;
+    if (a->in_vm) {
+        const struct vm *vm = &e->vms[a->vm];
+        node = xpv_vm_alloc_node(e->pol->vm_mode, vm->back[th->vnode], (unsigned)th->node,
+                                 th->effective);
+        spread = vm->initial;
+    } else {
+        node = e->pol->placement == XPV_PLACE_INTERLEAVE
+                       ? -1
+                       : (int)nearest_allowed(e, (unsigned)th->node, a->allowed);
+        spread = a->allowed;
+    }
+    if (node >= 0) {
+        r->pages[node] += pages;
         return;
     }
-    if (toucher >= 0) { /* one thread touches all of it */
-        r->pages[nearest_allowed(e, (unsigned)e->th[toucher].node, a->allowed)] = r->total;
-        return;
-    }
-    /* parallel initialisation: each thread of the app its slice */
-    for (unsigned i = 0; i < a->nr_threads; i++) {
-        unsigned t = a->first_thread + i;
-        r->pages[nearest_allowed(e, (unsigned)e->th[t].node, a->allowed)] +=
-                r->total / a->nr_threads;
-    }
+    unsigned k = (unsigned)__builtin_popcountll(spread);
+    for (unsigned n = 0; n < N; n++)
+        if (spread >> n & 1)
+            r->pages[n] += pages / k;
 }
 
-/* Initial thread placement of an app: spread round-robin over its nodes, or pack. */
+/* Allocate `pages` of region r as its spec says: the master thread, or every live thread its
+ * share (a private region: its owner). Returns the thread count that allocated. */
+static unsigned allocate(struct engine *e, unsigned ri, double pages, double *per_thread)
+{
+    struct region *r = &e->rg[ri];
+    const struct app *a = &e->apps[r->app];
+    const struct xpv_sim_region_spec *sp = &a->w->regions[r->spec];
+    unsigned who[XPV_SIM_MAX_THREADS], n = 0;
+    for (unsigned i = 0; i < a->nr_threads; i++) {
+        unsigned t = a->first_thread + i;
+        if (e->th[t].node < 0)
+            continue;
+        if (sp->init == XPV_SIM_INIT_MASTER) {
+            who[n++] = t;
+            break;
+        }
+        if (sp->kind == XPV_SIM_SHARED || e->th[t].region[r->spec] == ri)
+            who[n++] = t;
+    }
+    for (unsigned i = 0; i < n; i++)
+        alloc_into(e, r, who[i], pages / n);
+    if (per_thread)
+        *per_thread = n ? pages / n : 0;
+    return n;
+}
+
+/* Initial thread placement of an app: a VM's vCPUs on their vNodes' host nodes; native
+ * threads spread round-robin over their nodes, or packed. */
 static void place_threads(struct engine *e, struct app *a)
 {
     const struct xpv_sim_workload_spec *w = a->w;
@@ -204,7 +257,11 @@ static void place_threads(struct engine *e, struct app *a)
         nodes[nn++] = 0;
     for (unsigned i = 0; i < a->nr_threads; i++) {
         struct thread *t = &e->th[a->first_thread + i];
-        if (w->placement == XPV_SIM_PACK) {
+        if (a->in_vm) {
+            const struct xpv_sim_vm_spec *v = &e->s->vms[a->vm];
+            t->vnode = i * v->nr_vnodes / a->nr_threads;
+            t->node = (int)e->vms[a->vm].run[t->vnode];
+        } else if (w->placement == XPV_SIM_PACK) {
             unsigned k = 0, filled = i;
             while (k + 1 < nn && filled >= e->m->cores[nodes[k]]) {
                 filled -= e->m->cores[nodes[k]];
@@ -218,25 +275,20 @@ static void place_threads(struct engine *e, struct app *a)
     }
 }
 
+static void publish_vm(struct engine *e, unsigned vm, bool charge);
+
 static void start_app(struct engine *e, struct app *a)
 {
     a->started = true;
     place_threads(e, a);
+    if (a->in_vm)
+        publish_vm(e, a->vm, false); /* the guest reads its topology at boot */
     for (unsigned r = 0; r < e->nr_regions; r++) {
         struct region *rg = &e->rg[r];
         if (&e->apps[rg->app] != a)
             continue;
-        const struct xpv_sim_region_spec *sp = &a->w->regions[rg->spec];
-        int toucher = -1;
-        if (sp->init == XPV_SIM_INIT_MASTER) {
-            /* private buffers allocated and zeroed by the master are a classic NUMA bug */
-            toucher = (int)a->first_thread;
-        } else if (sp->kind == XPV_SIM_PRIVATE) {
-            for (unsigned i = 0; i < a->nr_threads; i++)
-                if (e->th[a->first_thread + i].region[rg->spec] == r)
-                    toucher = (int)(a->first_thread + i);
-        }
-        place_region(e, rg, a, toucher); /* -1: each thread touches its slice */
+        memset(rg->pages, 0, e->N * sizeof(double));
+        allocate(e, r, rg->total, NULL);
     }
 }
 
@@ -254,6 +306,10 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         e->apps[i].first_thread = e->nr_threads;
         e->apps[i].nr_threads = w->nr_threads;
         e->apps[i].allowed = w->membind_mask ? w->membind_mask : ~UINT64_C(0);
+        e->apps[i].in_vm = w->in_vm;
+        e->apps[i].vm = w->vm;
+        if (w->in_vm && w->vm >= s->nr_vms)
+            return xpv_error_set(err, -EINVAL, "workload %s: VM %u not defined", w->name, w->vm);
         if (e->N < 64)
             e->apps[i].allowed &= (UINT64_C(1) << e->N) - 1;
         if (!e->apps[i].allowed)
@@ -289,6 +345,25 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }
+    for (unsigned v = 0; v < s->nr_vms; v++) {
+        const struct xpv_sim_vm_spec *vs = &s->vms[v];
+        struct vm *vm = &e->vms[v];
+        if (vs->nr_vnodes < 1 || vs->nr_vnodes > XPV_SIM_MAX_VNODES)
+            return xpv_error_set(err, -EINVAL, "VM %s: %u vNodes", vs->name, vs->nr_vnodes);
+        for (unsigned k = 0; k < vs->nr_vnodes; k++) {
+            if (vs->host_node[k] >= N)
+                return xpv_error_set(err, -EINVAL, "VM %s: host node %u of %u", vs->name,
+                                     vs->host_node[k], N);
+            vm->run[k] = vm->back[k] = vs->host_node[k];
+            vm->initial |= UINT64_C(1) << vs->host_node[k];
+        }
+        vm->record = calloc(XPV_RECORD_MAP_SIZE / 8, 8);
+        if (!vm->record ||
+            xpv_publisher_open_mem(vm->record, XPV_RECORD_MAP_SIZE, &vm->pub, err) < 0 ||
+            xpv_channel_open_mem(vm->record, XPV_RECORD_MAP_SIZE, &vm->ch, err) < 0)
+            return xpv_error_set(err, -ENOMEM, "VM %s: cannot set up its topology record",
+                                 vs->name);
+    }
     for (unsigned n = 0; n < N; n++)
         e->cap[res_mc(n)] = e->m->mc_gbps[n];
     for (unsigned l = 0; l < e->m->nr_links; l++)
@@ -305,6 +380,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         for (unsigned i = 0; i < w->nr_threads; i++) {
             e->th[ti + i].app = a;
             e->th[ti + i].node = -1;
+            e->th[ti + i].effective = -1;
         }
         for (unsigned sp = 0; sp < w->nr_regions; sp++) {
             const struct xpv_sim_region_spec *rs = &w->regions[sp];
@@ -330,6 +406,11 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
 
 static void teardown(struct engine *e)
 {
+    for (unsigned v = 0; v < XPV_SIM_MAX_VMS; v++) {
+        xpv_channel_close(e->vms[v].ch);
+        xpv_publisher_close(e->vms[v].pub);
+        free(e->vms[v].record);
+    }
     if (e->rg && e->nr_regions)
         free(e->rg[0].pages);
     free(e->th);
@@ -683,10 +764,16 @@ static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
         struct app *a = &e->apps[th->app];
         const struct xpv_sim_workload_spec *w = a->w;
         const struct xpv_sim_phase_spec *ph = &w->phases[th->phase];
-        double left = ph->work - th->done, n_acc = th->rate * dt_ns, used_ns = dt_ns;
+        double avail = dt_ns;
+        if (th->stall_ns > 0) { /* overheads take the thread's time first */
+            double st = fmin(th->stall_ns, dt_ns);
+            th->stall_ns -= st;
+            avail -= st;
+        }
+        double left = ph->work - th->done, n_acc = th->rate * avail, used_ns = dt_ns;
         if (n_acc >= left) {
             n_acc = left;
-            used_ns = left / th->rate;
+            used_ns = dt_ns - avail + left / th->rate;
         }
         const double *p = &e->p[(size_t)t * N];
         double bytes = n_acc * XPV_SIM_LINE * (1 + ph->write_frac);
@@ -739,6 +826,165 @@ static double progress_of(const struct engine *e)
     return total > 0 ? done / total : 1;
 }
 
+/* --- VMs: the hypervisor's re-placements and what the guest learns (XPV) --- */
+
+/*
+ * Publish VM vm's topology with the channel's own encoder, into the record memory the guest
+ * maps (as over ivshmem), and let the guest read it back through libxpv: every vCPU's
+ * effective node comes from a validated snapshot, as it would in a real guest. charge: the
+ * guest pays xpv_update_us per vCPU (interrupt, snapshot, re-binding its arenas).
+ */
+static void publish_vm(struct engine *e, unsigned v, bool charge)
+{
+    struct vm *vm = &e->vms[v];
+    const struct xpv_sim_vm_spec *vs = &e->s->vms[v];
+    unsigned N = e->N, app = 0, ncpu = 0;
+    for (unsigned a = 0; a < e->nr_apps; a++)
+        if (e->apps[a].in_vm && e->apps[a].vm == v)
+            app = a;
+    const struct app *ap = &e->apps[app];
+    uint32_t ids[XPV_SIM_MAX_NODES];
+    uint16_t dist[XPV_SIM_MAX_NODES * XPV_SIM_MAX_NODES], cpu_p[XPV_SIM_MAX_THREADS],
+            cpu_v[XPV_SIM_MAX_THREADS];
+    struct xpv_record_backing bk[XPV_SIM_MAX_VNODES];
+    for (unsigned i = 0; i < N; i++) {
+        ids[i] = i;
+        for (unsigned j = 0; j < N; j++) /* SLIT-like: 10 x latency / local latency */
+            dist[i * N + j] =
+                    (uint16_t)lround(10 * e->m->lat_ns[i * N + j] / e->m->lat_ns[i * N + i]);
+    }
+    for (unsigned i = 0; i < ap->nr_threads && i < XPV_SIM_MAX_THREADS; i++, ncpu++) {
+        const struct thread *th = &e->th[ap->first_thread + i];
+        cpu_p[i] = th->node < 0 ? XPV_RECORD_NONE : (uint16_t)th->node;
+        cpu_v[i] = (uint16_t)th->vnode;
+    }
+    for (unsigned k = 0; k < vs->nr_vnodes; k++)
+        bk[k] = (struct xpv_record_backing){(uint16_t)k, (uint16_t)vm->back[k], 1};
+    struct xpv_record_desc d = {N, vs->nr_vnodes, ncpu, vs->nr_vnodes, ids, cpu_p, cpu_v, bk, dist};
+    struct xpv_snapshot *snap = NULL;
+    if (xpv_publisher_publish(vm->pub, &d, NULL, NULL) < 0 ||
+        xpv_channel_snapshot(vm->ch, &snap, NULL) < 0) {
+        xpv_snapshot_put(snap);
+        return; /* cannot happen with a valid desc; the guest keeps what it knew */
+    }
+    for (unsigned i = 0; i < ap->nr_threads; i++) {
+        struct thread *th = &e->th[ap->first_thread + i];
+        th->effective = xpv_snapshot_effective_node(snap, i);
+        if (charge && th->node >= 0)
+            th->stall_ns += e->s->xpv_update_us * 1e3;
+    }
+    xpv_snapshot_put(snap);
+}
+
+static int apply_event(struct engine *e, const struct xpv_sim_event *ev, struct xpv_error *err)
+{
+    enum xpv_vm_mode mode = e->pol->vm_mode;
+    if (mode == XPV_VM_PINNED || ev->vm >= e->s->nr_vms)
+        return 0; /* pinned VMs stay where they are */
+    struct vm *vm = &e->vms[ev->vm];
+    const struct xpv_sim_vm_spec *vs = &e->s->vms[ev->vm];
+    unsigned app = XPV_SIM_MAX_WORKLOADS;
+    for (unsigned a = 0; a < e->nr_apps; a++) {
+        const struct app *ap = &e->apps[a];
+        bool live = false;
+        for (unsigned i = 0; i < ap->nr_threads && !live; i++)
+            live = e->th[ap->first_thread + i].node >= 0;
+        if (ap->in_vm && ap->vm == ev->vm && ap->started && live)
+            app = a;
+    }
+    for (unsigned k = 0; k < vs->nr_vnodes; k++)
+        vm->run[k] = ev->to[k] < e->N ? ev->to[k] : vm->run[k];
+    if (app == XPV_SIM_MAX_WORKLOADS)
+        return 0; /* not running yet: it will start where it now is */
+    const struct app *ap = &e->apps[app];
+    for (unsigned i = 0; i < ap->nr_threads; i++) {
+        struct thread *th = &e->th[ap->first_thread + i];
+        if (th->node < 0)
+            continue;
+        e->on_node[th->node]--;
+        th->node = (int)vm->run[th->vnode];
+        e->on_node[th->node]++;
+    }
+    if (ev->move_memory) {
+        /* the hypervisor moves each vNode's backing along (vNodes sharing a node move all
+         * of that node's pages together: the model does not label pages by vNode) */
+        for (unsigned k = 0; k < vs->nr_vnodes; k++) {
+            if (vm->back[k] == vm->run[k])
+                continue;
+            for (unsigned r = 0; r < e->nr_regions; r++)
+                if (e->rg[r].app == app && e->rg[r].pages[vm->back[k]] > 0) {
+                    int rc = push_migration(e, (struct migration){r, vm->back[k], vm->run[k],
+                                                                  e->rg[r].pages[vm->back[k]]});
+                    if (rc < 0)
+                        return xpv_error_set(err, rc, "out of memory");
+                }
+            vm->back[k] = vm->run[k];
+        }
+    }
+    if (mode == XPV_VM_XPV || mode == XPV_VM_XPV_MIGRATE)
+        publish_vm(e, ev->vm, true);
+    if (mode == XPV_VM_XPV_MIGRATE) {
+        /* the guest moves each thread's private pages to its effective node */
+        for (unsigned i = 0; i < ap->nr_threads; i++) {
+            const struct thread *th = &e->th[ap->first_thread + i];
+            if (th->node < 0 || th->effective < 0)
+                continue;
+            for (unsigned sp = 0; sp < ap->w->nr_regions; sp++) {
+                if (ap->w->regions[sp].kind != XPV_SIM_PRIVATE)
+                    continue;
+                const struct region *r = &e->rg[th->region[sp]];
+                for (unsigned n = 0; n < e->N; n++)
+                    if (n != (unsigned)th->effective && r->pages[n] > 0) {
+                        int rc = push_migration(e, (struct migration){th->region[sp], n,
+                                                                      (unsigned)th->effective,
+                                                                      r->pages[n]});
+                        if (rc < 0)
+                            return xpv_error_set(err, rc, "out of memory");
+                    }
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * Memory churn: each epoch a share 1 - exp(-churn dt) of every region is freed and
+ * allocated again, landing where the policy puts new allocations now. Under hypervisor
+ * first-touch each re-allocated page costs the allocating thread a fault (hv_fault_us).
+ */
+static void churn(struct engine *e, double dt_ns)
+{
+    unsigned N = e->N;
+    for (unsigned ri = 0; ri < e->nr_regions; ri++) {
+        struct region *r = &e->rg[ri];
+        const struct app *a = &e->apps[r->app];
+        if (!a->started || a->w->churn_per_s <= 0)
+            continue;
+        double f = -expm1(-a->w->churn_per_s * dt_ns / 1e9), freed = 0;
+        for (unsigned n = 0; n < N; n++) {
+            freed += r->pages[n] * f;
+            r->pages[n] -= r->pages[n] * f;
+        }
+        double each = 0;
+        unsigned who = allocate(e, ri, freed, &each);
+        if (!who) { /* nobody left to allocate: put the pages back */
+            for (unsigned n = 0; n < N; n++)
+                r->pages[n] /= (1 - f);
+            continue;
+        }
+        if (a->in_vm && e->pol->vm_mode == XPV_VM_HV_FIRST_TOUCH)
+            for (unsigned i = 0; i < a->nr_threads; i++) {
+                struct thread *th = &e->th[a->first_thread + i];
+                const struct xpv_sim_region_spec *sp = &a->w->regions[r->spec];
+                bool mine = sp->init == XPV_SIM_INIT_MASTER
+                                    ? i == 0
+                                    : (sp->kind == XPV_SIM_SHARED || th->region[r->spec] == ri);
+                if (th->node >= 0 && mine)
+                    th->stall_ns += each * e->s->hv_fault_us * 1e3;
+            }
+    }
+}
+
 int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv_sim_result *out,
                 xpv_sim_progress progress, void *arg, struct xpv_error *err)
 {
@@ -762,6 +1008,11 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         for (unsigned a = 0; a < e.nr_apps; a++)
             if (!e.apps[a].started && e.apps[a].w->start_s * 1e9 <= e.now_ns)
                 start_app(&e, &e.apps[a]);
+        while (e.next_event < s->nr_events && s->events[e.next_event].at_s * 1e9 <= e.now_ns) {
+            if ((rc = apply_event(&e, &s->events[e.next_event++], err)) < 0)
+                goto out;
+        }
+        churn(&e, dt);
         migrate(&e, dt, out);
         distributions(&e);
         solve(&e);
@@ -793,6 +1044,8 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         struct app *ap = &e.apps[a];
         struct xpv_sim_app_result *r = &out->apps[a];
         snprintf(r->name, sizeof(r->name), "%s", ap->w->name);
+        if (ap->in_vm)
+            snprintf(r->vm, sizeof(r->vm), "%s", s->vms[ap->vm].name);
         r->finished = ap->started;
         double end = 0;
         for (unsigned i = 0; i < ap->nr_threads; i++) {

@@ -294,6 +294,7 @@ static json_t *run_json(const struct xpv_sim_result *base, const struct xpv_sim_
             break;
         }
         jset(ja, "name", json_string(a->name), &ok);
+        jset(ja, "vm", a->vm[0] ? json_string(a->vm) : json_null(), &ok);
         jset(ja, "finished", json_boolean(a->finished), &ok);
         jset(ja, "completion_s", jnum(a->completion_s), &ok);
         jset(ja, "speedup", speedup_of(base, run, j, &sp) ? jnum(sp) : json_null(), &ok);
@@ -337,6 +338,31 @@ static json_t *report_json(const struct xpv_sim_scenario *s, const struct xpv_si
     for (unsigned i = 0; i < nr; i++)
         jpush(runs, run_json(base, &r[i]), &ok);
     jset(root, "runs", runs, &ok);
+    /* The same, flat: one row per application and policy. */
+    json_t *rows = json_array();
+    ok = ok && rows;
+    for (unsigned i = 0; ok && i < nr; i++)
+        for (unsigned j = 0; j < run_apps(&r[i]); j++) {
+            const struct xpv_sim_app_result *a = &r[i].apps[j];
+            double sp;
+            json_t *row = json_object();
+            if (!row) {
+                ok = false;
+                break;
+            }
+            jset(row, "app", json_string(a->name), &ok);
+            jset(row, "vm", a->vm[0] ? json_string(a->vm) : json_null(), &ok);
+            jset(row, "policy", json_string(r[i].policy), &ok);
+            jset(row, "finished", json_boolean(a->finished), &ok);
+            jset(row, "completion_s", jnum(a->completion_s), &ok);
+            jset(row, "speedup", speedup_of(base, &r[i], j, &sp) ? jnum(sp) : json_null(), &ok);
+            jset(row, "local_ratio", jnum(a->local_ratio), &ok);
+            jset(row, "imbalance", jnum(r[i].mc_imbalance), &ok);
+            jset(row, "migrated_mb", jnum(a->migrated_mb), &ok);
+            jset(row, "avg_latency_ns", jnum(a->avg_latency_ns), &ok);
+            jpush(rows, row, &ok);
+        }
+    jset(root, "results", rows, &ok);
     if (!ok) {
         json_decref(root);
         return NULL;

@@ -95,6 +95,7 @@ struct ctx {
     unsigned nr, cap;
     struct xpv_error *err;
     const struct xpv_sim_machine *machine;
+    const struct xpv_sim_scenario *scenario; /* its VMs, for workloads' `vm` */
 };
 
 static int fail(struct ctx *c, unsigned line, const char *path, const char *fmt, ...)
@@ -660,6 +661,123 @@ static int parse_nodes(struct ctx *c, const struct node *v, const char *path, ui
     return 0;
 }
 
+/* An ordered list of 1..max node ids (may repeat). */
+static int parse_node_list(struct ctx *c, const struct node *v, const char *path, unsigned max,
+                           unsigned *out, unsigned *count)
+{
+    int rc = check_seq(c, v, path, "node ids", 1, max);
+    if (rc)
+        return rc;
+    unsigned i = 0;
+    for (const struct node *x = at(c, v->first); x; x = next(c, x), i++) {
+        char q[PATH_LEN];
+        uint64_t id;
+        index_path(q, path, i);
+        if ((rc = get_uint(c, x, q, 0, c->machine->nr_nodes - 1, &id)))
+            return rc;
+        out[i] = (unsigned)id;
+    }
+    *count = i;
+    return 0;
+}
+
+/* vms: [{name, host_nodes: [NODE per vNode]}] */
+static int parse_vms(struct ctx *c, const struct node *v, struct xpv_sim_scenario *s)
+{
+    static const char *const keys[] = {"name", "host_nodes", NULL};
+    int rc = check_seq(c, v, "vms", "VM mappings", 1, XPV_SIM_MAX_VMS);
+    if (rc)
+        return rc;
+    for (const struct node *x = at(c, v->first); x; x = next(c, x)) {
+        char path[PATH_LEN], p[PATH_LEN];
+        struct xpv_sim_vm_spec *vm = &s->vms[s->nr_vms];
+        index_path(path, "vms", s->nr_vms);
+        if ((rc = check_map(c, x, path, "a VM mapping", keys)))
+            return rc;
+        const struct node *name = get(c, x, "name"), *hosts = get(c, x, "host_nodes");
+        if (!name)
+            return missing(c, x, path, "name");
+        if (!hosts)
+            return missing(c, x, path, "host_nodes");
+        key_path(p, path, "name");
+        if ((rc = get_str(c, name, p, vm->name, sizeof(vm->name))))
+            return rc;
+        for (unsigned i = 0; i < s->nr_vms; i++)
+            if (!strcmp(s->vms[i].name, vm->name))
+                return fail(c, name->line, p, "expected a VM name not used before, found '%s'",
+                            vm->name);
+        key_path(p, path, "host_nodes");
+        if ((rc = parse_node_list(c, hosts, p, XPV_SIM_MAX_VNODES, vm->host_node, &vm->nr_vnodes)))
+            return rc;
+        s->nr_vms++;
+    }
+    return 0;
+}
+
+static int vm_by_name(struct ctx *c, const struct node *v, const char *path,
+                      const struct xpv_sim_scenario *s, unsigned *out)
+{
+    char name[32];
+    int rc = get_str(c, v, path, name, sizeof(name));
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < s->nr_vms; i++)
+        if (!strcmp(s->vms[i].name, name)) {
+            *out = i;
+            return 0;
+        }
+    return fail(c, v->line, path, "expected the name of a VM defined under vms, found '%s'", name);
+}
+
+/* events: [{at_s, vm, to: [NODE per vNode], move_memory: yes|no}] */
+static int parse_events(struct ctx *c, const struct node *v, struct xpv_sim_scenario *s)
+{
+    static const char *const keys[] = {"at_s", "vm", "to", "move_memory", NULL};
+    int rc = check_seq(c, v, "events", "event mappings", 1, XPV_SIM_MAX_EVENTS);
+    if (rc)
+        return rc;
+    double last = 0;
+    for (const struct node *x = at(c, v->first); x; x = next(c, x)) {
+        char path[PATH_LEN], p[PATH_LEN];
+        struct xpv_sim_event *ev = &s->events[s->nr_events];
+        index_path(path, "events", s->nr_events);
+        if ((rc = check_map(c, x, path, "an event mapping", keys)))
+            return rc;
+        const struct node *at_s = get(c, x, "at_s"), *vm = get(c, x, "vm"), *to = get(c, x, "to"),
+                          *mm = get(c, x, "move_memory");
+        if (!at_s)
+            return missing(c, x, path, "at_s");
+        if (!vm)
+            return missing(c, x, path, "vm");
+        if (!to)
+            return missing(c, x, path, "to");
+        key_path(p, path, "at_s");
+        if ((rc = get_num(c, at_s, p, last, true, HUGE_VAL, false, &ev->at_s)))
+            return rc;
+        last = ev->at_s;
+        key_path(p, path, "vm");
+        if ((rc = vm_by_name(c, vm, p, s, &ev->vm)))
+            return rc;
+        unsigned n = 0;
+        key_path(p, path, "to");
+        if ((rc = parse_node_list(c, to, p, XPV_SIM_MAX_VNODES, ev->to, &n)))
+            return rc;
+        if (n != s->vms[ev->vm].nr_vnodes)
+            return fail(c, to->line, p, "expected %u host nodes (one per vNode of %s), found %u",
+                        s->vms[ev->vm].nr_vnodes, s->vms[ev->vm].name, n);
+        if (mm) {
+            static const char *const yn[] = {"no", "yes", NULL};
+            int b = 0;
+            key_path(p, path, "move_memory");
+            if ((rc = get_enum(c, mm, p, yn, &b)))
+                return rc;
+            ev->move_memory = b == 1;
+        }
+        s->nr_events++;
+    }
+    return 0;
+}
+
 static int parse_placement(struct ctx *c, const struct node *v, const char *wpath,
                            struct xpv_sim_workload_spec *w)
 {
@@ -845,8 +963,9 @@ static int parse_custom(struct ctx *c, const struct node *v, const char *path,
 static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
                           struct xpv_sim_workload_spec *w)
 {
-    static const char *const keys[] = {"preset",  "name",       "threads", "placement", "membind",
-                                       "start_s", "work_scale", "regions", "phases",    NULL};
+    static const char *const keys[] = {"preset",  "name",    "threads",     "placement",
+                                       "membind", "start_s", "work_scale",  "regions",
+                                       "phases",  "vm",      "churn_per_s", NULL};
     char path[PATH_LEN], p[PATH_LEN];
     index_path(path, "workloads", idx);
     int rc = check_map(c, v, path, "a workload mapping", keys);
@@ -897,8 +1016,16 @@ static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
         if ((rc = parse_nodes(c, membind, p, &w->membind_mask)))
             return rc;
     }
+    const struct node *vm = get(c, v, "vm");
+    if (vm) {
+        key_path(p, path, "vm");
+        if ((rc = vm_by_name(c, vm, p, c->scenario, &w->vm)))
+            return rc;
+        w->in_vm = true;
+    }
     double scale = 1;
-    if ((rc = get_num_key(c, v, path, "start_s", 0, true, HUGE_VAL, false, &w->start_s)) ||
+    if ((rc = get_num_key(c, v, path, "churn_per_s", 0, true, 100, true, &w->churn_per_s)) ||
+        (rc = get_num_key(c, v, path, "start_s", 0, true, HUGE_VAL, false, &w->start_s)) ||
         (rc = get_num_key(c, v, path, "work_scale", 0, false, 1e6, true, &scale)))
         return rc;
     for (unsigned i = 0; i < w->nr_phases; i++)
@@ -925,8 +1052,9 @@ static void default_name(const char *file, char *out, size_t size)
 static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario *s)
 {
     static const char *const keys[] = {
-            "name",         "seed",     "machine",  "epoch_ms",  "max_seconds",
-            "migrate_gbps", "policies", "baseline", "workloads", NULL};
+            "name",         "seed",          "machine",     "epoch_ms",  "max_seconds",
+            "migrate_gbps", "policies",      "baseline",    "workloads", "vms",
+            "events",       "xpv_update_us", "hv_fault_us", NULL};
     if (!root)
         return fail(c, 1, "", "expected a mapping of scenario keys, found nothing");
     int rc = check_map(c, root, "", "a mapping of scenario keys", keys);
@@ -942,6 +1070,12 @@ static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario 
     if ((rc = parse_machine(c, v, &s->machine)))
         return rc;
     c->machine = &s->machine;
+    c->scenario = s;
+    if ((v = get(c, root, "vms")) && (rc = parse_vms(c, v, s)))
+        return rc;
+    if ((rc = get_num_key(c, root, "", "xpv_update_us", 0, true, 1e6, true, &s->xpv_update_us)) ||
+        (rc = get_num_key(c, root, "", "hv_fault_us", 0, true, 1e6, true, &s->hv_fault_us)))
+        return rc;
     if ((rc = get_num_key(c, root, "", "epoch_ms", 0, false, 100, true, &s->epoch_ms)) ||
         (rc = get_num_key(c, root, "", "max_seconds", 0, false, HUGE_VAL, false,
                           &s->max_seconds)) ||
@@ -965,6 +1099,15 @@ static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario 
             return rc;
         s->nr_workloads++;
     }
+    for (unsigned i = 0; i < s->nr_workloads; i++)
+        for (unsigned j = 0; j < i; j++)
+            if (s->workloads[i].in_vm && s->workloads[j].in_vm &&
+                s->workloads[i].vm == s->workloads[j].vm)
+                return fail(c, v->line, "workloads",
+                            "expected one workload per VM, found two in VM %s",
+                            s->vms[s->workloads[i].vm].name);
+    if ((v = get(c, root, "events")) && (rc = parse_events(c, v, s)))
+        return rc;
     return 0;
 }
 
@@ -978,6 +1121,8 @@ void xpv_sim_scenario_defaults(struct xpv_sim_scenario *s)
     s->epoch_ms = 1;
     s->max_seconds = 600;
     s->migrate_gbps = 1;
+    s->xpv_update_us = 100;
+    s->hv_fault_us = 2;
     s->nr_policies = 1;
     snprintf(s->policies[0], sizeof(s->policies[0]), "first-touch");
     snprintf(s->baseline, sizeof(s->baseline), "first-touch");

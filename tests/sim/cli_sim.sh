@@ -29,6 +29,22 @@ PY
 "$xpv" sim "$ex/custom.yaml" --quiet --json "$d/y2.json" >/dev/null 2>&1
 cmp -s "$d/y.json" "$d/y2.json" || fail "two runs of the same scenario differ"
 
+# the main job: no scenario -> sim/default.yaml (compiled in), the issue's JSON schema
+"$xpv" sim --quiet --json "$d/default.json" >"$d/dtable" 2>"$d/err" || fail "xpv sim (default): $(cat "$d/err")"
+python3 - "$d/default.json" <<'PY' || fail "default JSON lacks the results rows"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["scenario"].startswith("default"), d["scenario"]
+rows = d["results"]
+pols = {r["policy"] for r in rows}
+assert pols == {"xen-default", "vnuma", "vnuma-pinned", "xpv", "xpv-migrate", "hv-first-touch"}, pols
+assert len(rows) == 4 * 6, len(rows)
+for r in rows:
+    for k in ("app", "vm", "policy", "completion_s", "speedup", "local_ratio", "imbalance", "migrated_mb"):
+        assert k in r, (k, r)
+    assert r["vm"].startswith("vm-") and r["completion_s"] > 0
+PY
+
 printf 'name: bad\nmachine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    threads: many\n' >"$d/bad.yaml"
 "$xpv" sim "$d/bad.yaml" --quiet >/dev/null 2>"$d/err"
 [ $? -eq 1 ] || fail "a malformed scenario did not exit 1"

@@ -402,7 +402,8 @@ struct bad {
 #define RB   "      - {name: b, kind: shared, size_mb: 2}\n"
 #define PH   "    phases:\n      - {work_m: 1, weights: {a: 1, b: 1}}\n"
 #define TOP_KEYS                                                                                   \
-    "name, seed, machine, epoch_ms, max_seconds, migrate_gbps, policies, baseline, workloads"
+    "name, seed, machine, epoch_ms, max_seconds, migrate_gbps, policies, baseline, workloads, "    \
+    "vms, events, xpv_update_us, hv_fault_us"
 
 static const struct bad bad[] = {
         /* top level */
@@ -498,7 +499,7 @@ static const struct bad bad[] = {
          "t.yaml:2: workloads[0]: expected a workload mapping, found 'nas-cg'"},
         {"machine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    thread: 4\n",
          "t.yaml:4: workloads[0]: unknown key 'thread' (expected one of: preset, name, threads, "
-         "placement, membind, start_s, work_scale, regions, phases)"},
+         "placement, membind, start_s, work_scale, regions, phases, vm, churn_per_s)"},
         {"machine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    threads: 4\n    membind: "
          "[1, 9]\n",
          "t.yaml:5: workloads[0].membind[1]: expected an integer in 0..7, found '9'"},
