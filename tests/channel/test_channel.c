@@ -304,6 +304,28 @@ static void test_effective_node(void **state)
     xpv_publisher_close(p);
 }
 
+/* A vCPU on a node without the domain's memory, equally far from two nodes with memory:
+ * it goes to the one backing its own virtual node, not to the lowest id. */
+static void test_effective_node_tie(void **state)
+{
+    (void)state;
+    static const uint32_t ids[] = {0, 1, 2};
+    static const uint16_t cpu_p[] = {2, 2}, cpu_v[] = {0, 1};
+    static const uint16_t dist[] = {10, 20, 16, 20, 10, 16, 16, 16, 10};
+    static const struct xpv_record_backing bk[] = {{0, 0, 1 << 20}, {1, 1, 1 << 20}};
+    struct xpv_record_desc d = {3, 2, 2, 2, ids, cpu_p, cpu_v, bk, dist};
+    struct xpv_publisher *p = pub_open();
+    assert_int_equal(xpv_publisher_publish(p, &d, NULL, NULL), 0);
+    struct xpv_channel *ch = ch_open();
+    struct xpv_snapshot *s;
+    assert_int_equal(xpv_channel_snapshot(ch, &s, NULL), 0);
+    assert_int_equal(xpv_snapshot_effective_node(s, 0), 0);
+    assert_int_equal(xpv_snapshot_effective_node(s, 1), 1);
+    xpv_snapshot_put(s);
+    xpv_channel_close(ch);
+    xpv_publisher_close(p);
+}
+
 static void test_memory_channel(void **state)
 {
     (void)state;
@@ -345,6 +367,7 @@ int main(void)
             cmocka_unit_test(test_wait),
             cmocka_unit_test(test_subscribe),
             cmocka_unit_test(test_effective_node),
+            cmocka_unit_test(test_effective_node_tie),
             cmocka_unit_test(test_memory_channel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
