@@ -14,98 +14,23 @@
  *   3. progress, statistics, page migrations in flight (their traffic is part of the load);
  *   4. at the policy's period: samples and a decision through the shared policy core.
  * Cost per epoch: threads × (region specs + nodes × hops) per fixed-point iteration — it
- * grows with threads, regions and nodes, never with the number of accesses.
+ * grows with threads, regions and nodes, never with the number of accesses. VMs' hypervisor
+ * events and XPV publication live in vm.c; the shared state in sim_engine.h.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim_engine.h"
 #include "sim_internal.h"
-#include "xpv/channel.h"
-#include "xpv/policy.h"
-#include "xpv/publisher.h"
-#include "xpv/sim.h"
 
 #define U_MAX     0.99
 #define MAX_ITERS 200
 #define TOL_NS    0.01
 #define TOL_REL   1e-4
 
-struct thread {
-    unsigned app, phase;
-    int node;    /* -1 once finished */
-    double done; /* accesses done in the current phase */
-    double rate; /* accesses per ns, this epoch */
-    double lat;  /* effective latency per access, ns */
-    double finish_s;
-    double stall_ns; /* time owed to overheads (topology updates, hypervisor faults) */
-    unsigned vnode;  /* in a VM: the vNode of its vCPU */
-    int effective;   /* in a VM under XPV: the effective node the guest read, -1: none */
-    unsigned region[XPV_SIM_MAX_REGIONS]; /* region index per region spec */
-};
-
-struct region {
-    unsigned app, spec;
-    double page_mb;
-    double *pages; /* [N] */
-    double total;
-};
-
-struct migration {
-    unsigned region, from, to;
-    double pages;
-};
-
-struct app {
-    const struct xpv_sim_workload_spec *w;
-    unsigned first_thread, nr_threads;
-    bool started, finished;
-    double finish_s, accesses, local, lat_sum, migrated_mb;
-    uint64_t allowed;
-    bool in_vm;
-    unsigned vm;
-};
-
-/* A VM's placement: where each vNode's vCPUs run and where its memory is backed, and the
- * shared memory its topology record is published into (XPV). */
-struct vm {
-    unsigned run[XPV_SIM_MAX_VNODES], back[XPV_SIM_MAX_VNODES];
-    uint64_t initial; /* host nodes it was created on (Xen default spreads over them) */
-    uint64_t *record; /* XPV_RECORD_MAP_SIZE bytes */
-    struct xpv_publisher *pub;
-    struct xpv_channel *ch;
-};
-
-struct engine {
-    const struct xpv_sim_scenario *s;
-    const struct xpv_sim_machine *m;
-    struct xpv_policy *pol;
-    unsigned N, nres;
-    unsigned nr_threads, nr_regions, nr_apps;
-    struct thread *th;
-    struct region *rg;
-    struct app apps[XPV_SIM_MAX_WORKLOADS];
-    double *p;                 /* [threads][N] access distribution */
-    double *cap;               /* [nres] bytes per ns */
-    double *svc;               /* [nres] ns per line */
-    double *q;                 /* [nres] queueing delay, ns */
-    double *demand;            /* [nres] bytes per ns */
-    double *bg;                /* [nres] background (migration) demand this epoch */
-    double *step, *last_delta; /* [nres] the solver's damping per resource */
-    /* per (cpu node, mem node): resources crossed by reads (mem -> cpu) and writes */
-    uint16_t *rd_res, *wr_res; /* [N*N][1 + XPV_SIM_MAX_HOPS] */
-    uint8_t *nres_path;        /* [N*N] */
-    unsigned *on_node;         /* [N] running threads per node */
-    struct migration *mig;
-    unsigned nr_mig, cap_mig;
-    double *acc; /* [threads][specs][N] accesses since the last decision */
-    uint64_t rng;
-    double now_ns;
-    struct vm vms[XPV_SIM_MAX_VMS];
-    unsigned next_event;
-    unsigned long iterations; /* of the fixed point, over the run */
-};
+/* The engine's state: sim_engine.h. */
 
 /* splitmix64: small, good enough for sampling noise, and ours so results never depend on libc. */
 static uint64_t rnd(struct engine *e)
@@ -275,14 +200,12 @@ static void place_threads(struct engine *e, struct app *a)
     }
 }
 
-static void publish_vm(struct engine *e, unsigned vm, bool charge);
-
 static void start_app(struct engine *e, struct app *a)
 {
     a->started = true;
     place_threads(e, a);
     if (a->in_vm)
-        publish_vm(e, a->vm, false); /* the guest reads its topology at boot */
+        xpv__sim_publish_vm(e, a->vm, false); /* the guest reads its topology at boot */
     for (unsigned r = 0; r < e->nr_regions; r++) {
         struct region *rg = &e->rg[r];
         if (&e->apps[rg->app] != a)
@@ -611,7 +534,7 @@ static void migrate(struct engine *e, double dt_ns, struct xpv_sim_result *out)
     }
 }
 
-static int push_migration(struct engine *e, struct migration m)
+int xpv__sim_push_migration(struct engine *e, struct migration m)
 {
     if (e->nr_mig == e->cap_mig) {
         unsigned cap = e->cap_mig ? 2 * e->cap_mig : 256;
@@ -736,8 +659,8 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
             e->on_node[a->node]++;
         } else if (a->region < e->nr_regions && a->from < N && a->to < N && a->from != a->to &&
                    a->pages > 0 && (e->apps[e->rg[a->region].app].allowed >> a->to & 1)) {
-            if ((rc = push_migration(e, (struct migration){a->region, a->from, a->to, a->pages})) <
-                0) {
+            if ((rc = xpv__sim_push_migration(
+                         e, (struct migration){a->region, a->from, a->to, a->pages})) < 0) {
                 xpv_error_set(err, rc, "out of memory");
                 goto out;
             }
@@ -826,127 +749,6 @@ static double progress_of(const struct engine *e)
     return total > 0 ? done / total : 1;
 }
 
-/* --- VMs: the hypervisor's re-placements and what the guest learns (XPV) --- */
-
-/*
- * Publish VM vm's topology with the channel's own encoder, into the record memory the guest
- * maps (as over ivshmem), and let the guest read it back through libxpv: every vCPU's
- * effective node comes from a validated snapshot, as it would in a real guest. charge: the
- * guest pays xpv_update_us per vCPU (interrupt, snapshot, re-binding its arenas).
- */
-static void publish_vm(struct engine *e, unsigned v, bool charge)
-{
-    struct vm *vm = &e->vms[v];
-    const struct xpv_sim_vm_spec *vs = &e->s->vms[v];
-    unsigned N = e->N, app = 0, ncpu = 0;
-    for (unsigned a = 0; a < e->nr_apps; a++)
-        if (e->apps[a].in_vm && e->apps[a].vm == v)
-            app = a;
-    const struct app *ap = &e->apps[app];
-    uint32_t ids[XPV_SIM_MAX_NODES];
-    uint16_t dist[XPV_SIM_MAX_NODES * XPV_SIM_MAX_NODES], cpu_p[XPV_SIM_MAX_THREADS],
-            cpu_v[XPV_SIM_MAX_THREADS];
-    struct xpv_record_backing bk[XPV_SIM_MAX_VNODES];
-    for (unsigned i = 0; i < N; i++) {
-        ids[i] = i;
-        for (unsigned j = 0; j < N; j++) /* SLIT-like: 10 x latency / local latency */
-            dist[i * N + j] =
-                    (uint16_t)lround(10 * e->m->lat_ns[i * N + j] / e->m->lat_ns[i * N + i]);
-    }
-    for (unsigned i = 0; i < ap->nr_threads && i < XPV_SIM_MAX_THREADS; i++, ncpu++) {
-        const struct thread *th = &e->th[ap->first_thread + i];
-        cpu_p[i] = th->node < 0 ? XPV_RECORD_NONE : (uint16_t)th->node;
-        cpu_v[i] = (uint16_t)th->vnode;
-    }
-    for (unsigned k = 0; k < vs->nr_vnodes; k++)
-        bk[k] = (struct xpv_record_backing){(uint16_t)k, (uint16_t)vm->back[k], 1};
-    struct xpv_record_desc d = {N, vs->nr_vnodes, ncpu, vs->nr_vnodes, ids, cpu_p, cpu_v, bk, dist};
-    struct xpv_snapshot *snap = NULL;
-    if (xpv_publisher_publish(vm->pub, &d, NULL, NULL) < 0 ||
-        xpv_channel_snapshot(vm->ch, &snap, NULL) < 0) {
-        xpv_snapshot_put(snap);
-        return; /* cannot happen with a valid desc; the guest keeps what it knew */
-    }
-    for (unsigned i = 0; i < ap->nr_threads; i++) {
-        struct thread *th = &e->th[ap->first_thread + i];
-        th->effective = xpv_snapshot_effective_node(snap, i);
-        if (charge && th->node >= 0)
-            th->stall_ns += e->s->xpv_update_us * 1e3;
-    }
-    xpv_snapshot_put(snap);
-}
-
-static int apply_event(struct engine *e, const struct xpv_sim_event *ev, struct xpv_error *err)
-{
-    enum xpv_vm_mode mode = e->pol->vm_mode;
-    if (mode == XPV_VM_PINNED || ev->vm >= e->s->nr_vms)
-        return 0; /* pinned VMs stay where they are */
-    struct vm *vm = &e->vms[ev->vm];
-    const struct xpv_sim_vm_spec *vs = &e->s->vms[ev->vm];
-    unsigned app = XPV_SIM_MAX_WORKLOADS;
-    for (unsigned a = 0; a < e->nr_apps; a++) {
-        const struct app *ap = &e->apps[a];
-        bool live = false;
-        for (unsigned i = 0; i < ap->nr_threads && !live; i++)
-            live = e->th[ap->first_thread + i].node >= 0;
-        if (ap->in_vm && ap->vm == ev->vm && ap->started && live)
-            app = a;
-    }
-    for (unsigned k = 0; k < vs->nr_vnodes; k++)
-        vm->run[k] = ev->to[k] < e->N ? ev->to[k] : vm->run[k];
-    if (app == XPV_SIM_MAX_WORKLOADS)
-        return 0; /* not running yet: it will start where it now is */
-    const struct app *ap = &e->apps[app];
-    for (unsigned i = 0; i < ap->nr_threads; i++) {
-        struct thread *th = &e->th[ap->first_thread + i];
-        if (th->node < 0)
-            continue;
-        e->on_node[th->node]--;
-        th->node = (int)vm->run[th->vnode];
-        e->on_node[th->node]++;
-    }
-    if (ev->move_memory) {
-        /* the hypervisor moves each vNode's backing along (vNodes sharing a node move all
-         * of that node's pages together: the model does not label pages by vNode) */
-        for (unsigned k = 0; k < vs->nr_vnodes; k++) {
-            if (vm->back[k] == vm->run[k])
-                continue;
-            for (unsigned r = 0; r < e->nr_regions; r++)
-                if (e->rg[r].app == app && e->rg[r].pages[vm->back[k]] > 0) {
-                    int rc = push_migration(e, (struct migration){r, vm->back[k], vm->run[k],
-                                                                  e->rg[r].pages[vm->back[k]]});
-                    if (rc < 0)
-                        return xpv_error_set(err, rc, "out of memory");
-                }
-            vm->back[k] = vm->run[k];
-        }
-    }
-    if (mode == XPV_VM_XPV || mode == XPV_VM_XPV_MIGRATE)
-        publish_vm(e, ev->vm, true);
-    if (mode == XPV_VM_XPV_MIGRATE) {
-        /* the guest moves each thread's private pages to its effective node */
-        for (unsigned i = 0; i < ap->nr_threads; i++) {
-            const struct thread *th = &e->th[ap->first_thread + i];
-            if (th->node < 0 || th->effective < 0)
-                continue;
-            for (unsigned sp = 0; sp < ap->w->nr_regions; sp++) {
-                if (ap->w->regions[sp].kind != XPV_SIM_PRIVATE)
-                    continue;
-                const struct region *r = &e->rg[th->region[sp]];
-                for (unsigned n = 0; n < e->N; n++)
-                    if (n != (unsigned)th->effective && r->pages[n] > 0) {
-                        int rc = push_migration(e, (struct migration){th->region[sp], n,
-                                                                      (unsigned)th->effective,
-                                                                      r->pages[n]});
-                        if (rc < 0)
-                            return xpv_error_set(err, rc, "out of memory");
-                    }
-            }
-        }
-    }
-    return 0;
-}
-
 /*
  * Memory churn: each epoch a share 1 - exp(-churn dt) of every region is freed and
  * allocated again, landing where the policy puts new allocations now. Under hypervisor
@@ -1009,7 +811,7 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
             if (!e.apps[a].started && e.apps[a].w->start_s * 1e9 <= e.now_ns)
                 start_app(&e, &e.apps[a]);
         while (e.next_event < s->nr_events && s->events[e.next_event].at_s * 1e9 <= e.now_ns) {
-            if ((rc = apply_event(&e, &s->events[e.next_event++], err)) < 0)
+            if ((rc = xpv__sim_apply_event(&e, &s->events[e.next_event++], err)) < 0)
                 goto out;
         }
         churn(&e, dt);

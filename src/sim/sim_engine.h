@@ -1,0 +1,98 @@
+/*
+ * sim_engine.h — internal: the state of one simulation run, shared by the epoch engine
+ * (engine.c) and the VM layer (vm.c: hypervisor re-placements, XPV publication).
+ */
+#ifndef XPV_SIM_ENGINE_H
+#define XPV_SIM_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xpv/channel.h"
+#include "xpv/policy.h"
+#include "xpv/publisher.h"
+#include "xpv/sim.h"
+
+struct thread {
+    unsigned app, phase;
+    int node;    /* -1 once finished */
+    double done; /* accesses done in the current phase */
+    double rate; /* accesses per ns, this epoch */
+    double lat;  /* effective latency per access, ns */
+    double finish_s;
+    double stall_ns; /* time owed to overheads (topology updates, hypervisor faults) */
+    unsigned vnode;  /* in a VM: the vNode of its vCPU */
+    int effective;   /* in a VM under XPV: the effective node the guest read, -1: none */
+    unsigned region[XPV_SIM_MAX_REGIONS]; /* region index per region spec */
+};
+
+struct region {
+    unsigned app, spec;
+    double page_mb;
+    double *pages; /* [N] */
+    double total;
+};
+
+struct migration {
+    unsigned region, from, to;
+    double pages;
+};
+
+struct app {
+    const struct xpv_sim_workload_spec *w;
+    unsigned first_thread, nr_threads;
+    bool started, finished;
+    double finish_s, accesses, local, lat_sum, migrated_mb;
+    uint64_t allowed;
+    bool in_vm;
+    unsigned vm;
+};
+
+/* A VM's placement: where each vNode's vCPUs run and where its memory is backed, and the
+ * shared memory its topology record is published into (XPV). */
+struct vm {
+    unsigned run[XPV_SIM_MAX_VNODES], back[XPV_SIM_MAX_VNODES];
+    uint64_t initial; /* host nodes it was created on (Xen default spreads over them) */
+    uint64_t *record; /* XPV_RECORD_MAP_SIZE bytes */
+    struct xpv_publisher *pub;
+    struct xpv_channel *ch;
+};
+
+struct engine {
+    const struct xpv_sim_scenario *s;
+    const struct xpv_sim_machine *m;
+    struct xpv_policy *pol;
+    unsigned N, nres;
+    unsigned nr_threads, nr_regions, nr_apps;
+    struct thread *th;
+    struct region *rg;
+    struct app apps[XPV_SIM_MAX_WORKLOADS];
+    double *p;                 /* [threads][N] access distribution */
+    double *cap;               /* [nres] bytes per ns */
+    double *svc;               /* [nres] ns per line */
+    double *q;                 /* [nres] queueing delay, ns */
+    double *demand;            /* [nres] bytes per ns */
+    double *bg;                /* [nres] background (migration) demand this epoch */
+    double *step, *last_delta; /* [nres] the solver's damping per resource */
+    /* per (cpu node, mem node): resources crossed by reads (mem -> cpu) and writes */
+    uint16_t *rd_res, *wr_res; /* [N*N][1 + XPV_SIM_MAX_HOPS] */
+    uint8_t *nres_path;        /* [N*N] */
+    unsigned *on_node;         /* [N] running threads per node */
+    struct migration *mig;
+    unsigned nr_mig, cap_mig;
+    double *acc; /* [threads][specs][N] accesses since the last decision */
+    uint64_t rng;
+    double now_ns;
+    struct vm vms[XPV_SIM_MAX_VMS];
+    unsigned next_event;
+    unsigned long iterations; /* of the fixed point, over the run */
+};
+
+/* Queue a page migration (executed at migrate_gbps, its traffic part of the load). */
+int xpv__sim_push_migration(struct engine *e, struct migration m);
+/* Publish VM v's topology record and let its guest read it (vm.c). */
+void xpv__sim_publish_vm(struct engine *e, unsigned v, bool charge);
+/* Apply a hypervisor re-placement (vm.c). */
+int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struct xpv_error *err);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * vm.c — the VM layer of the simulator: the hypervisor's re-placements of a VM (scripted
+ * events: vCPUs moved, memory optionally migrated along) and what the guest learns of them
+ * under XPV (a topology record published with the channel's own publisher, read back through
+ * libxpv). Where guest memory then lands is the policy core's xpv_vm_alloc_node().
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "sim_engine.h"
+
+/*
+ * Publish VM vm's topology with the channel's own encoder, into the record memory the guest
+ * maps (as over ivshmem), and let the guest read it back through libxpv: every vCPU's
+ * effective node comes from a validated snapshot, as it would in a real guest. charge: the
+ * guest pays xpv_update_us per vCPU (interrupt, snapshot, re-binding its arenas).
+ */
+void xpv__sim_publish_vm(struct engine *e, unsigned v, bool charge)
+{
+    struct vm *vm = &e->vms[v];
+    const struct xpv_sim_vm_spec *vs = &e->s->vms[v];
+    unsigned N = e->N, app = 0, ncpu = 0;
+    for (unsigned a = 0; a < e->nr_apps; a++)
+        if (e->apps[a].in_vm && e->apps[a].vm == v)
+            app = a;
+    const struct app *ap = &e->apps[app];
+    uint32_t ids[XPV_SIM_MAX_NODES];
+    uint16_t dist[XPV_SIM_MAX_NODES * XPV_SIM_MAX_NODES], cpu_p[XPV_SIM_MAX_THREADS],
+            cpu_v[XPV_SIM_MAX_THREADS];
+    struct xpv_record_backing bk[XPV_SIM_MAX_VNODES];
+    for (unsigned i = 0; i < N; i++) {
+        ids[i] = i;
+        for (unsigned j = 0; j < N; j++) /* SLIT-like: 10 x latency / local latency */
+            dist[i * N + j] =
+                    (uint16_t)lround(10 * e->m->lat_ns[i * N + j] / e->m->lat_ns[i * N + i]);
+    }
+    for (unsigned i = 0; i < ap->nr_threads && i < XPV_SIM_MAX_THREADS; i++, ncpu++) {
+        const struct thread *th = &e->th[ap->first_thread + i];
+        cpu_p[i] = th->node < 0 ? XPV_RECORD_NONE : (uint16_t)th->node;
+        cpu_v[i] = (uint16_t)th->vnode;
+    }
+    for (unsigned k = 0; k < vs->nr_vnodes; k++)
+        bk[k] = (struct xpv_record_backing){(uint16_t)k, (uint16_t)vm->back[k], 1};
+    struct xpv_record_desc d = {N, vs->nr_vnodes, ncpu, vs->nr_vnodes, ids, cpu_p, cpu_v, bk, dist};
+    struct xpv_snapshot *snap = NULL;
+    if (xpv_publisher_publish(vm->pub, &d, NULL, NULL) < 0 ||
+        xpv_channel_snapshot(vm->ch, &snap, NULL) < 0) {
+        xpv_snapshot_put(snap);
+        return; /* cannot happen with a valid desc; the guest keeps what it knew */
+    }
+    for (unsigned i = 0; i < ap->nr_threads; i++) {
+        struct thread *th = &e->th[ap->first_thread + i];
+        th->effective = xpv_snapshot_effective_node(snap, i);
+        if (charge && th->node >= 0)
+            th->stall_ns += e->s->xpv_update_us * 1e3;
+    }
+    xpv_snapshot_put(snap);
+}
+
+int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struct xpv_error *err)
+{
+    enum xpv_vm_mode mode = e->pol->vm_mode;
+    if (mode == XPV_VM_PINNED || ev->vm >= e->s->nr_vms)
+        return 0; /* pinned VMs stay where they are */
+    struct vm *vm = &e->vms[ev->vm];
+    const struct xpv_sim_vm_spec *vs = &e->s->vms[ev->vm];
+    unsigned app = XPV_SIM_MAX_WORKLOADS;
+    for (unsigned a = 0; a < e->nr_apps; a++) {
+        const struct app *ap = &e->apps[a];
+        bool live = false;
+        for (unsigned i = 0; i < ap->nr_threads && !live; i++)
+            live = e->th[ap->first_thread + i].node >= 0;
+        if (ap->in_vm && ap->vm == ev->vm && ap->started && live)
+            app = a;
+    }
+    for (unsigned k = 0; k < vs->nr_vnodes; k++)
+        vm->run[k] = ev->to[k] < e->N ? ev->to[k] : vm->run[k];
+    if (app == XPV_SIM_MAX_WORKLOADS)
+        return 0; /* not running yet: it will start where it now is */
+    const struct app *ap = &e->apps[app];
+    for (unsigned i = 0; i < ap->nr_threads; i++) {
+        struct thread *th = &e->th[ap->first_thread + i];
+        if (th->node < 0)
+            continue;
+        e->on_node[th->node]--;
+        th->node = (int)vm->run[th->vnode];
+        e->on_node[th->node]++;
+    }
+    if (ev->move_memory) {
+        /* the hypervisor moves each vNode's backing along (vNodes sharing a node move all
+         * of that node's pages together: the model does not label pages by vNode) */
+        for (unsigned k = 0; k < vs->nr_vnodes; k++) {
+            if (vm->back[k] == vm->run[k])
+                continue;
+            for (unsigned r = 0; r < e->nr_regions; r++)
+                if (e->rg[r].app == app && e->rg[r].pages[vm->back[k]] > 0) {
+                    int rc = xpv__sim_push_migration(
+                            e, (struct migration){r, vm->back[k], vm->run[k],
+                                                  e->rg[r].pages[vm->back[k]]});
+                    if (rc < 0)
+                        return xpv_error_set(err, rc, "out of memory");
+                }
+            vm->back[k] = vm->run[k];
+        }
+    }
+    if (mode == XPV_VM_XPV || mode == XPV_VM_XPV_MIGRATE)
+        xpv__sim_publish_vm(e, ev->vm, true);
+    if (mode == XPV_VM_XPV_MIGRATE) {
+        /* the guest moves each thread's private pages to its effective node */
+        for (unsigned i = 0; i < ap->nr_threads; i++) {
+            const struct thread *th = &e->th[ap->first_thread + i];
+            if (th->node < 0 || th->effective < 0)
+                continue;
+            for (unsigned sp = 0; sp < ap->w->nr_regions; sp++) {
+                if (ap->w->regions[sp].kind != XPV_SIM_PRIVATE)
+                    continue;
+                const struct region *r = &e->rg[th->region[sp]];
+                for (unsigned n = 0; n < e->N; n++)
+                    if (n != (unsigned)th->effective && r->pages[n] > 0) {
+                        int rc = xpv__sim_push_migration(
+                                e, (struct migration){th->region[sp], n, (unsigned)th->effective,
+                                                      r->pages[n]});
+                        if (rc < 0)
+                            return xpv_error_set(err, rc, "out of memory");
+                    }
+            }
+        }
+    }
+    return 0;
+}
