@@ -38,6 +38,11 @@ struct xpv_pol_view {
     const double *region_pages;    /* [nr_regions * nr_nodes]: pages on each node */
     const double *region_page_mb;  /* [nr_regions]: page size in MiB */
     const uint64_t *group_allowed; /* [nr_groups]: nodes its memory may use (bitmask) */
+    /* Counters of the period (hardware counters on a real machine): DRAM accesses from CPUs
+     * of node i to memory of node j, [i * nr_nodes + j]; the period's length; % of accesses
+     * that read; % of memory in use. */
+    const double *dram;
+    double period_ns, read_ratio, mem_usage;
 };
 
 /* Sampled accesses since the last decision (hinting faults on Linux): `count` faults taken
@@ -92,6 +97,9 @@ struct xpv_policy {
      * process's memory is unmapped and the next access to each such page is a sample
      * (Linux: numa_balancing_scan_size_mb). 0: no samples. */
     double scan_mb;
+    /* Precise access sampling (IBS / PEBS-like) the platform does for it: this share of memory
+     * accesses becomes a sample, each costing the sampled thread sample_cost_ns. */
+    double sample_rate, sample_cost_ns;
     void *state;
     int (*decide)(struct xpv_policy *p, const struct xpv_pol_view *v,
                   const struct xpv_pol_sample *samples, unsigned nr_samples,

@@ -6,5 +6,6 @@
 
 int xpv__autonuma_make(struct xpv_policy *p);
 int xpv__numad_make(struct xpv_policy *p);
+int xpv__carrefour_make(struct xpv_policy *p);
 
 #endif

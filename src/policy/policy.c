@@ -87,6 +87,7 @@ static const struct {
         {"interleave", make_interleave},
         {"autonuma", xpv__autonuma_make},
         {"numad", xpv__numad_make},
+        {"carrefour", xpv__carrefour_make},
         /* VM policies: how guest memory is backed and whether the guest learns moves */
         {"xen-default", make_xen_default},
         {"vnuma", make_vnuma},

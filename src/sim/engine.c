@@ -261,10 +261,11 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->nres_path = calloc((size_t)N * N, 1);
     e->on_node = calloc(N, sizeof(unsigned));
     e->acc = calloc((size_t)(T ? T : 1) * XPV_SIM_MAX_REGIONS * N, sizeof(double));
+    e->period_dram = calloc((size_t)N * N, sizeof(double));
     double *pages = calloc((size_t)(R ? R : 1) * N, sizeof(double));
     if (!e->th || !e->rg || !e->p || !e->cap || !e->svc || !e->q || !e->demand || !e->bg ||
         !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path || !e->on_node ||
-        !e->acc || !pages) {
+        !e->acc || !pages || !e->period_dram) {
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }
@@ -351,6 +352,7 @@ static void teardown(struct engine *e)
     free(e->nres_path);
     free(e->on_node);
     free(e->acc);
+    free(e->period_dram);
     free(e->mig);
 }
 
@@ -598,6 +600,41 @@ static unsigned hinting_faults(struct engine *e, struct xpv_pol_sample *smp)
     return ns;
 }
 
+/*
+ * Precise access sampling (IBS op / PEBS-like): each access of the period is a sample with
+ * probability sample_rate; each sample costs the sampled thread sample_cost_ns (an NMI).
+ */
+static unsigned access_samples(struct engine *e, struct xpv_pol_sample *smp)
+{
+    unsigned N = e->N, ns = 0;
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        const struct xpv_sim_workload_spec *w = e->apps[e->th[t].app].w;
+        double taken = 0;
+        for (unsigned sp = 0; sp < w->nr_regions; sp++)
+            for (unsigned n = 0; n < N; n++) {
+                double a = e->acc[((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n];
+                double c = poisson(e, a * e->pol->sample_rate);
+                if (c > 0) {
+                    smp[ns++] = (struct xpv_pol_sample){t, e->th[t].region[sp], n, c};
+                    taken += c;
+                }
+            }
+        if (e->th[t].node >= 0)
+            e->th[t].stall_ns += taken * e->pol->sample_cost_ns;
+    }
+    return ns;
+}
+
+static double mem_usage(const struct engine *e)
+{
+    double used = 0, total = 0;
+    for (unsigned r = 0; r < e->nr_regions; r++)
+        used += e->rg[r].total * e->rg[r].page_mb * (1 << 20);
+    for (unsigned n = 0; n < e->N; n++)
+        total += (double)e->m->mem_bytes[n];
+    return total > 0 ? 100 * used / total : 0;
+}
+
 static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_error *err)
 {
     unsigned N = e->N, T = e->nr_threads;
@@ -627,6 +664,8 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
     unsigned ns = 0;
     if (e->pol->scan_mb > 0)
         ns = hinting_faults(e, smp);
+    else if (e->pol->sample_rate > 0)
+        ns = access_samples(e, smp);
     memset(e->acc, 0, (size_t)T * XPV_SIM_MAX_REGIONS * N * sizeof(double));
     struct xpv_pol_view v = {
             .now_s = e->now_ns / 1e9,
@@ -642,9 +681,17 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
             .region_pages = rpages,
             .region_page_mb = rmb,
             .group_allowed = allowed,
+            .dram = e->period_dram,
+            .period_ns = e->pol->period_s * 1e9,
+            .read_ratio = e->period_reads + e->period_writes > 0
+                                  ? 100 * e->period_reads / (e->period_reads + e->period_writes)
+                                  : 100,
+            .mem_usage = mem_usage(e),
     };
     xpv_pol_actions_clear(acts);
     rc = e->pol->decide(e->pol, &v, smp, ns, acts);
+    memset(e->period_dram, 0, (size_t)N * N * sizeof(double));
+    e->period_reads = e->period_writes = 0;
     if (rc < 0) {
         xpv_error_set(err, rc, "policy %s failed", e->pol->name);
         goto out;
@@ -703,7 +750,10 @@ static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
         for (unsigned n = 0; n < N; n++) {
             out->traffic[(unsigned)th->node * N + n] += p[n] * bytes;
             out->mc_bytes[n] += p[n] * bytes;
+            e->period_dram[(unsigned)th->node * N + n] += p[n] * n_acc;
         }
+        e->period_reads += n_acc * (1 - ph->write_frac);
+        e->period_writes += n_acc * ph->write_frac;
         a->accesses += n_acc;
         a->local += n_acc * p[th->node];
         a->lat_sum += n_acc * th->lat;

@@ -85,6 +85,8 @@ struct engine {
     double now_ns;
     struct vm vms[XPV_SIM_MAX_VMS];
     unsigned next_event;
+    double *period_dram; /* [N*N] DRAM accesses since the last decision */
+    double period_reads, period_writes;
     unsigned long iterations; /* of the fixed point, over the run */
 };
 

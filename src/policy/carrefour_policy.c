@@ -1,0 +1,191 @@
+/*
+ * carrefour_policy.c — Carrefour as a policy of the shared core: each round (1 s) it takes
+ * the platform's counters and access samples, runs the engine (carrefour.c) and turns its
+ * page decisions into migrations.
+ *
+ * Samples arrive aggregated as (thread, region, node holding the pages, count); the engine
+ * wants pages. For each (region, home node) bucket holding P pages and hit by S samples, the
+ * number of distinct pages sampled is P (1 - exp(-S/P)) (samples fall on pages uniformly);
+ * up to REPS representative pages stand for them, each drawing its samples' accessing nodes
+ * from the bucket's mix. A decision on a representative page moves the real pages it stands
+ * for. Replication is not modelled by the simulator: its gate stays off here (as on stock
+ * Linux, where the engine's replication decisions would fall back to interleaving).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policies.h"
+#include "xpv/carrefour.h"
+
+#define ROUND_S     1.0
+#define SAMPLE_RATE (1.0 / 4096) /* of DRAM accesses: ~5 000 samples/s for a busy thread */
+#define SAMPLE_NS   1000.0       /* an NMI and a tree update per sample (assumed) */
+#define REPS        32
+
+struct cf_state {
+    struct xpv_cf_params params;
+    uint64_t rng;
+    struct xpv_cf_page *pages;
+    double *weight;
+    unsigned *region; /* of each representative page */
+    struct xpv_cf_decision *dec;
+    unsigned cap;
+};
+
+static double poisson_draw(uint64_t *rng, double mean)
+{
+    if (mean <= 0)
+        return 0;
+    if (mean > 30)
+        return floor(mean + 0.5);
+    double l = exp(-mean), p = 1;
+    unsigned k = 0;
+    do {
+        k++;
+        *rng += 0x9e3779b97f4a7c15u;
+        uint64_t z = *rng;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        p *= (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+    } while (p > l);
+    return k - 1;
+}
+
+static unsigned draw_node(uint64_t *rng, const double *mix, unsigned n, double total)
+{
+    *rng += 0x9e3779b97f4a7c15u;
+    uint64_t z = *rng;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    double r = (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53 * total;
+    for (unsigned i = 0; i < n; i++) {
+        if (r < mix[i])
+            return i;
+        r -= mix[i];
+    }
+    return n - 1;
+}
+
+static int ensure(struct cf_state *s, unsigned need)
+{
+    if (need <= s->cap)
+        return 0;
+    void *a = realloc(s->pages, need * sizeof(*s->pages));
+    if (a)
+        s->pages = a;
+    void *b = realloc(s->weight, need * sizeof(*s->weight));
+    if (b)
+        s->weight = b;
+    void *c = realloc(s->dec, need * sizeof(*s->dec));
+    if (c)
+        s->dec = c;
+    void *d = realloc(s->region, need * sizeof(*s->region));
+    if (d)
+        s->region = d;
+    if (!a || !b || !c || !d)
+        return -ENOMEM;
+    s->cap = need;
+    return 0;
+}
+
+static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
+                  const struct xpv_pol_sample *smp, unsigned nr, struct xpv_pol_actions *out)
+{
+    struct cf_state *s = p->state;
+    unsigned N = v->nr_nodes;
+    if (N > XPV_CF_MAX_NODES || !v->dram)
+        return 0;
+    struct xpv_cf_counters c = {N, v->dram, v->period_ns, v->read_ratio, v->mem_usage};
+    struct xpv_cf_metrics m;
+    int rc = xpv_cf_metrics(&s->params, &c, &m);
+    if (rc < 0)
+        return rc;
+    /* samples per (region, home node, accessing node) */
+    double *mix = calloc((size_t)v->nr_regions * N * N, sizeof(double));
+    if (!mix)
+        return -ENOMEM;
+    for (unsigned i = 0; i < nr; i++) {
+        int tn = v->thread_node[smp[i].thread];
+        if (tn >= 0)
+            mix[((size_t)smp[i].region * N + smp[i].node) * N + (unsigned)tn] += smp[i].count;
+    }
+    unsigned np = 0;
+    for (unsigned r = 0; r < v->nr_regions; r++)
+        for (unsigned n = 0; n < N; n++) {
+            const double *mx = &mix[((size_t)r * N + n) * N];
+            double S = 0, P = v->region_pages[(size_t)r * N + n];
+            for (unsigned x = 0; x < N; x++)
+                S += mx[x];
+            if (S <= 0 || P < 1)
+                continue;
+            double distinct = P * -expm1(-S / P), per_page = S / distinct;
+            unsigned reps = distinct < REPS ? (unsigned)ceil(distinct) : REPS;
+            if ((rc = ensure(s, np + reps)) < 0)
+                goto out;
+            for (unsigned k = 0; k < reps; k++) {
+                struct xpv_cf_page *pg = &s->pages[np];
+                memset(pg, 0, sizeof(*pg));
+                pg->key = np; /* decisions name pages by their index here */
+                s->region[np] = r;
+                pg->node = n;
+                unsigned samples = (unsigned)fmax(1, poisson_draw(&s->rng, per_page));
+                for (unsigned j = 0; j < samples; j++)
+                    pg->accesses[draw_node(&s->rng, mx, N, S)]++;
+                s->weight[np++] = distinct / reps;
+            }
+        }
+    struct xpv_cf_round round;
+    if ((rc = xpv_cf_decide(&s->params, &m, s->pages, np, &s->rng, s->dec, np ? np : 0, &round)) <
+        0)
+        goto out;
+    /* the engine's budget counts real pages */
+    double moved = 0;
+    for (unsigned i = 0; i < round.nr_decisions; i++)
+        moved += s->weight[s->dec[i].key];
+    double scale = moved > s->params.page_budget ? s->params.page_budget / moved : 1;
+    for (unsigned i = 0; i < round.nr_decisions; i++) {
+        const struct xpv_cf_decision *d = &s->dec[i];
+        double w = s->weight[d->key];
+        rc = xpv_pol_actions_push(out, (struct xpv_pol_action){.kind = XPV_ACT_MIGRATE,
+                                                               .region = s->region[d->key],
+                                                               .from = d->from,
+                                                               .to = d->to,
+                                                               .pages = w * scale});
+        if (rc < 0)
+            goto out;
+    }
+    p->sample_rate = round.cheap_sampling_next ? SAMPLE_RATE / 4 : SAMPLE_RATE;
+out:
+    free(mix);
+    return rc;
+}
+
+static void destroy(struct xpv_policy *p)
+{
+    struct cf_state *s = p->state;
+    free(s->pages);
+    free(s->weight);
+    free(s->dec);
+    free(s->region);
+    free(s);
+}
+
+int xpv__carrefour_make(struct xpv_policy *p)
+{
+    struct cf_state *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    xpv_cf_params_asplos(&s->params);
+    s->params.replication = false; /* not modelled by the simulator (see above) */
+    s->rng = 0x5eed;
+    p->state = s;
+    p->placement = XPV_PLACE_FIRST_TOUCH;
+    p->period_s = ROUND_S;
+    p->sample_rate = SAMPLE_RATE;
+    p->sample_cost_ns = SAMPLE_NS;
+    p->decide = decide;
+    p->destroy = destroy;
+    return 0;
+}

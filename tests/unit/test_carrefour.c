@@ -1,0 +1,224 @@
+/*
+ * test_carrefour.c — Carrefour's metrics, gates and per-page rules (src/policy/carrefour.c)
+ * pinned on hand-built counters and sample sets, rule by rule, against the public runtime
+ * and module (../shared/background/papers.md §1.3-1.6).
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "xpv/carrefour.h"
+
+static struct xpv_cf_params P;
+static double dram[16];
+
+/* 4 nodes; `local` accesses per node to itself, `remote` from every node to node 0. */
+static void counters(struct xpv_cf_counters *c, double local, double remote, double round_ns)
+{
+    memset(dram, 0, sizeof(dram));
+    for (unsigned i = 0; i < 4; i++) {
+        dram[i * 4 + i] = local;
+        if (i)
+            dram[i * 4 + 0] += remote;
+    }
+    *c = (struct xpv_cf_counters){4, dram, round_ns, 99, 10};
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    xpv_cf_params_asplos(&P);
+    return 0;
+}
+
+static void test_metrics(void **state)
+{
+    (void)state;
+    struct xpv_cf_counters c;
+    struct xpv_cf_metrics m;
+    counters(&c, 1000, 1000, 1e6); /* 1 ms */
+    assert_int_equal(xpv_cf_metrics(&P, &c, &m), 0);
+    /* 4000 local + 3000 remote = 7000 accesses in 1000 us */
+    assert_true(fabs(m.maptu - 7.0) < 1e-9);
+    assert_true(fabs(m.lar - 100.0 * 4000 / 7000) < 1e-9);
+    /* loads received: 4000, 1000, 1000, 1000: mean 1750, sample sd 1500 */
+    assert_true(fabs(m.imbalance - 100 * 1500.0 / 1750) < 1e-9);
+    assert_true(fabs(m.load[0] - 100.0 * 4000 / 7000) < 1e-9);
+    c.nr_nodes = 65;
+    assert_int_equal(xpv_cf_metrics(&P, &c, &m), -EINVAL);
+}
+
+static void test_gates(void **state)
+{
+    (void)state;
+    struct xpv_cf_counters c;
+    struct xpv_cf_metrics m;
+    /* MAPTU 7 < 50: disabled whatever the traffic */
+    counters(&c, 1000, 1000, 1e6);
+    xpv_cf_metrics(&P, &c, &m);
+    assert_false(m.enabled || m.migration || m.interleaving || m.replication);
+    /* same traffic in 100 us: MAPTU 70, LAR 57 %, imbalance 86 %: everything on */
+    counters(&c, 1000, 1000, 1e5);
+    xpv_cf_metrics(&P, &c, &m);
+    assert_true(m.enabled && m.migration && m.interleaving && m.replication);
+    /* replication needs reads >= 95 % and memory use <= 25 % */
+    c.read_ratio = 94.9;
+    xpv_cf_metrics(&P, &c, &m);
+    assert_false(m.replication);
+    c.read_ratio = 99;
+    c.mem_usage = 25.1;
+    xpv_cf_metrics(&P, &c, &m);
+    assert_false(m.replication);
+    /* all local: LAR 100 %: no migration, no interleaving (imbalance 0 too) */
+    counters(&c, 2000, 0, 1e5);
+    xpv_cf_metrics(&P, &c, &m);
+    assert_true(m.enabled);
+    assert_false(m.migration || m.interleaving);
+    /* LAR 80.4 % (>= 80): no migration; imbalance 39 % (> 35): interleaving */
+    counters(&c, 1200, 390, 1e5);
+    xpv_cf_metrics(&P, &c, &m);
+    assert_true(m.lar > 80 && m.lar < 100);
+    assert_false(m.migration);
+    assert_true(m.imbalance > 35 && m.interleaving);
+    /* the LP / Xen profile: MAPTU_MIN 15, no replication */
+    struct xpv_cf_params lp;
+    xpv_cf_params_lp(&lp);
+    counters(&c, 1000, 1000, 3e5); /* MAPTU 23 */
+    xpv_cf_metrics(&lp, &c, &m);
+    assert_true(m.enabled && !m.replication);
+    xpv_cf_metrics(&P, &c, &m);
+    assert_false(m.enabled);
+}
+
+static struct xpv_cf_page page(uint64_t key, unsigned node, unsigned a0, unsigned a1, unsigned a2,
+                               unsigned a3, unsigned writes)
+{
+    struct xpv_cf_page p = {.key = key, .node = node, .writes = writes};
+    p.accesses[0] = a0;
+    p.accesses[1] = a1;
+    p.accesses[2] = a2;
+    p.accesses[3] = a3;
+    return p;
+}
+
+static struct xpv_cf_metrics gates(bool mig, bool il, bool rep)
+{
+    struct xpv_cf_metrics m = {
+            .enabled = true, .migration = mig, .interleaving = il, .replication = rep};
+    for (unsigned n = 0; n < 4; n++)
+        m.load[n] = 25;
+    return m;
+}
+
+static void test_migrate_rule(void **state)
+{
+    (void)state;
+    struct xpv_cf_page pg[] = {
+            page(1, 0, 0, 2, 0, 0, 0), /* one node (1), 2 samples, lives on 0: migrate */
+            page(2, 0, 0, 1, 0, 0, 0), /* one sample only: not enough */
+            page(3, 1, 0, 5, 0, 0, 0), /* already on its node */
+            page(4, 0, 1, 1, 0, 0, 0), /* two nodes: not a migration */
+    };
+    struct xpv_cf_metrics m = gates(true, false, false);
+    struct xpv_cf_decision d[8];
+    struct xpv_cf_round r;
+    uint64_t rng = 1;
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 4, &rng, d, 8, &r), 0);
+    assert_int_equal(r.nr_decisions, 1);
+    assert_int_equal(d[0].key, 1);
+    assert_int_equal(d[0].from, 0);
+    assert_int_equal(d[0].to, 1);
+    assert_int_equal(d[0].fate, XPV_CF_MIGRATE);
+    assert_true(r.cheap_sampling_next); /* 1 order < 10 */
+
+    /* with interleaving on, even a single-sample single-node page migrates */
+    m = gates(false, true, false);
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 2, &rng, d, 8, &r), 0);
+    assert_int_equal(r.migrate, 2);
+}
+
+static void test_replicate_priority(void **state)
+{
+    (void)state;
+    struct xpv_cf_page pg[] = {
+            page(1, 0, 3, 2, 0, 0, 0), /* shared, read-only: replicate */
+            page(2, 0, 3, 2, 0, 0, 1), /* shared, written: not replicated */
+    };
+    struct xpv_cf_metrics m = gates(true, false, true);
+    struct xpv_cf_decision d[8];
+    struct xpv_cf_round r;
+    uint64_t rng = 1;
+    xpv_cf_decide(&P, &m, pg, 2, &rng, d, 8, &r);
+    assert_int_equal(r.nr_decisions, 1);
+    assert_int_equal(d[0].fate, XPV_CF_REPLICATE);
+    assert_int_equal(d[0].key, 1);
+}
+
+/* The worked example: loads 70/10/10/10 %; a shared page on node 0 moves with probability
+ * 0.7, to nodes 1-3 with weight 90 each and stays with weight 30: 0.7 x 270/300 = 63 %. */
+static void test_interleave_weights(void **state)
+{
+    (void)state;
+    enum { PAGES = 20000 };
+    static struct xpv_cf_page pg[PAGES];
+    static struct xpv_cf_decision d[PAGES];
+    for (unsigned i = 0; i < PAGES; i++)
+        pg[i] = page(i, 0, 1, 1, 0, 0, 1);
+    struct xpv_cf_metrics m = gates(false, true, false);
+    m.load[0] = 70;
+    m.load[1] = m.load[2] = m.load[3] = 10;
+    struct xpv_cf_round r;
+    uint64_t rng = 42;
+    xpv_cf_params_asplos(&P);
+    xpv_cf_decide(&P, &m, pg, PAGES, &rng, d, PAGES, &r);
+    double moved = (double)r.interleave / PAGES;
+    assert_true(fabs(moved - 0.63) < 0.02);
+    unsigned to[4] = {0};
+    for (unsigned i = 0; i < r.nr_decisions; i++)
+        to[d[i].to]++;
+    assert_int_equal(to[0], 0);
+    for (unsigned n = 1; n < 4; n++)
+        assert_true(fabs((double)to[n] / r.nr_decisions - 1.0 / 3) < 0.03);
+    assert_false(r.cheap_sampling_next);
+}
+
+static void test_budget_and_disabled(void **state)
+{
+    (void)state;
+    struct xpv_cf_page pg[5];
+    for (unsigned i = 0; i < 5; i++)
+        pg[i] = page(i, 0, 0, 0, 3, 0, 0);
+    struct xpv_cf_metrics m = gates(true, false, false);
+    struct xpv_cf_decision d[8];
+    struct xpv_cf_round r;
+    uint64_t rng = 1;
+    P.page_budget = 3;
+    xpv_cf_decide(&P, &m, pg, 5, &rng, d, 8, &r);
+    assert_int_equal(r.nr_decisions, 3);
+    assert_int_equal(r.skipped_budget, 2);
+    xpv_cf_decide(&P, &m, pg, 5, &rng, d, 2, &r); /* the caller's array is a budget too */
+    assert_int_equal(r.nr_decisions, 2);
+    m.enabled = false;
+    xpv_cf_decide(&P, &m, pg, 5, &rng, d, 8, &r);
+    assert_int_equal(r.nr_decisions, 0);
+    assert_true(r.cheap_sampling_next);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup(test_metrics, setup),
+            cmocka_unit_test_setup(test_gates, setup),
+            cmocka_unit_test_setup(test_migrate_rule, setup),
+            cmocka_unit_test_setup(test_replicate_priority, setup),
+            cmocka_unit_test_setup(test_interleave_weights, setup),
+            cmocka_unit_test_setup(test_budget_and_disabled, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
