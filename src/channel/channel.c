@@ -78,10 +78,9 @@ int xpv_channel_open_mem(const void *mem, size_t size, struct xpv_channel **out,
                          struct xpv_error *err)
 {
     *out = NULL;
-    if (!mem || size < XPV_RECORD_HEADER_SIZE || ((uintptr_t)mem & 7))
-        return xpv_error_set(err, -EINVAL,
-                             "record memory must be 8-byte aligned and at least %u bytes",
-                             XPV_RECORD_HEADER_SIZE);
+    int rc = shm_check_mem(mem, size, err);
+    if (rc < 0)
+        return rc;
     return make(mem, size, -1, out, err);
 }
 

@@ -14,7 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "xpv/error.h"
 #include "xpv/record.h"
+
+/* Memory a caller maps for a record (an ivshmem region): aligned for the atomic words. */
+static inline int shm_check_mem(const void *mem, size_t size, struct xpv_error *err)
+{
+    if (!mem || size < XPV_RECORD_HEADER_SIZE || ((uintptr_t)mem & 7))
+        return xpv_error_set(err, -EINVAL,
+                             "record memory must be 8-byte aligned and at least %u bytes",
+                             XPV_RECORD_HEADER_SIZE);
+    return 0;
+}
 
 static inline uint32_t *shm_seq(const void *map)
 {
