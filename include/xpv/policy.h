@@ -9,6 +9,7 @@
 #ifndef XPV_POLICY_H
 #define XPV_POLICY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "xpv/error.h"
@@ -78,6 +79,8 @@ enum xpv_vm_mode {
     XPV_VM_XPV,            /* the hypervisor publishes the topology; guest allocates on the
                               effective node of the vCPU it runs on now */
     XPV_VM_XPV_MIGRATE,    /* XPV, and the guest migrates its threads' pages after a move */
+    XPV_VM_HOTPLUG,        /* static vNUMA guest, told of moves by vCPU unplug + plug: a moved
+                              vCPU reappears in the vNode backed where it now runs (if any) */
     XPV_VM_HV_FIRST_TOUCH, /* the hypervisor backs a page where it is first touched after a
                               free (the guest reports frees), at a cost per page */
 };
@@ -87,6 +90,28 @@ enum xpv_vm_mode {
  * node from the published record. Returns a host node, or -1 for "spread over the VM's
  * nodes" (Xen default). */
 int xpv_vm_alloc_node(enum xpv_vm_mode mode, unsigned vnode_node, unsigned run_node, int effective);
+
+/*
+ * The hypervisor's load balancer (policy/vm_balance.c), at vNode granularity as Xen's and
+ * KVM's schedulers move vCPUs between nodes: while a node runs more threads than it has cores
+ * and another node has room for all of a vNode's vCPUs, move the smallest vNode of a movable
+ * VM off the overloaded node to the nearest node with room; at most one move per VM per
+ * round. load[n]: threads running on node n now (all domains, native ones included).
+ */
+#define XPV_VM_MAX_VNODES 8
+struct xpv_vm_place {
+    bool movable; /* false: pinned, or not running */
+    unsigned nr_vnodes;
+    unsigned run[XPV_VM_MAX_VNODES];   /* host node each vNode's vCPUs run on */
+    unsigned vcpus[XPV_VM_MAX_VNODES]; /* running vCPUs per vNode */
+};
+struct xpv_vm_move {
+    unsigned vm, vnode, from, to;
+};
+/* Returns the number of moves written to out (at most cap). */
+unsigned xpv_vm_balance(unsigned nr_nodes, const unsigned *cores, const unsigned *load,
+                        const double *lat_ns, const struct xpv_vm_place *vms, unsigned nr_vms,
+                        struct xpv_vm_move *out, unsigned cap);
 
 struct xpv_policy {
     const char *name;

@@ -153,6 +153,8 @@ struct xpv_sim_scenario {
     struct xpv_sim_event events[XPV_SIM_MAX_EVENTS];
     double xpv_update_us; /* guest time per vCPU to take a topology update (XPV); default 100 */
     double hv_fault_us;   /* hypervisor first-touch: cost per page touched after a free */
+    double hotplug_ms;    /* vnuma-hotplug: a vCPU's time lost to an unplug + plug; default 20 */
+    double balance_s;     /* the hypervisor's load balancer runs every balance_s (0: off) */
 };
 
 /* Defaults for every field a scenario may omit. */

@@ -1,8 +1,8 @@
 /*
  * cmd_sim.c — `xpv sim [SCENARIO]`: run a scenario under each of its policies and report
  * (table; --json FILE; --out DIR with CSV and gnuplot plots). Without a scenario it runs the
- * built-in default, sim/default.yaml (compiled in): four VMs re-placed while they run, under
- * the six VM policies.
+ * built-in default, sim/default.yaml (compiled in): five VMs re-placed while they run, under
+ * the seven VM policies.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,10 +21,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: xpv sim [SCENARIO.yaml|.json] [--json FILE] [--out DIR] [--policy NAME]...\n"
                "               [--seed N] [--quiet] [--list]\n\n"
                "Simulate NUMA policies on a machine model with memory-controller and interconnect\n"
-               "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, four VMs on the\n"
+               "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, five VMs on the\n"
                "4-socket Opteron re-placed by the hypervisor while they run, under Xen's default,\n"
-               "static vNUMA, pinned vNUMA, XPV, XPV with page migration and hypervisor\n"
-               "first-touch.\n\n"
+               "static vNUMA, pinned vNUMA, XPV, XPV with page migration, vCPU hotplug and\n"
+               "hypervisor first-touch.\n\n"
                "  --json FILE    also write the results as JSON (- for stdout)\n"
                "  --out DIR      also write CSV files and gnuplot plots (PNG) into DIR\n"
                "  --policy NAME  run only this policy (repeatable; overrides the scenario's list)\n"

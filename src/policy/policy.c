@@ -74,6 +74,10 @@ static int make_xpv_migrate(struct xpv_policy *p)
 {
     return vm_mode(p, XPV_VM_XPV_MIGRATE);
 }
+static int make_vnuma_hotplug(struct xpv_policy *p)
+{
+    return vm_mode(p, XPV_VM_HOTPLUG);
+}
 static int make_hv_first_touch(struct xpv_policy *p)
 {
     return vm_mode(p, XPV_VM_HV_FIRST_TOUCH);
@@ -94,6 +98,7 @@ static const struct {
         {"vnuma-pinned", make_vnuma_pinned},
         {"xpv", make_xpv},
         {"xpv-migrate", make_xpv_migrate},
+        {"vnuma-hotplug", make_vnuma_hotplug},
         {"hv-first-touch", make_hv_first_touch},
 };
 #define NR (sizeof(registry) / sizeof(registry[0]))

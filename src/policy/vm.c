@@ -17,6 +17,7 @@ int xpv_vm_alloc_node(enum xpv_vm_mode mode, unsigned vnode_node, unsigned run_n
         return effective >= 0 ? effective : (int)vnode_node;
     case XPV_VM_HV_FIRST_TOUCH:
         return (int)run_node;
+    case XPV_VM_HOTPLUG: /* the simulator passes the vNode the guest now sees the vCPU in */
     case XPV_VM_VNUMA:
     case XPV_VM_PINNED:
     default:

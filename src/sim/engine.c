@@ -124,8 +124,8 @@ static void alloc_into(struct engine *e, struct region *r, unsigned t, double pa
     uint64_t spread = 0;
     if (a->in_vm) {
         const struct vm *vm = &e->vms[a->vm];
-        node = xpv_vm_alloc_node(e->pol->vm_mode, vm->back[th->vnode], (unsigned)th->node,
-                                 th->effective);
+        unsigned vn = e->pol->vm_mode == XPV_VM_HOTPLUG ? th->seen_vnode : th->vnode;
+        node = xpv_vm_alloc_node(e->pol->vm_mode, vm->back[vn], (unsigned)th->node, th->effective);
         spread = vm->initial;
     } else {
         node = e->pol->placement == XPV_PLACE_INTERLEAVE
@@ -184,7 +184,7 @@ static void place_threads(struct engine *e, struct app *a)
         struct thread *t = &e->th[a->first_thread + i];
         if (a->in_vm) {
             const struct xpv_sim_vm_spec *v = &e->s->vms[a->vm];
-            t->vnode = i * v->nr_vnodes / a->nr_threads;
+            t->vnode = t->seen_vnode = i * v->nr_vnodes / a->nr_threads;
             t->node = (int)e->vms[a->vm].run[t->vnode];
         } else if (w->placement == XPV_SIM_PACK) {
             unsigned k = 0, filled = i;
@@ -855,6 +855,7 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
     double dt = s->epoch_ms * 1e6, limit = s->max_seconds * 1e9;
     double next_decision = e.pol->period_s > 0 ? e.pol->period_s * 1e9 : INFINITY;
     double next_report = 0;
+    double next_balance = s->balance_s > 0 ? s->balance_s * 1e9 : INFINITY;
     unsigned running;
     do {
         for (unsigned a = 0; a < e.nr_apps; a++)
@@ -863,6 +864,11 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         while (e.next_event < s->nr_events && s->events[e.next_event].at_s * 1e9 <= e.now_ns) {
             if ((rc = xpv__sim_apply_event(&e, &s->events[e.next_event++], err)) < 0)
                 goto out;
+        }
+        if (e.now_ns >= next_balance) {
+            if ((rc = xpv__sim_balance(&e, err)) < 0)
+                goto out;
+            next_balance += s->balance_s * 1e9;
         }
         churn(&e, dt);
         migrate(&e, dt, out);

@@ -1051,10 +1051,10 @@ static void default_name(const char *file, char *out, size_t size)
 
 static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario *s)
 {
-    static const char *const keys[] = {
-            "name",         "seed",          "machine",     "epoch_ms",  "max_seconds",
-            "migrate_gbps", "policies",      "baseline",    "workloads", "vms",
-            "events",       "xpv_update_us", "hv_fault_us", NULL};
+    static const char *const keys[] = {"name",        "seed",         "machine",   "epoch_ms",
+                                       "max_seconds", "migrate_gbps", "policies",  "baseline",
+                                       "workloads",   "vms",          "events",    "xpv_update_us",
+                                       "hv_fault_us", "hotplug_ms",   "balance_s", NULL};
     if (!root)
         return fail(c, 1, "", "expected a mapping of scenario keys, found nothing");
     int rc = check_map(c, root, "", "a mapping of scenario keys", keys);
@@ -1074,7 +1074,9 @@ static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario 
     if ((v = get(c, root, "vms")) && (rc = parse_vms(c, v, s)))
         return rc;
     if ((rc = get_num_key(c, root, "", "xpv_update_us", 0, true, 1e6, true, &s->xpv_update_us)) ||
-        (rc = get_num_key(c, root, "", "hv_fault_us", 0, true, 1e6, true, &s->hv_fault_us)))
+        (rc = get_num_key(c, root, "", "hv_fault_us", 0, true, 1e6, true, &s->hv_fault_us)) ||
+        (rc = get_num_key(c, root, "", "hotplug_ms", 0, true, 1e6, true, &s->hotplug_ms)) ||
+        (rc = get_num_key(c, root, "", "balance_s", 0, true, 1e6, true, &s->balance_s)))
         return rc;
     if ((rc = get_num_key(c, root, "", "epoch_ms", 0, false, 100, true, &s->epoch_ms)) ||
         (rc = get_num_key(c, root, "", "max_seconds", 0, false, HUGE_VAL, false,
@@ -1123,6 +1125,7 @@ void xpv_sim_scenario_defaults(struct xpv_sim_scenario *s)
     s->migrate_gbps = 1;
     s->xpv_update_us = 100;
     s->hv_fault_us = 2;
+    s->hotplug_ms = 20;
     s->nr_policies = 1;
     snprintf(s->policies[0], sizeof(s->policies[0]), "first-touch");
     snprintf(s->baseline, sizeof(s->baseline), "first-touch");

@@ -20,9 +20,10 @@ struct thread {
     double rate; /* accesses per ns, this epoch */
     double lat;  /* effective latency per access, ns */
     double finish_s;
-    double stall_ns; /* time owed to overheads (topology updates, hypervisor faults) */
-    unsigned vnode;  /* in a VM: the vNode of its vCPU */
-    int effective;   /* in a VM under XPV: the effective node the guest read, -1: none */
+    double stall_ns;     /* time owed to overheads (topology updates, hypervisor faults) */
+    unsigned vnode;      /* in a VM: the vNode of its vCPU */
+    unsigned seen_vnode; /* the vNode the guest sees it in (changes only by hotplug) */
+    int effective;       /* in a VM under XPV: the effective node the guest read, -1: none */
     unsigned region[XPV_SIM_MAX_REGIONS]; /* region index per region spec */
 };
 
@@ -96,5 +97,7 @@ int xpv__sim_push_migration(struct engine *e, struct migration m);
 void xpv__sim_publish_vm(struct engine *e, unsigned v, bool charge);
 /* Apply a hypervisor re-placement (vm.c). */
 int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struct xpv_error *err);
+/* One round of the hypervisor's load balancer (vm.c). */
+int xpv__sim_balance(struct engine *e, struct xpv_error *err);
 
 #endif

@@ -81,11 +81,21 @@ int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struc
     const struct app *ap = &e->apps[app];
     for (unsigned i = 0; i < ap->nr_threads; i++) {
         struct thread *th = &e->th[ap->first_thread + i];
-        if (th->node < 0)
+        if (th->node < 0 || (unsigned)th->node == vm->run[th->vnode])
             continue;
         e->on_node[th->node]--;
         th->node = (int)vm->run[th->vnode];
         e->on_node[th->node]++;
+        if (mode == XPV_VM_HOTPLUG) {
+            /* unplugged, and plugged again into the vNode backed where it now runs: the
+             * unmodified guest learns the move through hotplug, at hotplug_ms of its time */
+            for (unsigned k = 0; k < vs->nr_vnodes; k++)
+                if (vm->back[k] == (unsigned)th->node && k != th->seen_vnode) {
+                    th->seen_vnode = k;
+                    th->stall_ns += e->s->hotplug_ms * 1e6;
+                    break;
+                }
+        }
     }
     if (ev->move_memory) {
         /* the hypervisor moves each vNode's backing along (vNodes sharing a node move all
@@ -126,6 +136,41 @@ int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struc
                     }
             }
         }
+    }
+    return 0;
+}
+
+int xpv__sim_balance(struct engine *e, struct xpv_error *err)
+{
+    struct xpv_vm_place places[XPV_SIM_MAX_VMS];
+    struct xpv_vm_move moves[XPV_SIM_MAX_VMS];
+    memset(places, 0, sizeof(places));
+    for (unsigned a = 0; a < e->nr_apps; a++) {
+        const struct app *ap = &e->apps[a];
+        if (!ap->in_vm || !ap->started)
+            continue;
+        struct xpv_vm_place *pl = &places[ap->vm];
+        const struct xpv_sim_vm_spec *vs = &e->s->vms[ap->vm];
+        pl->nr_vnodes = vs->nr_vnodes;
+        for (unsigned k = 0; k < vs->nr_vnodes; k++)
+            pl->run[k] = e->vms[ap->vm].run[k];
+        for (unsigned i = 0; i < ap->nr_threads; i++) {
+            const struct thread *th = &e->th[ap->first_thread + i];
+            if (th->node >= 0) {
+                pl->vcpus[th->vnode]++;
+                pl->movable = e->pol->vm_mode != XPV_VM_PINNED;
+            }
+        }
+    }
+    unsigned n = xpv_vm_balance(e->N, e->m->cores, e->on_node, e->m->lat_ns, places, e->s->nr_vms,
+                                moves, XPV_SIM_MAX_VMS);
+    for (unsigned i = 0; i < n; i++) {
+        struct xpv_sim_event ev = {.at_s = e->now_ns / 1e9, .vm = moves[i].vm};
+        for (unsigned k = 0; k < places[moves[i].vm].nr_vnodes; k++)
+            ev.to[k] = k == moves[i].vnode ? moves[i].to : places[moves[i].vm].run[k];
+        int rc = xpv__sim_apply_event(e, &ev, err);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
