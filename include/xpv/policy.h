@@ -125,6 +125,12 @@ struct xpv_policy {
     /* Precise access sampling (IBS / PEBS-like) the platform does for it: this share of memory
      * accesses becomes a sample, each costing the sampled thread sample_cost_ns. */
     double sample_rate, sample_cost_ns;
+    /* Page migrations it orders run at this share of the platform's migration throughput
+     * (0 or 1: full speed; the hypervisor's copy-based migration of guest pages: less). */
+    double migrate_speed;
+    /* It runs inside the guest (guest-side Carrefour): it may move a VM's pages only among
+     * the host nodes backing the VM. */
+    bool in_guest;
     void *state;
     int (*decide)(struct xpv_policy *p, const struct xpv_pol_view *v,
                   const struct xpv_pol_sample *samples, unsigned nr_samples,

@@ -32,7 +32,7 @@ extern "C" {
 #define XPV_SIM_MAX_REGIONS   8 /* region specs per workload */
 #define XPV_SIM_MAX_PHASES    8
 #define XPV_SIM_MAX_WORKLOADS 16
-#define XPV_SIM_MAX_POLICIES  8
+#define XPV_SIM_MAX_POLICIES  12
 #define XPV_SIM_MAX_THREADS   1024 /* per workload */
 #define XPV_SIM_LINE          64   /* bytes moved per memory access (a cache line) */
 #define XPV_SIM_MAX_VMS       8

@@ -2,7 +2,7 @@
  * cmd_sim.c — `xpv sim [SCENARIO]`: run a scenario under each of its policies and report
  * (table; --json FILE; --out DIR with CSV and gnuplot plots). Without a scenario it runs the
  * built-in default, sim/default.yaml (compiled in): five VMs re-placed while they run, under
- * the seven VM policies.
+ * the nine VM policies.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,8 +23,8 @@ static void usage(FILE *f)
                "Simulate NUMA policies on a machine model with memory-controller and interconnect\n"
                "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, five VMs on the\n"
                "4-socket Opteron re-placed by the hypervisor while they run, under Xen's default,\n"
-               "static vNUMA, pinned vNUMA, XPV, XPV with page migration, vCPU hotplug and\n"
-               "hypervisor first-touch.\n\n"
+               "static vNUMA, pinned vNUMA, XPV, XPV with page migration, vCPU hotplug,\n"
+               "hypervisor first-touch, and Carrefour in the hypervisor and in XPV guests.\n\n"
                "  --json FILE    also write the results as JSON (- for stdout)\n"
                "  --out DIR      also write CSV files and gnuplot plots (PNG) into DIR\n"
                "  --policy NAME  run only this policy (repeatable; overrides the scenario's list)\n"

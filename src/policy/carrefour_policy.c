@@ -147,6 +147,9 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
     double scale = moved > s->params.page_budget ? s->params.page_budget / moved : 1;
     for (unsigned i = 0; i < round.nr_decisions; i++) {
         const struct xpv_cf_decision *d = &s->dec[i];
+        unsigned g = v->region_group[s->region[d->key]];
+        if (d->to >= 64 || !(v->group_allowed[g] >> d->to & 1))
+            continue; /* a node this domain may not use */
         double w = s->weight[d->key];
         rc = xpv_pol_actions_push(out, (struct xpv_pol_action){.kind = XPV_ACT_MIGRATE,
                                                                .region = s->region[d->key],
@@ -172,7 +175,8 @@ static void destroy(struct xpv_policy *p)
     free(s);
 }
 
-int xpv__carrefour_make(struct xpv_policy *p)
+static int make(struct xpv_policy *p, enum xpv_vm_mode mode, double sample_ns, double speed,
+                bool in_guest)
 {
     struct cf_state *s = calloc(1, sizeof(*s));
     if (!s)
@@ -184,8 +188,36 @@ int xpv__carrefour_make(struct xpv_policy *p)
     p->placement = XPV_PLACE_FIRST_TOUCH;
     p->period_s = ROUND_S;
     p->sample_rate = SAMPLE_RATE;
-    p->sample_cost_ns = SAMPLE_NS;
+    p->sample_cost_ns = sample_ns;
+    p->vm_mode = mode;
+    p->migrate_speed = speed;
+    p->in_guest = in_guest;
     p->decide = decide;
     p->destroy = destroy;
     return 0;
+}
+
+int xpv__carrefour_make(struct xpv_policy *p)
+{
+    return make(p, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
+}
+
+/*
+ * Carrefour run by the hypervisor on guest memory (Voron et al., EuroSys'17): it sees the true
+ * nodes, but each sample goes through the hypervisor (the NMI lands in it and walks the
+ * guest's page table: HV_SAMPLE_NS, assumed) and a guest page moves by copy and p2m remap
+ * (HV_MIGRATE_SPEED of native migration throughput, assumed). Guests allocate as static vNUMA.
+ */
+#define HV_SAMPLE_NS     3000.0
+#define HV_MIGRATE_SPEED 0.5
+int xpv__carrefour_hv_make(struct xpv_policy *p)
+{
+    return make(p, XPV_VM_VNUMA, HV_SAMPLE_NS, HV_MIGRATE_SPEED, false);
+}
+
+/* Carrefour in a guest that knows the true topology through XPV: native costs, but it can
+ * only move pages among the nodes backing its VM. */
+int xpv__carrefour_xpv_make(struct xpv_policy *p)
+{
+    return make(p, XPV_VM_XPV, SAMPLE_NS, 1, true);
 }

@@ -92,6 +92,8 @@ static const struct {
         {"autonuma", xpv__autonuma_make},
         {"numad", xpv__numad_make},
         {"carrefour", xpv__carrefour_make},
+        {"carrefour-hv", xpv__carrefour_hv_make},
+        {"carrefour-xpv", xpv__carrefour_xpv_make},
         /* VM policies: how guest memory is backed and whether the guest learns moves */
         {"xen-default", make_xen_default},
         {"vnuma", make_vnuma},

@@ -500,7 +500,8 @@ static void solve(struct engine *e)
 static void migrate(struct engine *e, double dt_ns, struct xpv_sim_result *out)
 {
     memset(e->bg, 0, e->nres * sizeof(double));
-    double budget = e->s->migrate_gbps * dt_ns; /* bytes */
+    double speed = e->pol->migrate_speed > 0 ? e->pol->migrate_speed : 1;
+    double budget = e->s->migrate_gbps * speed * dt_ns; /* bytes */
     unsigned N = e->N, done = 0;
     for (unsigned i = 0; i < e->nr_mig && budget > 0; i++) {
         struct migration *mg = &e->mig[i];
@@ -659,8 +660,15 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
         rmb[r] = e->rg[r].page_mb;
         memcpy(&rpages[(size_t)r * N], e->rg[r].pages, N * sizeof(double));
     }
-    for (unsigned a = 0; a < e->nr_apps; a++)
+    for (unsigned a = 0; a < e->nr_apps; a++) {
         allowed[a] = e->apps[a].allowed;
+        if (e->apps[a].in_vm && e->pol->in_guest) { /* a guest moves pages within its VM */
+            const struct vm *vm = &e->vms[e->apps[a].vm];
+            allowed[a] = vm->initial;
+            for (unsigned k = 0; k < e->s->vms[e->apps[a].vm].nr_vnodes; k++)
+                allowed[a] |= UINT64_C(1) << vm->back[k];
+        }
+    }
     unsigned ns = 0;
     if (e->pol->scan_mb > 0)
         ns = hinting_faults(e, smp);
@@ -705,7 +713,7 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
             e->th[a->thread].node = (int)a->node;
             e->on_node[a->node]++;
         } else if (a->region < e->nr_regions && a->from < N && a->to < N && a->from != a->to &&
-                   a->pages > 0 && (e->apps[e->rg[a->region].app].allowed >> a->to & 1)) {
+                   a->pages > 0 && (allowed[e->rg[a->region].app] >> a->to & 1)) {
             if ((rc = xpv__sim_push_migration(
                          e, (struct migration){a->region, a->from, a->to, a->pages})) < 0) {
                 xpv_error_set(err, rc, "out of memory");

@@ -38,8 +38,8 @@ assert d["scenario"].startswith("default"), d["scenario"]
 rows = d["results"]
 pols = {r["policy"] for r in rows}
 assert pols == {"xen-default", "vnuma", "vnuma-pinned", "xpv", "xpv-migrate", "vnuma-hotplug",
-                "hv-first-touch"}, pols
-assert len(rows) == 5 * 7, len(rows)
+                "hv-first-touch", "carrefour-hv", "carrefour-xpv"}, pols
+assert len(rows) == 5 * 9, len(rows)
 for r in rows:
     for k in ("app", "vm", "policy", "completion_s", "speedup", "local_ratio", "imbalance", "migrated_mb"):
         assert k in r, (k, r)

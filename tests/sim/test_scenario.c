@@ -442,11 +442,12 @@ static const struct bad bad[] = {
          "t.yaml:3: migrate_gbps: expected a number > 0, found a mapping"},
         /* policies, baseline */
         {MW "policies: []\n",
-         "t.yaml:3: policies: expected a list of 1 to 8 policy names, found an empty list"},
+         "t.yaml:3: policies: expected a list of 1 to 12 policy names, found an empty list"},
         {MW "policies: first-touch\n",
-         "t.yaml:3: policies: expected a list of 1 to 8 policy names, found 'first-touch'"},
-        {MW "policies:\n  - a\n  - b\n  - c\n  - d\n  - e\n  - f\n  - g\n  - h\n  - i\n",
-         "t.yaml:12: policies: expected at most 8 policy names, found 9"},
+         "t.yaml:3: policies: expected a list of 1 to 12 policy names, found 'first-touch'"},
+        {MW "policies:\n  - a\n  - b\n  - c\n  - d\n  - e\n  - f\n  - g\n  - h\n  - i\n  - j\n"
+            "  - k\n  - l\n  - m\n",
+         "t.yaml:16: policies: expected at most 12 policy names, found 13"},
         {MW "policies: [first-touch, First_Touch]\n",
          "t.yaml:3: policies[1]: expected a policy name ([a-z0-9-]+, at most 31 characters), "
          "found 'First_Touch'"},
