@@ -667,7 +667,15 @@ static int write_completion_gp(const char *dir, const struct xpv_sim_scenario *s
           "set grid ytics\n"
           "set xtics nomirror rotate by -30\n",
           o.f);
-    fprintf(o.f, "plot for [i=2:%u] $completion using i:xtic(1) title columnheader(i)\n", nr + 1);
+    /* gnuplot's default colours repeat after 8: one distinct colour per policy (up to 12) */
+    fputs("array colors[12] = [\"#1b9e77\", \"#d95f02\", \"#7570b3\", \"#e7298a\", "
+          "\"#66a61e\", \"#e6ab02\", \"#a6761d\", \"#666666\", \"#1f78b4\", \"#b2df8a\", "
+          "\"#fb9a99\", \"#cab2d6\"]\n",
+          o.f);
+    fprintf(o.f,
+            "plot for [i=2:%u] $completion using i:xtic(1) title columnheader(i) "
+            "lc rgb colors[(i - 2) %% 12 + 1]\n",
+            nr + 1);
     return out_commit(&o, err);
 }
 
