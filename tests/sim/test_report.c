@@ -356,9 +356,9 @@ static void check_csv(const char *dir)
     assert_string_equal(buf, "cpu\\mem,0,1\r\n0,2,1\r\n1,1,0.5\r\n");
     for (unsigned i = 0; i < NRUNS; i++) {
         char name[128];
-        snprintf(name, sizeof(name), "traffic-%s.csv", runs[i].policy);
+        snprintf(name, sizeof(name), "traffic-%.32s.csv", runs[i].policy);
         assert_true(exists(dir, name));
-        snprintf(name, sizeof(name), "traffic-%s.gp", runs[i].policy);
+        snprintf(name, sizeof(name), "traffic-%.32s.gp", runs[i].policy);
         assert_true(exists(dir, name));
     }
     assert_true(exists(dir, "completion.gp"));
@@ -385,7 +385,7 @@ static void test_dir(void **state)
     assert_true(is_png(dir, "completion.png"));
     for (unsigned i = 0; i < NRUNS; i++) {
         char name[128];
-        snprintf(name, sizeof(name), "traffic-%s.png", runs[i].policy);
+        snprintf(name, sizeof(name), "traffic-%.32s.png", runs[i].policy);
         assert_true(is_png(dir, name));
     }
     assert_false(exists(dir, "README.txt"));
