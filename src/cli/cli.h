@@ -17,6 +17,7 @@ int xpv_cmd_topo(int argc, char **argv);
 int xpv_cmd_publish(int argc, char **argv);
 int xpv_cmd_watch(int argc, char **argv);
 int xpv_cmd_sim(int argc, char **argv);
+int xpv_cmd_carrefour(int argc, char **argv);
 
 /* Print "xpv NAME: message" to stderr. */
 void xpv_cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

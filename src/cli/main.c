@@ -9,6 +9,8 @@ static const struct xpv_cmd commands[] = {
         {"topo", "show this machine's (or a saved tree's) NUMA topology", xpv_cmd_topo},
         {"publish", "publish the topology as an XPV record, and keep it current", xpv_cmd_publish},
         {"watch", "print a topology record and every change to it", xpv_cmd_watch},
+        {"carrefour", "run Carrefour's page-placement engine on recorded access samples",
+         xpv_cmd_carrefour},
         {"sim", "simulate NUMA policies on a machine model (default: NAS CG on 4-socket Opteron)",
          xpv_cmd_sim},
 };

@@ -1,0 +1,73 @@
+/*
+ * xpv/cf_replay.h — recorded access samples for Carrefour (docs/carrefour.md, "Replay
+ * format"): a text file of rounds, each with optional DRAM counters and the samples taken
+ * during it, so samples captured on a machine with IBS/PEBS (or by any sampler) drive the
+ * engine anywhere. The parser treats the file as untrusted: every line is checked, errors say
+ * "NAME:LINE: what was expected".
+ *
+ *   xpv-samples 1                      first line: format and version
+ *   nodes 4                            node count (<= XPV_CF_MAX_NODES)
+ *   cpus 0-7:0 8-15:1 ...              CPU ranges and their node
+ *   sample_every 65536                 accesses per sample (scales counters estimated
+ *                                      from samples when a round has no dram lines)
+ *   round 1000000000                   a round of that many ns; following lines belong to it
+ *   dram 0 1 123456                    DRAM accesses from CPUs of node 0 to memory of node 1
+ *   s 3 7f12345678 r 0                 a sample: CPU 3, data address (hex), r|w, page's node
+ *
+ * Blank lines and lines starting with '#' are ignored.
+ */
+#ifndef XPV_CF_REPLAY_H
+#define XPV_CF_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xpv/carrefour.h"
+#include "xpv/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XPV_CF_REPLAY_MAX_CPUS 4096
+
+struct xpv_cf_sample {
+    unsigned cpu;
+    uint64_t addr;
+    unsigned write; /* 0 or 1 */
+    unsigned node;  /* node holding the page */
+};
+
+struct xpv_cf_replay_round {
+    double round_ns;
+    double dram[XPV_CF_MAX_NODES * XPV_CF_MAX_NODES]; /* as given, or estimated */
+    int dram_given;
+    size_t first, count; /* its samples in the replay's sample array */
+};
+
+struct xpv_cf_replay {
+    unsigned nr_nodes;
+    double sample_every;
+    int cpu_node[XPV_CF_REPLAY_MAX_CPUS]; /* -1: not listed */
+    size_t nr_samples, nr_rounds;
+    struct xpv_cf_sample *samples;
+    struct xpv_cf_replay_round *rounds;
+};
+
+/* Parse text[0..len). -EINVAL with err "NAME:LINE: ..." for bad input, -ENOMEM. */
+int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct xpv_cf_replay **out,
+                        struct xpv_error *err);
+int xpv_cf_replay_load(const char *path, struct xpv_cf_replay **out, struct xpv_error *err);
+void xpv_cf_replay_free(struct xpv_cf_replay *r);
+
+/*
+ * Round i as the engine's inputs: counters (pointing into r) and the sampled pages (one per
+ * distinct 4 KiB page; written to pages[0..cap), count returned in *nr).
+ */
+int xpv_cf_replay_round(const struct xpv_cf_replay *r, size_t i, struct xpv_cf_counters *c,
+                        struct xpv_cf_page *pages, unsigned cap, unsigned *nr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,176 @@
+/*
+ * test_cf_replay.c — the recorded-samples format (src/policy/cf_replay.c): a valid file
+ * becomes rounds, pages and counters as documented; every malformed line is refused with its
+ * line number; the engine decides on a replayed round as on hand-built pages.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "xpv/cf_replay.h"
+
+static const char good[] = "# recorded on a 2-node box\n"
+                           "xpv-samples 1\n"
+                           "nodes 2\r\n" /* CRLF is fine */
+                           "cpus 0-1:0 2:1 3:1\n"
+                           "sample_every 100\n"
+                           "round 1000000\n"
+                           "s 0 7f0000001000 r 1\n"
+                           "s 2 7f0000001008 w 1\n"
+                           "s 3 7f0000002000 r 0\n"
+                           "\n"
+                           "round 2000000\n"
+                           "dram 0 0 5000\n"
+                           "dram 1 0 1000\n"
+                           "s 1 10 r 0\n";
+
+static void test_parse(void **state)
+{
+    (void)state;
+    struct xpv_cf_replay *r;
+    struct xpv_error err = {0};
+    int rc = xpv_cf_replay_parse(good, sizeof(good) - 1, "g", &r, &err);
+    if (rc)
+        fail_msg("%s", err.msg);
+    assert_int_equal(r->nr_nodes, 2);
+    assert_int_equal(r->nr_rounds, 2);
+    assert_int_equal(r->nr_samples, 4);
+    assert_int_equal(r->cpu_node[2], 1);
+    assert_int_equal(r->cpu_node[4], -1);
+
+    struct xpv_cf_counters c;
+    struct xpv_cf_page pages[8];
+    unsigned np;
+    assert_int_equal(xpv_cf_replay_round(r, 0, &c, pages, 8, &np), 0);
+    assert_int_equal(np, 2); /* two samples share page 0x7f0000001 */
+    assert_int_equal(pages[0].key, 0x7f0000001);
+    assert_int_equal(pages[0].node, 1);
+    assert_int_equal(pages[0].accesses[0], 1);
+    assert_int_equal(pages[0].accesses[1], 1);
+    assert_int_equal(pages[0].writes, 1);
+    /* no dram lines: estimated as samples x sample_every, [cpu node][page node] */
+    assert_true(c.dram[0 * 2 + 1] == 100 && c.dram[1 * 2 + 1] == 100 && c.dram[1 * 2 + 0] == 100);
+    assert_true(fabs(c.read_ratio - 200.0 / 3) < 1e-9);
+    assert_true(c.round_ns == 1e6);
+
+    assert_int_equal(xpv_cf_replay_round(r, 1, &c, pages, 8, &np), 0);
+    assert_true(c.dram[0] == 5000 && c.dram[2] == 1000 && c.dram[1] == 0); /* given: kept */
+    struct xpv_cf_metrics m;
+    struct xpv_cf_params p;
+    xpv_cf_params_asplos(&p);
+    assert_int_equal(xpv_cf_metrics(&p, &c, &m), 0);
+    assert_true(fabs(m.maptu - 6000.0 / 2000) < 1e-9);
+    assert_int_equal(xpv_cf_replay_round(r, 2, &c, pages, 8, &np), -ERANGE);
+    xpv_cf_replay_free(r);
+}
+
+/* Found by fuzz.cf_replay: a round without samples, in a file without any. */
+static void test_round_without_samples(void **state)
+{
+    (void)state;
+    const char text[] = "xpv-samples 1\nnodes 2\nround 1000\ndram 0 1 5\n";
+    struct xpv_cf_replay *r;
+    assert_int_equal(xpv_cf_replay_parse(text, sizeof(text) - 1, "t", &r, NULL), 0);
+    struct xpv_cf_counters c;
+    struct xpv_cf_page pages[4];
+    unsigned np = 9;
+    assert_int_equal(xpv_cf_replay_round(r, 0, &c, pages, 4, &np), 0);
+    assert_int_equal(np, 0);
+    assert_true(c.dram[1] == 5);
+    xpv_cf_replay_free(r);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+    struct xpv_cf_replay *r = (void *)1;
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_cf_replay_parse(text, strlen(text), "f", &r, &err), -EINVAL);
+    assert_null(r);
+    if (!strstr(err.msg, needle))
+        fail_msg("'%s' lacks '%s'", err.msg, needle);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error("", "empty");
+    expect_error("xpv-samples 2\n", "f:1: this reader understands xpv-samples version 1");
+    expect_error("samples 1\n", "f:1: expected the header");
+    expect_error("xpv-samples 1\ncpus 0:0\n", "f:2: expected 'nodes N' before");
+    expect_error("xpv-samples 1\nnodes 65\n", "f:2: expected 'nodes N' once");
+    expect_error("xpv-samples 1\nnodes 2\nnodes 2\n", "f:3:");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0-3:2\n", "f:3: CPU range or node out of bounds");
+    expect_error("xpv-samples 1\nnodes 2\ncpus x\n", "f:3: expected CPU ranges");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\ns 0 10 r 0\n", "f:4: expected 'round NS'");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\nround 0\n", "f:4: expected 'round NS'");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\nround 10\ns 1 10 r 0\n",
+                 "f:5: a sample from a CPU the 'cpus' line did not place");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\nround 10\ns 0 10 x 0\n",
+                 "f:5: expected 's CPU");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\nround 10\ns 0 10 r 2\n", "f:5:");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\nround 10\ns 0 zz r 0\n", "f:5:");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\nround 10\ns 0 10 r 0 extra\n", "f:5:");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\nround 10\ndram 0 2 5\n", "f:5: expected 'dram");
+    expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\nround 10\ndram 0 1 -5\n", "f:5:");
+    expect_error("xpv-samples 1\nnodes 2\nfrobnicate\n", "f:3: unknown line kind frobnicate");
+    expect_error("xpv-samples 1\nnodes 2\nsample_every 0\n", "f:3:");
+    const char nul[] = "xpv-samples 1\nnodes 2\nro\0und 10\n";
+    struct xpv_cf_replay *r;
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_cf_replay_parse(nul, sizeof(nul) - 1, "f", &r, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "f:3: a NUL byte"));
+}
+
+/* A round of the worked example: a page on node 0 shared by nodes 0 and 1, load 70/10/10/10. */
+static void test_engine_on_replay(void **state)
+{
+    (void)state;
+    char text[4096];
+    int n = snprintf(text, sizeof(text),
+                     "xpv-samples 1\nnodes 4\ncpus 0:0 1:1 2:2 3:3\nround 1000\n"
+                     "dram 0 0 70000\ndram 1 0 20000\ndram 1 1 10000\ndram 2 2 10000\n"
+                     "dram 3 3 10000\n");
+    for (unsigned i = 0; i < 50; i++)
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "s 0 %x000 r 0\ns 1 %x000 w 0\n", i + 1,
+                      i + 1);
+    struct xpv_cf_replay *r;
+    assert_int_equal(xpv_cf_replay_parse(text, (size_t)n, "t", &r, NULL), 0);
+    struct xpv_cf_counters c;
+    struct xpv_cf_page pages[64];
+    unsigned np;
+    assert_int_equal(xpv_cf_replay_round(r, 0, &c, pages, 64, &np), 0);
+    assert_int_equal(np, 50);
+    struct xpv_cf_params p;
+    struct xpv_cf_metrics m;
+    struct xpv_cf_round rd;
+    struct xpv_cf_decision d[64];
+    uint64_t rng = 7;
+    xpv_cf_params_asplos(&p);
+    assert_int_equal(xpv_cf_metrics(&p, &c, &m), 0);
+    /* LAR 83 % (>= 80: no migration), node 0 serves 75 % of the load: interleaving */
+    assert_true(m.enabled && m.interleaving && !m.migration);
+    assert_int_equal(xpv_cf_decide(&p, &m, pages, np, &rng, d, 64, &rd), 0);
+    assert_int_equal(rd.replicate, 0); /* written pages are never replicated */
+    assert_true(rd.interleave > 10 && rd.interleave < 50);
+    for (unsigned i = 0; i < rd.nr_decisions; i++)
+        assert_int_not_equal(d[i].to, 0);
+    xpv_cf_replay_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_parse),
+            cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_round_without_samples),
+            cmocka_unit_test(test_engine_on_replay),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
