@@ -11,7 +11,8 @@ static const struct xpv_cmd commands[] = {
         {"watch", "print a topology record and every change to it", xpv_cmd_watch},
         {"carrefour", "run Carrefour's page-placement engine on recorded access samples",
          xpv_cmd_carrefour},
-        {"sim", "simulate NUMA policies on a machine model (default: NAS CG on 4-socket Opteron)",
+        {"sim",
+         "simulate NUMA policies on a machine model (default: VMs re-placed, XPV vs vNUMA...)",
          xpv_cmd_sim},
 };
 
