@@ -188,12 +188,14 @@ int xpv_place_round(const struct xpv_place_params *p, const struct xpv_place_nod
             o->score_to = best_s;
             if (initial)
                 snprintf(o->reason, sizeof(o->reason),
-                         "%s: initial placement on nodes %s (score %.2f; %u threads, %.0f%% get "
+                         "%.32s: initial placement on nodes %.48s (score %.2f; %u threads, %.0f%% "
+                         "get "
                          "a core)",
                          d->name ? d->name : "?", to, best_s, d->threads, 100 * best_cpu);
             else
                 snprintf(o->reason, sizeof(o->reason),
-                         "%s: nodes %s -> %s, score %.2f -> %.2f (threads with a core %.0f%% -> "
+                         "%.32s: nodes %.40s -> %.40s, score %.2f -> %.2f (threads with a core "
+                         "%.0f%% -> "
                          "%.0f%%; moves when better by more than %.0f%%)",
                          d->name ? d->name : "?", from, to, now, best_s, 100 * now_cpu,
                          100 * best_cpu, 100 * p->hysteresis);

@@ -14,7 +14,8 @@ grep -q "no topology record at $rec" "$d/err" || fail "unclear error: $(cat "$d/
 "$xpv" watch --count 0 "$rec" 2>/dev/null; [ $? -eq 2 ] || fail "bad --count is not a usage error"
 
 "$xpv" publish --path "$rec" --root "$fx/4node" --once >/dev/null || fail "first publish"
-"$xpv" watch "$rec" --json --count 3 --timeout 30 >"$d/out" 2>"$d/werr" &
+: >"$d/out" # exists before the watcher starts, so the wait below can read it
+"$xpv" watch "$rec" --json --count 3 --timeout 30 >>"$d/out" 2>"$d/werr" &
 wpid=$!
 # wait for the watcher's first line (the record already there), then change it twice
 i=0
