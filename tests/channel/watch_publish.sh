@@ -38,9 +38,14 @@ print("watch saw generations 1, 2, 3 with the published content")
 PY
 
 # one publisher at a time
-"$xpv" publish --path "$rec" --root "$fx/4node" --interval 10 >/dev/null &
+: >"$d/pub"
+"$xpv" publish --path "$rec" --root "$fx/4node" --interval 10 >>"$d/pub" &
 ppid=$!
-sleep 0.5
+# wait until it holds the record (it prints once it has published)
+i=0
+while ! grep -q published "$d/pub"; do
+    i=$((i + 1)); [ $i -gt 300 ] && fail "the first publisher did not start in 30 s"; sleep 0.1
+done
 "$xpv" publish --path "$rec" --once 2>"$d/err2" && fail "a second publisher was allowed"
 grep -q "another publisher" "$d/err2" || fail "unclear error: $(cat "$d/err2")"
 kill $ppid; wait $ppid 2>/dev/null
