@@ -22,6 +22,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "xpv/rng.h"
+
 void xpv_cf_params_asplos(struct xpv_cf_params *p)
 {
     *p = (struct xpv_cf_params){
@@ -78,14 +80,6 @@ int xpv_cf_metrics(const struct xpv_cf_params *p, const struct xpv_cf_counters *
     return 0;
 }
 
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
 int xpv_cf_decide(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
                   const struct xpv_cf_page *pages, unsigned nr_pages, uint64_t *rng,
                   struct xpv_cf_decision *out, unsigned cap, struct xpv_cf_round *round)
@@ -133,9 +127,9 @@ int xpv_cf_decide(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
             d.fate = XPV_CF_REPLICATE;
         } else if (interleave) {
             double load = pg->node < XPV_CF_MAX_NODES ? m->load[pg->node] : 0;
-            if ((double)(next_rand(rng) % 10000) >= load * 100 || dmax <= 0)
+            if ((double)(xpv_rng_next(rng) % 10000) >= load * 100 || dmax <= 0)
                 continue; /* moved with probability load[home] % */
-            double r = (double)(next_rand(rng) % 1000000) / 1000000 * dmax;
+            double r = (double)(xpv_rng_next(rng) % 1000000) / 1000000 * dmax;
             unsigned to = 0;
             while (to + 1 < nn && distrib[to] < r)
                 to++;

@@ -18,6 +18,7 @@
 
 #include "policies.h"
 #include "xpv/carrefour.h"
+#include "xpv/rng.h"
 
 #define ROUND_S     1.0
 #define SAMPLE_RATE (1.0 / 4096) /* of DRAM accesses: ~5 000 samples/s for a busy thread */
@@ -34,32 +35,9 @@ struct cf_state {
     unsigned cap;
 };
 
-static double poisson_draw(uint64_t *rng, double mean)
-{
-    if (mean <= 0)
-        return 0;
-    if (mean > 30)
-        return floor(mean + 0.5);
-    double l = exp(-mean), p = 1;
-    unsigned k = 0;
-    do {
-        k++;
-        *rng += 0x9e3779b97f4a7c15u;
-        uint64_t z = *rng;
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-        p *= (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-    } while (p > l);
-    return k - 1;
-}
-
 static unsigned draw_node(uint64_t *rng, const double *mix, unsigned n, double total)
 {
-    *rng += 0x9e3779b97f4a7c15u;
-    uint64_t z = *rng;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    double r = (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53 * total;
+    double r = xpv_rng_uniform(rng) * total;
     for (unsigned i = 0; i < n; i++) {
         if (r < mix[i])
             return i;
@@ -130,7 +108,7 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
                 pg->key = np; /* decisions name pages by their index here */
                 s->region[np] = r;
                 pg->node = n;
-                unsigned samples = (unsigned)fmax(1, poisson_draw(&s->rng, per_page));
+                unsigned samples = (unsigned)fmax(1, xpv_rng_poisson(&s->rng, per_page));
                 for (unsigned j = 0; j < samples; j++)
                     pg->accesses[draw_node(&s->rng, mx, N, S)]++;
                 s->weight[np++] = distinct / reps;

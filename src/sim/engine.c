@@ -24,6 +24,7 @@
 
 #include "sim_engine.h"
 #include "sim_internal.h"
+#include "xpv/rng.h"
 
 #define U_MAX     0.99
 #define MAX_ITERS 200
@@ -31,39 +32,6 @@
 #define TOL_REL   1e-4
 
 /* The engine's state: sim_engine.h. */
-
-/* splitmix64: small, good enough for sampling noise, and ours so results never depend on libc. */
-static uint64_t rnd(struct engine *e)
-{
-    uint64_t z = (e->rng += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-static double rnd01(struct engine *e)
-{
-    return (double)(rnd(e) >> 11) * 0x1.0p-53;
-}
-
-/* A Poisson draw (Knuth below 30, normal approximation above). */
-static double poisson(struct engine *e, double mean)
-{
-    if (mean <= 0)
-        return 0;
-    if (mean < 30) {
-        double l = exp(-mean), p = 1;
-        unsigned k = 0;
-        do {
-            k++;
-            p *= rnd01(e);
-        } while (p > l);
-        return k - 1;
-    }
-    double u1 = rnd01(e), u2 = rnd01(e);
-    double z = sqrt(-2 * log(u1 > 0 ? u1 : 1e-300)) * cos(2 * M_PI * u2);
-    double v = floor(mean + sqrt(mean) * z + 0.5);
-    return v < 0 ? 0 : v;
-}
 
 static unsigned res_mc(unsigned n)
 {
@@ -591,7 +559,7 @@ static unsigned hinting_faults(struct engine *e, struct xpv_pol_sample *smp)
                 if (mine <= 0 || all <= 0 || pages <= 0)
                     continue;
                 double faults = pages * cover[r->app] * (1 - exp(-all / pages)) * (mine / all);
-                double c = poisson(e, faults);
+                double c = xpv_rng_poisson(&e->rng, faults);
                 if (c > 0)
                     smp[ns++] = (struct xpv_pol_sample){t, ri, n, c};
             }
@@ -614,7 +582,7 @@ static unsigned access_samples(struct engine *e, struct xpv_pol_sample *smp)
         for (unsigned sp = 0; sp < w->nr_regions; sp++)
             for (unsigned n = 0; n < N; n++) {
                 double a = e->acc[((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n];
-                double c = poisson(e, a * e->pol->sample_rate);
+                double c = xpv_rng_poisson(&e->rng, a * e->pol->sample_rate);
                 if (c > 0) {
                     smp[ns++] = (struct xpv_pol_sample){t, e->th[t].region[sp], n, c};
                     taken += c;
