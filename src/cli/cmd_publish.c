@@ -45,12 +45,6 @@ static void usage(FILE *f)
             XPV_CHANNEL_DEFAULT_PATH);
 }
 
-/* Encode the topology's record body-equivalent for comparison (generation 0, time 0). */
-static long encode_for_compare(const struct xpv_record_desc *d, void *buf, size_t cap)
-{
-    return xpv_record_encode(d, 0, 0, buf, cap, NULL);
-}
-
 int xpv_cmd_publish(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -127,7 +121,8 @@ int xpv_cmd_publish(int argc, char **argv)
             status = XPV_EXIT_FAIL;
             break;
         }
-        long len = encode_for_compare(&d, cur, sizeof(cur));
+        /* generation and time 0, so two encodings differ only if the topology does */
+        long len = xpv_record_encode(&d, 0, 0, cur, sizeof(cur), NULL);
         if (len > 0 &&
             (len != prev_len || memcmp(prev + 64, cur + 64, (size_t)len - 64) != 0 || got_hup)) {
             uint64_t gen;

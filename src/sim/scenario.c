@@ -326,13 +326,6 @@ static const struct node *get_key(const struct ctx *c, const struct node *m, con
     return NULL;
 }
 
-static void join(char *buf, size_t size, const char *const *names)
-{
-    buf[0] = 0;
-    for (size_t i = 0, o = 0; names[i] && o < size; i++)
-        o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", names[i]);
-}
-
 /* m must be a mapping whose keys are all in `keys` (NULL-terminated, <= 32), each once. */
 static int check_map(struct ctx *c, const struct node *m, const char *path, const char *what,
                      const char *const *keys)
@@ -348,7 +341,7 @@ static int check_map(struct ctx *c, const struct node *m, const char *path, cons
             i++;
         if (!keys[i]) {
             char list[256];
-            join(list, sizeof(list), keys);
+            xpv_names_join(keys, list, sizeof(list));
             return fail(c, k->line, path, "unknown key %s (expected one of: %s)", QUOTE(k), list);
         }
         if (seen & (1u << i))
@@ -875,7 +868,7 @@ static int parse_weights(struct ctx *c, const struct node *v, const char *path,
             i++;
         if (k->kind != N_SCALAR || i == w->nr_regions) {
             char list[XPV_SIM_MAX_REGIONS * 34];
-            join(list, sizeof(list), names);
+            xpv_names_join(names, list, sizeof(list));
             return fail(c, k->line, path, "expected a region of this workload (%s), found %s", list,
                         FOUND(k));
         }

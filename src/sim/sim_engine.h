@@ -42,8 +42,8 @@ struct migration {
 struct app {
     const struct xpv_sim_workload_spec *w;
     unsigned first_thread, nr_threads;
-    bool started, finished;
-    double finish_s, accesses, local, lat_sum, migrated_mb;
+    bool started;
+    double accesses, local, lat_sum, migrated_mb;
     uint64_t allowed;
     bool in_vm;
     unsigned vm;

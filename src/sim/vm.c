@@ -10,6 +10,9 @@
 
 #include "sim_engine.h"
 
+/* The balancer's placements carry a VM's vNodes. */
+_Static_assert(XPV_VM_MAX_VNODES >= XPV_SIM_MAX_VNODES, "vNode limits of policy.h and sim.h");
+
 /*
  * Publish VM vm's topology with the channel's own encoder, into the record memory the guest
  * maps (as over ivshmem), and let the guest read it back through libxpv: every vCPU's
