@@ -5,6 +5,10 @@
 #ifndef XPV_CLI_H
 #define XPV_CLI_H
 
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
 enum { XPV_EXIT_OK = 0, XPV_EXIT_FAIL = 1, XPV_EXIT_USAGE = 2 };
 
 struct xpv_cmd {
@@ -18,6 +22,15 @@ int xpv_cmd_publish(int argc, char **argv);
 int xpv_cmd_watch(int argc, char **argv);
 int xpv_cmd_sim(int argc, char **argv);
 int xpv_cmd_carrefour(int argc, char **argv);
+
+/* Option values: on a bad one, print "xpv CMD: OPT wants WHAT, got 'ARG'" and return
+ * XPV_EXIT_USAGE; else store it and return 0. */
+int xpv_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
+                const char *what, uint64_t *out);
+int xpv_cli_num(const char *cmd, const char *opt, const char *arg, double min, double max,
+                const char *what, double *out);
+/* After getopt: more than max positional arguments is a usage error (message, usage). */
+int xpv_cli_positional(const char *cmd, int argc, char **argv, int max, void (*usage)(FILE *));
 
 /* Print "xpv NAME: message" to stderr. */
 void xpv_cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -55,7 +55,6 @@ int xpv_cmd_carrefour(int argc, char **argv)
     uint64_t rng = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hr:p:js:", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'r':
             replay = optarg;
@@ -67,11 +66,9 @@ int xpv_cmd_carrefour(int argc, char **argv)
             json = 1;
             break;
         case 's':
-            rng = strtoull(optarg, &end, 10);
-            if (*end || *optarg == '-') {
-                xpv_cli_err("carrefour", "--seed wants a non-negative integer, got '%s'", optarg);
+            if (xpv_cli_u64("carrefour", "--seed", optarg, 0, UINT64_MAX, "a non-negative integer",
+                            &rng))
                 return XPV_EXIT_USAGE;
-            }
             break;
         case 'P':
             live = 1;

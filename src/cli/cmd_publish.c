@@ -67,16 +67,11 @@ int xpv_cmd_publish(int argc, char **argv)
         case 'o':
             once = 1;
             break;
-        case 'i': {
-            char *end;
-            interval = strtod(optarg, &end);
-            if (*end || !(interval >= 0.01 && interval <= 86400)) {
-                xpv_cli_err("publish", "--interval wants seconds between 0.01 and 86400, got '%s'",
-                            optarg);
+        case 'i':
+            if (xpv_cli_num("publish", "--interval", optarg, 0.01, 86400,
+                            "seconds between 0.01 and 86400", &interval))
                 return XPV_EXIT_USAGE;
-            }
             break;
-        }
         case 'h':
             usage(stdout);
             return XPV_EXIT_OK;
@@ -85,17 +80,15 @@ int xpv_cmd_publish(int argc, char **argv)
             return XPV_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        xpv_cli_err("publish", "unexpected argument '%s'", argv[optind]);
-        usage(stderr);
-        return XPV_EXIT_USAGE;
-    }
+    int rc = xpv_cli_positional("publish", argc, argv, 0, usage);
+    if (rc)
+        return rc;
     if (!path)
         path = xpv_channel_default_path();
 
     struct xpv_error err = {0};
     struct xpv_publisher *pub = NULL;
-    int rc = xpv_publisher_open(path, &pub, &err);
+    rc = xpv_publisher_open(path, &pub, &err);
     if (rc < 0) {
         xpv_cli_err("publish", "%s", xpv_error_str(&err, rc));
         return XPV_EXIT_FAIL;

@@ -90,10 +90,9 @@ int xpv_cmd_sim(int argc, char **argv)
     const char *only[XPV_SIM_MAX_POLICIES];
     unsigned nr_only = 0;
     int quiet = 0, c, seed_set = 0;
-    unsigned long long seed = 0;
+    uint64_t seed = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hj:o:p:s:ql", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'j':
             json = optarg;
@@ -109,12 +108,9 @@ int xpv_cmd_sim(int argc, char **argv)
             only[nr_only++] = optarg;
             break;
         case 's':
-            errno = 0;
-            seed = strtoull(optarg, &end, 10);
-            if (*end || errno || *optarg == '-') {
-                xpv_cli_err("sim", "--seed wants a non-negative integer, got '%s'", optarg);
+            if (xpv_cli_u64("sim", "--seed", optarg, 0, UINT64_MAX, "a non-negative integer",
+                            &seed))
                 return XPV_EXIT_USAGE;
-            }
             seed_set = 1;
             break;
         case 'q':

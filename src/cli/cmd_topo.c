@@ -26,7 +26,7 @@ int xpv_cmd_topo(int argc, char **argv)
             {0},
     };
     const char *root = NULL;
-    int json = 0, c;
+    int json = 0, c, rc;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hr:j", opts, NULL)) != -1) {
         switch (c) {
@@ -44,14 +44,11 @@ int xpv_cmd_topo(int argc, char **argv)
             return XPV_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        xpv_cli_err("topo", "unexpected argument '%s'", argv[optind]);
-        usage(stderr);
-        return XPV_EXIT_USAGE;
-    }
+    if ((rc = xpv_cli_positional("topo", argc, argv, 0, usage)))
+        return rc;
     struct xpv_topo *t;
     struct xpv_error err = {0};
-    int rc = xpv_topo_discover(root, &t, &err);
+    rc = xpv_topo_discover(root, &t, &err);
     if (rc < 0) {
         xpv_cli_err("topo", "%s", xpv_error_str(&err, rc));
         return XPV_EXIT_FAIL;

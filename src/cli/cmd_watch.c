@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,27 +131,22 @@ int xpv_cmd_watch(int argc, char **argv)
     };
     int json = 0, c;
     long count = -1;
+    uint64_t n;
     double timeout = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hjc:t:", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'j':
             json = 1;
             break;
         case 'c':
-            count = strtol(optarg, &end, 10);
-            if (*end || count < 1) {
-                xpv_cli_err("watch", "--count wants a positive number, got '%s'", optarg);
+            if (xpv_cli_u64("watch", "--count", optarg, 1, LONG_MAX, "a positive number", &n))
                 return XPV_EXIT_USAGE;
-            }
+            count = (long)n;
             break;
         case 't':
-            timeout = strtod(optarg, &end);
-            if (*end || !(timeout > 0 && timeout < 1e6)) {
-                xpv_cli_err("watch", "--timeout wants seconds > 0, got '%s'", optarg);
+            if (xpv_cli_num("watch", "--timeout", optarg, 0.001, 1e6, "seconds > 0", &timeout))
                 return XPV_EXIT_USAGE;
-            }
             break;
         case 'h':
             usage(stdout);
@@ -160,11 +156,8 @@ int xpv_cmd_watch(int argc, char **argv)
             return XPV_EXIT_USAGE;
         }
     }
-    if (argc - optind > 1) {
-        xpv_cli_err("watch", "unexpected argument '%s'", argv[optind + 1]);
-        usage(stderr);
+    if (xpv_cli_positional("watch", argc, argv, 1, usage))
         return XPV_EXIT_USAGE;
-    }
     const char *path = optind < argc ? argv[optind] : NULL;
     struct xpv_error err = {0};
     struct xpv_channel *ch;
