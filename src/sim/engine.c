@@ -33,6 +33,15 @@
 
 /* The engine's state: sim_engine.h. */
 
+/* M/M/1 waiting time at utilisation u, capped at U_MAX (sim_internal.h: the validation tests
+ * probe this very function). */
+double xpv__sim_queue_delay(double svc_ns, double u)
+{
+    if (u > U_MAX)
+        u = U_MAX;
+    return u <= 0 ? 0 : svc_ns * u / (1 - u);
+}
+
 static unsigned res_mc(unsigned n)
 {
     return n;
@@ -411,10 +420,7 @@ static void solve(struct engine *e)
          * near saturation: damp each resource, halving its step whenever it overshoots. */
         bool moving = false;
         for (unsigned r = 0; r < e->nres; r++) {
-            double u = e->demand[r] / e->cap[r];
-            if (u > U_MAX)
-                u = U_MAX;
-            double delta = e->svc[r] * u / (1 - u) - e->q[r];
+            double delta = xpv__sim_queue_delay(e->svc[r], e->demand[r] / e->cap[r]) - e->q[r];
             if (delta * e->last_delta[r] < 0)
                 e->step[r] *= 0.5;
             else if (e->step[r] < 0.5)
@@ -907,13 +913,4 @@ out:
     teardown(&e);
     xpv_policy_free(e.pol);
     return rc;
-}
-
-/* --- probes for the validation tests (sim_internal.h) --- */
-
-double xpv__sim_queue_delay(double svc_ns, double u)
-{
-    if (u > U_MAX)
-        u = U_MAX;
-    return u <= 0 ? 0 : svc_ns * u / (1 - u);
 }

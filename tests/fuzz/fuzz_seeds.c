@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../channel/tu_record.h"
+#include "tu_record.h" /* tests/channel, on the include path */
 #include "xpv/frame.h"
 #include "xpv/record.h"
 
