@@ -188,6 +188,18 @@ static void test_forward_compatible(void **state)
     assert_int_equal(tu_view_matches(&v, 9), 0);
 }
 
+/* Every count at its bound: the size the spec states, and it fits the mapping. */
+static void test_largest_record(void **state)
+{
+    (void)state;
+    struct xpv_record_desc d = {.nr_pnodes = XPV_RECORD_MAX_PNODES,
+                                .nr_vnodes = XPV_RECORD_MAX_VNODES,
+                                .nr_cpus = XPV_RECORD_MAX_CPUS,
+                                .nr_backing = XPV_RECORD_MAX_BACKING};
+    assert_int_equal(xpv_record_size(&d), 214144);
+    assert_true(xpv_record_size(&d) <= XPV_RECORD_MAP_SIZE);
+}
+
 static void test_desc_from_topo(void **state)
 {
     (void)state;
@@ -226,6 +238,7 @@ int main(void)
             cmocka_unit_test(test_rejects_bad_desc),
             cmocka_unit_test(test_rejects_bad_bytes),
             cmocka_unit_test(test_forward_compatible),
+            cmocka_unit_test(test_largest_record),
             cmocka_unit_test(test_desc_from_topo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
