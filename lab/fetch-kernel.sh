@@ -7,7 +7,7 @@
 # holds a kernel. Needs apt reachable only the first time.
 #
 # Failure here is not fatal for the test suite: without a kernel the lab tests skip with a
-# message saying so (tests/lab/README.md); this script warns and exits 0 unless
+# message saying so (docs/lab.md); this script warns and exits 0 unless
 # XPV_LAB_REQUIRED=1, so a machine without apt still runs every other test.
 set -euo pipefail
 
