@@ -1,9 +1,12 @@
 #!/bin/sh
-# mkinitrd.sh KERNEL_DIR GUEST_BIN OUT — the lab guest's initramfs: busybox, the in-guest test
-# binary with the shared libraries it links (as ldd lists them, so the guest runs exactly the
-# host's build), the kernel's virtio modules, and lab/init. Exit 77 (skip) without a kernel.
+# mkinitrd.sh KERNEL_DIR OUT PROGRAM... — the lab guest's initramfs: busybox, the programs
+# (the in-guest test binary first; then any program or shared object the tests run or preload),
+# each in /bin under its own name with the shared libraries it links (as ldd lists them, so the
+# guest runs exactly the host's build), the kernel's virtio modules, and lab/init.
+# Exit 77 (skip) without a kernel.
 set -eu
-kdir=$1 bin=$2 out=$3
+kdir=$1 out=$2
+shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 kmod=$(ls -d "$kdir"/lib/modules/* 2>/dev/null | head -1)
 if [ -z "$kmod" ]; then
@@ -28,7 +31,9 @@ add_prog "$busybox"
 for a in sh mount ls cat echo insmod poweroff sleep grep uname head tr cut; do
     ln -s busybox "$tmp/bin/$a"
 done
-add_prog "$bin"
+for prog in "$@"; do
+    add_prog "$prog"
+done
 for m in virtio/virtio virtio/virtio_ring virtio/virtio_pci_modern_dev \
          virtio/virtio_pci_legacy_dev virtio/virtio_pci virtio/virtio_mem char/virtio_console; do
     f=$kmod/kernel/drivers/$m.ko

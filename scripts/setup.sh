@@ -16,8 +16,9 @@ mode=${1:-build}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 build_pkgs=(cmake make pkg-config gcc clang libc6-dev libhwloc-dev libnuma-dev libjansson-dev
-            libcmocka-dev libyaml-dev)
-test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio gnuplot-nox)
+            libcmocka-dev libyaml-dev libjemalloc-dev)
+test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio gnuplot-nox
+           libtcmalloc-minimal4 libmimalloc2.0 pigz)
 
 case "$mode" in
 build) want=("${build_pkgs[@]}") ;;

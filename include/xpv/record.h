@@ -114,6 +114,13 @@ uint16_t xpv_record_distance(const struct xpv_record_view *v, unsigned i, unsign
  */
 int xpv_record_desc_from_topo(const struct xpv_topo *t, struct xpv_record_desc *desc,
                               struct xpv_error *err);
+/*
+ * The same for a process domain confined to some nodes (node_ids: OS ids; NULL = all): only
+ * those nodes are physical (and virtual) nodes of the record, only their CPUs have a node;
+ * the others read XPV_RECORD_NONE. -EINVAL when no node of t is in the set.
+ */
+int xpv_record_desc_from_nodes(const struct xpv_topo *t, const struct xpv_bitmap *node_ids,
+                               struct xpv_record_desc *desc, struct xpv_error *err);
 void xpv_record_desc_free(struct xpv_record_desc *desc);
 
 #ifdef __cplusplus

@@ -317,6 +317,12 @@ uint16_t xpv_record_distance(const struct xpv_record_view *v, unsigned i, unsign
 int xpv_record_desc_from_topo(const struct xpv_topo *t, struct xpv_record_desc *d,
                               struct xpv_error *err)
 {
+    return xpv_record_desc_from_nodes(t, NULL, d, err);
+}
+
+int xpv_record_desc_from_nodes(const struct xpv_topo *t, const struct xpv_bitmap *node_ids,
+                               struct xpv_record_desc *d, struct xpv_error *err)
+{
     memset(d, 0, sizeof(*d));
     if (t->nr_nodes > XPV_RECORD_MAX_PNODES)
         return xpv_error_set(err, -EINVAL, "%u nodes (at most %u)", t->nr_nodes,
@@ -326,7 +332,12 @@ int xpv_record_desc_from_topo(const struct xpv_topo *t, struct xpv_record_desc *
     if (nr_cpus > XPV_RECORD_MAX_CPUS)
         return xpv_error_set(err, -EINVAL, "CPU %d beyond the record's %u", last,
                              XPV_RECORD_MAX_CPUS);
-    unsigned n = t->nr_nodes;
+    unsigned pos[XPV_MAX_NODES], n = 0; /* the chosen nodes' positions in t */
+    for (unsigned i = 0; i < t->nr_nodes; i++)
+        if (!node_ids || xpv_bitmap_isset(node_ids, (unsigned)t->nodes[i].id))
+            pos[n++] = i;
+    if (n == 0)
+        return xpv_error_set(err, -EINVAL, "no node of the topology is in the node set");
     uint32_t *ids = calloc(n, sizeof(*ids));
     uint16_t *cpu_p = calloc(nr_cpus ? nr_cpus : 1, sizeof(*cpu_p));
     uint16_t *cpu_v = calloc(nr_cpus ? nr_cpus : 1, sizeof(*cpu_v));
@@ -346,7 +357,7 @@ int xpv_record_desc_from_topo(const struct xpv_topo *t, struct xpv_record_desc *
     for (unsigned c = 0; c < nr_cpus; c++)
         cpu_p[c] = cpu_v[c] = XPV_RECORD_NONE;
     for (unsigned i = 0; i < n; i++) {
-        const struct xpv_node *node = &t->nodes[i];
+        const struct xpv_node *node = &t->nodes[pos[i]];
         ids[i] = (uint32_t)node->id;
         for (int c = xpv_bitmap_next(&node->cpus, 0); c >= 0 && (unsigned)c < nr_cpus;
              c = xpv_bitmap_next(&node->cpus, (unsigned)c + 1))
@@ -355,7 +366,7 @@ int xpv_record_desc_from_topo(const struct xpv_topo *t, struct xpv_record_desc *
             bk[d->nr_backing++] = (struct xpv_record_backing){
                     .vnode = (uint16_t)i, .pnode = (uint16_t)i, .bytes = node->mem_total};
         for (unsigned j = 0; j < n; j++) {
-            uint32_t v = xpv_topo_dist(t, i, j);
+            uint32_t v = xpv_topo_dist(t, pos[i], pos[j]);
             dist[i * n + j] = (uint16_t)(v > 0xfffe ? 0xfffe : v);
         }
     }

@@ -22,6 +22,10 @@ int xpv_cmd_publish(int argc, char **argv);
 int xpv_cmd_watch(int argc, char **argv);
 int xpv_cmd_sim(int argc, char **argv);
 int xpv_cmd_carrefour(int argc, char **argv);
+int xpv_cmd_hostd(int argc, char **argv);
+int xpv_cmd_domains(int argc, char **argv);
+int xpv_cmd_move(int argc, char **argv);
+int xpv_cmd_vm(int argc, char **argv);
 
 /* Option values: on a bad one, print "xpv CMD: OPT wants WHAT, got 'ARG'" and return
  * XPV_EXIT_USAGE; else store it and return 0. */

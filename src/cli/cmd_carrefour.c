@@ -1,35 +1,73 @@
 /*
- * cmd_carrefour.c — `xpv carrefour`: run Carrefour's engine (the policy core) on access
- * samples and print, per round, its metrics, gates and decisions, with its own cost. Today
- * the samples come from a recording (--replay, docs/carrefour.md); live sampling of a process
- * is the next step of the Carrefour issue and is refused with a message saying so.
+ * cmd_carrefour.c — `xpv carrefour`: Carrefour's engine (the policy core) on access samples,
+ * printing per round its metrics, gates, decisions and cost. The samples come from a
+ * recording (--replay, --perf-script: docs/carrefour.md) or from a live process sampled by
+ * libxpv-cfsampler.so (--pid PID, or -- CMD ARGS... which starts CMD with it preloaded), whose
+ * pages then really move (move_pages through the ops table) unless --dry-run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "cli.h"
 #include "xpv/carrefour.h"
+#include "xpv/cf_live.h"
+#include "xpv/cf_perf.h"
 #include "xpv/cf_replay.h"
+#include "xpv/ops.h"
+#include "xpv/topo.h"
+
+#define CMD "carrefour"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xpv carrefour --replay FILE [--profile asplos|lp] [--json] [--seed N]\n\n"
-               "Run Carrefour's decision engine (ASPLOS 2013) on recorded access samples and\n"
-               "print each round's metrics (MAPTU, local access ratio, controller imbalance),\n"
-               "enabled mechanisms and page decisions (docs/carrefour.md).\n\n"
-               "  --replay FILE    samples in the xpv-samples format\n"
-               "  --profile NAME   thresholds: asplos (default: the ASPLOS runtime) or lp\n"
-               "                   (Carrefour-LP and the Xen port: MAPTU_MIN 15, no replication)\n"
-               "  --json           one JSON object per round\n"
-               "  --seed N         seed of the interleave draws (default 1)\n"
-               "  -h, --help       show this help\n");
+    fprintf(f,
+            "usage: xpv carrefour --replay FILE | --perf-script FILE [--cpu-nodes MAP] [OPTIONS]\n"
+            "       xpv carrefour --pid PID [OPTIONS]\n"
+            "       xpv carrefour [OPTIONS] -- CMD [ARGS...]\n\n"
+            "Run Carrefour's decision engine (ASPLOS 2013) and print each round's metrics\n"
+            "(MAPTU, local access ratio, controller imbalance), enabled mechanisms, page\n"
+            "decisions and own cost (docs/carrefour.md).\n\n"
+            "Recorded samples (the engine decides, nothing moves):\n"
+            "  --replay FILE      samples in the xpv-samples format\n"
+            "  --perf-script FILE `perf script -F cpu,ip,addr,event` text of a precise memory\n"
+            "                     sampling run (IBS op, PEBS mem-loads/stores)\n"
+            "  --cpu-nodes MAP    CPU ranges and nodes for --perf-script, e.g. 0-7:0,8-15:1\n"
+            "                     (default: this machine's topology)\n"
+            "  --page-nodes FILE  lines 'HEXADDR NODE' for --perf-script; a page not listed\n"
+            "                     is where it was first sampled (first touch)\n"
+            "  --round-ms N       --perf-script round length (default 1000)\n"
+            "  --sample-every N   accesses per perf sample (perf record -c N; default 1)\n\n"
+            "A live process (sampled by libxpv-cfsampler.so, pages moved by move_pages):\n"
+            "  --pid PID          a process started with the sampler preloaded\n"
+            "  -- CMD ARGS...     start CMD with the sampler preloaded; ends when it exits\n"
+            "  --dry-run          decide but move nothing\n"
+            "  --rounds N         stop after N rounds (default: until the target exits)\n"
+            "  --interval SEC     round length (default 1)\n"
+            "  --maptu-min X      MAPTU gate in sampled touches/us (live default 0: the\n"
+            "                     sampler cannot measure DRAM accesses per us)\n"
+            "  --min-samples N    samples a single-node page needs to migrate (default 2)\n"
+            "  --pages N          pages the sampler protects per window (default 64)\n"
+            "  --period-us N      sampler window (default 10000)\n"
+            "  --sampler PATH     the library (default: ../lib/libxpv-cfsampler.so next to\n"
+            "                     this xpv, or $XPV_CFSAMPLER_LIB)\n\n"
+            "Both:\n"
+            "  --profile NAME     thresholds: asplos (default: the ASPLOS runtime) or lp\n"
+            "                     (Carrefour-LP and the Xen port: MAPTU_MIN 15, no replication)\n"
+            "  --json             one JSON object per round\n"
+            "  --seed N           seed of the interleave draws (default 1)\n"
+            "  -h, --help         show this help\n");
 }
 
 static double now_ns(void)
@@ -39,81 +77,23 @@ static double now_ns(void)
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-int xpv_cmd_carrefour(int argc, char **argv)
+struct opts {
+    const char *replay, *perf, *cpu_nodes, *page_nodes, *profile, *sampler;
+    int json, dry_run, live_pid, have_maptu, have_min;
+    uint64_t seed, rounds, min_samples, pages, period_us, round_ms, sample_every;
+    double interval, maptu_min;
+};
+
+static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
+                      struct xpv_cf_replay *r)
 {
-    static const struct option opts[] = {
-            {"replay", required_argument, NULL, 'r'},
-            {"profile", required_argument, NULL, 'p'},
-            {"json", no_argument, NULL, 'j'},
-            {"seed", required_argument, NULL, 's'},
-            {"pid", required_argument, NULL, 'P'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
-    };
-    const char *replay = NULL, *profile = "asplos";
-    int json = 0, c, live = 0;
-    uint64_t rng = 1;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "hr:p:js:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            replay = optarg;
-            break;
-        case 'p':
-            profile = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 's':
-            if (xpv_cli_u64("carrefour", "--seed", optarg, 0, UINT64_MAX, "a non-negative integer",
-                            &rng))
-                return XPV_EXIT_USAGE;
-            break;
-        case 'P':
-            live = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return XPV_EXIT_OK;
-        default:
-            usage(stderr);
-            return XPV_EXIT_USAGE;
-        }
-    }
-    if (live || optind < argc) {
-        xpv_cli_err("carrefour",
-                    "live sampling of a process is not implemented yet (this machine has no "
-                    "precise memory-sampling PMU, and the software sampler is still to come); "
-                    "run the engine on recorded samples with --replay FILE");
-        return XPV_EXIT_FAIL;
-    }
-    if (!replay) {
-        xpv_cli_err("carrefour", "give --replay FILE (see --help)");
-        return XPV_EXIT_USAGE;
-    }
-    struct xpv_cf_params params;
-    if (!strcmp(profile, "asplos"))
-        xpv_cf_params_asplos(&params);
-    else if (!strcmp(profile, "lp"))
-        xpv_cf_params_lp(&params);
-    else {
-        xpv_cli_err("carrefour", "unknown profile '%s' (asplos or lp)", profile);
-        return XPV_EXIT_USAGE;
-    }
-    struct xpv_error err = {0};
-    struct xpv_cf_replay *r;
-    int rc = xpv_cf_replay_load(replay, &r, &err);
-    if (rc < 0) {
-        xpv_cli_err("carrefour", "%s", xpv_error_str(&err, rc));
-        return XPV_EXIT_FAIL;
-    }
-    unsigned cap = params.page_budget * 4;
+    unsigned cap = params->page_budget * 4;
     struct xpv_cf_page *pages = malloc(cap * sizeof(*pages));
     struct xpv_cf_decision *dec = malloc(cap * sizeof(*dec));
+    uint64_t rng = o->seed;
     int status = XPV_EXIT_OK;
     if (!pages || !dec) {
-        xpv_cli_err("carrefour", "out of memory");
+        xpv_cli_err(CMD, "out of memory");
         status = XPV_EXIT_FAIL;
     }
     for (size_t i = 0; status == XPV_EXIT_OK && i < r->nr_rounds; i++) {
@@ -123,16 +103,16 @@ int xpv_cmd_carrefour(int argc, char **argv)
         unsigned np;
         double t0 = now_ns();
         if (xpv_cf_replay_round(r, i, &ctr, pages, cap, &np) < 0 ||
-            xpv_cf_metrics(&params, &ctr, &m) < 0 ||
-            xpv_cf_decide(&params, &m, pages, np, &rng, dec, cap, &rd) < 0) {
-            xpv_cli_err("carrefour", "round %zu: the engine failed", i);
+            xpv_cf_metrics(params, &ctr, &m) < 0 ||
+            xpv_cf_decide(params, &m, pages, np, &rng, dec, cap, &rd) < 0) {
+            xpv_cli_err(CMD, "round %zu: the engine failed", i);
             status = XPV_EXIT_FAIL;
             break;
         }
         double cost = now_ns() - t0;
         double pct = 100 * cost / ctr.round_ns;
-        if (json) {
-            json_t *o = json_pack(
+        if (o->json) {
+            json_t *j = json_pack(
                     "{s:I, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, "
                     "s:I, s:f, s:b}",
                     "round", (json_int_t)i, "maptu", m.maptu, "lar", m.lar, "imbalance",
@@ -142,10 +122,10 @@ int xpv_cmd_carrefour(int argc, char **argv)
                     (json_int_t)rd.interleave, "replicate", (json_int_t)rd.replicate, "over_budget",
                     (json_int_t)rd.skipped_budget, "engine_pct_of_round", pct,
                     "cheap_sampling_next", rd.cheap_sampling_next);
-            if (o) {
-                json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            if (j) {
+                json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
                 fputc('\n', stdout);
-                json_decref(o);
+                json_decref(j);
             }
         } else {
             printf("round %zu: MAPTU %.1f/us, LAR %.1f%%, imbalance %.1f%%, reads %.1f%% | %s%s%s%s"
@@ -161,9 +141,434 @@ int xpv_cmd_carrefour(int argc, char **argv)
     }
     free(pages);
     free(dec);
-    xpv_cf_replay_free(r);
+    return status;
+}
+
+static void print_live(const struct opts *o, unsigned i, const struct xpv_cf_live_round *r)
+{
+    double rn = r->round_ns > 0 ? r->round_ns : 1;
+    const struct xpv_cf_metrics *m = &r->m;
+    if (o->json) {
+        json_t *j = json_pack(
+                "{s:I, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
+                "s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b}",
+                "round", (json_int_t)i, "maptu", m->maptu, "lar", m->lar, "imbalance", m->imbalance,
+                "read_ratio", r->read_ratio, "enabled", m->enabled, "migration", m->migration,
+                "interleaving", m->interleaving, "replication", m->replication, "samples",
+                (json_int_t)r->samples, "dropped", (json_int_t)r->dropped, "gone",
+                (json_int_t)r->gone, "pages", (json_int_t)r->pages, "migrate",
+                (json_int_t)r->rd.migrate, "interleave", (json_int_t)r->rd.interleave, "replicate",
+                (json_int_t)r->rd.replicate, "migrated", (json_int_t)r->ex.migrated, "interleaved",
+                (json_int_t)r->ex.interleaved, "replicate_interleaved",
+                (json_int_t)r->ex.repl_interleaved, "failed", (json_int_t)r->ex.failed,
+                "over_budget", (json_int_t)r->rd.skipped_budget, "sampling_pct",
+                100 * r->sample_ns / rn, "deciding_pct", 100 * r->decide_ns / rn, "migrating_pct",
+                100 * r->migrate_ns / rn, "dry_run", o->dry_run != 0);
+        if (j) {
+            json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            fputc('\n', stdout);
+            json_decref(j);
+        }
+    } else {
+        printf("round %u: MAPTU %.2f/us (sampled), LAR %.1f%%, imbalance %.1f%%, reads %.1f%% | "
+               "%s%s%s%s| %u samples (%llu dropped), %u pages: %s%u migrated, %u interleaved, "
+               "%u replicate->interleave, %u failed | overhead: sampling %.2f%%, deciding "
+               "%.2f%%, migrating %.2f%%\n",
+               i, m->maptu, m->lar, m->imbalance, r->read_ratio,
+               m->enabled ? "" : "off (MAPTU below the minimum) ", m->migration ? "migration " : "",
+               m->interleaving ? "interleaving " : "", m->replication ? "replication " : "",
+               r->samples, (unsigned long long)r->dropped, r->pages, o->dry_run ? "(dry run) " : "",
+               r->ex.migrated, r->ex.interleaved, r->ex.repl_interleaved, r->ex.failed,
+               100 * r->sample_ns / rn, 100 * r->decide_ns / rn, 100 * r->migrate_ns / rn);
+    }
+    fflush(stdout);
+}
+
+/* The sampler library: --sampler, $XPV_CFSAMPLER_LIB, or ../lib next to this executable. */
+static int sampler_path(const struct opts *o, char *buf, size_t len)
+{
+    const char *p = o->sampler ? o->sampler : getenv("XPV_CFSAMPLER_LIB");
+    if (p) {
+        snprintf(buf, len, "%s", p);
+    } else {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n < 0)
+            return -errno;
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = 0;
+        if ((size_t)snprintf(buf, len, "%.*s/../lib/libxpv-cfsampler.so", (int)(len / 2), exe) >=
+            len)
+            return -ENAMETOOLONG;
+    }
+    return access(buf, R_OK) == 0 ? 0 : -errno;
+}
+
+static pid_t launch(const struct opts *o, const char *lib, char **argv)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    char buf[PATH_MAX * 2], num[32];
+    const char *old = getenv("LD_PRELOAD");
+    snprintf(buf, sizeof(buf), "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+    setenv("LD_PRELOAD", buf, 1);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)o->pages);
+    setenv("XPV_CFSAMPLER_PAGES", num, 1);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)o->period_us);
+    setenv("XPV_CFSAMPLER_PERIOD_US", num, 1);
+    execvp(argv[0], argv);
+    fprintf(stderr, "xpv carrefour: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* Has the target ended? Reaps our own child and keeps its status. */
+static int target_gone(pid_t pid, int child, int *wstatus)
+{
+    if (child) {
+        pid_t w = waitpid(pid, wstatus, WNOHANG);
+        return w == pid || (w < 0 && errno == ECHILD);
+    }
+    return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Sleep up to sec seconds, waking early when the target ends. */
+static int nap(double sec, pid_t pid, int child, int *wstatus)
+{
+    double end = now_ns() + sec * 1e9;
+    for (;;) {
+        if (target_gone(pid, child, wstatus))
+            return 1;
+        double left = end - now_ns();
+        if (left <= 0)
+            return 0;
+        if (left > 20e6)
+            left = 20e6;
+        struct timespec ts = {0, (long)left};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int run_live(const struct opts *o, const struct xpv_cf_params *params, char **cmd)
+{
+    struct xpv_error err = {0};
+    struct xpv_topo *t = NULL;
+    struct xpv_ops *ops = NULL;
+    struct xpv_cf_live *l = NULL;
+    int child = cmd != NULL, wstatus = 0, gone = 0, status = XPV_EXIT_OK, rc;
+    pid_t pid = (pid_t)o->live_pid;
+    char name[64];
+    if ((rc = xpv_topo_discover(NULL, &t, &err)) < 0 || !(ops = xpv_ops_linux_new(t, &err))) {
+        xpv_cli_err(CMD, "%s", xpv_error_str(&err, rc < 0 ? rc : -ENOMEM));
+        xpv_topo_free(t);
+        return XPV_EXIT_FAIL;
+    }
+    if (child) {
+        char lib[PATH_MAX];
+        if ((rc = sampler_path(o, lib, sizeof(lib))) < 0) {
+            xpv_cli_err(CMD,
+                        "sampler library %s: %s (build target xpv-cfsampler, or give --sampler)",
+                        lib, strerror(-rc));
+            status = XPV_EXIT_FAIL;
+            goto out;
+        }
+        pid = launch(o, lib, cmd);
+        if (pid < 0) {
+            xpv_cli_err(CMD, "fork: %s", strerror(errno));
+            status = XPV_EXIT_FAIL;
+            goto out;
+        }
+        /* the library creates the ring in the target's constructor, before main */
+        for (int i = 0;; i++) {
+            rc = xpv_cf_live_attach(pid, t, ops, params, o->seed, &l, &err);
+            if ((rc != -ENOENT && rc != -EAGAIN) || i >= 500)
+                break;
+            if (target_gone(pid, 1, &wstatus)) {
+                gone = 1;
+                break;
+            }
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+        if (gone) {
+            fprintf(stderr, "xpv carrefour: %s ended before its sampler started\n", cmd[0]);
+            goto reap;
+        }
+    } else {
+        for (int i = 0; i < 100; i++) {
+            rc = xpv_cf_live_attach(pid, t, ops, params, o->seed, &l, &err);
+            if (rc != -EAGAIN)
+                break;
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (rc < 0) {
+        xpv_cli_err(CMD, "%s", xpv_error_str(&err, rc));
+        status = XPV_EXIT_FAIL;
+        if (child)
+            goto reap;
+        goto out;
+    }
+    fprintf(stderr, "xpv carrefour: pid %d, rounds of %.3g s%s\n", (int)pid, o->interval,
+            o->dry_run ? ", dry run" : "");
+    unsigned totals[4] = {0};
+    for (unsigned i = 0; !o->rounds || i < o->rounds; i++) {
+        gone = nap(o->interval, pid, child, &wstatus);
+        struct xpv_cf_live_round r;
+        rc = xpv_cf_live_round(l, o->dry_run, &r, &err);
+        if (rc == -ESRCH || (rc < 0 && target_gone(pid, child, &wstatus))) {
+            gone = 1;
+            break;
+        }
+        if (rc < 0) {
+            xpv_cli_err(CMD, "round %u: %s", i, xpv_error_str(&err, rc));
+            status = XPV_EXIT_FAIL;
+            break;
+        }
+        print_live(o, i, &r);
+        totals[0] += r.ex.migrated;
+        totals[1] += r.ex.interleaved;
+        totals[2] += r.ex.repl_interleaved;
+        totals[3] += r.ex.failed;
+        if (r.sampler_state == XPV_CF_RING_STOPPED && r.samples == 0) {
+            xpv_cli_err(CMD, "the sampler in pid %d stopped: %s", (int)pid,
+                        r.stop_reason == XPV_CF_STOP_HANDLER
+                                ? "the program installed its own SIGSEGV handler"
+                                : "it could not read /proc/self/maps or start its thread");
+            status = XPV_EXIT_FAIL;
+            break;
+        }
+        if (gone)
+            break;
+    }
+    if (!o->json)
+        printf("total: %u migrated, %u interleaved, %u replicate->interleave, %u failed\n",
+               totals[0], totals[1], totals[2], totals[3]);
+reap:
+    if (child) {
+        if (!gone)
+            while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+                ;
+        if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0) {
+            xpv_cli_err(CMD, "%s exited with status %d", cmd[0], WEXITSTATUS(wstatus));
+            status = XPV_EXIT_FAIL;
+        } else if (WIFSIGNALED(wstatus)) {
+            xpv_cli_err(CMD, "%s was killed by signal %d (%s)", cmd[0], WTERMSIG(wstatus),
+                        strsignal(WTERMSIG(wstatus)));
+            status = XPV_EXIT_FAIL;
+        } else if (!o->json) {
+            printf("target %d exited with status 0\n", (int)pid);
+        }
+    } else if (gone && !o->json) {
+        printf("target %d exited\n", (int)pid);
+    }
+    /* a target killed before its destructor leaves its ring behind */
+    snprintf(name, sizeof(name), XPV_CF_RING_NAME_FMT, (int)pid);
+    if (gone || child)
+        shm_unlink(name);
+out:
+    xpv_cf_live_free(l);
+    xpv_ops_free(ops);
+    xpv_topo_free(t);
+    return status;
+}
+
+static int load_perf(const struct opts *o, struct xpv_cf_replay **r)
+{
+    struct xpv_error err = {0};
+    struct xpv_cf_perf_opts po = {.round_ns = (double)o->round_ms * 1e6,
+                                  .sample_every = (double)o->sample_every};
+    struct xpv_topo *t = NULL;
+    int rc = 0;
+    if (o->cpu_nodes) {
+        rc = xpv_cf_perf_cpu_map(o->cpu_nodes, &po, &err);
+    } else if ((rc = xpv_topo_discover(NULL, &t, &err)) == 0) {
+        for (unsigned c = 0; c < XPV_CF_REPLAY_MAX_CPUS; c++)
+            po.cpu_node[c] = xpv_topo_cpu_node(t, c);
+        po.nr_nodes = 0;
+        for (unsigned i = 0; i < t->nr_nodes; i++)
+            if ((unsigned)t->nodes[i].id + 1 > po.nr_nodes)
+                po.nr_nodes = (unsigned)t->nodes[i].id + 1;
+        xpv_topo_free(t);
+    }
+    if (rc == 0 && o->page_nodes)
+        rc = xpv_cf_perf_page_nodes_load(o->page_nodes, &po, &err);
+    if (rc == 0)
+        rc = xpv_cf_perf_load(o->perf, &po, r, &err);
+    free(po.page_nodes);
+    if (rc < 0) {
+        xpv_cli_err(CMD, "%s", xpv_error_str(&err, rc));
+        return XPV_EXIT_FAIL;
+    }
+    return 0;
+}
+
+int xpv_cmd_carrefour(int argc, char **argv)
+{
+    static const struct option lopts[] = {
+            {"replay", required_argument, NULL, 'r'},
+            {"perf-script", required_argument, NULL, 'S'},
+            {"cpu-nodes", required_argument, NULL, 'C'},
+            {"page-nodes", required_argument, NULL, 'N'},
+            {"round-ms", required_argument, NULL, 'M'},
+            {"sample-every", required_argument, NULL, 'E'},
+            {"profile", required_argument, NULL, 'p'},
+            {"json", no_argument, NULL, 'j'},
+            {"seed", required_argument, NULL, 's'},
+            {"pid", required_argument, NULL, 'P'},
+            {"dry-run", no_argument, NULL, 'd'},
+            {"rounds", required_argument, NULL, 'n'},
+            {"interval", required_argument, NULL, 'i'},
+            {"maptu-min", required_argument, NULL, 'm'},
+            {"min-samples", required_argument, NULL, 'x'},
+            {"pages", required_argument, NULL, 'g'},
+            {"period-us", required_argument, NULL, 'e'},
+            {"sampler", required_argument, NULL, 'L'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
+    };
+    struct opts o = {.profile = "asplos",
+                     .seed = 1,
+                     .interval = 1,
+                     .pages = 64,
+                     .period_us = 10000,
+                     .round_ms = 1000};
+    uint64_t v;
+    int c;
+    optind = 1;
+    /* '+': stop at the first non-option, so `-- CMD -x` keeps CMD's options */
+    while ((c = getopt_long(argc, argv, "+hr:p:js:", lopts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'r':
+            o.replay = optarg;
+            break;
+        case 'S':
+            o.perf = optarg;
+            break;
+        case 'C':
+            o.cpu_nodes = optarg;
+            break;
+        case 'N':
+            o.page_nodes = optarg;
+            break;
+        case 'M':
+            bad = xpv_cli_u64(CMD, "--round-ms", optarg, 1, 86400000, "milliseconds (1..86400000)",
+                              &o.round_ms);
+            break;
+        case 'E':
+            bad = xpv_cli_u64(CMD, "--sample-every", optarg, 1, 1000000000000ull,
+                              "a positive integer", &o.sample_every);
+            break;
+        case 'p':
+            o.profile = optarg;
+            break;
+        case 'j':
+            o.json = 1;
+            break;
+        case 's':
+            bad = xpv_cli_u64(CMD, "--seed", optarg, 0, UINT64_MAX, "a non-negative integer",
+                              &o.seed);
+            break;
+        case 'P':
+            bad = xpv_cli_u64(CMD, "--pid", optarg, 1, INT_MAX, "a process id", &v);
+            o.live_pid = (int)v;
+            break;
+        case 'd':
+            o.dry_run = 1;
+            break;
+        case 'n':
+            bad = xpv_cli_u64(CMD, "--rounds", optarg, 1, UINT32_MAX, "a positive integer",
+                              &o.rounds);
+            break;
+        case 'i':
+            bad = xpv_cli_num(CMD, "--interval", optarg, 0.01, 3600, "seconds (0.01..3600)",
+                              &o.interval);
+            break;
+        case 'm':
+            bad = xpv_cli_num(CMD, "--maptu-min", optarg, 0, 1e9, "a non-negative number",
+                              &o.maptu_min);
+            o.have_maptu = 1;
+            break;
+        case 'x':
+            bad = xpv_cli_u64(CMD, "--min-samples", optarg, 1, 1000000, "a positive integer",
+                              &o.min_samples);
+            o.have_min = 1;
+            break;
+        case 'g':
+            bad = xpv_cli_u64(CMD, "--pages", optarg, 1, 1024, "pages per window (1..1024)",
+                              &o.pages);
+            break;
+        case 'e':
+            bad = xpv_cli_u64(CMD, "--period-us", optarg, 100, 10000000,
+                              "microseconds (100..10000000)", &o.period_us);
+            break;
+        case 'L':
+            o.sampler = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return XPV_EXIT_OK;
+        default:
+            usage(stderr);
+            return XPV_EXIT_USAGE;
+        }
+        if (bad)
+            return XPV_EXIT_USAGE;
+    }
+    char **cmd = optind < argc ? argv + optind : NULL;
+    int sources = !!o.replay + !!o.perf + !!o.live_pid + !!cmd;
+    if (sources != 1) {
+        xpv_cli_err(CMD, sources ? "give only one of --replay, --perf-script, --pid, -- CMD"
+                                 : "give --replay FILE, --perf-script FILE, --pid PID or -- CMD "
+                                   "(see --help)");
+        return XPV_EXIT_USAGE;
+    }
+    if ((o.cpu_nodes || o.page_nodes || o.sample_every) && !o.perf) {
+        xpv_cli_err(CMD, "--cpu-nodes, --page-nodes and --sample-every go with --perf-script");
+        return XPV_EXIT_USAGE;
+    }
+    struct xpv_cf_params params;
+    if (!strcmp(o.profile, "asplos"))
+        xpv_cf_params_asplos(&params);
+    else if (!strcmp(o.profile, "lp"))
+        xpv_cf_params_lp(&params);
+    else {
+        xpv_cli_err(CMD, "unknown profile '%s' (asplos or lp)", o.profile);
+        return XPV_EXIT_USAGE;
+    }
+    int live = o.live_pid || cmd;
+    if (live)
+        params.maptu_min = 0; /* see --help: sampled touches are not DRAM accesses */
+    if (o.have_maptu)
+        params.maptu_min = o.maptu_min;
+    if (o.have_min)
+        params.min_samples_migr = (unsigned)o.min_samples;
+    int status;
+    if (live) {
+        status = run_live(&o, &params, cmd);
+    } else {
+        struct xpv_error err = {0};
+        struct xpv_cf_replay *r = NULL;
+        if (o.perf) {
+            if ((status = load_perf(&o, &r)) != 0)
+                return status;
+        } else {
+            int rc = xpv_cf_replay_load(o.replay, &r, &err);
+            if (rc < 0) {
+                xpv_cli_err(CMD, "%s", xpv_error_str(&err, rc));
+                return XPV_EXIT_FAIL;
+            }
+        }
+        status = run_replay(&o, &params, r);
+        xpv_cf_replay_free(r);
+    }
     if (fflush(stdout) != 0) {
-        xpv_cli_err("carrefour", "could not write the output");
+        xpv_cli_err(CMD, "could not write the output");
         return XPV_EXIT_FAIL;
     }
     return status;

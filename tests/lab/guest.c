@@ -18,7 +18,9 @@
 
 #define TEST_TIMEOUT_S 60
 
-static const struct lab_test *const groups[] = {lab_topo_tests, lab_ops_tests};
+static const struct lab_test *const groups[] = {lab_topo_tests, lab_ops_tests,
+                                                lab_carrefour_tests, lab_malloc_tests,
+                                                lab_hostd_tests};
 
 static int selected(const char *name, int argc, char **argv)
 {

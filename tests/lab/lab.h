@@ -46,5 +46,8 @@ struct lab_test {
 /* The tests, by file. */
 extern const struct lab_test lab_topo_tests[];
 extern const struct lab_test lab_ops_tests[];
+extern const struct lab_test lab_carrefour_tests[];
+extern const struct lab_test lab_malloc_tests[];
+extern const struct lab_test lab_hostd_tests[];
 
 #endif

@@ -1,7 +1,9 @@
 #!/bin/sh
-# cli_carrefour.sh XPV SEED — `xpv carrefour` on recorded samples, and its refusals.
+# cli_carrefour.sh XPV SEED TARGET PERF — `xpv carrefour` on recorded samples (replay format and
+# perf script text), on a live program started with the sampler (this host has one node:
+# nothing can move, the rounds must still run and end with the program), and its refusals.
 set -u
-xpv=$1 seed=$2
+xpv=$1 seed=$2 target=$3 perf=$4
 d=$(mktemp -d /tmp/xpv-cf.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -15,10 +17,51 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 assert len(rows) == 2 and rows[0]["enabled"] and not rows[0]["replication"], rows[0]
 assert abs(rows[0]["maptu"] - 110.0) < 1e-9
 PY
-"$xpv" carrefour --pid 1 2>"$d/err"; [ $? -eq 1 ] || fail "--pid should fail"
-grep -q "not implemented yet" "$d/err" || fail "unclear --pid refusal: $(cat "$d/err")"
+
+# perf script import: 7 samples with an address in round 0 (one IBS op without), 2 in round 1;
+# 1 s rounds; nodes by first touch: 4 of the 7 samples are local; each stands for 1000 accesses.
+"$xpv" carrefour --perf-script "$perf" --cpu-nodes 0-1:0,2-3:1 --sample-every 1000 --json >"$d/perf" 2>"$d/err" ||
+    fail "--perf-script: $(cat "$d/err")"
+python3 - "$d/perf" <<'PY' || fail "perf script rounds: $(cat "$d/perf")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 2, rows
+assert abs(rows[0]["lar"] - 400 / 7) < 1e-9, rows[0]
+assert abs(rows[0]["maptu"] - 7000 / 1e6) < 1e-12, rows[0]
+assert rows[0]["pages"] == 3, rows[0]
+PY
+printf '[000] 1.0: mem-loads: 1000\nhello\n' >"$d/bad.perf"
+"$xpv" carrefour --perf-script "$d/bad.perf" --cpu-nodes 0:0 2>"$d/err"; [ $? -eq 1 ] || fail "bad perf text should fail"
+grep -q "bad.perf:2: expected" "$d/err" || fail "unclear perf refusal: $(cat "$d/err")"
+"$xpv" carrefour --perf-script "$perf" --cpu-nodes 0-1 2>"$d/err"; [ $? -eq 1 ] || fail "bad --cpu-nodes"
+
+# live: the program runs under the sampler, rounds print, the run ends with the program and
+# the program's output is what it prints alone
+"$target" 0.2 >"$d/ref" 2>/dev/null || fail "$target alone failed"
+"$xpv" carrefour --interval 0.2 -- "$target" 1 >"$d/live" 2>"$d/err" || fail "live run: $(cat "$d/err")"
+n=$(grep -c '^round [0-9]*: MAPTU .* samples .* overhead: sampling' "$d/live")
+[ "$n" -ge 3 ] || fail "expected >= 3 live rounds: $(cat "$d/live")"
+grep -q '^round 1: .* [1-9][0-9]* samples' "$d/live" || fail "no samples in round 1: $(cat "$d/live")"
+grep -q '^target [0-9]* exited with status 0' "$d/live" || fail "no clean end: $(cat "$d/live")"
+grep -v '^round \|^total\|^target' "$d/live" >"$d/prog"
+cmp -s "$d/ref" "$d/prog" || fail "program output changed: $(cat "$d/prog")"
+"$xpv" carrefour --dry-run --rounds 2 --interval 0.1 --json -- "$target" 0.5 >"$d/dry" 2>"$d/err" || fail "dry run: $(cat "$d/err")"
+[ "$(grep -c '"dry_run":true' "$d/dry")" -eq 2 ] || fail "--rounds 2 --json: $(cat "$d/dry")"
+"$xpv" carrefour -- /nonexistent/program 2>"$d/err"; [ $? -eq 1 ] || fail "missing program should fail"
+"$xpv" carrefour --sampler /nonexistent.so -- true 2>"$d/err"; [ $? -eq 1 ] || fail "missing library"
+grep -q "sampler library /nonexistent.so" "$d/err" || fail "unclear: $(cat "$d/err")"
+
+# --pid of a process without the sampler: says how to start it
+sleep 5 & sp=$!
+"$xpv" carrefour --pid $sp 2>"$d/err"; rc=$?
+kill $sp 2>/dev/null
+[ $rc -eq 1 ] || fail "--pid without a ring should fail"
+grep -q "no sampler ring for pid $sp.*LD_PRELOAD=.*libxpv-cfsampler.so" "$d/err" || fail "unclear --pid refusal: $(cat "$d/err")"
+
 printf 'xpv-samples 1\nnodes 2\nbogus\n' >"$d/bad.txt"
 "$xpv" carrefour --replay "$d/bad.txt" 2>"$d/err"; [ $? -eq 1 ] || fail "bad file should fail"
 grep -q "bad.txt:3: unknown line kind bogus" "$d/err" || fail "unclear: $(cat "$d/err")"
 "$xpv" carrefour --replay "$seed" --profile nope 2>/dev/null; [ $? -eq 2 ] || fail "bad profile"
+"$xpv" carrefour --replay "$seed" --pid 1 2>/dev/null; [ $? -eq 2 ] || fail "two sources"
+"$xpv" carrefour 2>/dev/null; [ $? -eq 2 ] || fail "no source"
 echo PASS

@@ -1,0 +1,65 @@
+/*
+ * xpv/cf_live.h — Carrefour on a live Linux process: each round drains the samples the
+ * software sampler (libxpv-cfsampler.so, preloaded into the target) published in its ring,
+ * asks the kernel where each sampled page lives (move_pages query on the target), builds the
+ * engine's counters (one access per sample, from the sampling CPU's node to the page's node)
+ * and pages, runs the engine (xpv/carrefour.h) and executes its decisions through the ops
+ * table (xpv/cf_exec.h). The caller owns the loop, the clock and the printing.
+ */
+#ifndef XPV_CF_LIVE_H
+#define XPV_CF_LIVE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "xpv/carrefour.h"
+#include "xpv/cf_exec.h"
+#include "xpv/cf_ring.h"
+#include "xpv/error.h"
+#include "xpv/ops.h"
+#include "xpv/topo.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct xpv_cf_live;
+
+struct xpv_cf_live_round {
+    struct xpv_cf_metrics m;
+    struct xpv_cf_round rd;
+    struct xpv_cf_exec_stats ex;
+    double read_ratio;      /* % of this round's samples that were reads */
+    unsigned samples;       /* samples drained from the ring */
+    unsigned pages;         /* distinct sampled pages given to the engine */
+    unsigned gone;          /* samples whose page the kernel no longer has (or no node) */
+    uint64_t dropped, bad;  /* ring overflow (sampler side) and refused slots, this round */
+    double round_ns;        /* since the previous round (or attach) */
+    double sample_ns;       /* the sampler's own time in the target (thread + handler) */
+    double decide_ns;       /* draining, page-node queries and the engine */
+    double migrate_ns;      /* executing the decisions */
+    uint32_t sampler_state; /* enum xpv_cf_ring_state */
+    uint32_t stop_reason;   /* enum xpv_cf_ring_stop */
+};
+
+/*
+ * Attach to the sampler ring of pid (/dev/shm/xpv-cfsampler.<pid>). -ENOENT when there is
+ * none (the message says how to start the target with the sampler), -EINVAL for a ring that
+ * fails its checks, -EAGAIN while the target's sampler is still creating it (retry).
+ * t gives each CPU's node; ops executes the moves (and the page-node
+ * queries); both must outlive the handle. seed drives the engine's interleave draws.
+ */
+int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
+                       const struct xpv_cf_params *p, uint64_t seed, struct xpv_cf_live **out,
+                       struct xpv_error *err);
+/* One round. -ESRCH: the target is gone. */
+int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_round *out,
+                      struct xpv_error *err);
+/* The ring's statistics as the sampler last wrote them. */
+void xpv_cf_live_ring_stats(const struct xpv_cf_live *l, struct xpv_cf_ring_hdr *out);
+void xpv_cf_live_free(struct xpv_cf_live *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

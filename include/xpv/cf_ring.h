@@ -1,0 +1,124 @@
+/*
+ * xpv/cf_ring.h — the shared-memory sample ring of Carrefour's software sampler
+ * (docs/carrefour.md, "The sampler's ring").
+ *
+ * The sampler library (libxpv-cfsampler.so, preloaded into the target) creates
+ * /dev/shm/xpv-cfsampler.<pid> and pushes one slot per protection fault it takes, from the
+ * faulting thread's signal handler: several producers, lock-free (a bounded queue with a
+ * sequence word per slot), never blocking; a full ring drops the sample and counts it.
+ * `xpv carrefour` (one consumer) maps the file and pops the slots.
+ *
+ * The reader treats the file as untrusted bytes another process wrote: xpv_cf_ring_open
+ * checks the header once and keeps its own copy of the geometry, and every slot it pops is
+ * checked (CPU in range, write flag 0/1) before it is returned; the producer's words are only
+ * ever used modulo the capacity the reader checked.
+ *
+ * Layout (native byte order, x86-64 little-endian; all fields naturally aligned):
+ *   0    u64 magic "XPVCFRG1"         8   u32 version (1)       12  u32 header size (256)
+ *   16   u32 slot size (32)           20  u32 capacity (power of two, 16..2^20)
+ *   24   i32 pid of the sampled process 28  u32 page size
+ *   32   u32 flags (bit 0: write flags are known)  36 u32 state (enum xpv_cf_ring_state)
+ *   40   u64 head (producers)         48  u64 tail (consumer)
+ *   56.. u64 statistics, see struct xpv_cf_ring_hdr
+ *   256  capacity slots: u64 seq, u64 addr, u32 cpu, u32 tid, u32 write, u32 reserved
+ */
+#ifndef XPV_CF_RING_H
+#define XPV_CF_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "xpv/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XPV_CF_RING_MAGIC   0x3147524643565058ull /* "XPVCFRG1" little-endian */
+#define XPV_CF_RING_VERSION 1
+#define XPV_CF_RING_HDR     256
+#define XPV_CF_RING_MIN_CAP 16u
+#define XPV_CF_RING_MAX_CAP (1u << 20)
+#define XPV_CF_RING_MAX_CPU 4096u
+#define XPV_CF_RING_F_WRITE 1u /* the write flag of each slot is meaningful */
+
+/* "/xpv-cfsampler.<pid>" for shm_open (the file is /dev/shm/xpv-cfsampler.<pid>). */
+#define XPV_CF_RING_NAME_FMT "/xpv-cfsampler.%d"
+
+enum xpv_cf_ring_state {
+    XPV_CF_RING_RUNNING = 1,
+    XPV_CF_RING_STOPPED = 2, /* sampling stopped (see stop_reason); the process runs on */
+    XPV_CF_RING_EXITED = 3,  /* the process exited normally */
+};
+
+enum xpv_cf_ring_stop {
+    XPV_CF_STOP_NONE = 0,
+    XPV_CF_STOP_HANDLER = 1, /* the program replaced the sampler's SIGSEGV handler */
+    XPV_CF_STOP_ERROR = 2,   /* the sampler could not continue (e.g. /proc/self/maps) */
+};
+
+struct xpv_cf_ring_hdr {
+    uint64_t magic;
+    uint32_t version, hdr_size, slot_size, capacity;
+    int32_t pid;
+    uint32_t page_size, flags, state;
+    uint64_t head, tail;
+    /* Monotonic statistics, written by the sampler only. */
+    uint64_t windows;         /* protection windows opened */
+    uint64_t protected_pages; /* pages protected, over all windows */
+    uint64_t samples;         /* faults recorded (pushed or dropped) */
+    uint64_t dropped;         /* samples lost to a full ring */
+    uint64_t untouched;       /* protected pages nobody touched before the window closed */
+    uint64_t unmatched;       /* SEGV_ACCERR faults on no protected page (retried once) */
+    uint64_t sampler_ns;      /* time the sampler thread worked (protect, restore, scan) */
+    uint64_t handler_ns;      /* time spent in the fault handler */
+    uint64_t eligible_pages;  /* pages of the regions the sampler may protect, last scan */
+    uint32_t pages_per_window, period_us, stop_reason, reserved;
+    uint8_t pad[XPV_CF_RING_HDR - 144];
+};
+
+struct xpv_cf_ring_slot {
+    uint64_t seq;
+    uint64_t addr;
+    uint32_t cpu, tid, write, reserved;
+};
+
+/* Bytes needed for a ring of `capacity` slots. */
+static inline size_t xpv_cf_ring_size(uint32_t capacity)
+{
+    return XPV_CF_RING_HDR + (size_t)capacity * sizeof(struct xpv_cf_ring_slot);
+}
+
+/* Producer side (the sampler library). Lay out an empty ring in mem[0..len). */
+int xpv_cf_ring_init(void *mem, size_t len, uint32_t capacity, pid_t pid, uint32_t page_size,
+                     uint32_t flags);
+/* Push one sample; async-signal-safe and lock-free. 0, or -ENOSPC (counted as dropped). */
+int xpv_cf_ring_push(void *mem, uint64_t addr, uint32_t cpu, uint32_t tid, uint32_t write);
+
+/* Consumer side. */
+struct xpv_cf_ring_reader {
+    void *mem;
+    size_t len;
+    uint32_t capacity, page_size, flags;
+    int32_t pid;
+    uint64_t bad; /* slots refused (CPU out of range, write flag not 0/1) */
+};
+
+struct xpv_cf_ring_sample {
+    uint64_t addr;
+    uint32_t cpu, tid, write;
+};
+
+/* Check the header of mem[0..len) (another process wrote it) and fill rd. -EINVAL with err
+ * saying which field is wrong. */
+int xpv_cf_ring_open(struct xpv_cf_ring_reader *rd, void *mem, size_t len, struct xpv_error *err);
+/* Pop up to cap samples; returns how many. Stops at the first slot not yet published. */
+size_t xpv_cf_ring_pop(struct xpv_cf_ring_reader *rd, struct xpv_cf_ring_sample *out, size_t cap);
+/* A consistent-enough copy of the header's statistics (each word read atomically). */
+void xpv_cf_ring_stats(const struct xpv_cf_ring_reader *rd, struct xpv_cf_ring_hdr *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

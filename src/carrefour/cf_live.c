@@ -1,0 +1,284 @@
+/*
+ * cf_live.c — one Carrefour round on a live process (xpv/cf_live.h): ring -> samples with
+ * their pages' nodes -> the engine's counters and pages -> decisions -> moves.
+ *
+ * The sampler's samples stand for page touches, not DRAM accesses: counters built from them
+ * give the right ratios (local access ratio, imbalance, read ratio) but MAPTU is in sampled
+ * touches per microsecond, which is why live runs set the MAPTU gate themselves
+ * (docs/carrefour.md). Node ids index the engine's arrays directly, so the machine's largest
+ * node id must be below XPV_CF_MAX_NODES.
+ */
+#define _GNU_SOURCE
+#include "xpv/cf_live.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xpv/cf_replay.h"
+
+#define ROUND_SAMPLES (1u << 17) /* samples drained per round at most; the rest wait */
+#define PAGE_SHIFT    12
+#define QUERY_BATCH   512
+
+struct xpv_cf_live {
+    pid_t pid;
+    struct xpv_ops *ops;
+    struct xpv_cf_params params;
+    uint64_t rng;
+    unsigned rr;
+    void *map;
+    size_t map_len;
+    struct xpv_cf_ring_reader rd;
+    struct xpv_cf_ring_hdr last; /* statistics at the previous round */
+    double last_ns;
+    struct xpv_cf_replay rep; /* one round, rebuilt each time; cpu_node from the topology */
+    struct xpv_cf_replay_round round;
+    struct xpv_cf_ring_sample *raw;
+    struct xpv_cf_sample *samples;
+    uint64_t *upages; /* distinct sampled pages of a round, sorted */
+    int *unode;
+    struct xpv_cf_page *pages;
+    struct xpv_cf_decision *dec;
+    unsigned cap; /* pages and decisions */
+};
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+void xpv_cf_live_free(struct xpv_cf_live *l)
+{
+    if (!l)
+        return;
+    if (l->map)
+        munmap(l->map, l->map_len);
+    free(l->raw);
+    free(l->samples);
+    free(l->upages);
+    free(l->unode);
+    free(l->pages);
+    free(l->dec);
+    free(l);
+}
+
+int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
+                       const struct xpv_cf_params *p, uint64_t seed, struct xpv_cf_live **out,
+                       struct xpv_error *err)
+{
+    *out = NULL;
+    char name[64];
+    snprintf(name, sizeof(name), XPV_CF_RING_NAME_FMT, (int)pid);
+    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return xpv_error_set(
+                    err, -ENOENT,
+                    "no sampler ring for pid %d (/dev/shm%s): start the target with the sampler "
+                    "preloaded (LD_PRELOAD=.../libxpv-cfsampler.so CMD), or let xpv start it: "
+                    "xpv carrefour [OPTIONS] -- CMD ARGS...",
+                    (int)pid, name);
+        return xpv_error_set(err, -e, "cannot open /dev/shm%s: %s", name, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size == 0) {
+        close(fd);
+        return xpv_error_set(err, -EAGAIN, "the sampler of pid %d is still creating its ring",
+                             (int)pid);
+    }
+    if (fstat(fd, &st) < 0 || st.st_size < XPV_CF_RING_HDR ||
+        (uint64_t)st.st_size > xpv_cf_ring_size(XPV_CF_RING_MAX_CAP)) {
+        close(fd);
+        return xpv_error_set(err, -EINVAL, "/dev/shm%s: %lld bytes is not a sampler ring", name,
+                             (long long)st.st_size);
+    }
+    struct xpv_cf_live *l = calloc(1, sizeof(*l));
+    if (!l) {
+        close(fd);
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    }
+    l->map_len = (size_t)st.st_size;
+    l->map = mmap(NULL, l->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    int rc;
+    if (l->map == MAP_FAILED) {
+        l->map = NULL;
+        rc = xpv_error_set(err, -errno, "cannot map /dev/shm%s: %s", name, strerror(errno));
+        goto fail;
+    }
+    if (__atomic_load_n((const uint64_t *)l->map, __ATOMIC_ACQUIRE) == 0) {
+        rc = xpv_error_set(err, -EAGAIN, "the sampler of pid %d is still creating its ring",
+                           (int)pid);
+        goto fail;
+    }
+    if ((rc = xpv_cf_ring_open(&l->rd, l->map, l->map_len, err)) < 0)
+        goto fail;
+    if (l->rd.pid != pid) {
+        rc = xpv_error_set(err, -EINVAL, "/dev/shm%s belongs to pid %d", name, l->rd.pid);
+        goto fail;
+    }
+    if (l->rd.page_size != 1u << PAGE_SHIFT) {
+        rc = xpv_error_set(err, -ENOTSUP, "pages of %u bytes: only 4 KiB pages are supported",
+                           l->rd.page_size);
+        goto fail;
+    }
+    l->pid = pid;
+    l->ops = ops;
+    l->params = *p;
+    l->rng = seed;
+    l->cap = p->page_budget * 4;
+    if (l->cap < 1024)
+        l->cap = 1024;
+    l->raw = malloc(ROUND_SAMPLES * sizeof(*l->raw));
+    l->samples = malloc(ROUND_SAMPLES * sizeof(*l->samples));
+    l->upages = malloc(ROUND_SAMPLES * sizeof(*l->upages));
+    l->unode = malloc(ROUND_SAMPLES * sizeof(*l->unode));
+    l->pages = malloc(l->cap * sizeof(*l->pages));
+    l->dec = malloc(l->cap * sizeof(*l->dec));
+    if (!l->raw || !l->samples || !l->upages || !l->unode || !l->pages || !l->dec) {
+        rc = xpv_error_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    unsigned nodes = 0;
+    for (unsigned i = 0; i < t->nr_nodes; i++)
+        if ((unsigned)t->nodes[i].id + 1 > nodes)
+            nodes = (unsigned)t->nodes[i].id + 1;
+    if (nodes < 1 || nodes > XPV_CF_MAX_NODES) {
+        rc = xpv_error_set(err, -ENOTSUP, "node ids up to %u: the engine handles ids below %d",
+                           nodes - 1, XPV_CF_MAX_NODES);
+        goto fail;
+    }
+    l->rep.nr_nodes = nodes;
+    l->rep.sample_every = 1;
+    for (unsigned c = 0; c < XPV_CF_REPLAY_MAX_CPUS; c++)
+        l->rep.cpu_node[c] = xpv_topo_cpu_node(t, c);
+    l->rep.samples = l->samples;
+    l->rep.rounds = &l->round;
+    l->rep.nr_rounds = 1;
+    xpv_cf_ring_stats(&l->rd, &l->last);
+    l->last_ns = now_ns();
+    *out = l;
+    return 0;
+fail:
+    xpv_cf_live_free(l);
+    return rc;
+}
+
+void xpv_cf_live_ring_stats(const struct xpv_cf_live *l, struct xpv_cf_ring_hdr *out)
+{
+    xpv_cf_ring_stats(&l->rd, out);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The node of every distinct sampled page, by move_pages queries on the target. */
+static int query_nodes(struct xpv_cf_live *l, unsigned np)
+{
+    void *addr[QUERY_BATCH];
+    for (unsigned off = 0; off < np; off += QUERY_BATCH) {
+        unsigned k = np - off < QUERY_BATCH ? np - off : QUERY_BATCH;
+        for (unsigned i = 0; i < k; i++)
+            addr[i] = (void *)(uintptr_t)(l->upages[off + i] << PAGE_SHIFT);
+        long rc = l->ops->move_pages(l->ops->ctx, l->pid, k, addr, NULL, l->unode + off, 0);
+        if (rc < 0)
+            return (int)rc;
+    }
+    return 0;
+}
+
+static int page_node(const struct xpv_cf_live *l, unsigned np, uint64_t page)
+{
+    const uint64_t *hit = bsearch(&page, l->upages, np, sizeof(*l->upages), u64_cmp);
+    return hit ? l->unode[hit - l->upages] : -ENOENT;
+}
+
+int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_round *out,
+                      struct xpv_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    double t0 = now_ns();
+    out->round_ns = t0 - l->last_ns;
+    l->last_ns = t0;
+    struct xpv_cf_ring_hdr s;
+    xpv_cf_ring_stats(&l->rd, &s);
+    size_t n = xpv_cf_ring_pop(&l->rd, l->raw, ROUND_SAMPLES);
+    out->samples = (unsigned)n;
+    out->dropped = s.dropped - l->last.dropped;
+    out->bad = l->rd.bad;
+    l->rd.bad = 0;
+    out->sample_ns =
+            (double)((s.sampler_ns - l->last.sampler_ns) + (s.handler_ns - l->last.handler_ns));
+    out->sampler_state = s.state;
+    out->stop_reason = s.stop_reason;
+    l->last = s;
+
+    /* distinct pages, their nodes */
+    for (size_t i = 0; i < n; i++)
+        l->upages[i] = l->raw[i].addr >> PAGE_SHIFT;
+    qsort(l->upages, n, sizeof(*l->upages), u64_cmp);
+    unsigned np = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!np || l->upages[np - 1] != l->upages[i])
+            l->upages[np++] = l->upages[i];
+    int rc = query_nodes(l, np);
+    if (rc < 0)
+        return xpv_error_set(err, rc, "cannot query the pages of pid %d: %s", (int)l->pid,
+                             strerror(-rc));
+
+    /* samples with a node, and the counters they imply */
+    unsigned nn = l->rep.nr_nodes;
+    l->round = (struct xpv_cf_replay_round){.round_ns = out->round_ns > 0 ? out->round_ns : 1,
+                                            .dram_given = 1};
+    size_t k = 0, reads = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct xpv_cf_ring_sample *r = &l->raw[i];
+        int node = page_node(l, np, r->addr >> PAGE_SHIFT);
+        int cnode = l->rep.cpu_node[r->cpu];
+        if (node < 0 || (unsigned)node >= nn || cnode < 0 || (unsigned)cnode >= nn) {
+            out->gone++;
+            continue;
+        }
+        l->samples[k++] = (struct xpv_cf_sample){r->cpu, r->addr, r->write, (unsigned)node};
+        l->round.dram[(unsigned)cnode * nn + (unsigned)node] += 1;
+        reads += !r->write;
+    }
+    l->rep.nr_samples = k;
+    l->round.count = k;
+    struct xpv_cf_counters c;
+    unsigned npages;
+    if ((rc = xpv_cf_replay_round(&l->rep, 0, &c, l->pages, l->cap, &npages)) < 0)
+        return xpv_error_set(err, rc, "building the round's pages: %s", strerror(-rc));
+    struct sysinfo si;
+    if (sysinfo(&si) == 0 && si.totalram)
+        c.mem_usage = 100.0 * (double)(si.totalram - si.freeram) / (double)si.totalram;
+    out->read_ratio = k ? 100.0 * (double)reads / (double)k : 100;
+    c.read_ratio = out->read_ratio;
+    out->pages = npages;
+    if ((rc = xpv_cf_metrics(&l->params, &c, &out->m)) < 0 ||
+        (rc = xpv_cf_decide(&l->params, &out->m, l->pages, npages, &l->rng, l->dec, l->cap,
+                            &out->rd)) < 0)
+        return xpv_error_set(err, rc, "the engine failed: %s", strerror(-rc));
+    double t1 = now_ns();
+    out->decide_ns = t1 - t0;
+    rc = xpv_cf_exec(l->ops, l->pid, l->dec, out->rd.nr_decisions, l->pages, npages, PAGE_SHIFT,
+                     dry_run, &l->rr, &out->ex);
+    out->migrate_ns = now_ns() - t1;
+    if (rc < 0)
+        return xpv_error_set(err, rc, "moving pages of pid %d: %s", (int)l->pid, strerror(-rc));
+    return 0;
+}

@@ -1,0 +1,159 @@
+/*
+ * cf_ring.c — the sampler's shared-memory ring (xpv/cf_ring.h): a bounded multi-producer,
+ * single-consumer queue with one sequence word per slot. Slot i is free for position p when
+ * seq == p, published when seq == p + 1, and handed back by the consumer with
+ * seq = p + capacity. Producers claim a position with a compare-and-swap on head, so a full
+ * ring never blocks a signal handler: it drops the sample and counts it.
+ *
+ * Compiled into both the preloaded sampler library (producer) and the daemon (consumer). The
+ * consumer never trusts the shared words: positions are reduced modulo the capacity it
+ * checked when it opened the ring, and each slot's fields are range-checked.
+ */
+#include "xpv/cf_ring.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+_Static_assert(sizeof(struct xpv_cf_ring_hdr) == XPV_CF_RING_HDR, "ring header is 256 bytes");
+_Static_assert(sizeof(struct xpv_cf_ring_slot) == 32, "ring slots are 32 bytes");
+_Static_assert(offsetof(struct xpv_cf_ring_hdr, head) == 40, "head at 40");
+_Static_assert(offsetof(struct xpv_cf_ring_hdr, windows) == 56, "statistics at 56");
+
+static struct xpv_cf_ring_slot *slots(void *mem)
+{
+    return (struct xpv_cf_ring_slot *)((char *)mem + XPV_CF_RING_HDR);
+}
+
+int xpv_cf_ring_init(void *mem, size_t len, uint32_t capacity, pid_t pid, uint32_t page_size,
+                     uint32_t flags)
+{
+    if (capacity < XPV_CF_RING_MIN_CAP || capacity > XPV_CF_RING_MAX_CAP ||
+        (capacity & (capacity - 1)) || len < xpv_cf_ring_size(capacity))
+        return -EINVAL;
+    struct xpv_cf_ring_hdr *h = mem;
+    memset(h, 0, XPV_CF_RING_HDR);
+    h->version = XPV_CF_RING_VERSION;
+    h->hdr_size = XPV_CF_RING_HDR;
+    h->slot_size = sizeof(struct xpv_cf_ring_slot);
+    h->capacity = capacity;
+    h->pid = pid;
+    h->page_size = page_size;
+    h->flags = flags;
+    h->state = XPV_CF_RING_RUNNING;
+    struct xpv_cf_ring_slot *s = slots(mem);
+    for (uint32_t i = 0; i < capacity; i++)
+        s[i] = (struct xpv_cf_ring_slot){.seq = i};
+    /* the magic last: a reader that sees it sees a complete layout */
+    __atomic_store_n(&h->magic, XPV_CF_RING_MAGIC, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int xpv_cf_ring_push(void *mem, uint64_t addr, uint32_t cpu, uint32_t tid, uint32_t write)
+{
+    struct xpv_cf_ring_hdr *h = mem;
+    uint32_t cap = h->capacity; /* our own ring: trusted on the producer side */
+    struct xpv_cf_ring_slot *s = slots(mem);
+    __atomic_fetch_add(&h->samples, 1, __ATOMIC_RELAXED);
+    uint64_t pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+    for (;;) {
+        struct xpv_cf_ring_slot *sl = &s[pos & (cap - 1)];
+        uint64_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            if (__atomic_compare_exchange_n(&h->head, &pos, pos + 1, 1, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                sl->addr = addr;
+                sl->cpu = cpu;
+                sl->tid = tid;
+                sl->write = write;
+                __atomic_store_n(&sl->seq, pos + 1, __ATOMIC_RELEASE);
+                return 0;
+            }
+            /* pos was reloaded by the failed CAS */
+        } else if (dif < 0) {
+            __atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
+            return -ENOSPC;
+        } else {
+            pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+int xpv_cf_ring_open(struct xpv_cf_ring_reader *rd, void *mem, size_t len, struct xpv_error *err)
+{
+    memset(rd, 0, sizeof(*rd));
+    if (len < XPV_CF_RING_HDR)
+        return xpv_error_set(err, -EINVAL, "sampler ring: %zu bytes, shorter than its header", len);
+    const struct xpv_cf_ring_hdr *h = mem;
+    uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
+    if (magic != XPV_CF_RING_MAGIC)
+        return xpv_error_set(err, -EINVAL, "sampler ring: bad magic 0x%016llx",
+                             (unsigned long long)magic);
+    if (h->version != XPV_CF_RING_VERSION)
+        return xpv_error_set(err, -EINVAL, "sampler ring: version %u, this reader knows %u",
+                             h->version, XPV_CF_RING_VERSION);
+    if (h->hdr_size != XPV_CF_RING_HDR || h->slot_size != sizeof(struct xpv_cf_ring_slot))
+        return xpv_error_set(
+                err, -EINVAL, "sampler ring: header %u / slot %u bytes, expected %u / %zu",
+                h->hdr_size, h->slot_size, XPV_CF_RING_HDR, sizeof(struct xpv_cf_ring_slot));
+    uint32_t cap = h->capacity;
+    if (cap < XPV_CF_RING_MIN_CAP || cap > XPV_CF_RING_MAX_CAP || (cap & (cap - 1)))
+        return xpv_error_set(err, -EINVAL,
+                             "sampler ring: capacity %u is not a power of two in %u..%u", cap,
+                             XPV_CF_RING_MIN_CAP, XPV_CF_RING_MAX_CAP);
+    if (len < xpv_cf_ring_size(cap))
+        return xpv_error_set(err, -EINVAL, "sampler ring: %zu bytes, %u slots need %zu", len, cap,
+                             xpv_cf_ring_size(cap));
+    uint32_t ps = h->page_size;
+    if (ps < 4096 || (ps & (ps - 1)))
+        return xpv_error_set(err, -EINVAL, "sampler ring: page size %u", ps);
+    if (h->pid <= 0)
+        return xpv_error_set(err, -EINVAL, "sampler ring: pid %d", h->pid);
+    *rd = (struct xpv_cf_ring_reader){mem, len, cap, ps, h->flags, h->pid, 0};
+    return 0;
+}
+
+size_t xpv_cf_ring_pop(struct xpv_cf_ring_reader *rd, struct xpv_cf_ring_sample *out, size_t cap)
+{
+    struct xpv_cf_ring_hdr *h = rd->mem;
+    struct xpv_cf_ring_slot *s = slots(rd->mem);
+    uint64_t pos = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
+    size_t n = 0;
+    while (n < cap) {
+        struct xpv_cf_ring_slot *sl = &s[pos & (rd->capacity - 1)];
+        if (__atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE) != pos + 1)
+            break;
+        struct xpv_cf_ring_sample v = {sl->addr, sl->cpu, sl->tid, sl->write};
+        __atomic_store_n(&sl->seq, pos + rd->capacity, __ATOMIC_RELEASE);
+        pos++;
+        if (v.cpu >= XPV_CF_RING_MAX_CPU || v.write > 1) {
+            rd->bad++;
+            continue;
+        }
+        out[n++] = v;
+    }
+    __atomic_store_n(&h->tail, pos, __ATOMIC_RELAXED);
+    return n;
+}
+
+void xpv_cf_ring_stats(const struct xpv_cf_ring_reader *rd, struct xpv_cf_ring_hdr *out)
+{
+    const struct xpv_cf_ring_hdr *h = rd->mem;
+    memset(out, 0, sizeof(*out));
+#define LD(f) out->f = __atomic_load_n(&h->f, __ATOMIC_RELAXED)
+    LD(state);
+    LD(windows);
+    LD(protected_pages);
+    LD(samples);
+    LD(dropped);
+    LD(untouched);
+    LD(unmatched);
+    LD(sampler_ns);
+    LD(handler_ns);
+    LD(eligible_pages);
+    LD(pages_per_window);
+    LD(period_us);
+    LD(stop_reason);
+#undef LD
+}

@@ -1,0 +1,498 @@
+/*
+ * cfsampler.c — libxpv-cfsampler.so, Carrefour's software sampler for machines without a
+ * precise memory-sampling PMU (docs/carrefour.md, "The software sampler"). Preloaded into the
+ * target (LD_PRELOAD), because mprotect acts on the calling process only.
+ *
+ * Every period a sampler thread restores the pages of the last window and protects
+ * (PROT_NONE) a few random pages of the target's large private anonymous regions. The first
+ * access to a protected page faults; the SIGSEGV handler records the faulting CPU
+ * (sched_getcpu), thread, address and read/write (bit 1 of the x86-64 page-fault error code
+ * in the ucontext), restores the page's protection and returns, so the access retries. The
+ * samples go to the shared-memory ring /dev/shm/xpv-cfsampler.<pid> (xpv/cf_ring.h).
+ *
+ * Invariants:
+ *  - A slot's state goes FREE -> PROTECTED (then mprotect PROT_NONE) -> FAULTED (handler) or
+ *    RESTORING (sampler thread) -> FREE after the protection is back. Exactly one of handler
+ *    and thread wins the PROTECTED compare-and-swap and restores the page; the loser returns
+ *    and the access retries.
+ *  - A SEGV_ACCERR on no slot's page is retried once per thread (the window may have closed
+ *    between the fault and the handler's look-up); a second fault at the same address is the
+ *    program's own and goes to the previous handler (or kills the process as it would have).
+ *
+ * Hazards (documented in docs/carrefour.md): a system call that reads or writes a protected
+ * page fails with EFAULT instead of faulting (read(2) into a buffer, futex on a word in it);
+ * hence only pages of private anonymous regions of at least XPV_CFSAMPLER_MIN_KB (default
+ * 1024 KiB) that are not thread stacks are protected, windows are short, and
+ * XPV_CFSAMPLER=0 turns the library off. A program that installs its own SIGSEGV handler
+ * stops the sampler (checked every period). This library keeps its state in globals: a
+ * preloaded library has no handle to hang it on, and a signal handler must find it.
+ *
+ * Environment: XPV_CFSAMPLER=0 (off), XPV_CFSAMPLER_PAGES (pages per window, default 64,
+ * max 1024), XPV_CFSAMPLER_PERIOD_US (default 10000), XPV_CFSAMPLER_MIN_KB (default 1024),
+ * XPV_CFSAMPLER_RING (ring slots, power of two, default 65536), XPV_CFSAMPLER_SEED.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "xpv/cf_ring.h"
+
+#define MAX_WINDOW   1024
+#define MAX_REGIONS  512
+#define RESCAN_EVERY 10 /* windows between two reads of /proc/self/maps */
+#define MAX_STACKS   4096
+
+enum { FREE, PROTECTED, FAULTED, RESTORING };
+
+struct slot {
+    uintptr_t page;
+    int prot;
+    int state;
+};
+
+struct region {
+    uintptr_t start, end;
+    int prot;
+};
+
+static struct {
+    int on;      /* handler installed, ring mapped */
+    pid_t pid;   /* the process that owns the ring (a forked child does not) */
+    size_t page; /* page size */
+    void *ring;
+    size_t ring_len;
+    char ring_name[64];
+    struct sigaction prev;
+    pthread_t thread;
+    int thread_started;
+    int stop; /* atomic: ask the thread to finish */
+    unsigned pages, period_us, min_kb;
+    uint64_t rng;
+    struct slot slots[MAX_WINDOW];
+    unsigned nr_slots;
+    struct region regions[MAX_REGIONS];
+    unsigned nr_regions;
+    uint64_t eligible;
+    struct region stacks[MAX_STACKS]; /* thread stacks (with guards), never protected */
+    unsigned nr_stacks;               /* atomic; entries are published before the count */
+} S;
+
+static __thread uintptr_t last_unmatched __attribute__((tls_model("initial-exec")));
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct xpv_cf_ring_hdr *hdr(void)
+{
+    return S.ring;
+}
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+    if (S.prev.sa_flags & SA_SIGINFO) {
+        if (S.prev.sa_sigaction)
+            S.prev.sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (S.prev.sa_handler != SIG_DFL && S.prev.sa_handler != SIG_IGN) {
+        S.prev.sa_handler(sig);
+        return;
+    }
+    /* The default action: uninstall ourselves; the access faults again and kills the
+     * process with SIGSEGV exactly as it would have without the sampler. */
+    signal(SIGSEGV, SIG_DFL);
+}
+
+static void on_segv(int sig, siginfo_t *si, void *ucv)
+{
+    int saved = errno;
+    uint64_t t0 = now_ns();
+    if (si->si_code == SEGV_ACCERR && S.page) {
+        uintptr_t page = (uintptr_t)si->si_addr & ~(uintptr_t)(S.page - 1);
+        unsigned n = __atomic_load_n(&S.nr_slots, __ATOMIC_ACQUIRE);
+        for (unsigned i = 0; i < n; i++) {
+            struct slot *s = &S.slots[i];
+            if (__atomic_load_n(&s->page, __ATOMIC_ACQUIRE) != page)
+                continue;
+            int expect = PROTECTED;
+            if (__atomic_compare_exchange_n(&s->state, &expect, FAULTED, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE)) {
+                if (getpid() == S.pid && S.ring) {
+                    uint32_t write = 0;
+#if defined(__x86_64__)
+                    const ucontext_t *uc = ucv;
+                    write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#endif
+                    int cpu = sched_getcpu();
+                    xpv_cf_ring_push(S.ring, (uint64_t)(uintptr_t)si->si_addr,
+                                     cpu < 0 ? 0 : (uint32_t)cpu, (uint32_t)syscall(SYS_gettid),
+                                     write);
+                }
+                mprotect((void *)page, S.page, s->prot);
+                __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
+            }
+            /* else: the thread (or another handler) is restoring it; retry the access */
+            last_unmatched = 0;
+            if (S.ring)
+                __atomic_fetch_add(&hdr()->handler_ns, now_ns() - t0, __ATOMIC_RELAXED);
+            errno = saved;
+            return;
+        }
+        if (last_unmatched != page) {
+            last_unmatched = page;
+            if (S.ring)
+                __atomic_fetch_add(&hdr()->unmatched, 1, __ATOMIC_RELAXED);
+            errno = saved;
+            return;
+        }
+    }
+    last_unmatched = 0;
+    errno = saved;
+    chain(sig, si, ucv);
+}
+
+/* Restore every page still protected; returns how many nobody touched. */
+static unsigned close_window(void)
+{
+    unsigned untouched = 0;
+    for (unsigned i = 0; i < S.nr_slots; i++) {
+        struct slot *s = &S.slots[i];
+        int expect = PROTECTED;
+        if (__atomic_compare_exchange_n(&s->state, &expect, RESTORING, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            mprotect((void *)s->page, S.page, s->prot);
+            __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
+            untouched++;
+        }
+    }
+    /* wait for handlers still restoring (FAULTED), so no slot is reused under them */
+    for (unsigned i = 0; i < S.nr_slots; i++)
+        while (__atomic_load_n(&S.slots[i].state, __ATOMIC_ACQUIRE) != FREE)
+            sched_yield();
+    return untouched;
+}
+
+static uint64_t rnd(void)
+{
+    /* xorshift64*: the sampler's own stream (the policy core's rng is not linked here) */
+    S.rng ^= S.rng >> 12;
+    S.rng ^= S.rng << 25;
+    S.rng ^= S.rng >> 27;
+    return S.rng * 2685821657736338717ull;
+}
+
+static int on_a_stack(uintptr_t lo, uintptr_t hi)
+{
+    unsigned n = __atomic_load_n(&S.nr_stacks, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        if (S.stacks[i].start < hi && lo < S.stacks[i].end)
+            return 1;
+    return 0;
+}
+
+/* Record the calling thread's stack and guard. Runs in the new thread before its function. */
+static void register_stack(void)
+{
+    pthread_attr_t a;
+    void *addr;
+    size_t size, guard = 0;
+    if (pthread_getattr_np(pthread_self(), &a) != 0)
+        return;
+    if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+        pthread_attr_getguardsize(&a, &guard);
+        uintptr_t lo = (uintptr_t)addr - guard, hi = (uintptr_t)addr + size;
+        int known = on_a_stack(lo, hi);
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&lock);
+        unsigned i = S.nr_stacks;
+        if (!known && i < MAX_STACKS) {
+            S.stacks[i] = (struct region){lo, hi, 0};
+            __atomic_store_n(&S.nr_stacks, i + 1, __ATOMIC_RELEASE);
+        } else if (!known && S.ring) {
+            /* more thread stacks than the table holds: stop rather than risk one */
+            __atomic_store_n(&S.stop, 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    pthread_attr_destroy(&a);
+}
+
+struct trampoline {
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void *start_thread(void *p)
+{
+    struct trampoline t = *(struct trampoline *)p;
+    free(p);
+    register_stack();
+    return t.fn(t.arg);
+}
+
+/* Every thread of the program starts through here, so its stack is known before the sampler
+ * could pick one of its pages. */
+__attribute__((visibility("default"))) int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                                                          void *(*fn)(void *), void *arg);
+__attribute__((visibility("default"))) int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                                                          void *(*fn)(void *), void *arg)
+{
+    static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "pthread_create");
+    if (!real)
+        return EAGAIN;
+    struct trampoline *t = malloc(sizeof(*t));
+    if (!t)
+        return real(th, attr, fn, arg);
+    *t = (struct trampoline){fn, arg};
+    int rc = real(th, attr, start_thread, t);
+    if (rc)
+        free(t);
+    return rc;
+}
+
+/*
+ * Eligible regions from /proc/self/maps: private anonymous (no inode, no name or [heap])
+ * read-write regions of at least min_kb, except thread stacks ([stack], and every stack of a
+ * thread made by pthread_create, registered by the wrapper below: a protected stack page
+ * would leave the kernel no room for the signal frame) and the ring (a shared file mapping).
+ */
+static int scan_maps(void)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    static char buf[65536];
+    size_t have = 0;
+    unsigned nr = 0;
+    uint64_t eligible = 0;
+    for (;;) {
+        ssize_t got = read(fd, buf + have, sizeof(buf) - 1 - have);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        have += (size_t)got;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n'))) {
+            *nl = 0;
+            unsigned long lo, hi, ino;
+            char perms[8], path[32] = "";
+            unsigned long long off;
+            int dmaj, dmin;
+            int k = sscanf(line, "%lx-%lx %7s %llx %x:%x %lu %31s", &lo, &hi, perms, &off, &dmaj,
+                           &dmin, &ino, path);
+            if (k >= 7) {
+                int rw = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
+                int anon = ino == 0 && (k == 7 || strcmp(path, "[heap]") == 0);
+                int stack = on_a_stack(lo, hi) || (k == 8 && strncmp(path, "[stack", 6) == 0);
+                if (rw && anon && !stack && hi - lo >= (uintptr_t)S.min_kb * 1024 &&
+                    nr < MAX_REGIONS) {
+                    S.regions[nr++] = (struct region){
+                            lo, hi, PROT_READ | PROT_WRITE | (perms[2] == 'x' ? PROT_EXEC : 0)};
+                    eligible += (hi - lo) / S.page;
+                }
+            }
+            line = nl + 1;
+        }
+        have = (size_t)(buf + have - line);
+        memmove(buf, line, have);
+        if (have >= sizeof(buf) - 1)
+            have = 0; /* a line longer than the buffer: skip it */
+    }
+    close(fd);
+    S.nr_regions = nr;
+    S.eligible = eligible;
+    __atomic_store_n(&hdr()->eligible_pages, eligible, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void open_window(void)
+{
+    unsigned n = 0;
+    if (S.eligible) {
+        unsigned want = S.pages < S.eligible ? S.pages : (unsigned)S.eligible;
+        for (unsigned tries = 0; n < want && tries < want * 4; tries++) {
+            uint64_t r = rnd() % S.eligible;
+            unsigned ri = 0;
+            while (ri < S.nr_regions && r >= (S.regions[ri].end - S.regions[ri].start) / S.page) {
+                r -= (S.regions[ri].end - S.regions[ri].start) / S.page;
+                ri++;
+            }
+            if (ri == S.nr_regions)
+                break;
+            uintptr_t page = S.regions[ri].start + r * S.page;
+            int dup = 0;
+            for (unsigned i = 0; i < n && !dup; i++)
+                dup = S.slots[i].page == page;
+            if (dup)
+                continue;
+            struct slot *s = &S.slots[n];
+            __atomic_store_n(&s->page, page, __ATOMIC_RELEASE);
+            s->prot = S.regions[ri].prot;
+            __atomic_store_n(&s->state, PROTECTED, __ATOMIC_RELEASE);
+            if (n + 1 > __atomic_load_n(&S.nr_slots, __ATOMIC_RELAXED))
+                __atomic_store_n(&S.nr_slots, n + 1, __ATOMIC_RELEASE);
+            if (mprotect((void *)page, S.page, PROT_NONE) < 0) {
+                __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
+                continue; /* unmapped since the scan */
+            }
+            n++;
+        }
+    }
+    __atomic_fetch_add(&hdr()->protected_pages, n, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&hdr()->windows, 1, __ATOMIC_RELAXED);
+}
+
+static int handler_still_ours(void)
+{
+    struct sigaction cur;
+    if (sigaction(SIGSEGV, NULL, &cur) < 0)
+        return 0;
+    return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv;
+}
+
+static void stop_sampling(uint32_t reason)
+{
+    __atomic_store_n(&hdr()->stop_reason, reason, __ATOMIC_RELAXED);
+    __atomic_store_n(&hdr()->state, XPV_CF_RING_STOPPED, __ATOMIC_RELEASE);
+}
+
+static void *sampler_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (unsigned w = 0; !__atomic_load_n(&S.stop, __ATOMIC_ACQUIRE); w++) {
+        uint64_t t0 = now_ns();
+        uint64_t untouched = close_window();
+        __atomic_fetch_add(&hdr()->untouched, untouched, __ATOMIC_RELAXED);
+        if (!handler_still_ours()) {
+            stop_sampling(XPV_CF_STOP_HANDLER);
+            break;
+        }
+        if (w % RESCAN_EVERY == 0 && scan_maps() < 0) {
+            stop_sampling(XPV_CF_STOP_ERROR);
+            break;
+        }
+        open_window();
+        __atomic_fetch_add(&hdr()->sampler_ns, now_ns() - t0, __ATOMIC_RELAXED);
+        struct timespec ts = {S.period_us / 1000000, (long)(S.period_us % 1000000) * 1000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+    uint64_t t0 = now_ns();
+    __atomic_fetch_add(&hdr()->untouched, close_window(), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&hdr()->sampler_ns, now_ns() - t0, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static unsigned env_uint(const char *name, unsigned def, unsigned min, unsigned max)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end;
+    unsigned long x = strtoul(v, &end, 10);
+    if (*end || x < min || x > max)
+        return def;
+    return (unsigned)x;
+}
+
+static void after_fork_child(void)
+{
+    /* The child inherited the protected pages but not the thread: restore them now (it is
+     * single-threaded here) and never record (the ring belongs to the parent). */
+    close_window();
+    S.ring = NULL;
+}
+
+__attribute__((constructor)) static void cfsampler_start(void)
+{
+    const char *off = getenv("XPV_CFSAMPLER");
+    if (off && strcmp(off, "0") == 0)
+        return;
+    S.page = (size_t)sysconf(_SC_PAGESIZE);
+    S.pid = getpid();
+    S.pages = env_uint("XPV_CFSAMPLER_PAGES", 64, 1, MAX_WINDOW);
+    S.period_us = env_uint("XPV_CFSAMPLER_PERIOD_US", 10000, 100, 10000000);
+    S.min_kb = env_uint("XPV_CFSAMPLER_MIN_KB", 1024, 4, 1u << 30);
+    unsigned cap = env_uint("XPV_CFSAMPLER_RING", 65536, XPV_CF_RING_MIN_CAP, XPV_CF_RING_MAX_CAP);
+    if (cap & (cap - 1))
+        cap = 65536;
+    S.rng = env_uint("XPV_CFSAMPLER_SEED", 0, 0, UINT32_MAX);
+    S.rng = S.rng * 0x9e3779b97f4a7c15ull + (uint64_t)S.pid + now_ns();
+    if (!S.rng)
+        S.rng = 1;
+    snprintf(S.ring_name, sizeof(S.ring_name), XPV_CF_RING_NAME_FMT, (int)S.pid);
+    int fd = shm_open(S.ring_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return; /* no ring, no sampling: the program runs as without the library */
+    S.ring_len = xpv_cf_ring_size(cap);
+    void *m = MAP_FAILED;
+    if (ftruncate(fd, (off_t)S.ring_len) == 0)
+        m = mmap(NULL, S.ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        shm_unlink(S.ring_name);
+        return;
+    }
+    uint32_t flags = 0;
+#if defined(__x86_64__)
+    flags |= XPV_CF_RING_F_WRITE;
+#endif
+    xpv_cf_ring_init(m, S.ring_len, cap, S.pid, (uint32_t)S.page, flags);
+    S.ring = m;
+    hdr()->pages_per_window = S.pages;
+    hdr()->period_us = S.period_us;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &S.prev) < 0) {
+        stop_sampling(XPV_CF_STOP_ERROR);
+        return;
+    }
+    pthread_atfork(NULL, NULL, after_fork_child);
+    S.on = 1;
+    if (pthread_create(&S.thread, NULL, sampler_main, NULL) == 0)
+        S.thread_started = 1;
+    else
+        stop_sampling(XPV_CF_STOP_ERROR);
+}
+
+__attribute__((destructor)) static void cfsampler_stop(void)
+{
+    if (!S.on || getpid() != S.pid)
+        return;
+    if (S.thread_started) {
+        __atomic_store_n(&S.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(S.thread, NULL);
+        S.thread_started = 0;
+    }
+    if (S.ring && __atomic_load_n(&hdr()->state, __ATOMIC_RELAXED) == XPV_CF_RING_RUNNING)
+        __atomic_store_n(&hdr()->state, XPV_CF_RING_EXITED, __ATOMIC_RELEASE);
+    /* The reader keeps its own mapping; the name goes now so nothing is left in /dev/shm. */
+    shm_unlink(S.ring_name);
+}

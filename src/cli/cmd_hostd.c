@@ -1,0 +1,553 @@
+/*
+ * cmd_hostd.c — `xpv hostd` (the host daemon: places domains, publishes their records; see
+ * docs/hostd.md), and its operator commands `xpv domains` and `xpv move`, which talk to it
+ * over its control socket.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "../hostd/hostd.h"
+#include "cli.h"
+#include "xpv/ops_record.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: xpv hostd [OPTIONS] [-- COMMAND [ARGS...]]\n\n"
+            "The host daemon: places domains (process groups, QEMU VMs) over the NUMA nodes\n"
+            "with a numad-class policy (free CPUs, free memory, distance, with hysteresis),\n"
+            "binds their threads, moves their memory within a budget, and publishes each\n"
+            "domain's topology record after every change (docs/hostd.md).\n\n"
+            "Domains (repeatable; or in the --config file):\n"
+            "  --pids NAME=PID[,PID...]   a group of processes\n"
+            "  --cgroup NAME=DIR          the processes of a cgroup (DIR holds cgroup.procs)\n"
+            "  --qmp NAME=SOCKET          a QEMU VM, through its QMP socket\n"
+            "  -- COMMAND [ARGS...]       launch a command as domain --name (default 'cmd'),\n"
+            "                             with XPV_RECORD set to its record\n"
+            "  --name NAME                the launched command's domain name\n\n"
+            "Options:\n"
+            "  --config FILE       JSON configuration (docs/hostd.md, \"Configuration\")\n"
+            "  --period S          seconds between rounds (default 1)\n"
+            "  --no-migrate        bind threads only; leave memory where it is\n"
+            "  --migrate-mb-s N    page-migration budget in MiB/s (default 256)\n"
+            "  --dry-run           print decisions and reasons, change nothing\n"
+            "  --once              one round, then exit\n"
+            "  --rounds N          N rounds, then exit\n"
+            "  --socket PATH       control socket (default $XPV_HOSTD_SOCKET, else\n"
+            "                      /run/xpv/hostd.sock as root, $XDG_RUNTIME_DIR/xpv-hostd.sock)\n"
+            "  --record-dir DIR    where process domains' records go (default /dev/shm)\n"
+            "  --root DIR          host topology from a saved sysfs tree (a fixture); the\n"
+            "                      recording ops are then used (nothing is changed)\n"
+            "  --proc-root DIR     read /proc and node meminfo under DIR (default: /)\n"
+            "  --syslog            log to syslog instead of stderr\n"
+            "  -v, --verbose       log more (debug)\n"
+            "  -h, --help          show this help\n\n"
+            "Operators talk to a running daemon with `xpv domains` and `xpv move`.\n");
+}
+
+static int add_named(const char *opt, const char *arg, enum hostd_kind kind, struct hostd_conf *c)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1]) {
+        xpv_cli_err("hostd", "%s wants NAME=VALUE, got '%s'", opt, arg);
+        return XPV_EXIT_USAGE;
+    }
+    if (c->nr_domains >= HOSTD_MAX_DOMAINS) {
+        xpv_cli_err("hostd", "more than %d domains", HOSTD_MAX_DOMAINS);
+        return XPV_EXIT_USAGE;
+    }
+    struct hostd_domain_conf *d = &c->domains[c->nr_domains];
+    memset(d, 0, sizeof(*d));
+    snprintf(d->name, sizeof(d->name), "%.*s", (int)(eq - arg), arg);
+    if ((size_t)(eq - arg) >= sizeof(d->name) || !hostd_name_ok(d->name)) {
+        xpv_cli_err("hostd", "%s: domain name '%.*s' wants 1..47 letters, digits, '_', '-', '.'",
+                    opt, (int)(eq - arg), arg);
+        return XPV_EXIT_USAGE;
+    }
+    d->kind = kind;
+    const char *v = eq + 1;
+    if (kind == HOSTD_PIDS) {
+        char *copy = strdup(v), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            char *end;
+            long p = strtol(t, &end, 10);
+            if (*end || p <= 0 || d->nr_pids >= HOSTD_MAX_PIDS) {
+                xpv_cli_err("hostd", "%s: '%s' is not a process id (at most %d per domain)", opt, t,
+                            HOSTD_MAX_PIDS);
+                free(copy);
+                return XPV_EXIT_USAGE;
+            }
+            d->pids[d->nr_pids++] = (pid_t)p;
+        }
+        free(copy);
+    } else {
+        char *dst = kind == HOSTD_CGROUP ? d->cgroup : d->qmp;
+        if (strlen(v) >= 256) {
+            xpv_cli_err("hostd", "%s: path too long", opt);
+            return XPV_EXIT_USAGE;
+        }
+        snprintf(dst, 256, "%s", v);
+    }
+    for (unsigned i = 0; i < c->nr_domains; i++)
+        if (!strcmp(c->domains[i].name, d->name)) {
+            xpv_cli_err("hostd", "two domains named '%s'", d->name);
+            return XPV_EXIT_USAGE;
+        }
+    c->nr_domains++;
+    return 0;
+}
+
+/* One request on an accepted connection: peers other than our user (or root) are refused. */
+static void serve(struct hostd *h, int lfd)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct ucred cr;
+    socklen_t cl = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
+        (cr.uid != 0 && cr.uid != geteuid())) {
+        hostd_log(h, HOSTD_LOG_WARN, NULL, "control: refused a peer with uid %d", (int)cr.uid);
+        close(fd);
+        return;
+    }
+    char buf[4096];
+    size_t len = 0;
+    while (len < sizeof(buf) - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 1000) <= 0)
+            break;
+        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (memchr(buf, '\n', len))
+            break;
+    }
+    char *nl = memchr(buf, '\n', len);
+    char *reply = NULL;
+    hostd_control_handle(h, buf, nl ? (size_t)(nl - buf) : len, &reply);
+    if (reply) {
+        ssize_t w = send(fd, reply, strlen(reply), MSG_NOSIGNAL);
+        (void)w; /* a client that left does not concern the daemon */
+        free(reply);
+    }
+    close(fd);
+}
+
+int xpv_cmd_hostd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"pids", required_argument, NULL, 'P'},
+            {"cgroup", required_argument, NULL, 'G'},
+            {"qmp", required_argument, NULL, 'Q'},
+            {"name", required_argument, NULL, 'n'},
+            {"period", required_argument, NULL, 'p'},
+            {"no-migrate", no_argument, NULL, 'M'},
+            {"migrate-mb-s", required_argument, NULL, 'b'},
+            {"dry-run", no_argument, NULL, 'd'},
+            {"once", no_argument, NULL, 'o'},
+            {"rounds", required_argument, NULL, 'R'},
+            {"socket", required_argument, NULL, 's'},
+            {"record-dir", required_argument, NULL, 'D'},
+            {"root", required_argument, NULL, 'r'},
+            {"proc-root", required_argument, NULL, 'x'},
+            {"syslog", no_argument, NULL, 'S'},
+            {"verbose", no_argument, NULL, 'v'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
+    };
+    static struct hostd_conf conf; /* large: not on the stack */
+    struct hostd_conf cl;          /* command-line settings, applied over the file */
+    hostd_conf_default(&conf);
+    memset(&cl, 0, sizeof(cl));
+    const char *config = NULL, *root = NULL, *proc_root = "", *name = "cmd", *socket_path = NULL,
+               *record_dir = NULL;
+    double period = 0, mbs = 0;
+    int dry = 0, no_migrate = 0, use_syslog = 0, verbose = 0, c, rc;
+    uint64_t rounds = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+hvc:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'P':
+            if ((rc = add_named("--pids", optarg, HOSTD_PIDS, &cl)))
+                return rc;
+            break;
+        case 'G':
+            if ((rc = add_named("--cgroup", optarg, HOSTD_CGROUP, &cl)))
+                return rc;
+            break;
+        case 'Q':
+            if ((rc = add_named("--qmp", optarg, HOSTD_VM, &cl)))
+                return rc;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'p':
+            if (xpv_cli_num("hostd", "--period", optarg, 0.01, 3600,
+                            "seconds between 0.01 and 3600", &period))
+                return XPV_EXIT_USAGE;
+            break;
+        case 'M':
+            no_migrate = 1;
+            break;
+        case 'b':
+            if (xpv_cli_num("hostd", "--migrate-mb-s", optarg, 1, 1e6, "MiB/s between 1 and 1e6",
+                            &mbs))
+                return XPV_EXIT_USAGE;
+            break;
+        case 'd':
+            dry = 1;
+            break;
+        case 'o':
+            rounds = 1;
+            break;
+        case 'R':
+            if (xpv_cli_u64("hostd", "--rounds", optarg, 1, UINT32_MAX, "a round count", &rounds))
+                return XPV_EXIT_USAGE;
+            break;
+        case 's':
+            socket_path = optarg;
+            break;
+        case 'D':
+            record_dir = optarg;
+            break;
+        case 'r':
+            root = optarg;
+            break;
+        case 'x':
+            proc_root = optarg;
+            break;
+        case 'S':
+            use_syslog = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return XPV_EXIT_OK;
+        default:
+            usage(stderr);
+            return XPV_EXIT_USAGE;
+        }
+    }
+    struct xpv_error err = {0};
+    if (config && (rc = hostd_conf_load(config, &conf, &err)) < 0) {
+        xpv_cli_err("hostd", "%s", xpv_error_str(&err, rc));
+        return XPV_EXIT_FAIL;
+    }
+    /* command-line domains join the file's */
+    for (unsigned i = 0; i < cl.nr_domains; i++) {
+        if (conf.nr_domains >= HOSTD_MAX_DOMAINS || hostd_conf_has(&conf, cl.domains[i].name)) {
+            xpv_cli_err("hostd", "domain '%s' is already in %s (or too many domains)",
+                        cl.domains[i].name, config);
+            return XPV_EXIT_USAGE;
+        }
+        conf.domains[conf.nr_domains++] = cl.domains[i];
+    }
+    if (optind < argc) {
+        if (conf.nr_domains >= HOSTD_MAX_DOMAINS || !hostd_name_ok(name) ||
+            hostd_conf_has(&conf, name) || argc - optind >= HOSTD_MAX_ARGS) {
+            xpv_cli_err("hostd",
+                        "cannot add the command as domain '%s' (bad or duplicate name, "
+                        "or over %d arguments)",
+                        name, HOSTD_MAX_ARGS - 1);
+            return XPV_EXIT_USAGE;
+        }
+        struct hostd_domain_conf *d = &conf.domains[conf.nr_domains++];
+        memset(d, 0, sizeof(*d));
+        snprintf(d->name, sizeof(d->name), "%s", name);
+        d->kind = HOSTD_COMMAND;
+        for (int i = optind; i < argc; i++)
+            d->argv[i - optind] = strdup(argv[i]);
+    }
+    if (period)
+        conf.period_s = period;
+    if (mbs)
+        conf.migrate_mb_s = mbs;
+    if (no_migrate)
+        conf.migrate_memory = false;
+    if (record_dir)
+        snprintf(conf.record_dir, sizeof(conf.record_dir), "%s", record_dir);
+    if (socket_path)
+        snprintf(conf.socket, sizeof(conf.socket), "%s", socket_path);
+    if (!conf.socket[0])
+        snprintf(conf.socket, sizeof(conf.socket), "%s", hostd_default_socket());
+
+    struct xpv_topo *topo = NULL;
+    if ((rc = xpv_topo_discover(root, &topo, &err)) < 0) {
+        xpv_cli_err("hostd", "topology: %s", xpv_error_str(&err, rc));
+        hostd_conf_release(&conf);
+        return XPV_EXIT_FAIL;
+    }
+    struct xpv_ops *ops = root ? xpv_ops_record_new(topo, &err) : xpv_ops_linux_new(topo, &err);
+    static struct hostd h;
+    if (!ops || (rc = hostd_init(&h, &conf, topo, proc_root, ops, &err)) < 0) {
+        xpv_cli_err("hostd", "%s", xpv_error_str(&err, ops ? rc : -ENOMEM));
+        xpv_ops_free(ops);
+        xpv_topo_free(topo);
+        hostd_conf_release(&conf);
+        return XPV_EXIT_FAIL;
+    }
+    h.dry_run = dry;
+    h.use_syslog = use_syslog;
+    h.verbosity = verbose ? HOSTD_LOG_DEBUG : HOSTD_LOG_INFO;
+    if (use_syslog)
+        openlog("xpv-hostd", LOG_PID, LOG_DAEMON);
+    if (root)
+        hostd_log(&h, HOSTD_LOG_INFO, NULL,
+                  "host topology from %s: using the recording ops (nothing on this machine "
+                  "changes)",
+                  root);
+    if (conf.nr_domains == 0)
+        hostd_log(&h, HOSTD_LOG_INFO, NULL,
+                  "no domains yet (--pids, --cgroup, --qmp, --config, or a command after --)");
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    int lfd = -1, status = XPV_EXIT_OK;
+    if (rounds != 1) {
+        lfd = hostd_control_listen(conf.socket, &err);
+        if (lfd < 0) {
+            xpv_cli_err("hostd", "control socket: %s", xpv_error_str(&err, lfd));
+            status = XPV_EXIT_FAIL;
+            goto out;
+        }
+        hostd_log(&h, HOSTD_LOG_INFO, NULL, "control socket %s; %u domains; period %gs%s",
+                  conf.socket, h.nr_domains, conf.period_s, dry ? "; dry run" : "");
+    }
+    if ((rc = hostd_launch(&h, &err)) < 0) {
+        xpv_cli_err("hostd", "%s", xpv_error_str(&err, rc));
+        status = XPV_EXIT_FAIL;
+        goto out;
+    }
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    struct itimerspec its = {0};
+    its.it_interval.tv_sec = (time_t)conf.period_s;
+    its.it_interval.tv_nsec = (long)((conf.period_s - (double)(time_t)conf.period_s) * 1e9);
+    its.it_value.tv_nsec = 1; /* first round now */
+    timerfd_settime(tfd, 0, &its, NULL);
+    bool stop = false;
+    uint64_t done = 0;
+    while (!stop) {
+        struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
+                              {.fd = tfd, .events = POLLIN},
+                              {.fd = lfd, .events = POLLIN}};
+        if (poll(p, lfd >= 0 ? 3 : 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGCHLD) {
+                    int st;
+                    pid_t pid;
+                    while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+                        hostd_log(&h, HOSTD_LOG_INFO, NULL, "pid %d exited (status %d)", (int)pid,
+                                  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+                } else if (si.ssi_signo == SIGHUP) {
+                    hostd_log(&h, HOSTD_LOG_INFO, NULL, "SIGHUP: a round now");
+                    hostd_round(&h);
+                } else {
+                    hostd_log(&h, HOSTD_LOG_INFO, NULL, "signal %d: stopping", (int)si.ssi_signo);
+                    stop = true;
+                }
+            }
+        }
+        if (p[1].revents) {
+            uint64_t ticks;
+            if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks)) {
+                hostd_round(&h);
+                if (rounds && ++done >= rounds)
+                    stop = true;
+            }
+        }
+        if (lfd >= 0 && p[2].revents)
+            serve(&h, lfd);
+    }
+    close(tfd);
+    hostd_log(&h, HOSTD_LOG_INFO, NULL,
+              "%" PRIu64 " rounds, %" PRIu64 " moves (%" PRIu64 " manual), %" PRIu64
+              " pages moved, %" PRIu64 " not movable, %" PRIu64 " records published, %" PRIu64
+              " errors, %" PRIu64 " vanished threads/processes",
+              h.stats.rounds, h.stats.moves, h.stats.manual_moves, h.stats.pages_moved,
+              h.stats.pages_failed, h.stats.publishes, h.stats.errors, h.stats.vanished);
+out:
+    if (lfd >= 0) {
+        close(lfd);
+        unlink(conf.socket);
+    }
+    close(sfd);
+    hostd_fini(&h);
+    xpv_ops_free(ops);
+    xpv_topo_free(topo);
+    hostd_conf_release(&conf);
+    return status;
+}
+
+/* ---- the operator's side ---- */
+
+static int request(const char *cmd, const char *path, json_t *req, json_t **rep)
+{
+    char *text = json_dumps(req, JSON_COMPACT), *reply = NULL;
+    json_decref(req);
+    struct xpv_error err = {0};
+    int rc = text ? hostd_control_request(path, text, &reply, &err) : -ENOMEM;
+    free(text);
+    if (rc < 0) {
+        xpv_cli_err(cmd, "%s", xpv_error_str(&err, rc));
+        return XPV_EXIT_FAIL;
+    }
+    json_error_t je;
+    *rep = json_loads(reply, 0, &je);
+    free(reply);
+    if (!*rep || !json_is_object(*rep)) {
+        xpv_cli_err(cmd, "the daemon's reply is not JSON: %s", je.text);
+        json_decref(*rep);
+        return XPV_EXIT_FAIL;
+    }
+    if (!json_is_true(json_object_get(*rep, "ok"))) {
+        const char *e = json_string_value(json_object_get(*rep, "error"));
+        xpv_cli_err(cmd, "%s", e ? e : "the daemon refused the request");
+        json_decref(*rep);
+        return XPV_EXIT_FAIL;
+    }
+    return 0;
+}
+
+int xpv_cmd_domains(int argc, char **argv)
+{
+    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    int json = 0, c;
+    const char *path = hostd_default_socket();
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
+        if (c == 's')
+            path = optarg;
+        else if (c == 'j')
+            json = 1;
+        else if (c == 'h') {
+            printf("usage: xpv domains [--socket PATH] [--json]\n\n"
+                   "List the domains of the running host daemon (xpv hostd): their nodes, the\n"
+                   "share of their memory on those nodes (locality), threads, record generation\n"
+                   "and the reason of the last decision.\n\n"
+                   "  --socket PATH  the daemon's control socket (default as `xpv hostd`)\n"
+                   "  --json         the daemon's reply, as JSON\n");
+            return XPV_EXIT_OK;
+        } else if (c != 's') {
+            fprintf(stderr, "usage: xpv domains [--socket PATH] [--json]\n");
+            return XPV_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        xpv_cli_err("domains", "unexpected argument '%s'", argv[optind]);
+        return XPV_EXIT_USAGE;
+    }
+    json_t *rep;
+    int rc = request("domains", path, json_pack("{s:s}", "cmd", "domains"), &rep);
+    if (rc)
+        return rc;
+    if (json) {
+        json_dumpf(rep, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+    } else {
+        printf("%-16s %-8s %-6s %-10s %8s %7s %10s %6s  %s\n", "DOMAIN", "KIND", "STATE", "NODES",
+               "LOCALITY", "THREADS", "MEM_MiB", "GEN", "LAST DECISION");
+        size_t i;
+        json_t *d;
+        json_array_foreach(json_object_get(rep, "domains"), i, d)
+        {
+            double mem = 0;
+            const char *k;
+            json_t *v;
+            json_object_foreach(json_object_get(d, "mem_bytes_by_node"), k, v) mem +=
+                    (double)json_integer_value(v);
+            char nodes[160];
+            snprintf(nodes, sizeof(nodes), "%s%s", json_string_value(json_object_get(d, "nodes")),
+                     json_is_true(json_object_get(d, "manual")) ? " (manual)" : "");
+            printf("%-16s %-8s %-6s %-10s %7.0f%% %7d %10.1f %6lld  %s\n",
+                   json_string_value(json_object_get(d, "name")),
+                   json_string_value(json_object_get(d, "kind")),
+                   json_is_true(json_object_get(d, "alive")) ? "alive" : "gone", nodes,
+                   100 * json_number_value(json_object_get(d, "locality")),
+                   (int)json_integer_value(json_object_get(d, "threads")), mem / 1048576.0,
+                   (long long)json_integer_value(json_object_get(d, "generation")),
+                   json_string_value(json_object_get(d, "reason")));
+        }
+    }
+    json_decref(rep);
+    return XPV_EXIT_OK;
+}
+
+int xpv_cmd_move(int argc, char **argv)
+{
+    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+                                         {"nodes", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *nodes = NULL, *path = hostd_default_socket();
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hn:", opts, NULL)) != -1) {
+        if (c == 's')
+            path = optarg;
+        else if (c == 'n')
+            nodes = optarg;
+        else if (c == 'h') {
+            printf("usage: xpv move DOMAIN --nodes LIST|auto [--socket PATH]\n\n"
+                   "Re-place a domain of the running host daemon on the nodes of LIST (OS node\n"
+                   "ids, like 2 or 0,2-3): its threads are bound there, its memory follows\n"
+                   "(when the daemon migrates memory), its record is republished. The domain\n"
+                   "stays there until moved again; `--nodes auto` hands it back to the\n"
+                   "automatic placement.\n");
+            return XPV_EXIT_OK;
+        } else if (c != 's') {
+            fprintf(stderr, "usage: xpv move DOMAIN --nodes LIST|auto [--socket PATH]\n");
+            return XPV_EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc || !nodes) {
+        xpv_cli_err("move", "wants one DOMAIN and --nodes LIST (see xpv move --help)");
+        return XPV_EXIT_USAGE;
+    }
+    json_t *rep;
+    int rc = request(
+            "move", path,
+            json_pack("{s:s, s:s, s:s}", "cmd", "move", "domain", argv[optind], "nodes", nodes),
+            &rep);
+    if (rc)
+        return rc;
+    printf("%s: nodes %s, record generation %lld\n", argv[optind],
+           json_string_value(json_object_get(rep, "nodes")),
+           (long long)json_integer_value(json_object_get(rep, "generation")));
+    json_decref(rep);
+    return XPV_EXIT_OK;
+}

@@ -1,0 +1,550 @@
+/*
+ * hostd.c — the host daemon's round (docs/hostd.md): refresh what every domain is (threads,
+ * memory per node), let the shared placement core (xpv/placement.h) decide, apply the moves
+ * through the ops table (thread affinity now, pages over the next rounds within the migration
+ * budget), and publish each changed domain's topology record.
+ *
+ * Failures of single operations (a thread that exited, pages that will not move, a permission
+ * error) are logged and counted; the round goes on. A domain whose processes are all gone is
+ * marked dead and skipped until they come back (a pid list) or forever (a command).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "hostd.h"
+#include "xpv/publisher.h"
+#include "xpv/record.h"
+
+#define MAX_TIDS   4096
+#define MAX_RANGES 1024
+
+void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, const char *fmt, ...)
+{
+    if (lvl > h->verbosity)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+    if (h->use_syslog)
+        syslog(prio[lvl], "%s%s%s", domain ? domain : "", domain ? ": " : "", msg);
+    else if (h->log)
+        fprintf(h->log, "hostd %s: %s%s%s\n", names[lvl], domain ? domain : "", domain ? ": " : "",
+                msg);
+}
+
+void hostd_format_nodes(const struct xpv_topo *t, uint64_t mask, char *buf, size_t len)
+{
+    struct xpv_bitmap b;
+    xpv_bitmap_zero(&b);
+    for (unsigned i = 0; i < t->nr_nodes && i < 64; i++)
+        if (mask >> i & 1)
+            xpv_bitmap_set(&b, (unsigned)t->nodes[i].id);
+    if (!mask)
+        snprintf(buf, len, "-");
+    else
+        xpv_bitmap_format_list(&b, buf, len);
+}
+
+double hostd_locality(const struct hostd *h, const struct hostd_domain *d)
+{
+    double all = 0, on = 0;
+    for (unsigned i = 0; i < h->topo->nr_nodes && i < XPV_PLACE_MAX_NODES; i++) {
+        all += (double)d->mem[i];
+        if (!d->nodes || d->nodes >> i & 1)
+            on += (double)d->mem[i];
+    }
+    return all > 0 ? on / all : 1;
+}
+
+struct hostd_domain *hostd_find(struct hostd *h, const char *name)
+{
+    for (unsigned i = 0; i < h->nr_domains; i++)
+        if (!strcmp(h->domains[i].conf.name, name))
+            return &h->domains[i];
+    return NULL;
+}
+
+static uint64_t all_nodes(const struct hostd *h)
+{
+    unsigned n = h->topo->nr_nodes < 64 ? h->topo->nr_nodes : 64;
+    return n == 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1;
+}
+
+static void record_path(const struct hostd *h, const struct hostd_domain *d, char *buf, size_t len)
+{
+    if (d->conf.record[0])
+        snprintf(buf, len, "%s", d->conf.record);
+    else
+        snprintf(buf, len, "%s/xpv-domain-%s", h->conf.record_dir, d->conf.name);
+}
+
+/* Publish d's record: the nodes it is bound to (all when unbound). */
+static int publish(struct hostd *h, struct hostd_domain *d)
+{
+    if (h->dry_run)
+        return 0;
+    if (d->conf.kind == HOSTD_VM)
+        return d->vm ? hostd_vm_placed(h, d) : -ENOTCONN; /* its record has vNUMA */
+    struct xpv_error err = {0};
+    int rc;
+    if (!d->pub) {
+        char path[512];
+        record_path(h, d, path, sizeof(path));
+        if ((rc = xpv_publisher_open(path, &d->pub, &err)) < 0) {
+            h->stats.errors++;
+            hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "cannot publish its record: %s",
+                      xpv_error_str(&err, rc));
+            return rc;
+        }
+    }
+    struct xpv_bitmap ids;
+    xpv_bitmap_zero(&ids);
+    uint64_t m = d->nodes ? d->nodes : all_nodes(h);
+    for (unsigned i = 0; i < h->topo->nr_nodes && i < 64; i++)
+        if (m >> i & 1)
+            xpv_bitmap_set(&ids, (unsigned)h->topo->nodes[i].id);
+    struct xpv_record_desc desc;
+    if ((rc = xpv_record_desc_from_nodes(h->topo, &ids, &desc, &err)) == 0) {
+        rc = xpv_publisher_publish(d->pub, &desc, &d->generation, &err);
+        xpv_record_desc_free(&desc);
+    }
+    if (rc < 0) {
+        h->stats.errors++;
+        hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "publishing its record: %s",
+                  xpv_error_str(&err, rc));
+        return rc;
+    }
+    h->stats.publishes++;
+    return 0;
+}
+
+/* Threads of d (all its processes'), and its memory per node. */
+static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigned cap)
+{
+    memset(d->mem, 0, sizeof(d->mem));
+    unsigned nt = 0;
+    switch (d->conf.kind) {
+    case HOSTD_PIDS:
+        memcpy(d->pids, d->conf.pids, sizeof(d->pids));
+        d->nr_pids = d->conf.nr_pids;
+        break;
+    case HOSTD_CGROUP: {
+        int n = hostd_cgroup_pids(h->proc_root, d->conf.cgroup, d->pids, HOSTD_MAX_PIDS);
+        if (n < 0) {
+            if (d->alive)
+                hostd_log(h, HOSTD_LOG_WARN, d->conf.name, "cannot read %s/cgroup.procs: %s",
+                          d->conf.cgroup, strerror(-n));
+            n = 0;
+        }
+        d->nr_pids = (unsigned)n;
+        break;
+    }
+    case HOSTD_COMMAND:
+        break; /* d->pids[0] is the launched process (hostd_launch) */
+    case HOSTD_VM: {
+        struct xpv_error err = {0};
+        unsigned nr = 0;
+        int n = hostd_vm_refresh(h, d, tids, cap, NULL, &nr, &err);
+        if (n < 0) {
+            if (d->alive)
+                hostd_log(h, HOSTD_LOG_WARN, d->conf.name, "VM lost: %s", xpv_error_str(&err, n));
+            d->alive = false;
+            d->threads = 0;
+            return 0;
+        }
+        nt = (unsigned)n; /* hostd_vm_refresh set d->pids to QEMU's pid */
+        break;
+    }
+    }
+    unsigned live = 0;
+    for (unsigned p = 0; p < d->nr_pids; p++) {
+        if (d->conf.kind != HOSTD_VM) {
+            int n = hostd_proc_tids(h->proc_root, d->pids[p], tids + nt, cap - nt);
+            if (n < 0)
+                continue;
+            nt += (unsigned)n;
+        }
+        if (hostd_proc_mem(h->proc_root, d->pids[p], h->topo, d->mem) == 0)
+            live++;
+    }
+    bool was = d->alive;
+    d->alive = live > 0 && nt > 0;
+    d->threads = nt;
+    if (was && !d->alive)
+        hostd_log(h, HOSTD_LOG_INFO, d->conf.name,
+                  "its processes are gone; skipped until they return");
+    return (int)nt;
+}
+
+/* The nodes tid's affinity covers, when it is a strict subset of the machine. */
+static uint64_t bound_nodes(struct hostd *h, pid_t tid)
+{
+    struct xpv_bitmap cpus;
+    if (h->ops->get_affinity(h->ops->ctx, tid, &cpus) < 0)
+        return 0;
+    uint64_t m = 0;
+    for (unsigned i = 0; i < h->topo->nr_nodes && i < 64; i++)
+        if (xpv_bitmap_intersects(&cpus, &h->topo->nodes[i].cpus))
+            m |= UINT64_C(1) << i;
+    return m == all_nodes(h) ? 0 : m;
+}
+
+static void cpus_of(const struct hostd *h, uint64_t nodes, struct xpv_bitmap *out)
+{
+    xpv_bitmap_zero(out);
+    for (unsigned i = 0; i < h->topo->nr_nodes && i < 64; i++)
+        if (nodes >> i & 1)
+            xpv_bitmap_or(out, out, &h->topo->nodes[i].cpus);
+}
+
+/* Bind d's threads to `to` and start moving its pages there. */
+static int apply(struct hostd *h, struct hostd_domain *d, uint64_t to, const pid_t *tids,
+                 unsigned nt, const char *why)
+{
+    char from_s[128], to_s[128];
+    hostd_format_nodes(h->topo, d->nodes, from_s, sizeof(from_s));
+    hostd_format_nodes(h->topo, to, to_s, sizeof(to_s));
+    snprintf(d->reason, sizeof(d->reason), "%s", why);
+    hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "%s nodes %s -> %s: %s",
+              h->dry_run ? "would move" : "move", from_s, to_s, why);
+    if (h->dry_run)
+        return 0;
+    struct xpv_bitmap all;
+    cpus_of(h, to, &all);
+    unsigned ok = 0;
+    for (unsigned i = 0; i < nt; i++) {
+        struct xpv_bitmap cpus = all;
+        if (d->vm)
+            hostd_vm_thread_cpus(h, d, tids[i], to, &cpus);
+        int rc = h->ops->set_affinity(h->ops->ctx, tids[i], &cpus);
+        if (rc == -ESRCH) {
+            h->stats.vanished++;
+        } else if (rc < 0) {
+            h->stats.errors++;
+            hostd_log(h, HOSTD_LOG_WARN, d->conf.name, "thread %d: cannot set affinity: %s",
+                      (int)tids[i], strerror(-rc));
+        } else {
+            ok++;
+        }
+    }
+    if (!ok && nt) {
+        hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "no thread could be moved; it stays on %s",
+                  from_s);
+        return -EPERM;
+    }
+    d->nodes = to;
+    d->moving = h->conf.migrate_memory;
+    d->move_cursor = 0;
+    publish(h, d);
+    return 0;
+}
+
+/* Move some of the moving domains' pages, within this round's budget. */
+static void migrate(struct hostd *h)
+{
+    uint64_t budget = (uint64_t)(h->conf.migrate_mb_s * h->conf.period_s * 1024 * 1024);
+    struct hostd_range *r = malloc(MAX_RANGES * sizeof(*r));
+    if (!r)
+        return;
+    for (unsigned k = 0; k < h->nr_domains && budget; k++) {
+        struct hostd_domain *d = &h->domains[k];
+        if (!d->alive || !d->moving || h->dry_run)
+            continue;
+        unsigned nr = 0;
+        if (d->vm) {
+            struct xpv_error err = {0};
+            pid_t tid;
+            if (hostd_vm_refresh(h, d, &tid, 1, r, &nr, &err) < 0)
+                continue;
+        } else {
+            for (unsigned p = 0; p < d->nr_pids && nr < MAX_RANGES; p++) {
+                int n = hostd_proc_ranges(h->proc_root, d->pids[p], r + nr, MAX_RANGES - nr);
+                if (n > 0)
+                    nr += (unsigned)n;
+            }
+        }
+        bool done;
+        long moved = hostd_move_pages(h, r, nr, d->nodes, budget, &d->move_cursor, &done);
+        h->stats.pages_moved += (uint64_t)moved;
+        uint64_t used = (uint64_t)moved * h->page_size;
+        budget = used >= budget ? 0 : budget - used;
+        if (done) {
+            d->moving = false;
+            hostd_log(h, HOSTD_LOG_DEBUG, d->conf.name, "memory pass complete");
+        }
+    }
+    free(r);
+}
+
+int hostd_round(struct hostd *h)
+{
+    h->stats.rounds++;
+    pid_t *tids = malloc(MAX_TIDS * sizeof(*tids));
+    struct xpv_place_domain *pd = calloc(h->nr_domains ? h->nr_domains : 1, sizeof(*pd));
+    unsigned *map = calloc(h->nr_domains ? h->nr_domains : 1, sizeof(*map));
+    struct xpv_place_decision dec[16];
+    int moves = 0;
+    if (!tids || !pd || !map)
+        goto out;
+
+    /* refresh, and bind domains with a fixed placement that are not there */
+    unsigned np = 0;
+    for (unsigned k = 0; k < h->nr_domains; k++) {
+        struct hostd_domain *d = &h->domains[k];
+        int nt = refresh(h, d, tids, MAX_TIDS);
+        if (!d->alive)
+            continue;
+        if (!d->nodes && !d->generation)
+            d->nodes = bound_nodes(h, tids[0]); /* a restarted daemon finds its bindings */
+        if (!d->generation)
+            publish(h, d);
+        if (d->pinned && d->nodes != d->pinned) {
+            if (apply(h, d, d->pinned, tids, (unsigned)nt, "placed by the operator") == 0)
+                moves++;
+            continue;
+        }
+        if (d->pinned)
+            continue;
+        pd[np] = (struct xpv_place_domain){
+                .name = d->conf.name, .threads = d->threads, .nodes = d->nodes};
+        memcpy(pd[np].mem, d->mem, sizeof(pd[np].mem));
+        map[np++] = k;
+    }
+
+    /* the shared placement core */
+    unsigned n = h->topo->nr_nodes < XPV_PLACE_MAX_NODES ? h->topo->nr_nodes : XPV_PLACE_MAX_NODES;
+    struct xpv_place_node nodes[XPV_PLACE_MAX_NODES];
+    uint64_t free_b[XPV_MAX_NODES];
+    uint32_t dist[XPV_PLACE_MAX_NODES * XPV_PLACE_MAX_NODES];
+    hostd_node_free(h->proc_root, h->topo, free_b);
+    for (unsigned i = 0; i < n; i++) {
+        nodes[i].cores = xpv_bitmap_weight(&h->topo->nodes[i].cpus);
+        nodes[i].mem_free = free_b[i];
+        for (unsigned j = 0; j < n; j++)
+            dist[i * n + j] = xpv_topo_dist(h->topo, i, j);
+    }
+    /* pinned domains occupy their cores: the core sees them as domains that never move */
+    struct xpv_error err = {0};
+    int nd = np ? xpv_place_round(&h->conf.place, nodes, n, dist, pd, np, dec, 16, &err) : 0;
+    if (nd < 0) {
+        h->stats.errors++;
+        hostd_log(h, HOSTD_LOG_ERR, NULL, "placement: %s", xpv_error_str(&err, nd));
+        nd = 0;
+    }
+    for (int i = 0; i < nd; i++) {
+        struct hostd_domain *d = &h->domains[map[dec[i].domain]];
+        int nt = refresh(h, d, tids, MAX_TIDS);
+        if (d->alive && apply(h, d, dec[i].to, tids, (unsigned)nt, dec[i].reason) == 0)
+            moves++;
+    }
+    h->stats.moves += (uint64_t)moves;
+    migrate(h);
+out:
+    free(tids);
+    free(pd);
+    free(map);
+    return moves;
+}
+
+/*
+ * The operator's placements survive a daemon restart: {"domain": "node list", ...} in the
+ * state file, rewritten (atomically) on every manual move. Everything else is rebuilt from
+ * the system: bindings from the threads' affinity, generations from the record files.
+ */
+static void state_path(const struct hostd *h, char *buf, size_t len)
+{
+    if (h->conf.state[0])
+        snprintf(buf, len, "%s", h->conf.state);
+    else
+        snprintf(buf, len, "%s/xpv-hostd.state", h->conf.record_dir);
+}
+
+static void save_pins(struct hostd *h)
+{
+    if (h->dry_run)
+        return;
+    json_t *o = json_object();
+    for (unsigned k = 0; k < h->nr_domains; k++)
+        if (h->domains[k].pinned) {
+            char nodes[128];
+            hostd_format_nodes(h->topo, h->domains[k].pinned, nodes, sizeof(nodes));
+            json_object_set_new(o, h->domains[k].conf.name, json_string(nodes));
+        }
+    char path[512], tmp[520];
+    state_path(h, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (json_dump_file(o, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0) {
+        h->stats.errors++;
+        hostd_log(h, HOSTD_LOG_WARN, NULL, "cannot save the operator's placements in %s", path);
+    }
+    json_decref(o);
+}
+
+static void load_pins(struct hostd *h)
+{
+    char path[512];
+    state_path(h, path, sizeof(path));
+    json_error_t je;
+    json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!o)
+        return; /* no state yet */
+    const char *name;
+    json_t *v;
+    json_object_foreach(o, name, v)
+    {
+        struct hostd_domain *d = hostd_find(h, name);
+        uint64_t m;
+        if (d && json_is_string(v) && !d->pinned &&
+            hostd_parse_nodes(h->topo, json_string_value(v), &m, NULL) == 0)
+            d->pinned = m;
+        else if (!d || !json_is_string(v))
+            hostd_log(h, HOSTD_LOG_WARN, NULL, "%s: ignoring '%s' (not a configured domain)", path,
+                      name);
+    }
+    json_decref(o);
+}
+
+int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_error *err)
+{
+    struct hostd_domain *d = hostd_find(h, name);
+    if (!d)
+        return xpv_error_set(err, -ENOENT, "no domain named '%s' (xpv domains lists them)", name);
+    if (nodes & ~all_nodes(h))
+        return xpv_error_set(err, -ENODEV, "node mask beyond this host's %u nodes",
+                             h->topo->nr_nodes);
+    if (!nodes) {
+        d->pinned = 0;
+        snprintf(d->reason, sizeof(d->reason), "released to automatic placement");
+        hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "released to automatic placement");
+        save_pins(h);
+        return 0;
+    }
+    pid_t *tids = malloc(MAX_TIDS * sizeof(*tids));
+    if (!tids)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    int nt = refresh(h, d, tids, MAX_TIDS);
+    int rc = 0;
+    if (!d->alive) {
+        rc = xpv_error_set(err, -ESRCH, "domain '%s' has no live process", name);
+    } else {
+        uint64_t old = d->pinned;
+        d->pinned = nodes;
+        if (d->nodes != nodes) {
+            rc = apply(h, d, nodes, tids, (unsigned)nt, "placed by the operator");
+            if (rc < 0) {
+                d->pinned = old;
+                xpv_error_set(err, rc, "no thread of '%s' could be moved (see the daemon's log)",
+                              name);
+            } else {
+                h->stats.manual_moves++;
+            }
+        }
+        if (rc == 0)
+            save_pins(h);
+    }
+    free(tids);
+    return rc;
+}
+
+int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *topo,
+               const char *proc_root, struct xpv_ops *ops, struct xpv_error *err)
+{
+    memset(h, 0, sizeof(*h));
+    h->conf = *c;
+    h->topo = topo;
+    h->proc_root = proc_root ? proc_root : "";
+    h->ops = ops;
+    h->log = stderr;
+    h->verbosity = HOSTD_LOG_INFO;
+    long ps = sysconf(_SC_PAGESIZE);
+    h->page_size = ps > 0 ? (uint64_t)ps : 4096;
+    if (topo->nr_nodes > XPV_PLACE_MAX_NODES)
+        return xpv_error_set(err, -EINVAL, "%u nodes: the placement handles up to %d",
+                             topo->nr_nodes, XPV_PLACE_MAX_NODES);
+    h->domains = calloc(c->nr_domains ? c->nr_domains : 1, sizeof(*h->domains));
+    if (!h->domains)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    h->nr_domains = c->nr_domains;
+    for (unsigned k = 0; k < c->nr_domains; k++) {
+        struct hostd_domain *d = &h->domains[k];
+        d->conf = c->domains[k];
+        /* fixed nodes are OS ids in the config: map them to positions */
+        for (unsigned id = 0; id < 64; id++) {
+            if (!(d->conf.fixed_nodes >> id & 1))
+                continue;
+            int pos = xpv_topo_node_index(topo, (int)id);
+            if (pos < 0 || pos >= 64) {
+                free(h->domains);
+                h->domains = NULL;
+                return xpv_error_set(err, -ENODEV, "domain '%s': node %u does not exist here",
+                                     d->conf.name, id);
+            }
+            d->pinned |= UINT64_C(1) << pos;
+        }
+    }
+    load_pins(h);
+    return 0;
+}
+
+int hostd_launch(struct hostd *h, struct xpv_error *err)
+{
+    for (unsigned k = 0; k < h->nr_domains; k++) {
+        struct hostd_domain *d = &h->domains[k];
+        if (d->conf.kind == HOSTD_VM && !d->vm) {
+            /* a VM not up yet is not fatal: the rounds try again */
+            struct xpv_error e = {0};
+            int rc = hostd_vm_attach(h, d, &e);
+            if (rc < 0)
+                hostd_log(h, HOSTD_LOG_WARN, d->conf.name, "not attached yet (%s): %s", d->conf.qmp,
+                          xpv_error_str(&e, rc));
+            continue;
+        }
+        if (d->conf.kind != HOSTD_COMMAND || d->nr_pids)
+            continue;
+        char path[512];
+        record_path(h, d, path, sizeof(path));
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0)
+            return xpv_error_set(err, -errno, "domain '%s': fork: %s", d->conf.name,
+                                 strerror(errno));
+        if (pid == 0) {
+            signal(SIGPIPE, SIG_DFL);
+            setenv("XPV_RECORD", path, 1);
+            execvp(d->conf.argv[0], d->conf.argv);
+            fprintf(stderr, "hostd: domain '%s': cannot run %s: %s\n", d->conf.name,
+                    d->conf.argv[0], strerror(errno));
+            _exit(127);
+        }
+        d->pids[0] = pid;
+        d->nr_pids = 1;
+        hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "launched %s as pid %d (XPV_RECORD=%s)",
+                  d->conf.argv[0], (int)pid, path);
+    }
+    return 0;
+}
+
+void hostd_fini(struct hostd *h)
+{
+    for (unsigned k = 0; h->domains && k < h->nr_domains; k++) {
+        xpv_publisher_close(h->domains[k].pub);
+        if (h->domains[k].vm)
+            hostd_vm_detach(&h->domains[k]);
+    }
+    free(h->domains);
+    h->domains = NULL;
+}

@@ -1,0 +1,188 @@
+/*
+ * hostd.h — the host daemon's internals (`xpv hostd`, docs/hostd.md): domains (process groups
+ * and QEMU VMs), the round that refreshes, places, applies and publishes, the page mover, the
+ * configuration and the control protocol.
+ *
+ * Every OS read goes through proc_root (a fixture directory in tests), every OS write through
+ * the ops table; so the whole round runs in unit tests and in bench-hostd against the
+ * recording ops on a fixture machine. Only hostd_launch() (fork/exec of a command domain),
+ * the VM attach (QMP) and the control socket touch the system directly.
+ *
+ * Invariants: domain names are unique, [A-Za-z0-9_.-]{1,47}; a domain's `nodes` is the node
+ * mask (positions in topo) its threads are bound to, 0 when unbound; `pinned` (manual moves
+ * through the control socket) keeps the automatic placement away until released; the
+ * record's generation only grows (the publisher continues from the file's record).
+ */
+#ifndef XPV_HOSTD_H
+#define XPV_HOSTD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "xpv/error.h"
+#include "xpv/ops.h"
+#include "xpv/placement.h"
+#include "xpv/topo.h"
+
+#define HOSTD_MAX_DOMAINS 256
+#define HOSTD_MAX_PIDS    64
+#define HOSTD_MAX_ARGS    64
+#define HOSTD_NAME_MAX    48
+#define HOSTD_MAX_RANGES  64
+
+enum hostd_kind { HOSTD_PIDS, HOSTD_CGROUP, HOSTD_COMMAND, HOSTD_VM };
+
+/* A memory range of a domain's process, [start, end) in that process's address space. */
+struct hostd_range {
+    pid_t pid;
+    uint64_t start, end;
+    uint64_t nodes; /* where its pages go (positions); 0: over the domain's nodes */
+};
+
+/* Per-domain settings, from the config file or the command line. */
+struct hostd_domain_conf {
+    char name[HOSTD_NAME_MAX];
+    enum hostd_kind kind;
+    pid_t pids[HOSTD_MAX_PIDS]; /* HOSTD_PIDS */
+    unsigned nr_pids;
+    char cgroup[256];           /* HOSTD_CGROUP: directory holding cgroup.procs */
+    char *argv[HOSTD_MAX_ARGS]; /* HOSTD_COMMAND: NULL-terminated, owned */
+    char qmp[256];              /* HOSTD_VM: QMP socket */
+    char record[256];           /* record file; "" = <record_dir>/xpv-domain-<name> */
+    uint64_t fixed_nodes;       /* node positions the operator fixed in the config (0: auto) */
+};
+
+struct hostd_conf {
+    double period_s;     /* between rounds (1) */
+    bool migrate_memory; /* move pages after a move (true) */
+    double migrate_mb_s; /* page-migration budget, MiB per second of period (256) */
+    struct xpv_place_params place;
+    char record_dir[256]; /* where process domains' records go (/dev/shm) */
+    char socket[256];     /* control socket ("" = hostd_default_socket()) */
+    char state[256]; /* operator placements kept across restarts ("" = <record_dir>/xpv-hostd.state)
+                      */
+    unsigned nr_domains;
+    struct hostd_domain_conf domains[HOSTD_MAX_DOMAINS];
+};
+
+struct hostd_stats {
+    uint64_t rounds, moves, manual_moves, pages_moved, pages_failed, publishes;
+    uint64_t errors;   /* calls that failed and were logged (the daemon went on) */
+    uint64_t vanished; /* threads or processes that exited mid-operation */
+};
+
+struct hostd_domain {
+    struct hostd_domain_conf conf;
+    bool alive;
+    pid_t pids[HOSTD_MAX_PIDS]; /* resolved this round (cgroup, command, VM: QEMU) */
+    unsigned nr_pids;
+    unsigned threads;                  /* threads (vCPUs for a VM) seen this round */
+    uint64_t mem[XPV_PLACE_MAX_NODES]; /* bytes per node position, from numa_maps */
+    uint64_t nodes;                    /* bound to (positions), 0 = not bound */
+    uint64_t pinned;                   /* manual placement, kept until released */
+    uint64_t generation;               /* of its record, 0 = not published */
+    uint64_t move_cursor;              /* page mover progress in the current move */
+    bool moving;                       /* pages still to move toward `nodes` */
+    char reason[256];                  /* the last decision about it */
+    struct xpv_publisher *pub;
+    void *vm; /* VM attachment (hostd_vm.c), NULL otherwise */
+};
+
+/* Logging: the daemon prints "LEVEL domain: message" to stderr or syslog. */
+enum hostd_log_level { HOSTD_LOG_ERR, HOSTD_LOG_WARN, HOSTD_LOG_INFO, HOSTD_LOG_DEBUG };
+
+struct hostd {
+    struct hostd_conf conf;
+    struct xpv_topo *topo; /* host machine (possibly a fixture) */
+    const char *proc_root; /* "" for the live system, else a directory holding proc/ and sys/ */
+    struct xpv_ops *ops;
+    bool dry_run;
+    bool use_syslog;
+    enum hostd_log_level verbosity;
+    FILE *log; /* stderr unless syslog */
+    struct hostd_stats stats;
+    unsigned nr_domains;
+    struct hostd_domain *domains; /* [conf.nr_domains] */
+    uint64_t page_size;
+};
+
+/* Configuration (hostd_conf.c). Defaults, then a JSON file on top. */
+void hostd_conf_default(struct hostd_conf *c);
+/* Parse text (untrusted: a config file). -EINVAL with "NAME: what" in err. */
+int hostd_conf_parse(const char *text, size_t len, const char *name, struct hostd_conf *c,
+                     struct xpv_error *err);
+int hostd_conf_load(const char *path, struct hostd_conf *c, struct xpv_error *err);
+void hostd_conf_release(struct hostd_conf *c); /* frees command argv strings */
+bool hostd_conf_has(const struct hostd_conf *c, const char *name);
+/* A domain name the record path and the control protocol accept. */
+bool hostd_name_ok(const char *name);
+/* Parse a node list "0,2-3" of OS ids into positions of t. */
+int hostd_parse_nodes(const struct xpv_topo *t, const char *list, uint64_t *mask,
+                      struct xpv_error *err);
+const char *hostd_default_socket(void);
+
+/* numa_maps (hostd_procfs.c): add each line's N<id>=<pages> × its page size to bytes[] by
+ * node position (ids unknown to t are counted in *unknown). Untrusted text; -EINVAL on lines
+ * that break the format (err: "line N: ..."). */
+int hostd_numa_maps_parse(const char *text, size_t len, const struct xpv_topo *t, uint64_t *bytes,
+                          uint64_t *unknown, struct xpv_error *err);
+
+/* /proc readers under root (hostd_procfs.c). */
+int hostd_proc_tids(const char *root, pid_t pid, pid_t *tids, unsigned cap);
+int hostd_proc_mem(const char *root, pid_t pid, const struct xpv_topo *t, uint64_t *bytes);
+int hostd_proc_ranges(const char *root, pid_t pid, struct hostd_range *out, unsigned cap);
+int hostd_cgroup_pids(const char *root, const char *cgroup, pid_t *pids, unsigned cap);
+int hostd_node_free(const char *root, const struct xpv_topo *t, uint64_t *free_bytes);
+
+/* The daemon (hostd.c). */
+int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *topo,
+               const char *proc_root, struct xpv_ops *ops, struct xpv_error *err);
+void hostd_fini(struct hostd *h);
+/* One round: refresh every domain, place, apply, publish. Returns the number of moves. */
+int hostd_round(struct hostd *h);
+/* Manual placement of a domain (nodes: positions; 0 releases it to the automatic policy). */
+int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_error *err);
+struct hostd_domain *hostd_find(struct hostd *h, const char *name);
+/* Launch the command domains (fork/exec with XPV_RECORD set to their record). */
+int hostd_launch(struct hostd *h, struct xpv_error *err);
+void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* Share of the domain's memory on its nodes, in [0, 1]; 1 when it has none. */
+double hostd_locality(const struct hostd *h, const struct hostd_domain *d);
+/* "0,2-3" (OS ids) for a mask of positions. */
+void hostd_format_nodes(const struct xpv_topo *t, uint64_t mask, char *buf, size_t len);
+
+/* The page mover (hostd_mover.c): move up to budget bytes of the ranges toward nodes
+ * (positions), pages spread round-robin over them; resumes at *cursor (an offset over the
+ * concatenated ranges), sets it to 0 when the pass is complete. Returns pages moved. */
+long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr, uint64_t nodes,
+                      uint64_t budget, uint64_t *cursor, bool *done);
+
+/* The control protocol (hostd_control.c): one JSON object per line each way. */
+/* Handle one request line; writes a one-line JSON reply (with '\n') into out. */
+void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **out);
+/* The `xpv domains` / `xpv move` side: send one request, get the reply object. */
+int hostd_control_request(const char *socket_path, const char *request, char **reply,
+                          struct xpv_error *err);
+/* Listening socket, owner-only (0600, in a 0700 directory when the daemon creates it). */
+int hostd_control_listen(const char *path, struct xpv_error *err);
+
+/*
+ * VM domains (hostd_vm.c): attach through QMP and describe the VM (xpv/vmdesc.h). refresh
+ * checks QEMU is alive and gives its threads (vCPUs first) and, when ranges is not NULL, its
+ * guest RAM ranges, each headed for the node its vNode is placed on. A VM on k nodes has its
+ * vNode v on the (v mod k)-th of them: vCPUs are bound to that node's CPUs (thread_cpus),
+ * the vNode's memory moves there, and its record (published by hostd_vm_placed into the
+ * ivshmem file, and sent as a RECORD frame on the virtio-serial socket) says so.
+ */
+int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *err);
+int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigned cap,
+                     struct hostd_range *ranges, unsigned *nr_ranges, struct xpv_error *err);
+void hostd_vm_thread_cpus(const struct hostd *h, const struct hostd_domain *d, pid_t tid,
+                          uint64_t nodes, struct xpv_bitmap *cpus);
+int hostd_vm_placed(struct hostd *h, struct hostd_domain *d);
+void hostd_vm_detach(struct hostd_domain *d);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * hostd_control.c — the daemon's control socket (docs/hostd.md, "Control protocol"): a Unix
+ * stream socket, owner-only (mode 0600, peers checked with SO_PEERCRED: the daemon's user or
+ * root), one JSON object per line each way.
+ *
+ *   {"cmd":"domains"}                          → {"ok":true,"domains":[...],"stats":{...}}
+ *   {"cmd":"move","domain":"db","nodes":"2"}   → {"ok":true,"nodes":"2","generation":N}
+ *   {"cmd":"move","domain":"db","nodes":"auto"}→ back to automatic placement
+ *   anything else                              → {"ok":false,"error":"what was wrong"}
+ *
+ * Requests are untrusted bytes (fuzzed: tests/fuzz/fuzz_hostd_control.c); a bad one gets an
+ * error reply and changes nothing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "hostd.h"
+
+static const char *kind_name(enum hostd_kind k)
+{
+    static const char *const names[] = {"pids", "cgroup", "command", "vm"};
+    return names[k];
+}
+
+static json_t *domain_json(const struct hostd *h, const struct hostd_domain *d)
+{
+    char nodes[128];
+    hostd_format_nodes(h->topo, d->nodes, nodes, sizeof(nodes));
+    json_t *mem = json_object();
+    for (unsigned i = 0; i < h->topo->nr_nodes && i < XPV_PLACE_MAX_NODES; i++)
+        if (d->mem[i]) {
+            char id[16];
+            snprintf(id, sizeof(id), "%d", h->topo->nodes[i].id);
+            json_object_set_new(mem, id, json_integer((json_int_t)d->mem[i]));
+        }
+    json_t *pids = json_array();
+    for (unsigned p = 0; p < d->nr_pids; p++)
+        json_array_append_new(pids, json_integer(d->pids[p]));
+    return json_pack("{s:s, s:s, s:b, s:o, s:s, s:b, s:b, s:i, s:o, s:f, s:I, s:s}", "name",
+                     d->conf.name, "kind", kind_name(d->conf.kind), "alive", d->alive, "pids", pids,
+                     "nodes", nodes, "manual", d->pinned != 0, "moving_memory", d->moving,
+                     "threads", (int)d->threads, "mem_bytes_by_node", mem, "locality",
+                     hostd_locality(h, d), "generation", (json_int_t)d->generation, "reason",
+                     d->reason);
+}
+
+__attribute__((format(printf, 1, 2))) static char *reply_error(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **out)
+{
+    json_error_t je;
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je), *rep = NULL;
+    char *s = NULL;
+    const char *cmd;
+    if (!req || !json_is_object(req)) {
+        s = reply_error("the request is not a JSON object%s%s", req ? "" : ": ",
+                        req ? "" : je.text);
+        goto out;
+    }
+    cmd = json_string_value(json_object_get(req, "cmd"));
+    if (!cmd) {
+        s = reply_error("the request has no \"cmd\" (domains, move)");
+    } else if (!strcmp(cmd, "domains")) {
+        json_t *list = json_array();
+        for (unsigned i = 0; i < h->nr_domains; i++)
+            json_array_append_new(list, domain_json(h, &h->domains[i]));
+        rep = json_pack("{s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:b}", "ok", 1,
+                        "domains", list, "stats", "rounds", (json_int_t)h->stats.rounds, "moves",
+                        (json_int_t)h->stats.moves, "manual_moves",
+                        (json_int_t)h->stats.manual_moves, "pages_moved",
+                        (json_int_t)h->stats.pages_moved, "pages_failed",
+                        (json_int_t)h->stats.pages_failed, "publishes",
+                        (json_int_t)h->stats.publishes, "errors", (json_int_t)h->stats.errors,
+                        "vanished", (json_int_t)h->stats.vanished, "dry_run", h->dry_run);
+    } else if (!strcmp(cmd, "move")) {
+        const char *name = json_string_value(json_object_get(req, "domain"));
+        const char *nodes = json_string_value(json_object_get(req, "nodes"));
+        if (!name || !nodes) {
+            s = reply_error("\"move\" wants \"domain\" and \"nodes\" strings");
+            goto out;
+        }
+        uint64_t mask = 0;
+        struct xpv_error err = {0};
+        int rc = 0;
+        if (strcmp(nodes, "auto") != 0)
+            rc = hostd_parse_nodes(h->topo, nodes, &mask, &err);
+        if (rc == 0 && !hostd_find(h, name))
+            rc = xpv_error_set(&err, -ENOENT, "no domain named '%.64s' (xpv domains lists them)",
+                               name);
+        if (rc == 0 && h->dry_run && mask)
+            rc = xpv_error_set(&err, -EPERM, "the daemon runs with --dry-run: nothing is moved");
+        if (rc == 0)
+            rc = hostd_move(h, name, mask, &err);
+        if (rc < 0) {
+            s = reply_error("%s", xpv_error_str(&err, rc));
+            goto out;
+        }
+        struct hostd_domain *d = hostd_find(h, name);
+        char now[128];
+        hostd_format_nodes(h->topo, d->nodes, now, sizeof(now));
+        rep = json_pack("{s:b, s:s, s:s, s:I}", "ok", 1, "domain", name, "nodes", now, "generation",
+                        (json_int_t)d->generation);
+    } else {
+        s = reply_error("unknown command \"%.64s\" (known: domains, move)", cmd);
+    }
+out:
+    if (rep) {
+        s = json_dumps(rep, JSON_COMPACT);
+        json_decref(rep);
+    }
+    json_decref(req);
+    if (s) {
+        size_t n = strlen(s);
+        char *t = realloc(s, n + 2);
+        if (t) {
+            t[n] = '\n';
+            t[n + 1] = 0;
+            s = t;
+        }
+    }
+    *out = s;
+}
+
+static int fill_addr(struct sockaddr_un *a, const char *path, struct xpv_error *err)
+{
+    memset(a, 0, sizeof(*a));
+    a->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(a->sun_path))
+        return xpv_error_set(err, -ENAMETOOLONG, "socket path %s is too long (%zu bytes max)", path,
+                             sizeof(a->sun_path) - 1);
+    snprintf(a->sun_path, sizeof(a->sun_path), "%s", path);
+    return 0;
+}
+
+int hostd_control_listen(const char *path, struct xpv_error *err)
+{
+    struct sockaddr_un a;
+    int rc = fill_addr(&a, path, err);
+    if (rc)
+        return rc;
+    char dir[sizeof(a.sun_path)];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *dn = dirname(dir);
+    struct stat st;
+    if (stat(dn, &st) < 0 && mkdir(dn, 0700) < 0)
+        return xpv_error_set(err, -errno, "cannot create %s: %s", dn, strerror(errno));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return xpv_error_set(err, -errno, "socket: %s", strerror(errno));
+    /* A socket file left by a daemon that died: nobody answers it, so it can go. */
+    if (stat(path, &st) == 0) {
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = probe >= 0 && connect(probe, (struct sockaddr *)&a, sizeof(a)) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (live) {
+            close(fd);
+            return xpv_error_set(err, -EADDRINUSE,
+                                 "another daemon answers on %s (stop it, or give --socket)", path);
+        }
+        unlink(path);
+    }
+    mode_t old = umask(0177);
+    rc = bind(fd, (struct sockaddr *)&a, sizeof(a));
+    umask(old);
+    if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+        int e = errno;
+        close(fd);
+        return xpv_error_set(err, -e, "cannot listen on %s: %s", path, strerror(e));
+    }
+    return fd;
+}
+
+int hostd_control_request(const char *path, const char *request, char **reply,
+                          struct xpv_error *err)
+{
+    struct sockaddr_un a;
+    int rc = fill_addr(&a, path, err);
+    if (rc)
+        return rc;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return xpv_error_set(err, -errno, "socket: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        int e = errno;
+        close(fd);
+        return xpv_error_set(err, -e,
+                             "no daemon answers on %s: %s (is `xpv hostd` running? "
+                             "--socket or $XPV_HOSTD_SOCKET name another socket)",
+                             path, strerror(e));
+    }
+    size_t n = strlen(request);
+    if (send(fd, request, n, MSG_NOSIGNAL) != (ssize_t)n || send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+        int e = errno;
+        close(fd);
+        return xpv_error_set(err, -e, "sending to %s: %s", path, strerror(e));
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    rc = 0;
+    while (buf) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 10000) <= 0) {
+            rc = xpv_error_set(err, -ETIMEDOUT, "the daemon on %s did not answer in 10 s", path);
+            break;
+        }
+        ssize_t got = recv(fd, buf + len, cap - len - 1, 0);
+        if (got <= 0) {
+            rc = xpv_error_set(err, -ECONNRESET, "the daemon on %s closed the connection", path);
+            break;
+        }
+        len += (size_t)got;
+        buf[len] = 0;
+        if (memchr(buf, '\n', len))
+            break;
+        if (len + 1 == cap) {
+            char *nb = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                rc = xpv_error_set(err, -EMSGSIZE, "reply from %s too long", path);
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    close(fd);
+    if (!buf)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *reply = buf;
+    return 0;
+}

@@ -1,0 +1,480 @@
+/*
+ * test_daemon.c — the host daemon's round (src/hostd/) on 2-, 4- and 8-node machines, through
+ * the recording ops table and a fake /proc tree (processes, threads, numa_maps, maps) made in
+ * a temporary directory: initial placement, hysteresis, manual moves and their records, the
+ * page mover and its budget, threads and processes that exit mid-operation, a restarted
+ * daemon's generation, the configuration and the control protocol.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../unit/tu_topo.h"
+#include "hostd.h"
+#include "xpv/channel.h"
+#include "xpv/ops_record.h"
+#include "xpv/record.h"
+
+#define MIB (UINT64_C(1) << 20)
+#define GIB (UINT64_C(1) << 30)
+
+struct fx {
+    char dir[64];  /* proc root */
+    char rec[128]; /* record dir */
+    struct xpv_topo *t;
+    struct xpv_ops *ops;
+    struct hostd_conf c;
+    struct hostd h;
+};
+
+static void mkdirs(const char *path)
+{
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    mkdir(tmp, 0755);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A fake process: threads pid..pid+nthreads-1, `mb` MiB on node `node` (numa_maps), one
+ * private writable mapping of that size at 0x10000000 (maps). */
+static void fake_proc(struct fx *f, int pid, unsigned nthreads, unsigned mb, int node)
+{
+    char p[512], text[512];
+    for (unsigned i = 0; i < nthreads; i++) {
+        snprintf(p, sizeof(p), "%s/proc/%d/task/%d", f->dir, pid, pid + (int)i);
+        mkdirs(p);
+    }
+    snprintf(p, sizeof(p), "%s/proc/%d/numa_maps", f->dir, pid);
+    snprintf(text, sizeof(text),
+             "10000000 default anon=%u dirty=%u N%d=%u kernelpagesize_kB=4\n"
+             "7ffd0000 default stack anon=1 dirty=1 N%d=1 kernelpagesize_kB=4\n",
+             mb * 256, mb * 256, node, mb * 256, node);
+    write_file(p, text);
+    snprintf(p, sizeof(p), "%s/proc/%d/maps", f->dir, pid);
+    snprintf(text, sizeof(text),
+             "00400000-00401000 r-xp 00000000 08:01 1 /bin/prog\n"
+             "10000000-%08llx rw-p 00000000 00:00 0 \n"
+             "7ffff7fc1000-7ffff7fc5000 r--p 00000000 00:00 0 [vvar]\n",
+             (unsigned long long)(0x10000000 + mb * MIB));
+    write_file(p, text);
+}
+
+static void kill_proc(struct fx *f, int pid)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/proc/%d'", f->dir, pid);
+    assert_int_equal(system(cmd), 0);
+}
+
+static struct fx *fx_new(unsigned nodes, unsigned cpus_per_node)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/xpv-test-hostd-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->rec, sizeof(f->rec), "%s/rec", f->dir);
+    mkdirs(f->rec);
+    f->t = tu_topo(nodes, NULL, cpus_per_node, 16 * GIB);
+    f->ops = xpv_ops_record_new(f->t, NULL);
+    assert_non_null(f->ops);
+    hostd_conf_default(&f->c);
+    snprintf(f->c.record_dir, sizeof(f->c.record_dir), "%s", f->rec);
+    return f;
+}
+
+static void fx_domain(struct fx *f, const char *name, int pid)
+{
+    struct hostd_domain_conf *d = &f->c.domains[f->c.nr_domains++];
+    memset(d, 0, sizeof(*d));
+    snprintf(d->name, sizeof(d->name), "%s", name);
+    d->kind = HOSTD_PIDS;
+    d->pids[0] = pid;
+    d->nr_pids = 1;
+}
+
+static void fx_start(struct fx *f)
+{
+    assert_int_equal(hostd_init(&f->h, &f->c, f->t, f->dir, f->ops, NULL), 0);
+    f->h.log = NULL; /* quiet; the assertions say what went wrong */
+}
+
+static void fx_free(struct fx *f)
+{
+    char cmd[600];
+    hostd_fini(&f->h);
+    xpv_ops_free(f->ops);
+    xpv_topo_free(f->t);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+}
+
+/* The nodes (positions) the affinity of tid covers in the recorder's model. */
+static uint64_t affinity_nodes(struct fx *f, pid_t tid)
+{
+    struct xpv_bitmap cpus;
+    xpv_ops_record_affinity(f->ops, tid, &cpus);
+    uint64_t m = 0;
+    for (unsigned i = 0; i < f->t->nr_nodes; i++)
+        if (xpv_bitmap_intersects(&cpus, &f->t->nodes[i].cpus))
+            m |= UINT64_C(1) << i;
+    return m;
+}
+
+/* Read a domain's record file: generation and the physical node ids it lists. */
+static uint64_t record_of(struct fx *f, const char *name, uint32_t *ids, unsigned *nr)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/xpv-domain-%s", f->rec, name);
+    struct xpv_channel *ch = NULL;
+    assert_int_equal(xpv_channel_open(path, &ch, NULL), 0);
+    struct xpv_snapshot *s = NULL;
+    assert_int_equal(xpv_channel_snapshot(ch, &s, NULL), 0);
+    const struct xpv_record_view *v = xpv_snapshot_view(s);
+    uint64_t g = v->generation;
+    *nr = v->nr_pnodes;
+    for (unsigned i = 0; i < v->nr_pnodes; i++)
+        ids[i] = xpv_record_pnode_id(v, i);
+    xpv_snapshot_put(s);
+    xpv_channel_close(ch);
+    return g;
+}
+
+static void test_numa_maps(void **state)
+{
+    (void)state;
+    struct xpv_topo *t = tu_topo(2, (const int[]){0, 3}, 1, GIB);
+    uint64_t b[XPV_PLACE_MAX_NODES] = {0}, unknown = 0;
+    const char ok[] = "7f0000000000 default anon=10 N0=4 N3=6 kernelpagesize_kB=4\n"
+                      "7f1000000000 bind:3 file=/dev/hugepages/x huge N3=2 kernelpagesize_kB=2048\n"
+                      "7f2000000000 default N7=1 kernelpagesize_kB=4\n";
+    assert_int_equal(hostd_numa_maps_parse(ok, sizeof(ok) - 1, t, b, &unknown, NULL), 0);
+    assert_int_equal(b[0], 4 * 4096);
+    assert_int_equal(b[1], 6 * 4096 + 2 * 2 * MIB);
+    assert_int_equal(unknown, 4096); /* node 7 is not on this machine */
+    struct xpv_error err = {0};
+    const char *bad[] = {"zz default N0=1\n", "7f00 default N0=x\n", "7f00 default N0=\n",
+                         "7f00 default N0=1 kernelpagesize_kB=0\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(hostd_numa_maps_parse(bad[i], strlen(bad[i]), t, b, NULL, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "line 1"));
+    }
+    xpv_topo_free(t);
+}
+
+/* 4 nodes × 2 CPUs: two 2-thread domains with their memory on node 0 get a node each; the
+ * next round keeps them (hysteresis); the records say where they are. */
+static void test_initial_placement_and_hysteresis(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(4, 2);
+    fake_proc(f, 100, 2, 8, 0);
+    fake_proc(f, 200, 2, 8, 0);
+    fx_domain(f, "a", 100);
+    fx_domain(f, "b", 200);
+    fx_start(f);
+    assert_int_equal(hostd_round(&f->h), 2);
+    struct hostd_domain *a = hostd_find(&f->h, "a"), *b = hostd_find(&f->h, "b");
+    assert_int_equal(__builtin_popcountll(a->nodes), 1);
+    assert_int_equal(__builtin_popcountll(b->nodes), 1);
+    assert_int_not_equal(a->nodes, b->nodes);
+    assert_int_equal(affinity_nodes(f, 100), a->nodes);
+    assert_int_equal(affinity_nodes(f, 101), a->nodes);
+    assert_int_equal(affinity_nodes(f, 201), b->nodes);
+    assert_non_null(strstr(a->reason, "initial"));
+    uint32_t ids[8];
+    unsigned nr;
+    uint64_t g = record_of(f, "a", ids, &nr);
+    assert_int_equal(g, 2); /* generation 1: as found; 2: after the move */
+    assert_int_equal(nr, 1);
+    assert_int_equal(UINT64_C(1) << ids[0], a->nodes);
+    size_t calls = xpv_ops_record_count_kind(f->ops, XPV_OP_SET_AFFINITY);
+    for (int r = 0; r < 3; r++)
+        assert_int_equal(hostd_round(&f->h), 0);
+    assert_int_equal(xpv_ops_record_count_kind(f->ops, XPV_OP_SET_AFFINITY), calls);
+    assert_int_equal(record_of(f, "a", ids, &nr), 2);
+    fx_free(f);
+}
+
+/* The operator moves a domain: threads and pages go to node 2, the record follows, the
+ * automatic placement leaves it there; "auto" releases it. On 2, 4 and 8 nodes. */
+static void test_manual_move(void **state)
+{
+    (void)state;
+    const unsigned sizes[] = {2, 4, 8};
+    for (size_t s = 0; s < 3; s++) {
+        unsigned n = sizes[s];
+        struct fx *f = fx_new(n, 2);
+        fake_proc(f, 300, 2, 4, 0);
+        fx_domain(f, "db", 300);
+        fx_start(f);
+        hostd_round(&f->h);
+        uint64_t target = UINT64_C(1) << (n - 1);
+        struct xpv_error err = {0};
+        assert_int_equal(hostd_move(&f->h, "db", target, &err), 0);
+        struct hostd_domain *d = hostd_find(&f->h, "db");
+        assert_int_equal(d->nodes, target);
+        assert_int_equal(affinity_nodes(f, 300), target);
+        assert_int_equal(affinity_nodes(f, 301), target);
+        /* pages move within the round's budget */
+        for (int r = 0; r < 3 && d->moving; r++)
+            hostd_round(&f->h);
+        assert_false(d->moving);
+        for (uint64_t a = 0x10000000; a < 0x10000000 + 4 * MIB; a += 4096)
+            assert_int_equal(xpv_ops_record_page_node(f->ops, 300, (void *)(uintptr_t)a),
+                             (int)(n - 1));
+        assert_int_equal(f->h.stats.pages_moved, 4 * 256);
+        uint32_t ids[8];
+        unsigned nr;
+        uint64_t g = record_of(f, "db", ids, &nr);
+        assert_int_equal(nr, 1);
+        assert_int_equal(ids[0], n - 1);
+        /* pinned: rounds do not take it back */
+        for (int r = 0; r < 3; r++)
+            hostd_round(&f->h);
+        assert_int_equal(d->nodes, target);
+        assert_int_equal(record_of(f, "db", ids, &nr), g);
+        /* errors name the problem and change nothing */
+        assert_int_equal(hostd_move(&f->h, "nope", 1, &err), -ENOENT);
+        assert_non_null(strstr(err.msg, "nope"));
+        assert_int_equal(hostd_parse_nodes(f->t, "9", &target, &err), -ENODEV);
+        assert_non_null(strstr(err.msg, "node 9 does not exist"));
+        assert_int_equal(hostd_move(&f->h, "db", 0, &err), 0); /* auto */
+        assert_int_equal(d->pinned, 0);
+        fx_free(f);
+    }
+}
+
+/* The page budget: 1 MiB per round moves 256 pages per round, resuming where it stopped. */
+static void test_mover_budget(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(2, 2);
+    f->c.migrate_mb_s = 1;
+    fake_proc(f, 400, 1, 4, 0);
+    fx_domain(f, "m", 400);
+    fx_start(f);
+    hostd_round(&f->h);
+    struct hostd_domain *d = hostd_find(&f->h, "m");
+    while (d->moving) /* the initial placement's own pass, if any */
+        hostd_round(&f->h);
+    uint64_t other = ~d->nodes & 3, start = f->h.stats.pages_moved, last = start;
+    assert_int_equal(hostd_move(&f->h, "m", other, NULL), 0);
+    unsigned rounds = 0;
+    while (d->moving && rounds < 10) {
+        hostd_round(&f->h);
+        rounds++;
+        assert_true(f->h.stats.pages_moved - last <= 256);
+        last = f->h.stats.pages_moved;
+    }
+    assert_int_equal(rounds, 4);
+    assert_int_equal(f->h.stats.pages_moved - start, 1024);
+    for (uint64_t a = 0x10000000; a < 0x10000000 + 4 * MIB; a += 4096)
+        assert_int_equal(xpv_ops_record_page_node(f->ops, 400, (void *)(uintptr_t)a),
+                         other == 1 ? 0 : 1);
+    fx_free(f);
+}
+
+/* A thread exits between the listing and the affinity call; a process exits between rounds:
+ * counted, logged, the daemon goes on with the rest. */
+static void test_exit_mid_move(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(4, 2);
+    fake_proc(f, 500, 2, 2, 0);
+    fake_proc(f, 600, 2, 2, 0);
+    fx_domain(f, "x", 500);
+    fx_domain(f, "y", 600);
+    fx_start(f);
+    hostd_round(&f->h);
+    xpv_ops_record_kill(f->ops, 501); /* a thread gone: -ESRCH from set_affinity */
+    uint64_t before = f->h.stats.vanished;
+    assert_int_equal(hostd_move(&f->h, "x", 8, NULL), 0);
+    assert_int_equal(f->h.stats.vanished, before + 1);
+    assert_int_equal(affinity_nodes(f, 500), 8);
+    /* the whole process goes: the domain is marked gone, the other domain carries on */
+    xpv_ops_record_kill(f->ops, 500);
+    kill_proc(f, 500);
+    hostd_round(&f->h);
+    assert_false(hostd_find(&f->h, "x")->alive);
+    assert_true(hostd_find(&f->h, "y")->alive);
+    struct xpv_error err = {0};
+    assert_int_equal(hostd_move(&f->h, "x", 4, &err), -ESRCH);
+    assert_int_equal(hostd_move(&f->h, "y", 4, &err), 0);
+    /* every thread gone at the moment of the move: the move fails, nothing changes */
+    xpv_ops_record_kill(f->ops, 600);
+    xpv_ops_record_kill(f->ops, 601);
+    assert_int_equal(hostd_move(&f->h, "y", 2, &err), -EPERM);
+    assert_int_equal(hostd_find(&f->h, "y")->nodes, 4);
+    fx_free(f);
+}
+
+/* A restarted daemon finds the bindings, keeps the operator's placements (state file) and
+ * continues the generation. */
+static void test_restart_generation(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(4, 2);
+    fake_proc(f, 700, 2, 2, 0);
+    fx_domain(f, "r", 700);
+    fx_start(f);
+    hostd_round(&f->h);
+    assert_int_equal(hostd_move(&f->h, "r", 4, NULL), 0);
+    uint32_t ids[8];
+    unsigned nr;
+    uint64_t g = record_of(f, "r", ids, &nr);
+    hostd_fini(&f->h);
+    fx_start(f); /* same ops model (the threads keep their affinity), same record file */
+    hostd_round(&f->h);
+    struct hostd_domain *d = hostd_find(&f->h, "r");
+    assert_int_equal(d->nodes, 4);
+    assert_int_equal(d->pinned, 4); /* the manual placement survived the restart */
+    assert_true(record_of(f, "r", ids, &nr) > g);
+    assert_int_equal(ids[0], 2);
+    fx_free(f);
+}
+
+static void test_dry_run(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(4, 2);
+    fake_proc(f, 800, 2, 2, 0);
+    fx_domain(f, "d", 800);
+    fx_start(f);
+    f->h.dry_run = true;
+    hostd_round(&f->h);
+    assert_int_equal(xpv_ops_record_count_kind(f->ops, XPV_OP_SET_AFFINITY), 0);
+    assert_int_equal(xpv_ops_record_count_kind(f->ops, XPV_OP_MOVE_PAGES), 0);
+    assert_non_null(strstr(hostd_find(&f->h, "d")->reason, "initial"));
+    char path[512];
+    snprintf(path, sizeof(path), "%s/xpv-domain-d", f->rec);
+    assert_int_not_equal(access(path, F_OK), 0); /* nothing published */
+    fx_free(f);
+}
+
+static void test_conf(void **state)
+{
+    (void)state;
+    static struct hostd_conf c;
+    struct xpv_error err = {0};
+    const char good[] =
+            "{\"period_s\": 0.5, \"migrate_memory\": false, \"max_moves\": 3,"
+            " \"domains\": [{\"name\": \"db\", \"pids\": [1, 2]},"
+            " {\"name\": \"web\", \"cgroup\": \"/sys/fs/cgroup/web\", \"nodes\": \"1\"},"
+            " {\"name\": \"job\", \"command\": [\"sleep\", \"1\"]},"
+            " {\"name\": \"vm1\", \"qmp\": \"/run/vm1.qmp\"}]}";
+    hostd_conf_default(&c);
+    assert_int_equal(hostd_conf_parse(good, sizeof(good) - 1, "t.json", &c, &err), 0);
+    assert_int_equal(c.nr_domains, 4);
+    assert_true(c.period_s == 0.5);
+    assert_false(c.migrate_memory);
+    assert_int_equal(c.place.max_moves, 3);
+    assert_int_equal(c.domains[0].nr_pids, 2);
+    assert_int_equal(c.domains[1].fixed_nodes, 2);
+    assert_string_equal(c.domains[2].argv[1], "1");
+    assert_int_equal(c.domains[3].kind, HOSTD_VM);
+    hostd_conf_release(&c);
+    const struct {
+        const char *text, *msg;
+    } bad[] = {
+            {"{\"perod_s\": 1}", "unknown key \"perod_s\""},
+            {"{\"period_s\": -1}", "period_s"},
+            {"{\"domains\": [{\"name\": \"a\"}]}", "exactly one of"},
+            {"{\"domains\": [{\"name\": \"a\", \"pids\": [1], \"qmp\": \"x\"}]}", "exactly one of"},
+            {"{\"domains\": [{\"name\": \"a b\", \"pids\": [1]}]}", "name 'a b'"},
+            {"{\"domains\": [{\"name\": \"a\", \"pids\": [1]}, {\"name\": \"a\", \"pids\": [2]}]}",
+             "two domains named 'a'"},
+            {"{\"domains\": [{\"name\": \"a\", \"pids\": [0]}]}", "pids[0]"},
+            {"[1]", "JSON object"},
+            {"{", "t.json:"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        hostd_conf_default(&c);
+        assert_int_equal(hostd_conf_parse(bad[i].text, strlen(bad[i].text), "t.json", &c, &err),
+                         -EINVAL);
+        if (!strstr(err.msg, bad[i].msg))
+            fail_msg("'%s': got '%s', wanted '%s'", bad[i].text, err.msg, bad[i].msg);
+        hostd_conf_release(&c);
+    }
+}
+
+static void test_control(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(4, 2);
+    fake_proc(f, 900, 2, 2, 0);
+    fx_domain(f, "svc", 900);
+    fx_start(f);
+    hostd_round(&f->h);
+    char *out = NULL;
+    const char *q = "{\"cmd\":\"domains\"}";
+    hostd_control_handle(&f->h, q, strlen(q), &out);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"ok\":true"));
+    assert_non_null(strstr(out, "\"name\":\"svc\""));
+    assert_non_null(strstr(out, "\"generation\":2"));
+    free(out);
+    q = "{\"cmd\":\"move\",\"domain\":\"svc\",\"nodes\":\"3\"}";
+    hostd_control_handle(&f->h, q, strlen(q), &out);
+    assert_non_null(strstr(out, "\"nodes\":\"3\""));
+    assert_non_null(strstr(out, "\"generation\":3"));
+    free(out);
+    assert_int_equal(affinity_nodes(f, 901), 8);
+    const struct {
+        const char *req, *msg;
+    } bad[] = {
+            {"garbage", "not a JSON object"},
+            {"{\"cmd\":\"fly\"}", "unknown command"},
+            {"{\"cmd\":\"move\",\"domain\":\"svc\"}", "wants \\\"domain\\\" and \\\"nodes\\\""},
+            {"{\"cmd\":\"move\",\"domain\":\"svc\",\"nodes\":\"7\"}", "node 7 does not exist"},
+            {"{\"cmd\":\"move\",\"domain\":\"zz\",\"nodes\":\"1\"}", "no domain named 'zz'"},
+            {"{}", "no \\\"cmd\\\""},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        hostd_control_handle(&f->h, bad[i].req, strlen(bad[i].req), &out);
+        assert_non_null(out);
+        if (!strstr(out, "\"ok\":false") || !strstr(out, bad[i].msg))
+            fail_msg("'%s': got %s, wanted '%s'", bad[i].req, out, bad[i].msg);
+        free(out);
+    }
+    assert_int_equal(affinity_nodes(f, 901), 8); /* unchanged by the bad requests */
+    fx_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_numa_maps),
+            cmocka_unit_test(test_initial_placement_and_hysteresis),
+            cmocka_unit_test(test_manual_move),
+            cmocka_unit_test(test_mover_budget),
+            cmocka_unit_test(test_exit_mid_move),
+            cmocka_unit_test(test_restart_generation),
+            cmocka_unit_test(test_dry_run),
+            cmocka_unit_test(test_conf),
+            cmocka_unit_test(test_control),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,180 @@
+/*
+ * cf_work.c — xpv-cf-work, the workload of the Carrefour lab tests (t_carrefour.c), run in
+ * the guest with the sampler preloaded. One thread per node, pinned to that node's CPUs:
+ *
+ *   xpv-cf-work shared MIB SECONDS   one array first-touched on node 0; every thread reads
+ *                                    all of it
+ *   xpv-cf-work private MIB SECONDS  thread i's slice (MIB / nodes) first-touched by a thread
+ *                                    on node i+1; thread i reads its slice only
+ *
+ * At the end it checks the data (checksums against the pattern written at the start) and
+ * reports where the pages are, by move_pages queries on itself:
+ *   cf-work shared pages=P n0=.. n1=.. ... data=intact|CORRUPT
+ *   cf-work private thread=I node=N pages=P local=L data=intact|CORRUPT
+ */
+#define _GNU_SOURCE
+#include <numa.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXN 16
+
+static int nodes;
+static size_t page;
+static double seconds;
+static int private_mode;
+static unsigned char *shared_buf;
+static size_t shared_len;
+static unsigned char *slice[MAXN];
+static size_t slice_len;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static unsigned char pattern(size_t i, unsigned salt)
+{
+    return (unsigned char)(i * 2654435761u + salt * 97u + 11u);
+}
+
+static void pin_node(int n)
+{
+    struct bitmask *cpus = numa_allocate_cpumask();
+    numa_node_to_cpus(n, cpus);
+    numa_sched_setaffinity(0, cpus);
+    numa_free_cpumask(cpus);
+}
+
+static unsigned char *map(size_t len)
+{
+    unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("xpv-cf-work: mmap");
+        exit(1);
+    }
+    return p;
+}
+
+static void *toucher(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    pin_node((i + 1) % nodes);
+    slice[i] = map(slice_len);
+    for (size_t k = 0; k < slice_len; k++)
+        slice[i][k] = pattern(k, (unsigned)i);
+    return NULL;
+}
+
+static void *worker(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    pin_node(i);
+    const volatile unsigned char *p = private_mode ? slice[i] : shared_buf;
+    size_t len = private_mode ? slice_len : shared_len;
+    double end = now() + seconds;
+    uint64_t sum = 0;
+    /* one word per cache line, starting at a different offset per thread */
+    /* a sweep, then a short sleep: 4 busy vCPUs on a 2-core TCG host would starve the
+     * TLB-shootdown IPIs every page move needs */
+    struct timespec ms = {0, 5000000};
+    while (now() < end) {
+        for (size_t k = (size_t)i * 64 % len; k < len; k += 64)
+            sum += p[k];
+        nanosleep(&ms, NULL);
+    }
+    return (void *)(uintptr_t)(sum & 1);
+}
+
+static int intact(const unsigned char *p, size_t len, unsigned salt)
+{
+    for (size_t k = 0; k < len; k++)
+        if (p[k] != pattern(k, salt))
+            return 0;
+    return 1;
+}
+
+static void where(const unsigned char *p, size_t len, int *count, int *st)
+{
+    size_t n = len / page;
+    void **pages = malloc(n * sizeof(*pages));
+    for (size_t k = 0; k < n; k++)
+        pages[k] = (void *)(p + k * page);
+    memset(st, 0xff, n * sizeof(*st));
+    move_pages(0, n, pages, NULL, st, 0);
+    for (size_t k = 0; k < n; k++)
+        if (st[k] >= 0 && st[k] < MAXN)
+            count[st[k]]++;
+    free(pages);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4 || (strcmp(argv[1], "shared") && strcmp(argv[1], "private")) ||
+        atoi(argv[2]) < 1 || (seconds = atof(argv[3])) <= 0) {
+        fprintf(stderr, "usage: xpv-cf-work shared|private MIB SECONDS\n");
+        return 2;
+    }
+    if (numa_available() < 0) {
+        fprintf(stderr, "xpv-cf-work: no NUMA\n");
+        return 1;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    private_mode = argv[1][0] == 'p';
+    nodes = numa_max_node() + 1;
+    if (nodes > MAXN)
+        nodes = MAXN;
+    page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t total = (size_t)atoi(argv[2]) << 20;
+    pthread_t t[MAXN];
+    if (private_mode) {
+        slice_len = total / (size_t)nodes / page * page;
+        for (int i = 0; i < nodes; i++)
+            pthread_create(&t[i], NULL, toucher, (void *)(intptr_t)i);
+        for (int i = 0; i < nodes; i++)
+            pthread_join(t[i], NULL);
+    } else {
+        pin_node(0);
+        shared_len = total;
+        shared_buf = map(total);
+        for (size_t k = 0; k < total; k++)
+            shared_buf[k] = pattern(k, 0);
+    }
+    printf("cf-work %s: %d nodes, %zu MiB, %.1f s\n", argv[1], nodes, total >> 20, seconds);
+    for (int i = 0; i < nodes; i++)
+        pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
+    for (int i = 0; i < nodes; i++)
+        pthread_join(t[i], NULL);
+    int *st = malloc((total / page + 1) * sizeof(int)), bad = 0;
+    if (private_mode) {
+        for (int i = 0; i < nodes; i++) {
+            int count[MAXN] = {0};
+            where(slice[i], slice_len, count, st);
+            int ok = intact(slice[i], slice_len, (unsigned)i);
+            bad |= !ok;
+            printf("cf-work private thread=%d node=%d pages=%zu local=%d data=%s\n", i, i,
+                   slice_len / page, count[i], ok ? "intact" : "CORRUPT");
+        }
+    } else {
+        int count[MAXN] = {0};
+        where(shared_buf, shared_len, count, st);
+        int ok = intact(shared_buf, shared_len, 0);
+        bad |= !ok;
+        printf("cf-work shared pages=%zu", shared_len / page);
+        for (int n = 0; n < nodes; n++)
+            printf(" n%d=%d", n, count[n]);
+        printf(" data=%s\n", ok ? "intact" : "CORRUPT");
+    }
+    free(st);
+    return bad;
+}

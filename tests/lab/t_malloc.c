@@ -1,0 +1,278 @@
+/*
+ * t_malloc.c — xpv-malloc on a real multi-node kernel: each node's arena hands out memory on
+ * that node, and a thread's new allocations follow a record that moves its CPU.
+ *
+ * Pages are located with move_pages' query (env->ops) after the test wrote them; numa_balancing
+ * is off in the guest, so nothing moves them behind the test's back. The heap binds with
+ * MPOL_PREFERRED (its default), so a page elsewhere means the binding did not happen.
+ */
+#define _GNU_SOURCE
+#include "lab.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xpv/publisher.h"
+#include "xpv/xpv_malloc.h"
+
+#define NBLOCKS   24
+#define PAGES_MAX 512
+
+static size_t block_size(unsigned i)
+{
+    return (size_t)64 << (i % 12); /* 64 B .. 128 KiB */
+}
+
+/* How many of the pages under the blocks are on `node`; *total gets the pages looked at. */
+static int pages_on(const struct lab_env *env, void *const *blocks, unsigned n, int node,
+                    int *total)
+{
+    static void *pages[PAGES_MAX];
+    static int status[PAGES_MAX];
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned np = 0;
+    for (unsigned i = 0; i < n && np < PAGES_MAX; i++) {
+        uintptr_t a = (uintptr_t)blocks[i] & ~(page - 1);
+        uintptr_t end = (uintptr_t)blocks[i] + block_size(i);
+        for (; a < end && np < PAGES_MAX; a += page)
+            pages[np++] = (void *)a;
+    }
+    long rc = env->ops->move_pages(env->ops->ctx, 0, np, pages, NULL, status, 0);
+    if (rc < 0)
+        return (int)rc;
+    int on = 0;
+    for (unsigned i = 0; i < np; i++)
+        on += status[i] == node;
+    *total = (int)np;
+    return on;
+}
+
+static int pin(const struct lab_env *env, int node)
+{
+    int idx = xpv_topo_node_index(env->topo, node);
+    if (idx < 0)
+        return idx;
+    int cpu = xpv_bitmap_next(&env->topo->nodes[idx].cpus, 0);
+    if (cpu < 0)
+        return -ENOENT;
+    struct xpv_bitmap one;
+    xpv_bitmap_zero(&one);
+    xpv_bitmap_set(&one, (unsigned)cpu);
+    return env->ops->set_affinity(env->ops->ctx, 0, &one);
+}
+
+struct pinned {
+    const struct lab_env *env;
+    struct xpv_heap *h;
+    int node;
+    int on, total, heap_node;
+    char why[160];
+};
+
+static void *pinned_thread(void *arg)
+{
+    struct pinned *p = arg;
+    int rc = pin(p->env, p->node);
+    if (rc < 0) {
+        snprintf(p->why, sizeof(p->why), "cannot pin to node %d: %s", p->node, strerror(-rc));
+        return NULL;
+    }
+    void *blocks[NBLOCKS];
+    for (unsigned i = 0; i < NBLOCKS; i++) {
+        blocks[i] = xpv_heap_alloc(p->h, block_size(i));
+        if (!blocks[i]) {
+            snprintf(p->why, sizeof(p->why), "allocation %u failed", i);
+            return NULL;
+        }
+        memset(blocks[i], (int)i, block_size(i));
+    }
+    p->heap_node = xpv_heap_thread_node(p->h);
+    p->on = pages_on(p->env, blocks, NBLOCKS, p->node, &p->total);
+    for (unsigned i = 0; i < NBLOCKS; i++)
+        xpv_heap_free(blocks[i]);
+    return NULL;
+}
+
+/* One thread pinned to each node's CPU allocates and writes: its pages are on its node. */
+static enum lab_result malloc_pinned(const struct lab_env *env)
+{
+    struct xpv_error err = {0};
+    struct xpv_heap_config cfg = {.no_record = 1, .topo = env->topo, .ops = env->ops};
+    struct xpv_heap *h;
+    int rc = xpv_heap_new(&cfg, &h, &err);
+    LAB_CHECK(rc == 0, "xpv_heap_new: %s", xpv_error_str(&err, rc));
+    unsigned n = env->topo->nr_nodes;
+    struct pinned p[16] = {{0}};
+    pthread_t t[16];
+    LAB_CHECK(n >= 2 && n <= 16, "%u nodes", n);
+    for (unsigned i = 0; i < n; i++) {
+        p[i] = (struct pinned){.env = env, .h = h, .node = env->topo->nodes[i].id};
+        pthread_create(&t[i], NULL, pinned_thread, &p[i]);
+    }
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    for (unsigned i = 0; i < n; i++) {
+        LAB_CHECK(!p[i].why[0], "node %d: %s", p[i].node, p[i].why);
+        printf("  node %d: thread bound to node %d, %d of %d pages on node %d\n", p[i].node,
+               p[i].heap_node, p[i].on, p[i].total, p[i].node);
+        LAB_CHECK(p[i].heap_node == p[i].node, "thread on node %d bound to %d", p[i].node,
+                  p[i].heap_node);
+        LAB_CHECK(p[i].total > 0 && p[i].on == p[i].total, "node %d: %d of %d pages there",
+                  p[i].node, p[i].on, p[i].total);
+    }
+    struct xpv_malloc_stats st;
+    xpv_heap_stats(h, &st);
+    LAB_CHECK(st.nr_nodes == n, "%u node arenas for %u nodes", st.nr_nodes, n);
+    for (unsigned i = 0; i < st.nr_nodes; i++)
+        LAB_CHECK(st.nodes[i].mbind_calls > 0 && st.nodes[i].mbind_errors == 0,
+                  "node %d: %llu mbind, %llu errors", st.nodes[i].node,
+                  (unsigned long long)st.nodes[i].mbind_calls,
+                  (unsigned long long)st.nodes[i].mbind_errors);
+    LAB_CHECK(xpv_heap_delete(h) == 0, "heap delete");
+    return LAB_PASS;
+}
+
+/* Record: CPU c runs on physical node where[c]; each node backs its own virtual node. */
+static int publish(struct xpv_publisher *pub, const struct xpv_topo *t, const uint16_t *where)
+{
+    uint32_t ids[16];
+    uint16_t vn[16], dist[256];
+    struct xpv_record_backing bk[16];
+    unsigned n = t->nr_nodes, ncpu = 0;
+    for (unsigned i = 0; i < n; i++) {
+        ids[i] = (uint32_t)t->nodes[i].id;
+        bk[i] = (struct xpv_record_backing){
+                .vnode = (uint16_t)i, .pnode = (uint16_t)i, .bytes = t->nodes[i].mem_total};
+        for (unsigned j = 0; j < n; j++)
+            dist[i * n + j] = (uint16_t)xpv_topo_dist(t, i, j);
+    }
+    int last = xpv_bitmap_last(&t->cpus_online);
+    ncpu = last < 0 ? 0 : (unsigned)last + 1;
+    if (ncpu > 16)
+        return -E2BIG;
+    for (unsigned c = 0; c < ncpu; c++)
+        vn[c] = where[c];
+    struct xpv_record_desc d = {.nr_pnodes = n,
+                                .nr_vnodes = n,
+                                .nr_cpus = ncpu,
+                                .nr_backing = n,
+                                .pnode_ids = ids,
+                                .cpu_pnode = where,
+                                .cpu_vnode = vn,
+                                .backing = bk,
+                                .distance = dist};
+    return xpv_publisher_publish(pub, &d, NULL, NULL);
+}
+
+struct follower {
+    const struct lab_env *env;
+    struct xpv_heap *h;
+    struct xpv_publisher *pub;
+    int from, to;
+    int on_from, on_to, total_from, total_to, node_after;
+    char why[160];
+};
+
+static void *follow_thread(void *arg)
+{
+    struct follower *f = arg;
+    const struct xpv_topo *t = f->env->topo;
+    int rc = pin(f->env, t->nodes[0].id);
+    if (rc < 0) {
+        snprintf(f->why, sizeof(f->why), "cannot pin: %s", strerror(-rc));
+        return NULL;
+    }
+    void *before[NBLOCKS], *after[NBLOCKS];
+    for (unsigned i = 0; i < NBLOCKS; i++) {
+        before[i] = xpv_heap_alloc(f->h, block_size(i));
+        memset(before[i], 1, block_size(i));
+    }
+    f->on_from = pages_on(f->env, before, NBLOCKS, f->from, &f->total_from);
+    /* The hypervisor moved this vCPU's node: every CPU of node index 0 now runs on `to`. */
+    uint16_t where[16];
+    for (unsigned c = 0; c < 16; c++) {
+        int node = xpv_topo_cpu_node(t, c);
+        int idx = node < 0 ? -1 : xpv_topo_node_index(t, node);
+        where[c] = idx < 0 ? XPV_RECORD_NONE : (uint16_t)idx;
+    }
+    where[xpv_bitmap_next(&t->nodes[0].cpus, 0)] = (uint16_t)xpv_topo_node_index(t, f->to);
+    if ((rc = publish(f->pub, t, where)) < 0) {
+        snprintf(f->why, sizeof(f->why), "publish: %s", strerror(-rc));
+        return NULL;
+    }
+    for (unsigned i = 0; i < NBLOCKS; i++) {
+        after[i] = xpv_heap_alloc(f->h, block_size(i));
+        memset(after[i], 2, block_size(i));
+    }
+    f->node_after = xpv_heap_thread_node(f->h);
+    f->on_to = pages_on(f->env, after, NBLOCKS, f->to, &f->total_to);
+    for (unsigned i = 0; i < NBLOCKS; i++) {
+        xpv_heap_free(before[i]);
+        xpv_heap_free(after[i]);
+    }
+    return NULL;
+}
+
+/* A new record moves the thread's effective node: its new allocations land on the new node. */
+static enum lab_result malloc_follow_record(const struct lab_env *env)
+{
+    const struct xpv_topo *t = env->topo;
+    if (t->nr_nodes < 3) {
+        printf("  needs 3 nodes\n");
+        return LAB_SKIP;
+    }
+    mkdir("/tmp", 0777);
+    const char *path = "/tmp/xpv-malloc-lab-record";
+    unlink(path);
+    struct xpv_error err = {0};
+    struct xpv_publisher *pub;
+    int rc = xpv_publisher_open(path, &pub, &err);
+    LAB_CHECK(rc == 0, "publisher: %s", xpv_error_str(&err, rc));
+    uint16_t where[16];
+    for (unsigned c = 0; c < 16; c++) {
+        int node = xpv_topo_cpu_node(t, c);
+        int idx = node < 0 ? -1 : xpv_topo_node_index(t, node);
+        where[c] = idx < 0 ? XPV_RECORD_NONE : (uint16_t)idx;
+    }
+    rc = publish(pub, t, where);
+    LAB_CHECK(rc == 0, "publish: %s", strerror(-rc));
+    struct xpv_heap_config cfg = {.record_path = path, .topo = t, .ops = env->ops};
+    struct xpv_heap *h;
+    rc = xpv_heap_new(&cfg, &h, &err);
+    LAB_CHECK(rc == 0, "xpv_heap_new: %s", xpv_error_str(&err, rc));
+    struct follower f = {
+            .env = env, .h = h, .pub = pub, .from = t->nodes[0].id, .to = t->nodes[2].id};
+    pthread_t th;
+    pthread_create(&th, NULL, follow_thread, &f);
+    pthread_join(th, NULL);
+    LAB_CHECK(!f.why[0], "%s", f.why);
+    printf("  before: %d of %d pages on node %d; after the record moved CPU %d to node %d: "
+           "bound to node %d, %d of %d pages there\n",
+           f.on_from, f.total_from, f.from, xpv_bitmap_next(&t->nodes[0].cpus, 0), f.to,
+           f.node_after, f.on_to, f.total_to);
+    LAB_CHECK(f.total_from > 0 && f.on_from == f.total_from, "before: %d of %d on node %d",
+              f.on_from, f.total_from, f.from);
+    LAB_CHECK(f.node_after == f.to, "bound to %d after the move, expected %d", f.node_after, f.to);
+    LAB_CHECK(f.total_to > 0 && f.on_to == f.total_to, "after: %d of %d on node %d", f.on_to,
+              f.total_to, f.to);
+    struct xpv_malloc_stats st;
+    xpv_heap_stats(h, &st);
+    LAB_CHECK(st.generation == 2 && st.rebinds == 1, "generation %llu, %llu rebindings",
+              (unsigned long long)st.generation, (unsigned long long)st.rebinds);
+    LAB_CHECK(xpv_heap_delete(h) == 0, "heap delete");
+    xpv_publisher_close(pub);
+    unlink(path);
+    return LAB_PASS;
+}
+
+const struct lab_test lab_malloc_tests[] = {
+        {"malloc.pinned", malloc_pinned},
+        {"malloc.follow_record", malloc_follow_record},
+        {NULL, NULL},
+};

@@ -1,0 +1,149 @@
+/*
+ * test_cf_perf.c — the `perf script` importer (src/policy/cf_perf.c) on hand-made text in the
+ * documented shape: CPUs map to nodes, reads and writes come from data_src or the event name,
+ * rounds follow the clock, pages take the page map's node or their first sampler's, and
+ * malformed lines are refused with their line number.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "xpv/cf_perf.h"
+
+/* Intel PEBS (perf mem record) and AMD IBS (ibs_op//) lines, two rounds of 1 ms. */
+static const char pebs[] =
+        "# perf script -F cpu,time,event,addr,data_src\n"
+        "[000]  100.000100: cpu/mem-loads,ldlat=30/P:      7f0000001010 |OP LOAD|LVL L3 miss\n"
+        "[002]  100.000200: cpu/mem-stores/P:      7f0000001020 |OP STORE|LVL L1 hit\n"
+        "[003]  100.000300: ibs_op//:      7f0000002000 |OP LOAD|LVL RAM hit\n"
+        "[001]  100.000400: ibs_op//:                 0 |OP N/A\n"
+        "[002]  100.001500: cpu/mem-stores/P:      7f0000002008\n"
+        "[000]  100.001600: ibs_op//:      7f0000003000\n";
+
+static void opts_2x2(struct xpv_cf_perf_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    assert_int_equal(xpv_cf_perf_cpu_map("0-1:0,2-3:1", o, NULL), 0);
+    o->round_ns = 1e6;
+}
+
+static void test_import(void **state)
+{
+    (void)state;
+    struct xpv_cf_perf_opts o;
+    opts_2x2(&o);
+    assert_int_equal(o.nr_nodes, 2);
+    struct xpv_cf_replay *r;
+    struct xpv_error err = {0};
+    int rc = xpv_cf_perf_parse(pebs, sizeof(pebs) - 1, "p", &o, &r, &err);
+    if (rc)
+        fail_msg("%s", err.msg);
+    assert_int_equal(o.skipped_no_addr, 1);
+    assert_int_equal(o.unknown_kind, 1); /* the last ibs_op line: no data_src, no hint */
+    assert_int_equal(r->nr_rounds, 2);
+    assert_int_equal(r->nr_samples, 5);
+    assert_int_equal(r->rounds[0].count, 3);
+    assert_int_equal(r->rounds[1].count, 2);
+    const struct xpv_cf_sample *s = r->samples;
+    assert_int_equal(s[0].cpu, 0);
+    assert_int_equal(s[0].addr, 0x7f0000001010ull);
+    assert_int_equal(s[0].write, 0);
+    assert_int_equal(s[1].write, 1);
+    /* first touch: page ...1 first sampled by CPU 0 (node 0), page ...2 by CPU 3 (node 1) */
+    assert_int_equal(s[0].node, 0);
+    assert_int_equal(s[1].node, 0);
+    assert_int_equal(s[2].node, 1);
+    assert_int_equal(s[3].node, 1);
+    assert_int_equal(s[3].write, 1); /* "store" in the event name */
+    assert_int_equal(s[4].node, 0);
+    xpv_cf_replay_free(r);
+
+    /* a page map overrides first touch */
+    const char map[] = "# page node\n7f0000002000 0\n7f0000001abc 1\n";
+    assert_int_equal(xpv_cf_perf_page_nodes_parse(map, sizeof(map) - 1, "m", &o, &err), 0);
+    assert_int_equal(o.nr_page_nodes, 2);
+    assert_int_equal(xpv_cf_perf_parse(pebs, sizeof(pebs) - 1, "p", &o, &r, &err), 0);
+    assert_int_equal(r->samples[0].node, 1);
+    assert_int_equal(r->samples[2].node, 0);
+    xpv_cf_replay_free(r);
+    free(o.page_nodes);
+}
+
+static void test_rounds_follow_the_clock(void **state)
+{
+    (void)state;
+    struct xpv_cf_perf_opts o;
+    opts_2x2(&o);
+    const char t[] = "[000] 5.000000: mem-loads: 1000\n"
+                     "[000] 5.003500: mem-loads: 2000\n"  /* 3 rounds later */
+                     "[001] 5.003400: mem-loads: 3000\n"; /* out of order: same round */
+    struct xpv_cf_replay *r;
+    assert_int_equal(xpv_cf_perf_parse(t, sizeof(t) - 1, "c", &o, &r, NULL), 0);
+    assert_int_equal(r->nr_rounds, 4);
+    assert_int_equal(r->rounds[0].count, 1);
+    assert_int_equal(r->rounds[1].count, 0);
+    assert_int_equal(r->rounds[3].count, 2);
+    xpv_cf_replay_free(r);
+}
+
+static void expect_refused(const char *text, const char *msg)
+{
+    struct xpv_cf_perf_opts o;
+    opts_2x2(&o);
+    struct xpv_cf_replay *r = NULL;
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_cf_perf_parse(text, strlen(text), "bad", &o, &r, &err), -EINVAL);
+    assert_null(r);
+    if (!strstr(err.msg, msg))
+        fail_msg("expected '%s' in '%s'", msg, err.msg);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    expect_refused("[000] 1.0: mem-loads: 1000\nnot a sample\n", "bad:2: expected '[CPU]");
+    expect_refused("[000] 1.0 mem-loads: 1000\n", "bad:1:");
+    expect_refused("[000] 1.0: mem-loads: 10000000000000000\n", "bad:1:");
+    expect_refused("[000] 1.0: mem-loads: 12xz\n", "bad:1:");
+    expect_refused("[-01] 1.0: mem-loads: 1000\n", "bad:1:");
+    expect_refused("[009] 1.0: mem-loads: 1000\n", "bad:1: CPU 9 has no node");
+    expect_refused("[000] 1.0: mem-loads: 1000\n[000] 1000000.0: mem-loads: 1000\n",
+                   "bad:2: 999999000 empty rounds");
+    expect_refused("# nothing\n", "no samples");
+    expect_refused("[000] 1.0: ibs_op//: 0\n", "no samples");
+
+    struct xpv_cf_perf_opts o;
+    struct xpv_error err = {0};
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(xpv_cf_perf_cpu_map("0-3", &o, &err), -EINVAL);
+    assert_int_equal(xpv_cf_perf_cpu_map("3-1:0", &o, &err), -EINVAL);
+    assert_int_equal(xpv_cf_perf_cpu_map("0:64", &o, &err), -EINVAL);
+    assert_int_equal(xpv_cf_perf_cpu_map("0:1x", &o, &err), -EINVAL);
+    assert_int_equal(xpv_cf_perf_cpu_map("", &o, &err), -EINVAL);
+    assert_int_equal(xpv_cf_perf_cpu_map("0:0 5:3", &o, &err), 0);
+    assert_int_equal(o.nr_nodes, 4);
+    assert_int_equal(o.cpu_node[5], 3);
+    assert_int_equal(o.cpu_node[1], -1);
+    const char map[] = "7f00 9\n";
+    assert_int_equal(xpv_cf_perf_page_nodes_parse(map, sizeof(map) - 1, "m", &o, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "m:1: node 9"));
+    const char map2[] = "7f00\n";
+    assert_int_equal(xpv_cf_perf_page_nodes_parse(map2, sizeof(map2) - 1, "m", &o, &err), -EINVAL);
+    free(o.page_nodes);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_import),
+            cmocka_unit_test(test_rounds_follow_the_clock),
+            cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,194 @@
+/*
+ * test_cf_sampler.c — the software sampler (libxpv-cfsampler.so) preloaded into a real
+ * program on this host (cf-target: a reader thread pinned to one CPU reads buffer R, a writer
+ * pinned to another stores to buffer W). Checks, from the ring the library publishes:
+ *  - samples arrive, and every one lies in R or W (nothing else of the program qualifies);
+ *  - the reader's samples are reads in R taken on the reader's CPU, the writer's are writes
+ *    in W on the writer's CPU (sched_getcpu and the page-fault error code are right);
+ *  - the ring's statistics add up (no drops at this rate, pages protected >= samples);
+ *  - the program prints exactly what it prints without the library.
+ *
+ *   test-cf_sampler LIB TARGET      (CTest passes the build's paths)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xpv/cf_ring.h"
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        printf("FAIL: " __VA_ARGS__);                                                              \
+        printf("\n");                                                                              \
+        return 1;                                                                                  \
+    } while (0)
+
+/* Run TARGET SECONDS with `preload` (or none); its stdout into out, its stderr into a pipe
+ * whose read end is returned in *err_fd. */
+static pid_t start(const char *lib, const char *target, const char *secs, int *out_fd, int *err_fd)
+{
+    int o[2], e[2];
+    if (pipe(o) < 0 || pipe(e) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(o[1], 1);
+        dup2(e[1], 2);
+        close(o[0]);
+        close(e[0]);
+        if (lib) {
+            setenv("LD_PRELOAD", lib, 1);
+            setenv("XPV_CFSAMPLER_PAGES", "32", 1);
+            setenv("XPV_CFSAMPLER_PERIOD_US", "5000", 1);
+        } else {
+            unsetenv("LD_PRELOAD");
+        }
+        execl(target, target, secs, (char *)NULL);
+        _exit(127);
+    }
+    close(o[1]);
+    close(e[1]);
+    *out_fd = o[0];
+    *err_fd = e[0];
+    return pid;
+}
+
+static size_t read_all(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < cap && (k = read(fd, buf + n, cap - 1 - n)) > 0)
+        n += (size_t)k;
+    buf[n] = 0;
+    return n;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: test-cf_sampler LIB TARGET\n");
+        return 2;
+    }
+    const char *lib = argv[1], *target = argv[2];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    /* the reference run, without the library */
+    int ofd, efd;
+    char ref[4096], got[4096], info[512];
+    pid_t pid = start(NULL, target, "0.3", &ofd, &efd);
+    if (pid < 0)
+        FAIL("cannot start %s", target);
+    read_all(ofd, ref, sizeof(ref));
+    read_all(efd, info, sizeof(info));
+    int st;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        FAIL("%s without the sampler failed: %s", target, ref);
+
+    pid = start(lib, target, "1.5", &ofd, &efd);
+    /* the info line comes once the threads are pinned, after the library's constructor */
+    size_t n = 0;
+    while (n + 1 < sizeof(info) && !memchr(info, '\n', n)) {
+        ssize_t k = read(efd, info + n, sizeof(info) - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        info[n] = 0;
+    }
+    unsigned long rlo, rhi, wlo, whi;
+    int rtid, rcpu, wtid, wcpu;
+    if (sscanf(info, "cf-target R %lx %lx W %lx %lx reader %d %d writer %d %d", &rlo, &rhi, &wlo,
+               &whi, &rtid, &rcpu, &wtid, &wcpu) != 8)
+        FAIL("unexpected info line from the target: '%s'", info);
+    char name[64];
+    snprintf(name, sizeof(name), XPV_CF_RING_NAME_FMT, (int)pid);
+    int fd = shm_open(name, O_RDWR, 0);
+    if (fd < 0)
+        FAIL("no ring /dev/shm%s for the preloaded target: %s", name, strerror(errno));
+    struct stat sb;
+    fstat(fd, &sb);
+    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    struct xpv_cf_ring_reader rd;
+    struct xpv_error err = {0};
+    if (m == MAP_FAILED || xpv_cf_ring_open(&rd, m, (size_t)sb.st_size, &err) < 0)
+        FAIL("ring: %s", err.msg);
+    if (rd.pid != pid)
+        FAIL("ring names pid %d, target is %d", rd.pid, (int)pid);
+
+    static struct xpv_cf_ring_sample s[1 << 16];
+    unsigned total = 0, reads_r = 0, writes_w = 0, other = 0;
+    int done = 0;
+    while (!done) {
+        done = waitpid(pid, &st, WNOHANG) == pid;
+        size_t k = xpv_cf_ring_pop(&rd, s, sizeof(s) / sizeof(s[0]));
+        for (size_t i = 0; i < k; i++) {
+            total++;
+            int in_r = s[i].addr >= rlo && s[i].addr < rhi;
+            int in_w = s[i].addr >= wlo && s[i].addr < whi;
+            if (!in_r && !in_w)
+                FAIL("sample at 0x%llx is outside the program's buffers",
+                     (unsigned long long)s[i].addr);
+            if ((int)s[i].tid == rtid) {
+                if (!in_r || s[i].write || (int)s[i].cpu != rcpu)
+                    FAIL("reader sample: addr 0x%llx in R %d, write %u, cpu %u (pinned %d)",
+                         (unsigned long long)s[i].addr, in_r, s[i].write, s[i].cpu, rcpu);
+                reads_r++;
+            } else if ((int)s[i].tid == wtid) {
+                if (!in_w || !s[i].write || (int)s[i].cpu != wcpu)
+                    FAIL("writer sample: addr 0x%llx in W %d, write %u, cpu %u (pinned %d)",
+                         (unsigned long long)s[i].addr, in_w, s[i].write, s[i].cpu, wcpu);
+                writes_w++;
+            } else {
+                other++; /* the main thread filling R or checking W */
+            }
+        }
+        if (!done)
+            nap_ms(50);
+    }
+    read_all(ofd, got, sizeof(got));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        FAIL("the target with the sampler failed (status 0x%x): %s", st, got);
+    struct xpv_cf_ring_hdr h;
+    xpv_cf_ring_stats(&rd, &h);
+    printf("samples %u (reader %u reads in R, writer %u writes in W, main thread %u); "
+           "windows %llu, pages protected %llu, untouched %llu, dropped %llu, unmatched %llu, "
+           "eligible pages %llu, state %u; sampler %.1f ms, handler %.1f ms\n",
+           total, reads_r, writes_w, other, (unsigned long long)h.windows,
+           (unsigned long long)h.protected_pages, (unsigned long long)h.untouched,
+           (unsigned long long)h.dropped, (unsigned long long)h.unmatched,
+           (unsigned long long)h.eligible_pages, h.state, (double)h.sampler_ns / 1e6,
+           (double)h.handler_ns / 1e6);
+    if (reads_r < 10 || writes_w < 10)
+        FAIL("too few samples from the threads (reader %u, writer %u)", reads_r, writes_w);
+    if (h.dropped || h.samples != total || h.protected_pages < total)
+        FAIL("ring statistics do not add up");
+    if (h.state != XPV_CF_RING_EXITED)
+        FAIL("ring state %u after a normal exit", h.state);
+    /* the two buffers (2048 pages); the heap is below the 1 MiB threshold */
+    if (h.eligible_pages != 2 * (4u << 20) / 4096)
+        FAIL("eligible pages %llu, expected the two buffers' 2048",
+             (unsigned long long)h.eligible_pages);
+    if (strcmp(ref, got) != 0)
+        FAIL("output differs with the sampler:\n--- without\n%s--- with\n%s", ref, got);
+    if (access("/dev/shm/xpv-cfsampler.0", F_OK) == 0 || shm_open(name, O_RDONLY, 0) >= 0)
+        FAIL("the ring %s is still in /dev/shm after a normal exit", name);
+    printf("PASS\n");
+    return 0;
+}
