@@ -555,10 +555,13 @@ int xpv_vm_parse_info_numa(const char *text, unsigned *nr_nodes, uint64_t *mem, 
         memcpy(line, p, ll);
         line[ll] = '\0';
         p = nl ? nl + 1 : p + strlen(p);
-        unsigned node;
+        unsigned node, count;
         unsigned long long mb;
         char unit[8], tail;
-        if (sscanf(line, "%u nodes%c", &n, &tail) >= 1 && !got) {
+        /* into `count`, not `n`: a later line that also starts with a number must not change
+         * the node count the bounds check below relies on (found by fuzz.qmp) */
+        if (!got && sscanf(line, "%u nodes%c", &count, &tail) >= 1) {
+            n = count;
             if (n > max)
                 return xpv_error_set(err, -E2BIG, "info numa: %u nodes, at most %u supported", n,
                                      max);
