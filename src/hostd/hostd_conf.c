@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "hostd.h"
+#include "xpv/file.h"
 
 void hostd_conf_default(struct hostd_conf *c)
 {
@@ -294,34 +295,12 @@ out:
 
 int hostd_conf_load(const char *path, struct hostd_conf *c, struct xpv_error *err)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return xpv_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 4096 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > (16u << 20)) {
-                free(buf);
-                fclose(f);
-                return xpv_error_set(err, -EFBIG, "%s: over 16 MiB, not a configuration", path);
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return xpv_error_set(err, -ENOMEM, "out of memory");
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    int rc = hostd_conf_parse(buf ? buf : "", n, path, c, err);
-    free(buf);
+    char *text;
+    size_t len;
+    int rc = xpv_read_file(path, 16u << 20, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    rc = hostd_conf_parse(text, len, path, c, err);
+    free(text);
     return rc;
 }

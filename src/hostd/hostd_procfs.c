@@ -15,40 +15,14 @@
 #include <string.h>
 
 #include "hostd.h"
+#include "xpv/file.h"
+
+/* /proc/PID/numa_maps and maps of a large process run to a few MiB; 64 MiB is absurd. */
+#define MAX_PROC_TEXT (64u << 20)
 
 static int read_file(const char *path, char **text, size_t *len)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    size_t cap = 8192, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (n + 1 < cap)
-            break;
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    int rc = ferror(f) ? -EIO : 0;
-    fclose(f);
-    if (!buf)
-        return -ENOMEM;
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = 0;
-    *text = buf;
-    *len = n;
-    return 0;
+    return xpv_read_file(path, MAX_PROC_TEXT, text, len, NULL);
 }
 
 /* A process that vanished: /proc/PID is gone, or its files read as ESRCH. */

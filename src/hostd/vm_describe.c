@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "xpv/file.h"
 #include "xpv/qmp.h"
 #include "xpv/vmdesc.h"
 
@@ -67,41 +68,7 @@ static int fatal(int rc)
 
 static int read_all(const char *path, char **out, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t cap = 65536, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        if (n == cap) {
-            char *nb = cap < MAX_PROC_FILE ? realloc(b, cap * 2) : NULL;
-            if (!nb) {
-                free(b);
-                close(fd);
-                return cap < MAX_PROC_FILE ? -ENOMEM : -EFBIG;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, b + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            free(b);
-            close(fd);
-            return -e;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    if (!b)
-        return -ENOMEM;
-    *out = b;
-    *len = n;
-    return 0;
+    return xpv_read_file(path, MAX_PROC_FILE, out, len, NULL);
 }
 
 static void proc_path(char *buf, size_t len, const char *root, pid_t pid, const char *file)

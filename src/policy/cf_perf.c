@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xpv/file.h"
+
 #define PAGE_SHIFT 12
 #define MAX_GAP    100000u /* empty rounds allowed between two samples */
 #define MAX_TEXT   (16u << 20)
@@ -166,44 +168,7 @@ int xpv_cf_perf_page_nodes_parse(const char *text, size_t len, const char *name,
 
 static int read_file(const char *path, char **text, size_t *len, struct xpv_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return xpv_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-    size_t cap = 65536, n = 0;
-    char *t = malloc(cap);
-    int rc = 0;
-    while (t) {
-        if (n == cap) {
-            if (cap > MAX_TEXT * 8u) {
-                rc = xpv_error_set(err, -EINVAL, "%s: larger than %u bytes", path, MAX_TEXT * 8u);
-                break;
-            }
-            char *nt = realloc(t, cap * 2);
-            if (!nt) {
-                free(t);
-                t = NULL;
-                break;
-            }
-            t = nt;
-            cap *= 2;
-        }
-        size_t got = fread(t + n, 1, cap - n, f);
-        n += got;
-        if (!got)
-            break;
-    }
-    if (!t)
-        rc = xpv_error_set(err, -ENOMEM, "out of memory");
-    else if (!rc && ferror(f))
-        rc = xpv_error_set(err, -EIO, "cannot read %s", path);
-    fclose(f);
-    if (rc) {
-        free(t);
-        return rc;
-    }
-    *text = t;
-    *len = n;
-    return 0;
+    return xpv_read_file(path, MAX_TEXT * 8u, text, len, err);
 }
 
 int xpv_cf_perf_page_nodes_load(const char *path, struct xpv_cf_perf_opts *o, struct xpv_error *err)

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xpv/file.h"
+
 #define MAX_INPUT  (16u << 20)
 #define PAGE_SHIFT 12
 
@@ -269,31 +271,12 @@ int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct x
 int xpv_cf_replay_load(const char *path, struct xpv_cf_replay **out, struct xpv_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return xpv_error_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (grow((void **)&text, &cap, len + 65536, 1) < 0) {
-            rc = xpv_error_set(err, -ENOMEM, "out of memory");
-            break;
-        }
-        size_t n = fread(text + len, 1, cap - len, f);
-        len += n;
-        if (len > MAX_INPUT) {
-            rc = xpv_error_set(err, -EINVAL, "%s: larger than %u bytes", path, MAX_INPUT);
-            break;
-        }
-        if (n == 0)
-            break;
-    }
-    if (rc == 0 && ferror(f))
-        rc = xpv_error_set(err, -EIO, "cannot read %s", path);
-    fclose(f);
-    if (rc == 0)
-        rc = xpv_cf_replay_parse(text, len, path, out, err);
+    char *text;
+    size_t len;
+    int rc = xpv_read_file(path, MAX_INPUT, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    rc = xpv_cf_replay_parse(text, len, path, out, err);
     free(text);
     return rc;
 }
