@@ -82,6 +82,10 @@ static int add_named(const char *opt, const char *arg, enum hostd_kind kind, str
     const char *v = eq + 1;
     if (kind == HOSTD_PIDS) {
         char *copy = strdup(v), *save = NULL;
+        if (!copy) {
+            xpv_cli_err("hostd", "out of memory");
+            return XPV_EXIT_FAIL;
+        }
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             char *end;
             long p = strtol(t, &end, 10);
@@ -279,7 +283,11 @@ int xpv_cmd_hostd(int argc, char **argv)
         snprintf(d->name, sizeof(d->name), "%s", name);
         d->kind = HOSTD_COMMAND;
         for (int i = optind; i < argc; i++)
-            d->argv[i - optind] = strdup(argv[i]);
+            if (!(d->argv[i - optind] = strdup(argv[i]))) {
+                xpv_cli_err("hostd", "out of memory");
+                hostd_conf_release(&conf);
+                return XPV_EXIT_FAIL;
+            }
     }
     if (period)
         conf.period_s = period;

@@ -303,6 +303,7 @@ int hostd_round(struct hostd *h)
 
     /* refresh, and bind domains with a fixed placement that are not there */
     unsigned np = 0;
+    double pinned_load[XPV_PLACE_MAX_NODES] = {0}; /* threads of pinned domains per node */
     for (unsigned k = 0; k < h->nr_domains; k++) {
         struct hostd_domain *d = &h->domains[k];
         int nt = refresh(h, d, tids, MAX_TIDS);
@@ -312,13 +313,16 @@ int hostd_round(struct hostd *h)
             d->nodes = bound_nodes(h, tids[0]); /* a restarted daemon finds its bindings */
         if (!d->generation)
             publish(h, d);
-        if (d->pinned && d->nodes != d->pinned) {
-            if (apply(h, d, d->pinned, tids, (unsigned)nt, "placed by the operator") == 0)
+        if (d->pinned) {
+            if (d->nodes != d->pinned &&
+                apply(h, d, d->pinned, tids, (unsigned)nt, "placed by the operator") == 0)
                 moves++;
+            unsigned w = (unsigned)__builtin_popcountll(d->pinned);
+            for (unsigned i = 0; i < XPV_PLACE_MAX_NODES; i++)
+                if (d->pinned >> i & 1)
+                    pinned_load[i] += (double)d->threads / w;
             continue;
         }
-        if (d->pinned)
-            continue;
         pd[np] = (struct xpv_place_domain){
                 .name = d->conf.name, .threads = d->threads, .nodes = d->nodes};
         memcpy(pd[np].mem, d->mem, sizeof(pd[np].mem));
@@ -332,12 +336,13 @@ int hostd_round(struct hostd *h)
     uint32_t dist[XPV_PLACE_MAX_NODES * XPV_PLACE_MAX_NODES];
     hostd_node_free(h->proc_root, h->topo, free_b);
     for (unsigned i = 0; i < n; i++) {
-        nodes[i].cores = xpv_bitmap_weight(&h->topo->nodes[i].cpus);
+        /* pinned domains are not the core's to move, but their threads use these cores */
+        double cores = xpv_bitmap_weight(&h->topo->nodes[i].cpus) - pinned_load[i] + 0.5;
+        nodes[i].cores = cores > 0 ? (unsigned)cores : 0;
         nodes[i].mem_free = free_b[i];
         for (unsigned j = 0; j < n; j++)
             dist[i * n + j] = xpv_topo_dist(h->topo, i, j);
     }
-    /* pinned domains occupy their cores: the core sees them as domains that never move */
     struct xpv_error err = {0};
     int nd = np ? xpv_place_round(&h->conf.place, nodes, n, dist, pd, np, dec, 16, &err) : 0;
     if (nd < 0) {

@@ -273,7 +273,8 @@ int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
     if ((rc = xpv_publisher_publish(d->pub, &desc, &d->generation, &err)) < 0)
         goto fail;
     h->stats.publishes++;
-    /* the same record, encoded again, for the kick frame */
+    /* the same record, encoded again for the kick frame: the copy in the ivshmem file is
+     * guest-writable, so it is never read back as the source */
     size_t len = xpv_record_size(&desc);
     void *rec = malloc(len);
     if (rec && xpv_record_encode(&desc, d->generation, 0, rec, len, NULL) > 0)

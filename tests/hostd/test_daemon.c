@@ -267,6 +267,24 @@ static void test_manual_move(void **state)
     }
 }
 
+/* A domain the operator placed keeps its cores: the automatic placement does not put
+ * another domain on them, even where that domain's memory is. */
+static void test_pinned_load(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(2, 2);
+    fake_proc(f, 1100, 2, 4, 0);
+    fake_proc(f, 1200, 2, 4, 0);
+    fx_domain(f, "pin", 1100);
+    f->c.domains[0].fixed_nodes = 1; /* node 0, from the configuration */
+    fx_domain(f, "free", 1200);
+    fx_start(f);
+    hostd_round(&f->h);
+    assert_int_equal(hostd_find(&f->h, "pin")->nodes, 1);
+    assert_int_equal(hostd_find(&f->h, "free")->nodes, 2); /* node 1: node 0's cores are taken */
+    fx_free(f);
+}
+
 /* The page budget: 1 MiB per round moves 256 pages per round, resuming where it stopped. */
 static void test_mover_budget(void **state)
 {
@@ -469,6 +487,7 @@ int main(void)
             cmocka_unit_test(test_numa_maps),
             cmocka_unit_test(test_initial_placement_and_hysteresis),
             cmocka_unit_test(test_manual_move),
+            cmocka_unit_test(test_pinned_load),
             cmocka_unit_test(test_mover_budget),
             cmocka_unit_test(test_exit_mid_move),
             cmocka_unit_test(test_restart_generation),
