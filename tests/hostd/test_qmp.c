@@ -27,6 +27,12 @@
     "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "             \
     "\"package\": \"test\"}, \"capabilities\": [\"oob\"]}}\r\n"
 #define CAPS_OK "{\"return\": {}, \"id\": @0}\r\n"
+/* What every session starts with: the greeting, qmp_capabilities and its reply. */
+#define HANDSHAKE                                                                                  \
+    {SEND, GREETING}, {RECV, NULL},                                                                \
+    {                                                                                              \
+        SEND, CAPS_OK                                                                              \
+    }
 
 /* A step of the fake server: RECV reads one command line and stores its id (ids[k] for the
  * k-th RECV); SEND writes text with "@K" replaced by ids[K]; CLOSE ends the conversation;
@@ -157,9 +163,7 @@ static void test_call_roundtrip(void **state)
 {
     (void)state;
     static const struct step script[] = {
-            {SEND, GREETING},
-            {RECV, NULL},
-            {SEND, CAPS_OK},
+            HANDSHAKE,
             {RECV, NULL},
             {SEND, "{\"return\": {\"name\": \"vm-a\"}, \"id\": @1}\r\n"},
             {RECV, NULL},
@@ -277,9 +281,7 @@ static void test_error_reply(void **state)
 {
     (void)state;
     static const struct step script[] = {
-            {SEND, GREETING},
-            {RECV, NULL},
-            {SEND, CAPS_OK},
+            HANDSHAKE,
             {RECV, NULL},
             {SEND, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nosuch "
                    "has not been found\"}, \"id\": @1}\r\n"},
@@ -310,9 +312,7 @@ static void test_malformed(void **state)
 {
     (void)state;
     static const struct step script[] = {
-            {SEND, GREETING},
-            {RECV, NULL},
-            {SEND, CAPS_OK},
+            HANDSHAKE,
             {RECV, NULL},
             {SEND, "{\"return\": {\"a\": tru\r\n"}, /* broken JSON */
             {RECV, NULL},
@@ -348,9 +348,7 @@ static void test_stale_reply_after_timeout(void **state)
 {
     (void)state;
     static const struct step script[] = {
-            {SEND, GREETING},
-            {RECV, NULL},
-            {SEND, CAPS_OK},
+            HANDSHAKE,
             {RECV, NULL}, /* no answer: the client times out */
             {RECV, NULL}, /* the next command; then the late reply, then its own */
             {SEND, "{\"return\": \"late\", \"id\": @1}\r\n{\"return\": \"mine\", \"id\": @2}\r\n"},
@@ -378,9 +376,7 @@ static void test_eof_mid_reply(void **state)
 {
     (void)state;
     static const struct step script[] = {
-            {SEND, GREETING},
-            {RECV, NULL},
-            {SEND, CAPS_OK},
+            HANDSHAKE,
             {RECV, NULL},
             {SEND, "{\"event\": \"SHUTDOWN\"}\r\n{\"return\": {\"status\": \"runn"},
             {CLOSE, NULL},
@@ -404,7 +400,9 @@ static void test_eof_before_reply_then_send(void **state)
 {
     (void)state;
     static const struct step script[] = {
-            {SEND, GREETING}, {RECV, NULL}, {SEND, CAPS_OK}, {CLOSE, NULL}, {END, NULL},
+            HANDSHAKE,
+            {CLOSE, NULL},
+            {END, NULL},
     };
     struct fake f;
     struct xpv_qmp *q = open_ok(&f, script, 5000);
@@ -499,7 +497,9 @@ static void test_open_path(void **state)
 {
     (void)state;
     static const struct step script[] = {
-            {SEND, GREETING}, {RECV, NULL}, {SEND, CAPS_OK}, {WAIT_PEER_CLOSE, NULL}, {END, NULL},
+            HANDSHAKE,
+            {WAIT_PEER_CLOSE, NULL},
+            {END, NULL},
     };
     char dir[] = "/tmp/xpv-test-qmp-XXXXXX", path[64];
     assert_non_null(mkdtemp(dir));
