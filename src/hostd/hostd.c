@@ -282,6 +282,11 @@ static void migrate(struct hostd *h)
         h->stats.pages_moved += (uint64_t)moved;
         uint64_t used = (uint64_t)moved * h->page_size;
         budget = used >= budget ? 0 : budget - used;
+        if (moved > 0) { /* what `xpv domains` reports is where the memory is now */
+            memset(d->mem, 0, sizeof(d->mem));
+            for (unsigned p = 0; p < d->nr_pids; p++)
+                hostd_proc_mem(h->proc_root, d->pids[p], h->topo, d->mem);
+        }
         if (done) {
             d->moving = false;
             hostd_log(h, HOSTD_LOG_DEBUG, d->conf.name, "memory pass complete");
