@@ -257,6 +257,7 @@ static int apply(struct hostd *h, struct hostd_domain *d, uint64_t to, const pid
 static void migrate(struct hostd *h)
 {
     uint64_t budget = (uint64_t)(h->conf.migrate_mb_s * h->conf.period_s * 1024 * 1024);
+    uint64_t deadline = hostd_now_ns() + (uint64_t)(h->conf.migrate_max_ms * 1e6);
     struct hostd_range *r = malloc(MAX_RANGES * sizeof(*r));
     if (!r)
         return;
@@ -278,7 +279,7 @@ static void migrate(struct hostd *h)
             }
         }
         bool done;
-        long moved = hostd_move_pages(h, r, nr, d->nodes, budget, &d->move_cursor, &done);
+        long moved = hostd_move_pages(h, r, nr, d->nodes, budget, deadline, &d->move_cursor, &done);
         h->stats.pages_moved += (uint64_t)moved;
         uint64_t used = (uint64_t)moved * h->page_size;
         budget = used >= budget ? 0 : budget - used;

@@ -55,9 +55,10 @@ struct hostd_domain_conf {
 };
 
 struct hostd_conf {
-    double period_s;     /* between rounds (1) */
-    bool migrate_memory; /* move pages after a move (true) */
-    double migrate_mb_s; /* page-migration budget, MiB per second of period (256) */
+    double period_s;       /* between rounds (1) */
+    bool migrate_memory;   /* move pages after a move (true) */
+    double migrate_mb_s;   /* page-migration budget, MiB per second of period (256) */
+    double migrate_max_ms; /* time a round may spend moving pages (100) */
     struct xpv_place_params place;
     char record_dir[256]; /* where process domains' records go (/dev/shm) */
     char socket[256];     /* control socket ("" = hostd_default_socket()) */
@@ -155,10 +156,12 @@ double hostd_locality(const struct hostd *h, const struct hostd_domain *d);
 void hostd_format_nodes(const struct xpv_topo *t, uint64_t mask, char *buf, size_t len);
 
 /* The page mover (hostd_mover.c): move up to budget bytes of the ranges toward nodes
- * (positions), pages spread round-robin over them; resumes at *cursor (an offset over the
- * concatenated ranges), sets it to 0 when the pass is complete. Returns pages moved. */
+ * (positions), pages spread round-robin over them, stopping at deadline_ns (CLOCK_MONOTONIC,
+ * 0: none); resumes at *cursor (an offset over the concatenated ranges), sets it to 0 when
+ * the pass is complete. Returns pages moved. */
 long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr, uint64_t nodes,
-                      uint64_t budget, uint64_t *cursor, bool *done);
+                      uint64_t budget, uint64_t deadline_ns, uint64_t *cursor, bool *done);
+uint64_t hostd_now_ns(void);
 
 /* The control protocol (hostd_control.c): one JSON object per line each way. */
 /* Handle one request line; writes a one-line JSON reply (with '\n') into out. */

@@ -21,6 +21,7 @@ void hostd_conf_default(struct hostd_conf *c)
     c->period_s = 1;
     c->migrate_memory = true;
     c->migrate_mb_s = 256;
+    c->migrate_max_ms = 100;
     xpv_place_params_default(&c->place);
     snprintf(c->record_dir, sizeof(c->record_dir), "/dev/shm");
 }
@@ -246,6 +247,9 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
         } else if (!strcmp(key, "migrate_mb_s")) {
             if ((rc = get_num(v, 1, 1e6, name, key, &c->migrate_mb_s, err)))
                 goto out;
+        } else if (!strcmp(key, "migrate_max_ms")) {
+            if ((rc = get_num(v, 1, 3.6e6, name, key, &c->migrate_max_ms, err)))
+                goto out;
         } else if (!strcmp(key, "hysteresis")) {
             if ((rc = get_num(v, 0, 10, name, key, &c->place.hysteresis, err)))
                 goto out;
@@ -281,10 +285,12 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
                     }
             }
         } else {
-            rc = xpv_error_set(err, -EINVAL,
-                               "%s: unknown key \"%s\" (known: period_s, migrate_memory, "
-                               "migrate_mb_s, hysteresis, max_moves, record_dir, socket, domains)",
-                               name, key);
+            rc = xpv_error_set(
+                    err, -EINVAL,
+                    "%s: unknown key \"%s\" (known: period_s, migrate_memory, "
+                    "migrate_mb_s, migrate_max_ms, hysteresis, max_moves, record_dir, socket, "
+                    "domains)",
+                    name, key);
             goto out;
         }
     }

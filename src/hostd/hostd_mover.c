@@ -12,13 +12,21 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hostd.h"
 
-#define BATCH 512
+#define BATCH 128 /* pages per move_pages call: the deadline is checked between calls */
+
+uint64_t hostd_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr, uint64_t nodes,
-                      uint64_t budget, uint64_t *cursor, bool *done)
+                      uint64_t budget, uint64_t deadline_ns, uint64_t *cursor, bool *done)
 {
     const uint64_t ps = h->page_size;
     *done = true;
@@ -43,7 +51,8 @@ long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr,
             if (want_nodes >> i & 1)
                 targets[nt++] = h->topo->nodes[i].id;
         for (uint64_t i = start > base ? start - base : 0; nt && i < npages;) {
-            if (moved_bytes >= budget || examined >= examine) {
+            if (moved_bytes >= budget || examined >= examine ||
+                (deadline_ns && hostd_now_ns() >= deadline_ns)) {
                 *cursor = base + i;
                 *done = false;
                 return moved;

@@ -101,6 +101,7 @@ static struct fx *fx_new(unsigned nodes, unsigned cpus_per_node)
     assert_non_null(f->ops);
     hostd_conf_default(&f->c);
     snprintf(f->c.record_dir, sizeof(f->c.record_dir), "%s", f->rec);
+    f->c.migrate_max_ms = 3.6e6; /* no time bound: the tests count pages, not milliseconds */
     return f;
 }
 
@@ -309,6 +310,13 @@ static void test_mover_budget(void **state)
     }
     assert_int_equal(rounds, 4);
     assert_int_equal(f->h.stats.pages_moved - start, 1024);
+    /* a deadline already past: nothing moves, the pass stays open at its cursor */
+    struct hostd_range r = {.pid = 400, .start = 0x10000000, .end = 0x10000000 + 4 * MIB};
+    uint64_t cursor = 0;
+    bool done = true;
+    assert_int_equal(hostd_move_pages(&f->h, &r, 1, ~other & 3, 4 * MIB, 1, &cursor, &done), 0);
+    assert_false(done);
+    assert_int_equal(cursor, 0);
     for (uint64_t a = 0x10000000; a < 0x10000000 + 4 * MIB; a += 4096)
         assert_int_equal(xpv_ops_record_page_node(f->ops, 400, (void *)(uintptr_t)a),
                          other == 1 ? 0 : 1);
