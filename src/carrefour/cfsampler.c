@@ -88,6 +88,7 @@ static struct {
     uint64_t eligible;
     struct region stacks[MAX_STACKS]; /* thread stacks (with guards), never protected */
     unsigned nr_stacks;               /* atomic; entries are published before the count */
+    int creating;                     /* atomic: pthread_create calls in progress */
 } S;
 
 static __thread uintptr_t last_unmatched __attribute__((tls_model("initial-exec")));
@@ -207,20 +208,21 @@ static int on_a_stack(uintptr_t lo, uintptr_t hi)
     return 0;
 }
 
-/* Record the calling thread's stack and guard. Runs in the new thread before its function. */
-static void register_stack(void)
+/* Record thread th's stack and guard: by the parent as soon as pthread_create returns, and by
+ * the thread itself before its function (whichever comes first; the second finds it known). */
+static void register_stack(pthread_t th)
 {
     pthread_attr_t a;
     void *addr;
     size_t size, guard = 0;
-    if (pthread_getattr_np(pthread_self(), &a) != 0)
+    if (pthread_getattr_np(th, &a) != 0)
         return;
     if (pthread_attr_getstack(&a, &addr, &size) == 0) {
         pthread_attr_getguardsize(&a, &guard);
         uintptr_t lo = (uintptr_t)addr - guard, hi = (uintptr_t)addr + size;
-        int known = on_a_stack(lo, hi);
         static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
         pthread_mutex_lock(&lock);
+        int known = on_a_stack(lo, hi);
         unsigned i = S.nr_stacks;
         if (!known && i < MAX_STACKS) {
             S.stacks[i] = (struct region){lo, hi, 0};
@@ -243,7 +245,7 @@ static void *start_thread(void *p)
 {
     struct trampoline t = *(struct trampoline *)p;
     free(p);
-    register_stack();
+    register_stack(pthread_self());
     return t.fn(t.arg);
 }
 
@@ -263,9 +265,15 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *th, const p
     if (!t)
         return real(th, attr, fn, arg);
     *t = (struct trampoline){fn, arg};
+    /* No window opens while a thread is being made: its new stack may sit in a region the
+     * last scan found eligible, and is not registered yet. */
+    __atomic_fetch_add(&S.creating, 1, __ATOMIC_ACQ_REL);
     int rc = real(th, attr, start_thread, t);
     if (rc)
         free(t);
+    else
+        register_stack(*th);
+    __atomic_fetch_sub(&S.creating, 1, __ATOMIC_ACQ_REL);
     return rc;
 }
 
@@ -329,7 +337,7 @@ static int scan_maps(void)
 static void open_window(void)
 {
     unsigned n = 0;
-    if (S.eligible) {
+    if (S.eligible && !__atomic_load_n(&S.creating, __ATOMIC_ACQUIRE)) {
         unsigned want = S.pages < S.eligible ? S.pages : (unsigned)S.eligible;
         for (unsigned tries = 0; n < want && tries < want * 4; tries++) {
             uint64_t r = rnd() % S.eligible;
@@ -341,6 +349,9 @@ static void open_window(void)
             if (ri == S.nr_regions)
                 break;
             uintptr_t page = S.regions[ri].start + r * S.page;
+            /* the regions are from the last scan: a stack made since may sit in one */
+            if (on_a_stack(page, page + S.page))
+                continue;
             int dup = 0;
             for (unsigned i = 0; i < n && !dup; i++)
                 dup = S.slots[i].page == page;

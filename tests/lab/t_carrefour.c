@@ -144,7 +144,7 @@ shared_spreads(const struct lab_env *env)
     return LAB_PASS;
 }
 
-__attribute__((unused)) static enum lab_result private_follows(const struct lab_env *env)
+static enum lab_result private_follows(const struct lab_env *env)
 {
     char out[4096];
     unsigned moved = 0;
@@ -176,8 +176,6 @@ const struct lab_test lab_carrefour_tests[] = {
         /* carrefour.shared_spreads (shared_spreads above) is not registered: under TCG on a
          * 2-core host, move_pages on ~250 pages that 4 busy vCPUs keep reading took 23 s, so
          * the workload ended with ~50 of 1024 pages moved (docs/carrefour.md, "Lab"). */
-        /* carrefour.private_follows is not registered either: it passed in two runs, then
-         * in CI (2026-12-01) the workload under the sampler died of SIGSEGV (status 0xb), a
-         * sampler bug not yet found (docs/carrefour.md). */
+        {"carrefour.private_follows", private_follows},
         {NULL, NULL},
 };
