@@ -393,7 +393,7 @@ static int parse_object_json(struct xpv_vm_cmdline *c, const char *v, struct xpv
     const char *path = json_string_value(json_object_get(o, "mem-path"));
     json_t *js = json_object_get(o, "size");
     uint64_t size = 0;
-    if (!type || !id) {
+    if (!type || !id || !id[0]) { /* QEMU wants a non-empty id, as in the k=v form below */
         rc = xpv_error_set(err, -EINVAL, "cmdline: -object JSON without qom-type or id");
         goto out;
     }
