@@ -33,8 +33,9 @@ static size_t block_size(unsigned i)
 static int pages_on(const struct lab_env *env, void *const *blocks, unsigned n, int node,
                     int *total)
 {
-    static void *pages[PAGES_MAX];
-    static int status[PAGES_MAX];
+    /* per call: the pinned threads count their pages at the same time */
+    void *pages[PAGES_MAX];
+    int status[PAGES_MAX];
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     unsigned np = 0;
     for (unsigned i = 0; i < n && np < PAGES_MAX; i++) {
@@ -102,15 +103,6 @@ static void *pinned_thread(void *arg)
 /* One thread pinned to each node's CPU allocates and writes: its pages are on its node. */
 static enum lab_result malloc_pinned(const struct lab_env *env)
 {
-    /* Seen once on the 8-node guest in CI (2026-12-01): node 5's thread got 16 of 146 pages
-     * on node 5, the other seven nodes all of theirs; cause not found yet. Until it is, the
-     * 8-node run reports a skip with this reason instead of a pass. */
-    if (env->topo->nr_nodes > 4) {
-        printf("  skipped on %u nodes: an unexplained misplacement on the 8-node guest is "
-               "under investigation (t_malloc.c)\n",
-               env->topo->nr_nodes);
-        return LAB_SKIP;
-    }
     struct xpv_error err = {0};
     struct xpv_heap_config cfg = {.no_record = 1, .topo = env->topo, .ops = env->ops};
     struct xpv_heap *h;
