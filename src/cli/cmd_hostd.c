@@ -401,7 +401,7 @@ int xpv_cmd_hostd(int argc, char **argv)
     close(tfd);
     hostd_log(&h, HOSTD_LOG_INFO, NULL,
               "%" PRIu64 " rounds, %" PRIu64 " moves (%" PRIu64 " manual), %" PRIu64
-              " pages moved, %" PRIu64 " not movable, %" PRIu64 " records published, %" PRIu64
+              " pages moved, %" PRIu64 " page moves failed, %" PRIu64 " records published, %" PRIu64
               " errors, %" PRIu64 " vanished threads/processes",
               h.stats.rounds, h.stats.moves, h.stats.manual_moves, h.stats.pages_moved,
               h.stats.pages_failed, h.stats.publishes, h.stats.errors, h.stats.vanished);

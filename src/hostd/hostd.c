@@ -248,7 +248,7 @@ static int apply(struct hostd *h, struct hostd_domain *d, uint64_t to, const pid
     }
     d->nodes = to;
     d->moving = h->conf.migrate_memory;
-    d->move_cursor = 0;
+    d->pass = (struct hostd_pass){0};
     publish(h, d);
     return 0;
 }
@@ -279,7 +279,7 @@ static void migrate(struct hostd *h)
             }
         }
         bool done;
-        long moved = hostd_move_pages(h, r, nr, d->nodes, budget, deadline, &d->move_cursor, &done);
+        long moved = hostd_move_pages(h, r, nr, d->nodes, budget, deadline, &d->pass, &done);
         h->stats.pages_moved += (uint64_t)moved;
         uint64_t used = (uint64_t)moved * h->page_size;
         budget = used >= budget ? 0 : budget - used;

@@ -68,6 +68,14 @@ struct hostd_conf {
     struct hostd_domain_conf domains[HOSTD_MAX_DOMAINS];
 };
 
+/* The page mover's progress through a domain's ranges: a pass walks them all; one that
+ * left pages behind (the kernel gave up on them for now) while moving others is followed by
+ * another. */
+struct hostd_pass {
+    uint64_t cursor;        /* page offset over the concatenated ranges */
+    uint64_t moved, failed; /* in this pass so far */
+};
+
 struct hostd_stats {
     uint64_t rounds, moves, manual_moves, pages_moved, pages_failed, publishes;
     uint64_t errors;   /* calls that failed and were logged (the daemon went on) */
@@ -84,7 +92,7 @@ struct hostd_domain {
     uint64_t nodes;                    /* bound to (positions), 0 = not bound */
     uint64_t pinned;                   /* manual placement, kept until released */
     uint64_t generation;               /* of its record, 0 = not published */
-    uint64_t move_cursor;              /* page mover progress in the current move */
+    struct hostd_pass pass;            /* page mover progress in the current move */
     bool moving;                       /* pages still to move toward `nodes` */
     char reason[256];                  /* the last decision about it */
     struct xpv_publisher *pub;
@@ -157,10 +165,10 @@ void hostd_format_nodes(const struct xpv_topo *t, uint64_t mask, char *buf, size
 
 /* The page mover (hostd_mover.c): move up to budget bytes of the ranges toward nodes
  * (positions), pages spread round-robin over them, stopping at deadline_ns (CLOCK_MONOTONIC,
- * 0: none); resumes at *cursor (an offset over the concatenated ranges), sets it to 0 when
- * the pass is complete. Returns pages moved. */
+ * 0: none); resumes where *pass stopped. *done is set when no further pass is needed.
+ * Returns pages moved. */
 long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr, uint64_t nodes,
-                      uint64_t budget, uint64_t deadline_ns, uint64_t *cursor, bool *done);
+                      uint64_t budget, uint64_t deadline_ns, struct hostd_pass *pass, bool *done);
 uint64_t hostd_now_ns(void);
 
 /* The control protocol (hostd_control.c): one JSON object per line each way. */

@@ -3,11 +3,20 @@
  *
  * A pass walks the domain's ranges in batches: ask where each page is (move_pages query),
  * then move the pages that sit off the target nodes in one move_pages call, spreading them
- * round-robin over the targets by page index (so a domain on two nodes ends with its memory
- * interleaved over both, like the threads that are spread over both). The budget counts bytes
- * moved; the cursor lets the next round resume where this one stopped. Pages the kernel will
- * not move (pinned, shared, under I/O) are counted as failed and left where they are; a
- * process that exits ends its ranges' part of the pass.
+ * round-robin over the targets by 2 MiB chunk (so a domain on two nodes ends with its memory
+ * interleaved over both, like the threads that are spread over both, without splitting
+ * transparent huge pages). The counts are of base pages found on their target after a call
+ * (a huge page asked for by one of its base pages moves whole). The budget counts bytes
+ * moved, the deadline bounds the time (the daemon is single-threaded: its control socket
+ * waits while pages move); the pass's cursor lets the next round resume where this one
+ * stopped. A process that exits ends its ranges' part of the pass.
+ *
+ * The kernel stops a move_pages call at the first batch it fails to migrate (pages busy or
+ * pinned for the moment), returns how many pages it did not move, and leaves the status of
+ * the pages after that batch unwritten; so after such a call the mover asks where the pages
+ * are, counts those left behind as failed, and follows a pass that left pages behind while
+ * moving others with another, until a pass moves nothing more. Pages that never move (shared
+ * with another process, which MPOL_MF_MOVE does not touch) stay where they are.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,7 +35,7 @@ uint64_t hostd_now_ns(void)
 }
 
 long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr, uint64_t nodes,
-                      uint64_t budget, uint64_t deadline_ns, uint64_t *cursor, bool *done)
+                      uint64_t budget, uint64_t deadline_ns, struct hostd_pass *pass, bool *done)
 {
     const uint64_t ps = h->page_size;
     *done = true;
@@ -38,7 +47,7 @@ long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr,
     uint64_t examine = budget / ps * 64 + BATCH, examined = 0;
     long moved = 0;
     pid_t dead = 0;
-    const uint64_t start = *cursor;
+    const uint64_t start = pass->cursor;
     for (unsigned k = 0; k < nr; k++) {
         uint64_t npages = (r[k].end - r[k].start) / ps;
         if (start >= base + npages || r[k].pid == dead) {
@@ -53,7 +62,8 @@ long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr,
         for (uint64_t i = start > base ? start - base : 0; nt && i < npages;) {
             if (moved_bytes >= budget || examined >= examine ||
                 (deadline_ns && hostd_now_ns() >= deadline_ns)) {
-                *cursor = base + i;
+                pass->cursor = base + i;
+                pass->moved += (uint64_t)moved;
                 *done = false;
                 return moved;
             }
@@ -80,7 +90,9 @@ long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr,
             for (unsigned j = 0; j < n; j++) {
                 if (status[j] < 0)
                     continue; /* not present (never touched, or swapped): nothing to move */
-                int want = targets[(base + i + j) % (uint64_t)nt];
+                /* by 2 MiB chunk: a transparent huge page moves whole, and asking for its
+                 * base pages on different nodes only gets EACCES/EBUSY */
+                int want = targets[((uintptr_t)pages[j] >> 21) % (uint64_t)nt];
                 bool on_target = false;
                 for (int t = 0; t < nt; t++)
                     on_target |= status[j] == targets[t];
@@ -101,12 +113,28 @@ long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr,
                     hostd_log(h, HOSTD_LOG_WARN, NULL, "pid %d: moving %u pages: %s", (int)r[k].pid,
                               m, strerror((int)-rc));
                 } else {
+                    /* pages left behind: the kernel may not have written their status */
+                    if (rc > 0 &&
+                        h->ops->move_pages(h->ops->ctx, r[k].pid, m, mv, NULL, status, 0) < 0)
+                        for (unsigned j = 0; j < m; j++)
+                            status[j] = -EAGAIN;
+                    unsigned ok = 0, first_bad = m;
                     for (unsigned j = 0; j < m; j++) {
-                        if (status[j] == to[j])
-                            moved++;
-                        else
+                        if (status[j] == to[j]) {
+                            ok++;
+                        } else {
                             h->stats.pages_failed++;
+                            pass->failed++;
+                            first_bad = first_bad < m ? first_bad : j;
+                        }
                     }
+                    moved += ok;
+                    if (first_bad < m)
+                        hostd_log(h, HOSTD_LOG_DEBUG, NULL,
+                                  "pid %d: %u of %u pages moved (call returned %ld; page %#lx "
+                                  "wanted node %d, status %d)",
+                                  (int)r[k].pid, ok, m, rc, (unsigned long)(uintptr_t)mv[first_bad],
+                                  to[first_bad], status[first_bad]);
                     moved_bytes += (uint64_t)m * ps;
                 }
             }
@@ -114,6 +142,9 @@ long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr,
         }
         base += npages;
     }
-    *cursor = 0;
+    pass->moved += (uint64_t)moved;
+    /* the end of a pass: another if this one left pages behind but could still move some */
+    *done = !(pass->failed && pass->moved);
+    *pass = (struct hostd_pass){0};
     return moved;
 }

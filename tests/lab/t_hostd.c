@@ -2,10 +2,10 @@
  * t_hostd.c — the host daemon inside the multi-node guest acting as the host, run as users
  * run it: `/bin/xpv hostd` (the project's CLI built without sanitizers, lab/CMakeLists.txt)
  * with two process domains (forked children, two threads each, 8 MiB touched on node 0);
- * the daemon places them; `/bin/xpv move d0 --nodes LAST` over its control socket sends one
- * to the last node. Then: every thread's affinity is exactly that node's CPUs, all pages of
- * its data are there (the kernel's move_pages query), its data is intact, and a libxpv reader
- * inside the domain saw the record generation the daemon published last.
+ * the daemon places them; `/bin/xpv move d0 --nodes 2` over its control socket sends one to
+ * node 2. Then: every thread's affinity is exactly node 2's CPUs, all pages of its data are
+ * there (the kernel's move_pages query, and its numa_maps line), its data is intact, and a
+ * libxpv reader inside the domain saw the record generation the daemon published last.
  */
 #define _GNU_SOURCE
 #include "lab.h"
@@ -134,7 +134,38 @@ static int tids_of(pid_t pid, pid_t *tids, int cap)
     return n;
 }
 
-/* d0 is where the operator sent it: threads bound to node `last`, all its data there. */
+/* Pages on node `id` of the mapping holding addr in pid, from /proc/PID/numa_maps (its
+ * line starts at the mapping's start, which /proc/PID/maps gives). -1 if not found. */
+static long numa_maps_on(pid_t pid, uint64_t addr, int id)
+{
+    char path[64], line[1024];
+    unsigned long long lo, hi, start = 0;
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && lo <= addr && addr < hi)
+            start = lo;
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof(path), "/proc/%d/numa_maps", (int)pid);
+    if (!start || !(f = fopen(path, "r")))
+        return -1;
+    long on = -1;
+    char want[32], key[16];
+    snprintf(want, sizeof(want), "%llx ", start);
+    snprintf(key, sizeof(key), " N%d=", id);
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, want, strlen(want))) {
+            char *k = strstr(line, key);
+            on = k ? atol(k + strlen(key)) : 0;
+            printf("  numa_maps: %s", line);
+        }
+    fclose(f);
+    return on;
+}
+
+/* d0 is where the operator sent it: threads bound to node `last` (a position), all its data
+ * there. */
 static int placed(const struct lab_env *env, pid_t pid, uint64_t addr, unsigned last,
                   unsigned *on_last)
 {
@@ -192,7 +223,7 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
 
     char *daemon_argv[] = {
             "xpv", "hostd",        "--pids", opt_d[0],   "--pids", opt_d[1],         "--socket",
-            sock,  "--record-dir", dir,      "--period", "0.5",    "--migrate-mb-s", "64",
+            sock,  "--record-dir", dir,      "--period", "0.5", "-v", "--migrate-mb-s", "64",
             NULL};
     pid_t daemon = spawn(daemon_argv);
     LAB_CHECK(daemon > 0, "fork");
@@ -204,7 +235,7 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
     usleep(1500000); /* a few rounds: the initial placement */
     run(domains_argv);
 
-    unsigned last = env->topo->nr_nodes - 1;
+    unsigned last = 2; /* the position of node 2 (the guest's nodes are 0..N-1) */
     char node[16];
     snprintf(node, sizeof(node), "%d", env->topo->nodes[last].id);
     char *move_argv[] = {"xpv", "move", "d0", "--nodes", node, "--socket", sock, NULL};
@@ -218,6 +249,9 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
               (unsigned)NP);
     printf("  d0: both threads bound to node %s's CPUs, %u of %u data pages there\n", node, on_last,
            (unsigned)NP);
+    long nm = numa_maps_on(pids[0], addr, env->topo->nodes[last].id);
+    LAB_CHECK(nm >= (long)NP, "numa_maps shows %ld pages of d0's data mapping on node %s", nm,
+              node);
 
     /* the record: the daemon's last generation, as the domain's libxpv reader saw it */
     struct xpv_channel *ch = NULL;
