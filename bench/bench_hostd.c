@@ -9,10 +9,13 @@
  * Every round a quarter of the domains change their memory layout (numa_maps rewritten), so
  * the placement has work to do; the daemon moves what its hysteresis lets it move. Baseline,
  * side by side: a round that only reads what the daemon reads (threads and numa_maps of every
- * domain, node meminfo), no decisions or records. CPU time is the process's (user + system).
+ * domain, node meminfo), no decisions or records; and the same daemon with --no-migrate
+ * (threads only), since with the recorder the page moves cost the recorder's model, not the
+ * kernel's. Records go to /dev/shm as deployed. CPU time is the process's (user + system).
  * The last line is one JSON object: cpu_percent_of_one_core assumes the default 1 s period.
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +86,71 @@ static void make_proc(const char *dir, int pid, unsigned threads, const struct x
     }
 }
 
+struct result {
+    double round_ms, base_ms;
+    uint64_t moves, publishes, pages;
+};
+
+/* One daemon over nd fake processes for `rounds` rounds (the same random layouts for every
+ * call: the generator restarts), next to the read-only baseline. */
+static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigned nd,
+                   unsigned rounds, bool migrate, struct result *out)
+{
+    static struct hostd_conf c;
+    struct xpv_error err = {0};
+    rng_state = 42;
+    hostd_conf_default(&c);
+    c.migrate_memory = migrate;
+    snprintf(c.record_dir, sizeof(c.record_dir), "%s", rec); /* tmpfs, as deployed */
+    c.nr_domains = nd;
+    for (unsigned k = 0; k < nd; k++) {
+        struct hostd_domain_conf *d = &c.domains[k];
+        snprintf(d->name, sizeof(d->name), "dom%u", k);
+        d->kind = HOSTD_PIDS;
+        d->pids[0] = (pid_t)(1000 + 10 * k);
+        d->nr_pids = 1;
+        make_proc(dir, d->pids[0], 4, t);
+    }
+    struct xpv_ops *ops = xpv_ops_record_new(t, &err);
+    static struct hostd h;
+    if (!ops || hostd_init(&h, &c, t, dir, ops, &err) < 0) {
+        fprintf(stderr, "bench-hostd: %s\n", err.msg);
+        xpv_ops_free(ops);
+        return -1;
+    }
+    h.log = NULL;
+    hostd_round(&h); /* the initial placement: not a steady-state round */
+    double base = 0, daemon = 0;
+    pid_t tids[64];
+    uint64_t mem[XPV_PLACE_MAX_NODES], freeb[XPV_MAX_NODES];
+    for (unsigned r = 0; r < rounds; r++) {
+        for (unsigned k = 0; k < nd / 4; k++)
+            write_numa_maps(dir, 1000 + 10 * (int)rnd(nd), t);
+        /* baseline: read what the daemon reads, decide nothing */
+        double t0 = cpu_now();
+        for (unsigned k = 0; k < nd; k++) {
+            hostd_proc_tids(dir, 1000 + 10 * (int)k, tids, 64);
+            memset(mem, 0, sizeof(mem));
+            hostd_proc_mem(dir, 1000 + 10 * (int)k, t, mem);
+        }
+        hostd_node_free(dir, t, freeb);
+        double t1 = cpu_now();
+        hostd_round(&h);
+        double t2 = cpu_now();
+        base += t1 - t0;
+        daemon += t2 - t1;
+        xpv_ops_record_clear(ops); /* the recorder's log would grow without bound */
+    }
+    *out = (struct result){.round_ms = daemon / rounds * 1e3,
+                           .base_ms = base / rounds * 1e3,
+                           .moves = h.stats.moves,
+                           .publishes = h.stats.publishes,
+                           .pages = h.stats.pages_moved};
+    hostd_fini(&h);
+    xpv_ops_free(ops);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *root = XPV_BENCH_FIXTURE;
@@ -113,70 +181,34 @@ int main(int argc, char **argv)
                 root, xpv_error_str(&err, rc));
         return 1;
     }
-    char dir[] = "/tmp/xpv-bench-hostd-XXXXXX";
-    if (!mkdtemp(dir)) {
+    char dir[] = "/tmp/xpv-bench-hostd-XXXXXX", rec[] = "/dev/shm/xpv-bench-hostd-XXXXXX";
+    if (!mkdtemp(dir) || !mkdtemp(rec)) {
         perror("bench-hostd: mkdtemp");
         return 1;
     }
-    static struct hostd_conf c;
-    hostd_conf_default(&c);
-    snprintf(c.record_dir, sizeof(c.record_dir), "%s", dir);
-    c.nr_domains = nd;
-    for (unsigned k = 0; k < nd; k++) {
-        struct hostd_domain_conf *d = &c.domains[k];
-        snprintf(d->name, sizeof(d->name), "dom%u", k);
-        d->kind = HOSTD_PIDS;
-        d->pids[0] = (pid_t)(1000 + 10 * k);
-        d->nr_pids = 1;
-        make_proc(dir, d->pids[0], 4, t);
-    }
-    struct xpv_ops *ops = xpv_ops_record_new(t, &err);
-    static struct hostd h;
-    if (!ops || hostd_init(&h, &c, t, dir, ops, &err) < 0) {
-        fprintf(stderr, "bench-hostd: %s\n", err.msg);
+    struct result with, without;
+    if (measure(dir, rec, t, nd, rounds, true, &with) < 0 ||
+        measure(dir, rec, t, nd, rounds, false, &without) < 0)
         return 1;
-    }
-    h.log = NULL;
-    hostd_round(&h); /* the initial placement: not a steady-state round */
-
-    double base = 0, daemon = 0;
-    pid_t tids[64];
-    uint64_t mem[XPV_PLACE_MAX_NODES], freeb[XPV_MAX_NODES];
-    for (unsigned r = 0; r < rounds; r++) {
-        for (unsigned k = 0; k < nd / 4; k++)
-            write_numa_maps(dir, 1000 + 10 * (int)rnd(nd), t);
-        /* baseline: read what the daemon reads, decide nothing */
-        double t0 = cpu_now();
-        for (unsigned k = 0; k < nd; k++) {
-            hostd_proc_tids(dir, 1000 + 10 * (int)k, tids, 64);
-            memset(mem, 0, sizeof(mem));
-            hostd_proc_mem(dir, 1000 + 10 * (int)k, t, mem);
-        }
-        hostd_node_free(dir, t, freeb);
-        double t1 = cpu_now();
-        hostd_round(&h);
-        double t2 = cpu_now();
-        base += t1 - t0;
-        daemon += t2 - t1;
-        xpv_ops_record_clear(ops); /* the recorder's log would grow without bound */
-    }
-    double per_round = daemon / rounds, base_round = base / rounds;
-    printf("%u domains on %u nodes (%s), %u rounds\n", nd, t->nr_nodes,
+    printf("%u domains on %u nodes (%s), %u rounds, side by side:\n", nd, t->nr_nodes,
            root[0] ? root : "this machine", rounds);
-    printf("daemon round:   %.3f ms CPU (%llu moves, %llu records published, %llu pages moved)\n",
-           per_round * 1e3, (unsigned long long)h.stats.moves,
-           (unsigned long long)h.stats.publishes, (unsigned long long)h.stats.pages_moved);
-    printf("baseline (reading /proc only): %.3f ms CPU\n", base_round * 1e3);
+    printf("  daemon round, default (memory follows, moved by the recorder): %.3f ms CPU "
+           "(%llu moves, %llu records published, %llu pages moved)\n",
+           with.round_ms, (unsigned long long)with.moves, (unsigned long long)with.publishes,
+           (unsigned long long)with.pages);
+    printf("  daemon round, --no-migrate (threads only):                    %.3f ms CPU\n",
+           without.round_ms);
+    printf("  baseline, reading /proc only:                                 %.3f ms CPU\n",
+           with.base_ms);
     printf("{\"domains\": %u, \"nodes\": %u, \"rounds\": %u, \"round_cpu_ms\": %.4f, "
-           "\"baseline_read_only_cpu_ms\": %.4f, \"ratio_vs_read_only\": %.3f, "
-           "\"moves\": %llu, \"cpu_percent_of_one_core\": %.4f}\n",
-           nd, t->nr_nodes, rounds, per_round * 1e3, base_round * 1e3,
-           base_round > 0 ? per_round / base_round : 0, (unsigned long long)h.stats.moves,
-           per_round / 1.0 * 100);
-    hostd_fini(&h);
-    xpv_ops_free(ops);
+           "\"round_cpu_ms_no_migrate\": %.4f, \"baseline_read_only_cpu_ms\": %.4f, "
+           "\"ratio_vs_read_only\": %.3f, \"moves\": %llu, \"cpu_percent_of_one_core\": %.4f, "
+           "\"cpu_percent_of_one_core_no_migrate\": %.4f}\n",
+           nd, t->nr_nodes, rounds, with.round_ms, without.round_ms, with.base_ms,
+           with.base_ms > 0 ? with.round_ms / with.base_ms : 0, (unsigned long long)with.moves,
+           with.round_ms / 1000 * 100, without.round_ms / 1000 * 100);
     xpv_topo_free(t);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, rec);
     return system(cmd) == 0 ? 0 : 1;
 }
