@@ -203,14 +203,18 @@ void xpv__heap_slow(struct xpv_heap *h, struct xpv__tstate *t)
         t->gen = UINT64_MAX;
         t->cpu = INT_MIN;
         t->node = -1;
+        t->sub = __atomic_fetch_add(&h->next_sub, 1, __ATOMIC_RELAXED) % XPV__SUBS;
     }
     t->countdown = h->cpu_fn ? 1 : t->rseq_cpu ? RSEQ_RECHECK : h->cpu_sample;
     uint64_t g = __atomic_load_n(__atomic_load_n(&h->gen_word, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
     int cpu = current_cpu(h, t);
     bool reopen = !__atomic_load_n(&h->ch, __ATOMIC_RELAXED) && h->record_path &&
                   now_ns() >= __atomic_load_n(&h->retry_ns, __ATOMIC_RELAXED);
-    if (g == t->gen && cpu == t->cpu && !reopen) {
-        t->busy = 0; /* the countdown's CPU sample: nothing changed */
+    if (g == t->gen && !reopen && (cpu == t->cpu || (t->node >= 0 && lookup(h, cpu) == t->node))) {
+        /* the countdown's CPU sample, or another CPU of the same node: nothing to change (the
+         * CPU maps change only with the generation, which did not) */
+        t->cpu = cpu;
+        t->busy = 0;
         return;
     }
     pthread_mutex_lock(&h->lock);
@@ -218,7 +222,7 @@ void xpv__heap_slow(struct xpv_heap *h, struct xpv__tstate *t)
     g = __atomic_load_n(h->gen_word, __ATOMIC_ACQUIRE);
     refresh_record(h, g);
     int node = lookup(h, cpu);
-    unsigned ind = 0, sub = cpu >= 0 ? (unsigned)cpu % XPV__SUBS : 0;
+    unsigned ind = 0, sub = t->sub;
     if (node >= 0 && !h->arena_failed[node][sub]) {
         if (xpv__arena_create(h, node, sub, NULL) < 0)
             h->arena_failed[node][sub] = true;

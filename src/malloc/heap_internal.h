@@ -49,15 +49,17 @@ struct xpv_heap {
     struct xpv_ops *ops;
     int mpol;
     pthread_mutex_t hook_lock;
-    /* Per node, up to XPV__SUBS arenas: a thread uses [node][cpu % XPV__SUBS], so threads on
-     * different CPUs of a node do not share one arena's locks (jemalloc itself gives each
-     * thread its own arena, up to 4 per CPU; one arena per node measured ~20 % slower with two
-     * threads, docs/malloc.md). NULL: not created yet. */
+    /* Per node, up to XPV__SUBS arenas: a thread uses [node][its sub], subs handed out round
+     * robin as threads first bind, so threads of a node do not all share one arena's locks
+     * (jemalloc itself gives each thread its own arena, up to 4 per CPU; one arena per node
+     * measured ~20 % slower with two threads, docs/malloc.md), and a thread that changes CPU
+     * within its node keeps its arena. NULL: not created yet. */
     struct xpv__node_hooks *arena[XPV_MALLOC_MAX_NODES][XPV__SUBS];
     bool arena_failed[XPV_MALLOC_MAX_NODES][XPV__SUBS];
 
     /* statistics (atomic) */
     uint64_t binds, rebinds, refreshes;
+    unsigned next_sub; /* atomic: the sub of the next thread to bind */
 };
 
 struct xpv__tstate {
@@ -68,6 +70,7 @@ struct xpv__tstate {
     unsigned countdown;
     unsigned arena; /* jemalloc arena index the thread is on, UINT32_MAX: not set by us */
     int node;
+    unsigned sub; /* its arena among its node's XPV__SUBS */
     int busy;
 };
 
