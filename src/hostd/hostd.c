@@ -84,7 +84,7 @@ static uint64_t all_nodes(const struct hostd *h)
     return n == 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1;
 }
 
-static void record_path(const struct hostd *h, const struct hostd_domain *d, char *buf, size_t len)
+void hostd_record_path(const struct hostd *h, const struct hostd_domain *d, char *buf, size_t len)
 {
     if (d->conf.record[0])
         snprintf(buf, len, "%s", d->conf.record);
@@ -103,7 +103,7 @@ static int publish(struct hostd *h, struct hostd_domain *d)
     int rc;
     if (!d->pub) {
         char path[512];
-        record_path(h, d, path, sizeof(path));
+        hostd_record_path(h, d, path, sizeof(path));
         if ((rc = xpv_publisher_open(path, &d->pub, &err)) < 0) {
             h->stats.errors++;
             hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "cannot publish its record: %s",
@@ -527,7 +527,7 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
         if (d->conf.kind != HOSTD_COMMAND || d->nr_pids)
             continue;
         char path[512];
-        record_path(h, d, path, sizeof(path));
+        hostd_record_path(h, d, path, sizeof(path));
         fflush(NULL);
         pid_t pid = fork();
         if (pid < 0)

@@ -160,6 +160,9 @@ void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, co
         __attribute__((format(printf, 4, 5)));
 /* Share of the domain's memory on its nodes, in [0, 1]; 1 when it has none. */
 double hostd_locality(const struct hostd *h, const struct hostd_domain *d);
+/* A domain's record file: its "record" setting, else <record_dir>/xpv-domain-<name> (a VM's
+ * ivshmem file, when it has one, takes precedence in hostd_vm.c). */
+void hostd_record_path(const struct hostd *h, const struct hostd_domain *d, char *buf, size_t len);
 /* "0,2-3" (OS ids) for a mask of positions. */
 void hostd_format_nodes(const struct xpv_topo *t, uint64_t mask, char *buf, size_t len);
 

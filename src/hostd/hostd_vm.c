@@ -263,10 +263,8 @@ int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
         char path[512];
         if (vd->ivshmem_path[0])
             snprintf(path, sizeof(path), "%s", vd->ivshmem_path);
-        else if (d->conf.record[0])
-            snprintf(path, sizeof(path), "%s", d->conf.record);
         else
-            snprintf(path, sizeof(path), "%s/xpv-domain-%s", h->conf.record_dir, d->conf.name);
+            hostd_record_path(h, d, path, sizeof(path));
         if ((rc = xpv_publisher_open(path, &d->pub, &err)) < 0)
             goto fail;
     }
