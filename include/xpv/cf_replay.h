@@ -30,6 +30,9 @@ extern "C" {
 #endif
 
 #define XPV_CF_REPLAY_MAX_CPUS 4096
+/* Rounds a replay may hold: each carries a DRAM counter matrix (32 KiB), so this bounds a
+ * replay's memory at 256 MiB (2 h 16 min of 1 s rounds; split longer recordings). */
+#define XPV_CF_REPLAY_MAX_ROUNDS 8192
 
 struct xpv_cf_sample {
     unsigned cpu;

@@ -20,7 +20,6 @@
 #include "xpv/file.h"
 
 #define PAGE_SHIFT 12
-#define MAX_GAP    100000u /* empty rounds allowed between two samples */
 #define MAX_TEXT   (16u << 20)
 
 struct outbuf {
@@ -358,11 +357,11 @@ int xpv_cf_perf_convert(const char *text, size_t len, const char *name, struct x
         }
         double idx = t > t0 ? floor((t - t0) * 1e9 / o->round_ns) : 0;
         if (idx > (double)round) {
-            if (idx - (double)round > MAX_GAP) {
+            if (idx >= (double)XPV_CF_REPLAY_MAX_ROUNDS) {
                 rc = xpv_error_set(err, -EINVAL,
-                                   "%s:%u: %.0f empty rounds since the previous sample (at most "
-                                   "%u)",
-                                   name, line, idx - (double)round, MAX_GAP);
+                                   "%s:%u: the sample falls in round %.0f; a replay holds %u "
+                                   "rounds (split the recording, or longer rounds)",
+                                   name, line, idx + 1, XPV_CF_REPLAY_MAX_ROUNDS);
                 break;
             }
             for (; (double)round < idx; round++)

@@ -199,6 +199,8 @@ int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct x
         } else if (KW("round")) {
             if (get_num(&s, 1e15, &d) || d <= 0 || !at_end(&s)) {
                 rc = bad(&p, "expected 'round NS' with NS > 0", NULL);
+            } else if (r->nr_rounds >= XPV_CF_REPLAY_MAX_ROUNDS) {
+                rc = bad(&p, "more rounds than a replay holds (8192): split the recording", NULL);
             } else if ((rc = grow((void **)&r->rounds, &cap_r, r->nr_rounds + 1,
                                   sizeof(*r->rounds))) == 0) {
                 struct xpv_cf_replay_round *rd = &r->rounds[r->nr_rounds++];

@@ -114,7 +114,16 @@ static void test_refusals(void **state)
     expect_refused("[-01] 1.0: mem-loads: 1000\n", "bad:1:");
     expect_refused("[009] 1.0: mem-loads: 1000\n", "bad:1: CPU 9 has no node");
     expect_refused("[000] 1.0: mem-loads: 1000\n[000] 1000000.0: mem-loads: 1000\n",
-                   "bad:2: 999999000 empty rounds");
+                   "bad:2: the sample falls in round 999999001; a replay holds 8192 rounds");
+    expect_refused("[000] 1.0: mem-loads: 1000\n[000] 9.1925: mem-loads: 1000\n",
+                   "bad:2: the sample falls in round 8193");
+    struct xpv_cf_perf_opts o2;
+    opts_2x2(&o2);
+    struct xpv_cf_replay *r = NULL;
+    const char last[] = "[000] 1.0: mem-loads: 1000\n[000] 9.1915: mem-loads: 1000\n";
+    assert_int_equal(xpv_cf_perf_parse(last, sizeof(last) - 1, "ok", &o2, &r, NULL), 0);
+    assert_int_equal(r->nr_rounds, 8192); /* the last round a replay holds */
+    xpv_cf_replay_free(r);
     expect_refused("# nothing\n", "no samples");
     expect_refused("[000] 1.0: ibs_op//: 0\n", "no samples");
 

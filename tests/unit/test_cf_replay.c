@@ -121,6 +121,17 @@ static void test_errors(void **state)
     expect_error("xpv-samples 1\nnodes 2\ncpus 0:0\nround 10\ndram 0 1 -5\n", "f:5:");
     expect_error("xpv-samples 1\nnodes 2\nfrobnicate\n", "f:3: unknown line kind frobnicate");
     expect_error("xpv-samples 1\nnodes 2\nsample_every 0\n", "f:3:");
+    /* rounds beyond the bound (each holds a 32 KiB counter matrix): refused, not allocated */
+    static char many[32 + 9 * (XPV_CF_REPLAY_MAX_ROUNDS + 1)];
+    size_t n = (size_t)snprintf(many, sizeof(many), "xpv-samples 1\nnodes 2\n");
+    for (unsigned i = 0; i <= XPV_CF_REPLAY_MAX_ROUNDS; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "round 10\n");
+    struct xpv_cf_replay *many_r;
+    assert_int_equal(xpv_cf_replay_parse(many, n, "f", &many_r, NULL), -EINVAL);
+    assert_int_equal(xpv_cf_replay_parse(many, n - 9, "f", &many_r, NULL), 0); /* at the bound */
+    assert_int_equal(many_r->nr_rounds, XPV_CF_REPLAY_MAX_ROUNDS);
+    xpv_cf_replay_free(many_r);
+    expect_error(many, "f:8195: more rounds than a replay holds");
     const char nul[] = "xpv-samples 1\nnodes 2\nro\0und 10\n";
     struct xpv_cf_replay *r;
     struct xpv_error err = {0};
