@@ -61,6 +61,11 @@ __attribute__((format(printf, 1, 2))) static char *reply_error(const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* The message may quote the request's bytes (jansson's parse errors do), which need not be
+     * UTF-8: a JSON string must be, so anything but printable ASCII becomes '?'. */
+    for (char *c = msg; *c; c++)
+        if (*c < 0x20 || *c > 0x7e)
+            *c = '?';
     json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);

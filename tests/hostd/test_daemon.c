@@ -526,6 +526,10 @@ static void test_control(void **state)
             {"{\"cmd\":\"move\",\"domain\":\"svc\",\"nodes\":\"7\"}", "node 7 does not exist"},
             {"{\"cmd\":\"move\",\"domain\":\"zz\",\"nodes\":\"1\"}", "no domain named 'zz'"},
             {"{}", "no \\\"cmd\\\""},
+            /* bytes that are not UTF-8, quoted back in the message: still one JSON reply */
+            {"{\"cmd\":\"\xff\"}", "unable to decode byte 0xff"},
+            /* an escape before a two-byte character: jansson quotes half of it */
+            {"{\"cm\\\xc4\xb7\":1}", "invalid escape near"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         hostd_control_handle(&f->h, bad[i].req, strlen(bad[i].req), &out);
