@@ -27,6 +27,19 @@
 
 #define BATCH 128 /* pages per move_pages call: the deadline is checked between calls */
 
+/* A call that failed: the process is gone (the rest of its ranges is skipped) or the call
+ * failed (logged, counted; the pass goes on). */
+static void call_failed(struct hostd *h, long rc, pid_t pid, const char *what, pid_t *dead)
+{
+    if (rc == -ESRCH) {
+        h->stats.vanished++;
+        *dead = pid;
+        return;
+    }
+    h->stats.errors++;
+    hostd_log(h, HOSTD_LOG_WARN, NULL, "pid %d: %s: %s", (int)pid, what, strerror((int)-rc));
+}
+
 uint64_t hostd_now_ns(void)
 {
     struct timespec ts;
@@ -75,15 +88,8 @@ long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr,
                 pages[j] = (void *)(uintptr_t)(r[k].start + (i + j) * ps);
             long rc = h->ops->move_pages(h->ops->ctx, r[k].pid, n, pages, NULL, status, 0);
             examined += n;
-            if (rc == -ESRCH) {
-                h->stats.vanished++;
-                dead = r[k].pid;
-                break;
-            }
             if (rc < 0) {
-                h->stats.errors++;
-                hostd_log(h, HOSTD_LOG_WARN, NULL, "pid %d: querying pages: %s", (int)r[k].pid,
-                          strerror((int)-rc));
+                call_failed(h, rc, r[k].pid, "querying pages", &dead);
                 break;
             }
             unsigned m = 0;
@@ -103,15 +109,10 @@ long hostd_move_pages(struct hostd *h, const struct hostd_range *r, unsigned nr,
             }
             if (m) {
                 rc = h->ops->move_pages(h->ops->ctx, r[k].pid, m, mv, to, status, XPV_MPOL_MF_MOVE);
-                if (rc == -ESRCH) {
-                    h->stats.vanished++;
-                    dead = r[k].pid;
-                    break;
-                }
                 if (rc < 0) {
-                    h->stats.errors++;
-                    hostd_log(h, HOSTD_LOG_WARN, NULL, "pid %d: moving %u pages: %s", (int)r[k].pid,
-                              m, strerror((int)-rc));
+                    call_failed(h, rc, r[k].pid, "moving pages", &dead);
+                    if (dead == r[k].pid)
+                        break;
                 } else {
                     /* pages left behind: the kernel may not have written their status */
                     if (rc > 0 &&
