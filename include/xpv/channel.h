@@ -120,6 +120,18 @@ int xpv_snapshot_distance(const struct xpv_snapshot *s, int a, int b);
 /* Bytes of memory physical node id `node` holds for the domain (sum over virtual nodes). */
 uint64_t xpv_snapshot_node_memory(const struct xpv_snapshot *s, int node);
 
+/* --- in a VM: following the vNode (the guest agent, docs/guestd.md) --- */
+#define XPV_FOLLOW_DEFAULT_DIR "/run/xpv/follow"
+
+/*
+ * Opt process pid (0: the caller) in to the guest agent's re-binding: threads bound to one
+ * vNode's CPUs are re-bound to the CPUs now effectively in that vNode after each change. dir
+ * NULL: $XPV_FOLLOW_DIR, else XPV_FOLLOW_DEFAULT_DIR (created if missing). The opt-in lasts
+ * until the process exits (the agent removes it then) or xpv_follow_unregister.
+ */
+int xpv_follow_register(const char *dir, int pid, struct xpv_error *err);
+int xpv_follow_unregister(const char *dir, int pid, struct xpv_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,7 +25,10 @@ int xpv_cmd_carrefour(int argc, char **argv);
 int xpv_cmd_hostd(int argc, char **argv);
 int xpv_cmd_domains(int argc, char **argv);
 int xpv_cmd_move(int argc, char **argv);
+int xpv_cmd_vcpu_add(int argc, char **argv);
 int xpv_cmd_vm(int argc, char **argv);
+int xpv_cmd_guestd(int argc, char **argv);
+int xpv_cmd_qemu_args(int argc, char **argv);
 
 /* Option values: on a bad one, print "xpv CMD: OPT wants WHAT, got 'ARG'" and return
  * XPV_EXIT_USAGE; else store it and return 0. */

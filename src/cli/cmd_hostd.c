@@ -363,12 +363,24 @@ int xpv_cmd_hostd(int argc, char **argv)
     timerfd_settime(tfd, 0, &its, NULL);
     bool stop = false;
     uint64_t done = 0;
+    struct pollfd *p = calloc(3 + h.nr_domains, sizeof(*p));
+    if (!p) {
+        xpv_cli_err("hostd", "out of memory");
+        status = XPV_EXIT_FAIL;
+        goto out;
+    }
     while (!stop) {
-        struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
-                              {.fd = tfd, .events = POLLIN},
-                              {.fd = lfd, .events = POLLIN}};
-        if (poll(p, lfd >= 0 ? 3 : 2, -1) < 0 && errno != EINTR)
+        p[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        p[1] = (struct pollfd){.fd = tfd, .events = POLLIN};
+        p[2] = (struct pollfd){.fd = lfd, .events = POLLIN};
+        /* the guest agents' frames (ACKs), on each VM's virtio-serial socket */
+        for (unsigned k = 0; k < h.nr_domains; k++)
+            p[3 + k] = (struct pollfd){.fd = hostd_vm_fd(&h.domains[k]), .events = POLLIN};
+        if (poll(p, 3 + h.nr_domains, -1) < 0 && errno != EINTR)
             break;
+        for (unsigned k = 0; k < h.nr_domains; k++)
+            if (p[3 + k].fd >= 0 && p[3 + k].revents)
+                hostd_vm_read(&h, &h.domains[k]);
         if (p[0].revents) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -398,6 +410,7 @@ int xpv_cmd_hostd(int argc, char **argv)
         if (lfd >= 0 && p[2].revents)
             serve(&h, lfd);
     }
+    free(p);
     close(tfd);
     hostd_log(&h, HOSTD_LOG_INFO, NULL,
               "%" PRIu64 " rounds, %" PRIu64 " moves (%" PRIu64 " manual), %" PRIu64
@@ -515,30 +528,45 @@ int xpv_cmd_domains(int argc, char **argv)
     return XPV_EXIT_OK;
 }
 
+static void move_usage(FILE *f)
+{
+    fprintf(f, "usage: xpv move DOMAIN --nodes LIST|auto [--vcpu N] [--socket PATH]\n\n"
+               "Re-place a domain of the running host daemon on the nodes of LIST (OS node\n"
+               "ids, like 2 or 0,2-3): its threads are bound there, its memory follows\n"
+               "(when the daemon migrates memory), its record is republished. The domain\n"
+               "stays there until moved again; `--nodes auto` hands it back to the\n"
+               "automatic placement.\n\n"
+               "With --vcpu N (a VM): only vCPU N goes to the one node of LIST, its memory\n"
+               "stays where it is, and the VM's record says so (the guest agent then gives\n"
+               "that vCPU the vNode whose memory is nearest); `--nodes auto` puts it back\n"
+               "with its vNode.\n");
+}
+
 int xpv_cmd_move(int argc, char **argv)
 {
     static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
                                          {"nodes", required_argument, NULL, 'n'},
+                                         {"vcpu", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *nodes = NULL, *path = hostd_default_socket();
-    int c;
+    uint64_t vcpu = 0;
+    int c, has_vcpu = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hn:", opts, NULL)) != -1) {
         if (c == 's')
             path = optarg;
         else if (c == 'n')
             nodes = optarg;
-        else if (c == 'h') {
-            printf("usage: xpv move DOMAIN --nodes LIST|auto [--socket PATH]\n\n"
-                   "Re-place a domain of the running host daemon on the nodes of LIST (OS node\n"
-                   "ids, like 2 or 0,2-3): its threads are bound there, its memory follows\n"
-                   "(when the daemon migrates memory), its record is republished. The domain\n"
-                   "stays there until moved again; `--nodes auto` hands it back to the\n"
-                   "automatic placement.\n");
+        else if (c == 'c') {
+            if (xpv_cli_u64("move", "--vcpu", optarg, 0, 65535, "a vCPU index", &vcpu))
+                return XPV_EXIT_USAGE;
+            has_vcpu = 1;
+        } else if (c == 'h') {
+            move_usage(stdout);
             return XPV_EXIT_OK;
-        } else if (c != 's') {
-            fprintf(stderr, "usage: xpv move DOMAIN --nodes LIST|auto [--socket PATH]\n");
+        } else {
+            move_usage(stderr);
             return XPV_EXIT_USAGE;
         }
     }
@@ -546,15 +574,68 @@ int xpv_cmd_move(int argc, char **argv)
         xpv_cli_err("move", "wants one DOMAIN and --nodes LIST (see xpv move --help)");
         return XPV_EXIT_USAGE;
     }
+    json_t *req =
+            json_pack("{s:s, s:s, s:s}", "cmd", "move", "domain", argv[optind], "nodes", nodes);
+    if (has_vcpu)
+        json_object_set_new(req, "vcpu", json_integer((json_int_t)vcpu));
     json_t *rep;
-    int rc = request(
-            "move", path,
-            json_pack("{s:s, s:s, s:s}", "cmd", "move", "domain", argv[optind], "nodes", nodes),
-            &rep);
+    int rc = request("move", path, req, &rep);
     if (rc)
         return rc;
-    printf("%s: nodes %s, record generation %lld\n", argv[optind],
-           json_string_value(json_object_get(rep, "nodes")),
+    if (has_vcpu)
+        printf("%s: vCPU %llu on node %s, record generation %lld\n", argv[optind],
+               (unsigned long long)vcpu, json_string_value(json_object_get(rep, "nodes")),
+               (long long)json_integer_value(json_object_get(rep, "generation")));
+    else
+        printf("%s: nodes %s, record generation %lld\n", argv[optind],
+               json_string_value(json_object_get(rep, "nodes")),
+               (long long)json_integer_value(json_object_get(rep, "generation")));
+    json_decref(rep);
+    return XPV_EXIT_OK;
+}
+
+int xpv_cmd_vcpu_add(int argc, char **argv)
+{
+    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+                                         {"vnode", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *path = hostd_default_socket();
+    uint64_t vnode = 0;
+    int c, has = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 's') {
+            path = optarg;
+        } else if (c == 'n') {
+            if (xpv_cli_u64("vcpu-add", "--vnode", optarg, 0, 65535, "a guest node", &vnode))
+                return XPV_EXIT_USAGE;
+            has = 1;
+        } else if (c == 'h') {
+            printf("usage: xpv vcpu-add VM --vnode N [--socket PATH]\n\n"
+                   "Hot-add a vCPU to VM on its guest node N, through the host daemon (QMP\n"
+                   "device_add in a free slot: QEMU must run with -smp N,maxcpus=M, M > N).\n"
+                   "The daemon binds it with its vNode and republishes the VM's record; the\n"
+                   "guest agent onlines it (XPV's hotplug variant).\n");
+            return XPV_EXIT_OK;
+        } else {
+            fprintf(stderr, "usage: xpv vcpu-add VM --vnode N [--socket PATH]\n");
+            return XPV_EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc || !has) {
+        xpv_cli_err("vcpu-add", "wants one VM and --vnode N (see xpv vcpu-add --help)");
+        return XPV_EXIT_USAGE;
+    }
+    json_t *rep;
+    int rc = request("vcpu-add", path,
+                     json_pack("{s:s, s:s, s:I}", "cmd", "vcpu-add", "domain", argv[optind],
+                               "vnode", (json_int_t)vnode),
+                     &rep);
+    if (rc)
+        return rc;
+    printf("%s: vCPU %lld added on guest node %llu, record generation %lld\n", argv[optind],
+           (long long)json_integer_value(json_object_get(rep, "vcpu")), (unsigned long long)vnode,
            (long long)json_integer_value(json_object_get(rep, "generation")));
     json_decref(rep);
     return XPV_EXIT_OK;

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "xpv/error.h"
 #include "xpv/ops.h"
 #include "xpv/placement.h"
@@ -198,5 +200,20 @@ void hostd_vm_thread_cpus(const struct hostd *h, const struct hostd_domain *d, p
                           uint64_t nodes, struct xpv_bitmap *cpus);
 int hostd_vm_placed(struct hostd *h, struct hostd_domain *d);
 void hostd_vm_detach(struct hostd_domain *d);
+/* The virtio-serial socket to poll for the guest agent's frames (-1: none), and reading them:
+ * an ACK of the generation last published gives a publish -> acknowledged latency sample;
+ * other frames and ACKs of generations never published are counted, nothing else. */
+int hostd_vm_fd(const struct hostd_domain *d);
+void hostd_vm_read(struct hostd *h, struct hostd_domain *d);
+/* Place one vCPU on node position pos (its memory stays: the guest's effective topology
+ * changes), or back with its vNode (pos -1); republishes. */
+int hostd_vm_pin_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, int pos,
+                      struct xpv_error *err);
+/* Hot-add a vCPU on guest node vnode (QMP device_add in a free slot), describe the VM again,
+ * place and publish; *index gets the new vCPU's index. */
+int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsigned *index,
+                      struct xpv_error *err);
+/* The VM part of `xpv domains --json`: vCPUs (thread, vNode, node), kicks and ACKs. */
+json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d);
 
 #endif

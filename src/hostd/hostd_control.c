@@ -6,6 +6,8 @@
  *   {"cmd":"domains"}                          → {"ok":true,"domains":[...],"stats":{...}}
  *   {"cmd":"move","domain":"db","nodes":"2"}   → {"ok":true,"nodes":"2","generation":N}
  *   {"cmd":"move","domain":"db","nodes":"auto"}→ back to automatic placement
+ *   {"cmd":"move","domain":"vm","vcpu":1,"nodes":"3"} → one vCPU on node 3 ("auto": back)
+ *   {"cmd":"vcpu-add","domain":"vm","vnode":2} → {"ok":true,"vcpu":N,"generation":N}
  *   anything else                              → {"ok":false,"error":"what was wrong"}
  *
  * Requests are untrusted bytes (fuzzed: tests/fuzz/fuzz_hostd_control.c); a bad one gets an
@@ -46,12 +48,15 @@ static json_t *domain_json(const struct hostd *h, const struct hostd_domain *d)
     json_t *pids = json_array();
     for (unsigned p = 0; p < d->nr_pids; p++)
         json_array_append_new(pids, json_integer(d->pids[p]));
-    return json_pack("{s:s, s:s, s:b, s:o, s:s, s:b, s:b, s:i, s:o, s:f, s:I, s:s}", "name",
-                     d->conf.name, "kind", kind_name(d->conf.kind), "alive", d->alive, "pids", pids,
-                     "nodes", nodes, "manual", d->pinned != 0, "moving_memory", d->moving,
-                     "threads", (int)d->threads, "mem_bytes_by_node", mem, "locality",
-                     hostd_locality(h, d), "generation", (json_int_t)d->generation, "reason",
-                     d->reason);
+    json_t *o = json_pack("{s:s, s:s, s:b, s:o, s:s, s:b, s:b, s:i, s:o, s:f, s:I, s:s}", "name",
+                          d->conf.name, "kind", kind_name(d->conf.kind), "alive", d->alive, "pids",
+                          pids, "nodes", nodes, "manual", d->pinned != 0, "moving_memory",
+                          d->moving, "threads", (int)d->threads, "mem_bytes_by_node", mem,
+                          "locality", hostd_locality(h, d), "generation", (json_int_t)d->generation,
+                          "reason", d->reason);
+    if (o && d->vm)
+        json_object_set_new(o, "vm", hostd_vm_json(h, d));
+    return o;
 }
 
 __attribute__((format(printf, 1, 2))) static char *reply_error(const char *fmt, ...)
@@ -72,6 +77,32 @@ __attribute__((format(printf, 1, 2))) static char *reply_error(const char *fmt, 
     return s;
 }
 
+/* {"cmd":"move","domain":D,"vcpu":N,"nodes":"one node"|"auto"} */
+static char *move_vcpu(struct hostd *h, const char *name, json_t *vcpu, uint64_t mask,
+                       struct xpv_error *err)
+{
+    struct hostd_domain *d = hostd_find(h, name);
+    if (!d)
+        return reply_error("no domain named '%.64s' (xpv domains lists them)", name);
+    if (!json_is_integer(vcpu) || json_integer_value(vcpu) < 0 || json_integer_value(vcpu) > 65535)
+        return reply_error("\"vcpu\" wants a vCPU index");
+    if (__builtin_popcountll(mask) > 1)
+        return reply_error("a vCPU goes on one node, not several");
+    int pos = mask ? __builtin_ctzll(mask) : -1;
+    int rc = hostd_vm_pin_vcpu(h, d, (unsigned)json_integer_value(vcpu), pos, err);
+    if (rc < 0)
+        return reply_error("%s", xpv_error_str(err, rc));
+    char node[16] = "auto";
+    if (pos >= 0)
+        snprintf(node, sizeof(node), "%d", h->topo->nodes[pos].id);
+    json_t *rep = json_pack("{s:b, s:s, s:I, s:s, s:I}", "ok", 1, "domain", name, "vcpu",
+                            (json_int_t)json_integer_value(vcpu), "nodes", node, "generation",
+                            (json_int_t)d->generation);
+    char *s = json_dumps(rep, JSON_COMPACT);
+    json_decref(rep);
+    return s;
+}
+
 void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **out)
 {
     json_error_t je;
@@ -85,7 +116,7 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
     }
     cmd = json_string_value(json_object_get(req, "cmd"));
     if (!cmd) {
-        s = reply_error("the request has no \"cmd\" (domains, move)");
+        s = reply_error("the request has no \"cmd\" (domains, move, vcpu-add)");
     } else if (!strcmp(cmd, "domains")) {
         json_t *list = json_array();
         for (unsigned i = 0; i < h->nr_domains; i++)
@@ -108,8 +139,13 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
         uint64_t mask = 0;
         struct xpv_error err = {0};
         int rc = 0;
+        json_t *vcpu = json_object_get(req, "vcpu");
         if (strcmp(nodes, "auto") != 0)
             rc = hostd_parse_nodes(h->topo, nodes, &mask, &err);
+        if (rc == 0 && vcpu) {
+            s = move_vcpu(h, name, vcpu, mask, &err);
+            goto out;
+        }
         if (rc == 0 && !hostd_find(h, name))
             rc = xpv_error_set(&err, -ENOENT, "no domain named '%.64s' (xpv domains lists them)",
                                name);
@@ -126,8 +162,26 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
         hostd_format_nodes(h->topo, d->nodes, now, sizeof(now));
         rep = json_pack("{s:b, s:s, s:s, s:I}", "ok", 1, "domain", name, "nodes", now, "generation",
                         (json_int_t)d->generation);
+    } else if (!strcmp(cmd, "vcpu-add")) {
+        const char *name = json_string_value(json_object_get(req, "domain"));
+        json_t *vn = json_object_get(req, "vnode");
+        struct hostd_domain *d = name ? hostd_find(h, name) : NULL;
+        struct xpv_error err = {0};
+        unsigned index = 0;
+        int rc;
+        if (!name || !json_is_integer(vn))
+            s = reply_error("\"vcpu-add\" wants a \"domain\" string and a \"vnode\" integer");
+        else if (!d)
+            s = reply_error("no domain named '%.64s' (xpv domains lists them)", name);
+        else if (json_integer_value(vn) < 0 || json_integer_value(vn) > 65535)
+            s = reply_error("vnode %lld out of range", (long long)json_integer_value(vn));
+        else if ((rc = hostd_vm_add_vcpu(h, d, (int)json_integer_value(vn), &index, &err)) < 0)
+            s = reply_error("%s", xpv_error_str(&err, rc));
+        else
+            rep = json_pack("{s:b, s:s, s:i, s:I}", "ok", 1, "domain", name, "vcpu", (int)index,
+                            "generation", (json_int_t)d->generation);
     } else {
-        s = reply_error("unknown command \"%.64s\" (known: domains, move)", cmd);
+        s = reply_error("unknown command \"%.64s\" (known: domains, move, vcpu-add)", cmd);
     }
 out:
     if (rep) {

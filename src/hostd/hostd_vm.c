@@ -30,11 +30,21 @@
 
 #define QMP_TIMEOUT_MS 2000
 
+#define ACK_SAMPLES 4096
+
 struct hostd_vm {
     struct xpv_qmp *q;
     struct xpv_vm_desc desc;
     int serial_fd; /* connected to the virtio-serial chardev's socket, -1 if none */
     uint64_t kicks, kicks_dropped;
+    /* vCPUs the operator placed on their own (position + 1; 0: with their vNode) */
+    unsigned short vcpu_pin[XPV_VM_MAX_VCPUS];
+    /* the guest agent's acknowledgements: frames from the guest, validated, never trusted */
+    struct xpv_frame_decoder *dec;
+    uint64_t sent_gen, sent_ns; /* the last generation published, and when */
+    uint64_t acked_gen, acks, acks_stale, acks_bogus, frames_other;
+    uint32_t ack_us[ACK_SAMPLES]; /* publish -> ACK latencies (ring), µs */
+    unsigned nr_ack;
 };
 
 static int serial_connect(const char *path)
@@ -68,6 +78,7 @@ int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *e
         return rc;
     }
     vm->serial_fd = serial_connect(vm->desc.serial_socket);
+    vm->dec = xpv_frame_decoder_new(4096); /* ACKs are 8 bytes; nothing bigger is expected */
     d->vm = vm;
     d->pids[0] = vm->desc.pid;
     d->nr_pids = 1;
@@ -89,6 +100,7 @@ void hostd_vm_detach(struct hostd_domain *d)
     xpv_qmp_close(vm->q);
     if (vm->serial_fd >= 0)
         close(vm->serial_fd);
+    xpv_frame_decoder_free(vm->dec);
     free(vm);
     d->vm = NULL;
     xpv_publisher_close(d->pub);
@@ -164,7 +176,8 @@ void hostd_vm_thread_cpus(const struct hostd *h, const struct hostd_domain *d, p
     for (unsigned i = 0; vm && i < vm->desc.nr_vcpus; i++) {
         if (vm->desc.vcpu[i].tid != tid)
             continue;
-        int pos = vnode_pos(h, nodes, vm->desc.vcpu[i].vnode);
+        int pos =
+                vm->vcpu_pin[i] ? vm->vcpu_pin[i] - 1 : vnode_pos(h, nodes, vm->desc.vcpu[i].vnode);
         if (pos >= 0)
             *cpus = h->topo->nodes[pos].cpus;
         return;
@@ -213,6 +226,10 @@ int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
     uint32_t ids[64];
     int index_of[64];
     unsigned np = 0;
+    uint64_t t0 = hostd_now_ns();
+    for (unsigned c = 0; c < nc; c++) /* a vCPU placed on its own brings its node along */
+        if (vm->vcpu_pin[c])
+            nodes |= UINT64_C(1) << (vm->vcpu_pin[c] - 1);
     for (unsigned i = 0; i < h->topo->nr_nodes && i < 64; i++) {
         index_of[i] = -1;
         if (nodes >> i & 1) {
@@ -225,7 +242,7 @@ int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
     unsigned nb = 0;
     for (unsigned c = 0; c < nc; c++) {
         int v = vd->vcpu[c].vnode < 0 ? 0 : vd->vcpu[c].vnode;
-        int pos = vnode_pos(h, d->nodes, v);
+        int pos = vm->vcpu_pin[c] ? vm->vcpu_pin[c] - 1 : vnode_pos(h, d->nodes, v);
         cpu_v[c] = (uint16_t)((unsigned)v < nv ? (unsigned)v : XPV_RECORD_NONE);
         cpu_p[c] = pos < 0 ? XPV_RECORD_NONE : (uint16_t)index_of[pos];
     }
@@ -271,6 +288,8 @@ int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
     if ((rc = xpv_publisher_publish(d->pub, &desc, &d->generation, &err)) < 0)
         goto fail;
     h->stats.publishes++;
+    vm->sent_gen = d->generation;
+    vm->sent_ns = t0;
     /* the same record, encoded again for the kick frame: the copy in the ivshmem file is
      * guest-writable, so it is never read back as the source */
     size_t len = xpv_record_size(&desc);
@@ -283,4 +302,209 @@ fail:
     h->stats.errors++;
     hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "publishing its record: %s", xpv_error_str(&err, rc));
     return rc;
+}
+
+int hostd_vm_fd(const struct hostd_domain *d)
+{
+    const struct hostd_vm *vm = d->vm;
+    return vm ? vm->serial_fd : -1;
+}
+
+/* A frame from the guest: only an ACK of the generation last sent counts; anything else is
+ * counted and dropped (the guest is not trusted). */
+static int on_guest_frame(void *arg, unsigned type, const void *p, size_t n)
+{
+    struct hostd_vm *vm = arg;
+    if (type != XPV_FRAME_ACK || n != 8) {
+        vm->frames_other++;
+        return 0;
+    }
+    const unsigned char *b = p;
+    uint64_t g = 0;
+    for (int i = 7; i >= 0; i--)
+        g = g << 8 | b[i];
+    if (g > vm->sent_gen) {
+        vm->acks_bogus++; /* a generation never published */
+    } else if (g < vm->sent_gen || g <= vm->acked_gen) {
+        vm->acks_stale++;
+    } else {
+        uint64_t us = (hostd_now_ns() - vm->sent_ns) / 1000u;
+        vm->ack_us[vm->nr_ack++ % ACK_SAMPLES] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+        vm->acked_gen = g;
+        vm->acks++;
+    }
+    return 0;
+}
+
+void hostd_vm_read(struct hostd *h, struct hostd_domain *d)
+{
+    struct hostd_vm *vm = d->vm;
+    if (!vm || vm->serial_fd < 0 || !vm->dec)
+        return;
+    unsigned char buf[4096];
+    for (;;) {
+        ssize_t n = recv(vm->serial_fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) {
+            xpv_frame_feed(vm->dec, buf, (size_t)n, on_guest_frame, vm);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        /* closed (QEMU went away or restarted the chardev): reconnect at the next change */
+        hostd_log(h, HOSTD_LOG_DEBUG, d->conf.name, "virtio-serial socket closed");
+        close(vm->serial_fd);
+        vm->serial_fd = -1;
+        xpv_frame_decoder_reset(vm->dec);
+        return;
+    }
+}
+
+int hostd_vm_pin_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, int pos,
+                      struct xpv_error *err)
+{
+    struct hostd_vm *vm = d->vm;
+    if (!vm)
+        return xpv_error_set(err, -EINVAL, "'%s' is not an attached VM", d->conf.name);
+    if (vcpu >= vm->desc.nr_vcpus)
+        return xpv_error_set(err, -ENOENT, "'%s' has %u vCPUs (0..%u)", d->conf.name,
+                             vm->desc.nr_vcpus, vm->desc.nr_vcpus - 1);
+    if (pos >= (int)h->topo->nr_nodes || pos >= 64)
+        return xpv_error_set(err, -ENODEV, "no node at position %d", pos);
+    if (h->dry_run)
+        return xpv_error_set(err, -EPERM, "the daemon runs with --dry-run: nothing is moved");
+    vm->vcpu_pin[vcpu] = (unsigned short)(pos < 0 ? 0 : pos + 1);
+    struct xpv_bitmap cpus;
+    xpv_bitmap_zero(&cpus);
+    for (unsigned i = 0; i < h->topo->nr_nodes && i < 64; i++)
+        if ((d->nodes ? d->nodes : ~UINT64_C(0)) >> i & 1)
+            xpv_bitmap_or(&cpus, &cpus, &h->topo->nodes[i].cpus);
+    hostd_vm_thread_cpus(h, d, vm->desc.vcpu[vcpu].tid, d->nodes, &cpus);
+    int rc = h->ops->set_affinity(h->ops->ctx, vm->desc.vcpu[vcpu].tid, &cpus);
+    if (rc < 0)
+        return xpv_error_set(err, rc, "vCPU %u (thread %d): cannot set its affinity: %s", vcpu,
+                             (int)vm->desc.vcpu[vcpu].tid, strerror(-rc));
+    char where[32];
+    snprintf(where, sizeof(where), "%d", pos < 0 ? -1 : h->topo->nodes[pos].id);
+    hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u %s%s", vcpu,
+              pos < 0 ? "back with its vNode" : "placed on node ", pos < 0 ? "" : where);
+    return hostd_vm_placed(h, d);
+}
+
+int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsigned *index,
+                      struct xpv_error *err)
+{
+    struct hostd_vm *vm = d->vm;
+    if (!vm)
+        return xpv_error_set(err, -EINVAL, "'%s' is not an attached VM", d->conf.name);
+    if (vnode < 0 || (vm->desc.nr_vnodes && (unsigned)vnode >= vm->desc.nr_vnodes))
+        return xpv_error_set(err, -ENODEV, "'%s' has guest nodes 0..%u", d->conf.name,
+                             vm->desc.nr_vnodes ? vm->desc.nr_vnodes - 1 : 0);
+    if (h->dry_run)
+        return xpv_error_set(err, -EPERM, "the daemon runs with --dry-run: nothing is changed");
+    json_t *slots = NULL, *slot, *free_slot = NULL;
+    int rc = xpv_qmp_call(vm->q, "query-hotpluggable-cpus", NULL, &slots, err);
+    if (rc < 0)
+        return rc;
+    size_t i;
+    json_array_foreach(slots, i, slot) /* free slots have no qom-path; QEMU lists them last */
+            if (!json_object_get(slot, "qom-path")) free_slot = slot;
+    if (!free_slot) {
+        json_decref(slots);
+        return xpv_error_set(err, -ENOSPC,
+                             "no free vCPU slot (start QEMU with -smp N,maxcpus=M, M > N)");
+    }
+    json_t *args = json_deep_copy(json_object_get(free_slot, "props"));
+    const char *type = json_string_value(json_object_get(free_slot, "type"));
+    if (!args || !json_is_object(args) || !type) {
+        json_decref(args);
+        json_decref(slots);
+        return xpv_error_set(err, -EPROTO, "query-hotpluggable-cpus: a slot without type/props");
+    }
+    char id[48];
+    snprintf(id, sizeof(id), "xpv-vcpu%u", vm->desc.nr_vcpus);
+    json_object_set_new(args, "driver", json_string(type));
+    json_object_set_new(args, "id", json_string(id));
+    json_object_set_new(args, "node-id", json_integer(vnode));
+    json_decref(slots);
+    json_t *ret = NULL;
+    rc = xpv_qmp_call(vm->q, "device_add", args, &ret, err);
+    json_decref(args);
+    json_decref(ret);
+    if (rc < 0)
+        return rc;
+    /* the new vCPU's thread exists once device_add returns: describe the VM again */
+    struct xpv_vm_desc *nd = malloc(sizeof(*nd));
+    if (!nd)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    rc = xpv_vm_describe(vm->q, h->proc_root[0] ? h->proc_root : "/", nd, err);
+    if (rc == 0) {
+        vm->desc = *nd;
+        *index = vm->desc.nr_vcpus - 1;
+        hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u added on guest node %d (%s)", *index,
+                  vnode, id);
+        struct xpv_bitmap cpus;
+        xpv_bitmap_zero(&cpus);
+        for (unsigned k = 0; k < vm->desc.nr_vcpus; k++)
+            if (vm->desc.vcpu[k].vnode == vnode && k == *index) {
+                hostd_vm_thread_cpus(h, d, vm->desc.vcpu[k].tid, d->nodes, &cpus);
+                if (!xpv_bitmap_empty(&cpus))
+                    h->ops->set_affinity(h->ops->ctx, vm->desc.vcpu[k].tid, &cpus);
+            }
+        rc = hostd_vm_placed(h, d);
+    }
+    free(nd);
+    return rc;
+}
+
+static unsigned pct(const uint32_t *sorted, unsigned n, double q)
+{
+    unsigned i = (unsigned)(q * (n - 1) + 0.5);
+    return sorted[i < n ? i : n - 1];
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d)
+{
+    const struct hostd_vm *vm = d->vm;
+    if (!vm)
+        return json_null();
+    json_t *vcpus = json_array();
+    for (unsigned c = 0; c < vm->desc.nr_vcpus; c++) {
+        struct xpv_bitmap cpus;
+        xpv_bitmap_zero(&cpus);
+        hostd_vm_thread_cpus(h, d, vm->desc.vcpu[c].tid, d->nodes, &cpus);
+        int node = -1;
+        for (unsigned i = 0; i < h->topo->nr_nodes; i++)
+            if (!xpv_bitmap_empty(&cpus) && xpv_bitmap_subset(&cpus, &h->topo->nodes[i].cpus))
+                node = h->topo->nodes[i].id;
+        json_array_append_new(vcpus,
+                              json_pack("{s:i, s:i, s:i, s:b}", "tid", (int)vm->desc.vcpu[c].tid,
+                                        "vnode", vm->desc.vcpu[c].vnode, "node", node, "manual",
+                                        vm->vcpu_pin[c] != 0));
+    }
+    unsigned n = vm->nr_ack < ACK_SAMPLES ? vm->nr_ack : ACK_SAMPLES;
+    json_t *lat = json_object();
+    if (n) {
+        uint32_t *s = malloc(n * sizeof(*s));
+        if (s) {
+            memcpy(s, vm->ack_us, n * sizeof(*s));
+            qsort(s, n, sizeof(*s), cmp_u32);
+            json_object_set_new(lat, "samples", json_integer(n));
+            json_object_set_new(lat, "p50", json_integer(pct(s, n, 0.5)));
+            json_object_set_new(lat, "p99", json_integer(pct(s, n, 0.99)));
+            json_object_set_new(lat, "max", json_integer(s[n - 1]));
+            free(s);
+        }
+    }
+    return json_pack("{s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "vcpus", vcpus,
+                     "kick_connected", vm->serial_fd >= 0, "kicks", (json_int_t)vm->kicks,
+                     "kicks_dropped", (json_int_t)vm->kicks_dropped, "acked_generation",
+                     (json_int_t)vm->acked_gen, "acks", (json_int_t)vm->acks, "acks_stale",
+                     (json_int_t)vm->acks_stale, "acks_bogus", (json_int_t)vm->acks_bogus,
+                     "frames_other", (json_int_t)vm->frames_other, "ack_latency_us", lat);
 }
