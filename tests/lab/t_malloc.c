@@ -1,6 +1,7 @@
 /*
  * t_malloc.c — xpv-malloc on a real multi-node kernel: each node's arena hands out memory on
- * that node, and a thread's new allocations follow a record that moves its CPU.
+ * that node, a thread's new allocations follow a record that moves its CPU, and the preload
+ * library (/bin/libxpv-malloc.so) places an unmodified program's memory per node.
  *
  * Pages are located with move_pages' query (env->ops) after the test wrote them; numa_balancing
  * is off in the guest, so nothing moves them behind the test's back. The heap binds with
@@ -10,12 +11,14 @@
 #include "lab.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "xpv/publisher.h"
@@ -272,8 +275,155 @@ static enum lab_result malloc_follow_record(const struct lab_env *env)
     return LAB_PASS;
 }
 
+/* --- an unmodified program under LD_PRELOAD --- */
+
+#define WORK    "/bin/xpv-malloc-work"
+#define PRELOAD "/bin/libxpv-malloc.so"
+#define OUT_CAP 8192
+
+/* Run the workload with args, stdout and stderr into out/err (NUL-terminated); its exit
+ * status, or -1 when it could not run. */
+static int run_work(char *const *args, int preload, char *out, char *err)
+{
+    const char *files[2] = {"/tmp/xpv-malloc-work.out", "/tmp/xpv-malloc-work.err"};
+    mkdir("/tmp", 0777);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        for (int i = 0; i < 2; i++) {
+            int fd = open(files[i], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0 || dup2(fd, i + 1) < 0)
+                _exit(126);
+            close(fd);
+        }
+        if (preload) {
+            setenv("LD_PRELOAD", PRELOAD, 1);
+            setenv("XPV_MALLOC_STATS", "1", 1);
+            setenv("XPV_MALLOC_NO_RECORD", "1", 1); /* the host topology: the guest's nodes */
+        } else {
+            unsetenv("LD_PRELOAD");
+        }
+        execv(WORK, args);
+        _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    char *bufs[2] = {out, err};
+    for (int i = 0; i < 2; i++) {
+        bufs[i][0] = 0;
+        int fd = open(files[i], O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, bufs[i], OUT_CAP - 1);
+        bufs[i][n > 0 ? n : 0] = 0;
+        close(fd);
+        unlink(files[i]);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* From the workload's stderr: thread i's "placement" line; 0 or -ENOENT. */
+static int placement(const char *err, int i, int *node, int *pages, int *on)
+{
+    char key[48];
+    snprintf(key, sizeof(key), "placement thread=%d ", i);
+    const char *l = strstr(err, key);
+    if (!l || sscanf(l + strlen(key), "node=%d pages=%d on_node=%d", node, pages, on) != 3)
+        return -ENOENT;
+    return 0;
+}
+
+/* From the library's exit statistics: node's line; 0 or -ENOENT. */
+static int node_stats(const char *err, int node, unsigned long long *alloc,
+                      unsigned long long *extents, unsigned long long *mbind,
+                      unsigned long long *errors)
+{
+    char key[48];
+    snprintf(key, sizeof(key), "xpv-malloc:   node %d (arena ", node);
+    const char *l = strstr(err, key);
+    if (!l || !(l = strstr(l, "): ")) ||
+        sscanf(l, "): %llu bytes allocated, %llu bytes of extents, %llu mbind, %llu mbind errors",
+               alloc, extents, mbind, errors) != 4)
+        return -ENOENT;
+    return 0;
+}
+
+static void print_lines(const char *what, const char *text)
+{
+    const char *l = text;
+    while (*l) {
+        const char *e = strchr(l, '\n');
+        int n = e ? (int)(e - l) : (int)strlen(l);
+        printf("  %s| %.*s\n", what, n, l);
+        l += n + (e != NULL);
+    }
+}
+
+/* xpv-malloc-work (threads pinned one per node; each allocates blocks that the thread of the
+ * next node writes first) run as it is and under LD_PRELOAD: the same stdout, and under the
+ * preload every page of a thread's blocks is on the thread's node, with the library's exit
+ * statistics showing live bytes and mbind calls on every node. */
+static enum lab_result malloc_preload_guest(const struct lab_env *env)
+{
+    if (access(WORK, X_OK) || access(PRELOAD, R_OK)) {
+        printf("  %s or %s is missing from the initramfs\n", WORK, PRELOAD);
+        return LAB_FAIL;
+    }
+    unsigned n = env->topo->nr_nodes;
+    LAB_CHECK(n >= 2 && n <= 16, "%u nodes", n);
+    char argbuf[16][24];
+    char *args[18] = {"xpv-malloc-work"};
+    for (unsigned i = 0; i < n; i++) {
+        int node = env->topo->nodes[i].id;
+        int cpu = xpv_bitmap_next(&env->topo->nodes[i].cpus, 0);
+        LAB_CHECK(cpu >= 0, "node %d has no CPU", node);
+        snprintf(argbuf[i], sizeof(argbuf[i]), "%d:%d", cpu, node);
+        args[i + 1] = argbuf[i];
+    }
+    args[n + 1] = NULL;
+    static char out[2][OUT_CAP], err[2][OUT_CAP];
+    int rc0 = run_work(args, 0, out[0], err[0]);
+    int rc1 = run_work(args, 1, out[1], err[1]);
+    print_lines("plain stdout", out[0]);
+    print_lines("plain stderr", err[0]);
+    print_lines("preload stdout", out[1]);
+    print_lines("preload stderr", err[1]);
+    LAB_CHECK(rc0 == 0, "without the preload: exit %d", rc0);
+    LAB_CHECK(rc1 == 0, "under the preload: exit %d", rc1);
+    LAB_CHECK(strstr(out[0], "total: checksum ") != NULL, "no checksum line without the preload");
+    LAB_CHECK(strcmp(out[0], out[1]) == 0, "the outputs differ");
+    /* The preload was active: the library's statistics, a binding per thread, every node. */
+    unsigned long long binds = 0;
+    const char *s = strstr(err[1], "xpv-malloc: pid ");
+    LAB_CHECK(s && (s = strstr(s, "), ")) && sscanf(s, "), %llu thread bindings", &binds) == 1,
+              "no xpv-malloc statistics under the preload");
+    LAB_CHECK(binds >= n, "%llu thread bindings for %u pinned threads", binds, n);
+    for (unsigned i = 0; i < n; i++) {
+        int node = env->topo->nodes[i].id, wnode, pages, on;
+        unsigned long long alloc, ext, mb, mberr;
+        LAB_CHECK(node_stats(err[1], node, &alloc, &ext, &mb, &mberr) == 0,
+                  "no statistics for node %d", node);
+        LAB_CHECK(alloc > 0 && ext > 0 && mb > 0 && mberr == 0,
+                  "node %d: %llu bytes allocated, %llu of extents, %llu mbind, %llu errors", node,
+                  alloc, ext, mb, mberr);
+        LAB_CHECK(placement(err[1], (int)i, &wnode, &pages, &on) == 0 && wnode == node,
+                  "no placement for thread %u (node %d) under the preload", i, node);
+        LAB_CHECK(pages > 0 && on == pages,
+                  "thread %u: %d of %d pages on node %d under the preload (written first from "
+                  "another node)",
+                  i, on, pages, node);
+        if (placement(err[0], (int)i, &wnode, &pages, &on) == 0)
+            printf("  thread %u (node %d): %d of %d pages there without the preload\n", i, node, on,
+                   pages);
+    }
+    return LAB_PASS;
+}
+
 const struct lab_test lab_malloc_tests[] = {
         {"malloc.pinned", malloc_pinned},
         {"malloc.follow_record", malloc_follow_record},
+        {"malloc.preload_guest", malloc_preload_guest},
         {NULL, NULL},
 };
