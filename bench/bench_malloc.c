@@ -5,19 +5,28 @@
  * Each allocator runs in a child process: this program re-executes itself with LD_PRELOAD set
  * to the allocator's Debian library (found by path; a missing one is reported and skipped) or
  * to build/lib/libxpv-malloc.so, nothing for glibc. The child checks that the allocator is the
- * one answering (a symbol only it defines), runs the workload and reports ops/s and its peak
- * RSS. Rounds alternate the allocators so drifts of the machine hit all of them alike; each
- * allocator's figure is its median over the rounds.
+ * one answering (a symbol only it defines), runs the workload and reports ops/s, ops per CPU
+ * second (the process's CPU time over the timed part) and its peak RSS.
+ *
+ * Measuring on a shared machine: first `--warmup` untimed rounds (default 1), then `--rounds`
+ * rounds, each running every allocator once; jemalloc and xpv-malloc run next to each other,
+ * in alternating order (ABBA...), so each round gives one xpv/jemalloc ratio from two runs
+ * seconds apart and neither always runs first. Reported: each allocator's median, minimum,
+ * maximum and spread ((max - min) / median), and per baseline the median of the per-round
+ * ratios, with a 95 % confidence interval of that median (order statistics, from 6 rounds on)
+ * and its range, in ops/s and in ops per CPU second. The load average before and after says
+ * how busy the machine was.
  *
  * Workload, per thread (2 by default): `ops` operations on 1024 private slots; each frees the
  * slot's block (or hands it to the other thread, 1 in 4, which frees it: a cross-thread free)
  * and allocates a new one of 16 B .. 64 KiB (log-uniform size class, uniform inside it),
  * writing its first 64 bytes and one byte per 4 KiB.
  *
- *   bench-malloc [--ops N] [--threads N] [--rounds N]
+ *   bench-malloc [--ops N] [--threads N] [--rounds N] [--warmup N] [--only a,b,...]
  *
- * Prints a table, then one JSON line (last): ops/s and peak RSS per allocator, and the ratios
- * xpv_vs_jemalloc and xpv_vs_glibc. docs/malloc.md has the figures of this machine.
+ * (--only: the allocators to run besides xpv-malloc.) Prints a table, then one JSON line
+ * (last): ops/s and peak RSS per allocator, and the ratios xpv_vs_jemalloc and xpv_vs_glibc
+ * (medians of the per-round ratios). docs/malloc.md has the figures of this machine.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -36,7 +45,7 @@
 #define SLOTS    1024
 #define QSIZE    4096
 #define MAXTHR   16
-#define MAXROUND 15
+#define MAXROUND 99
 
 struct allocator {
     const char *name;
@@ -132,6 +141,13 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int child(const char *marker, long ops, int threads)
 {
     if (marker && !dlsym(RTLD_DEFAULT, marker)) {
@@ -148,21 +164,29 @@ static int child(const char *marker, long ops, int threads)
         pthread_create(&tid[i], NULL, worker, &t[i]);
     }
     pthread_barrier_wait(&bar);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     pthread_barrier_wait(&bar); /* every thread finished its ops */
-    double t1 = now_s();
+    double t1 = now_s(), c1 = cpu_s();
     for (int i = 0; i < threads; i++)
         pthread_join(tid[i], NULL);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("RESULT %.1f %ld\n", (double)ops * threads / (t1 - t0), ru.ru_maxrss);
+    /* ops per CPU second (the process's, over the timed part) hardly move when another job
+     * takes a core away from a thread for a while; ops/s do. */
+    printf("RESULT %.1f %ld %.1f\n", (double)ops * threads / (t1 - t0), ru.ru_maxrss,
+           c1 > c0 ? (double)ops * threads / (c1 - c0) : 0.0);
     return 0;
 }
 
 /* --- the driver (parent) --- */
 
+struct run {
+    double ops_s, ops_cpu;
+    long rss_kb;
+};
+
 static int run_child(const char *self, const struct allocator *a, long ops, int threads,
-                     double *ops_s, long *rss_kb)
+                     struct run *out)
 {
     int fd[2];
     if (pipe(fd) < 0)
@@ -194,7 +218,7 @@ static int run_child(const char *self, const struct allocator *a, long ops, int 
     int st;
     waitpid(pid, &st, 0);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
-        sscanf(buf, "RESULT %lf %ld", ops_s, rss_kb) != 2) {
+        sscanf(buf, "RESULT %lf %ld %lf", &out->ops_s, &out->rss_kb, &out->ops_cpu) != 3) {
         fprintf(stderr, "bench-malloc: %s run failed: %s\n", a->name, buf[0] ? buf : "no output");
         return -EIO;
     }
@@ -207,12 +231,63 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Median, extremes, quartiles and a 95 % confidence interval of the median of n values (v is
+ * sorted in place). The interval is the r-th and (n+1-r)-th smallest values with the largest r
+ * such that n - 2r >= 1.96 sqrt(n) (the normal approximation of the binomial); with fewer than
+ * 9 values there is none (ci = 0) and the range stands in. */
+struct summary {
+    double med, min, max, q1, q3, ci_lo, ci_hi;
+    int ci;
+};
+
+static double quantile(const double *v, int n, double q)
+{
+    double pos = q * (n - 1);
+    int i = (int)pos;
+    return i + 1 < n ? v[i] + (pos - i) * (v[i + 1] - v[i]) : v[i];
+}
+
+static struct summary summarize(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    struct summary s = {quantile(v, n, 0.5),  v[0], v[n - 1], quantile(v, n, 0.25),
+                        quantile(v, n, 0.75), v[0], v[n - 1], 0};
+    int r = 0;
+    while (2 * (r + 1) <= n && (double)(n - 2 * (r + 1)) * (n - 2 * (r + 1)) >= 3.8416 * n)
+        r++;
+    if (r >= 1) {
+        s.ci = 1;
+        s.ci_lo = v[r - 1];
+        s.ci_hi = v[n - r];
+    }
+    return s;
+}
+
+static double loadavg1(void)
+{
+    double l[1] = {-1};
+    return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
+static int find_allocator(const char *name, size_t len)
+{
+    for (size_t a = 0; a < NALLOC; a++)
+        if (strlen(allocators[a].name) == len && strncmp(allocators[a].name, name, len) == 0)
+            return (int)a;
+    return -1;
+}
+
+enum { GLIBC = 0, JEMALLOC = 1, XPV = NALLOC - 1 };
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--child") == 0)
         return child(strcmp(argv[2], "-") ? argv[2] : NULL, atol(argv[3]), atoi(argv[4]));
     long ops = 2000000;
-    int threads = 2, rounds = 5;
+    int threads = 2, rounds = 5, warmup = 1;
+    int wanted[NALLOC];
+    for (size_t a = 0; a < NALLOC; a++)
+        wanted[a] = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc)
             ops = atol(argv[++i]);
@@ -220,15 +295,34 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
             rounds = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: bench-malloc [--ops N] [--threads 2-%d] [--rounds 1-%d]\n",
+        else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc)
+            warmup = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            const char *s = argv[++i];
+            for (size_t a = 0; a < NALLOC; a++)
+                wanted[a] = a == XPV; /* xpv-malloc always runs */
+            while (*s) {
+                size_t len = strcspn(s, ",");
+                int a = find_allocator(s, len);
+                if (a < 0) {
+                    fprintf(stderr, "bench-malloc: unknown allocator '%.*s'\n", (int)len, s);
+                    return 2;
+                }
+                wanted[a] = 1;
+                s += len + (s[len] == ',');
+            }
+        } else {
+            fprintf(stderr,
+                    "usage: bench-malloc [--ops N] [--threads 2-%d] [--rounds 1-%d] "
+                    "[--warmup 0-9] [--only glibc,jemalloc,tcmalloc,mimalloc,xpv]\n",
                     MAXTHR, MAXROUND);
             return 2;
         }
     }
-    if (ops < 1 || threads < 2 || threads > MAXTHR || rounds < 1 || rounds > MAXROUND) {
-        fprintf(stderr, "bench-malloc: --ops >= 1, --threads 2-%d, --rounds 1-%d\n", MAXTHR,
-                MAXROUND);
+    if (ops < 1 || threads < 2 || threads > MAXTHR || rounds < 1 || rounds > MAXROUND ||
+        warmup < 0 || warmup > 9) {
+        fprintf(stderr, "bench-malloc: --ops >= 1, --threads 2-%d, --rounds 1-%d, --warmup 0-9\n",
+                MAXTHR, MAXROUND);
         return 2;
     }
     char self[PATH_MAX], xpvlib[PATH_MAX + 32];
@@ -241,59 +335,111 @@ int main(int argc, char **argv)
     snprintf(xpvlib, sizeof(xpvlib), "%s", self);
     char *slash = strrchr(xpvlib, '/');
     snprintf(slash, sizeof(xpvlib) - (size_t)(slash - xpvlib), "/../lib/libxpv-malloc.so");
-    allocators[NALLOC - 1].lib = xpvlib;
+    allocators[XPV].lib = xpvlib;
 
     int present[NALLOC];
     for (size_t a = 0; a < NALLOC; a++) {
-        present[a] = !allocators[a].lib || access(allocators[a].lib, R_OK) == 0;
-        if (!present[a])
+        present[a] = wanted[a] && (!allocators[a].lib || access(allocators[a].lib, R_OK) == 0);
+        if (wanted[a] && !present[a])
             printf("skipped %s: %s not found%s\n", allocators[a].name, allocators[a].lib,
-                   a == NALLOC - 1 ? " (build the xpv-malloc target)"
-                                   : " (scripts/setup.sh test installs it)");
+                   a == XPV ? " (build the xpv-malloc target)"
+                            : " (scripts/setup.sh test installs it)");
     }
-    if (!present[NALLOC - 1] || !present[0]) {
-        fprintf(stderr, "bench-malloc: glibc and xpv-malloc are needed for the ratios\n");
+    if (!present[XPV]) {
+        fprintf(stderr, "bench-malloc: xpv-malloc is needed for the ratios\n");
         return 1;
     }
-    double res[NALLOC][MAXROUND];
-    long rss[NALLOC] = {0};
-    for (int r = 0; r < rounds; r++)
-        for (size_t a = 0; a < NALLOC; a++) {
+    /* The order within a round: the others first, then jemalloc and xpv-malloc next to each
+     * other, xpv first in odd rounds (ABBA...): each ratio compares two runs seconds apart, and
+     * neither allocator always runs first. Warm-up rounds (page cache, the dynamic loader's
+     * files, the CPU's clock) run the same order and are not counted. */
+    static const size_t order[2][NALLOC] = {{GLIBC, 2, 3, JEMALLOC, XPV},
+                                            {GLIBC, 2, 3, XPV, JEMALLOC}};
+    static struct run res[NALLOC][MAXROUND];
+    double load0 = loadavg1();
+    for (int r = -warmup; r < rounds; r++)
+        for (size_t k = 0; k < NALLOC; k++) {
+            size_t a = order[(r + warmup) % 2][k];
             if (!present[a])
                 continue;
-            long kb = 0;
-            if (run_child(self, &allocators[a], ops, threads, &res[a][r], &kb) < 0)
+            struct run one;
+            if (run_child(self, &allocators[a], ops, threads, &one) < 0)
                 return 1;
-            if (kb > rss[a])
-                rss[a] = kb;
+            if (r >= 0)
+                res[a][r] = one;
         }
-    double med[NALLOC] = {0};
-    printf("%-10s %14s %12s   (%d threads, %ld ops each, median of %d rounds)\n", "allocator",
-           "ops/s", "peak RSS", threads, ops, rounds);
+    double load1 = loadavg1();
+
+    printf("bench-malloc: %d threads x %ld ops, %d timed rounds after %d warm-up, allocators "
+           "interleaved; load average %.2f before, %.2f after\n",
+           threads, ops, rounds, warmup, load0, load1);
+    printf("%-10s %12s %12s %12s %7s %14s %10s\n", "allocator", "ops/s med", "min", "max", "spread",
+           "ops/CPU-s med", "peak RSS");
+    struct summary ops_s[NALLOC], ops_cpu[NALLOC];
+    long rss[NALLOC] = {0};
     for (size_t a = 0; a < NALLOC; a++) {
         if (!present[a])
             continue;
-        qsort(res[a], (size_t)rounds, sizeof(double), cmp_double);
-        med[a] =
-                rounds % 2 ? res[a][rounds / 2] : (res[a][rounds / 2 - 1] + res[a][rounds / 2]) / 2;
-        printf("%-10s %14.0f %9ld KiB\n", allocators[a].name, med[a], rss[a]);
+        double v[MAXROUND], c[MAXROUND];
+        for (int r = 0; r < rounds; r++) {
+            v[r] = res[a][r].ops_s;
+            c[r] = res[a][r].ops_cpu;
+            if (res[a][r].rss_kb > rss[a])
+                rss[a] = res[a][r].rss_kb;
+        }
+        ops_s[a] = summarize(v, rounds);
+        ops_cpu[a] = summarize(c, rounds);
+        printf("%-10s %12.0f %12.0f %12.0f %6.1f%% %14.0f %6ld KiB\n", allocators[a].name,
+               ops_s[a].med, ops_s[a].min, ops_s[a].max,
+               100 * (ops_s[a].max - ops_s[a].min) / ops_s[a].med, ops_cpu[a].med, rss[a]);
+    }
+    /* Per-round ratios of xpv-malloc to a baseline: wall clock and CPU time. */
+    struct summary vs[NALLOC], vs_cpu[NALLOC];
+    for (size_t b = 0; b < XPV; b++) {
+        if (!present[b])
+            continue;
+        double v[MAXROUND], c[MAXROUND];
+        for (int r = 0; r < rounds; r++) {
+            v[r] = res[XPV][r].ops_s / res[b][r].ops_s;
+            c[r] = res[XPV][r].ops_cpu / res[b][r].ops_cpu;
+        }
+        vs[b] = summarize(v, rounds);
+        vs_cpu[b] = summarize(c, rounds);
+        printf("xpv/%-9s per round: median %.3f (%s %.3f-%.3f), quartiles %.3f-%.3f, range "
+               "%.3f-%.3f; per CPU second: median %.3f (%s %.3f-%.3f)\n",
+               allocators[b].name, vs[b].med, vs[b].ci ? "95% CI" : "range", vs[b].ci_lo,
+               vs[b].ci_hi, vs[b].q1, vs[b].q3, vs[b].min, vs[b].max, vs_cpu[b].med,
+               vs_cpu[b].ci ? "95% CI" : "range", vs_cpu[b].ci_lo, vs_cpu[b].ci_hi);
     }
     printf("{\"bench\":\"malloc\",\"threads\":%d,\"ops_per_thread\":%ld,\"rounds\":%d,"
-           "\"allocators\":{",
-           threads, ops, rounds);
+           "\"warmup\":%d,\"loadavg\":[%.2f,%.2f],\"allocators\":{",
+           threads, ops, rounds, warmup, load0, load1);
     int first = 1;
     for (size_t a = 0; a < NALLOC; a++) {
         if (!present[a])
             continue;
-        printf("%s\"%s\":{\"ops_per_s\":%.0f,\"peak_rss_kb\":%ld}", first ? "" : ",",
-               allocators[a].name, med[a], rss[a]);
+        printf("%s\"%s\":{\"ops_per_s\":%.0f,\"ops_per_s_min\":%.0f,\"ops_per_s_max\":%.0f,"
+               "\"ops_per_cpu_s\":%.0f,\"peak_rss_kb\":%ld}",
+               first ? "" : ",", allocators[a].name, ops_s[a].med, ops_s[a].min, ops_s[a].max,
+               ops_cpu[a].med, rss[a]);
         first = 0;
     }
-    printf("},\"xpv_vs_glibc\":%.3f", med[NALLOC - 1] / med[0]);
-    if (present[1])
-        printf(",\"xpv_vs_jemalloc\":%.3f", med[NALLOC - 1] / med[1]);
-    else
-        printf(",\"xpv_vs_jemalloc\":null");
+    printf("}");
+    /* xpv_vs_X: the median of the per-round ratios (the issue's figure); _ci95: its confidence
+     * interval (the range below 9 rounds); _range: the extremes; _cpu: the median on ops per
+     * CPU second. */
+    static const size_t base[] = {GLIBC, JEMALLOC};
+    for (size_t i = 0; i < 2; i++) {
+        size_t b = base[i];
+        const char *name = allocators[b].name;
+        if (!present[b])
+            printf(",\"xpv_vs_%s\":null", name);
+        else
+            printf(",\"xpv_vs_%s\":%.3f,\"xpv_vs_%s_ci95\":[%.3f,%.3f],\"xpv_vs_%s_range\":[%.3f,"
+                   "%.3f],\"xpv_vs_%s_cpu\":%.3f",
+                   name, vs[b].med, name, vs[b].ci_lo, vs[b].ci_hi, name, vs[b].min, vs[b].max,
+                   name, vs_cpu[b].med);
+    }
     printf("}\n");
     return 0;
 }
