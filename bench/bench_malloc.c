@@ -51,14 +51,18 @@ struct allocator {
     const char *name;
     const char *lib;    /* LD_PRELOAD; NULL: none (glibc) */
     const char *marker; /* a symbol only this allocator defines */
+    const char *env;    /* NAME=VALUE set for its runs, or NULL */
 };
 
 static struct allocator allocators[] = {
-        {"glibc", NULL, NULL},
-        {"jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "mallctl"},
-        {"tcmalloc", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "tc_malloc"},
-        {"mimalloc", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2", "mi_malloc"},
-        {"xpv", NULL /* next to this program: ../lib/libxpv-malloc.so */, "xpv_malloc_heap"},
+        {"glibc", NULL, NULL, NULL},
+        {"jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "mallctl", NULL},
+        {"tcmalloc", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "tc_malloc", NULL},
+        {"mimalloc", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2", "mi_malloc", NULL},
+        /* the library with no heap: jemalloc behind xpv-malloc's entry points, its automatic
+         * arenas; what xpv-malloc's wrapping costs, apart from its node arenas */
+        {"xpv-off", NULL /* as xpv */, "xpv_malloc_heap", "XPV_MALLOC_DISABLE=1"},
+        {"xpv", NULL /* next to this program: ../lib/libxpv-malloc.so */, "xpv_malloc_heap", NULL},
 };
 #define NALLOC (sizeof(allocators) / sizeof(allocators[0]))
 
@@ -202,6 +206,8 @@ static int run_child(const char *self, const struct allocator *a, long ops, int 
             setenv("LD_PRELOAD", a->lib, 1);
         else
             unsetenv("LD_PRELOAD");
+        if (a->env)
+            putenv((char *)a->env);
         char o[32], th[16];
         snprintf(o, sizeof(o), "%ld", ops);
         snprintf(th, sizeof(th), "%d", threads);
@@ -263,6 +269,24 @@ static struct summary summarize(double *v, int n)
     return s;
 }
 
+static void ratios(struct run (*res)[MAXROUND], int rounds, size_t x, size_t b, struct summary *w,
+                   struct summary *c)
+{
+    double v[MAXROUND], u[MAXROUND];
+    for (int r = 0; r < rounds; r++) {
+        v[r] = res[x][r].ops_s / res[b][r].ops_s;
+        u[r] = res[x][r].ops_cpu / res[b][r].ops_cpu;
+    }
+    *w = summarize(v, rounds);
+    *c = summarize(u, rounds);
+    char name[32];
+    snprintf(name, sizeof(name), "%s/%s", allocators[x].name, allocators[b].name);
+    printf("%-16s per round: median %.3f (%s %.3f-%.3f), quartiles %.3f-%.3f, range %.3f-%.3f; "
+           "per CPU second: median %.3f (%s %.3f-%.3f)\n",
+           name, w->med, w->ci ? "95% CI" : "range", w->ci_lo, w->ci_hi, w->q1, w->q3, w->min,
+           w->max, c->med, c->ci ? "95% CI" : "range", c->ci_lo, c->ci_hi);
+}
+
 static double loadavg1(void)
 {
     double l[1] = {-1};
@@ -277,7 +301,7 @@ static int find_allocator(const char *name, size_t len)
     return -1;
 }
 
-enum { GLIBC = 0, JEMALLOC = 1, XPV = NALLOC - 1 };
+enum { GLIBC = 0, JEMALLOC = 1, XPV_OFF = NALLOC - 2, XPV = NALLOC - 1 };
 
 int main(int argc, char **argv)
 {
@@ -314,7 +338,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: bench-malloc [--ops N] [--threads 2-%d] [--rounds 1-%d] "
-                    "[--warmup 0-9] [--only glibc,jemalloc,tcmalloc,mimalloc,xpv]\n",
+                    "[--warmup 0-9] [--only glibc,jemalloc,tcmalloc,mimalloc,xpv-off,xpv]\n",
                     MAXTHR, MAXROUND);
             return 2;
         }
@@ -335,15 +359,15 @@ int main(int argc, char **argv)
     snprintf(xpvlib, sizeof(xpvlib), "%s", self);
     char *slash = strrchr(xpvlib, '/');
     snprintf(slash, sizeof(xpvlib) - (size_t)(slash - xpvlib), "/../lib/libxpv-malloc.so");
-    allocators[XPV].lib = xpvlib;
+    allocators[XPV].lib = allocators[XPV_OFF].lib = xpvlib;
 
     int present[NALLOC];
     for (size_t a = 0; a < NALLOC; a++) {
         present[a] = wanted[a] && (!allocators[a].lib || access(allocators[a].lib, R_OK) == 0);
         if (wanted[a] && !present[a])
             printf("skipped %s: %s not found%s\n", allocators[a].name, allocators[a].lib,
-                   a == XPV ? " (build the xpv-malloc target)"
-                            : " (scripts/setup.sh test installs it)");
+                   a >= XPV_OFF ? " (build the xpv-malloc target)"
+                                : " (scripts/setup.sh test installs it)");
     }
     if (!present[XPV]) {
         fprintf(stderr, "bench-malloc: xpv-malloc is needed for the ratios\n");
@@ -353,9 +377,9 @@ int main(int argc, char **argv)
      * other, xpv first in odd rounds (ABBA...): each ratio compares two runs seconds apart, and
      * neither allocator always runs first. Warm-up rounds (page cache, the dynamic loader's
      * files, the CPU's clock) run the same order and are not counted. */
-    static const size_t order[2][NALLOC] = {{GLIBC, 2, 3, JEMALLOC, XPV},
-                                            {GLIBC, 2, 3, XPV, JEMALLOC}};
-    static struct run res[NALLOC][MAXROUND];
+    static const size_t order[2][NALLOC] = {{GLIBC, 2, 3, XPV_OFF, JEMALLOC, XPV},
+                                            {GLIBC, 2, 3, XPV_OFF, XPV, JEMALLOC}};
+    static struct run res[NALLOC][MAXROUND]; /* [allocator][round] */
     double load0 = loadavg1();
     for (int r = -warmup; r < rounds; r++)
         for (size_t k = 0; k < NALLOC; k++) {
@@ -393,24 +417,14 @@ int main(int argc, char **argv)
                ops_s[a].med, ops_s[a].min, ops_s[a].max,
                100 * (ops_s[a].max - ops_s[a].min) / ops_s[a].med, ops_cpu[a].med, rss[a]);
     }
-    /* Per-round ratios of xpv-malloc to a baseline: wall clock and CPU time. */
-    struct summary vs[NALLOC], vs_cpu[NALLOC];
-    for (size_t b = 0; b < XPV; b++) {
-        if (!present[b])
-            continue;
-        double v[MAXROUND], c[MAXROUND];
-        for (int r = 0; r < rounds; r++) {
-            v[r] = res[XPV][r].ops_s / res[b][r].ops_s;
-            c[r] = res[XPV][r].ops_cpu / res[b][r].ops_cpu;
-        }
-        vs[b] = summarize(v, rounds);
-        vs_cpu[b] = summarize(c, rounds);
-        printf("xpv/%-9s per round: median %.3f (%s %.3f-%.3f), quartiles %.3f-%.3f, range "
-               "%.3f-%.3f; per CPU second: median %.3f (%s %.3f-%.3f)\n",
-               allocators[b].name, vs[b].med, vs[b].ci ? "95% CI" : "range", vs[b].ci_lo,
-               vs[b].ci_hi, vs[b].q1, vs[b].q3, vs[b].min, vs[b].max, vs_cpu[b].med,
-               vs_cpu[b].ci ? "95% CI" : "range", vs_cpu[b].ci_lo, vs_cpu[b].ci_hi);
-    }
+    /* Per-round ratios of xpv-malloc to each baseline, and of the library without its heap to
+     * jemalloc: wall clock and CPU time. */
+    struct summary vs[NALLOC], vs_cpu[NALLOC], off = {0}, off_cpu = {0};
+    for (size_t b = 0; b < XPV; b++)
+        if (present[b])
+            ratios(res, rounds, XPV, b, &vs[b], &vs_cpu[b]);
+    if (present[XPV_OFF] && present[JEMALLOC])
+        ratios(res, rounds, XPV_OFF, JEMALLOC, &off, &off_cpu);
     printf("{\"bench\":\"malloc\",\"threads\":%d,\"ops_per_thread\":%ld,\"rounds\":%d,"
            "\"warmup\":%d,\"loadavg\":[%.2f,%.2f],\"allocators\":{",
            threads, ops, rounds, warmup, load0, load1);
@@ -440,6 +454,9 @@ int main(int argc, char **argv)
                    name, vs[b].med, name, vs[b].ci_lo, vs[b].ci_hi, name, vs[b].min, vs[b].max,
                    name, vs_cpu[b].med);
     }
+    if (present[XPV_OFF] && present[JEMALLOC])
+        printf(",\"xpv_off_vs_jemalloc\":%.3f,\"xpv_off_vs_jemalloc_cpu\":%.3f", off.med,
+               off_cpu.med);
     printf("}\n");
     return 0;
 }
