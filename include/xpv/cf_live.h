@@ -1,6 +1,7 @@
 /*
  * xpv/cf_live.h — Carrefour on a live Linux process: each round drains the samples the
- * software sampler (libxpv-cfsampler.so, preloaded into the target) published in its ring,
+ * software sampler (libxpv-cfsampler.so, preloaded into the target) published in its ring
+ * (or the perf_event backend read from the kernel's rings),
  * asks the kernel where each sampled page lives (move_pages query on the target), builds the
  * engine's counters (one access per sample, from the sampling CPU's node to the page's node)
  * and pages, runs the engine (xpv/carrefour.h) and executes its decisions through the ops
@@ -52,6 +53,16 @@ struct xpv_cf_live_round {
 int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
                        const struct xpv_cf_params *p, uint64_t seed, struct xpv_cf_live **out,
                        struct xpv_error *err);
+/*
+ * The same rounds with the perf_event backend's samples (xpv/cf_perf_event.h) instead of the
+ * software sampler's ring: pe (opened on pid) is owned by the handle from now on, freed with
+ * it even when this fails. A round's `dropped` is then the samples the kernel lost, `bad` the
+ * malformed records, and `sample_ns` 0 (the kernel's sampling cost is not visible).
+ */
+struct xpv_cf_pe;
+int xpv_cf_live_attach_perf(pid_t pid, struct xpv_cf_pe *pe, const struct xpv_topo *t,
+                            struct xpv_ops *ops, const struct xpv_cf_params *p, uint64_t seed,
+                            struct xpv_cf_live **out, struct xpv_error *err);
 /* One round. -ESRCH: the target is gone. */
 int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_round *out,
                       struct xpv_error *err);

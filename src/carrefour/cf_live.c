@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "xpv/cf_perf_event.h"
 #include "xpv/cf_replay.h"
 
 #define ROUND_SAMPLES (1u << 17) /* samples drained per round at most; the rest wait */
@@ -34,8 +35,10 @@ struct xpv_cf_live {
     struct xpv_cf_params params;
     uint64_t rng;
     unsigned rr;
-    void *map;
+    void *map; /* the software sampler's ring, or */
     size_t map_len;
+    struct xpv_cf_pe *pe; /* the perf_event backend's rings (owned) */
+    struct xpv_cf_pe_stats pe_last;
     struct xpv_cf_ring_reader rd;
     struct xpv_cf_ring_hdr last; /* statistics at the previous round */
     double last_ns;
@@ -63,6 +66,7 @@ void xpv_cf_live_free(struct xpv_cf_live *l)
         return;
     if (l->map)
         munmap(l->map, l->map_len);
+    xpv_cf_pe_free(l->pe);
     free(l->raw);
     free(l->samples);
     free(l->upages);
@@ -70,6 +74,44 @@ void xpv_cf_live_free(struct xpv_cf_live *l)
     free(l->pages);
     free(l->dec);
     free(l);
+}
+
+/* What both sources share: buffers, the engine's state, the CPU -> node map. */
+static int live_setup(struct xpv_cf_live *l, pid_t pid, const struct xpv_topo *t,
+                      struct xpv_ops *ops, const struct xpv_cf_params *p, uint64_t seed,
+                      struct xpv_error *err)
+{
+    l->pid = pid;
+    l->ops = ops;
+    l->params = *p;
+    l->rng = seed;
+    l->cap = p->page_budget * 4;
+    if (l->cap < 1024)
+        l->cap = 1024;
+    l->raw = malloc(ROUND_SAMPLES * sizeof(*l->raw));
+    l->samples = malloc(ROUND_SAMPLES * sizeof(*l->samples));
+    l->upages = malloc(ROUND_SAMPLES * sizeof(*l->upages));
+    l->unode = malloc(ROUND_SAMPLES * sizeof(*l->unode));
+    l->pages = malloc(l->cap * sizeof(*l->pages));
+    l->dec = malloc(l->cap * sizeof(*l->dec));
+    if (!l->raw || !l->samples || !l->upages || !l->unode || !l->pages || !l->dec)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    unsigned nodes = 0;
+    for (unsigned i = 0; i < t->nr_nodes; i++)
+        if ((unsigned)t->nodes[i].id + 1 > nodes)
+            nodes = (unsigned)t->nodes[i].id + 1;
+    if (nodes < 1 || nodes > XPV_CF_MAX_NODES)
+        return xpv_error_set(err, -ENOTSUP, "node ids up to %u: the engine handles ids below %d",
+                             nodes - 1, XPV_CF_MAX_NODES);
+    l->rep.nr_nodes = nodes;
+    l->rep.sample_every = 1;
+    for (unsigned c = 0; c < XPV_CF_REPLAY_MAX_CPUS; c++)
+        l->rep.cpu_node[c] = xpv_topo_cpu_node(t, c);
+    l->rep.samples = l->samples;
+    l->rep.rounds = &l->round;
+    l->rep.nr_rounds = 1;
+    l->last_ns = now_ns();
+    return 0;
 }
 
 int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
@@ -133,41 +175,9 @@ int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
                            l->rd.page_size);
         goto fail;
     }
-    l->pid = pid;
-    l->ops = ops;
-    l->params = *p;
-    l->rng = seed;
-    l->cap = p->page_budget * 4;
-    if (l->cap < 1024)
-        l->cap = 1024;
-    l->raw = malloc(ROUND_SAMPLES * sizeof(*l->raw));
-    l->samples = malloc(ROUND_SAMPLES * sizeof(*l->samples));
-    l->upages = malloc(ROUND_SAMPLES * sizeof(*l->upages));
-    l->unode = malloc(ROUND_SAMPLES * sizeof(*l->unode));
-    l->pages = malloc(l->cap * sizeof(*l->pages));
-    l->dec = malloc(l->cap * sizeof(*l->dec));
-    if (!l->raw || !l->samples || !l->upages || !l->unode || !l->pages || !l->dec) {
-        rc = xpv_error_set(err, -ENOMEM, "out of memory");
+    if ((rc = live_setup(l, pid, t, ops, p, seed, err)) < 0)
         goto fail;
-    }
-    unsigned nodes = 0;
-    for (unsigned i = 0; i < t->nr_nodes; i++)
-        if ((unsigned)t->nodes[i].id + 1 > nodes)
-            nodes = (unsigned)t->nodes[i].id + 1;
-    if (nodes < 1 || nodes > XPV_CF_MAX_NODES) {
-        rc = xpv_error_set(err, -ENOTSUP, "node ids up to %u: the engine handles ids below %d",
-                           nodes - 1, XPV_CF_MAX_NODES);
-        goto fail;
-    }
-    l->rep.nr_nodes = nodes;
-    l->rep.sample_every = 1;
-    for (unsigned c = 0; c < XPV_CF_REPLAY_MAX_CPUS; c++)
-        l->rep.cpu_node[c] = xpv_topo_cpu_node(t, c);
-    l->rep.samples = l->samples;
-    l->rep.rounds = &l->round;
-    l->rep.nr_rounds = 1;
     xpv_cf_ring_stats(&l->rd, &l->last);
-    l->last_ns = now_ns();
     *out = l;
     return 0;
 fail:
@@ -175,9 +185,47 @@ fail:
     return rc;
 }
 
+int xpv_cf_live_attach_perf(pid_t pid, struct xpv_cf_pe *pe, const struct xpv_topo *t,
+                            struct xpv_ops *ops, const struct xpv_cf_params *p, uint64_t seed,
+                            struct xpv_cf_live **out, struct xpv_error *err)
+{
+    *out = NULL;
+    struct xpv_cf_live *l = calloc(1, sizeof(*l));
+    if (!l) {
+        xpv_cf_pe_free(pe);
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    }
+    l->pe = pe;
+    int rc = live_setup(l, pid, t, ops, p, seed, err);
+    if (rc < 0) {
+        xpv_cf_live_free(l);
+        return rc;
+    }
+    l->last.state = XPV_CF_RING_RUNNING;
+    *out = l;
+    return 0;
+}
+
 void xpv_cf_live_ring_stats(const struct xpv_cf_live *l, struct xpv_cf_ring_hdr *out)
 {
-    xpv_cf_ring_stats(&l->rd, out);
+    if (l->pe)
+        *out = l->last;
+    else
+        xpv_cf_ring_stats(&l->rd, out);
+}
+
+/* The round's samples from the perf rings; the kernel's losses count as drops, malformed
+ * records as refused slots. The kernel's own sampling cost is not visible from here. */
+static size_t drain_perf(struct xpv_cf_live *l, struct xpv_cf_live_round *out)
+{
+    size_t n = xpv_cf_pe_drain(l->pe, l->raw, ROUND_SAMPLES);
+    struct xpv_cf_pe_stats s;
+    xpv_cf_pe_stats(l->pe, &s);
+    out->dropped = s.lost - l->pe_last.lost;
+    out->bad = s.bad - l->pe_last.bad;
+    out->sampler_state = XPV_CF_RING_RUNNING;
+    l->pe_last = s;
+    return n;
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -214,18 +262,23 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
     double t0 = now_ns();
     out->round_ns = t0 - l->last_ns;
     l->last_ns = t0;
-    struct xpv_cf_ring_hdr s;
-    xpv_cf_ring_stats(&l->rd, &s);
-    size_t n = xpv_cf_ring_pop(&l->rd, l->raw, ROUND_SAMPLES);
+    size_t n;
+    if (l->pe) {
+        n = drain_perf(l, out);
+    } else {
+        struct xpv_cf_ring_hdr s;
+        xpv_cf_ring_stats(&l->rd, &s);
+        n = xpv_cf_ring_pop(&l->rd, l->raw, ROUND_SAMPLES);
+        out->dropped = s.dropped - l->last.dropped;
+        out->bad = l->rd.bad;
+        l->rd.bad = 0;
+        out->sample_ns =
+                (double)((s.sampler_ns - l->last.sampler_ns) + (s.handler_ns - l->last.handler_ns));
+        out->sampler_state = s.state;
+        out->stop_reason = s.stop_reason;
+        l->last = s;
+    }
     out->samples = (unsigned)n;
-    out->dropped = s.dropped - l->last.dropped;
-    out->bad = l->rd.bad;
-    l->rd.bad = 0;
-    out->sample_ns =
-            (double)((s.sampler_ns - l->last.sampler_ns) + (s.handler_ns - l->last.handler_ns));
-    out->sampler_state = s.state;
-    out->stop_reason = s.stop_reason;
-    l->last = s;
 
     /* distinct pages, their nodes */
     for (size_t i = 0; i < n; i++)

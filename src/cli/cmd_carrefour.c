@@ -2,11 +2,13 @@
  * cmd_carrefour.c — `xpv carrefour`: Carrefour's engine (the policy core) on access samples,
  * printing per round its metrics, gates, decisions and cost. The samples come from a
  * recording (--replay, --perf-script: docs/carrefour.md) or from a live process sampled by
- * libxpv-cfsampler.so (--pid PID, or -- CMD ARGS... which starts CMD with it preloaded), whose
- * pages then really move (move_pages through the ops table) unless --dry-run.
+ * libxpv-cfsampler.so (--pid PID, or -- CMD ARGS... which starts CMD with it preloaded) or by
+ * the kernel's precise memory sampling (--sampler perf: IBS op, PEBS; xpv/cf_perf_event.h),
+ * whose pages then really move (move_pages through the ops table) unless --dry-run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -19,11 +21,13 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <linux/perf_event.h>
 
 #include "cli.h"
 #include "xpv/carrefour.h"
 #include "xpv/cf_live.h"
 #include "xpv/cf_perf.h"
+#include "xpv/cf_perf_event.h"
 #include "xpv/cf_replay.h"
 #include "xpv/ops.h"
 #include "xpv/topo.h"
@@ -49,19 +53,31 @@ static void usage(FILE *f)
             "                     is where it was first sampled (first touch)\n"
             "  --round-ms N       --perf-script round length (default 1000)\n"
             "  --sample-every N   accesses per perf sample (perf record -c N; default 1)\n\n"
-            "A live process (sampled by libxpv-cfsampler.so, pages moved by move_pages):\n"
-            "  --pid PID          a process started with the sampler preloaded\n"
-            "  -- CMD ARGS...     start CMD with the sampler preloaded; ends when it exits\n"
+            "A live process (pages moved by move_pages):\n"
+            "  --pid PID          a running process (with --sampler soft: started with the\n"
+            "                     sampler library preloaded)\n"
+            "  -- CMD ARGS...     start CMD sampled; ends when it exits\n"
+            "  --sampler soft|perf|PATH\n"
+            "                     soft (default): libxpv-cfsampler.so in the target, page\n"
+            "                     protection faults (any machine); perf: the kernel's precise\n"
+            "                     memory sampling through perf_event_open (AMD IBS op, Intel\n"
+            "                     PEBS mem-loads/mem-stores), refused with the reason where\n"
+            "                     the machine has neither; perf-faults: the same perf path on\n"
+            "                     the page-fault software event (first touches only, not\n"
+            "                     accesses: for checking the backend without such a PMU);\n"
+            "                     PATH (with a '/'): soft, with that\n"
+            "                     library (default: ../lib/libxpv-cfsampler.so next to this\n"
+            "                     xpv, or $XPV_CFSAMPLER_LIB)\n"
+            "  --perf-period N    perf: events between samples (default: 65536 cycles for\n"
+            "                     IBS, the ASPLOS module's rate; 10007 for PEBS)\n"
             "  --dry-run          decide but move nothing\n"
             "  --rounds N         stop after N rounds (default: until the target exits)\n"
             "  --interval SEC     round length (default 1)\n"
             "  --maptu-min X      MAPTU gate in sampled touches/us (live default 0: the\n"
             "                     sampler cannot measure DRAM accesses per us)\n"
             "  --min-samples N    samples a single-node page needs to migrate (default 2)\n"
-            "  --pages N          pages the sampler protects per window (default 64)\n"
-            "  --period-us N      sampler window (default 10000)\n"
-            "  --sampler PATH     the library (default: ../lib/libxpv-cfsampler.so next to\n"
-            "                     this xpv, or $XPV_CFSAMPLER_LIB)\n\n"
+            "  --pages N          soft: pages protected per window (default 64)\n"
+            "  --period-us N      soft: sampler window (default 10000)\n\n"
             "Both:\n"
             "  --profile NAME     thresholds: asplos (default: the ASPLOS runtime) or lp\n"
             "                     (Carrefour-LP and the Xen port: MAPTU_MIN 15, no replication)\n"
@@ -79,8 +95,8 @@ static double now_ns(void)
 
 struct opts {
     const char *replay, *perf, *cpu_nodes, *page_nodes, *profile, *sampler;
-    int json, dry_run, live_pid, have_maptu, have_min;
-    uint64_t seed, rounds, min_samples, pages, period_us, round_ms, sample_every;
+    int json, dry_run, live_pid, have_maptu, have_min, perf_sampler, have_soft_opts;
+    uint64_t seed, rounds, min_samples, pages, period_us, round_ms, sample_every, perf_period;
     double interval, maptu_min;
 };
 
@@ -151,7 +167,7 @@ static void print_live(const struct opts *o, unsigned i, const struct xpv_cf_liv
     if (o->json) {
         json_t *j = json_pack(
                 "{s:I, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
-                "s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b}",
+                "s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b, s:s}",
                 "round", (json_int_t)i, "maptu", m->maptu, "lar", m->lar, "imbalance", m->imbalance,
                 "read_ratio", r->read_ratio, "enabled", m->enabled, "migration", m->migration,
                 "interleaving", m->interleaving, "replication", m->replication, "samples",
@@ -163,23 +179,29 @@ static void print_live(const struct opts *o, unsigned i, const struct xpv_cf_liv
                 (json_int_t)r->ex.repl_interleaved, "failed", (json_int_t)r->ex.failed,
                 "over_budget", (json_int_t)r->rd.skipped_budget, "sampling_pct",
                 100 * r->sample_ns / rn, "deciding_pct", 100 * r->decide_ns / rn, "migrating_pct",
-                100 * r->migrate_ns / rn, "dry_run", o->dry_run != 0);
+                100 * r->migrate_ns / rn, "dry_run", o->dry_run != 0, "sampler",
+                o->perf_sampler ? "perf" : "soft");
         if (j) {
             json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
             fputc('\n', stdout);
             json_decref(j);
         }
     } else {
+        char sampling[48];
+        if (o->perf_sampler)
+            snprintf(sampling, sizeof(sampling), "in the kernel (not measured)");
+        else
+            snprintf(sampling, sizeof(sampling), "%.2f%%", 100 * r->sample_ns / rn);
         printf("round %u: MAPTU %.2f/us (sampled), LAR %.1f%%, imbalance %.1f%%, reads %.1f%% | "
                "%s%s%s%s| %u samples (%llu dropped), %u pages: %s%u migrated, %u interleaved, "
-               "%u replicate->interleave, %u failed | overhead: sampling %.2f%%, deciding "
+               "%u replicate->interleave, %u failed | overhead: sampling %s, deciding "
                "%.2f%%, migrating %.2f%%\n",
                i, m->maptu, m->lar, m->imbalance, r->read_ratio,
                m->enabled ? "" : "off (MAPTU below the minimum) ", m->migration ? "migration " : "",
                m->interleaving ? "interleaving " : "", m->replication ? "replication " : "",
                r->samples, (unsigned long long)r->dropped, r->pages, o->dry_run ? "(dry run) " : "",
-               r->ex.migrated, r->ex.interleaved, r->ex.repl_interleaved, r->ex.failed,
-               100 * r->sample_ns / rn, 100 * r->decide_ns / rn, 100 * r->migrate_ns / rn);
+               r->ex.migrated, r->ex.interleaved, r->ex.repl_interleaved, r->ex.failed, sampling,
+               100 * r->decide_ns / rn, 100 * r->migrate_ns / rn);
     }
     fflush(stdout);
 }
@@ -225,6 +247,48 @@ static pid_t launch(const struct opts *o, const char *lib, char **argv)
     _exit(127);
 }
 
+/* --sampler perf: CMD waits on a pipe until its events are open (they start at its execve);
+ * *go is the pipe's write end: a byte lets it run, closing it makes it exit 127. */
+static pid_t launch_stopped(char **argv, int *go)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(p[0]);
+        if (pid < 0)
+            close(p[1]);
+        *go = p[1];
+        return pid;
+    }
+    close(p[1]);
+    char c;
+    if (read(p[0], &c, 1) != 1)
+        _exit(127);
+    execvp(argv[0], argv);
+    fprintf(stderr, "xpv carrefour: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* --sampler perf: the probed events on pid, and the live handle over them. */
+static int attach_perf(const struct opts *o, const struct xpv_cf_pe_spec *spec, pid_t pid,
+                       bool on_exec, const struct xpv_topo *t, struct xpv_ops *ops,
+                       const struct xpv_cf_params *params, struct xpv_cf_live **l,
+                       struct xpv_error *err)
+{
+    struct xpv_cf_pe *pe = NULL;
+    int rc = xpv_cf_pe_open(pid, spec, 64, on_exec, &pe, err);
+    if (rc < 0)
+        return rc;
+    unsigned rings, events;
+    xpv_cf_pe_counts(pe, &rings, &events);
+    fprintf(stderr, "xpv carrefour: perf sampler %s, period %llu: %u events, %u rings\n",
+            xpv_cf_pe_name(pe), (unsigned long long)spec->ev[0].period, events, rings);
+    return xpv_cf_live_attach_perf(pid, pe, t, ops, params, o->seed, l, err);
+}
+
 /* Has the target ended? Reaps our own child and keeps its status. */
 static int target_gone(pid_t pid, int child, int *wstatus)
 {
@@ -266,7 +330,41 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
         xpv_topo_free(t);
         return XPV_EXIT_FAIL;
     }
-    if (child) {
+    struct xpv_cf_pe_spec spec = {0};
+    if (o->perf_sampler == 2) {
+        spec.nr = 1;
+        snprintf(spec.ev[0].name, sizeof(spec.ev[0].name), "page-faults");
+        spec.ev[0].type = PERF_TYPE_SOFTWARE;
+        spec.ev[0].config = PERF_COUNT_SW_PAGE_FAULTS;
+        spec.ev[0].period = o->perf_period ? o->perf_period : 1;
+        spec.ev[0].sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_ADDR | PERF_SAMPLE_CPU;
+        spec.ev[0].exclude_kernel = true;
+    } else if (o->perf_sampler && (rc = xpv_cf_pe_probe(NULL, o->perf_period, &spec, &err)) < 0) {
+        xpv_cli_err(CMD, "%s", xpv_error_str(&err, rc));
+        status = XPV_EXIT_FAIL;
+        goto out;
+    }
+    if (child && o->perf_sampler) {
+        int go = -1;
+        pid = launch_stopped(cmd, &go);
+        if (pid < 0) {
+            xpv_cli_err(CMD, "fork: %s", strerror(errno));
+            status = XPV_EXIT_FAIL;
+            goto out;
+        }
+        rc = attach_perf(o, &spec, pid, true, t, ops, params, &l, &err);
+        if (rc < 0) {
+            close(go); /* the child exits without running CMD */
+            while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+                ;
+            xpv_cli_err(CMD, "%s", xpv_error_str(&err, rc));
+            status = XPV_EXIT_FAIL;
+            goto out;
+        }
+        if (write(go, "g", 1) != 1)
+            rc = -errno;
+        close(go);
+    } else if (child) {
         char lib[PATH_MAX];
         if ((rc = sampler_path(o, lib, sizeof(lib))) < 0) {
             xpv_cli_err(CMD,
@@ -297,6 +395,8 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
             fprintf(stderr, "xpv carrefour: %s ended before its sampler started\n", cmd[0]);
             goto reap;
         }
+    } else if (o->perf_sampler) {
+        rc = attach_perf(o, &spec, pid, false, t, ops, params, &l, &err);
     } else {
         for (int i = 0; i < 100; i++) {
             rc = xpv_cf_live_attach(pid, t, ops, params, o->seed, &l, &err);
@@ -313,8 +413,8 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
             goto reap;
         goto out;
     }
-    fprintf(stderr, "xpv carrefour: pid %d, rounds of %.3g s%s\n", (int)pid, o->interval,
-            o->dry_run ? ", dry run" : "");
+    fprintf(stderr, "xpv carrefour: pid %d, rounds of %.3g s, %s sampler%s\n", (int)pid,
+            o->interval, o->perf_sampler ? "perf" : "software", o->dry_run ? ", dry run" : "");
     unsigned totals[4] = {0};
     for (unsigned i = 0; !o->rounds || i < o->rounds; i++) {
         gone = nap(o->interval, pid, child, &wstatus);
@@ -334,7 +434,7 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
         totals[1] += r.ex.interleaved;
         totals[2] += r.ex.repl_interleaved;
         totals[3] += r.ex.failed;
-        if (r.sampler_state == XPV_CF_RING_STOPPED && r.samples == 0) {
+        if (!o->perf_sampler && r.sampler_state == XPV_CF_RING_STOPPED && r.samples == 0) {
             xpv_cli_err(CMD, "the sampler in pid %d stopped: %s", (int)pid,
                         r.stop_reason == XPV_CF_STOP_HANDLER
                                 ? "the program installed its own SIGSEGV handler"
@@ -428,6 +528,7 @@ int xpv_cmd_carrefour(int argc, char **argv)
             {"pages", required_argument, NULL, 'g'},
             {"period-us", required_argument, NULL, 'e'},
             {"sampler", required_argument, NULL, 'L'},
+            {"perf-period", required_argument, NULL, 'R'},
             {"help", no_argument, NULL, 'h'},
             {0},
     };
@@ -500,15 +601,36 @@ int xpv_cmd_carrefour(int argc, char **argv)
             o.have_min = 1;
             break;
         case 'g':
+            o.have_soft_opts = 1;
             bad = xpv_cli_u64(CMD, "--pages", optarg, 1, 1024, "pages per window (1..1024)",
                               &o.pages);
             break;
         case 'e':
+            o.have_soft_opts = 1;
             bad = xpv_cli_u64(CMD, "--period-us", optarg, 100, 10000000,
                               "microseconds (100..10000000)", &o.period_us);
             break;
         case 'L':
-            o.sampler = optarg;
+            if (!strcmp(optarg, "perf") || !strcmp(optarg, "perf-faults")) {
+                o.perf_sampler = optarg[4] ? 2 : 1;
+                o.sampler = NULL;
+            } else if (!strcmp(optarg, "soft")) {
+                o.perf_sampler = 0;
+                o.sampler = NULL;
+            } else if (strchr(optarg, '/')) {
+                o.perf_sampler = 0;
+                o.sampler = optarg;
+            } else {
+                xpv_cli_err(CMD,
+                            "--sampler: '%s' is not soft, perf or a library path (with a "
+                            "'/')",
+                            optarg);
+                bad = 1;
+            }
+            break;
+        case 'R':
+            bad = xpv_cli_u64(CMD, "--perf-period", optarg, 1, 1ull << 40, "a positive integer",
+                              &o.perf_period);
             break;
         case 'h':
             usage(stdout);
@@ -532,6 +654,14 @@ int xpv_cmd_carrefour(int argc, char **argv)
         xpv_cli_err(CMD, "--cpu-nodes, --page-nodes and --sample-every go with --perf-script");
         return XPV_EXIT_USAGE;
     }
+    if (o.perf_sampler && o.have_soft_opts) {
+        xpv_cli_err(CMD, "--pages and --period-us go with --sampler soft");
+        return XPV_EXIT_USAGE;
+    }
+    if (o.perf_period && !o.perf_sampler) {
+        xpv_cli_err(CMD, "--perf-period goes with --sampler perf");
+        return XPV_EXIT_USAGE;
+    }
     struct xpv_cf_params params;
     if (!strcmp(o.profile, "asplos"))
         xpv_cf_params_asplos(&params);
@@ -542,6 +672,10 @@ int xpv_cmd_carrefour(int argc, char **argv)
         return XPV_EXIT_USAGE;
     }
     int live = o.live_pid || cmd;
+    if (o.perf_sampler && !live) {
+        xpv_cli_err(CMD, "--sampler goes with --pid or -- CMD");
+        return XPV_EXIT_USAGE;
+    }
     if (live)
         params.maptu_min = 0; /* see --help: sampled touches are not DRAM accesses */
     if (o.have_maptu)

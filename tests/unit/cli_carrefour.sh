@@ -51,6 +51,30 @@ cmp -s "$d/ref" "$d/prog" || fail "program output changed: $(cat "$d/prog")"
 "$xpv" carrefour --sampler /nonexistent.so -- true 2>"$d/err"; [ $? -eq 1 ] || fail "missing library"
 grep -q "sampler library /nonexistent.so" "$d/err" || fail "unclear: $(cat "$d/err")"
 
+# --sampler perf: where this machine has no precise memory sampling PMU (this host, TCG guests)
+# it is refused, naming what was looked for and what to use instead
+pmu=/sys/bus/event_source/devices
+if [ ! -e $pmu/ibs_op/type ] && ! ls $pmu/*/events/mem-loads >/dev/null 2>&1; then
+    "$xpv" carrefour --sampler perf -- true 2>"$d/err"; [ $? -eq 1 ] || fail "--sampler perf without a PMU should fail"
+    grep -q "no precise memory sampling PMU: looked for AMD IBS op ($pmu/ibs_op/type) and Intel PEBS" "$d/err" ||
+        fail "unclear --sampler perf refusal: $(cat "$d/err")"
+    grep -q -- "--sampler soft.*--perf-script" "$d/err" || fail "no alternative named: $(cat "$d/err")"
+fi
+# the same perf path (launch stopped, events enabled at exec, rings, engine) on page faults,
+# a software event this host has; skipped where perf_event_open is not allowed
+"$xpv" carrefour --sampler perf-faults --interval 0.2 -- "$target" 1 >"$d/pf" 2>"$d/err"; rc=$?
+if grep -q "perf_event_open(page-faults.*\(Permission\|Operation not permitted\)" "$d/err"; then
+    echo "perf-faults skipped: $(cat "$d/err")"
+else
+    [ $rc -eq 0 ] || fail "--sampler perf-faults: $(cat "$d/err")"
+    grep -q '^round 0: .* [1-9][0-9]* samples .* sampling in the kernel' "$d/pf" || fail "no perf samples: $(cat "$d/pf")"
+    grep -q '^target [0-9]* exited with status 0' "$d/pf" || fail "no clean end (perf): $(cat "$d/pf")"
+    grep -v '^round \|^total\|^target' "$d/pf" >"$d/prog"
+    cmp -s "$d/ref" "$d/prog" || fail "program output changed (perf): $(cat "$d/prog")"
+fi
+"$xpv" carrefour --sampler perf --pages 3 -- true 2>/dev/null; [ $? -eq 2 ] || fail "--pages with perf"
+"$xpv" carrefour --sampler nope -- true 2>/dev/null; [ $? -eq 2 ] || fail "--sampler nope"
+
 # --pid of a process without the sampler: says how to start it
 sleep 5 & sp=$!
 "$xpv" carrefour --pid $sp 2>"$d/err"; rc=$?
