@@ -112,8 +112,8 @@ static int current_cpu(const struct xpv_heap *h, const struct xpv__tstate *t)
 {
     if (h->cpu_fn)
         return h->cpu_fn(h->cpu_arg);
-    if (t->rseq_cpu)
-        return (int)*t->rseq_cpu;
+    if (t->rseq)
+        return (int)*t->cpu_word;
     return sched_getcpu(); /* vDSO getcpu on x86-64: no system call */
 }
 
@@ -198,14 +198,16 @@ void xpv__heap_slow(struct xpv_heap *h, struct xpv__tstate *t)
     if (t->owner != h) {
         if (!t->owner) /* a new thread: on whatever arena jemalloc gave it */
             t->arena = UINT32_MAX;
+        const volatile uint32_t *w = rseq_cpu_word();
+        t->rseq = w != NULL;
+        t->cpu_word = w ? w : (const volatile uint32_t *)&t->cpu; /* before owner */
         t->owner = h;
-        t->rseq_cpu = rseq_cpu_word();
         t->gen = UINT64_MAX;
         t->cpu = INT_MIN;
         t->node = -1;
         t->sub = __atomic_fetch_add(&h->next_sub, 1, __ATOMIC_RELAXED) % XPV__SUBS;
     }
-    t->countdown = h->cpu_fn ? 1 : t->rseq_cpu ? RSEQ_RECHECK : h->cpu_sample;
+    t->countdown = h->cpu_fn ? 1 : t->rseq ? RSEQ_RECHECK : h->cpu_sample;
     uint64_t g = __atomic_load_n(__atomic_load_n(&h->gen_word, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
     int cpu = current_cpu(h, t);
     bool reopen = !__atomic_load_n(&h->ch, __ATOMIC_RELAXED) && h->record_path &&

@@ -63,10 +63,14 @@ struct xpv_heap {
 };
 
 struct xpv__tstate {
-    struct xpv_heap *owner;            /* heap this state was computed for; NULL: none yet */
-    const volatile uint32_t *rseq_cpu; /* the thread's rseq cpu_id, or NULL */
+    struct xpv_heap *owner; /* heap this state was computed for; NULL: none yet */
+    /* The thread's rseq cpu_id; without rseq, &cpu itself, so the fast path's CPU compare
+     * always holds and the countdown alone sends the thread to re-read its CPU. Set with
+     * owner. */
+    const volatile uint32_t *cpu_word;
     uint64_t gen;
     int cpu;
+    bool rseq; /* cpu_word is the kernel's */
     unsigned countdown;
     unsigned arena; /* jemalloc arena index the thread is on, UINT32_MAX: not set by us */
     int node;
@@ -79,19 +83,23 @@ extern __thread struct xpv__tstate xpv__ts __attribute__((tls_model("initial-exe
 void xpv__heap_slow(struct xpv_heap *h, struct xpv__tstate *t);
 
 /* The check every allocation makes: one load of the generation, one of the CPU (rseq), a
- * countdown; all equal to what the thread was bound for -> nothing to do. The countdown sends
- * the thread to the slow path every cpu_sample allocations without rseq (to re-read the CPU),
- * every 65536 with it (to look for a record that appeared), every time with a cpu_fn. */
+ * countdown; all equal to what the thread was bound for -> true, nothing to do. The countdown
+ * sends the thread to the slow path every cpu_sample allocations without rseq (to re-read the
+ * CPU), every 65536 with it (to look for a record that appeared), every time with a cpu_fn.
+ * False: call xpv__heap_slow() (once: the countdown was used). */
+static inline bool xpv__heap_current(const struct xpv_heap *h, struct xpv__tstate *t)
+{
+    return __builtin_expect(t->owner == h, 1) &&
+           __builtin_expect(__atomic_load_n(h->gen_word, __ATOMIC_RELAXED) == t->gen, 1) &&
+           __builtin_expect((int)*t->cpu_word == t->cpu, 1) &&
+           __builtin_expect(--t->countdown != 0, 1);
+}
+
 static inline void xpv__heap_check(struct xpv_heap *h)
 {
     struct xpv__tstate *t = &xpv__ts;
-    if (__builtin_expect(t->owner == h, 1)) {
-        uint64_t g = __atomic_load_n(h->gen_word, __ATOMIC_RELAXED);
-        int cpu = t->rseq_cpu ? (int)*t->rseq_cpu : t->cpu;
-        if (__builtin_expect(g == t->gen && cpu == t->cpu && --t->countdown != 0, 1))
-            return;
-    }
-    xpv__heap_slow(h, t);
+    if (!xpv__heap_current(h, t))
+        xpv__heap_slow(h, t);
 }
 
 /* jemalloc's own entry points (its fast paths), resolved from the jemalloc object itself

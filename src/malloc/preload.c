@@ -52,12 +52,46 @@ static inline void check(void)
         xpv__heap_check(h);
 }
 
+/* The hot names: the fast path inline, everything else (the slow path, no heap yet) in a
+ * separate function, so the fast path saves no registers and ends in a jump to jemalloc. */
+static inline bool current(void)
+{
+    struct xpv_heap *h = heap();
+    return __builtin_expect(h != NULL, 1) && xpv__heap_current(h, &xpv__ts);
+}
+
+static void slow(void)
+{
+    struct xpv_heap *h = heap();
+    if (h)
+        xpv__heap_slow(h, &xpv__ts);
+}
+
+__attribute__((noinline)) static void *malloc_slow(size_t size)
+{
+    slow();
+    return xpv__je.malloc(size);
+}
+
+__attribute__((noinline)) static void *calloc_slow(size_t n, size_t size)
+{
+    slow();
+    return xpv__je.calloc(n, size);
+}
+
+__attribute__((noinline)) static void *realloc_slow(void *p, size_t size)
+{
+    slow();
+    return xpv__je.realloc(p, size);
+}
+
 /* --- the standard names --- */
 
 void *malloc(size_t size)
 {
-    check();
-    return xpv__je.malloc(size);
+    if (__builtin_expect(current(), 1))
+        return xpv__je.malloc(size);
+    return malloc_slow(size);
 }
 
 void free(void *p)
@@ -67,14 +101,16 @@ void free(void *p)
 
 void *calloc(size_t n, size_t size)
 {
-    check();
-    return xpv__je.calloc(n, size);
+    if (__builtin_expect(current(), 1))
+        return xpv__je.calloc(n, size);
+    return calloc_slow(n, size);
 }
 
 void *realloc(void *p, size_t size)
 {
-    check();
-    return xpv__je.realloc(p, size);
+    if (__builtin_expect(current(), 1))
+        return xpv__je.realloc(p, size);
+    return realloc_slow(p, size);
 }
 
 void *reallocarray(void *p, size_t n, size_t size)
