@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # run-lab.sh — boot the lab guest once and collect its serial console.
 #
-#   run-lab.sh --nodes N --kernel DIR --initrd FILE --log FILE [--timeout S] [TEST...]
+#   run-lab.sh --nodes N --kernel DIR --initrd FILE --log FILE [--timeout S] [--channel DIR]
+#              [TEST...]
 #
 # The guest: N NUMA nodes, one vCPU and 512 MiB each, ACPI SLIT distances 10 + 10·|i−j|
 # (QEMU -numa dist), Debian's kernel, the initramfs of lab/mkinitrd.sh. It runs the named
 # in-guest tests (default: all), prints their results (tests/lab/lab.h) and powers off.
+# --channel DIR gives the guest the XPV channel as `xpv qemu-args` does (ivshmem-plain on
+# DIR/ivshmem, virtio-serial port org.xpv.topology on DIR/kick.sock), QMP on DIR/qmp.sock and
+# N free vCPU slots (socket N+i on node i) for hot-add: the host half of tests/lab/e2e_vm.sh.
 # KVM is used when it works (probed), TCG otherwise (this project's CI: TCG).
 #
 # Exit: 0 when the guest ran to the end (per-test results are in the log, read by
@@ -13,7 +17,7 @@
 # 77 when the lab cannot run here (no QEMU, no kernel); the reason goes to stderr and the log.
 set -euo pipefail
 
-nodes=4 kernel= initrd= log= timeout_s=600
+nodes=4 kernel= initrd= log= timeout_s=600 channel=
 while (($#)); do
     case $1 in
     --nodes) nodes=$2; shift 2 ;;
@@ -21,7 +25,8 @@ while (($#)); do
     --initrd) initrd=$2; shift 2 ;;
     --log) log=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --channel) channel=$2; shift 2 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;
     -*) echo "run-lab.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
@@ -47,6 +52,8 @@ args=()
 for ((i = 0; i < nodes; i++)); do
     args+=(-object "memory-backend-ram,id=m$i,size=512M" -numa "node,nodeid=$i,memdev=m$i"
            -numa "cpu,node-id=$i,socket-id=$i")
+    # with the channel: a free vCPU slot per node, for hot-add
+    [[ -z $channel ]] || args+=(-numa "cpu,node-id=$i,socket-id=$((nodes + i))")
 done
 # QEMU wants every node declared before any distance, and a distance for every pair.
 for ((i = 0; i < nodes; i++)); do
@@ -54,6 +61,16 @@ for ((i = 0; i < nodes; i++)); do
         args+=(-numa "dist,src=$i,dst=$j,val=$((10 + 10 * (j - i)))")
     done
 done
+smp="$nodes,sockets=$nodes,cores=1,threads=1"
+if [[ -n $channel ]]; then
+    mkdir -p "$channel"
+    smp="$nodes,sockets=$((2 * nodes)),cores=1,threads=1,maxcpus=$((2 * nodes))"
+    args+=(-object "memory-backend-file,id=xpv-rec,mem-path=$channel/ivshmem,size=1M,share=on"
+           -device ivshmem-plain,memdev=xpv-rec,id=xpv-ivshmem -device virtio-serial-pci,id=xpv-vs
+           -chardev "socket,id=xpv-kick,path=$channel/kick.sock,server=on,wait=off"
+           -device virtserialport,chardev=xpv-kick,name=org.xpv.topology,id=xpv-port
+           -qmp "unix:$channel/qmp.sock,server=on,wait=off")
+fi
 # KVM when it works: /dev/kvm can exist and still fail on the first vCPU (seen here: QEMU
 # aborts with "failed to set MSR 0x10a"), so a paused 1-vCPU VM must stay up for 2 s first.
 # XPV_LAB_ACCEL=tcg|kvm overrides the probe.
@@ -72,7 +89,7 @@ esac
 start=$(date +%s)
 set +e
 timeout --foreground -k 5 "$timeout_s" "$qemu" "${accel[@]}" -machine q35 \
-    -smp "$nodes,sockets=$nodes,cores=1,threads=1" -m "$((nodes * 512))M" "${args[@]}" \
+    -smp "$smp" -m "$((nodes * 512))M" "${args[@]}" \
     -kernel "$vmlinuz" -initrd "$initrd" \
     -append "console=ttyS0 quiet panic=-1 xpvlab.nodes=$nodes xpvlab.tests=$tests" \
     -nographic -no-reboot -nodefaults -serial stdio </dev/null >"$log" 2>&1

@@ -45,8 +45,10 @@ struct guestd {
     uint64_t bad_gen; /* the last generation found bad (logged once) */
     /* the port */
     int port_fd;
-    bool own_port; /* opened here (closed here) */
-    bool port_hup; /* the host end is not connected: leave it out of poll for a while */
+    bool own_port;          /* opened here (closed here) */
+    bool port_hup;          /* the host end is not connected: leave it out of poll for a while */
+    bool port_wanted;       /* a port was asked for: look for it again while it is missing */
+    uint64_t port_retry_ns; /* when to look next */
     struct xpv_frame_decoder *dec;
     int uevent_fd;
     /* the host's record in force: a snapshot (from ivshmem) or an owned copy (from a frame) */
@@ -284,6 +286,28 @@ int guestd_refresh(struct guestd *g)
     return republish(g);
 }
 
+/* Find and open the kick port (a given path, or by name). -ENOENT while it does not exist. */
+static int open_port(struct guestd *g, struct xpv_error *err)
+{
+    char path[768];
+    int rc = 0;
+    if (g->o.port)
+        snprintf(path, sizeof(path), "%s", g->o.port);
+    else
+        rc = guestd_find_port(g->root, g->o.port_name, path, sizeof(path), err);
+    if (rc < 0)
+        return rc;
+    g->port_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (g->port_fd < 0)
+        return xpv_error_set(err, errno == ENOENT ? -ENOENT : -errno, "cannot open %s: %s", path,
+                             strerror(errno));
+    g->own_port = true;
+    if (g->dec)
+        xpv_frame_decoder_reset(g->dec);
+    logf_(g, 1, "kick port %s", path);
+    return 0;
+}
+
 static int map_ivshmem(struct guestd *g, const char *path, struct xpv_error *err)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -342,27 +366,22 @@ int guestd_open(const struct guestd_opts *o, struct guestd **out, struct xpv_err
     if (o->port_fd >= 0 && o->port_fd_set) {
         g->port_fd = o->port_fd;
     } else if (!o->port || o->port[0]) {
-        if (o->port)
-            snprintf(path, sizeof(path), "%s", o->port);
-        else if ((rc = guestd_find_port(g->root, g->o.port_name, path, sizeof(path), err)) < 0 &&
-                 !o->optional_devices)
-            goto fail;
-        if (rc == 0) {
-            g->port_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-            if (g->port_fd < 0) {
-                rc = xpv_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-                goto fail;
-            }
-            g->own_port = true;
-            logf_(g, 1, "kick port %s", path);
+        g->port_wanted = true;
+        rc = open_port(g, err);
+        if (rc == -ENOENT && (g->hostch || o->optional_devices)) {
+            /* virtio ports appear asynchronously after the driver loads: keep looking */
+            logf_(g, 0, "%s; looking again every second (the region is polled meanwhile)",
+                  xpv_error_str(err, rc));
+            rc = 0;
         }
-        rc = 0;
+        if (rc < 0)
+            goto fail;
     }
-    if (!g->hostch && g->port_fd < 0 && !o->optional_devices) {
+    if (!g->hostch && g->port_fd < 0 && !g->port_wanted && !o->optional_devices) {
         rc = xpv_error_set(err, -ENODEV, "neither an ivshmem region nor a port: nothing to follow");
         goto fail;
     }
-    if (g->port_fd >= 0 && !(g->dec = xpv_frame_decoder_new(0))) {
+    if (!(g->dec = xpv_frame_decoder_new(0))) {
         rc = xpv_error_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -392,6 +411,12 @@ fail:
 
 int guestd_step(struct guestd *g, int timeout_ms)
 {
+    if (g->port_fd < 0 && g->port_wanted && now_ns() >= g->port_retry_ns) {
+        struct xpv_error err = {0};
+        g->port_retry_ns = now_ns() + 1000000000u;
+        if (open_port(g, &err) == 0)
+            logf_(g, 0, "the kick port appeared");
+    }
     struct pollfd p[2];
     int n = 0, ip = -1, iu = -1;
     if (g->port_fd >= 0 && !g->port_hup) {

@@ -405,13 +405,28 @@ int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsign
     int rc = xpv_qmp_call(vm->q, "query-hotpluggable-cpus", NULL, &slots, err);
     if (rc < 0)
         return rc;
+    /* a free slot (no qom-path) that QEMU maps to that guest node (-numa cpu,node-id=,
+     * socket-id=), else one mapped to none, which then gets the node */
     size_t i;
-    json_array_foreach(slots, i, slot) /* free slots have no qom-path; QEMU lists them last */
-            if (!json_object_get(slot, "qom-path")) free_slot = slot;
+    json_array_foreach(slots, i, slot)
+    {
+        json_t *nid = json_object_get(json_object_get(slot, "props"), "node-id");
+        if (json_object_get(slot, "qom-path"))
+            continue;
+        if (json_is_integer(nid) && json_integer_value(nid) == vnode) {
+            free_slot = slot;
+            break;
+        }
+        if (!nid && !free_slot)
+            free_slot = slot;
+    }
     if (!free_slot) {
         json_decref(slots);
         return xpv_error_set(err, -ENOSPC,
-                             "no free vCPU slot (start QEMU with -smp N,maxcpus=M, M > N)");
+                             "no free vCPU slot for guest node %d (start QEMU with -smp "
+                             "N,maxcpus=M, M > N, and -numa cpu,node-id=%d,socket-id=S for a "
+                             "free socket S)",
+                             vnode, vnode);
     }
     json_t *args = json_deep_copy(json_object_get(free_slot, "props"));
     const char *type = json_string_value(json_object_get(free_slot, "type"));
@@ -427,8 +442,7 @@ int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsign
     json_object_set_new(args, "node-id", json_integer(vnode));
     json_decref(slots);
     json_t *ret = NULL;
-    rc = xpv_qmp_call(vm->q, "device_add", args, &ret, err);
-    json_decref(args);
+    rc = xpv_qmp_call(vm->q, "device_add", args, &ret, err); /* takes args */
     json_decref(ret);
     if (rc < 0)
         return rc;
@@ -500,6 +514,12 @@ json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d)
             json_object_set_new(lat, "max", json_integer(s[n - 1]));
             free(s);
         }
+        /* the last samples in order, so a caller can take the figures of one period */
+        json_t *last = json_array();
+        unsigned k = n < 256 ? n : 256;
+        for (unsigned i = vm->nr_ack - k; i < vm->nr_ack; i++)
+            json_array_append_new(last, json_integer(vm->ack_us[i % ACK_SAMPLES]));
+        json_object_set_new(lat, "last", last);
     }
     return json_pack("{s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "vcpus", vcpus,
                      "kick_connected", vm->serial_fd >= 0, "kicks", (json_int_t)vm->kicks,

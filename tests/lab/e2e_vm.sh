@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# e2e_vm.sh XPV KERNEL_DIR INITRD FIXTURE_4NODE LOG — XPV end to end on a real guest kernel
+# (the host half; the guest half is tests/lab/e2e_guestd.c, in-guest test e2e.guestd).
+#
+# Boots the 4-node lab guest with the XPV channel (lab/run-lab.sh --channel: ivshmem,
+# virtio-serial port, QMP, free vCPU slots) and attaches the host daemon to it over QMP. This
+# machine has one NUMA node, so the daemon takes the host topology from the 4-node fixture
+# (--root: its affinity calls are recorded, not made): what is real is the VM, QMP, the
+# record in the ivshmem file, the kicks and ACKs on virtio-serial, the guest kernel, the agent
+# and the test program; what is modelled is which physical node a vCPU thread runs on.
+#
+#   1. the whole VM on nodes 0-3 (vNode v on node v), then vCPU 1 alone on node 3: in the
+#      guest, CPU 1's effective node is 3 and its xpv-malloc allocations land on vNode 3;
+#   2. 120 changes (vCPU 1 between nodes 2 and 3, ending on 3), each waited for until the agent ACKs it:
+#      host publish -> agent ACK latency (host clock, here) and agent republish -> libxpv
+#      callback (guest clock, in the guest's log), p50/p99;
+#   3. a vCPU hot-added on vNode 2 (xpv vcpu-add): the agent onlines it, it shows in the
+#      guest's record on node 2 and in the host's record.
+# Exit 0 pass, 1 fail, 77 skip (no QEMU or no lab kernel).
+set -uo pipefail
+xpv=$1 kernel=$2 initrd=$3 fixture=$4 log=$5
+here=$(cd "$(dirname "$0")" && pwd)
+lab=$here/../../lab
+d=$(mktemp -d /dev/shm/xpv-e2e.XXXXXX)
+sock=$d/hostd.sock
+qpid= hpid=
+cleanup() {
+    [[ -n $hpid ]] && kill "$hpid" 2>/dev/null
+    [[ -n $qpid ]] && kill "$qpid" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$d"
+}
+trap cleanup EXIT
+fail() {
+    echo "e2e: FAIL: $*" >&2
+    echo "--- host daemon log (errors and last lines) ---" >&2
+    grep -m3 -A12 'ERROR\|runtime error' "$d/hostd.log" >&2
+    tail -n 15 "$d/hostd.log" >&2
+    echo "--- guest log (tail) ---" >&2
+    tail -n 40 "$log" | tr -d '\r' >&2
+    exit 1
+}
+# wait_log PATTERN SECONDS: the guest printed PATTERN on its console
+wait_log() {
+    local end=$((SECONDS + $2))
+    while ((SECONDS < end)); do
+        tr -d '\r' <"$log" 2>/dev/null | grep -q "$1" && return 0
+        grep -q '^XPV-LAB-DONE\|XPV-LAB END e2e.guestd' "$log" 2>/dev/null && return 1
+        kill -0 "$qpid" 2>/dev/null || return 1
+        sleep 0.2
+    done
+    return 1
+}
+field() { # field NAME JSON_FILE: the first integer value of "NAME"
+    grep -o "\"$1\": [0-9-]*" "$2" | head -1 | grep -o '[0-9-]*$'
+}
+
+rm -f "$log"
+bash "$lab/run-lab.sh" --nodes 4 --kernel "$kernel" --initrd "$initrd" --log "$log" \
+    --timeout 1500 --channel "$d" e2e.guestd >"$d/run-lab.out" 2>&1 &
+qpid=$!
+for _ in $(seq 300); do
+    [[ -S $d/qmp.sock ]] && break
+    if ! kill -0 "$qpid" 2>/dev/null; then
+        wait "$qpid"
+        rc=$?
+        cat "$d/run-lab.out" >&2
+        ((rc == 77)) && exit 77
+        fail "the lab did not start (run-lab.sh exit $rc)"
+    fi
+    sleep 0.1
+done
+[[ -S $d/qmp.sock ]] || fail "no QMP socket after 30 s"
+
+"$xpv" hostd --root "$fixture" --qmp "vm=$d/qmp.sock" --socket "$sock" --record-dir "$d" \
+    --no-migrate -v >"$d/hostd.log" 2>&1 &
+hpid=$!
+for _ in $(seq 100); do
+    "$xpv" domains --socket "$sock" --json >"$d/dom.json" 2>/dev/null &&
+        grep -q '"vcpus"' "$d/dom.json" && break
+    sleep 0.1
+done
+grep -q '"vcpus"' "$d/dom.json" || fail "the daemon did not attach to the VM"
+"$xpv" move vm --nodes 0-3 --socket "$sock" || fail "xpv move vm --nodes 0-3"
+
+wait_log 'XPV-E2E READY' 900 || fail "the guest agent did not come up"
+echo "e2e: guest agent up after ${SECONDS}s"
+"$xpv" move vm --vcpu 1 --nodes 3 --socket "$sock" || fail "xpv move vm --vcpu 1 --nodes 3"
+wait_log 'XPV-E2E A$' 300 || fail "step A (vCPU 1 effective node 3, allocations on vNode 3)"
+grep 'CPU 1 (vNode 0)' "$log" | tr -d '\r'
+
+wait_log 'XPV-E2E B-READY' 120 || fail "the guest did not subscribe"
+missed=0
+for i in $(seq 120); do
+    "$xpv" move vm --vcpu 1 --nodes $((3 - i % 2)) --socket "$sock" >"$d/move.out" ||
+        fail "xpv move, change $i"
+    gen=$(grep -o 'generation [0-9]*' "$d/move.out" | grep -o '[0-9]*$')
+    acked=0
+    for _ in $(seq 200); do # 10 s
+        "$xpv" domains --socket "$sock" --json >"$d/dom.json" || fail "xpv domains"
+        acked=$(field acked_generation "$d/dom.json")
+        ((acked >= gen)) && break
+        sleep 0.05
+    done
+    ((acked >= gen)) || missed=$((missed + 1))
+    ((missed <= 5)) || fail "the guest agent acknowledged none of the last changes (kicks lost?)"
+done
+"$xpv" domains --socket "$sock" --json >"$d/dom.json"
+# the 120 changes' samples: the last 120 acknowledged (earlier ones include the guest's boot)
+tr -d ' \n' <"$d/dom.json" | grep -o '"last":\[[0-9,]*\]' | grep -o '[0-9][0-9,]*' | tr ',' '\n' |
+    tail -n 120 | sort -n >"$d/lat"
+samples=$(wc -l <"$d/lat")
+pct() { sed -n "$(((samples - 1) * $1 / 100 + 1))p" "$d/lat"; }
+echo "e2e: host publish -> guest agent ACK over $samples changes: p50 $(pct 50) us," \
+    "p99 $(pct 99) us, max $(tail -n 1 "$d/lat") us (host clock; TCG guest: functional" \
+    "timings); $missed of 120 changes not acknowledged within 10 s"
+((${samples:-0} >= 100)) || fail "fewer than 100 acknowledged changes"
+wait_log 'XPV-E2E B$' 600 || fail "step B (the guest's callbacks)"
+grep 'agent republish -> libxpv callback' "$log" | tr -d '\r'
+
+"$xpv" vcpu-add vm --vnode 2 --socket "$sock" || fail "xpv vcpu-add vm --vnode 2"
+"$xpv" watch "$d/ivshmem" --json --count 1 >"$d/rec.json" || fail "xpv watch on the ivshmem file"
+cpu_node=$(grep -o '"cpu_node":\[[^]]*\]' "$d/rec.json" | grep -o '\[.*\]')
+echo "e2e: the host's record after the hot-add: vCPU -> node $cpu_node"
+[[ $cpu_node == "[0,3,2,3,2]" ]] || fail "the host's record has not vCPU 4 on node 2 (vCPU 1 on node 3)"
+wait_log 'XPV-E2E C$' 600 || fail "step C (hot-added vCPU onlined, in the guest's record)"
+grep 'hot-added CPU 4' "$log" | tr -d '\r'
+
+wait "$qpid"
+qpid=
+grep '^lab:' "$d/run-lab.out"
+grep 'xpv guestd: host generation' "$log" | tr -d '\r'
+sh "$lab/lab-result.sh" "$log" e2e.guestd || fail "e2e.guestd did not pass in the guest"
+echo "e2e: pass in ${SECONDS}s"
