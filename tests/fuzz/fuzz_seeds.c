@@ -41,6 +41,14 @@ int main(int argc, char **argv)
     mkdir(sub, 0755);
     snprintf(sub, sizeof(sub), "%s/frame", argv[1]);
     mkdir(sub, 0755);
+    snprintf(sub, sizeof(sub), "%s/guestd", argv[1]);
+    mkdir(sub, 0755);
+    /* fuzz_guestd: 0 + a uevent; 1 + a frame stream */
+    static const char ue[][64] = {"\0add@/devices/system/cpu/cpu4\0ACTION=add\0SUBSYSTEM=cpu",
+                                  "\0add@/devices/system/memory/memory33\0ACTION=add"};
+    for (unsigned i = 0; i < 2; i++)
+        if (write_file(argv[1], "guestd", i, ue[i], sizeof(ue[i])) < 0)
+            return 1;
     for (unsigned k = 0; k < 16; k++) {
         struct tu_desc t;
         tu_desc_make(&t, k);
@@ -64,6 +72,9 @@ int main(int argc, char **argv)
         m = xpv_frame_encode(XPV_FRAME_ACK, &gen, sizeof(gen), frames + off, sizeof(frames) - off);
         off += (size_t)m;
         if (write_file(argv[1], "frame", k, frames, off) < 0)
+            return 1;
+        frames[1] = 1; /* the same stream for fuzz_guestd, after its selector byte */
+        if (write_file(argv[1], "guestd", 2 + k, frames + 1, off - 1) < 0)
             return 1;
     }
     return 0;
