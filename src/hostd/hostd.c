@@ -552,9 +552,10 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
 void hostd_fini(struct hostd *h)
 {
     for (unsigned k = 0; h->domains && k < h->nr_domains; k++) {
-        xpv_publisher_close(h->domains[k].pub);
         if (h->domains[k].vm)
-            hostd_vm_detach(&h->domains[k]);
+            hostd_vm_detach(&h->domains[k]); /* closes its publisher too */
+        xpv_publisher_close(h->domains[k].pub);
+        h->domains[k].pub = NULL;
     }
     free(h->domains);
     h->domains = NULL;
