@@ -29,7 +29,7 @@ static int read_line(const char *path, char *buf, size_t cap)
 
 int guestd_find_ivshmem(const char *root, char *path, size_t len, struct xpv_error *err)
 {
-    char dir[512], p[768], v[32], dv[32];
+    char dir[512], p[1024], v[32], dv[32];
     snprintf(dir, sizeof(dir), "%s/sys/bus/pci/devices", root);
     DIR *d = opendir(dir);
     if (!d)
@@ -71,7 +71,7 @@ int guestd_find_ivshmem(const char *root, char *path, size_t len, struct xpv_err
 int guestd_find_port(const char *root, const char *name, char *path, size_t len,
                      struct xpv_error *err)
 {
-    char dir[512], p[768], n[256];
+    char dir[512], p[1024], n[256];
     snprintf(dir, sizeof(dir), "%s/sys/class/virtio-ports", root);
     DIR *d = opendir(dir);
     if (!d)
