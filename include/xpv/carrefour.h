@@ -36,6 +36,9 @@ struct xpv_cf_params {
     unsigned min_samples_migr; /* samples a single-node page needs to migrate (2) */
     unsigned page_budget;      /* decisions per round (MAX_PAGES_TO_WATCH_ACCURATE 30000) */
     unsigned adaptive_magic;   /* fewer orders than this: next round samples cheaply (10) */
+    /* Sampled pages a cheap-rate round's table holds (MAX_PAGES_TO_WATCH_CHEAP 10000), for
+     * platforms that model the module's table (the simulator). */
+    unsigned page_budget_cheap;
 };
 
 /* The ASPLOS runtime's values, or Carrefour-LP's / the Xen port's (MAPTU_MIN 15, no

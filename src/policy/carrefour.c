@@ -36,6 +36,7 @@ void xpv_cf_params_asplos(struct xpv_cf_params *p)
             .replication = true,
             .min_samples_migr = 2,
             .page_budget = 30000,
+            .page_budget_cheap = 10000,
             .adaptive_magic = 10,
     };
 }

@@ -8,8 +8,15 @@
  * number of distinct pages sampled is P (1 - exp(-S/P)) (samples fall on pages uniformly);
  * up to REPS representative pages stand for them, each drawing its samples' accessing nodes
  * from the bucket's mix. A decision on a representative page moves the real pages it stands
- * for. Replication is not modelled by the simulator: its gate stays off here (as on stock
- * Linux, where the engine's replication decisions would fall back to interleaving).
+ * for. The module keeps the pages sampled in a round in a table of page_budget entries
+ * (page_budget_cheap after a round that asked for cheap sampling), filled in the order pages
+ * are first sampled; samples of pages beyond it are missed. A page sampled lambda times per
+ * round on average (Poisson) is first sampled before a fraction tau of the round with
+ * probability 1 - exp(-lambda tau); tau is when the table fills (1 if it never does). So hot
+ * pages are nearly always in the table and cold ones in proportion to their rate.
+ * Replication is not modelled * Replication is not modelled by the simulator: its gate stays off
+ * here (as on stock Linux, where the engine's replication decisions would fall back to
+ * interleaving).
  */
 #include <errno.h>
 #include <math.h>
@@ -28,6 +35,7 @@
 struct cf_state {
     struct xpv_cf_params params;
     uint64_t rng;
+    bool cheap; /* the last round asked for cheap sampling: the smaller table */
     struct xpv_cf_page *pages;
     double *weight;
     unsigned *region; /* of each representative page */
@@ -68,6 +76,39 @@ static int ensure(struct cf_state *s, unsigned need)
     return 0;
 }
 
+/* Distinct pages sampled by time tau of the round (fraction), over every (region, node)
+ * bucket of the mix. */
+static double sampled_by(const struct xpv_pol_view *v, const double *mix, double tau)
+{
+    unsigned N = v->nr_nodes;
+    double d = 0;
+    for (size_t b = 0; b < (size_t)v->nr_regions * N; b++) {
+        double S = 0, P = v->region_pages[b];
+        for (unsigned x = 0; x < N; x++)
+            S += mix[b * N + x];
+        if (S > 0 && P >= 1)
+            d += P * -expm1(-S * tau / P);
+    }
+    return d;
+}
+
+/* When the module's table fills, as a fraction of the round (1: it does not). */
+static double table_fill(const struct cf_state *s, const struct xpv_pol_view *v, const double *mix)
+{
+    double table = s->cheap ? s->params.page_budget_cheap : s->params.page_budget;
+    if (sampled_by(v, mix, 1) <= table)
+        return 1;
+    double lo = 0, hi = 1;
+    for (int i = 0; i < 40; i++) {
+        double mid = (lo + hi) / 2;
+        if (sampled_by(v, mix, mid) > table)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return lo;
+}
+
 static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
                   const struct xpv_pol_sample *smp, unsigned nr, struct xpv_pol_actions *out)
 {
@@ -89,6 +130,7 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
         if (tn >= 0)
             mix[((size_t)smp[i].region * N + smp[i].node) * N + (unsigned)tn] += smp[i].count;
     }
+    double tau = table_fill(s, v, mix);
     unsigned np = 0;
     for (unsigned r = 0; r < v->nr_regions; r++)
         for (unsigned n = 0; n < N; n++) {
@@ -98,7 +140,10 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
                 S += mx[x];
             if (S <= 0 || P < 1)
                 continue;
-            double distinct = P * -expm1(-S / P), per_page = S / distinct;
+            /* pages in the table; each has the samples of a page sampled at least once */
+            double distinct = P * -expm1(-S * tau / P), per_page = S / (P * -expm1(-S / P));
+            if (distinct < 0.5)
+                continue;
             unsigned reps = distinct < REPS ? (unsigned)ceil(distinct) : REPS;
             if ((rc = ensure(s, np + reps)) < 0)
                 goto out;
@@ -118,11 +163,6 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
     if ((rc = xpv_cf_decide(&s->params, &m, s->pages, np, &s->rng, s->dec, np ? np : 0, &round)) <
         0)
         goto out;
-    /* the engine's budget counts real pages */
-    double moved = 0;
-    for (unsigned i = 0; i < round.nr_decisions; i++)
-        moved += s->weight[s->dec[i].key];
-    double scale = moved > s->params.page_budget ? s->params.page_budget / moved : 1;
     for (unsigned i = 0; i < round.nr_decisions; i++) {
         const struct xpv_cf_decision *d = &s->dec[i];
         unsigned g = v->region_group[s->region[d->key]];
@@ -133,11 +173,12 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
                                                                .region = s->region[d->key],
                                                                .from = d->from,
                                                                .to = d->to,
-                                                               .pages = w * scale});
+                                                               .pages = w});
         if (rc < 0)
             goto out;
     }
-    p->sample_rate = round.cheap_sampling_next ? SAMPLE_RATE / 4 : SAMPLE_RATE;
+    s->cheap = round.cheap_sampling_next;
+    p->sample_rate = s->cheap ? SAMPLE_RATE / 4 : SAMPLE_RATE;
 out:
     free(mix);
     return rc;

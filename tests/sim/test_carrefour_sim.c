@@ -1,12 +1,21 @@
 /*
  * test_carrefour_sim.c — Carrefour (the policy core's engine, driven by the simulator's
- * access sampler) on workload presets, 48 threads on the 4-socket Opteron preset.
+ * access sampler) on every workload preset, 48 threads on the 8-node Opteron preset
+ * (opteron-8n), work_scale 5, against first-touch and interleave. The log gets one table row
+ * per preset (docs/carrefour.md records them).
  *
- * Asserted: where first-touch leaves controllers imbalanced (> 35 %, Carrefour's gate), it
- * beats first-touch clearly and lowers the imbalance; where traffic is already local and
- * balanced it stays within 2 % of first-touch, moving next to nothing. Printed, not asserted:
- * the issue's target, "never more than 5 % worse than the better of first-touch and
- * interleave" — not met by this model yet (see the log and docs/sim.md).
+ * Asserted, because it is true in this model:
+ *   - Carrefour never costs more than 2 % against first-touch (the paper's "never hurts");
+ *   - where first-touch leaves controllers imbalanced (> 35 %, Carrefour's gate) it wins
+ *     clearly over first-touch (>= 20 % less time; kmeans >= 10 %: its imbalance is one small
+ *     hot region, the 1 MB of means, just over the gate), lowers the imbalance, moves pages;
+ *   - where traffic is already local and balanced (first-touch is the better of the two) it is
+ *     within 5 % of it, moving next to nothing: the issue's target holds there.
+ * Printed, not asserted: the issue's target where interleave is the better policy. It is
+ * missed there (by 14-140 % at these run lengths), for the reasons measured in
+ * docs/carrefour.md: the module's 30 000-page table bounds what one round can move, and the
+ * 35 % imbalance gate stops interleaving while one of 8 nodes still serves about twice the
+ * others' load.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -22,62 +31,77 @@
 
 static struct xpv_sim_scenario sc;
 
-static void run3(const char *preset, double scale, struct xpv_sim_result out[3])
+struct row {
+    const char *preset;
+    double ft, il, cf;     /* completion, s */
+    double ft_imb, cf_imb; /* controller imbalance over the run */
+    double cf_mb;          /* migrated */
+};
+
+static struct row run3(const char *preset)
 {
     char text[512];
     snprintf(text, sizeof(text),
              "machine: opteron-8n\nmax_seconds: 400\n"
-             "workloads: [{preset: %s, threads: 48, work_scale: %g}]\n",
-             preset, scale);
+             "workloads: [{preset: %s, threads: 48, work_scale: 5}]\n",
+             preset);
     struct xpv_error err = {0};
     if (xpv_sim_scenario_parse(text, strlen(text), "t.yaml", &sc, &err) < 0)
         fail_msg("%s", err.msg);
     static const char *const pols[] = {"first-touch", "interleave", "carrefour"};
-    for (int i = 0; i < 3; i++)
+    struct xpv_sim_result out[3];
+    for (int i = 0; i < 3; i++) {
         if (xpv_sim_run(&sc, pols[i], &out[i], NULL, NULL, &err) < 0)
             fail_msg("%s", err.msg);
-    double best = fmin(out[0].apps[0].completion_s, out[1].apps[0].completion_s);
-    print_message("%-14s first-touch %7.2f s (imbalance %5.1f%%)  interleave %7.2f s  "
-                  "carrefour %7.2f s (imbalance %5.1f%%, %6.0f MB moved): %+.1f%% vs the "
-                  "better of the two\n",
-                  preset, out[0].apps[0].completion_s, out[0].mc_imbalance * 100,
-                  out[1].apps[0].completion_s, out[2].apps[0].completion_s,
-                  out[2].mc_imbalance * 100, out[2].apps[0].migrated_mb,
-                  100 * (out[2].apps[0].completion_s / best - 1));
-}
-
-static void test_imbalanced(void **state)
-{
-    (void)state;
-    static const char *const presets[] = {"streamcluster", "nas-cg", "wc"};
-    for (int i = 0; i < 3; i++) {
-        struct xpv_sim_result r[3];
-        run3(presets[i], 5, r);
-        assert_true(r[0].mc_imbalance > 0.35);
-        assert_true(r[2].apps[0].completion_s < 0.8 * r[0].apps[0].completion_s);
-        assert_true(r[2].mc_imbalance < r[0].mc_imbalance);
-        assert_true(r[2].apps[0].migrated_mb > 0);
+        assert_true(out[i].apps[0].finished);
     }
+    return (struct row){preset,
+                        out[0].apps[0].completion_s,
+                        out[1].apps[0].completion_s,
+                        out[2].apps[0].completion_s,
+                        out[0].mc_imbalance,
+                        out[2].mc_imbalance,
+                        out[2].apps[0].migrated_mb};
 }
 
-static void test_balanced(void **state)
+static void print_row(const struct row *r)
+{
+    double best = fmin(r->ft, r->il), gap = 100 * (r->cf / best - 1);
+    print_message("%-14s %8.2f (%5.1f%%) %8.2f %8.2f (%5.1f%%, %6.0f MB) %+7.1f%%  %s\n", r->preset,
+                  r->ft, 100 * r->ft_imb, r->il, r->cf, 100 * r->cf_imb, r->cf_mb, gap,
+                  gap <= 5 ? "met" : "MISSED");
+}
+
+static void test_presets(void **state)
 {
     (void)state;
-    static const char *const presets[] = {"nas-lu", "memcached"};
-    for (int i = 0; i < 2; i++) {
-        struct xpv_sim_result r[3];
-        run3(presets[i], 3, r);
-        assert_true(r[0].mc_imbalance < 0.35);
-        assert_true(r[2].apps[0].completion_s < 1.02 * r[0].apps[0].completion_s);
-        assert_true(r[2].apps[0].migrated_mb < 50);
+    static const char *const presets[] = {"nas-cg", "nas-lu", "nas-ua", "streamcluster", "wc",
+                                          "wr",     "wrmem",  "kmeans", "memcached"};
+    print_message("opteron-8n, 48 threads, work_scale 5; completion (s), controller imbalance; "
+                  "target: carrefour <= 1.05 x the better of first-touch and interleave\n");
+    print_message("%-14s %8s %9s %8s %8s %20s %8s\n", "preset", "1st-touch", "(imb)", "interlv",
+                  "carrefour", "(imb, moved)", "vs best");
+    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
+        struct row r = run3(presets[i]);
+        print_row(&r);
+        assert_true(r.cf <= 1.02 * r.ft);
+        if (r.ft_imb > 0.35) {
+            double clearly = strcmp(r.preset, "kmeans") ? 0.8 : 0.9;
+            assert_true(r.cf < clearly * r.ft);
+            assert_true(r.cf_imb < r.ft_imb);
+            assert_true(r.cf_mb > 0);
+        } else {
+            assert_true(r.ft <= r.il);
+            assert_true(r.cf <= 1.05 * r.ft);
+            assert_true(r.cf_mb < 50);
+        }
     }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_imbalanced),
-            cmocka_unit_test(test_balanced),
+            cmocka_unit_test(test_presets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
