@@ -14,6 +14,7 @@
 
 #include "../guestd/guestd.h"
 #include "cli.h"
+#include "xpv/channel.h"
 #include "xpv/ops.h"
 #include "xpv/topo.h"
 
@@ -36,7 +37,7 @@ static void guestd_usage(FILE *f)
             "  --port-name NAME    find the port by this name instead\n"
             "  --no-port           poll the region only\n"
             "  --follow-dir DIR    processes opted in by a file DIR/PID follow their vNode\n"
-            "                      (default /run/xpv/follow; '' disables)\n"
+            "                      (default $XPV_FOLLOW_DIR, else /run/xpv/follow; '' disables)\n"
             "  --poll-ms N         check the region's generation every N ms (default 100)\n"
             "  --no-hotplug        leave hot-added CPUs and memory alone\n"
             "  --root DIR          sysfs, /proc and /dev under DIR (a fixture)\n"
@@ -72,7 +73,10 @@ int xpv_cmd_guestd(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {0},
     };
-    struct guestd_opts o = {.follow_dir = "/run/xpv/follow", .hotplug = true, .poll_ms = 100};
+    const char *fd_env = getenv("XPV_FOLLOW_DIR");
+    struct guestd_opts o = {.follow_dir = fd_env && fd_env[0] ? fd_env : XPV_FOLLOW_DEFAULT_DIR,
+                            .hotplug = true,
+                            .poll_ms = 100};
     int c, once = 0, stats = 0;
     uint64_t v;
     optind = 1;

@@ -8,8 +8,9 @@
  *
  *   READY   agent up, local record readable
  *   A       the host put vCPU 1 on the node backing vNode 3: the local record gives CPU 1
- *           effective node 3, and a thread on CPU 1 allocating with xpv-malloc gets its pages
- *           on vNode 3 (move_pages query)
+ *           effective node 3, a thread on CPU 1 allocating with xpv-malloc gets its pages on
+ *           vNode 3 (move_pages query), and a process bound to vNode 3 (CPU 3) that opted in
+ *           is re-bound by the agent to CPUs 1 and 3
  *   B       >= 100 changes: agent republish -> libxpv callback latency in the guest (p50/p99)
  *   C       the host hot-added a vCPU on vNode 2: the agent onlined it, the local record has it
  *           on node 2
@@ -37,6 +38,7 @@
 #include "xpv/xpv_malloc.h"
 
 #define RECORD    "/tmp/xpv-topology"
+#define FOLLOW    "/tmp/xpv-follow"
 #define NR_CHANGE 100
 
 static uint64_t now_rt(void)
@@ -153,7 +155,8 @@ static pid_t start_agent(void)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        char *argv[] = {"xpv", "guestd", "-v", "--poll-ms", "50", "--stats", NULL};
+        char *argv[] = {"xpv",     "guestd",       "-v",   "--poll-ms", "50",
+                        "--stats", "--follow-dir", FOLLOW, NULL};
         execv("/bin/xpv", argv);
         _exit(127);
     }
@@ -165,6 +168,20 @@ static enum lab_result e2e_guestd(const struct lab_env *env)
     LAB_CHECK(env->topo->nr_nodes == 4, "the e2e test wants the 4-node guest, got %u nodes",
               env->topo->nr_nodes);
     setenv("XPV_RECORD", RECORD, 1);
+    setenv("XPV_FOLLOW_DIR", FOLLOW, 1);
+    /* a process bound to vNode 3's CPU that opted in to following it */
+    pid_t follower = fork();
+    if (follower == 0) {
+        pause();
+        _exit(0);
+    }
+    struct xpv_bitmap cpu3, aff;
+    xpv_bitmap_zero(&cpu3);
+    xpv_bitmap_set(&cpu3, 3);
+    struct xpv_error ferr = {0};
+    LAB_CHECK(env->ops->set_affinity(env->ops->ctx, follower, &cpu3) == 0, "pin the follower");
+    int frc = xpv_follow_register(NULL, follower, &ferr);
+    LAB_CHECK(frc == 0, "xpv_follow_register: %s", xpv_error_str(&ferr, frc));
     pid_t agent = start_agent();
     LAB_CHECK(agent > 0, "fork");
     struct xpv_channel *ch = NULL;
@@ -201,6 +218,23 @@ static enum lab_result e2e_guestd(const struct lab_env *env)
     LAB_CHECK(a.heap_node == 3 && a.total > 0 && a.on == a.total,
               "CPU 1's allocations are not on vNode 3");
     LAB_CHECK(a0.heap_node == 0 && a0.on == a0.total, "CPU 0's allocations are not on vNode 0");
+    /* the follower, bound to vNode 3 (CPU 3), is now on the CPUs effectively in vNode 3 */
+    struct xpv_bitmap want;
+    xpv_bitmap_zero(&want);
+    xpv_bitmap_set(&want, 1);
+    xpv_bitmap_set(&want, 3);
+    for (int i = 0; i < 50; i++) { /* the agent re-binds right after it republishes */
+        env->ops->get_affinity(env->ops->ctx, follower, &aff);
+        if (xpv_bitmap_equal(&aff, &want))
+            break;
+        usleep(100000);
+    }
+    char affs[64];
+    xpv_bitmap_format_list(&aff, affs, sizeof(affs));
+    printf("  follower (opted in, bound to vNode 3's CPU 3): now on CPUs %s\n", affs);
+    kill(follower, SIGKILL);
+    waitpid(follower, NULL, 0);
+    LAB_CHECK(xpv_bitmap_equal(&aff, &want), "the follower was not re-bound to CPUs 1,3");
     printf("XPV-E2E A\n");
     fflush(stdout);
 
