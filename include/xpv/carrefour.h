@@ -39,6 +39,10 @@ struct xpv_cf_params {
     /* Sampled pages a cheap-rate round's table holds (MAX_PAGES_TO_WATCH_CHEAP 10000), for
      * platforms that model the module's table (the simulator). */
     unsigned page_budget_cheap;
+    /* The platform cannot replicate (stock Linux): a page the rules would replicate gets the
+     * fate it would have with replication off (interleave while interleaving is on, ...),
+     * marked from_replicate and counted in the round's replicate_fallback. */
+    bool replicate_fallback;
 };
 
 /* The ASPLOS runtime's values, or Carrefour-LP's / the Xen port's (MAPTU_MIN 15, no
@@ -77,6 +81,7 @@ struct xpv_cf_decision {
     uint64_t key;
     unsigned from, to;
     enum xpv_cf_fate fate; /* for REPLICATE, `to` is unused: replicate on every accessing node */
+    bool from_replicate;   /* replicate_fallback: the rules wanted this page replicated */
 };
 
 struct xpv_cf_round {
@@ -84,7 +89,8 @@ struct xpv_cf_round {
     unsigned nr_decisions;
     unsigned migrate, interleave, replicate; /* decisions by fate */
     unsigned skipped_budget;                 /* pages left undecided by the budget */
-    bool cheap_sampling_next;                /* adaptive sampling for the next round */
+    unsigned replicate_fallback; /* pages the rules would replicate, decided without it */
+    bool cheap_sampling_next;    /* adaptive sampling for the next round */
 };
 
 /* Global metrics and gates of a round. -EINVAL for more than XPV_CF_MAX_NODES nodes. */

@@ -31,8 +31,10 @@ struct xpv_cf_exec_stats {
  * Execute decisions d[0..n) on process pid (page address = key << page_shift). pages[0..np)
  * are the round's sampled pages sorted by key (as xpv_cf_replay_round returns them): a
  * replicate decision moves its page to the next of the nodes that accessed it (*rr carries
- * the turn across calls). dry_run: count what would move, call nothing. Returns 0, or the
- * negative errno of a call that failed as a whole (-ESRCH: the process is gone).
+ * the turn across calls); a decision marked from_replicate (the engine's replicate_fallback,
+ * which live runs use) moves where the engine said and counts as replicate->interleave. dry_run:
+ * count what would move, call nothing. Returns 0, or the negative errno of a call that failed as a
+ * whole (-ESRCH: the process is gone).
  */
 int xpv_cf_exec(struct xpv_ops *ops, pid_t pid, const struct xpv_cf_decision *d, unsigned n,
                 const struct xpv_cf_page *pages, unsigned np, unsigned page_shift, bool dry_run,

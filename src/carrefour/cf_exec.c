@@ -42,6 +42,18 @@ static int replicate_target(const struct xpv_cf_page *pg, unsigned from, unsigne
     return -1;
 }
 
+/* A moved page in the statistics: replicate decisions, and decisions the engine made for
+ * pages it would have replicated (replicate_fallback), count as replicate->interleave. */
+static void count(struct xpv_cf_exec_stats *st, enum xpv_cf_fate fate)
+{
+    if (fate == XPV_CF_MIGRATE)
+        st->migrated++;
+    else if (fate == XPV_CF_INTERLEAVE)
+        st->interleaved++;
+    else
+        st->repl_interleaved++;
+}
+
 static int flush(struct xpv_ops *ops, pid_t pid, void **addr, const int *node,
                  const enum xpv_cf_fate *fate, unsigned n, int *status,
                  struct xpv_cf_exec_stats *st)
@@ -61,12 +73,8 @@ static int flush(struct xpv_ops *ops, pid_t pid, void **addr, const int *node,
         if (status[i] != node[i]) {
             st->failed++;
             st->last_error = status[i] < 0 ? status[i] : -EAGAIN;
-        } else if (fate[i] == XPV_CF_MIGRATE) {
-            st->migrated++;
-        } else if (fate[i] == XPV_CF_INTERLEAVE) {
-            st->interleaved++;
         } else {
-            st->repl_interleaved++;
+            count(st, fate[i]);
         }
     }
     return 0;
@@ -89,18 +97,14 @@ int xpv_cf_exec(struct xpv_ops *ops, pid_t pid, const struct xpv_cf_decision *d,
             to = replicate_target(find_page(pages, np, d[i].key), d[i].from, rr);
         if (to < 0 || (unsigned)to == d[i].from)
             continue;
+        enum xpv_cf_fate f = d[i].from_replicate ? XPV_CF_REPLICATE : d[i].fate;
         if (dry_run) {
-            if (d[i].fate == XPV_CF_MIGRATE)
-                st->migrated++;
-            else if (d[i].fate == XPV_CF_INTERLEAVE)
-                st->interleaved++;
-            else
-                st->repl_interleaved++;
+            count(st, f);
             continue;
         }
         addr[b] = (void *)(uintptr_t)(d[i].key << page_shift);
         node[b] = to;
-        fate[b] = d[i].fate;
+        fate[b] = f;
         if (++b == XPV_CF_EXEC_BATCH) {
             int rc = flush(ops, pid, addr, node, fate, b, status, st);
             b = 0;

@@ -84,6 +84,9 @@ static int live_setup(struct xpv_cf_live *l, pid_t pid, const struct xpv_topo *t
     l->pid = pid;
     l->ops = ops;
     l->params = *p;
+    /* stock Linux cannot replicate: such pages get the fate they would have without it
+     * (interleaving while it is on) and count as replicate->interleave */
+    l->params.replicate_fallback = true;
     l->rng = seed;
     l->cap = p->page_budget * 4;
     if (l->cap < 1024)

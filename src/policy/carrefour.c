@@ -15,6 +15,8 @@
  *                  && home != dest
  *   interleave: with probability load[home] %, move to a node drawn with weight 100 - load[n]
  *   (lighter nodes more likely; the draw may pick home: no move).
+ *   A platform that cannot replicate (replicate_fallback) gives a page the rules would
+ *   replicate the fate it would have with replication off, and counts it.
  */
 #include "xpv/carrefour.h"
 
@@ -119,11 +121,16 @@ int xpv_cf_decide(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
         if (!seen)
             continue;
         bool replicate = m->replication && seen > 1 && pg->writes == 0;
+        bool fallback = replicate && p->replicate_fallback;
+        if (fallback) {
+            round->replicate_fallback++;
+            replicate = false;
+        }
         bool interleave = m->interleaving && seen > 1;
         bool migrate =
                 ((m->migration && seen == 1 && total >= p->min_samples_migr) || m->interleaving) &&
                 pg->node != dest;
-        struct xpv_cf_decision d = {pg->key, pg->node, dest, XPV_CF_MIGRATE};
+        struct xpv_cf_decision d = {pg->key, pg->node, dest, XPV_CF_MIGRATE, fallback};
         if (replicate) {
             d.fate = XPV_CF_REPLICATE;
         } else if (interleave) {

@@ -160,6 +160,44 @@ static void test_replicate_priority(void **state)
     assert_int_equal(d[0].key, 1);
 }
 
+/* A platform that cannot replicate: the page gets its fate without replication (interleave
+ * while interleaving is on; nothing while only replication and migration are), marked and
+ * counted; written or single-node pages are untouched by the fallback. */
+static void test_replicate_fallback(void **state)
+{
+    (void)state;
+    P.replicate_fallback = true;
+    struct xpv_cf_page pg[] = {
+            page(1, 0, 3, 2, 0, 0, 0), /* shared, read-only: would be replicated */
+            page(2, 0, 3, 2, 0, 0, 1), /* shared, written */
+            page(3, 0, 0, 4, 0, 0, 0), /* one node: migrate */
+    };
+    struct xpv_cf_metrics m = gates(true, false, true);
+    struct xpv_cf_decision d[8];
+    struct xpv_cf_round r;
+    uint64_t rng = 1;
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 3, &rng, d, 8, &r), 0);
+    assert_int_equal(r.replicate, 0);
+    assert_int_equal(r.replicate_fallback, 1);
+    assert_int_equal(r.nr_decisions, 1); /* only page 3: no interleaving, no replication */
+    assert_int_equal(d[0].key, 3);
+    assert_int_equal(d[0].fate, XPV_CF_MIGRATE);
+    assert_false(d[0].from_replicate);
+    /* loads 100/0/0/0 and interleaving on: page 1 interleaves (it lives on the loaded node),
+     * marked as the replication it stands for; page 2 interleaves unmarked */
+    m = gates(true, true, true);
+    m.load[0] = 100;
+    m.load[1] = m.load[2] = m.load[3] = 0;
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 2, &rng, d, 8, &r), 0);
+    assert_int_equal(r.replicate_fallback, 1);
+    assert_int_equal(r.interleave, 2);
+    assert_int_equal(d[0].key, 1);
+    assert_int_equal(d[0].fate, XPV_CF_INTERLEAVE);
+    assert_true(d[0].from_replicate);
+    assert_true(d[0].to >= 1 && d[0].to <= 3);
+    assert_false(d[1].from_replicate);
+}
+
 /* The worked example: loads 70/10/10/10 %; a shared page on node 0 moves with probability
  * 0.7, to nodes 1-3 with weight 90 each and stays with weight 30: 0.7 x 270/300 = 63 %. */
 static void test_interleave_weights(void **state)
@@ -217,6 +255,7 @@ int main(void)
             cmocka_unit_test_setup(test_gates, setup),
             cmocka_unit_test_setup(test_migrate_rule, setup),
             cmocka_unit_test_setup(test_replicate_priority, setup),
+            cmocka_unit_test_setup(test_replicate_fallback, setup),
             cmocka_unit_test_setup(test_interleave_weights, setup),
             cmocka_unit_test_setup(test_budget_and_disabled, setup),
     };

@@ -35,9 +35,9 @@ static void test_fates(void **state)
             {.key = 0x100, .node = 0}, {.key = 0x200, .node = 0}, {.key = 0x300, .node = 1}};
     pages[2].accesses[1] = 3;
     pages[2].accesses[3] = 1;
-    struct xpv_cf_decision d[3] = {{0x100, 0, 2, XPV_CF_MIGRATE},
-                                   {0x200, 0, 3, XPV_CF_INTERLEAVE},
-                                   {0x300, 1, 0, XPV_CF_REPLICATE}};
+    struct xpv_cf_decision d[3] = {{0x100, 0, 2, XPV_CF_MIGRATE, false},
+                                   {0x200, 0, 3, XPV_CF_INTERLEAVE, false},
+                                   {0x300, 1, 0, XPV_CF_REPLICATE, false}};
     struct xpv_cf_exec_stats st;
     unsigned rr = 0;
     assert_int_equal(xpv_cf_exec(ops, PID, d, 3, pages, 3, 12, true, &rr, &st), 0);
@@ -59,6 +59,13 @@ static void test_fates(void **state)
     assert_int_equal(c->pid, PID);
     assert_int_equal(c->count, 3);
     assert_int_equal(c->flags, XPV_MPOL_MF_MOVE);
+    /* a decision the engine made for a page it would have replicated (replicate_fallback):
+     * it moves where the engine said and counts as replicate->interleave */
+    struct xpv_cf_decision fb = {0x200, 3, 1, XPV_CF_INTERLEAVE, true};
+    assert_int_equal(xpv_cf_exec(ops, PID, &fb, 1, pages, 3, 12, false, &rr, &st), 0);
+    assert_int_equal(st.repl_interleaved, 1);
+    assert_int_equal(st.interleaved, 0);
+    assert_int_equal(xpv_ops_record_page_node(ops, PID, addr_of(0x200)), 1);
     xpv_ops_free(ops);
     xpv_topo_free(t);
 }
@@ -76,7 +83,7 @@ static void test_round_robin_and_batches(void **state)
         pages[i].node = 0;
         for (unsigned n = 0; n < 4; n++)
             pages[i].accesses[n] = 1;
-        d[i] = (struct xpv_cf_decision){pages[i].key, 0, 0, XPV_CF_REPLICATE};
+        d[i] = (struct xpv_cf_decision){pages[i].key, 0, 0, XPV_CF_REPLICATE, false};
     }
     struct xpv_cf_exec_stats st;
     unsigned rr = 0, on[4] = {0};
@@ -103,7 +110,7 @@ static void test_failures(void **state)
     struct xpv_topo *t = tu_topo(2, NULL, 1, 1ull << 30);
     struct xpv_ops *ops = xpv_ops_record_new(t, NULL);
     struct xpv_cf_page pg = {.key = 0x10, .node = 0};
-    struct xpv_cf_decision d = {0x10, 0, 1, XPV_CF_MIGRATE};
+    struct xpv_cf_decision d = {0x10, 0, 1, XPV_CF_MIGRATE, false};
     struct xpv_cf_exec_stats st;
     unsigned rr = 0;
     xpv_ops_record_kill(ops, PID);
@@ -111,10 +118,10 @@ static void test_failures(void **state)
     assert_int_equal(st.failed, 1);
     assert_int_equal(st.last_error, -ESRCH);
     /* a node the machine does not have: the ops table refuses it */
-    struct xpv_cf_decision d5 = {0x10, 0, 5, XPV_CF_MIGRATE};
+    struct xpv_cf_decision d5 = {0x10, 0, 5, XPV_CF_MIGRATE, false};
     assert_int_equal(xpv_cf_exec(ops, PID + 1, &d5, 1, &pg, 1, 12, false, &rr, &st), -ENODEV);
     /* nothing to do: no call */
-    struct xpv_cf_decision same = {0x10, 1, 1, XPV_CF_MIGRATE};
+    struct xpv_cf_decision same = {0x10, 1, 1, XPV_CF_MIGRATE, false};
     xpv_ops_record_clear(ops);
     assert_int_equal(xpv_cf_exec(ops, PID + 1, &same, 1, &pg, 1, 12, false, &rr, &st), 0);
     assert_int_equal(xpv_ops_record_count(ops), 0);
