@@ -23,6 +23,7 @@ struct guestd_follow {
     struct {
         pid_t tid;
         int vnode; /* index in the local view the agent bound it to */
+        bool seen; /* in this pass: threads not seen again have exited and are forgotten */
     } t[MAX_FOLLOWED];
 };
 
@@ -42,12 +43,15 @@ void guestd_follow_free(struct guestd_follow *f)
 static int *slot(struct guestd_follow *f, pid_t tid, bool add)
 {
     for (unsigned i = 0; i < f->n; i++)
-        if (f->t[i].tid == tid)
+        if (f->t[i].tid == tid) {
+            f->t[i].seen = true;
             return &f->t[i].vnode;
+        }
     if (!add || f->n == MAX_FOLLOWED)
         return NULL;
     f->t[f->n].tid = tid;
     f->t[f->n].vnode = -1;
+    f->t[f->n].seen = true;
     return &f->t[f->n++].vnode;
 }
 
@@ -117,6 +121,11 @@ static int apply_pid(struct guestd_follow *f, const char *root, struct xpv_ops *
             moved++;
     }
     closedir(d);
+    unsigned k = 0; /* forget the threads that are gone (their ids may be reused) */
+    for (unsigned i = 0; i < f->n; i++)
+        if (f->t[i].seen)
+            f->t[k++] = f->t[i];
+    f->n = k;
     return moved;
 }
 
@@ -126,6 +135,8 @@ int guestd_follow_apply(struct guestd_follow *f, const char *root, struct xpv_op
     DIR *d = opendir(f->dir);
     if (!d)
         return 0; /* nobody opted in */
+    for (unsigned i = 0; i < f->n; i++)
+        f->t[i].seen = false;
     int moved = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
