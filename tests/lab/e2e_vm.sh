@@ -52,6 +52,18 @@ wait_log() {
     done
     return 1
 }
+# start_hostd: the daemon (host topology from the fixture), attached to the VM
+start_hostd() {
+    "$xpv" hostd --root "$fixture" --qmp "vm=$d/qmp.sock" --socket "$sock" --record-dir "$d" \
+        --no-migrate -v >>"$d/hostd.log" 2>&1 &
+    hpid=$!
+    for _ in $(seq 100); do
+        "$xpv" domains --socket "$sock" --json >"$d/dom.json" 2>/dev/null &&
+            grep -q '"vcpus"' "$d/dom.json" && return 0
+        sleep 0.1
+    done
+    fail "the daemon did not attach to the VM"
+}
 field() { # field NAME JSON_FILE: the first integer value of "NAME"
     grep -o "\"$1\": [0-9-]*" "$2" | head -1 | grep -o '[0-9-]*$'
 }
@@ -73,15 +85,7 @@ for _ in $(seq 300); do
 done
 [[ -S $d/qmp.sock ]] || fail "no QMP socket after 30 s"
 
-"$xpv" hostd --root "$fixture" --qmp "vm=$d/qmp.sock" --socket "$sock" --record-dir "$d" \
-    --no-migrate -v >"$d/hostd.log" 2>&1 &
-hpid=$!
-for _ in $(seq 100); do
-    "$xpv" domains --socket "$sock" --json >"$d/dom.json" 2>/dev/null &&
-        grep -q '"vcpus"' "$d/dom.json" && break
-    sleep 0.1
-done
-grep -q '"vcpus"' "$d/dom.json" || fail "the daemon did not attach to the VM"
+start_hostd
 "$xpv" move vm --nodes 0-3 --socket "$sock" || fail "xpv move vm --nodes 0-3"
 
 wait_log 'XPV-E2E READY' 900 || fail "the guest agent did not come up"
@@ -123,15 +127,7 @@ grep 'agent republish -> libxpv callback' "$log" | tr -d '\r'
 # file; the single-vCPU placement is not kept), attaches again and carries on
 kill -TERM "$hpid"
 wait "$hpid" || fail "the host daemon did not stop cleanly on SIGTERM"
-"$xpv" hostd --root "$fixture" --qmp "vm=$d/qmp.sock" --socket "$sock" --record-dir "$d" \
-    --no-migrate -v >>"$d/hostd.log" 2>&1 &
-hpid=$!
-for _ in $(seq 100); do
-    "$xpv" domains --socket "$sock" --json >"$d/dom.json" 2>/dev/null &&
-        grep -q '"vcpus"' "$d/dom.json" && break
-    sleep 0.1
-done
-grep -q '"vcpus"' "$d/dom.json" || fail "the restarted daemon did not attach to the VM"
+start_hostd
 "$xpv" vcpu-add vm --vnode 2 --socket "$sock" || fail "xpv vcpu-add vm --vnode 2"
 "$xpv" watch "$d/ivshmem" --json --count 1 >"$d/rec.json" || fail "xpv watch on the ivshmem file"
 cpu_node=$(grep -o '"cpu_node":\[[^]]*\]' "$d/rec.json" | grep -o '\[.*\]')
