@@ -38,7 +38,7 @@
 
 #define MAXT  16
 #define SLOTS 256
-#define OPS   4000
+#define OPS   2000
 #define KEEP  16
 
 struct block {
