@@ -7,14 +7,20 @@
  *   xpv-cf-work private MIB SECONDS  thread i's slice (MIB / nodes) first-touched by a thread
  *                                    on node i+1; thread i reads its slice only
  *
- * At the end it checks the data (checksums against the pattern written at the start) and
- * reports where the pages are, by move_pages queries on itself:
- *   cf-work shared pages=P n0=.. n1=.. ... data=intact|CORRUPT
- *   cf-work private thread=I node=N pages=P local=L data=intact|CORRUPT
+ * The threads read for SECONDS, or until a first byte (or EOF) arrives on stdin. When they are
+ * done it prints "cf-work accesses done" and waits for a byte (or EOF) on stdin, so that
+ * whoever moves its pages can stop first: counts taken while pages still
+ * move are wrong (a page being migrated reports no node). Then it checks the data (checksums
+ * against the pattern written at the start) and reports where the pages are, by move_pages
+ * queries on itself:
+ *   cf-work shared pages=P n0=.. n1=.. ... unknown=U data=intact|CORRUPT
+ *   cf-work private thread=I node=N pages=P local=L data=intact|CORRUPT unknown=U
+ * (U: pages no query could place, see where()).
  */
 #define _GNU_SOURCE
 #include <numa.h>
 #include <numaif.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -30,6 +36,7 @@
 static int nodes;
 static size_t page;
 static double seconds;
+static volatile int stop; /* the threads stop reading (a byte on stdin) */
 static int private_mode;
 static unsigned char *shared_buf;
 static size_t shared_len;
@@ -63,6 +70,10 @@ static unsigned char *map(size_t len)
         perror("xpv-cf-work: mmap");
         exit(1);
     }
+    /* 4 KiB pages, as Carrefour (ASPLOS) places them: a transparent huge page would move 512
+     * pages at once for one sampled page (a run once ended with 542 of 1024 on one node) */
+    if (madvise(p, len, MADV_NOHUGEPAGE) < 0)
+        perror("xpv-cf-work: madvise(MADV_NOHUGEPAGE)");
     return p;
 }
 
@@ -88,7 +99,7 @@ static void *worker(void *arg)
     /* a sweep, then a short sleep: 4 busy vCPUs on a 2-core TCG host would starve the
      * TLB-shootdown IPIs every page move needs */
     struct timespec ms = {0, 5000000};
-    while (now() < end) {
+    while (now() < end && !stop) {
         for (size_t k = (size_t)i * 64 % len; k < len; k += 64)
             sum += p[k];
         nanosleep(&ms, NULL);
@@ -104,17 +115,37 @@ static int intact(const unsigned char *p, size_t len, unsigned salt)
     return 1;
 }
 
-static void where(const unsigned char *p, size_t len, int *count, int *st)
+/* Where each page of p[0..len) is. A page the sampler holds protected at that moment has no
+ * node in the answer: touching it restores it (the sampler's fault handler), then it is asked
+ * again, a few times; pages still without a node are counted in *unknown. */
+static void where(const unsigned char *p, size_t len, int *count, int *st, int *unknown)
 {
-    size_t n = len / page;
+    size_t n = len / page, left = 0;
     void **pages = malloc(n * sizeof(*pages));
+    int *one = malloc(n * sizeof(*one));
     for (size_t k = 0; k < n; k++)
         pages[k] = (void *)(p + k * page);
     memset(st, 0xff, n * sizeof(*st));
     move_pages(0, n, pages, NULL, st, 0);
+    for (int pass = 0; pass < 20; pass++) {
+        left = 0;
+        for (size_t k = 0; k < n; k++)
+            if (st[k] < 0 || st[k] >= MAXN) {
+                (void)*(const volatile unsigned char *)pages[k];
+                void *a = pages[k];
+                one[0] = -1;
+                move_pages(0, 1, &a, NULL, one, 0);
+                st[k] = one[0];
+                left += st[k] < 0 || st[k] >= MAXN;
+            }
+        if (!left)
+            break;
+    }
     for (size_t k = 0; k < n; k++)
         if (st[k] >= 0 && st[k] < MAXN)
             count[st[k]]++;
+    *unknown = (int)left;
+    free(one);
     free(pages);
 }
 
@@ -151,29 +182,42 @@ int main(int argc, char **argv)
             shared_buf[k] = pattern(k, 0);
     }
     printf("cf-work %s: %d nodes, %zu MiB, %.1f s\n", argv[1], nodes, total >> 20, seconds);
+    double start = now();
     for (int i = 0; i < nodes; i++)
         pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
+    struct pollfd pf = {0, POLLIN, 0};
+    char go;
+    double left;
+    while (!stop && (left = start + seconds - now()) > 0)
+        if (poll(&pf, 1, (int)(left * 1000) + 1) == 1) {
+            if (read(0, &go, 1) < 0)
+                perror("xpv-cf-work: stdin");
+            stop = 1;
+        }
     for (int i = 0; i < nodes; i++)
         pthread_join(t[i], NULL);
+    printf("cf-work accesses done after %.1f s\n", now() - start);
+    if (poll(&pf, 1, 120000) != 1 || read(0, &go, 1) < 0)
+        fprintf(stderr, "xpv-cf-work: no go on stdin after 120 s, counting anyway\n");
     int *st = malloc((total / page + 1) * sizeof(int)), bad = 0;
     if (private_mode) {
         for (int i = 0; i < nodes; i++) {
-            int count[MAXN] = {0};
-            where(slice[i], slice_len, count, st);
+            int count[MAXN] = {0}, unknown;
+            where(slice[i], slice_len, count, st, &unknown);
             int ok = intact(slice[i], slice_len, (unsigned)i);
             bad |= !ok;
-            printf("cf-work private thread=%d node=%d pages=%zu local=%d data=%s\n", i, i,
-                   slice_len / page, count[i], ok ? "intact" : "CORRUPT");
+            printf("cf-work private thread=%d node=%d pages=%zu local=%d data=%s unknown=%d\n", i,
+                   i, slice_len / page, count[i], ok ? "intact" : "CORRUPT", unknown);
         }
     } else {
-        int count[MAXN] = {0};
-        where(shared_buf, shared_len, count, st);
+        int count[MAXN] = {0}, unknown;
+        where(shared_buf, shared_len, count, st, &unknown);
         int ok = intact(shared_buf, shared_len, 0);
         bad |= !ok;
         printf("cf-work shared pages=%zu", shared_len / page);
         for (int n = 0; n < nodes; n++)
             printf(" n%d=%d", n, count[n]);
-        printf(" data=%s\n", ok ? "intact" : "CORRUPT");
+        printf(" unknown=%d data=%s\n", unknown, ok ? "intact" : "CORRUPT");
     }
     free(st);
     return bad;
