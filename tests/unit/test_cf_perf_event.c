@@ -423,8 +423,8 @@ static void test_live_page_faults(void **state)
     if (rc == -EACCES || rc == -EPERM || rc == -ENOSYS || rc == -ENODEV) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        skip(); /* the reason: */
         print_message("perf_event_open not available here: %s\n", err.msg);
+        skip();
     }
     assert_int_equal(rc, 0);
 
