@@ -62,9 +62,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (t2 == head || (k == 0 && t2 == head))
             break;
     }
-    if (n1 < CAP && (n2 != n1 || t2 != t1 || memcmp(&s1, &s2, sizeof(s1)) != 0 ||
-                     memcmp(all, one, n1 * sizeof(all[0])) != 0))
+    if (n1 < CAP && (n2 != n1 || t2 != t1 || memcmp(&s1, &s2, sizeof(s1)) != 0))
         abort();
+    /* field by field: the struct has padding, which the parser need not write (a memcmp
+     * compared bytes left by earlier inputs in these static arrays and aborted at random) */
+    for (size_t i = 0; n1 < CAP && i < n1; i++)
+        if (all[i].addr != one[i].addr || all[i].cpu != one[i].cpu || all[i].tid != one[i].tid ||
+            all[i].write != one[i].write)
+            abort();
     free(ring);
     return 0;
 }
