@@ -8,8 +8,9 @@
 # (QEMU -numa dist), Debian's kernel, the initramfs of lab/mkinitrd.sh. It runs the named
 # in-guest tests (default: all), prints their results (tests/lab/lab.h) and powers off.
 # --channel DIR gives the guest the XPV channel as `xpv qemu-args` does (ivshmem-plain on
-# DIR/ivshmem, virtio-serial port org.xpv.topology on DIR/kick.sock), QMP on DIR/qmp.sock and
-# N free vCPU slots (socket N+i on node i) for hot-add: the host half of tests/lab/e2e_vm.sh.
+# DIR/ivshmem, virtio-serial port org.xpv.topology on DIR/kick.sock), QMP on DIR/qmp.sock (and
+# DIR/qmp-test.sock), N free vCPU slots (socket N+i on node i) and 2 DIMM slots (1 GiB) for
+# hot-add: the host half of tests/lab/e2e_vm.sh.
 # KVM is used when it works (probed), TCG otherwise (this project's CI: TCG).
 #
 # Exit: 0 when the guest ran to the end (per-test results are in the log, read by
@@ -61,15 +62,17 @@ for ((i = 0; i < nodes; i++)); do
         args+=(-numa "dist,src=$i,dst=$j,val=$((10 + 10 * (j - i)))")
     done
 done
-smp="$nodes,sockets=$nodes,cores=1,threads=1"
+smp="$nodes,sockets=$nodes,cores=1,threads=1" mem="$((nodes * 512))M"
 if [[ -n $channel ]]; then
     mkdir -p "$channel"
     smp="$nodes,sockets=$((2 * nodes)),cores=1,threads=1,maxcpus=$((2 * nodes))"
+    mem="$((nodes * 512))M,slots=2,maxmem=$((nodes * 512 + 1024))M" # room for DIMMs
     args+=(-object "memory-backend-file,id=xpv-rec,mem-path=$channel/ivshmem,size=1M,share=on"
            -device ivshmem-plain,memdev=xpv-rec,id=xpv-ivshmem -device virtio-serial-pci,id=xpv-vs
            -chardev "socket,id=xpv-kick,path=$channel/kick.sock,server=on,wait=off"
            -device virtserialport,chardev=xpv-kick,name=org.xpv.topology,id=xpv-port
-           -qmp "unix:$channel/qmp.sock,server=on,wait=off")
+           -qmp "unix:$channel/qmp.sock,server=on,wait=off"
+           -qmp "unix:$channel/qmp-test.sock,server=on,wait=off") # a second monitor, for tests
 fi
 # KVM when it works: /dev/kvm can exist and still fail on the first vCPU (seen here: QEMU
 # aborts with "failed to set MSR 0x10a"), so a paused 1-vCPU VM must stay up for 2 s first.
@@ -89,7 +92,7 @@ esac
 start=$(date +%s)
 set +e
 timeout --foreground -k 5 "$timeout_s" "$qemu" "${accel[@]}" -machine q35 \
-    -smp "$smp" -m "$((nodes * 512))M" "${args[@]}" \
+    -smp "$smp" -m "$mem" "${args[@]}" \
     -kernel "$vmlinuz" -initrd "$initrd" \
     -append "console=ttyS0 quiet panic=-1 xpvlab.nodes=$nodes xpvlab.tests=$tests" \
     -nographic -no-reboot -nodefaults -serial stdio </dev/null >"$log" 2>&1

@@ -22,17 +22,23 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xpv vm --qmp SOCKET [--json] [--serial-name NAME] [--timeout MS]\n\n"
+    fprintf(f, "usage: xpv vm --qmp SOCKET [--json] [--serial-name NAME] [--timeout MS]\n"
+               "       xpv vm --qmp SOCKET --execute COMMAND [--args JSON]\n\n"
                "Attach to a running QEMU through its QMP socket (-qmp unix:SOCKET,server=on)\n"
                "and describe it: vCPU threads and their guest nodes, vNUMA nodes and distances,\n"
                "memory backends with their guest node and host address range in QEMU, the\n"
                "ivshmem device's file and the XPV virtio-serial port (docs/vm-attach.md).\n"
                "Nothing in the VM is changed.\n\n"
+               "With --execute, run one QMP command instead (e.g. device_add, object-add,\n"
+               "query-hotpluggable-cpus) with the arguments object JSON, and print its return\n"
+               "value as JSON; exit 1 with QEMU's error class and message when it refuses.\n\n"
                "  --qmp SOCKET        QEMU's QMP unix socket\n"
                "  --json              one JSON object instead of tables\n"
                "  --serial-name NAME  the virtserialport to report (default: the first org.xpv.*)\n"
                "  --timeout MS        bound on every wait for QEMU (default 5000)\n"
                "  --proc-root DIR     read DIR/proc/PID/... instead of /proc (fixtures)\n"
+               "  --execute COMMAND   run this QMP command (see above)\n"
+               "  --args JSON         its arguments, a JSON object\n"
                "  -h, --help          show this help\n");
 }
 
@@ -122,10 +128,12 @@ int xpv_cmd_vm(int argc, char **argv)
             {"serial-name", required_argument, NULL, 's'},
             {"timeout", required_argument, NULL, 't'},
             {"proc-root", required_argument, NULL, 'r'},
+            {"execute", required_argument, NULL, 'e'},
+            {"args", required_argument, NULL, 'a'},
             {"help", no_argument, NULL, 'h'},
             {0},
     };
-    const char *sock = NULL;
+    const char *sock = NULL, *execute = NULL, *args = NULL;
     struct xpv_vm_describe_opts dopts = {0};
     uint64_t timeout = 5000;
     int json = 0, c;
@@ -143,6 +151,12 @@ int xpv_cmd_vm(int argc, char **argv)
             break;
         case 'r':
             dopts.procroot = optarg;
+            break;
+        case 'e':
+            execute = optarg;
+            break;
+        case 'a':
+            args = optarg;
             break;
         case 't':
             if (xpv_cli_u64(CMD, "--timeout", optarg, 1, INT_MAX, "milliseconds", &timeout))
@@ -162,12 +176,37 @@ int xpv_cmd_vm(int argc, char **argv)
         xpv_cli_err(CMD, "give --qmp SOCKET (see --help)");
         return XPV_EXIT_USAGE;
     }
+    json_t *jargs = NULL;
+    if (args) {
+        json_error_t je;
+        if (!execute || !(jargs = json_loads(args, 0, &je)) || !json_is_object(jargs)) {
+            xpv_cli_err(CMD, "--args wants a JSON object and --execute%s%s",
+                        jargs || !execute ? "" : ": ", jargs || !execute ? "" : je.text);
+            json_decref(jargs);
+            return XPV_EXIT_USAGE;
+        }
+    }
     struct xpv_error err = {0};
     struct xpv_qmp *q;
     int rc = xpv_qmp_open(sock, (int)timeout, &q, &err);
     if (rc < 0) {
+        json_decref(jargs);
         xpv_cli_err(CMD, "%s", xpv_error_str(&err, rc));
         return XPV_EXIT_FAIL;
+    }
+    if (execute) {
+        json_t *ret = NULL;
+        rc = xpv_qmp_call(q, execute, jargs, &ret, &err); /* takes jargs */
+        xpv_qmp_close(q);
+        if (rc < 0) {
+            xpv_cli_err(CMD, "%s: %s", execute, xpv_error_str(&err, rc));
+            return XPV_EXIT_FAIL;
+        }
+        if (ret)
+            json_dumpf(ret, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        fputc('\n', stdout);
+        json_decref(ret);
+        return fflush(stdout) == 0 ? XPV_EXIT_OK : XPV_EXIT_FAIL;
     }
     struct xpv_vm_desc *d = malloc(sizeof(*d));
     if (!d) {

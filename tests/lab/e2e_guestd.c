@@ -14,6 +14,8 @@
  *   B       >= 100 changes: agent republish -> libxpv callback latency in the guest (p50/p99)
  *   C       the host hot-added a vCPU on vNode 2: the agent onlined it, the local record has it
  *           on node 2
+ *   D       the host hot-added a 256 MiB DIMM on vNode 1: the agent onlined its memory blocks
+ *           (online_movable) and the local record's vNode 1 grew by it
  *
  * Only run when named (e2e.* tests are not part of a plain lab boot: they need the host half).
  */
@@ -78,6 +80,11 @@ static int cpu_has_node(struct xpv_snapshot *s, void *arg)
 {
     struct cpu_node *cn = arg;
     return xpv_snapshot_effective_node(s, cn->cpu) == cn->node;
+}
+
+static int node1_grew(struct xpv_snapshot *s, void *arg)
+{
+    return xpv_snapshot_node_memory(s, 1) >= *(const uint64_t *)arg;
 }
 
 /* A thread pinned to one CPU allocates through an xpv-malloc heap following the record. */
@@ -273,7 +280,27 @@ static enum lab_result e2e_guestd(const struct lab_env *env)
     close(fd);
     LAB_CHECK(b[0] == '1', "cpu4 is not online: '%c'", b[0]);
     printf("  hot-added CPU 4 online, effective node 2 in the local record\n");
+    struct xpv_snapshot *s0 = NULL;
+    uint64_t mem1 = 0;
+    if (xpv_channel_snapshot(ch, &s0, NULL) == 0)
+        mem1 = xpv_snapshot_node_memory(s0, 1);
+    if (s0)
+        xpv_snapshot_put(s0);
     printf("XPV-E2E C\n");
+    fflush(stdout);
+
+    /* D: a DIMM hot-added on vNode 1 is onlined by the agent; vNode 1's memory grows */
+    uint64_t want_mem = mem1 + (200u << 20);
+    LAB_CHECK(wait_for(ch, 180, node1_grew, &want_mem) == 0,
+              "vNode 1's memory did not grow past %llu MiB within 180 s (DIMM not onlined?)",
+              (unsigned long long)(want_mem >> 20));
+    struct xpv_snapshot *s1 = NULL;
+    LAB_CHECK(xpv_channel_snapshot(ch, &s1, NULL) == 0, "snapshot");
+    printf("  hot-added DIMM online: vNode 1 memory %llu MiB -> %llu MiB in the local record\n",
+           (unsigned long long)(mem1 >> 20),
+           (unsigned long long)(xpv_snapshot_node_memory(s1, 1) >> 20));
+    xpv_snapshot_put(s1);
+    printf("XPV-E2E D\n");
     fflush(stdout);
     xpv_channel_close(ch);
     kill(agent, SIGTERM);

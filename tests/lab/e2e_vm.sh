@@ -16,7 +16,9 @@
 #      callback (guest clock, in the guest's log), p50/p99;
 #   3. the host daemon restarts (the agent carries on), then a vCPU hot-added on vNode 2
 #      (xpv vcpu-add): the agent onlines it, it shows in the guest's record on node 2 and in
-#      the host's record.
+#      the host's record;
+#   4. a 256 MiB DIMM hot-added on vNode 1 (QMP, a second monitor): the agent onlines its
+#      memory blocks and vNode 1 grows in the guest's record.
 # Exit 0 pass, 1 fail, 77 skip (no QEMU or no lab kernel).
 set -uo pipefail
 xpv=$1 kernel=$2 initrd=$3 fixture=$4 log=$5
@@ -135,6 +137,17 @@ echo "e2e: the host's record after the hot-add: vCPU -> node $cpu_node"
 [[ $cpu_node == "[0,1,2,3,2]" ]] || fail "the host's record has not vCPU 4 on node 2 (and vCPU 1 back on node 1)"
 wait_log 'XPV-E2E C$' 600 || fail "step C (hot-added vCPU onlined, in the guest's record)"
 grep 'hot-added CPU 4' "$log" | tr -d '\r'
+
+# memory hot-add (not driven by the daemon): a 256 MiB DIMM on guest node 1, through the lab's
+# second QMP monitor; the agent onlines it and republishes
+"$xpv" vm --qmp "$d/qmp-test.sock" --execute object-add \
+    --args '{"qom-type":"memory-backend-ram","id":"hm1","size":268435456}' >/dev/null ||
+    fail "object-add of the DIMM's memory"
+"$xpv" vm --qmp "$d/qmp-test.sock" --execute device_add \
+    --args '{"driver":"pc-dimm","id":"dimm1","memdev":"hm1","node":1}' >/dev/null ||
+    fail "device_add of the DIMM"
+wait_log 'XPV-E2E D$' 600 || fail "step D (hot-added DIMM onlined, vNode 1 grew in the guest's record)"
+grep 'hot-added DIMM' "$log" | tr -d '\r'
 
 wait "$qpid"
 qpid=
