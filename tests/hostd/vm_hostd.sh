@@ -45,6 +45,14 @@ field() { # field SOCKET EXPR: a value from `xpv domains --json` (domain vm is x
 vm=$!
 wait_for test -S "$d/qmp.sock" || fail "QEMU did not start: $(cat "$d/qemu.err")"
 
+# 0. one QMP command (xpv vm --execute), and QEMU's refusal reported
+"$xpv" vm --qmp "$d/qmp.sock" --execute query-status >"$d/status" || fail "xpv vm --execute"
+grep -q '"status"' "$d/status" || fail "query-status: $(cat "$d/status")"
+if "$xpv" vm --qmp "$d/qmp.sock" --execute no-such-command 2>"$d/err"; then
+    fail "an unknown QMP command succeeded"
+fi
+grep -q CommandNotFound "$d/err" || fail "QEMU's error not reported: $(cat "$d/err")"
+
 # 1. this host, the kernel's ops
 "$xpv" hostd --qmp "vm=$d/qmp.sock" --socket "$d/a.sock" --record-dir "$d" --period 0.2 \
     2>"$d/log" &
@@ -92,6 +100,19 @@ assert [n["id"] for n in r["nodes"]] == [1, 3], r["nodes"]
 assert r["cpu_node"] == [1, 3], r["cpu_node"]  # vNode 0 -> node 1, vNode 1 -> node 3
 PY
 [ "$(field "$d/b.sock" "x['nodes']")" = "1,3" ] || fail "xpv domains: nodes"
+# one vCPU on its own node (memory stays), then back with its vNode
+"$xpv" move vm --vcpu 1 --nodes 2 --socket "$d/b.sock" >"$d/move" || fail "move --vcpu: $(cat "$d/move")"
+"$xpv" watch "$iv" --json --count 1 >"$d/rec3" || fail "xpv watch after the vCPU move"
+python3 - "$d/rec3" <<'PY' || fail "record 3: $(cat "$d/rec3")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert [n["id"] for n in r["nodes"]] == [1, 2, 3], r["nodes"]
+assert r["cpu_node"] == [1, 2], r["cpu_node"]  # vCPU 1 on node 2, its vNode still on 3
+PY
+[ "$(field "$d/b.sock" "x['vm']['vcpus'][1]['node']")" = "2" ] || fail "xpv domains: vCPU 1's node"
+"$xpv" move vm --vcpu 1 --nodes auto --socket "$d/b.sock" >/dev/null || fail "move --vcpu auto"
+"$xpv" watch "$iv" --json --count 1 >"$d/rec4" || fail "xpv watch after the vCPU release"
+grep -q '"cpu_node":\[1,3\]' "$d/rec4" || fail "vCPU 1 not back with its vNode: $(cat "$d/rec4")"
 
 # 3. QEMU dies: the VM is reported gone, the daemon goes on
 kill -9 "$vm"; wait "$vm" 2>/dev/null; vm=
