@@ -640,3 +640,49 @@ int xpv_cmd_vcpu_add(int argc, char **argv)
     json_decref(rep);
     return XPV_EXIT_OK;
 }
+
+int xpv_cmd_vcpu_del(int argc, char **argv)
+{
+    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+                                         {"vcpu", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *path = hostd_default_socket();
+    uint64_t vcpu = 0;
+    int c, has = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 's') {
+            path = optarg;
+        } else if (c == 'c') {
+            if (xpv_cli_u64("vcpu-del", "--vcpu", optarg, 0, 65535, "a vCPU index", &vcpu))
+                return XPV_EXIT_USAGE;
+            has = 1;
+        } else if (c == 'h') {
+            printf("usage: xpv vcpu-del VM --vcpu N [--socket PATH]\n\n"
+                   "Unplug vCPU N of VM through the host daemon (QMP device_del). The guest\n"
+                   "ejects it (ACPI) when it gets to it; the daemon's next rounds see it gone,\n"
+                   "describe the VM again and republish its record (xpv domains shows the\n"
+                   "vCPUs). Boot vCPUs can be unplugged only where QEMU allows it.\n");
+            return XPV_EXIT_OK;
+        } else {
+            fprintf(stderr, "usage: xpv vcpu-del VM --vcpu N [--socket PATH]\n");
+            return XPV_EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc || !has) {
+        xpv_cli_err("vcpu-del", "wants one VM and --vcpu N (see xpv vcpu-del --help)");
+        return XPV_EXIT_USAGE;
+    }
+    json_t *rep;
+    int rc = request("vcpu-del", path,
+                     json_pack("{s:s, s:s, s:I}", "cmd", "vcpu-del", "domain", argv[optind], "vcpu",
+                               (json_int_t)vcpu),
+                     &rep);
+    if (rc)
+        return rc;
+    printf("%s: unplug of vCPU %llu asked; the guest completes it\n", argv[optind],
+           (unsigned long long)vcpu);
+    json_decref(rep);
+    return XPV_EXIT_OK;
+}

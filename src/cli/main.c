@@ -18,6 +18,7 @@ static const struct xpv_cmd commands[] = {
         {"domains", "list the running host daemon's domains", xpv_cmd_domains},
         {"move", "re-place a domain of the running host daemon", xpv_cmd_move},
         {"vcpu-add", "hot-add a vCPU to a VM of the running host daemon", xpv_cmd_vcpu_add},
+        {"vcpu-del", "unplug a vCPU of a VM of the running host daemon", xpv_cmd_vcpu_del},
         {"qemu-args", "print the QEMU options that give a VM the XPV channel", xpv_cmd_qemu_args},
         {"guestd", "the guest agent: follow the host's record, republish it in the guest",
          xpv_cmd_guestd},

@@ -254,6 +254,11 @@ static void read_uevents(struct guestd *g)
         enum guestd_uevent_kind k = guestd_uevent_parse(buf, (size_t)n, &id);
         if (k == GUESTD_UEVENT_NONE)
             continue;
+        if (k == GUESTD_UEVENT_CHANGE) { /* online/offline/remove: the topology changed */
+            logf_(g, 2, "uevent: %.60s", (const char *)buf);
+            changed = true;
+            continue;
+        }
         struct xpv_error err = {0};
         int rc = guestd_online(g->root, k, id, &err);
         const char *what = k == GUESTD_UEVENT_CPU_ADD ? "CPU" : "memory block";

@@ -75,7 +75,12 @@ int guestd_find_port(const char *root, const char *name, char *path, size_t len,
                      struct xpv_error *err);
 
 /* Hotplug (guestd_hotplug.c). */
-enum guestd_uevent_kind { GUESTD_UEVENT_NONE, GUESTD_UEVENT_CPU_ADD, GUESTD_UEVENT_MEM_ADD };
+enum guestd_uevent_kind {
+    GUESTD_UEVENT_NONE,
+    GUESTD_UEVENT_CPU_ADD, /* hot-added: to be onlined */
+    GUESTD_UEVENT_MEM_ADD,
+    GUESTD_UEVENT_CHANGE, /* a CPU or memory block went online, offline or away: republish */
+};
 /* One kernel uevent datagram ("add@/devices/system/cpu/cpu4\0ACTION=add\0..."): untrusted
  * bytes. Returns the kind (NONE for anything else) and the CPU or memory block number. */
 enum guestd_uevent_kind guestd_uevent_parse(const void *buf, size_t len, unsigned *id);

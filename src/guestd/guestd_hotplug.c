@@ -17,7 +17,7 @@
 #include "guestd.h"
 
 /* "add@/devices/system/cpu/cpu4", then NUL-separated KEY=value fields. Only the header is
- * needed; the fields must agree when present (ACTION=add). */
+ * needed; the fields must agree when present (ACTION= the header's action). */
 enum guestd_uevent_kind guestd_uevent_parse(const void *buf, size_t len, unsigned *id)
 {
     const char *s = buf;
@@ -26,8 +26,15 @@ enum guestd_uevent_kind guestd_uevent_parse(const void *buf, size_t len, unsigne
     static const struct {
         const char *prefix;
         enum guestd_uevent_kind kind;
-    } forms[] = {{"add@/devices/system/cpu/cpu", GUESTD_UEVENT_CPU_ADD},
-                 {"add@/devices/system/memory/memory", GUESTD_UEVENT_MEM_ADD}};
+        const char *action; /* what a later ACTION= field must say */
+    } forms[] = {{"add@/devices/system/cpu/cpu", GUESTD_UEVENT_CPU_ADD, "add"},
+                 {"add@/devices/system/memory/memory", GUESTD_UEVENT_MEM_ADD, "add"},
+                 {"remove@/devices/system/cpu/cpu", GUESTD_UEVENT_CHANGE, "remove"},
+                 {"remove@/devices/system/memory/memory", GUESTD_UEVENT_CHANGE, "remove"},
+                 {"online@/devices/system/cpu/cpu", GUESTD_UEVENT_CHANGE, "online"},
+                 {"online@/devices/system/memory/memory", GUESTD_UEVENT_CHANGE, "online"},
+                 {"offline@/devices/system/cpu/cpu", GUESTD_UEVENT_CHANGE, "offline"},
+                 {"offline@/devices/system/memory/memory", GUESTD_UEVENT_CHANGE, "offline"}};
     for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
         size_t pl = strlen(forms[f].prefix);
         if (hl <= pl || memcmp(s, forms[f].prefix, pl))
@@ -43,7 +50,9 @@ enum guestd_uevent_kind guestd_uevent_parse(const void *buf, size_t len, unsigne
             const char *fld = s + k;
             const char *e = memchr(fld, '\0', len - k);
             size_t fl = e ? (size_t)(e - fld) : len - k;
-            if (fl >= 7 && !memcmp(fld, "ACTION=", 7) && (fl != 10 || memcmp(fld + 7, "add", 3)))
+            size_t al = strlen(forms[f].action);
+            if (fl >= 7 && !memcmp(fld, "ACTION=", 7) &&
+                (fl != 7 + al || memcmp(fld + 7, forms[f].action, al)))
                 return GUESTD_UEVENT_NONE;
             k += fl + 1;
         }

@@ -213,6 +213,10 @@ int hostd_vm_pin_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, in
  * place and publish; *index gets the new vCPU's index. */
 int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsigned *index,
                       struct xpv_error *err);
+/* Ask QEMU to unplug vCPU vcpu (device_del; the guest ejects it). Completes later: the rounds
+ * notice the vCPU gone, describe the VM again and republish. -EBUSY while one is pending. */
+int hostd_vm_del_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu,
+                      struct xpv_error *err);
 /* The VM part of `xpv domains --json`: vCPUs (thread, vNode, node), kicks and ACKs. */
 json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d);
 

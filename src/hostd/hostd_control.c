@@ -8,6 +8,7 @@
  *   {"cmd":"move","domain":"db","nodes":"auto"}→ back to automatic placement
  *   {"cmd":"move","domain":"vm","vcpu":1,"nodes":"3"} → one vCPU on node 3 ("auto": back)
  *   {"cmd":"vcpu-add","domain":"vm","vnode":2} → {"ok":true,"vcpu":N,"generation":N}
+ *   {"cmd":"vcpu-del","domain":"vm","vcpu":4}  → {"ok":true} (the guest completes it later)
  *   anything else                              → {"ok":false,"error":"what was wrong"}
  *
  * Requests are untrusted bytes (fuzzed: tests/fuzz/fuzz_hostd_control.c); a bad one gets an
@@ -116,7 +117,7 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
     }
     cmd = json_string_value(json_object_get(req, "cmd"));
     if (!cmd) {
-        s = reply_error("the request has no \"cmd\" (domains, move, vcpu-add)");
+        s = reply_error("the request has no \"cmd\" (domains, move, vcpu-add, vcpu-del)");
     } else if (!strcmp(cmd, "domains")) {
         json_t *list = json_array();
         for (unsigned i = 0; i < h->nr_domains; i++)
@@ -180,8 +181,26 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
         else
             rep = json_pack("{s:b, s:s, s:i, s:I}", "ok", 1, "domain", name, "vcpu", (int)index,
                             "generation", (json_int_t)d->generation);
+    } else if (!strcmp(cmd, "vcpu-del")) {
+        const char *name = json_string_value(json_object_get(req, "domain"));
+        json_t *vc = json_object_get(req, "vcpu");
+        struct hostd_domain *d = name ? hostd_find(h, name) : NULL;
+        struct xpv_error err = {0};
+        int rc;
+        if (!name || !json_is_integer(vc))
+            s = reply_error("\"vcpu-del\" wants a \"domain\" string and a \"vcpu\" integer");
+        else if (!d)
+            s = reply_error("no domain named '%.64s' (xpv domains lists them)", name);
+        else if (json_integer_value(vc) < 0 || json_integer_value(vc) > 65535)
+            s = reply_error("vcpu %lld out of range", (long long)json_integer_value(vc));
+        else if ((rc = hostd_vm_del_vcpu(h, d, (unsigned)json_integer_value(vc), &err)) < 0)
+            s = reply_error("%s", xpv_error_str(&err, rc));
+        else
+            rep = json_pack("{s:b, s:s, s:i}", "ok", 1, "domain", name, "vcpu",
+                            (int)json_integer_value(vc));
     } else {
-        s = reply_error("unknown command \"%.64s\" (known: domains, move, vcpu-add)", cmd);
+        s = reply_error("unknown command \"%.64s\" (known: domains, move, vcpu-add, vcpu-del)",
+                        cmd);
     }
 out:
     if (rep) {

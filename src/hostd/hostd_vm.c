@@ -45,6 +45,10 @@ struct hostd_vm {
     uint64_t acked_gen, acks, acks_stale, acks_bogus, frames_other;
     uint32_t ack_us[ACK_SAMPLES]; /* publish -> ACK latencies (ring), µs */
     unsigned nr_ack;
+    /* a vCPU unplug asked of QEMU, completed by the guest later: until the VM's vCPU count
+     * drops, each round asks QEMU again */
+    bool unplug_pending;
+    uint64_t unplug_deadline_ns;
 };
 
 static int serial_connect(const char *path)
@@ -120,6 +124,53 @@ static int vnode_pos(const struct hostd *h, uint64_t nodes, int v)
     return -1;
 }
 
+/* Describe the VM again (after a vCPU was added or removed); vCPU placements follow their
+ * vCPU by QEMU cpu-index. */
+static int redescribe(struct hostd *h, struct hostd_domain *d, struct xpv_error *err)
+{
+    struct hostd_vm *vm = d->vm;
+    struct xpv_vm_desc *nd = malloc(sizeof(*nd));
+    if (!nd)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    int rc = xpv_vm_describe(vm->q, h->proc_root[0] ? h->proc_root : "/", nd, err);
+    if (rc == 0) {
+        unsigned short pin[XPV_VM_MAX_VCPUS] = {0};
+        for (unsigned i = 0; i < nd->nr_vcpus; i++)
+            for (unsigned k = 0; k < vm->desc.nr_vcpus; k++)
+                if (vm->desc.vcpu[k].index == nd->vcpu[i].index)
+                    pin[i] = vm->vcpu_pin[k];
+        memcpy(vm->vcpu_pin, pin, sizeof(pin));
+        vm->desc = *nd;
+    }
+    free(nd);
+    return rc;
+}
+
+/* A pending unplug: has QEMU removed the vCPU (the guest ejected it)? */
+static void check_unplug(struct hostd *h, struct hostd_domain *d)
+{
+    struct hostd_vm *vm = d->vm;
+    json_t *cpus = NULL;
+    struct xpv_error err = {0};
+    if (xpv_qmp_call(vm->q, "query-cpus-fast", NULL, &cpus, &err) < 0)
+        return;
+    size_t n = json_array_size(cpus);
+    json_decref(cpus);
+    if (n < vm->desc.nr_vcpus) {
+        vm->unplug_pending = false;
+        if (redescribe(h, d, &err) == 0) {
+            hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU unplug done: %u vCPUs",
+                      vm->desc.nr_vcpus);
+            hostd_vm_placed(h, d);
+        }
+    } else if (hostd_now_ns() > vm->unplug_deadline_ns) {
+        vm->unplug_pending = false;
+        hostd_log(h, HOSTD_LOG_WARN, d->conf.name,
+                  "vCPU unplug not completed by the guest within 120 s (does it handle ACPI "
+                  "eject?)");
+    }
+}
+
 int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigned cap,
                      struct hostd_range *ranges, unsigned *nr_ranges, struct xpv_error *err)
 {
@@ -137,6 +188,8 @@ int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsig
         hostd_vm_detach(d);
         return rc;
     }
+    if (vm->unplug_pending)
+        check_unplug(h, d);
     unsigned n = 0;
     for (unsigned i = 0; i < vm->desc.nr_vcpus && n < cap; i++)
         tids[n++] = vm->desc.vcpu[i].tid;
@@ -447,27 +500,59 @@ int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsign
     if (rc < 0)
         return rc;
     /* the new vCPU's thread exists once device_add returns: describe the VM again */
-    struct xpv_vm_desc *nd = malloc(sizeof(*nd));
-    if (!nd)
-        return xpv_error_set(err, -ENOMEM, "out of memory");
-    rc = xpv_vm_describe(vm->q, h->proc_root[0] ? h->proc_root : "/", nd, err);
-    if (rc == 0) {
-        vm->desc = *nd;
-        *index = vm->desc.nr_vcpus - 1;
-        hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u added on guest node %d (%s)", *index,
-                  vnode, id);
-        struct xpv_bitmap cpus;
-        xpv_bitmap_zero(&cpus);
-        for (unsigned k = 0; k < vm->desc.nr_vcpus; k++)
-            if (vm->desc.vcpu[k].vnode == vnode && k == *index) {
-                hostd_vm_thread_cpus(h, d, vm->desc.vcpu[k].tid, d->nodes, &cpus);
-                if (!xpv_bitmap_empty(&cpus))
-                    h->ops->set_affinity(h->ops->ctx, vm->desc.vcpu[k].tid, &cpus);
-            }
-        rc = hostd_vm_placed(h, d);
+    if ((rc = redescribe(h, d, err)) < 0)
+        return rc;
+    *index = vm->desc.nr_vcpus - 1;
+    hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u added on guest node %d (%s)", *index, vnode,
+              id);
+    struct xpv_bitmap cpus;
+    xpv_bitmap_zero(&cpus);
+    hostd_vm_thread_cpus(h, d, vm->desc.vcpu[*index].tid, d->nodes, &cpus);
+    if (!xpv_bitmap_empty(&cpus))
+        h->ops->set_affinity(h->ops->ctx, vm->desc.vcpu[*index].tid, &cpus);
+    return hostd_vm_placed(h, d);
+}
+
+int hostd_vm_del_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, struct xpv_error *err)
+{
+    struct hostd_vm *vm = d->vm;
+    if (!vm)
+        return xpv_error_set(err, -EINVAL, "'%s' is not an attached VM", d->conf.name);
+    if (vcpu >= vm->desc.nr_vcpus)
+        return xpv_error_set(err, -ENOENT, "'%s' has %u vCPUs (0..%u)", d->conf.name,
+                             vm->desc.nr_vcpus, vm->desc.nr_vcpus - 1);
+    if (vm->unplug_pending)
+        return xpv_error_set(err, -EBUSY, "an unplug of '%s' is still in progress", d->conf.name);
+    if (h->dry_run)
+        return xpv_error_set(err, -EPERM, "the daemon runs with --dry-run: nothing is changed");
+    /* the vCPU's QOM path, by its cpu-index */
+    json_t *cpus = NULL, *c;
+    int rc = xpv_qmp_call(vm->q, "query-cpus-fast", NULL, &cpus, err);
+    if (rc < 0)
+        return rc;
+    const char *path = NULL;
+    size_t i;
+    json_array_foreach(cpus, i, c)
+    {
+        if (json_integer_value(json_object_get(c, "cpu-index")) == vm->desc.vcpu[vcpu].index)
+            path = json_string_value(json_object_get(c, "qom-path"));
     }
-    free(nd);
-    return rc;
+    if (!path) {
+        json_decref(cpus);
+        return xpv_error_set(err, -ENOENT, "QEMU does not list vCPU %u (cpu-index %u)", vcpu,
+                             vm->desc.vcpu[vcpu].index);
+    }
+    json_t *ret = NULL;
+    rc = xpv_qmp_call(vm->q, "device_del", json_pack("{s:s}", "id", path), &ret, err);
+    json_decref(ret);
+    json_decref(cpus);
+    if (rc < 0)
+        return rc;
+    /* QEMU asks the guest to eject it (ACPI); the rounds see it go */
+    vm->unplug_pending = true;
+    vm->unplug_deadline_ns = hostd_now_ns() + 120 * UINT64_C(1000000000);
+    hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u unplug asked of QEMU", vcpu);
+    return 0;
 }
 
 static unsigned pct(const uint32_t *sorted, unsigned n, double q)

@@ -257,7 +257,7 @@ static void test_uevent(void **state)
     assert_int_equal(guestd_uevent_parse(mem, sizeof(mem), &id), GUESTD_UEVENT_MEM_ADD);
     assert_int_equal(id, 40);
     static const char *const no[] = {
-            "remove@/devices/system/cpu/cpu4",      "online@/devices/system/cpu/cpu4",
+            "change@/devices/system/cpu/cpu4",      "bind@/devices/system/memory/memory3",
             "add@/devices/system/cpu/cpu",          "add@/devices/system/cpu/cpu4x",
             "add@/devices/system/cpu/cpufreq",      "add@/devices/system/cpu/cpu99999999",
             "add@/devices/pci0000:00/0000:00:04.0", "libudev\0\xfe\xed"};
@@ -265,6 +265,15 @@ static void test_uevent(void **state)
         assert_int_equal(guestd_uevent_parse(no[i], strlen(no[i]), &id), GUESTD_UEVENT_NONE);
     static const char lying[] = "add@/devices/system/cpu/cpu4\0ACTION=remove";
     assert_int_equal(guestd_uevent_parse(lying, sizeof(lying), &id), GUESTD_UEVENT_NONE);
+    /* online, offline, remove of a CPU or memory block: the topology changed (republish) */
+    static const char rm[] = "remove@/devices/system/cpu/cpu4\0ACTION=remove";
+    assert_int_equal(guestd_uevent_parse(rm, sizeof(rm), &id), GUESTD_UEVENT_CHANGE);
+    assert_int_equal(id, 4);
+    static const char off[] = "offline@/devices/system/memory/memory33\0ACTION=offline";
+    assert_int_equal(guestd_uevent_parse(off, sizeof(off), &id), GUESTD_UEVENT_CHANGE);
+    assert_int_equal(id, 33);
+    static const char lying2[] = "remove@/devices/system/cpu/cpu4\0ACTION=add";
+    assert_int_equal(guestd_uevent_parse(lying2, sizeof(lying2), &id), GUESTD_UEVENT_NONE);
     assert_int_equal(guestd_uevent_parse("", 0, &id), GUESTD_UEVENT_NONE);
 
     /* onlining writes the right file; online already is fine */

@@ -538,6 +538,8 @@ static void test_control(void **state)
              "'svc' is not an attached VM"},
             {"{\"cmd\":\"vcpu-add\",\"domain\":\"svc\"}", "wants a \\\"domain\\\" string and a"},
             {"{\"cmd\":\"vcpu-add\",\"domain\":\"svc\",\"vnode\":-1}", "out of range"},
+            {"{\"cmd\":\"vcpu-del\",\"domain\":\"svc\",\"vcpu\":4}", "'svc' is not an attached VM"},
+            {"{\"cmd\":\"vcpu-del\",\"domain\":\"svc\"}", "wants a \\\"domain\\\" string and a"},
             {"{}", "no \\\"cmd\\\""},
             /* bytes that are not UTF-8, quoted back in the message: still one JSON reply */
             {"{\"cmd\":\"\xff\"}", "unable to decode byte 0xff"},

@@ -16,6 +16,8 @@
  *           on node 2
  *   D       the host hot-added a 256 MiB DIMM on vNode 1: the agent onlined its memory blocks
  *           (online_movable) and the local record's vNode 1 grew by it
+ *   E       the host daemon unplugged vCPU 4: the guest ejected it, the agent republished
+ *           without it; then the host checks its record and moves vCPU 1 to node 2: done
  *
  * Only run when named (e2e.* tests are not part of a plain lab boot: they need the host half).
  */
@@ -80,6 +82,11 @@ static int cpu_has_node(struct xpv_snapshot *s, void *arg)
 {
     struct cpu_node *cn = arg;
     return xpv_snapshot_effective_node(s, cn->cpu) == cn->node;
+}
+
+static int cpu_gone(struct xpv_snapshot *s, void *arg)
+{
+    return xpv_snapshot_effective_node(s, (unsigned)(uintptr_t)arg) < 0;
 }
 
 static int node1_grew(struct xpv_snapshot *s, void *arg)
@@ -302,6 +309,18 @@ static enum lab_result e2e_guestd(const struct lab_env *env)
     xpv_snapshot_put(s1);
     printf("XPV-E2E D\n");
     fflush(stdout);
+
+    /* E: vCPU 4 unplugged by the host daemon: gone from the local record */
+    LAB_CHECK(wait_for(ch, 180, cpu_gone, (void *)(uintptr_t)4) == 0,
+              "CPU 4 still in the local record 180 s after its unplug was asked");
+    LAB_CHECK(access("/sys/devices/system/cpu/cpu4", F_OK) != 0, "cpu4 is still in sysfs");
+    printf("  unplugged CPU 4: gone from sysfs and from the local record\n");
+    printf("XPV-E2E E\n");
+    fflush(stdout);
+    /* the host checks its own record, then says it is done by putting vCPU 1 on node 2 (the
+     * guest must not power off before) */
+    struct cpu_node done = {1, 2};
+    LAB_CHECK(wait_for(ch, 300, cpu_has_node, &done) == 0, "no final move from the host");
     xpv_channel_close(ch);
     kill(agent, SIGTERM);
     int st;

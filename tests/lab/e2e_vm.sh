@@ -19,7 +19,9 @@
 #      (xpv vcpu-add): the agent onlines it, it shows in the guest's record on node 2 and in
 #      the host's record;
 #   4. a 256 MiB DIMM hot-added on vNode 1 (QMP, a second monitor): the agent onlines its
-#      memory blocks and vNode 1 grows in the guest's record.
+#      memory blocks and vNode 1 grows in the guest's record;
+#   5. the daemon unplugs vCPU 4 (xpv vcpu-del): the guest ejects it, it leaves the guest's
+#      record and then the host's.
 # Exit 0 pass, 1 fail, 77 skip (no QEMU or no lab kernel).
 set -uo pipefail
 xpv=$1 kernel=$2 initrd=$3 fixture=$4 log=$5
@@ -150,6 +152,20 @@ grep 'hot-added CPU 4' "$log" | tr -d '\r'
     fail "device_add of the DIMM"
 wait_log 'XPV-E2E D$' 600 || fail "step D (hot-added DIMM onlined, vNode 1 grew in the guest's record)"
 grep 'hot-added DIMM' "$log" | tr -d '\r'
+
+# vCPU unplug through the daemon: the guest ejects it, the agent republishes, the daemon's
+# rounds see it gone and republish the VM's record
+"$xpv" vcpu-del vm --vcpu 4 --socket "$sock" || fail "xpv vcpu-del vm --vcpu 4"
+wait_log 'XPV-E2E E$' 600 || fail "step E (unplugged vCPU gone from the guest's record)"
+grep 'unplugged CPU 4' "$log" | tr -d '\r'
+for _ in $(seq 300); do
+    "$xpv" watch "$d/ivshmem" --json --count 1 >"$d/rec.json" || fail "xpv watch on the ivshmem file"
+    grep -q '"cpu_node":\[0,1,2,3\]' "$d/rec.json" && break
+    sleep 0.2
+done
+grep -q '"cpu_node":\[0,1,2,3\]' "$d/rec.json" || fail "the host's record still lists vCPU 4: $(cat "$d/rec.json")"
+echo "e2e: the host's record after the unplug: vCPU -> node [0,1,2,3]"
+"$xpv" move vm --vcpu 1 --nodes 2 --socket "$sock" >/dev/null || fail "the final move (done)"
 
 wait "$qpid"
 qpid=
