@@ -412,15 +412,25 @@ void hostd_vm_read(struct hostd *h, struct hostd_domain *d)
     }
 }
 
-int hostd_vm_pin_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, int pos,
-                      struct xpv_error *err)
+/* d is an attached VM with a vCPU number vcpu: 0, else the error. */
+static int check_vcpu(const struct hostd_domain *d, unsigned vcpu, struct xpv_error *err)
 {
-    struct hostd_vm *vm = d->vm;
+    const struct hostd_vm *vm = d->vm;
     if (!vm)
         return xpv_error_set(err, -EINVAL, "'%s' is not an attached VM", d->conf.name);
     if (vcpu >= vm->desc.nr_vcpus)
         return xpv_error_set(err, -ENOENT, "'%s' has %u vCPUs (0..%u)", d->conf.name,
                              vm->desc.nr_vcpus, vm->desc.nr_vcpus - 1);
+    return 0;
+}
+
+int hostd_vm_pin_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, int pos,
+                      struct xpv_error *err)
+{
+    struct hostd_vm *vm = d->vm;
+    int rc = check_vcpu(d, vcpu, err);
+    if (rc < 0)
+        return rc;
     if (pos >= (int)h->topo->nr_nodes || pos >= 64)
         return xpv_error_set(err, -ENODEV, "no node at position %d", pos);
     if (h->dry_run)
@@ -432,7 +442,7 @@ int hostd_vm_pin_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, in
         if ((d->nodes ? d->nodes : ~UINT64_C(0)) >> i & 1)
             xpv_bitmap_or(&cpus, &cpus, &h->topo->nodes[i].cpus);
     hostd_vm_thread_cpus(h, d, vm->desc.vcpu[vcpu].tid, d->nodes, &cpus);
-    int rc = h->ops->set_affinity(h->ops->ctx, vm->desc.vcpu[vcpu].tid, &cpus);
+    rc = h->ops->set_affinity(h->ops->ctx, vm->desc.vcpu[vcpu].tid, &cpus);
     if (rc < 0)
         return xpv_error_set(err, rc, "vCPU %u (thread %d): cannot set its affinity: %s", vcpu,
                              (int)vm->desc.vcpu[vcpu].tid, strerror(-rc));
@@ -516,18 +526,16 @@ int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsign
 int hostd_vm_del_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, struct xpv_error *err)
 {
     struct hostd_vm *vm = d->vm;
-    if (!vm)
-        return xpv_error_set(err, -EINVAL, "'%s' is not an attached VM", d->conf.name);
-    if (vcpu >= vm->desc.nr_vcpus)
-        return xpv_error_set(err, -ENOENT, "'%s' has %u vCPUs (0..%u)", d->conf.name,
-                             vm->desc.nr_vcpus, vm->desc.nr_vcpus - 1);
+    int rc = check_vcpu(d, vcpu, err);
+    if (rc < 0)
+        return rc;
     if (vm->unplug_pending)
         return xpv_error_set(err, -EBUSY, "an unplug of '%s' is still in progress", d->conf.name);
     if (h->dry_run)
         return xpv_error_set(err, -EPERM, "the daemon runs with --dry-run: nothing is changed");
     /* the vCPU's QOM path, by its cpu-index */
     json_t *cpus = NULL, *c;
-    int rc = xpv_qmp_call(vm->q, "query-cpus-fast", NULL, &cpus, err);
+    rc = xpv_qmp_call(vm->q, "query-cpus-fast", NULL, &cpus, err);
     if (rc < 0)
         return rc;
     const char *path = NULL;
