@@ -7,6 +7,8 @@
  * preloaded must print exactly what a run without it prints.
  *
  *   cf-target SECONDS
+ *   cf-target crash     a program's own fault (a store through NULL): it must die of SIGSEGV
+ *                       with the sampler preloaded too
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -14,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -26,6 +29,7 @@ static double seconds;
 static int cpus[2];
 static pid_t tids[2];
 static volatile int go;
+static int *volatile nowhere; /* NULL: cf-target crash stores through it */
 
 static double now(void)
 {
@@ -85,6 +89,10 @@ static void *writer(void *arg)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "crash") == 0) {
+        *nowhere = 1; /* NULL, through a volatile pointer: the compiler keeps the store */
+        return 0;
+    }
     if (argc != 2 || (seconds = atof(argv[1])) <= 0) {
         fprintf(stderr, "usage: cf-target SECONDS\n");
         return 2;

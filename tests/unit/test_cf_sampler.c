@@ -189,6 +189,18 @@ int main(int argc, char **argv)
         FAIL("output differs with the sampler:\n--- without\n%s--- with\n%s", ref, got);
     if (access("/dev/shm/xpv-cfsampler.0", F_OK) == 0 || shm_open(name, O_RDONLY, 0) >= 0)
         FAIL("the ring %s is still in /dev/shm after a normal exit", name);
+    /* the program's own fault is passed on: it dies of SIGSEGV as it would without the
+     * sampler, and the sampler says so on stderr */
+    pid = start(lib, target, "crash", &ofd, &efd);
+    read_all(ofd, got, sizeof(got));
+    read_all(efd, info, sizeof(info));
+    waitpid(pid, &st, 0);
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGSEGV)
+        FAIL("cf-target crash under the sampler: status 0x%x, not SIGSEGV", st);
+    if (!strstr(info, "xpv-cfsampler: SIGSEGV at 0x0000000000000000 (not an access error): "
+                      "passed on"))
+        FAIL("no line from the sampler about the fault it passed on: '%s'", info);
+    printf("the program's own fault: SIGSEGV, and the sampler's line: %s", info);
     printf("PASS\n");
     return 0;
 }
