@@ -9,23 +9,25 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "guestd.h"
+#include "xpv/file.h"
 
+/* path's first line into buf (cut to cap); its length, or -errno. */
 static int read_line(const char *path, char *buf, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n < 0)
-        return -EIO;
-    buf[n] = '\0';
-    buf[strcspn(buf, "\n")] = '\0';
-    return (int)n;
+    char *text;
+    size_t n;
+    int rc = xpv_read_file(path, 4096, &text, &n, NULL);
+    if (rc < 0)
+        return rc;
+    text[strcspn(text, "\n")] = '\0';
+    snprintf(buf, cap, "%s", text);
+    free(text);
+    return (int)strlen(buf);
 }
 
 /* The first entry of dir (sorted by readdir order) for which match(entry path) holds, its

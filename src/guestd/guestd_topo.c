@@ -13,17 +13,18 @@
 #include "guestd.h"
 #include "xpv/file.h"
 
+/* A small sysfs file under root into buf (NUL-terminated, cut to cap); its length, or -errno. */
 static int read_small(const char *root, const char *rel, char *buf, size_t cap)
 {
-    char path[512];
+    char path[512], *text;
+    size_t n;
     snprintf(path, sizeof(path), "%s%s", root, rel);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    size_t n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return (int)n;
+    int rc = xpv_read_file(path, 1u << 20, &text, &n, NULL);
+    if (rc < 0)
+        return rc;
+    snprintf(buf, cap, "%s", text);
+    free(text);
+    return (int)(n < cap ? n : cap - 1);
 }
 
 static int cmp_int(const void *a, const void *b)
