@@ -20,9 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,12 +35,9 @@ struct guestd {
     struct guestd_local local;
     struct guestd_topo topo;
     struct guestd_stats st;
-    struct xpv_publisher *pub; /* the local record */
-    /* the ivshmem region, read-only */
-    void *mem;
-    size_t mem_size;
-    struct xpv_channel *hostch;
-    uint64_t bad_gen; /* the last generation found bad (logged once) */
+    struct xpv_publisher *pub;  /* the local record */
+    struct xpv_channel *hostch; /* the ivshmem region, read-only */
+    uint64_t bad_gen;           /* the last generation found bad (logged once) */
     /* the port */
     int port_fd;
     bool own_port;          /* opened here (closed here) */
@@ -313,29 +308,6 @@ static int open_port(struct guestd *g, struct xpv_error *err)
     return 0;
 }
 
-static int map_ivshmem(struct guestd *g, const char *path, struct xpv_error *err)
-{
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0 && errno == EACCES)
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return xpv_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size < (off_t)XPV_RECORD_HEADER_SIZE) {
-        close(fd);
-        return xpv_error_set(err, -EINVAL, "%s: %lld bytes, too small for a record", path,
-                             (long long)st.st_size);
-    }
-    g->mem_size = (size_t)st.st_size;
-    g->mem = mmap(NULL, g->mem_size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (g->mem == MAP_FAILED) {
-        g->mem = NULL;
-        return xpv_error_set(err, -errno, "cannot map %s: %s", path, strerror(errno));
-    }
-    return xpv_channel_open_mem(g->mem, g->mem_size, &g->hostch, err);
-}
-
 int guestd_open(const struct guestd_opts *o, struct guestd **out, struct xpv_error *err)
 {
     *out = NULL;
@@ -361,10 +333,11 @@ int guestd_open(const struct guestd_opts *o, struct guestd **out, struct xpv_err
         else if ((rc = guestd_find_ivshmem(g->root, path, sizeof(path), err)) < 0 &&
                  !o->optional_devices)
             goto fail;
-        if (rc == 0 && (rc = map_ivshmem(g, path, err)) < 0)
+        /* libxpv maps it read-only, like any record file: the agent never writes there */
+        if (rc == 0 && (rc = xpv_channel_open(path, &g->hostch, err)) < 0)
             goto fail;
         if (g->hostch)
-            logf_(g, 1, "record region %s (%zu KiB)", path, g->mem_size / 1024);
+            logf_(g, 1, "record region %s", path);
         rc = 0;
     }
     /* the port: a descriptor given (tests), a path given, found by name, or none */
@@ -472,8 +445,6 @@ void guestd_close(struct guestd *g)
         return;
     drop_host(g);
     xpv_channel_close(g->hostch);
-    if (g->mem)
-        munmap(g->mem, g->mem_size);
     if (g->own_port && g->port_fd >= 0)
         close(g->port_fd);
     if (g->uevent_fd >= 0)
