@@ -130,6 +130,10 @@ uint64_t xpv_snapshot_node_memory(const struct xpv_snapshot *s, int node);
  * until the process exits (the agent removes it then) or xpv_follow_unregister.
  */
 int xpv_follow_register(const char *dir, int pid, struct xpv_error *err);
+/* Create the follow directory (and its parent) if missing: sticky and world-writable like
+ * /tmp, so any process may opt itself in (the agent only follows a file's owner's
+ * processes). Both the agent and xpv_follow_register call it; an existing one is left as is. */
+void xpv_follow_dir_create(const char *dir);
 int xpv_follow_unregister(const char *dir, int pid, struct xpv_error *err);
 
 #ifdef __cplusplus

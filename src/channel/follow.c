@@ -28,6 +28,19 @@ static int path_of(const char *dir, int pid, char *buf, size_t len, struct xpv_e
     return 0;
 }
 
+void xpv_follow_dir_create(const char *dir)
+{
+    char parent[512];
+    snprintf(parent, sizeof(parent), "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = '\0';
+        mkdir(parent, 0755); /* /run/xpv */
+    }
+    if (mkdir(dir, 01777) == 0)
+        chmod(dir, 01777); /* past the umask */
+}
+
 int xpv_follow_register(const char *dir, int pid, struct xpv_error *err)
 {
     char p[512];
@@ -35,16 +48,7 @@ int xpv_follow_register(const char *dir, int pid, struct xpv_error *err)
     int rc = path_of(dir, pid, p, sizeof(p), err);
     if (rc < 0)
         return rc;
-    /* the directory and its parent (/run/xpv), as the agent's admin would create them */
-    char parent[512];
-    snprintf(parent, sizeof(parent), "%s", dir);
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent) {
-        *slash = '\0';
-        mkdir(parent, 0755);
-    }
-    if (mkdir(dir, 01777) == 0)
-        chmod(dir, 01777); /* sticky, like /tmp: any process may opt itself in */
+    xpv_follow_dir_create(dir);
     int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return xpv_error_set(err, -errno,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "guestd.h"
+#include "xpv/channel.h"
 
 #define MAX_FOLLOWED 4096
 
@@ -33,17 +34,7 @@ struct guestd_follow *guestd_follow_new(const char *dir)
     if (!f)
         return NULL;
     snprintf(f->dir, sizeof(f->dir), "%s", dir);
-    /* the directory, sticky and world-writable like /tmp, so any process can opt itself in
-     * (the owner check in guestd_follow_apply keeps it to its own processes) */
-    char parent[256];
-    snprintf(parent, sizeof(parent), "%s", dir);
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent) {
-        *slash = '\0';
-        mkdir(parent, 0755);
-    }
-    if (mkdir(dir, 01777) == 0)
-        chmod(dir, 01777); /* past the umask */
+    xpv_follow_dir_create(dir);
     return f;
 }
 
