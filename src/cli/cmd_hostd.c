@@ -594,45 +594,58 @@ int xpv_cmd_move(int argc, char **argv)
     return XPV_EXIT_OK;
 }
 
-int xpv_cmd_vcpu_add(int argc, char **argv)
+/* `xpv CMD VM --KEY N [--socket PATH]`: one request {"cmd":CMD,"domain":VM,KEY:N} to the
+ * daemon (vcpu-add, vcpu-del). what: N's description for errors; help: the --help text after
+ * the usage line. 0 with *rep (the reply) and *n, else the exit status. */
+static int vm_request(int argc, char **argv, const char *cmd, const char *key, const char *what,
+                      const char *help, json_t **rep, uint64_t *n)
 {
     static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
                                          {"vnode", required_argument, NULL, 'n'},
+                                         {"vcpu", required_argument, NULL, 'n'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *path = hostd_default_socket();
-    uint64_t vnode = 0;
-    int c, has = 0;
+    char opt[16];
+    snprintf(opt, sizeof(opt), "--%s", key);
+    int c, has = 0, li = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
         if (c == 's') {
             path = optarg;
-        } else if (c == 'n') {
-            if (xpv_cli_u64("vcpu-add", "--vnode", optarg, 0, 65535, "a guest node", &vnode))
+        } else if (c == 'n' && !strcmp(opts[li].name, key)) {
+            if (xpv_cli_u64(cmd, opt, optarg, 0, 65535, what, n))
                 return XPV_EXIT_USAGE;
             has = 1;
         } else if (c == 'h') {
-            printf("usage: xpv vcpu-add VM --vnode N [--socket PATH]\n\n"
-                   "Hot-add a vCPU to VM on its guest node N, through the host daemon (QMP\n"
-                   "device_add in a free slot: QEMU must run with -smp N,maxcpus=M, M > N).\n"
-                   "The daemon binds it with its vNode and republishes the VM's record; the\n"
-                   "guest agent onlines it (XPV's hotplug variant).\n");
+            printf("usage: xpv %s VM %s N [--socket PATH]\n\n%s", cmd, opt, help);
             return XPV_EXIT_OK;
         } else {
-            fprintf(stderr, "usage: xpv vcpu-add VM --vnode N [--socket PATH]\n");
+            fprintf(stderr, "usage: xpv %s VM %s N [--socket PATH]\n", cmd, opt);
             return XPV_EXIT_USAGE;
         }
     }
     if (optind + 1 != argc || !has) {
-        xpv_cli_err("vcpu-add", "wants one VM and --vnode N (see xpv vcpu-add --help)");
+        xpv_cli_err(cmd, "wants one VM and %s N (see xpv %s --help)", opt, cmd);
         return XPV_EXIT_USAGE;
     }
-    json_t *rep;
-    int rc = request("vcpu-add", path,
-                     json_pack("{s:s, s:s, s:I}", "cmd", "vcpu-add", "domain", argv[optind],
-                               "vnode", (json_int_t)vnode),
-                     &rep);
-    if (rc)
+    return request(
+            cmd, path,
+            json_pack("{s:s, s:s, s:I}", "cmd", cmd, "domain", argv[optind], key, (json_int_t)*n),
+            rep);
+}
+
+int xpv_cmd_vcpu_add(int argc, char **argv)
+{
+    json_t *rep = NULL;
+    uint64_t vnode = 0;
+    int rc = vm_request(argc, argv, "vcpu-add", "vnode", "a guest node",
+                        "Hot-add a vCPU to VM on its guest node N, through the host daemon (QMP\n"
+                        "device_add in a free slot: QEMU must run with -smp N,maxcpus=M, M > N).\n"
+                        "The daemon binds it with its vNode and republishes the VM's record; the\n"
+                        "guest agent onlines it (XPV's hotplug variant).\n",
+                        &rep, &vnode);
+    if (rc || !rep)
         return rc;
     printf("%s: vCPU %lld added on guest node %llu, record generation %lld\n", argv[optind],
            (long long)json_integer_value(json_object_get(rep, "vcpu")), (unsigned long long)vnode,
@@ -643,43 +656,16 @@ int xpv_cmd_vcpu_add(int argc, char **argv)
 
 int xpv_cmd_vcpu_del(int argc, char **argv)
 {
-    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
-                                         {"vcpu", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *path = hostd_default_socket();
+    json_t *rep = NULL;
     uint64_t vcpu = 0;
-    int c, has = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 's') {
-            path = optarg;
-        } else if (c == 'c') {
-            if (xpv_cli_u64("vcpu-del", "--vcpu", optarg, 0, 65535, "a vCPU index", &vcpu))
-                return XPV_EXIT_USAGE;
-            has = 1;
-        } else if (c == 'h') {
-            printf("usage: xpv vcpu-del VM --vcpu N [--socket PATH]\n\n"
-                   "Unplug vCPU N of VM through the host daemon (QMP device_del). The guest\n"
-                   "ejects it (ACPI) when it gets to it; the daemon's next rounds see it gone,\n"
-                   "describe the VM again and republish its record (xpv domains shows the\n"
-                   "vCPUs). Boot vCPUs can be unplugged only where QEMU allows it.\n");
-            return XPV_EXIT_OK;
-        } else {
-            fprintf(stderr, "usage: xpv vcpu-del VM --vcpu N [--socket PATH]\n");
-            return XPV_EXIT_USAGE;
-        }
-    }
-    if (optind + 1 != argc || !has) {
-        xpv_cli_err("vcpu-del", "wants one VM and --vcpu N (see xpv vcpu-del --help)");
-        return XPV_EXIT_USAGE;
-    }
-    json_t *rep;
-    int rc = request("vcpu-del", path,
-                     json_pack("{s:s, s:s, s:I}", "cmd", "vcpu-del", "domain", argv[optind], "vcpu",
-                               (json_int_t)vcpu),
-                     &rep);
-    if (rc)
+    int rc = vm_request(argc, argv, "vcpu-del", "vcpu", "a vCPU index",
+                        "Unplug vCPU N of VM through the host daemon (QMP device_del). The guest\n"
+                        "ejects it (ACPI) when it gets to it; the daemon's next rounds see it "
+                        "gone,\n"
+                        "describe the VM again and republish its record (xpv domains shows the\n"
+                        "vCPUs). Boot vCPUs can be unplugged only where QEMU allows it.\n",
+                        &rep, &vcpu);
+    if (rc || !rep)
         return rc;
     printf("%s: unplug of vCPU %llu asked; the guest completes it\n", argv[optind],
            (unsigned long long)vcpu);
