@@ -30,7 +30,7 @@ static int read_line(const char *path, char *buf, size_t cap)
     return (int)strlen(buf);
 }
 
-/* The first entry of dir (sorted by readdir order) for which match(entry path) holds, its
+/* The first entry of dir (in readdir order) for which match(entry path) holds, its
  * name in name[NAME_MAX+1]: 0, -ENOENT when none, -errno when dir cannot be listed. */
 static int find_entry(const char *dir, bool (*match)(const char *path, const void *arg),
                       const void *arg, char *name)
