@@ -35,6 +35,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -86,9 +87,11 @@ static struct {
     struct region regions[MAX_REGIONS];
     unsigned nr_regions;
     uint64_t eligible;
-    struct region stacks[MAX_STACKS]; /* thread stacks (with guards), never protected */
-    unsigned nr_stacks;               /* atomic; entries are published before the count */
-    int creating;                     /* atomic: pthread_create calls in progress */
+    /* never protected: thread stacks (with guards, and their TLS), the main thread's TLS and
+     * this library's own state: what the fault handler itself touches */
+    struct region stacks[MAX_STACKS];
+    unsigned nr_stacks; /* atomic; entries are published before the count */
+    int creating;       /* atomic: pthread_create calls in progress */
 } S;
 
 static __thread uintptr_t last_unmatched __attribute__((tls_model("initial-exec")));
@@ -220,6 +223,8 @@ static uint64_t rnd(void)
     return S.rng * 2685821657736338717ull;
 }
 
+static char scan_buf[65536]; /* /proc/self/maps, read by scan_maps */
+
 static int on_a_stack(uintptr_t lo, uintptr_t hi)
 {
     unsigned n = __atomic_load_n(&S.nr_stacks, __ATOMIC_ACQUIRE);
@@ -227,6 +232,25 @@ static int on_a_stack(uintptr_t lo, uintptr_t hi)
         if (S.stacks[i].start < hi && lo < S.stacks[i].end)
             return 1;
     return 0;
+}
+
+/* Add [lo, hi) (widened to pages) to the ranges no window ever protects. */
+static void keep_off(uintptr_t lo, uintptr_t hi)
+{
+    lo &= ~(uintptr_t)(S.page - 1);
+    hi = (hi + S.page - 1) & ~(uintptr_t)(S.page - 1);
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    int known = on_a_stack(lo, hi);
+    unsigned i = S.nr_stacks;
+    if (!known && i < MAX_STACKS) {
+        S.stacks[i] = (struct region){lo, hi, 0};
+        __atomic_store_n(&S.nr_stacks, i + 1, __ATOMIC_RELEASE);
+    } else if (!known && S.ring) {
+        /* more thread stacks than the table holds: stop rather than risk one */
+        __atomic_store_n(&S.stop, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&lock);
 }
 
 /* Record thread th's stack and guard: by the parent as soon as pthread_create returns, and by
@@ -240,19 +264,7 @@ static void register_stack(pthread_t th)
         return;
     if (pthread_attr_getstack(&a, &addr, &size) == 0) {
         pthread_attr_getguardsize(&a, &guard);
-        uintptr_t lo = (uintptr_t)addr - guard, hi = (uintptr_t)addr + size;
-        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-        pthread_mutex_lock(&lock);
-        int known = on_a_stack(lo, hi);
-        unsigned i = S.nr_stacks;
-        if (!known && i < MAX_STACKS) {
-            S.stacks[i] = (struct region){lo, hi, 0};
-            __atomic_store_n(&S.nr_stacks, i + 1, __ATOMIC_RELEASE);
-        } else if (!known && S.ring) {
-            /* more thread stacks than the table holds: stop rather than risk one */
-            __atomic_store_n(&S.stop, 1, __ATOMIC_RELEASE);
-        }
-        pthread_mutex_unlock(&lock);
+        keep_off((uintptr_t)addr - guard, (uintptr_t)addr + size);
     }
     pthread_attr_destroy(&a);
 }
@@ -333,12 +345,12 @@ static int scan_maps(void)
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    static char buf[65536];
+    char *buf = scan_buf;
     size_t have = 0;
     unsigned nr = 0;
     uint64_t eligible = 0;
     for (;;) {
-        ssize_t got = read(fd, buf + have, sizeof(buf) - 1 - have);
+        ssize_t got = read(fd, buf + have, sizeof(scan_buf) - 1 - have);
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0)
@@ -366,7 +378,7 @@ static int scan_maps(void)
         }
         have = (size_t)(buf + have - line);
         memmove(buf, line, have);
-        if (have >= sizeof(buf) - 1)
+        if (have >= sizeof(scan_buf) - 1)
             have = 0; /* a line longer than the buffer: skip it */
     }
     close(fd);
@@ -480,6 +492,16 @@ static void after_fork_child(void)
     S.ring = NULL;
 }
 
+/* dl_iterate_phdr: the sum of the modules' TLS segments (static TLS of the main thread). */
+static int add_tls(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_TLS)
+            *(uintptr_t *)arg += info->dlpi_phdr[i].p_memsz + info->dlpi_phdr[i].p_align;
+    return 0;
+}
+
 __attribute__((constructor)) static void cfsampler_start(void)
 {
     const char *off = getenv("XPV_CFSAMPLER");
@@ -518,6 +540,17 @@ __attribute__((constructor)) static void cfsampler_start(void)
     S.ring = m;
     hdr()->pages_per_window = S.pages;
     hdr()->period_us = S.period_us;
+    /* What the handler touches must never be protected, or its own fault kills the program
+     * with no word (a nested SIGSEGV): errno and last_unmatched in the faulting thread's TLS
+     * (for the main thread, in memory ld.so mapped, not in a registered stack), and S. */
+    uintptr_t tp = (uintptr_t)__builtin_thread_pointer(), tls = 0;
+    dl_iterate_phdr(add_tls, &tls);
+    /* x86-64 (TLS variant II): the static TLS blocks sit below the thread pointer, glibc's
+     * surplus with them; the thread descriptor above it */
+    tls += 8192;
+    keep_off(tp > tls ? tp - tls : 0, tp + 8192);
+    keep_off((uintptr_t)&S, (uintptr_t)(&S + 1));
+    keep_off((uintptr_t)scan_buf, (uintptr_t)(scan_buf + sizeof(scan_buf)));
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = on_segv;
