@@ -10,6 +10,14 @@
  * nodes; moved with probability = its node's share of the load, to a node drawn with weight
  * 100 - that node's share), migrate (one accessing node, at least min_samples samples, or
  * any page while interleaving is on), in that priority, up to a page budget per round.
+ *
+ * Huge pages (Carrefour-LP, ATC'14, and the Xen port: papers.md §1.8, §2.5), with `thp` on: a
+ * page the platform marks huge (2 MiB, from IBS's TLB bits) is decided whole by the module's
+ * 2 MB rules: never replicated; seen from several nodes, it is split if hot (more than
+ * hot_page_pct % of the round's samples) and its 512 sub-pages interleaved round-robin, else
+ * interleaved whole by the same weighted draw while interleaving is on
+ * (INTERLEAVE_SHARED_THP); seen from one node that is not its home, it migrates whole while
+ * migration or interleaving is on, whatever its sample count (MIGRATE_MISPLACED_THP).
  */
 #ifndef XPV_CARREFOUR_H
 #define XPV_CARREFOUR_H
@@ -43,10 +51,18 @@ struct xpv_cf_params {
      * fate it would have with replication off (interleave while interleaving is on, ...),
      * marked from_replicate and counted in the round's replicate_fallback. */
     bool replicate_fallback;
+    /* Decide pages marked huge by the 2 MB rules (INTERLEAVE_SHARED_THP, MIGRATE_MISPLACED_THP:
+     * Carrefour-LP and the Xen port, papers.md §1.8, §2.5); off: `huge` is ignored (the ASPLOS
+     * module knows 4 KiB pages only). */
+    bool thp;
+    /* A shared huge page receiving more than this % of the round's samples is hot: split, its
+     * sub-pages interleaved (ENABLE_HOT_PAGE_TRACKING, "> 6 %", papers.md §1.8; the module
+     * compares the integer percentage). 0: off. */
+    unsigned hot_page_pct;
 };
 
 /* The ASPLOS runtime's values, or Carrefour-LP's / the Xen port's (MAPTU_MIN 15, no
- * replication). */
+ * replication, the 2 MB rules and hot-page splitting at 6 %). */
 void xpv_cf_params_asplos(struct xpv_cf_params *p);
 void xpv_cf_params_lp(struct xpv_cf_params *p);
 
@@ -58,6 +74,10 @@ struct xpv_cf_counters {
     double round_ns;
     double read_ratio; /* % of accesses that read */
     double mem_usage;  /* % of memory in use */
+    /* Samples taken in the round, the hot-page test's denominator (the module's
+     * total_accesses_ibs: every sample, also those the table missed); 0: the sum over the
+     * pages given to xpv_cf_decide. */
+    double samples;
 };
 
 struct xpv_cf_metrics {
@@ -65,6 +85,7 @@ struct xpv_cf_metrics {
     double lar;       /* local access ratio, % */
     double imbalance; /* stddev / mean of the load each controller received, % (n-1 stddev) */
     double load[XPV_CF_MAX_NODES]; /* share of the load on each node, % */
+    double samples;                /* the counters' samples (0: count the pages') */
     bool enabled, migration, interleaving, replication;
 };
 
@@ -74,9 +95,12 @@ struct xpv_cf_page {
     unsigned node;
     unsigned accesses[XPV_CF_MAX_NODES];
     unsigned writes;
+    bool huge; /* a 2 MiB page (decided by the 2 MB rules when the params' thp is on) */
 };
 
-enum xpv_cf_fate { XPV_CF_MIGRATE, XPV_CF_INTERLEAVE, XPV_CF_REPLICATE };
+/* XPV_CF_SPLIT (huge pages only): split the page; its sub-page k goes to node k mod the node
+ * count (`to` unused), as the module interleaves a hot page's 512 sub-pages. */
+enum xpv_cf_fate { XPV_CF_MIGRATE, XPV_CF_INTERLEAVE, XPV_CF_REPLICATE, XPV_CF_SPLIT };
 struct xpv_cf_decision {
     uint64_t key;
     unsigned from, to;
@@ -88,6 +112,7 @@ struct xpv_cf_round {
     struct xpv_cf_metrics m;
     unsigned nr_decisions;
     unsigned migrate, interleave, replicate; /* decisions by fate */
+    unsigned split;                          /* hot huge pages split (XPV_CF_SPLIT) */
     unsigned skipped_budget;                 /* pages left undecided by the budget */
     unsigned replicate_fallback; /* pages the rules would replicate, decided without it */
     bool cheap_sampling_next;    /* adaptive sampling for the next round */

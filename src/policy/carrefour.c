@@ -17,6 +17,18 @@
  *   (lighter nodes more likely; the draw may pick home: no move).
  *   A platform that cannot replicate (replicate_fallback) gives a page the rules would
  *   replicate the fate it would have with replication off, and counts it.
+ *
+ *   per huge page, with thp (the usenix module's 2 MB loop, ENABLE_HOT_PAGE_TRACKING on when
+ *   hot_page_pct > 0; papers.md §1.8):
+ *     never replicated
+ *     nodes_seen > 1: hot (100 * samples / the round's samples > hot_page_pct, integers)
+ *                     -> split, sub-page k to node k mod nodes; else, while interleaving, the
+ *                     interleave draw above moves the page whole
+ *     nodes_seen == 1 && home != dest && (migration || interleaving) -> migrate whole (no
+ *                     minimum sample count)
+ *   Not modelled: the hybrid mode's "force split" (a 4 KB-granularity LAR estimate 5 points
+ *   above the 2 MB one, two rounds running) and PAGE_BOUNCING_FIX_2M (module state kept
+ *   across rounds).
  */
 #include "xpv/carrefour.h"
 
@@ -48,6 +60,8 @@ void xpv_cf_params_lp(struct xpv_cf_params *p)
     xpv_cf_params_asplos(p);
     p->maptu_min = 15;
     p->replication = false;
+    p->thp = true;       /* INTERLEAVE_SHARED_THP 1, MIGRATE_MISPLACED_THP 1 (§1.8, §2.5) */
+    p->hot_page_pct = 6; /* hybrid mode's hot-page tracking: "> 6 %" of samples (§1.8) */
 }
 
 int xpv_cf_metrics(const struct xpv_cf_params *p, const struct xpv_cf_counters *c,
@@ -75,12 +89,84 @@ int xpv_cf_metrics(const struct xpv_cf_params *p, const struct xpv_cf_counters *
     }
     /* GSL's gsl_stats_sd_m: the sample standard deviation (n - 1) */
     m->imbalance = n > 1 && mean > 0 ? 100 * sqrt(ss / (n - 1)) / mean : 0;
+    m->samples = c->samples > 0 ? c->samples : 0;
     m->enabled = m->maptu >= p->maptu_min;
     m->replication = m->enabled && p->replication && c->mem_usage <= p->mem_usage_max &&
                      c->read_ratio >= p->read_ratio_min;
     m->interleaving = m->enabled && m->lar < p->max_locality && m->imbalance > p->min_imbalance;
     m->migration = m->enabled && m->lar < p->max_locality_migr;
     return 0;
+}
+
+/* The interleave draw: moved with probability load[home] %, to a node drawn with weight
+ * 100 - load[n]; -1: stays. */
+static int interleave_draw(const struct xpv_cf_metrics *m, unsigned home, const double *distrib,
+                           double dmax, unsigned nn, uint64_t *rng)
+{
+    double load = home < XPV_CF_MAX_NODES ? m->load[home] : 0;
+    if ((double)(xpv_rng_next(rng) % 10000) >= load * 100 || dmax <= 0)
+        return -1;
+    double r = (double)(xpv_rng_next(rng) % 1000000) / 1000000 * dmax;
+    unsigned to = 0;
+    while (to + 1 < nn && distrib[to] < r)
+        to++;
+    return to == home ? -1 : (int)to;
+}
+
+/* The 2 MB rules for a huge page seen `seen` times from nodes, `total` samples, `dest` the last
+ * accessing node. Returns false: no decision. */
+static bool decide_huge(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
+                        const struct xpv_cf_page *pg, unsigned seen, unsigned total, unsigned dest,
+                        double all, const double *distrib, double dmax, unsigned nn, uint64_t *rng,
+                        struct xpv_cf_decision *d)
+{
+    if (seen > 1) {
+        /* the module's integer percentage: (total * 100 / all) > hot_page_pct */
+        if (p->hot_page_pct && all > 0 && floor(100.0 * total / all) > p->hot_page_pct) {
+            d->fate = XPV_CF_SPLIT;
+            return true;
+        }
+        if (!m->interleaving)
+            return false;
+        int to = interleave_draw(m, pg->node, distrib, dmax, nn, rng);
+        if (to < 0)
+            return false;
+        d->to = (unsigned)to;
+        d->fate = XPV_CF_INTERLEAVE;
+        return true;
+    }
+    return (m->migration || m->interleaving) && pg->node != dest;
+}
+
+/* The 4 KB rules (the ASPLOS module's decide_page_fate). Returns false: no decision. */
+static bool decide_small(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
+                         const struct xpv_cf_page *pg, unsigned seen, unsigned total, unsigned dest,
+                         const double *distrib, double dmax, unsigned nn, uint64_t *rng,
+                         struct xpv_cf_decision *d, struct xpv_cf_round *round)
+{
+    bool replicate = m->replication && seen > 1 && pg->writes == 0;
+    bool fallback = replicate && p->replicate_fallback;
+    if (fallback) {
+        round->replicate_fallback++;
+        replicate = false;
+    }
+    bool interleave = m->interleaving && seen > 1;
+    bool migrate =
+            ((m->migration && seen == 1 && total >= p->min_samples_migr) || m->interleaving) &&
+            pg->node != dest;
+    d->from_replicate = fallback;
+    if (replicate) {
+        d->fate = XPV_CF_REPLICATE;
+    } else if (interleave) {
+        int to = interleave_draw(m, pg->node, distrib, dmax, nn, rng);
+        if (to < 0)
+            return false;
+        d->to = (unsigned)to;
+        d->fate = XPV_CF_INTERLEAVE;
+    } else if (!migrate) {
+        return false;
+    }
+    return true;
 }
 
 int xpv_cf_decide(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
@@ -108,6 +194,11 @@ int xpv_cf_decide(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
         dmax += 100 - m->load[n];
         distrib[n] = dmax;
     }
+    double all = m->samples;
+    if (all <= 0)
+        for (unsigned i = 0; i < nr_pages; i++)
+            for (unsigned n = 0; n < XPV_CF_MAX_NODES; n++)
+                all += pages[i].accesses[n];
     unsigned budget = p->page_budget < cap ? p->page_budget : cap;
     for (unsigned i = 0; i < nr_pages; i++) {
         const struct xpv_cf_page *pg = &pages[i];
@@ -120,34 +211,13 @@ int xpv_cf_decide(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
             }
         if (!seen)
             continue;
-        bool replicate = m->replication && seen > 1 && pg->writes == 0;
-        bool fallback = replicate && p->replicate_fallback;
-        if (fallback) {
-            round->replicate_fallback++;
-            replicate = false;
-        }
-        bool interleave = m->interleaving && seen > 1;
-        bool migrate =
-                ((m->migration && seen == 1 && total >= p->min_samples_migr) || m->interleaving) &&
-                pg->node != dest;
-        struct xpv_cf_decision d = {pg->key, pg->node, dest, XPV_CF_MIGRATE, fallback};
-        if (replicate) {
-            d.fate = XPV_CF_REPLICATE;
-        } else if (interleave) {
-            double load = pg->node < XPV_CF_MAX_NODES ? m->load[pg->node] : 0;
-            if ((double)(xpv_rng_next(rng) % 10000) >= load * 100 || dmax <= 0)
-                continue; /* moved with probability load[home] % */
-            double r = (double)(xpv_rng_next(rng) % 1000000) / 1000000 * dmax;
-            unsigned to = 0;
-            while (to + 1 < nn && distrib[to] < r)
-                to++;
-            if (to == pg->node)
-                continue;
-            d.to = to;
-            d.fate = XPV_CF_INTERLEAVE;
-        } else if (!migrate) {
+        struct xpv_cf_decision d = {pg->key, pg->node, dest, XPV_CF_MIGRATE, false};
+        bool decided = p->thp && pg->huge ? decide_huge(p, m, pg, seen, total, dest, all, distrib,
+                                                        dmax, nn, rng, &d)
+                                          : decide_small(p, m, pg, seen, total, dest, distrib, dmax,
+                                                         nn, rng, &d, round);
+        if (!decided)
             continue;
-        }
         if (round->nr_decisions == budget) {
             round->skipped_budget++;
             continue;
@@ -157,11 +227,14 @@ int xpv_cf_decide(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
             round->migrate++;
         else if (d.fate == XPV_CF_INTERLEAVE)
             round->interleave++;
+        else if (d.fate == XPV_CF_SPLIT)
+            round->split++;
         else
             round->replicate++;
     }
     /* orders actually executed: every page move and replication */
     round->cheap_sampling_next =
-            round->migrate + round->interleave + round->replicate < p->adaptive_magic;
+            round->migrate + round->interleave + round->replicate + round->split <
+            p->adaptive_magic;
     return 0;
 }

@@ -332,7 +332,11 @@ int xpv_cf_replay_round(const struct xpv_cf_replay *r, size_t i, struct xpv_cf_c
         pg->writes += sm->write;
     }
     free(sorted);
-    *c = (struct xpv_cf_counters){r->nr_nodes, rd->dram, rd->round_ns,
-                                  rd->count ? 100.0 * (double)reads / (double)rd->count : 100, 0};
+    *c = (struct xpv_cf_counters){r->nr_nodes,
+                                  rd->dram,
+                                  rd->round_ns,
+                                  rd->count ? 100.0 * (double)reads / (double)rd->count : 100,
+                                  0,
+                                  (double)rd->count};
     return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * test_carrefour.c — Carrefour's metrics, gates and per-page rules (src/policy/carrefour.c)
  * pinned on hand-built counters and sample sets, rule by rule, against the public runtime
- * and module (../shared/background/papers.md §1.3-1.6).
+ * and module (../shared/background/papers.md §1.3-1.6), and Carrefour-LP's 2 MB rules (§1.8:
+ * INTERLEAVE_SHARED_THP, MIGRATE_MISPLACED_THP, hot-page splitting).
  */
 #include <errno.h>
 #include <math.h>
@@ -27,7 +28,7 @@ static void counters(struct xpv_cf_counters *c, double local, double remote, dou
         if (i)
             dram[i * 4 + 0] += remote;
     }
-    *c = (struct xpv_cf_counters){4, dram, round_ns, 99, 10};
+    *c = (struct xpv_cf_counters){4, dram, round_ns, 99, 10, 0};
 }
 
 static int setup(void **state)
@@ -248,6 +249,135 @@ static void test_budget_and_disabled(void **state)
     assert_true(r.cheap_sampling_next);
 }
 
+static struct xpv_cf_page huge(uint64_t key, unsigned node, unsigned a0, unsigned a1, unsigned a2,
+                               unsigned a3)
+{
+    struct xpv_cf_page p = page(key, node, a0, a1, a2, a3, 0);
+    p.huge = true;
+    return p;
+}
+
+/* The 2 MB rules (LP profile), each against the same page decided by the 4 KB rules. */
+static void test_huge_rules(void **state)
+{
+    (void)state;
+    xpv_cf_params_lp(&P);
+    assert_true(P.thp);
+    assert_int_equal(P.hot_page_pct, 6);
+    struct xpv_cf_decision d[8];
+    struct xpv_cf_round r;
+    uint64_t rng = 1;
+    /* misplaced: one sample from node 1, page on 0. Migration only: the huge page migrates
+     * whole (MIGRATE_MISPLACED_THP has no minimum sample count), the 4 KB one does not. */
+    struct xpv_cf_page pg[] = {huge(1, 0, 0, 1, 0, 0), page(2, 0, 0, 1, 0, 0, 0)};
+    struct xpv_cf_metrics m = gates(true, false, false);
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 2, &rng, d, 8, &r), 0);
+    assert_int_equal(r.nr_decisions, 1);
+    assert_int_equal(d[0].key, 1);
+    assert_int_equal(d[0].fate, XPV_CF_MIGRATE);
+    assert_int_equal(d[0].to, 1);
+    /* without thp (the ASPLOS module) the mark is ignored: 4 KB rules, nothing moves */
+    struct xpv_cf_params asplos;
+    xpv_cf_params_asplos(&asplos);
+    assert_false(asplos.thp);
+    assert_int_equal(xpv_cf_decide(&asplos, &m, pg, 2, &rng, d, 8, &r), 0);
+    assert_int_equal(r.nr_decisions, 0);
+    /* only the replication gate on: a misplaced huge page stays */
+    m = gates(false, false, true);
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 1, &rng, d, 8, &r), 0);
+    assert_int_equal(r.nr_decisions, 0);
+
+    /* shared, read-only, everything on, all the load on node 0: the 4 KB page is replicated,
+     * the huge page never is (the module's `!this->huge`): interleaved whole instead */
+    struct xpv_cf_page sh[] = {huge(3, 0, 2, 2, 0, 0), page(4, 0, 2, 2, 0, 0, 0)};
+    m = gates(true, true, true);
+    m.load[0] = 100;
+    m.load[1] = m.load[2] = m.load[3] = 0;
+    m.samples = 1000; /* 4 of 1000 samples: not hot */
+    assert_int_equal(xpv_cf_decide(&P, &m, sh, 2, &rng, d, 8, &r), 0);
+    assert_int_equal(r.nr_decisions, 2);
+    assert_int_equal(d[0].key, 3);
+    assert_int_equal(d[0].fate, XPV_CF_INTERLEAVE);
+    assert_true(d[0].to >= 1 && d[0].to <= 3);
+    assert_int_equal(d[1].fate, XPV_CF_REPLICATE);
+    /* shared and interleaving off (migration on): a huge page is left alone */
+    m = gates(true, false, false);
+    m.samples = 1000;
+    assert_int_equal(xpv_cf_decide(&P, &m, sh, 1, &rng, d, 8, &r), 0);
+    assert_int_equal(r.nr_decisions, 0);
+}
+
+/* Shared huge pages interleave whole by the same draw as 4 KB pages: the worked example's
+ * 63 % (loads 70/10/10/10), a third to each light node. */
+static void test_huge_interleave_weights(void **state)
+{
+    (void)state;
+    enum { PAGES = 20000 };
+    static struct xpv_cf_page pg[PAGES];
+    static struct xpv_cf_decision d[PAGES];
+    for (unsigned i = 0; i < PAGES; i++)
+        pg[i] = huge(i, 0, 1, 1, 0, 0);
+    xpv_cf_params_lp(&P);
+    P.hot_page_pct = 0; /* 20000 pages of 2 samples: none is hot anyway */
+    struct xpv_cf_metrics m = gates(false, true, false);
+    m.load[0] = 70;
+    m.load[1] = m.load[2] = m.load[3] = 10;
+    struct xpv_cf_round r;
+    uint64_t rng = 42;
+    xpv_cf_decide(&P, &m, pg, PAGES, &rng, d, PAGES, &r);
+    assert_int_equal(r.split, 0);
+    assert_true(fabs((double)r.interleave / PAGES - 0.63) < 0.02);
+    unsigned to[4] = {0};
+    for (unsigned i = 0; i < r.nr_decisions; i++) {
+        assert_int_equal(d[i].fate, XPV_CF_INTERLEAVE);
+        to[d[i].to]++;
+    }
+    assert_int_equal(to[0], 0);
+    for (unsigned n = 1; n < 4; n++)
+        assert_true(fabs((double)to[n] / r.nr_decisions - 1.0 / 3) < 0.03);
+}
+
+/* Hot pages: a shared huge page with more than 6 % of the round's samples (the integer
+ * percentage, as the module computes it) is split, whatever the interleaving gate. */
+static void test_hot_split(void **state)
+{
+    (void)state;
+    xpv_cf_params_lp(&P);
+    struct xpv_cf_page pg[] = {
+            huge(1, 0, 40, 30, 0, 0),      /* 70 of 1000: 7 % > 6: split */
+            huge(2, 0, 40, 29, 0, 0),      /* 69 of 1000: 6.9 %, integer 6: not hot */
+            huge(3, 1, 0, 80, 0, 0),       /* 8 %, one node, at home: nothing */
+            page(4, 0, 200, 200, 0, 0, 0), /* 40 %, a 4 KB page: never split */
+    };
+    struct xpv_cf_metrics m = gates(true, false, false); /* interleaving off */
+    m.samples = 1000;
+    struct xpv_cf_decision d[8];
+    struct xpv_cf_round r;
+    uint64_t rng = 1;
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 4, &rng, d, 8, &r), 0);
+    assert_int_equal(r.nr_decisions, 1);
+    assert_int_equal(r.split, 1);
+    assert_int_equal(d[0].key, 1);
+    assert_int_equal(d[0].fate, XPV_CF_SPLIT);
+    assert_int_equal(d[0].from, 0);
+    /* no round total: the pages' own samples (70 + 69 + 80 + 400 = 619) are the base, so
+     * pages 1, 2 (11 %) are hot; page 3 is single-node and page 4 small */
+    m.samples = 0;
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 4, &rng, d, 8, &r), 0);
+    assert_int_equal(r.split, 2);
+    /* hot-page tracking off (0): nothing is split; interleaving off: nothing moves */
+    P.hot_page_pct = 0;
+    m.samples = 1000;
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 4, &rng, d, 8, &r), 0);
+    assert_int_equal(r.nr_decisions, 0);
+    /* the engine disabled (no mechanism on): no split either */
+    P.hot_page_pct = 6;
+    m = gates(false, false, false);
+    m.samples = 1000;
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, 4, &rng, d, 8, &r), 0);
+    assert_int_equal(r.nr_decisions, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +388,9 @@ int main(void)
             cmocka_unit_test_setup(test_replicate_fallback, setup),
             cmocka_unit_test_setup(test_interleave_weights, setup),
             cmocka_unit_test_setup(test_budget_and_disabled, setup),
+            cmocka_unit_test_setup(test_huge_rules, setup),
+            cmocka_unit_test_setup(test_huge_interleave_weights, setup),
+            cmocka_unit_test_setup(test_hot_split, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
