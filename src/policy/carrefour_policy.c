@@ -4,19 +4,28 @@
  * page decisions into migrations.
  *
  * Samples arrive aggregated as (thread, region, node holding the pages, count); the engine
- * wants pages. For each (region, home node) bucket holding P pages and hit by S samples, the
- * number of distinct pages sampled is P (1 - exp(-S/P)) (samples fall on pages uniformly);
- * up to REPS representative pages stand for them, each drawing its samples' accessing nodes
- * from the bucket's mix. A decision on a representative page moves the real pages it stands
- * for. The module keeps the pages sampled in a round in a table of page_budget entries
- * (page_budget_cheap after a round that asked for cheap sampling), filled in the order pages
- * are first sampled; samples of pages beyond it are missed. A page sampled lambda times per
- * round on average (Poisson) is first sampled before a fraction tau of the round with
- * probability 1 - exp(-lambda tau); tau is when the table fills (1 if it never does). So hot
- * pages are nearly always in the table and cold ones in proportion to their rate.
- * Replication is not modelled * Replication is not modelled by the simulator: its gate stays off
- * here (as on stock Linux, where the engine's replication decisions would fall back to
- * interleaving).
+ * wants pages. The module keeps the 4 KiB pages sampled in a round in a table of page_budget
+ * entries (page_budget_cheap after a round that asked for cheap sampling), filled in the order
+ * pages are first sampled; samples of pages beyond it are missed. A (region, home node) bucket
+ * of P4 4 KiB pages hit by S samples (each page a Poisson rate of S/P4 per round) has
+ * P4 (1 - exp(-S tau / P4)) pages in the table, tau the fraction of the round at which the
+ * table fills (1 if it never does): hot pages are nearly always in it, cold ones in
+ * proportion to their rate. A page in the table was first sampled at a time t < tau (an
+ * exponential truncated to [0, tau]) and then counts every later sample: 1 + Poisson of its
+ * rate times (1 - t).
+ *
+ * The decision unit is a 4 KiB page, or with the Carrefour-LP profile (params.thp) a 2 MiB
+ * page of a region backed by them (papers.md §1.8: the module merges its 4 KB table into
+ * 2 MB pages, each with the samples of its sub-pages in the table, and decides those whole).
+ * A 2 MiB page is decided if one of its sub-pages is in the table (a sample on it before tau);
+ * it counts its samples before tau and, after tau, those on its sub-pages already in the table.
+ * Up to REPS representative pages stand for a bucket's decided pages, each drawing its
+ * samples' accessing nodes from the bucket's mix; a decision on one moves the pages it stands
+ * for. A hot 2 MiB page split by the engine sends 512/N of its sub-pages to each node (k mod
+ * N); the region stays 2 MiB-grained here, so later rounds see those parts as fractions of a
+ * page (buckets under one page are not sampled: the split sub-pages are then left alone).
+ * Replication is not modelled by the simulator: its gate stays off here (as on stock Linux,
+ * where the engine's replication decisions would fall back to interleaving).
  */
 #include <errno.h>
 #include <math.h>
@@ -76,14 +85,21 @@ static int ensure(struct cf_state *s, unsigned need)
     return 0;
 }
 
-/* Distinct pages sampled by time tau of the round (fraction), over every (region, node)
+/* 4 KiB pages per page of region r. */
+static double sub_pages(const struct xpv_pol_view *v, unsigned r)
+{
+    double k = v->region_page_mb ? v->region_page_mb[r] * 256 : 1;
+    return k >= 1 ? k : 1;
+}
+
+/* Distinct 4 KiB pages sampled by time tau of the round (fraction), over every (region, node)
  * bucket of the mix. */
 static double sampled_by(const struct xpv_pol_view *v, const double *mix, double tau)
 {
     unsigned N = v->nr_nodes;
     double d = 0;
     for (size_t b = 0; b < (size_t)v->nr_regions * N; b++) {
-        double S = 0, P = v->region_pages[b];
+        double S = 0, P = v->region_pages[b] * sub_pages(v, (unsigned)(b / N));
         for (unsigned x = 0; x < N; x++)
             S += mix[b * N + x];
         if (S > 0 && P >= 1)
@@ -109,6 +125,44 @@ static double table_fill(const struct cf_state *s, const struct xpv_pol_view *v,
     return lo;
 }
 
+/*
+ * Samples the table holds for one decided page of rate lam (samples per round) made of `sub`
+ * 4 KiB pages, the table full at tau: first sampled at t < tau (truncated exponential), every
+ * sample up to tau, and after tau the share f of its sub-pages already in the table.
+ */
+static unsigned page_samples(uint64_t *rng, double lam, double sub, double tau)
+{
+    double u = xpv_rng_uniform(rng);
+    double t = -log1p(u * expm1(-lam * tau)) / lam;
+    if (!(t >= 0))
+        t = 0;
+    if (t > tau)
+        t = tau;
+    double f = sub > 1 ? fmax(-expm1(-lam * tau / sub), 1 / sub) : 1;
+    double n = 1 + xpv_rng_poisson(rng, lam * (tau - t) + lam * (1 - tau) * f);
+    return n < 1e9 ? (unsigned)n : 1000000000u;
+}
+
+/* A hot huge page split by the engine: sub-page k to node k mod N (the module's loop). */
+static int push_split(struct xpv_pol_actions *out, const struct xpv_pol_view *v, unsigned g,
+                      unsigned region, unsigned from, double pages)
+{
+    unsigned N = v->nr_nodes;
+    for (unsigned n = 0; n < N && n < 64; n++) {
+        double share = (double)(512 / N + (n < 512 % N)) / 512;
+        if (n == from || !(v->group_allowed[g] >> n & 1))
+            continue;
+        int rc = xpv_pol_actions_push(out, (struct xpv_pol_action){.kind = XPV_ACT_MIGRATE,
+                                                                   .region = region,
+                                                                   .from = from,
+                                                                   .to = n,
+                                                                   .pages = pages * share});
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
                   const struct xpv_pol_sample *smp, unsigned nr, struct xpv_pol_actions *out)
 {
@@ -116,7 +170,10 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
     unsigned N = v->nr_nodes;
     if (N > XPV_CF_MAX_NODES || !v->dram)
         return 0;
-    struct xpv_cf_counters c = {N, v->dram, v->period_ns, v->read_ratio, v->mem_usage};
+    double all = 0;
+    for (unsigned i = 0; i < nr; i++)
+        all += smp[i].count;
+    struct xpv_cf_counters c = {N, v->dram, v->period_ns, v->read_ratio, v->mem_usage, all};
     struct xpv_cf_metrics m;
     int rc = xpv_cf_metrics(&s->params, &c, &m);
     if (rc < 0)
@@ -132,16 +189,20 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
     }
     double tau = table_fill(s, v, mix);
     unsigned np = 0;
-    for (unsigned r = 0; r < v->nr_regions; r++)
+    for (unsigned r = 0; r < v->nr_regions; r++) {
+        /* the decision unit: the region's page (2 MiB rules) or a 4 KiB page */
+        double sub = sub_pages(v, r);
+        bool huge = s->params.thp && sub > 1;
+        double unit = huge ? 1 : sub;     /* decision units per region page */
+        double per_unit = huge ? sub : 1; /* 4 KiB pages per decision unit */
         for (unsigned n = 0; n < N; n++) {
             const double *mx = &mix[((size_t)r * N + n) * N];
-            double S = 0, P = v->region_pages[(size_t)r * N + n];
+            double S = 0, P = v->region_pages[(size_t)r * N + n] * unit;
             for (unsigned x = 0; x < N; x++)
                 S += mx[x];
             if (S <= 0 || P < 1)
                 continue;
-            /* pages in the table; each has the samples of a page sampled at least once */
-            double distinct = P * -expm1(-S * tau / P), per_page = S / (P * -expm1(-S / P));
+            double lam = S / P, distinct = P * -expm1(-lam * tau);
             if (distinct < 0.5)
                 continue;
             unsigned reps = distinct < REPS ? (unsigned)ceil(distinct) : REPS;
@@ -151,14 +212,16 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
                 struct xpv_cf_page *pg = &s->pages[np];
                 memset(pg, 0, sizeof(*pg));
                 pg->key = np; /* decisions name pages by their index here */
+                pg->huge = huge;
                 s->region[np] = r;
                 pg->node = n;
-                unsigned samples = (unsigned)fmax(1, xpv_rng_poisson(&s->rng, per_page));
+                unsigned samples = page_samples(&s->rng, lam, per_unit, tau);
                 for (unsigned j = 0; j < samples; j++)
                     pg->accesses[draw_node(&s->rng, mx, N, S)]++;
-                s->weight[np++] = distinct / reps;
+                s->weight[np++] = distinct / reps / unit; /* in region pages */
             }
         }
+    }
     struct xpv_cf_round round;
     if ((rc = xpv_cf_decide(&s->params, &m, s->pages, np, &s->rng, s->dec, np ? np : 0, &round)) <
         0)
@@ -166,9 +229,14 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
     for (unsigned i = 0; i < round.nr_decisions; i++) {
         const struct xpv_cf_decision *d = &s->dec[i];
         unsigned g = v->region_group[s->region[d->key]];
+        double w = s->weight[d->key];
+        if (d->fate == XPV_CF_SPLIT) {
+            if ((rc = push_split(out, v, g, s->region[d->key], d->from, w)) < 0)
+                goto out;
+            continue;
+        }
         if (d->to >= 64 || !(v->group_allowed[g] >> d->to & 1))
             continue; /* a node this domain may not use */
-        double w = s->weight[d->key];
         rc = xpv_pol_actions_push(out, (struct xpv_pol_action){.kind = XPV_ACT_MIGRATE,
                                                                .region = s->region[d->key],
                                                                .from = d->from,
@@ -195,12 +263,15 @@ static void destroy(struct xpv_policy *p)
 }
 
 static int make(struct xpv_policy *p, enum xpv_vm_mode mode, double sample_ns, double speed,
-                bool in_guest)
+                bool in_guest, bool lp)
 {
     struct cf_state *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    xpv_cf_params_asplos(&s->params);
+    if (lp)
+        xpv_cf_params_lp(&s->params);
+    else
+        xpv_cf_params_asplos(&s->params);
     s->params.replication = false; /* not modelled by the simulator (see above) */
     s->rng = 0x5eed;
     p->state = s;
@@ -218,7 +289,19 @@ static int make(struct xpv_policy *p, enum xpv_vm_mode mode, double sample_ns, d
 
 int xpv__carrefour_make(struct xpv_policy *p)
 {
-    return make(p, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
+    return make(p, XPV_VM_VNUMA, SAMPLE_NS, 1, false, false);
+}
+
+/*
+ * Carrefour-LP (Gaud et al., ATC'14; papers.md §1.4, §1.8): the usenix module and runtime's
+ * values (xpv_cf_params_lp: MAPTU_MIN 15, no replication, INTERLEAVE_SHARED_THP and
+ * MIGRATE_MISPLACED_THP, hot 2 MB pages above 6 % of the samples split and interleaved), so
+ * memory backed by 2 MiB pages is decided in 2 MiB pages. On 4 KiB memory it differs from
+ * `carrefour` only by the MAPTU gate. Native costs.
+ */
+int xpv__carrefour_lp_make(struct xpv_policy *p)
+{
+    return make(p, XPV_VM_VNUMA, SAMPLE_NS, 1, false, true);
 }
 
 /*
@@ -231,12 +314,12 @@ int xpv__carrefour_make(struct xpv_policy *p)
 #define HV_MIGRATE_SPEED 0.5
 int xpv__carrefour_hv_make(struct xpv_policy *p)
 {
-    return make(p, XPV_VM_VNUMA, HV_SAMPLE_NS, HV_MIGRATE_SPEED, false);
+    return make(p, XPV_VM_VNUMA, HV_SAMPLE_NS, HV_MIGRATE_SPEED, false, false);
 }
 
 /* Carrefour in a guest that knows the true topology through XPV: native costs, but it can
  * only move pages among the nodes backing its VM. */
 int xpv__carrefour_xpv_make(struct xpv_policy *p)
 {
-    return make(p, XPV_VM_XPV, SAMPLE_NS, 1, true);
+    return make(p, XPV_VM_XPV, SAMPLE_NS, 1, true, false);
 }

@@ -93,6 +93,7 @@ static const struct {
         {"numad", xpv__numad_make},
         {"carrefour", xpv__carrefour_make},
         {"carrefour-hv", xpv__carrefour_hv_make},
+        {"carrefour-lp", xpv__carrefour_lp_make},
         {"carrefour-xpv", xpv__carrefour_xpv_make},
         /* VM policies: how guest memory is backed and whether the guest learns moves */
         {"xen-default", make_xen_default},
