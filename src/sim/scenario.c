@@ -38,9 +38,12 @@
  *                                       default: anywhere
  *     start_s: NUMBER >= 0              default 0 (the preset's)
  *     work_scale: NUMBER in (0, 1e6]    multiplies every phase's work; default 1
+ *     page: 4k | 2m                     every region's page size (2m: memory backed by
+ *                                       transparent huge pages, THP "always"); default: the
+ *                                       preset's (4k), or each region's own
  *   or a custom workload, without `preset`:
  *     name: STRING                      default "workloadI" (I: its index)
- *     threads, placement (default spread), membind, start_s, work_scale: as above
+ *     threads, placement (default spread), membind, start_s, work_scale, page: as above
  *     regions: required, 1..8 of
  *       name: STRING (< 32 chars)       required, distinct within the workload
  *       kind: private | shared          required (private: one region per thread)
@@ -798,13 +801,15 @@ static int parse_placement(struct ctx *c, const struct node *v, const char *wpat
     return 0;
 }
 
+/* page sizes, as `page` spells them (regions and workloads) */
+static const char *const pages[] = {"4k", "2m", NULL};
+
 static int parse_region(struct ctx *c, const struct node *v, const char *path,
                         struct xpv_sim_workload_spec *w, unsigned idx)
 {
     static const char *const keys[] = {"name", "kind", "size_mb", "init", "page", NULL};
     static const char *const kinds[] = {"private", "shared", NULL};
     static const char *const inits[] = {"master", "parallel", NULL};
-    static const char *const pages[] = {"4k", "2m", NULL};
     struct xpv_sim_region_spec *r = &w->regions[idx];
     char p[PATH_LEN];
     int rc = check_map(c, v, path, "a region mapping {name, kind, size_mb, ...}", keys);
@@ -956,9 +961,9 @@ static int parse_custom(struct ctx *c, const struct node *v, const char *path,
 static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
                           struct xpv_sim_workload_spec *w)
 {
-    static const char *const keys[] = {"preset",  "name",    "threads",     "placement",
-                                       "membind", "start_s", "work_scale",  "regions",
-                                       "phases",  "vm",      "churn_per_s", NULL};
+    static const char *const keys[] = {
+            "preset",  "name",   "threads", "placement",   "membind", "start_s", "work_scale",
+            "regions", "phases", "vm",      "churn_per_s", "page",    NULL};
     char path[PATH_LEN], p[PATH_LEN];
     index_path(path, "workloads", idx);
     int rc = check_map(c, v, path, "a workload mapping", keys);
@@ -997,6 +1002,15 @@ static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
             return rc;
     }
     w->nr_threads = (unsigned)nr;
+    const struct node *page = get(c, v, "page");
+    if (page) { /* every region's page size: 2m is memory backed by transparent huge pages */
+        int pg = 0;
+        key_path(p, path, "page");
+        if ((rc = get_enum(c, page, p, pages, &pg)))
+            return rc;
+        for (unsigned i = 0; i < w->nr_regions; i++)
+            w->regions[i].page_shift = pg == 0 ? 12 : 21;
+    }
     if (name) {
         key_path(p, path, "name");
         if ((rc = get_str(c, name, p, w->name, sizeof(w->name))))

@@ -376,6 +376,19 @@ static void test_presets(void **state)
     for (unsigned p = 0; p < a->nr_phases; p++)
         assert_true(b->phases[p].work == a->phases[p].work * 0.5);
 
+    /* page: every region of the workload in 2 MiB (THP) or 4 KiB pages, presets and custom */
+    static const char thp[] = "machine: opteron-8n\n"
+                              "workloads:\n"
+                              "  - {preset: streamcluster, threads: 8, page: 2m}\n"
+                              "  - {threads: 2, page: 4k, regions: [{name: a, kind: shared,\n"
+                              "     size_mb: 4, page: 2m}], phases: [{work_m: 1}]}\n";
+    assert_int_equal(parse(thp, s, &err), 0);
+    assert_true(valid(s));
+    assert_true(s->workloads[0].nr_regions > 1);
+    for (unsigned r = 0; r < s->workloads[0].nr_regions; r++)
+        assert_int_equal(s->workloads[0].regions[r].page_shift, 21);
+    assert_int_equal(s->workloads[1].regions[0].page_shift, 12);
+
     /* Unknown presets: the preset functions' messages behind NAME:LINE: (and the key). */
     assert_int_equal(
             parse("machine: opteron-9n\nworkloads: [{preset: nas-cg, threads: 1}]\n", s, &err),
@@ -500,7 +513,9 @@ static const struct bad bad[] = {
          "t.yaml:2: workloads[0]: expected a workload mapping, found 'nas-cg'"},
         {"machine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    thread: 4\n",
          "t.yaml:4: workloads[0]: unknown key 'thread' (expected one of: preset, name, threads, "
-         "placement, membind, start_s, work_scale, regions, phases, vm, churn_per_s)"},
+         "placement, membind, start_s, work_scale, regions, phases, vm, churn_per_s, page)"},
+        {"machine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    threads: 4\n    page: 4m\n",
+         "t.yaml:5: workloads[0].page: expected '4k' or '2m', found '4m'"},
         {"machine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    threads: 4\n    membind: "
          "[1, 9]\n",
          "t.yaml:5: workloads[0].membind[1]: expected an integer in 0..7, found '9'"},
