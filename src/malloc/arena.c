@@ -15,8 +15,26 @@
  *
  * The other hooks are jemalloc's defaults, called with our hooks pointer, which they ignore
  * (jemalloc 5.3's default hooks take everything they need from their other arguments).
- * A hooks structure lives as long as its arena: jemalloc calls the hooks until the arena is
- * destroyed, so one that cannot be destroyed is never freed.
+ *
+ * Which arenas: automatic ones first, made ones when none is left. jemalloc makes up to
+ * opt.narenas automatic arenas (4 per CPU by default) lazily, the lowest free index first, as
+ * threads need them; writing "arena.<i>.extent_hooks" for an index it has not made yet makes
+ * that arena with our hooks, so its first extent (its metadata) is already bound. We take
+ * free indices from the top down, where jemalloc reaches last. Why not always arenas.create:
+ * jemalloc treats arenas it did not make automatically as "manual" and pays for it on the
+ * allocation path (a manual arena keeps its large extents on a list under a mutex, taken on
+ * every large malloc and free, by the freeing thread too): docs/malloc.md measures it. The
+ * cost of the automatic ones: jemalloc may hand one to a thread xpv does not bind (only a
+ * thread whose CPU no topology places, or before its first allocation), and it cannot
+ * destroy them: a heap that is deleted puts jemalloc's default hooks back and leaves the
+ * arena to jemalloc, spent (its retained memory stays bound to the node, so it is never
+ * taken again for another node). MALLOC_CONF=narenas:1, or more node arenas than free
+ * indices, falls back to arenas.create.
+ *
+ * A hooks structure lives as long as jemalloc may call it: a made arena's until the arena is
+ * destroyed (one that cannot be destroyed is never freed); an automatic arena's forever
+ * (another thread may be inside a hook while the default hooks go back in; one page per
+ * arena of a deleted heap).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +52,7 @@ struct xpv__node_hooks {
     struct xpv_heap *heap;
     int node;
     unsigned index; /* jemalloc arena index */
+    bool automatic; /* one of jemalloc's automatic arenas, not made by arenas.create */
     struct xpv_bitmap nodes;
     /* statistics (atomic) */
     uint64_t extent_bytes, mbind_calls, mbind_errors;
@@ -44,8 +63,8 @@ static void *hook_alloc(extent_hooks_t *eh, void *new_addr, size_t size, size_t 
 {
     struct xpv__node_hooks *nh = (struct xpv__node_hooks *)eh;
     void *p = nh->dflt->alloc(nh->dflt, new_addr, size, alignment, zero, commit, arena_ind);
-    struct xpv_heap *h = nh->heap;
-    if (!p || !h->ops)
+    struct xpv_heap *h = __atomic_load_n(&nh->heap, __ATOMIC_ACQUIRE);
+    if (!p || !h || !h->ops)
         return p;
     pthread_mutex_lock(&h->hook_lock);
     int rc = h->ops->mbind(h->ops->ctx, p, size, h->mpol, &nh->nodes, 0);
@@ -66,6 +85,58 @@ int xpv__je_check(struct xpv_error *err)
                              "(mallctl arena.0.extent_hooks: %s)",
                              rc ? strerror(rc) : "none");
     return 0;
+}
+
+/* The next automatic arena index to try, counting down; 0: none left (arena 0 is never
+ * taken: it is every thread's first). Process-wide: arenas are. Set on first use. */
+static unsigned auto_next = UINT32_MAX;
+
+static bool arena_initialized(unsigned ind)
+{
+    char name[64];
+    bool init = true;
+    size_t sz = sizeof(init);
+    snprintf(name, sizeof(name), "arena.%u.initialized", ind);
+    return mallctl(name, &init, &sz, NULL, 0) != 0 || init;
+}
+
+/* Take one of jemalloc's automatic arenas it has not made yet, made now with hooks hp;
+ * false when none is left. */
+static bool claim_automatic(extent_hooks_t *hp, unsigned *out)
+{
+    if (__atomic_load_n(&auto_next, __ATOMIC_ACQUIRE) == UINT32_MAX) {
+        unsigned narenas = 0, unset = UINT32_MAX;
+        size_t sz = sizeof(narenas);
+        if (mallctl("opt.narenas", &narenas, &sz, NULL, 0) != 0)
+            narenas = 0;
+        __atomic_compare_exchange_n(&auto_next, &unset, narenas > 1 ? narenas - 1 : 0, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    }
+    for (;;) {
+        unsigned ind = __atomic_load_n(&auto_next, __ATOMIC_ACQUIRE);
+        do {
+            if (ind == 0)
+                return false;
+        } while (!__atomic_compare_exchange_n(&auto_next, &ind, ind - 1, false, __ATOMIC_ACQ_REL,
+                                              __ATOMIC_ACQUIRE));
+        if (arena_initialized(ind)) /* jemalloc got there first: it has its own hooks */
+            continue;
+        char name[64];
+        snprintf(name, sizeof(name), "arena.%u.extent_hooks", ind);
+        if (mallctl(name, NULL, NULL, &hp, sizeof(hp)) != 0)
+            continue;
+        /* jemalloc may make it at the same time. Inside the write (between the write's look
+         * and its arena_init), the write changes nothing and the hooks read back are
+         * jemalloc's: not ours, leave it. Between arena_initialized() and the write, the
+         * write replaces jemalloc's hooks and the arena is taken with its first extents
+         * unbound: a window of one mallctl call, accepted. */
+        extent_hooks_t *now = NULL;
+        size_t sz = sizeof(now);
+        if (mallctl(name, &now, &sz, NULL, 0) != 0 || now != hp)
+            continue;
+        *out = ind;
+        return true;
+    }
 }
 
 int xpv__arena_create(struct xpv_heap *h, int node, unsigned sub, struct xpv_error *err)
@@ -94,11 +165,16 @@ int xpv__arena_create(struct xpv_heap *h, int node, unsigned sub, struct xpv_err
     xpv_bitmap_set(&nh->nodes, (unsigned)node);
     extent_hooks_t *hp = &nh->hooks;
     unsigned ind = 0;
-    sz = sizeof(ind);
-    rc = mallctl("arenas.create", &ind, &sz, &hp, sizeof(hp));
-    if (rc != 0) {
-        munmap(nh, sizeof(*nh));
-        return xpv_error_set(err, -rc, "mallctl arenas.create for node %d: %s", node, strerror(rc));
+    if (claim_automatic(hp, &ind)) {
+        nh->automatic = true;
+    } else {
+        sz = sizeof(ind);
+        rc = mallctl("arenas.create", &ind, &sz, &hp, sizeof(hp));
+        if (rc != 0) {
+            munmap(nh, sizeof(*nh));
+            return xpv_error_set(err, -rc, "mallctl arenas.create for node %d: %s", node,
+                                 strerror(rc));
+        }
     }
     nh->index = ind;
     __atomic_store_n(&h->arena[node][sub], nh, __ATOMIC_RELEASE);
@@ -125,15 +201,46 @@ int xpv__arena_node_of(const struct xpv_heap *h, unsigned arena_index)
     return -1;
 }
 
+static uint64_t stat_u64(unsigned index, const char *what)
+{
+    char name[96];
+    size_t v = 0, sz = sizeof(v);
+    snprintf(name, sizeof(name), "stats.arenas.%u.%s", index, what);
+    return mallctl(name, &v, &sz, NULL, 0) == 0 ? v : 0;
+}
+
+static unsigned stat_u32(unsigned index, const char *what)
+{
+    char name[96];
+    unsigned v = 0;
+    size_t sz = sizeof(v);
+    snprintf(name, sizeof(name), "stats.arenas.%u.%s", index, what);
+    return mallctl(name, &v, &sz, NULL, 0) == 0 ? v : 0;
+}
+
 /* Destroy node's arenas; -EBUSY when one is still bound to a thread (its hooks stay). */
 int xpv__arena_destroy(struct xpv_heap *h, int node)
 {
     int rc = 0;
+    uint64_t epoch = 1;
+    size_t sz = sizeof(epoch);
+    mallctl("epoch", &epoch, &sz, &epoch, sz); /* nthreads below is a statistic */
     for (unsigned k = 0; k < XPV__SUBS; k++) {
         struct xpv__node_hooks *nh = h->arena[node][k];
         if (!nh)
             continue;
         char name[64];
+        if (nh->automatic) { /* jemalloc's: back to its default hooks, spent (see the top) */
+            if (stat_u32(nh->index, "nthreads") > 0) { /* still a thread's arena */
+                rc = -EBUSY;
+                continue;
+            }
+            snprintf(name, sizeof(name), "arena.%u.extent_hooks", nh->index);
+            mallctl(name, NULL, NULL, &nh->dflt, sizeof(nh->dflt));
+            __atomic_store_n(&nh->heap, NULL, __ATOMIC_RELEASE);
+            h->arena[node][k] = NULL;
+            continue;
+        }
         snprintf(name, sizeof(name), "arena.%u.destroy", nh->index);
         if (mallctl(name, NULL, NULL, NULL, 0) != 0) {
             rc = -EBUSY;
@@ -143,14 +250,6 @@ int xpv__arena_destroy(struct xpv_heap *h, int node)
         munmap(nh, sizeof(*nh));
     }
     return rc;
-}
-
-static uint64_t stat_u64(unsigned index, const char *what)
-{
-    char name[96];
-    size_t v = 0, sz = sizeof(v);
-    snprintf(name, sizeof(name), "stats.arenas.%u.%s", index, what);
-    return mallctl(name, &v, &sz, NULL, 0) == 0 ? v : 0;
 }
 
 /* Node's figures, summed over its arenas; false when the node has none. */

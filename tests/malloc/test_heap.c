@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jemalloc/jemalloc.h>
 
 #include "../unit/tu_topo.h"
 #include "xpv/channel.h"
@@ -86,6 +87,91 @@ static const struct expect expects[] = {
         {"cpuset", 16, {1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2}},
         {"8node-opteron", 16, {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2}},
 };
+
+/* jemalloc arena index of p. */
+static unsigned arena_of(void *p)
+{
+    unsigned ind = UINT32_MAX;
+    size_t sz = sizeof(ind);
+    assert_int_equal(mallctl("arenas.lookup", &ind, &sz, &p, sizeof(p)), 0);
+    return ind;
+}
+
+static extent_hooks_t *hooks_of(unsigned ind)
+{
+    char name[64];
+    extent_hooks_t *hp = NULL;
+    size_t sz = sizeof(hp);
+    snprintf(name, sizeof(name), "arena.%u.extent_hooks", ind);
+    assert_int_equal(mallctl(name, &hp, &sz, NULL, 0), 0);
+    return hp;
+}
+
+/* Node arenas are jemalloc's automatic arenas it has not made yet, from the top index down
+ * (arena.c says why: made arenas cost on the allocation path); a deleted heap gives their
+ * default hooks back; when none is left, arenas.create. Runs first: before it no test has
+ * taken one, and the main thread has only used arena 0. */
+static void test_automatic_arenas_first(void **state)
+{
+    (void)state;
+    unsigned narenas = 0;
+    size_t sz = sizeof(narenas);
+    assert_int_equal(mallctl("opt.narenas", &narenas, &sz, NULL, 0), 0);
+    if (narenas < 2)
+        skip(); /* MALLOC_CONF=narenas:1: only made arenas (the other tests use them) */
+    struct xpv_topo *t = fixture("4node");
+    struct xpv_ops *ops = xpv_ops_record_new(t, NULL);
+    assert_non_null(ops);
+    struct xpv_heap_config cfg = {.no_record = 1, .topo = t, .ops = ops, .cpu_fn = cpu_of_thread};
+
+    /* Heaps are made until a node arena is a made one (index >= narenas), kept alive so their
+     * arenas stay taken. Every automatic index from narenas - 1 down to 1 is taken once, in
+     * that order, each with memory bound to its node, then made arenas follow. */
+    enum { MAX_HEAPS = 64 };
+    struct xpv_heap *heaps[MAX_HEAPS];
+    unsigned expect = narenas - 1, nheaps = 0;
+    bool made = false;
+    while (!made) {
+        if (nheaps == MAX_HEAPS)
+            skip(); /* more automatic arenas than this test makes heaps for (4 per CPU) */
+        struct xpv_heap *h;
+        assert_int_equal(xpv_heap_new(&cfg, &h, NULL), 0);
+        heaps[nheaps++] = h;
+        for (int node = 0; node < 4; node++) {
+            size_t before = mbinds_to(ops, node, XPV_MPOL_PREFERRED);
+            fake_cpu = 2 * node;
+            void *p = xpv_heap_alloc(h, 256 << 10);
+            assert_non_null(p);
+            unsigned ind = arena_of(p);
+            if (expect > 0) {
+                if (ind != expect)
+                    fail_msg("node %d's arena is %u, expected automatic arena %u", node, ind,
+                             expect);
+                expect--;
+            } else {
+                if (ind < narenas)
+                    fail_msg("node %d got arena %u: the automatic ones (< %u) are all taken", node,
+                             ind, narenas);
+                made = true;
+            }
+            assert_int_equal(xpv_heap_node_of(h, p), node);
+            if (mbinds_to(ops, node, XPV_MPOL_PREFERRED) == before)
+                fail_msg("arena %u (node %d) never bound its memory", ind, node);
+            xpv_heap_free(p);
+        }
+    }
+
+    /* Deleting the heaps gives their automatic arenas jemalloc's default hooks back (the top
+     * one was the first heap's node 0); made arenas are destroyed. */
+    extent_hooks_t *dflt = hooks_of(0);
+    unsigned top = narenas - 1;
+    assert_ptr_not_equal(hooks_of(top), dflt);
+    for (unsigned i = 0; i < nheaps; i++)
+        assert_int_equal(xpv_heap_delete(heaps[i]), 0);
+    assert_ptr_equal(hooks_of(top), dflt);
+    xpv_ops_free(ops);
+    xpv_topo_free(t);
+}
 
 static void test_arena_per_node_on_fixtures(void **state)
 {
@@ -471,6 +557,7 @@ static void test_calls(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_automatic_arenas_first), /* first: see there */
             cmocka_unit_test(test_arena_per_node_on_fixtures),
             cmocka_unit_test(test_bind_policy),
             cmocka_unit_test(test_rebind_on_generation),
