@@ -14,7 +14,8 @@
  * Huge pages (Carrefour-LP, ATC'14, and the Xen port: papers.md §1.8, §2.5), with `thp` on: a
  * page the platform marks huge (2 MiB, from IBS's TLB bits) is decided whole by the module's
  * 2 MB rules: never replicated; seen from several nodes, it is split if hot (more than
- * hot_page_pct % of the round's samples) and its 512 sub-pages interleaved round-robin, else
+ * hot_page_pct % of the round's samples, when hot_page_pct > 0: Carrefour-LP's hybrid mode,
+ * not the Xen port) and its 512 sub-pages interleaved round-robin, else
  * interleaved whole by the same weighted draw while interleaving is on
  * (INTERLEAVE_SHARED_THP); seen from one node that is not its home, it migrates whole while
  * migration or interleaving is on, whatever its sample count (MIGRATE_MISPLACED_THP).
@@ -61,8 +62,10 @@ struct xpv_cf_params {
     unsigned hot_page_pct;
 };
 
-/* The ASPLOS runtime's values, or Carrefour-LP's / the Xen port's (MAPTU_MIN 15, no
- * replication, the 2 MB rules and hot-page splitting at 6 %). */
+/* The ASPLOS runtime's values, or Carrefour-LP's (MAPTU_MIN 15, no replication, the 2 MB
+ * rules and hot-page splitting at 6 %). The Xen port keeps the LP values but lists no
+ * hot-page tracking among its options (papers.md §1.4, §2.5): it is these with
+ * hot_page_pct 0 (the simulator's carrefour-hv). */
 void xpv_cf_params_asplos(struct xpv_cf_params *p);
 void xpv_cf_params_lp(struct xpv_cf_params *p);
 

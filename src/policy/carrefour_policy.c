@@ -14,9 +14,10 @@
  * exponential truncated to [0, tau]) and then counts every later sample: 1 + Poisson of its
  * rate times (1 - t).
  *
- * The decision unit is a 4 KiB page, or with the Carrefour-LP profile (params.thp) a 2 MiB
- * page of a region backed by them (papers.md §1.8: the module merges its 4 KB table into
- * 2 MB pages, each with the samples of its sub-pages in the table, and decides those whole).
+ * The decision unit is a 4 KiB page, or with the 2 MB rules (params.thp: carrefour-lp, and
+ * carrefour-hv with the Xen port's values) a 2 MiB page of a region backed by them (papers.md
+ * §1.8: the module merges its 4 KB table into 2 MB pages, each with the samples of its
+ * sub-pages in the table, and decides those whole).
  * A 2 MiB page is decided if one of its sub-pages is in the table (a sample on it before tau);
  * it counts its samples before tau and, after tau, those on its sub-pages already in the table.
  * Up to REPS representative pages stand for a bucket's decided pages, each drawing its
@@ -262,16 +263,36 @@ static void destroy(struct xpv_policy *p)
     free(s);
 }
 
-static int make(struct xpv_policy *p, enum xpv_vm_mode mode, double sample_ns, double speed,
-                bool in_guest, bool lp)
+/* Which runtime's values a Carrefour policy runs with. */
+enum cf_profile {
+    CF_ASPLOS, /* xpv_cf_params_asplos: the public module and runtime's defaults */
+    CF_LP,     /* xpv_cf_params_lp: Carrefour-LP, the usenix module and runtime */
+    CF_XEN,    /* Voron's Xen port: the LP values without hot-page splitting (see below) */
+};
+
+static int make(struct xpv_policy *p, enum cf_profile profile, enum xpv_vm_mode mode,
+                double sample_ns, double speed, bool in_guest)
 {
     struct cf_state *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    if (lp)
-        xpv_cf_params_lp(&s->params);
-    else
+    if (profile == CF_ASPLOS) {
         xpv_cf_params_asplos(&s->params);
+    } else {
+        xpv_cf_params_lp(&s->params);
+        /*
+         * The Xen port's decision (papers.md §2.5) runs decide_page_fate() with replication 0,
+         * interleave 1, migration 1, INTERLEAVE_SHARED_THP 1 and MIGRATE_MISPLACED_THP 1
+         * (2 MB vs 4 KB inferred from IBS TLB bits); neither SPLIT_SHARED_THP nor
+         * ENABLE_HOT_PAGE_TRACKING is among its options (§1.8: those are the usenix module's
+         * hybrid mode), and its one move primitive, memory_move(d, gfn, node), remaps a gfn
+         * without splitting anything. So no hot-page splitting: a shared 2 MB page is only
+         * interleaved whole. Its runtime keeps the usenix values (MAPTU_MIN 15,
+         * MIN_IMBALANCE 35, MAX_LOCALITY_MIGRATION 80; §1.4), which xpv_cf_params_lp has.
+         */
+        if (profile == CF_XEN)
+            s->params.hot_page_pct = 0;
+    }
     s->params.replication = false; /* not modelled by the simulator (see above) */
     s->rng = 0x5eed;
     p->state = s;
@@ -289,7 +310,7 @@ static int make(struct xpv_policy *p, enum xpv_vm_mode mode, double sample_ns, d
 
 int xpv__carrefour_make(struct xpv_policy *p)
 {
-    return make(p, XPV_VM_VNUMA, SAMPLE_NS, 1, false, false);
+    return make(p, CF_ASPLOS, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
 }
 
 /*
@@ -301,25 +322,34 @@ int xpv__carrefour_make(struct xpv_policy *p)
  */
 int xpv__carrefour_lp_make(struct xpv_policy *p)
 {
-    return make(p, XPV_VM_VNUMA, SAMPLE_NS, 1, false, true);
+    return make(p, CF_LP, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
 }
 
 /*
- * Carrefour run by the hypervisor on guest memory (Voron et al., EuroSys'17): it sees the true
- * nodes, but each sample goes through the hypervisor (the NMI lands in it and walks the
- * guest's page table: HV_SAMPLE_NS, assumed) and a guest page moves by copy and p2m remap
- * (HV_MIGRATE_SPEED of native migration throughput, assumed). Guests allocate as static vNUMA.
+ * Carrefour run by the hypervisor on guest memory (Voron et al., EuroSys'17; papers.md §2.5):
+ * it sees the true nodes, but each sample goes through the hypervisor (the NMI lands in it and
+ * walks the guest's page table: HV_SAMPLE_NS, assumed) and a guest page moves by copy and p2m
+ * remap (HV_MIGRATE_SPEED of native migration throughput, assumed). Guests allocate as static
+ * vNUMA. Decisions with the Xen port's values (CF_XEN, in make() above: the LP runtime's
+ * MAPTU_MIN 15 and no replication, §1.4; the 2 MB rules on memory backed by 2 MiB pages and
+ * no hot-page splitting, §2.5).
  */
 #define HV_SAMPLE_NS     3000.0
 #define HV_MIGRATE_SPEED 0.5
 int xpv__carrefour_hv_make(struct xpv_policy *p)
 {
-    return make(p, XPV_VM_VNUMA, HV_SAMPLE_NS, HV_MIGRATE_SPEED, false, false);
+    return make(p, CF_XEN, XPV_VM_VNUMA, HV_SAMPLE_NS, HV_MIGRATE_SPEED, false);
 }
 
-/* Carrefour in a guest that knows the true topology through XPV: native costs, but it can
- * only move pages among the nodes backing its VM. */
+/*
+ * Carrefour in a guest that knows the true topology through XPV: native costs, but it can
+ * only move pages among the nodes backing its VM. The ASPLOS profile: papers.md says nothing
+ * of Carrefour in an XPV guest (§3's topology-aware runtimes are Hotspot, TCMalloc and
+ * jemalloc), so the guest is taken to run the public Carrefour on its Linux kernel, whose
+ * defaults are the ASPLOS values (§1.4); Carrefour-LP needs the usenix module and a patched
+ * kernel (the nathp debugfs knobs, §1.8).
+ */
 int xpv__carrefour_xpv_make(struct xpv_policy *p)
 {
-    return make(p, XPV_VM_XPV, SAMPLE_NS, 1, true, false);
+    return make(p, CF_ASPLOS, XPV_VM_XPV, SAMPLE_NS, 1, true);
 }
