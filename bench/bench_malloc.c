@@ -23,8 +23,11 @@
  * writing its first 64 bytes and one byte per 4 KiB.
  *
  *   bench-malloc [--ops N] [--threads N] [--rounds N] [--warmup N] [--only a,b,...]
+ *                [--alt LIB]
  *
- * (--only: the allocators to run besides xpv-malloc.) Prints a table, then one JSON line
+ * (--only: the allocators to run besides xpv-malloc. --alt: another build of
+ * libxpv-malloc.so, "xpv-alt", run next to xpv-malloc like jemalloc, on the other side: an A/B
+ * of two versions of the library in one run, xpv/xpv-alt.) Prints a table, then one JSON line
  * (last): ops/s and peak RSS per allocator, and the ratios xpv_vs_jemalloc and xpv_vs_glibc
  * (medians of the per-round ratios). docs/malloc.md has the figures of this machine.
  */
@@ -62,6 +65,8 @@ static struct allocator allocators[] = {
         /* the library with no heap: jemalloc behind xpv-malloc's entry points, its automatic
          * arenas; what xpv-malloc's wrapping costs, apart from its node arenas */
         {"xpv-off", NULL /* as xpv */, "xpv_malloc_heap", "XPV_MALLOC_DISABLE=1"},
+        /* --alt LIB: another build of the library, for an A/B of two versions */
+        {"xpv-alt", NULL, "xpv_malloc_heap", NULL},
         {"xpv", NULL /* next to this program: ../lib/libxpv-malloc.so */, "xpv_malloc_heap", NULL},
 };
 #define NALLOC (sizeof(allocators) / sizeof(allocators[0]))
@@ -301,7 +306,7 @@ static int find_allocator(const char *name, size_t len)
     return -1;
 }
 
-enum { GLIBC = 0, JEMALLOC = 1, XPV_OFF = NALLOC - 2, XPV = NALLOC - 1 };
+enum { GLIBC = 0, JEMALLOC = 1, XPV_OFF = NALLOC - 3, XPV_ALT = NALLOC - 2, XPV = NALLOC - 1 };
 
 int main(int argc, char **argv)
 {
@@ -321,6 +326,8 @@ int main(int argc, char **argv)
             rounds = atoi(argv[++i]);
         else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc)
             warmup = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--alt") == 0 && i + 1 < argc)
+            allocators[XPV_ALT].lib = argv[++i];
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             const char *s = argv[++i];
             for (size_t a = 0; a < NALLOC; a++)
@@ -338,7 +345,8 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: bench-malloc [--ops N] [--threads 2-%d] [--rounds 1-%d] "
-                    "[--warmup 0-9] [--only glibc,jemalloc,tcmalloc,mimalloc,xpv-off,xpv]\n",
+                    "[--warmup 0-9] [--only glibc,jemalloc,tcmalloc,mimalloc,xpv-off,xpv] "
+                    "[--alt LIBXPV-MALLOC]\n",
                     MAXTHR, MAXROUND);
             return 2;
         }
@@ -361,13 +369,15 @@ int main(int argc, char **argv)
     snprintf(slash, sizeof(xpvlib) - (size_t)(slash - xpvlib), "/../lib/libxpv-malloc.so");
     allocators[XPV].lib = allocators[XPV_OFF].lib = xpvlib;
 
+    wanted[XPV_ALT] = allocators[XPV_ALT].lib != NULL;
     int present[NALLOC];
     for (size_t a = 0; a < NALLOC; a++) {
         present[a] = wanted[a] && (!allocators[a].lib || access(allocators[a].lib, R_OK) == 0);
         if (wanted[a] && !present[a])
             printf("skipped %s: %s not found%s\n", allocators[a].name, allocators[a].lib,
-                   a >= XPV_OFF ? " (build the xpv-malloc target)"
-                                : " (scripts/setup.sh test installs it)");
+                   a == XPV_ALT   ? " (--alt)"
+                   : a >= XPV_OFF ? " (build the xpv-malloc target)"
+                                  : " (scripts/setup.sh test installs it)");
     }
     if (!present[XPV]) {
         fprintf(stderr, "bench-malloc: xpv-malloc is needed for the ratios\n");
@@ -375,10 +385,11 @@ int main(int argc, char **argv)
     }
     /* The order within a round: the others first, then jemalloc and xpv-malloc next to each
      * other, xpv first in odd rounds (ABBA...): each ratio compares two runs seconds apart, and
-     * neither allocator always runs first. Warm-up rounds (page cache, the dynamic loader's
-     * files, the CPU's clock) run the same order and are not counted. */
-    static const size_t order[2][NALLOC] = {{GLIBC, 2, 3, XPV_OFF, JEMALLOC, XPV},
-                                            {GLIBC, 2, 3, XPV_OFF, XPV, JEMALLOC}};
+     * neither allocator always runs first; xpv-alt on xpv's other side. Warm-up rounds (page
+     * cache, the dynamic loader's files, the CPU's clock) run the same order and are not
+     * counted. */
+    static const size_t order[2][NALLOC] = {{GLIBC, 2, 3, XPV_OFF, JEMALLOC, XPV, XPV_ALT},
+                                            {GLIBC, 2, 3, XPV_OFF, XPV_ALT, XPV, JEMALLOC}};
     static struct run res[NALLOC][MAXROUND]; /* [allocator][round] */
     double load0 = loadavg1();
     for (int r = -warmup; r < rounds; r++)
@@ -457,6 +468,10 @@ int main(int argc, char **argv)
     if (present[XPV_OFF] && present[JEMALLOC])
         printf(",\"xpv_off_vs_jemalloc\":%.3f,\"xpv_off_vs_jemalloc_cpu\":%.3f", off.med,
                off_cpu.med);
+    if (present[XPV_ALT])
+        printf(",\"xpv_vs_xpv_alt\":%.3f,\"xpv_vs_xpv_alt_ci95\":[%.3f,%.3f],"
+               "\"xpv_vs_xpv_alt_cpu\":%.3f",
+               vs[XPV_ALT].med, vs[XPV_ALT].ci_lo, vs[XPV_ALT].ci_hi, vs_cpu[XPV_ALT].med);
     printf("}\n");
     return 0;
 }
