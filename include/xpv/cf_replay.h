@@ -13,12 +13,16 @@
  *   round 1000000000                   a round of that many ns; following lines belong to it
  *   dram 0 1 123456                    DRAM accesses from CPUs of node 0 to memory of node 1
  *   s 3 7f12345678 r 0                 a sample: CPU 3, data address (hex), r|w, page's node
+ *   s 3 7f12345678 r 0 2m              ... and the size of the page holding the address:
+ *                                      4k (the default) or 2m (a transparent huge page)
  *
- * Blank lines and lines starting with '#' are ignored.
+ * Blank lines and lines starting with '#' are ignored. The page size is optional in version 1
+ * (a file without it reads as before: every page 4 KiB).
  */
 #ifndef XPV_CF_REPLAY_H
 #define XPV_CF_REPLAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +58,9 @@ struct xpv_cf_replay {
     int cpu_node[XPV_CF_REPLAY_MAX_CPUS]; /* -1: not listed */
     size_t nr_samples, nr_rounds;
     struct xpv_cf_sample *samples;
+    /* huge[k] != 0: sample k's address was on a 2 MiB page (its line said 2m). NULL: every
+     * sample on a 4 KiB page (replays parsed before any 2m line, live runs). */
+    unsigned char *huge;
     struct xpv_cf_replay_round *rounds;
 };
 
@@ -65,10 +72,23 @@ void xpv_cf_replay_free(struct xpv_cf_replay *r);
 
 /*
  * Round i as the engine's inputs: counters (pointing into r) and the sampled pages (one per
- * distinct 4 KiB page; written to pages[0..cap), count returned in *nr).
+ * distinct 4 KiB page; written to pages[0..cap) sorted by key, count returned in *nr; the page
+ * size of the samples is ignored, as the ASPLOS module knows 4 KiB pages only).
  */
 int xpv_cf_replay_round(const struct xpv_cf_replay *r, size_t i, struct xpv_cf_counters *c,
                         struct xpv_cf_page *pages, unsigned cap, unsigned *nr);
+
+/*
+ * The same with thp (the engine params' thp, Carrefour-LP's 2 MB rules): a 2 MiB range
+ * (address & ~(2 MiB - 1)) holding at least one 2m sample of the round is one page, huge,
+ * key = its first 4 KiB page (address >> 12), with every sample of the range, 4k ones
+ * included (the THP was split or collapsed during the round: the module merges its 4 KB
+ * entries into the 2 MB page that holds them), its node the first 2m sample's (in address
+ * order); other samples are grouped by 4 KiB page. thp false: xpv_cf_replay_round().
+ */
+int xpv_cf_replay_round_thp(const struct xpv_cf_replay *r, size_t i, bool thp,
+                            struct xpv_cf_counters *c, struct xpv_cf_page *pages, unsigned cap,
+                            unsigned *nr);
 
 #ifdef __cplusplus
 }

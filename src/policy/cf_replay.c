@@ -2,7 +2,9 @@
  * cf_replay.c — the recorded-samples format for Carrefour (xpv/cf_replay.h): parser and the
  * conversion of a round into the engine's inputs. Input is untrusted: every number is range
  * checked, every line must be one of the documented kinds, sizes are bounded (16 MiB of text,
- * counts grow only with the text).
+ * counts grow only with the text). A round's pages are its samples grouped by 4 KiB page, or,
+ * for the 2 MB rules (thp), by 2 MiB page where a sample of the range says 2m; pages come out
+ * sorted by key (4 KiB page number; a 2 MiB page's is its first 4 KiB page's).
  */
 #include "xpv/cf_replay.h"
 
@@ -16,6 +18,7 @@
 
 #define MAX_INPUT  (16u << 20)
 #define PAGE_SHIFT 12
+#define HUGE_SHIFT 21 /* 2 MiB pages */
 
 struct parser {
     const char *name;
@@ -100,6 +103,21 @@ static int grow(void **v, size_t *cap, size_t need, size_t elem)
     *v = n;
     *cap = c;
     return 0;
+}
+
+/* Room for one more sample and its page size (the two arrays share a capacity). */
+static int grow_samples(struct xpv_cf_replay *r, size_t *cap)
+{
+    size_t c = *cap;
+    int rc = grow((void **)&r->samples, &c, r->nr_samples + 1, sizeof(*r->samples));
+    if (rc == 0 && c != *cap) {
+        unsigned char *h = realloc(r->huge, c);
+        if (!h)
+            return -ENOMEM; /* samples grew, huge did not: *cap stays, the next call retries */
+        r->huge = h;
+        *cap = c;
+    }
+    return rc;
 }
 
 static int parse_cpus(struct parser *p, const char *s, struct xpv_cf_replay *r)
@@ -222,18 +240,23 @@ int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct x
                 rd->dram_given = 1;
             }
         } else if (KW("s")) {
-            size_t wl;
-            const char *rw;
+            size_t wl, zl;
+            const char *rw, *sz;
             uint64_t node;
             if (get_u64(&s, 10, XPV_CF_REPLAY_MAX_CPUS - 1, &a) ||
                 get_u64(&s, 16, UINT64_MAX, &c) || !(rw = word(&s, &wl)) || wl != 1 ||
-                (rw[0] != 'r' && rw[0] != 'w') || get_u64(&s, 10, r->nr_nodes - 1, &node) ||
-                !at_end(&s)) {
-                rc = bad(&p, "expected 's CPU ADDR_HEX r|w NODE'", NULL);
+                (rw[0] != 'r' && rw[0] != 'w') || get_u64(&s, 10, r->nr_nodes - 1, &node)) {
+                rc = bad(&p, "expected 's CPU ADDR_HEX r|w NODE [4k|2m]'", NULL);
+            } else if ((sz = word(&s, &zl)) && !at_end(&s)) {
+                rc = bad(&p, "expected 's CPU ADDR_HEX r|w NODE [4k|2m]'", NULL);
+            } else if (sz && (zl != 2 || (memcmp(sz, "4k", 2) && memcmp(sz, "2m", 2)))) {
+                char f[32];
+                snprintf(f, sizeof(f), "%.*s", (int)(zl < 31 ? zl : 31), sz);
+                rc = bad(&p, "expected the page size 4k or 2m after the node, found ", f);
             } else if (r->cpu_node[a] < 0) {
                 rc = bad(&p, "a sample from a CPU the 'cpus' line did not place", NULL);
-            } else if ((rc = grow((void **)&r->samples, &cap_s, r->nr_samples + 1,
-                                  sizeof(*r->samples))) == 0) {
+            } else if ((rc = grow_samples(r, &cap_s)) == 0) {
+                r->huge[r->nr_samples] = sz && sz[0] == '2';
                 r->samples[r->nr_samples++] =
                         (struct xpv_cf_sample){(unsigned)a, c, rw[0] == 'w', (unsigned)node};
                 r->rounds[r->nr_rounds - 1].count++;
@@ -288,48 +311,80 @@ void xpv_cf_replay_free(struct xpv_cf_replay *r)
     if (!r)
         return;
     free(r->samples);
+    free(r->huge);
     free(r->rounds);
     free(r);
 }
 
+/* A sample of the round being grouped: its page size and its place in the file (the
+ * tie-break, so that "the first sample" of a page is the first in the file). */
+struct rsample {
+    struct xpv_cf_sample s;
+    size_t idx;
+    bool huge;
+};
+
 static int page_cmp(const void *a, const void *b)
 {
-    const struct xpv_cf_sample *x = a, *y = b;
-    uint64_t px = x->addr >> PAGE_SHIFT, py = y->addr >> PAGE_SHIFT;
-    return (px > py) - (px < py);
+    const struct rsample *x = a, *y = b;
+    uint64_t px = x->s.addr >> PAGE_SHIFT, py = y->s.addr >> PAGE_SHIFT;
+    if (px != py)
+        return (px > py) - (px < py);
+    return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-int xpv_cf_replay_round(const struct xpv_cf_replay *r, size_t i, struct xpv_cf_counters *c,
-                        struct xpv_cf_page *pages, unsigned cap, unsigned *nr)
+/* Add sample sm to the page with that key, a new one at the end of pages[0..*nr) unless the
+ * last one has it; a full table misses new pages (like the module's). */
+static void add(const struct xpv_cf_replay *r, const struct xpv_cf_sample *sm, uint64_t key,
+                unsigned node, bool huge, struct xpv_cf_page *pages, unsigned cap, unsigned *nr)
+{
+    if (!*nr || pages[*nr - 1].key != key) {
+        if (*nr == cap)
+            return;
+        memset(&pages[*nr], 0, sizeof(pages[*nr]));
+        pages[*nr].key = key;
+        pages[*nr].node = node;
+        pages[*nr].huge = huge;
+        (*nr)++;
+    }
+    struct xpv_cf_page *pg = &pages[*nr - 1];
+    pg->accesses[r->cpu_node[sm->cpu]]++;
+    pg->writes += sm->write;
+}
+
+int xpv_cf_replay_round_thp(const struct xpv_cf_replay *r, size_t i, bool thp,
+                            struct xpv_cf_counters *c, struct xpv_cf_page *pages, unsigned cap,
+                            unsigned *nr)
 {
     *nr = 0;
     if (i >= r->nr_rounds)
         return -ERANGE;
     const struct xpv_cf_replay_round *rd = &r->rounds[i];
-    struct xpv_cf_sample *sorted = malloc((rd->count ? rd->count : 1) * sizeof(*sorted));
+    struct rsample *sorted = malloc((rd->count ? rd->count : 1) * sizeof(*sorted));
     if (!sorted)
         return -ENOMEM;
-    if (rd->count) /* a round may have no samples (and the array may not exist) */
-        memcpy(sorted, r->samples + rd->first, rd->count * sizeof(*sorted));
+    for (size_t k = 0; k < rd->count; k++) /* a round may have no samples (nor the arrays) */
+        sorted[k] =
+                (struct rsample){r->samples[rd->first + k], k, r->huge && r->huge[rd->first + k]};
     qsort(sorted, rd->count, sizeof(*sorted), page_cmp);
     size_t reads = 0;
-    for (size_t k = 0; k < rd->count; k++) {
-        const struct xpv_cf_sample *sm = &sorted[k];
-        reads += !sm->write;
-        uint64_t key = sm->addr >> PAGE_SHIFT;
-        if (!*nr || pages[*nr - 1].key != key) {
-            if (*nr == cap)
-                continue; /* the page table is full: like the module's, extra pages are missed */
-            memset(&pages[*nr], 0, sizeof(pages[*nr]));
-            pages[*nr].key = key;
-            pages[*nr].node = sm->node;
-            (*nr)++;
+    for (size_t k = 0; k < rd->count; k++)
+        reads += !sorted[k].s.write;
+    /* sorted by 4 KiB page, hence by 2 MiB range: one range at a time */
+    for (size_t k = 0, e; k < rd->count; k = e) {
+        uint64_t range = sorted[k].s.addr >> HUGE_SHIFT;
+        const struct rsample *first_huge = NULL;
+        for (e = k; e < rd->count && sorted[e].s.addr >> HUGE_SHIFT == range; e++)
+            if (thp && sorted[e].huge && !first_huge)
+                first_huge = &sorted[e];
+        for (size_t j = k; j < e; j++) {
+            const struct xpv_cf_sample *sm = &sorted[j].s;
+            if (first_huge)
+                add(r, sm, range << (HUGE_SHIFT - PAGE_SHIFT), first_huge->s.node, true, pages, cap,
+                    nr);
+            else
+                add(r, sm, sm->addr >> PAGE_SHIFT, sm->node, false, pages, cap, nr);
         }
-        struct xpv_cf_page *pg = &pages[*nr - 1];
-        if (pg->key != key)
-            continue;
-        pg->accesses[r->cpu_node[sm->cpu]]++;
-        pg->writes += sm->write;
     }
     free(sorted);
     *c = (struct xpv_cf_counters){r->nr_nodes,
@@ -339,4 +394,10 @@ int xpv_cf_replay_round(const struct xpv_cf_replay *r, size_t i, struct xpv_cf_c
                                   0,
                                   (double)rd->count};
     return 0;
+}
+
+int xpv_cf_replay_round(const struct xpv_cf_replay *r, size_t i, struct xpv_cf_counters *c,
+                        struct xpv_cf_page *pages, unsigned cap, unsigned *nr)
+{
+    return xpv_cf_replay_round_thp(r, i, false, c, pages, cap, nr);
 }

@@ -1,7 +1,9 @@
 /*
  * test_cf_replay.c — the recorded-samples format (src/policy/cf_replay.c): a valid file
  * becomes rounds, pages and counters as documented; every malformed line is refused with its
- * line number; the engine decides on a replayed round as on hand-built pages.
+ * line number; the engine decides on a replayed round as on hand-built pages; samples marked
+ * 2m are grouped by 2 MiB page for the LP profile (decided whole, hot ones split) and by 4 KiB
+ * page for the ASPLOS one.
  */
 #include <errno.h>
 #include <math.h>
@@ -175,6 +177,179 @@ static void test_engine_on_replay(void **state)
     xpv_cf_replay_free(r);
 }
 
+/* The text of a round: node 0 serves all the load (LAR 60 %: migration and interleaving on),
+ * 40 local 4 KiB pages, a shared 2 MiB page with 2 of the 54 samples, a hot one with 10 (18 %)
+ * and a range sampled both as 4k and 2m, used from node 1 only. */
+static size_t huge_text(char *text, size_t cap)
+{
+    int n = snprintf(text, cap,
+                     "xpv-samples 1\nnodes 2\ncpus 0:0 1:1\nround 1000000000\n"
+                     "dram 0 0 60000000\ndram 1 0 40000000\n");
+    for (unsigned i = 0; i < 40; i++)
+        n += snprintf(text + n, cap - (size_t)n, "s 0 %x r 0%s\n", 0x10000040 + i * 0x1000,
+                      i % 2 ? " 4k" : "");
+    n += snprintf(text + n, cap - (size_t)n, "s 0 40000100 r 0 2m\ns 1 40123450 w 0 2m\n");
+    for (unsigned i = 0; i < 10; i++)
+        n += snprintf(text + n, cap - (size_t)n, "s %u %x r 0 2m\n", i % 2,
+                      0x40200008 + i * 0x3000);
+    /* the 4k sample (lower address, says node 1) comes first; the 2m one says node 0 */
+    n += snprintf(text + n, cap - (size_t)n, "s 1 40400000 r 1 4k\ns 1 40401000 r 0 2m\n");
+    return (size_t)n;
+}
+
+static const struct xpv_cf_page *page_of(const struct xpv_cf_page *pages, unsigned np, uint64_t key)
+{
+    for (unsigned i = 0; i < np; i++)
+        if (pages[i].key == key)
+            return &pages[i];
+    return NULL;
+}
+
+static const struct xpv_cf_decision *decision_of(const struct xpv_cf_decision *d, unsigned n,
+                                                 uint64_t key)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (d[i].key == key)
+            return &d[i];
+    return NULL;
+}
+
+static void test_huge_grouping(void **state)
+{
+    (void)state;
+    static char text[8192];
+    size_t len = huge_text(text, sizeof(text));
+    struct xpv_cf_replay *r;
+    struct xpv_error err = {0};
+    if (xpv_cf_replay_parse(text, len, "h", &r, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(r->nr_samples, 54);
+    assert_non_null(r->huge);
+    assert_int_equal(r->huge[0], 0);
+    assert_int_equal(r->huge[1], 0); /* "4k" */
+    assert_int_equal(r->huge[40], 1);
+    assert_int_equal(r->huge[52], 0);
+    assert_int_equal(r->huge[53], 1);
+
+    struct xpv_cf_counters c;
+    static struct xpv_cf_page pages[64];
+    unsigned np;
+    /* 2 MB rules: 40 small pages and three 2 MiB ones, keyed by their first 4 KiB page */
+    assert_int_equal(xpv_cf_replay_round_thp(r, 0, true, &c, pages, 64, &np), 0);
+    assert_int_equal(np, 43);
+    for (unsigned i = 1; i < np; i++)
+        assert_true(pages[i - 1].key < pages[i].key);
+    const struct xpv_cf_page *shared = page_of(pages, np, 0x40000);
+    const struct xpv_cf_page *hot = page_of(pages, np, 0x40200);
+    const struct xpv_cf_page *mixed = page_of(pages, np, 0x40400);
+    assert_non_null(shared);
+    assert_non_null(hot);
+    assert_non_null(mixed);
+    assert_true(shared->huge && hot->huge && mixed->huge);
+    assert_int_equal(shared->accesses[0], 1);
+    assert_int_equal(shared->accesses[1], 1);
+    assert_int_equal(shared->writes, 1);
+    assert_int_equal(hot->accesses[0] + hot->accesses[1], 10);
+    /* both samples of the mixed range, on the node of its 2m sample */
+    assert_int_equal(mixed->accesses[1], 2);
+    assert_int_equal(mixed->node, 0);
+    assert_int_equal(page_of(pages, np, 0x10000)->huge, false);
+    assert_true(c.samples == 54);
+
+    /* 4 KB grouping (the ASPLOS profile): the mark is ignored, every sample by 4 KiB page */
+    assert_int_equal(xpv_cf_replay_round_thp(r, 0, false, &c, pages, 64, &np), 0);
+    assert_int_equal(np, 54);
+    for (unsigned i = 0; i < np; i++)
+        assert_false(pages[i].huge);
+    assert_int_equal(page_of(pages, np, 0x40400)->node, 1);
+    unsigned np2;
+    static struct xpv_cf_page pages2[64];
+    assert_int_equal(xpv_cf_replay_round(r, 0, &c, pages2, 64, &np2), 0);
+    assert_int_equal(np2, np);
+    assert_memory_equal(pages, pages2, np * sizeof(*pages));
+
+    /* a full table misses whole pages, 2 MiB ones too */
+    assert_int_equal(xpv_cf_replay_round_thp(r, 0, true, &c, pages, 41, &np), 0);
+    assert_int_equal(np, 41);
+    assert_non_null(page_of(pages, np, 0x40000));
+    assert_null(page_of(pages, np, 0x40200));
+    xpv_cf_replay_free(r);
+}
+
+/* One round decided by each profile: LP moves the shared 2 MiB page whole, splits the hot one
+ * and migrates the misplaced one whole; ASPLOS decides 4 KiB pages and never splits. */
+static void test_profiles_on_huge_replay(void **state)
+{
+    (void)state;
+    static char text[8192];
+    size_t len = huge_text(text, sizeof(text));
+    struct xpv_cf_replay *r;
+    assert_int_equal(xpv_cf_replay_parse(text, len, "h", &r, NULL), 0);
+    struct xpv_cf_params p;
+    struct xpv_cf_counters c;
+    struct xpv_cf_metrics m;
+    struct xpv_cf_round rd;
+    static struct xpv_cf_page pages[64];
+    static struct xpv_cf_decision d[64];
+    unsigned np;
+    uint64_t rng = 1;
+
+    xpv_cf_params_lp(&p);
+    assert_int_equal(xpv_cf_replay_round_thp(r, 0, p.thp, &c, pages, 64, &np), 0);
+    assert_int_equal(xpv_cf_metrics(&p, &c, &m), 0);
+    assert_true(m.enabled && m.migration && m.interleaving);
+    assert_true(m.load[0] == 100); /* the interleave draw moves every shared page it sees */
+    assert_int_equal(xpv_cf_decide(&p, &m, pages, np, &rng, d, 64, &rd), 0);
+    assert_int_equal(rd.nr_decisions, 3);
+    assert_int_equal(rd.split, 1);
+    const struct xpv_cf_decision *hot = decision_of(d, rd.nr_decisions, 0x40200);
+    const struct xpv_cf_decision *shared = decision_of(d, rd.nr_decisions, 0x40000);
+    const struct xpv_cf_decision *mixed = decision_of(d, rd.nr_decisions, 0x40400);
+    assert_non_null(hot);
+    assert_non_null(shared);
+    assert_non_null(mixed);
+    assert_int_equal(hot->fate, XPV_CF_SPLIT);
+    assert_int_equal(shared->fate, XPV_CF_INTERLEAVE);
+    assert_int_equal(shared->to, 1);
+    assert_int_equal(mixed->fate, XPV_CF_MIGRATE);
+    assert_int_equal(mixed->from, 0);
+    assert_int_equal(mixed->to, 1);
+
+    xpv_cf_params_asplos(&p);
+    rng = 1;
+    assert_int_equal(xpv_cf_replay_round_thp(r, 0, p.thp, &c, pages, 64, &np), 0);
+    assert_int_equal(np, 54);
+    assert_int_equal(xpv_cf_metrics(&p, &c, &m), 0);
+    assert_int_equal(xpv_cf_decide(&p, &m, pages, np, &rng, d, 64, &rd), 0);
+    assert_int_equal(rd.split, 0);
+    for (unsigned i = 0; i < rd.nr_decisions; i++) {
+        assert_int_not_equal(d[i].fate, XPV_CF_SPLIT);
+        assert_int_not_equal(d[i].key, 0x40000); /* its two 4 KiB pages: one node each, home */
+    }
+    /* 4 KiB pages seen from node 1 only, away from it, migrate (interleaving on: whatever
+     * their sample count): 5 of the hot range's, the shared range's written one and the mixed
+     * range's one on node 0 */
+    assert_int_equal(rd.migrate, 5 + 1 + 1);
+    xpv_cf_replay_free(r);
+}
+
+static void test_huge_errors(void **state)
+{
+    (void)state;
+    const char *head = "xpv-samples 1\nnodes 2\ncpus 0:0\nround 10\n";
+    char t[256];
+    snprintf(t, sizeof(t), "%ss 0 10 r 0 1g\n", head);
+    expect_error(t, "f:5: expected the page size 4k or 2m after the node, found 1g");
+    snprintf(t, sizeof(t), "%ss 0 10 r 0 2M\n", head);
+    expect_error(t, "f:5: expected the page size 4k or 2m after the node, found 2M");
+    snprintf(t, sizeof(t), "%ss 0 10 r 0 2m\ns 0 10 r 0 4kb\n", head);
+    expect_error(t, "f:6: expected the page size 4k or 2m after the node, found 4kb");
+    snprintf(t, sizeof(t), "%ss 0 10 r 0 2m 2m\n", head);
+    expect_error(t, "f:5: expected 's CPU ADDR_HEX r|w NODE [4k|2m]'");
+    snprintf(t, sizeof(t), "%ss 0 10 r 2m\n", head);
+    expect_error(t, "f:5: expected 's CPU ADDR_HEX r|w NODE [4k|2m]'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +357,9 @@ int main(void)
             cmocka_unit_test(test_errors),
             cmocka_unit_test(test_round_without_samples),
             cmocka_unit_test(test_engine_on_replay),
+            cmocka_unit_test(test_huge_grouping),
+            cmocka_unit_test(test_profiles_on_huge_replay),
+            cmocka_unit_test(test_huge_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
