@@ -5,16 +5,25 @@
  * that, so both share one set of checks.
  *
  * Expected input, one sample per line, as printed by
- *     perf script -F cpu,time,event,addr,data_src      (data_src optional)
- *   [003] 12345.678901: cpu/mem-loads,ldlat=30/P:      7f0123456780 |OP LOAD|LVL ...
+ *     perf script -F cpu,time,event,addr,data_src,data_page_size
+ * (data_src and data_page_size optional; data_page_size needs `perf record --data-page-size`,
+ * Linux 5.11+)
+ *   [003] 12345.678901: cpu/mem-loads,ldlat=30/P:      7f0123456780  68100142 |OP LOAD|... 2M
  * i.e. "[CPU] SECONDS: EVENT: HEXADDR [rest]". Read or write: "|OP STORE" / "|OP LOAD" in
  * the rest when present, else "store" / "load" in the event name, else read (counted).
- * Samples with address 0 (IBS ops that touched no memory) are skipped. Blank lines and
- * lines starting with '#' are ignored; anything else malformed is refused with NAME:LINE.
+ * The page size is the rest's last word when it is one (perf prints a number and B, K, M or
+ * G): 2M marks the sample huge (a 2 MiB page, for the 2 MB rules), 4K does not, nor N/A (perf
+ * could not tell: grouped by 4 KiB page, as without the field); any other size (1024M for
+ * 1 GiB, 64K, ...) is refused with NAME:LINE, as neither Carrefour's 4 KB nor its 2 MB rules
+ * describe such a page. Samples with address 0 (IBS ops that touched no memory) are skipped.
+ * Blank lines and lines starting with '#' are ignored; anything else malformed is refused
+ * with NAME:LINE.
  *
  * The node of each CPU comes from a map (--cpu-nodes or this machine's topology). The node
  * of each page comes from a page map (lines "HEXADDR NODE") when given; a page it does not
  * list is assumed to live where it was first sampled (first touch, Linux's default policy).
+ * For a 2M sample both work by 2 MiB page: the first listed address inside it, else the node
+ * of its first sample.
  */
 #ifndef XPV_CF_PERF_H
 #define XPV_CF_PERF_H

@@ -6,13 +6,15 @@
  *
  * Invariants: rounds are consecutive slices of round_ns from the first sample's time; a
  * sample earlier than its predecessor (perf sorts by time, but tolerate) joins the current
- * round; a page's node is the page map's, else the node of the CPU that sampled it first.
+ * round; a page's node is the page map's, else the node of the CPU that sampled it first
+ * (for a sample perf says is on a 2M page: per 2 MiB page, written "2m" in the replay).
  */
 #include "xpv/cf_perf.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,10 @@
 #include "xpv/file.h"
 
 #define PAGE_SHIFT 12
+#define HUGE_SHIFT 21 /* 2 MiB pages */
+#define HUGE_SIZE  (1ull << HUGE_SHIFT)
+#define HUGE_PAGES (1ull << (HUGE_SHIFT - PAGE_SHIFT)) /* 4 KiB pages in one */
+#define HUGE_KEY   (1ull << 62) /* first-touch keys of 2 MiB pages (4 KiB ones: addr >> 12) */
 #define MAX_TEXT   (16u << 20)
 
 struct outbuf {
@@ -165,6 +171,21 @@ int xpv_cf_perf_page_nodes_parse(const char *text, size_t len, const char *name,
     return 0;
 }
 
+/* The first page map entry for pages [first, first + n), or NULL. */
+static const struct xpv_cf_perf_page_node *page_node_in(const struct xpv_cf_perf_opts *o,
+                                                        uint64_t first, uint64_t n)
+{
+    size_t lo = 0, hi = o->nr_page_nodes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->page_nodes[mid].page < first)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < o->nr_page_nodes && o->page_nodes[lo].page - first < n ? &o->page_nodes[lo] : NULL;
+}
+
 static int read_file(const char *path, char **text, size_t *len, struct xpv_error *err)
 {
     return xpv_read_file(path, MAX_TEXT * 8u, text, len, err);
@@ -227,9 +248,39 @@ static int ft_get(struct first_touch *ft, uint64_t page, unsigned node, unsigned
     return 0;
 }
 
-/* Parse "[CPU] SECONDS: EVENT: HEXADDR [rest]". */
+/*
+ * The page size perf script prints last on the line for data_page_size (get_page_size_name():
+ * a number and B, K, M or G, e.g. 4K, 2M, 1024M for 1 GiB; N/A when the kernel could not tell):
+ * its bytes, 0 for N/A or when the last word of rest is not a size (no data_page_size field;
+ * data_src's text never ends in one).
+ */
+static uint64_t page_size(const char *rest, char *word, size_t cap)
+{
+    const char *e = rest + strlen(rest);
+    while (e > rest && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    const char *b = e;
+    while (b > rest && b[-1] != ' ' && b[-1] != '\t')
+        b--;
+    size_t n = (size_t)(e - b);
+    if (n < 2 || n > 7) /* up to 999999G: no overflow */
+        return 0;
+    uint64_t v = 0;
+    for (const char *q = b; q < e - 1; q++) {
+        if (*q < '0' || *q > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(*q - '0');
+    }
+    const char *units = "BKMG", *u = strchr(units, e[-1]);
+    if (!u || !*u)
+        return 0;
+    snprintf(word, cap, "%.*s", (int)n, b);
+    return v << (10 * (u - units));
+}
+
+/* Parse "[CPU] SECONDS: EVENT: HEXADDR [rest]"; *size: data_page_size's bytes (0: none, N/A). */
 static int parse_sample(const char *s, unsigned *cpu, double *t, uint64_t *addr, int *write,
-                        int *known)
+                        int *known, uint64_t *size, char *size_word, size_t size_cap)
 {
     unsigned c;
     int n = 0;
@@ -269,6 +320,7 @@ static int parse_sample(const char *s, unsigned *cpu, double *t, uint64_t *addr,
     *t = sec;
     *addr = v;
     *known = 1;
+    *size = page_size(s, size_word, size_cap);
     if (strstr(s, "|OP STORE"))
         *write = 1;
     else if (strstr(s, "|OP LOAD"))
@@ -330,13 +382,14 @@ int xpv_cf_perf_convert(const char *text, size_t len, const char *name, struct x
             continue;
         unsigned cpu, node;
         double t;
-        uint64_t addr;
+        uint64_t addr, size;
         int write, known;
+        char sw[16];
         if (strlen(buf) != (llen < sizeof(buf) ? llen : sizeof(buf) - 1) ||
-            parse_sample(buf, &cpu, &t, &addr, &write, &known) < 0) {
+            parse_sample(buf, &cpu, &t, &addr, &write, &known, &size, sw, sizeof(sw)) < 0) {
             rc = xpv_error_set(err, -EINVAL,
                                "%s:%u: expected '[CPU] SECONDS: EVENT: HEXADDR ...' (perf script "
-                               "-F cpu,time,event,addr[,data_src])",
+                               "-F cpu,time,event,addr[,data_src][,data_page_size])",
                                name, line);
             break;
         }
@@ -344,6 +397,15 @@ int xpv_cf_perf_convert(const char *text, size_t len, const char *name, struct x
             o->skipped_no_addr++;
             continue;
         }
+        if (size && size != 4096 && size != HUGE_SIZE) {
+            rc = xpv_error_set(err, -EINVAL,
+                               "%s:%u: data_page_size %s: expected 4K or 2M (Carrefour decides "
+                               "4 KiB and 2 MiB pages; leave other pages' samples out, e.g. "
+                               "grep -v ' %s$')",
+                               name, line, sw, sw);
+            break;
+        }
+        bool huge = size == HUGE_SIZE;
         o->unknown_kind += !known;
         if (o->cpu_node[cpu] < 0 || (unsigned)o->cpu_node[cpu] >= o->nr_nodes) {
             rc = xpv_error_set(err, -EINVAL, "%s:%u: CPU %u has no node (give --cpu-nodes)", name,
@@ -368,11 +430,9 @@ int xpv_cf_perf_convert(const char *text, size_t len, const char *name, struct x
                 emit(&b, "round %.0f\n", o->round_ns);
         }
         uint64_t page = addr >> PAGE_SHIFT;
-        struct xpv_cf_perf_page_node key = {page, 0};
         const struct xpv_cf_perf_page_node *pn =
-                o->nr_page_nodes
-                        ? bsearch(&key, o->page_nodes, o->nr_page_nodes, sizeof(key), pn_cmp)
-                        : NULL;
+                huge ? page_node_in(o, page & ~(HUGE_PAGES - 1), HUGE_PAGES)
+                     : page_node_in(o, page, 1);
         if (pn) {
             node = pn->node;
             if (node >= o->nr_nodes) {
@@ -380,11 +440,13 @@ int xpv_cf_perf_convert(const char *text, size_t len, const char *name, struct x
                                    name, line, (unsigned long long)addr, node, o->nr_nodes);
                 break;
             }
-        } else if (ft_get(&ft, page, (unsigned)o->cpu_node[cpu], &node) < 0) {
+        } else if (ft_get(&ft, huge ? HUGE_KEY | addr >> HUGE_SHIFT : page,
+                          (unsigned)o->cpu_node[cpu], &node) < 0) {
             rc = xpv_error_set(err, -ENOMEM, "out of memory");
             break;
         }
-        emit(&b, "s %u %llx %c %u\n", cpu, (unsigned long long)addr, write ? 'w' : 'r', node);
+        emit(&b, "s %u %llx %c %u%s\n", cpu, (unsigned long long)addr, write ? 'w' : 'r', node,
+             huge ? " 2m" : "");
         if (b.len > MAX_TEXT) {
             rc = xpv_error_set(err, -EINVAL,
                                "%s:%u: more samples than the replay format holds (%u bytes); "

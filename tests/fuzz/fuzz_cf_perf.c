@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (size_t i = 0; i < r->nr_samples; i++)
         if (r->samples[i].cpu > 7 || r->samples[i].node >= 4 || r->samples[i].write > 1 ||
-            !r->samples[i].addr)
+            !r->samples[i].addr || (r->huge && r->huge[i] > 1))
             abort();
     xpv_cf_replay_free(r);
     return 0;

@@ -2,7 +2,8 @@
  * test_cf_perf.c — the `perf script` importer (src/policy/cf_perf.c) on hand-made text in the
  * documented shape: CPUs map to nodes, reads and writes come from data_src or the event name,
  * rounds follow the clock, pages take the page map's node or their first sampler's, and
- * malformed lines are refused with their line number.
+ * malformed lines are refused with their line number; data_page_size 2M marks a sample huge
+ * (one first-touch node per 2 MiB page), 4K and N/A do not, other sizes are refused.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -92,6 +93,82 @@ static void test_rounds_follow_the_clock(void **state)
     xpv_cf_replay_free(r);
 }
 
+/* perf script -F cpu,time,event,addr,data_src,data_page_size (data_src as perf prints it: the
+ * value, then its decoding, which may end in "N/A" itself), then lines without data_src. */
+static const char sized[] =
+        "[000]  100.000100: cpu/mem-loads,ldlat=30/P:      7f0000201010         68100142 |OP "
+        "LOAD|LVL L3 miss|SNP None|TLB L1 or L2 hit|LCK No|BLK  N/A    2M\n"
+        "[002]  100.000200: cpu/mem-stores/P:      7f0000312020         68100242 |OP "
+        "STORE|LVL L1 hit|SNP None|TLB L1 or L2 hit|LCK No|BLK  N/A    2M\n"
+        "[002]  100.000300: ibs_op//:      7f0000001000  4K\n"
+        "[003]  100.000400: ibs_op//:      7f0000002000  N/A\n"
+        "[001]  100.000500: cpu/mem-loads,ldlat=30/P:      7f0000003000         68100142 |OP "
+        "LOAD|LVL L3 miss|SNP None|TLB L1 or L2 hit|LCK No|BLK  N/A\n";
+
+static void test_page_size(void **state)
+{
+    (void)state;
+    struct xpv_cf_perf_opts o;
+    opts_2x2(&o);
+    struct xpv_cf_replay *r;
+    struct xpv_error err = {0};
+    if (xpv_cf_perf_parse(sized, sizeof(sized) - 1, "p", &o, &r, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(r->nr_samples, 5);
+    assert_non_null(r->huge);
+    assert_int_equal(r->huge[0], 1);
+    assert_int_equal(r->huge[1], 1);
+    assert_int_equal(r->huge[2], 0); /* 4K */
+    assert_int_equal(r->huge[3], 0); /* N/A: the kernel could not tell */
+    assert_int_equal(r->huge[4], 0); /* no data_page_size, data_src ends in N/A */
+    assert_int_equal(r->samples[1].write, 1);
+    /* first touch by 2 MiB page: CPU 2 (node 1) samples another 4 KiB page of the 2 MiB page
+     * CPU 0 (node 0) touched first, so it is on node 0; 4 KiB pages stay per 4 KiB page */
+    assert_int_equal(r->samples[0].node, 0);
+    assert_int_equal(r->samples[1].node, 0);
+    assert_int_equal(r->samples[2].node, 1);
+    /* one 2 MiB page shared by nodes 0 and 1 for the 2 MB rules */
+    struct xpv_cf_counters c;
+    struct xpv_cf_page pages[8];
+    unsigned np;
+    assert_int_equal(xpv_cf_replay_round_thp(r, 0, true, &c, pages, 8, &np), 0);
+    assert_int_equal(np, 4);
+    assert_int_equal(pages[3].key, 0x7f0000200);
+    assert_true(pages[3].huge);
+    assert_int_equal(pages[3].accesses[0], 1);
+    assert_int_equal(pages[3].accesses[1], 1);
+    xpv_cf_replay_free(r);
+
+    /* the replay text says 2m for those two, nothing for the others */
+    char *out;
+    size_t n;
+    assert_int_equal(xpv_cf_perf_convert(sized, sizeof(sized) - 1, "p", &o, &out, &n, NULL), 0);
+    assert_non_null(strstr(out, "s 0 7f0000201010 r 0 2m\ns 2 7f0000312020 w 0 2m\n"));
+    assert_non_null(strstr(out, "s 2 7f0000001000 r 1\n"));
+    assert_non_null(strstr(out, "s 1 7f0000003000 r 0\n"));
+    free(out);
+
+    /* a page map names the node of a 2 MiB page by any of its 4 KiB pages */
+    const char map[] = "7f0000200000 0\n7f00003ff000 1\n7f0000400000 0\n";
+    assert_int_equal(xpv_cf_perf_page_nodes_parse(map, sizeof(map) - 1, "m", &o, &err), 0);
+    assert_int_equal(xpv_cf_perf_parse(sized, sizeof(sized) - 1, "p", &o, &r, &err), 0);
+    assert_int_equal(r->samples[0].node, 0); /* the first listed page of its 2 MiB page */
+    assert_int_equal(r->samples[1].node, 0);
+    xpv_cf_replay_free(r);
+    const char map2[] = "7f00003ff000 1\n7f0000400000 0\n";
+    assert_int_equal(xpv_cf_perf_page_nodes_parse(map2, sizeof(map2) - 1, "m", &o, &err), 0);
+    assert_int_equal(xpv_cf_perf_parse(sized, sizeof(sized) - 1, "p", &o, &r, &err), 0);
+    assert_int_equal(r->samples[0].node, 1);
+    assert_int_equal(r->samples[1].node, 1);
+    xpv_cf_replay_free(r);
+    const char map3[] = "7f0000400000 1\n"; /* the next 2 MiB page: first touch applies */
+    assert_int_equal(xpv_cf_perf_page_nodes_parse(map3, sizeof(map3) - 1, "m", &o, &err), 0);
+    assert_int_equal(xpv_cf_perf_parse(sized, sizeof(sized) - 1, "p", &o, &r, &err), 0);
+    assert_int_equal(r->samples[0].node, 0);
+    xpv_cf_replay_free(r);
+    free(o.page_nodes);
+}
+
 static void expect_refused(const char *text, const char *msg)
 {
     struct xpv_cf_perf_opts o;
@@ -124,6 +201,11 @@ static void test_refusals(void **state)
     assert_int_equal(xpv_cf_perf_parse(last, sizeof(last) - 1, "ok", &o2, &r, NULL), 0);
     assert_int_equal(r->nr_rounds, 8192); /* the last round a replay holds */
     xpv_cf_replay_free(r);
+    /* page sizes Carrefour does not decide: 1 GiB (perf prints 1024M), 64 KiB */
+    expect_refused("[000] 1.0: mem-loads: 1000 4K\n[000] 1.0: mem-loads: 1000  1024M\n",
+                   "bad:2: data_page_size 1024M: expected 4K or 2M");
+    expect_refused("[000] 1.0: mem-loads: 1000 |OP LOAD|LVL L1 hit 64K\n",
+                   "bad:1: data_page_size 64K: expected 4K or 2M");
     expect_refused("# nothing\n", "no samples");
     expect_refused("[000] 1.0: ibs_op//: 0\n", "no samples");
 
@@ -153,6 +235,7 @@ int main(void)
             cmocka_unit_test(test_import),
             cmocka_unit_test(test_rounds_follow_the_clock),
             cmocka_unit_test(test_refusals),
+            cmocka_unit_test(test_page_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
