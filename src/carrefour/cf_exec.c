@@ -93,7 +93,8 @@ int xpv_cf_exec(struct xpv_ops *ops, pid_t pid, const struct xpv_cf_decision *d,
         return -EINVAL;
     for (unsigned i = 0; i < n; i++) {
         if (d[i].fate == XPV_CF_SPLIT)
-            continue; /* huge pages only: live runs and replays never mark one */
+            continue; /* huge pages only: live runs never mark one (replays do, but only
+                         print their decisions) */
         int to = (int)d[i].to;
         if (d[i].fate == XPV_CF_REPLICATE)
             to = replicate_target(find_page(pages, np, d[i].key), d[i].from, rr);

@@ -44,9 +44,12 @@ static void usage(FILE *f)
             "(MAPTU, local access ratio, controller imbalance), enabled mechanisms, page\n"
             "decisions and own cost (docs/carrefour.md).\n\n"
             "Recorded samples (the engine decides, nothing moves):\n"
-            "  --replay FILE      samples in the xpv-samples format\n"
-            "  --perf-script FILE `perf script -F cpu,ip,addr,event` text of a precise memory\n"
-            "                     sampling run (IBS op, PEBS mem-loads/stores)\n"
+            "  --replay FILE      samples in the xpv-samples format (a sample may say its\n"
+            "                     page is 2m: --profile lp decides 2 MiB pages whole)\n"
+            "  --perf-script FILE text of `perf script -F cpu,time,event,addr,data_src,\n"
+            "                     data_page_size` (the last two optional) of a precise memory\n"
+            "                     sampling run (IBS op, PEBS mem-loads/stores); a sample on\n"
+            "                     a 2M page is a 2 MiB page, 4K and N/A are 4 KiB\n"
             "  --cpu-nodes MAP    CPU ranges and nodes for --perf-script, e.g. 0-7:0,8-15:1\n"
             "                     (default: this machine's topology)\n"
             "  --page-nodes FILE  lines 'HEXADDR NODE' for --perf-script; a page not listed\n"
@@ -79,8 +82,9 @@ static void usage(FILE *f)
             "  --pages N          soft: pages protected per window (default 64)\n"
             "  --period-us N      soft: sampler window (default 10000)\n\n"
             "Both:\n"
-            "  --profile NAME     thresholds: asplos (default: the ASPLOS runtime) or lp\n"
-            "                     (Carrefour-LP and the Xen port: MAPTU_MIN 15, no replication)\n"
+            "  --profile NAME     thresholds: asplos (default: the ASPLOS runtime, 4 KiB pages\n"
+            "                     only) or lp (Carrefour-LP: MAPTU_MIN 15, no replication,\n"
+            "                     recorded 2 MiB pages moved whole, hot ones split)\n"
             "  --json             one JSON object per round\n"
             "  --seed N           seed of the interleave draws (default 1)\n"
             "  -h, --help         show this help\n");
@@ -100,6 +104,30 @@ struct opts {
     double interval, maptu_min;
 };
 
+/* Of a replayed round's pages (sorted by key), the 2 MiB ones, and the decisions that move one
+ * whole (migrate or interleave a huge page; a split is counted by the engine). */
+static void count_huge(const struct xpv_cf_page *pages, unsigned np,
+                       const struct xpv_cf_decision *d, unsigned nd, unsigned *huge,
+                       unsigned *whole)
+{
+    *huge = *whole = 0;
+    for (unsigned k = 0; k < np; k++)
+        *huge += pages[k].huge;
+    for (unsigned k = 0; *huge && k < nd; k++) {
+        if (d[k].fate != XPV_CF_MIGRATE && d[k].fate != XPV_CF_INTERLEAVE)
+            continue;
+        unsigned lo = 0, hi = np;
+        while (lo < hi) {
+            unsigned mid = lo + (hi - lo) / 2;
+            if (pages[mid].key < d[k].key)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        *whole += lo < np && pages[lo].key == d[k].key && pages[lo].huge;
+    }
+}
+
 static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
                       struct xpv_cf_replay *r)
 {
@@ -118,7 +146,7 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
         struct xpv_cf_round rd;
         unsigned np;
         double t0 = now_ns();
-        if (xpv_cf_replay_round(r, i, &ctr, pages, cap, &np) < 0 ||
+        if (xpv_cf_replay_round_thp(r, i, params->thp, &ctr, pages, cap, &np) < 0 ||
             xpv_cf_metrics(params, &ctr, &m) < 0 ||
             xpv_cf_decide(params, &m, pages, np, &rng, dec, cap, &rd) < 0) {
             xpv_cli_err(CMD, "round %zu: the engine failed", i);
@@ -127,31 +155,38 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
         }
         double cost = now_ns() - t0;
         double pct = 100 * cost / ctr.round_ns;
+        unsigned huge, whole;
+        count_huge(pages, np, dec, rd.nr_decisions, &huge, &whole);
         if (o->json) {
             json_t *j = json_pack(
                     "{s:I, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, "
-                    "s:I, s:f, s:b}",
+                    "s:I, s:I, s:I, s:I, s:f, s:b}",
                     "round", (json_int_t)i, "maptu", m.maptu, "lar", m.lar, "imbalance",
                     m.imbalance, "read_ratio", ctr.read_ratio, "enabled", m.enabled, "migration",
                     m.migration, "interleaving", m.interleaving, "replication", m.replication,
                     "pages", (json_int_t)np, "migrate", (json_int_t)rd.migrate, "interleave",
                     (json_int_t)rd.interleave, "replicate", (json_int_t)rd.replicate, "over_budget",
-                    (json_int_t)rd.skipped_budget, "engine_pct_of_round", pct,
-                    "cheap_sampling_next", rd.cheap_sampling_next);
+                    (json_int_t)rd.skipped_budget, "huge_pages", (json_int_t)huge, "split",
+                    (json_int_t)rd.split, "huge_moved_whole", (json_int_t)whole,
+                    "engine_pct_of_round", pct, "cheap_sampling_next", rd.cheap_sampling_next);
             if (j) {
                 json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
                 fputc('\n', stdout);
                 json_decref(j);
             }
         } else {
+            char hs[96] = "";
+            if (huge)
+                snprintf(hs, sizeof(hs), " (%u of 2 MiB: %u split, %u moved whole)", huge, rd.split,
+                         whole);
             printf("round %zu: MAPTU %.1f/us, LAR %.1f%%, imbalance %.1f%%, reads %.1f%% | %s%s%s%s"
-                   "| %u pages sampled: %u migrate, %u interleave, %u replicate, %u over budget "
+                   "| %u pages sampled%s: %u migrate, %u interleave, %u replicate, %u over budget "
                    "| engine %.3f ms (%.3f%% of the round)%s\n",
                    i, m.maptu, m.lar, m.imbalance, ctr.read_ratio,
                    m.enabled ? "" : "off (MAPTU below the minimum) ",
                    m.migration ? "migration " : "", m.interleaving ? "interleaving " : "",
-                   m.replication ? "replication " : "", np, rd.migrate, rd.interleave, rd.replicate,
-                   rd.skipped_budget, cost / 1e6, pct,
+                   m.replication ? "replication " : "", np, hs, rd.migrate, rd.interleave,
+                   rd.replicate, rd.skipped_budget, cost / 1e6, pct,
                    rd.cheap_sampling_next ? ", cheap sampling next" : "");
         }
     }

@@ -18,6 +18,21 @@ assert len(rows) == 2 and rows[0]["enabled"] and not rows[0]["replication"], row
 assert abs(rows[0]["maptu"] - 110.0) < 1e-9
 PY
 
+# 2 MiB pages in a replay (tests/fuzz/seeds/cf_replay/huge-pages.txt): the LP profile decides
+# three of them whole (one split, two moved whole), the ASPLOS one sees 55 pages of 4 KiB
+huge=$(dirname "$seed")/huge-pages.txt
+"$xpv" carrefour --replay "$huge" --profile lp >"$d/huge" 2>"$d/err" || fail "huge replay: $(cat "$d/err")"
+grep -q '^round 0: .* | 44 pages sampled (3 of 2 MiB: 1 split, 2 moved whole): 2 migrate, 1 interleave, 0 replicate' "$d/huge" ||
+    fail "2 MiB pages not reported: $(cat "$d/huge")"
+"$xpv" carrefour --replay "$huge" --profile lp --json >"$d/huge.lp" || fail "huge --json"
+"$xpv" carrefour --replay "$huge" --json >"$d/huge.asplos" || fail "huge --json asplos"
+python3 - "$d/huge.lp" "$d/huge.asplos" <<'PY' || fail "2 MiB pages in JSON: $(cat "$d/huge.lp" "$d/huge.asplos")"
+import json, sys
+lp, asplos = (json.loads(open(f).readline()) for f in sys.argv[1:3])
+assert (lp["pages"], lp["huge_pages"], lp["split"], lp["huge_moved_whole"]) == (44, 3, 1, 2), lp
+assert (asplos["pages"], asplos["huge_pages"], asplos["split"], asplos["huge_moved_whole"]) == (55, 0, 0, 0), asplos
+PY
+
 # perf script import: 7 samples with an address in round 0 (one IBS op without), 2 in round 1;
 # 1 s rounds; nodes by first touch: 4 of the 7 samples are local; each stands for 1000 accesses.
 "$xpv" carrefour --perf-script "$perf" --cpu-nodes 0-1:0,2-3:1 --sample-every 1000 --json >"$d/perf" 2>"$d/err" ||
@@ -30,6 +45,17 @@ assert abs(rows[0]["lar"] - 400 / 7) < 1e-9, rows[0]
 assert abs(rows[0]["maptu"] - 7000 / 1e6) < 1e-12, rows[0]
 assert rows[0]["pages"] == 3, rows[0]
 PY
+# with data_page_size (tests/fuzz/seeds/cf_perf/page-size.txt): 2M samples are 2 MiB pages
+"$xpv" carrefour --perf-script "$(dirname "$perf")/page-size.txt" --cpu-nodes 0-3:0,4-7:1 --profile lp --json \
+    >"$d/psize" 2>"$d/err" || fail "--perf-script with data_page_size: $(cat "$d/err")"
+python3 - "$d/psize" <<'PY' || fail "perf data_page_size rounds: $(cat "$d/psize")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [(r["pages"], r["huge_pages"]) for r in rows] == [(3, 1), (1, 1)], rows
+PY
+printf '[000] 1.0: mem-loads: 1000 4K\n[000] 1.1: mem-loads: 2000 1024M\n' >"$d/gb.perf"
+"$xpv" carrefour --perf-script "$d/gb.perf" --cpu-nodes 0:0 2>"$d/err"; [ $? -eq 1 ] || fail "1 GiB pages should be refused"
+grep -q "gb.perf:2: data_page_size 1024M: expected 4K or 2M" "$d/err" || fail "unclear page size refusal: $(cat "$d/err")"
 printf '[000] 1.0: mem-loads: 1000\nhello\n' >"$d/bad.perf"
 "$xpv" carrefour --perf-script "$d/bad.perf" --cpu-nodes 0:0 2>"$d/err"; [ $? -eq 1 ] || fail "bad perf text should fail"
 grep -q "bad.perf:2: expected" "$d/err" || fail "unclear perf refusal: $(cat "$d/err")"
