@@ -59,7 +59,7 @@ struct xpv_cf_replay {
     size_t nr_samples, nr_rounds;
     struct xpv_cf_sample *samples;
     /* huge[k] != 0: sample k's address was on a 2 MiB page (its line said 2m). NULL: every
-     * sample on a 4 KiB page (replays parsed before any 2m line, live runs). */
+     * sample on a 4 KiB page (a replay without samples; live runs, which build their own). */
     unsigned char *huge;
     struct xpv_cf_replay_round *rounds;
 };
