@@ -373,8 +373,10 @@ out:
 
 /*
  * The operator's placements survive a daemon restart: {"domain": "node list", ...} in the
- * state file, rewritten (atomically) on every manual move. Everything else is rebuilt from
- * the system: bindings from the threads' affinity, generations from the record files.
+ * state file, or {"domain": {"nodes": "node list", "vcpus": {"QEMU cpu-index": node id}}}
+ * for a VM with vCPUs placed on their own ("nodes" absent when only vCPUs are placed),
+ * rewritten (atomically) on every manual move. Everything else is rebuilt from the system:
+ * bindings from the threads' affinity, generations from the record files.
  */
 static void state_path(const struct hostd *h, char *buf, size_t len)
 {
@@ -384,17 +386,28 @@ static void state_path(const struct hostd *h, char *buf, size_t len)
         snprintf(buf, len, "%s/xpv-hostd.state", h->conf.record_dir);
 }
 
-static void save_pins(struct hostd *h)
+void hostd_save_state(struct hostd *h)
 {
     if (h->dry_run)
         return;
     json_t *o = json_object();
-    for (unsigned k = 0; k < h->nr_domains; k++)
-        if (h->domains[k].pinned) {
-            char nodes[128];
-            hostd_format_nodes(h->topo, h->domains[k].pinned, nodes, sizeof(nodes));
-            json_object_set_new(o, h->domains[k].conf.name, json_string(nodes));
+    for (unsigned k = 0; k < h->nr_domains; k++) {
+        struct hostd_domain *d = &h->domains[k];
+        json_t *vcpus = hostd_vm_pins_json(h, d);
+        if (!d->pinned && !vcpus)
+            continue;
+        char nodes[128];
+        hostd_format_nodes(h->topo, d->pinned, nodes, sizeof(nodes));
+        if (!vcpus) {
+            json_object_set_new(o, d->conf.name, json_string(nodes));
+            continue;
         }
+        json_t *e = json_object();
+        if (d->pinned)
+            json_object_set_new(e, "nodes", json_string(nodes));
+        json_object_set_new(e, "vcpus", vcpus);
+        json_object_set_new(o, d->conf.name, e);
+    }
     char path[512], tmp[520];
     state_path(h, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -418,13 +431,27 @@ static void load_pins(struct hostd *h)
     json_object_foreach(o, name, v)
     {
         struct hostd_domain *d = hostd_find(h, name);
+        json_t *nodes = json_is_object(v) ? json_object_get(v, "nodes") : v;
+        json_t *vcpus = json_is_object(v) ? json_object_get(v, "vcpus") : NULL;
         uint64_t m;
-        if (d && json_is_string(v) && !d->pinned &&
-            hostd_parse_nodes(h->topo, json_string_value(v), &m, NULL) == 0)
-            d->pinned = m;
-        else if (!d || !json_is_string(v))
+        if (!d) {
             hostd_log(h, HOSTD_LOG_WARN, NULL, "%s: ignoring '%s' (not a configured domain)", path,
                       name);
+            continue;
+        }
+        if ((nodes && !json_is_string(nodes)) || (vcpus && !json_is_object(vcpus)) ||
+            (!json_is_string(v) && !json_is_object(v))) {
+            hostd_log(h, HOSTD_LOG_WARN, d->conf.name,
+                      "%s: ignoring its entry (a node list, or {\"nodes\": ..., \"vcpus\": "
+                      "{...}} expected)",
+                      path);
+            continue;
+        }
+        if (nodes && !d->pinned &&
+            hostd_parse_nodes(h->topo, json_string_value(nodes), &m, NULL) == 0)
+            d->pinned = m;
+        if (vcpus && json_object_size(vcpus))
+            d->saved_vcpus = json_incref(vcpus);
     }
     json_decref(o);
 }
@@ -441,7 +468,7 @@ int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_err
         d->pinned = 0;
         snprintf(d->reason, sizeof(d->reason), "released to automatic placement");
         hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "released to automatic placement");
-        save_pins(h);
+        hostd_save_state(h);
         return 0;
     }
     pid_t *tids = malloc(MAX_TIDS * sizeof(*tids));
@@ -465,7 +492,7 @@ int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_err
             }
         }
         if (rc == 0)
-            save_pins(h);
+            hostd_save_state(h);
     }
     free(tids);
     return rc;
@@ -556,6 +583,8 @@ void hostd_fini(struct hostd *h)
             hostd_vm_detach(&h->domains[k]); /* closes its publisher too */
         xpv_publisher_close(h->domains[k].pub);
         h->domains[k].pub = NULL;
+        json_decref(h->domains[k].saved_vcpus);
+        h->domains[k].saved_vcpus = NULL;
     }
     free(h->domains);
     h->domains = NULL;

@@ -99,6 +99,9 @@ struct hostd_domain {
     char reason[256];                  /* the last decision about it */
     struct xpv_publisher *pub;
     void *vm; /* VM attachment (hostd_vm.c), NULL otherwise */
+    /* vCPU placements read from the state file ({"QEMU cpu-index": node id}), applied when
+     * the VM attaches; NULL: none pending */
+    json_t *saved_vcpus;
 };
 
 /* Logging: the daemon prints "LEVEL domain: message" to stderr or syslog. */
@@ -218,6 +221,12 @@ int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsign
 int hostd_vm_del_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu,
                       struct xpv_error *err);
 /* The VM part of `xpv domains --json`: vCPUs (thread, vNode, node), kicks and ACKs. */
+/* The operator's vCPU placements for the state file, {"QEMU cpu-index": node id} (new
+ * reference), NULL when there is none: the attached VM's, else those read at start and not
+ * applied yet. */
+json_t *hostd_vm_pins_json(const struct hostd *h, const struct hostd_domain *d);
+/* Write the operator's placements (domains and vCPUs) to the state file. */
+void hostd_save_state(struct hostd *h);
 json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d);
 
 #endif

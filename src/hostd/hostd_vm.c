@@ -67,6 +67,58 @@ static int serial_connect(const char *path)
     return fd;
 }
 
+/* The vCPU placements the state file had (a daemon restart), by QEMU cpu-index, once the VM
+ * is described. A vCPU or node that no longer exists is reported and dropped. */
+static void restore_pins(struct hostd *h, struct hostd_domain *d)
+{
+    struct hostd_vm *vm = d->vm;
+    const char *key;
+    json_t *v;
+    json_object_foreach(d->saved_vcpus, key, v)
+    {
+        char *end;
+        errno = 0;
+        unsigned long index = strtoul(key, &end, 10);
+        int pos = json_is_integer(v) && json_integer_value(v) >= 0 &&
+                                  json_integer_value(v) <= INT32_MAX
+                          ? xpv_topo_node_index(h->topo, (int)json_integer_value(v))
+                          : -1;
+        unsigned c = 0;
+        while (c < vm->desc.nr_vcpus && vm->desc.vcpu[c].index != index)
+            c++;
+        if (end == key || *end || errno || pos < 0 || pos >= 64 || c == vm->desc.nr_vcpus) {
+            hostd_log(h, HOSTD_LOG_WARN, d->conf.name,
+                      "state file: dropping the placement of vCPU '%s' (no such vCPU in this "
+                      "QEMU, or no such node here)",
+                      key);
+            continue;
+        }
+        vm->vcpu_pin[c] = (unsigned short)(pos + 1);
+        hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u placed on node %d (state file)", c,
+                  h->topo->nodes[pos].id);
+    }
+    json_decref(d->saved_vcpus);
+    d->saved_vcpus = NULL;
+}
+
+json_t *hostd_vm_pins_json(const struct hostd *h, const struct hostd_domain *d)
+{
+    const struct hostd_vm *vm = d->vm;
+    if (!vm)
+        return d->saved_vcpus ? json_incref(d->saved_vcpus) : NULL;
+    json_t *o = NULL;
+    for (unsigned c = 0; c < vm->desc.nr_vcpus; c++) {
+        if (!vm->vcpu_pin[c])
+            continue;
+        char key[16];
+        snprintf(key, sizeof(key), "%u", vm->desc.vcpu[c].index);
+        if (!o)
+            o = json_object();
+        json_object_set_new(o, key, json_integer(h->topo->nodes[vm->vcpu_pin[c] - 1].id));
+    }
+    return o;
+}
+
 int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *err)
 {
     struct hostd_vm *vm = calloc(1, sizeof(*vm));
@@ -93,6 +145,8 @@ int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *e
               vm->serial_fd >= 0 ? ", virtio-serial connected" : "");
     if (vm->desc.nr_notes)
         hostd_log(h, HOSTD_LOG_WARN, d->conf.name, "attach notes: %s", vm->desc.notes);
+    if (d->saved_vcpus)
+        restore_pins(h, d);
     return 0;
 }
 
@@ -141,6 +195,7 @@ static int redescribe(struct hostd *h, struct hostd_domain *d, struct xpv_error 
                     pin[i] = vm->vcpu_pin[k];
         memcpy(vm->vcpu_pin, pin, sizeof(pin));
         vm->desc = *nd;
+        hostd_save_state(h); /* a removed vCPU's placement goes */
     }
     free(nd);
     return rc;
@@ -450,6 +505,7 @@ int hostd_vm_pin_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, in
     snprintf(where, sizeof(where), "%d", pos < 0 ? -1 : h->topo->nodes[pos].id);
     hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u %s%s", vcpu,
               pos < 0 ? "back with its vNode" : "placed on node ", pos < 0 ? "" : where);
+    hostd_save_state(h);
     return hostd_vm_placed(h, d);
 }
 

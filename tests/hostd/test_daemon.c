@@ -431,6 +431,41 @@ static void test_restart_generation(void **state)
     fx_free(f);
 }
 
+/* The state file's forms: a node list, or {"nodes": ..., "vcpus": {...}} (a VM's vCPUs placed
+ * on their own, kept for the VM's attach and written back while pending); entries of a shape
+ * it does not know, or of domains not configured, are ignored. */
+static void test_state_file_forms(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(4, 2);
+    fake_proc(f, 710, 2, 2, 0);
+    fake_proc(f, 711, 2, 2, 0);
+    fx_domain(f, "r", 710);
+    fx_domain(f, "s", 711);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/xpv-hostd.state", f->c.record_dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("{\"r\": {\"nodes\": \"1\", \"vcpus\": {\"0\": 3}}, \"s\": 5, \"zz\": \"1\"}", fp);
+    fclose(fp);
+    fx_start(f);
+    assert_int_equal(hostd_find(&f->h, "r")->pinned, 2); /* node 1 = position 1 */
+    assert_non_null(hostd_find(&f->h, "r")->saved_vcpus);
+    assert_int_equal(hostd_find(&f->h, "s")->pinned, 0);
+    assert_null(hostd_find(&f->h, "s")->saved_vcpus);
+    hostd_round(&f->h);
+    assert_int_equal(hostd_move(&f->h, "r", 4, NULL), 0); /* rewrites the file */
+    json_error_t je;
+    json_t *o = json_load_file(path, 0, &je);
+    assert_non_null(o);
+    json_t *r = json_object_get(o, "r");
+    assert_string_equal(json_string_value(json_object_get(r, "nodes")), "2");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "vcpus"), "0")), 3);
+    assert_null(json_object_get(o, "s"));
+    json_decref(o);
+    fx_free(f);
+}
+
 static void test_dry_run(void **state)
 {
     (void)state;
@@ -568,6 +603,7 @@ int main(void)
             cmocka_unit_test(test_mover_partial_call),
             cmocka_unit_test(test_exit_mid_move),
             cmocka_unit_test(test_restart_generation),
+            cmocka_unit_test(test_state_file_forms),
             cmocka_unit_test(test_dry_run),
             cmocka_unit_test(test_conf),
             cmocka_unit_test(test_control),

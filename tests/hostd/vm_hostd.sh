@@ -7,7 +7,9 @@
 #     ivshmem file, read back by libxpv (`xpv watch`): 2 vCPUs on host node 0;
 #  2. with the host topology from a 4-node FIXTURE (recording ops, the substitution the log
 #     states): `xpv move vm --nodes 1,3` puts vNode 0 on node 1 and vNode 1 on node 3, and the
-#     record in the ivshmem file says so, its generation continuing the first daemon's;
+#     record in the ivshmem file says so, its generation continuing the first daemon's; one
+#     vCPU placed on its own node (`--vcpu 1 --nodes 2`) is kept across a daemon restart (the
+#     state file), then released;
 #  3. QEMU is killed: the daemon reports the VM gone and keeps serving.
 # Exit 77 without qemu-system-x86_64.
 set -u
@@ -110,9 +112,22 @@ assert [n["id"] for n in r["nodes"]] == [1, 2, 3], r["nodes"]
 assert r["cpu_node"] == [1, 2], r["cpu_node"]  # vCPU 1 on node 2, its vNode still on 3
 PY
 [ "$(field "$d/b.sock" "x['vm']['vcpus'][1]['node']")" = "2" ] || fail "xpv domains: vCPU 1's node"
+# a daemon restart keeps both placements (the state file), and says so
+grep -q '"vcpus":{"1":2}' "$d/xpv-hostd.state" || fail "state file: $(cat "$d/xpv-hostd.state")"
+kill "$daemon"; wait "$daemon"; daemon=
+"$xpv" hostd --root "$fixture" --qmp "vm=$d/qmp.sock" --socket "$d/b.sock" --record-dir "$d" \
+    --period 0.2 2>"$d/log" &
+daemon=$!
+wait_for sh -c "\"$xpv\" domains --socket '$d/b.sock' | grep -q '^vm .* alive'" || fail "VM not attached after the restart"
+grep -q "vCPU 1 placed on node 2 (state file)" "$d/log" || fail "vCPU placement not restored: $(cat "$d/log")"
+[ "$(field "$d/b.sock" "x['nodes']")" = "1,3" ] || fail "xpv domains after the restart: nodes"
+[ "$(field "$d/b.sock" "x['vm']['vcpus'][1]['node']")" = "2" ] || fail "xpv domains after the restart: vCPU 1's node"
+"$xpv" watch "$iv" --json --count 1 >"$d/rec3b" || fail "xpv watch after the restart"
+grep -q '"cpu_node":\[1,2\]' "$d/rec3b" || fail "record after the restart: $(cat "$d/rec3b")"
 "$xpv" move vm --vcpu 1 --nodes auto --socket "$d/b.sock" >/dev/null || fail "move --vcpu auto"
 "$xpv" watch "$iv" --json --count 1 >"$d/rec4" || fail "xpv watch after the vCPU release"
 grep -q '"cpu_node":\[1,3\]' "$d/rec4" || fail "vCPU 1 not back with its vNode: $(cat "$d/rec4")"
+grep -q vcpus "$d/xpv-hostd.state" && fail "state file still places a vCPU: $(cat "$d/xpv-hostd.state")"
 
 # 3. QEMU dies: the VM is reported gone, the daemon goes on
 kill -9 "$vm"; wait "$vm" 2>/dev/null; vm=
