@@ -15,7 +15,8 @@
 #      ACKs it (160, so that the guest's subscriber sees 100 even when it coalesces some):
 #      host publish -> agent ACK latency (host clock, here) and agent republish -> libxpv
 #      callback (guest clock, in the guest's log), p50/p99;
-#   3. the host daemon restarts (the agent carries on), then a vCPU hot-added on vNode 2
+#   3. the host daemon restarts (the agent carries on) and keeps vCPU 1's placement (its state
+#      file), released then; a vCPU hot-added on vNode 2
 #      (xpv vcpu-add): the agent onlines it, it shows in the guest's record on node 2 and in
 #      the host's record;
 #   4. a 256 MiB DIMM hot-added on vNode 1 (QMP, a second monitor): the agent onlines its
@@ -32,7 +33,7 @@ sock=$d/hostd.sock
 qpid= hpid=
 cleanup() {
     [[ -n $hpid ]] && kill "$hpid" 2>/dev/null
-    [[ -n $qpid ]] && kill "$qpid" 2>/dev/null
+    [[ -n $qpid ]] && kill -- "-$qpid" 2>/dev/null # run-lab.sh and its QEMU
     wait 2>/dev/null
     rm -rf "$d"
 }
@@ -47,11 +48,23 @@ fail() {
     exit 1
 }
 # wait_log PATTERN SECONDS: the guest printed PATTERN on its console
+# A guest kernel whose soft lockup lasts two minutes does not come back within the test (seen
+# once, in step E: every other vCPU stuck in stop_machine while the unplugged vCPU 4 goes
+# offline, under TCG on a loaded host): say so then instead of waiting out the step's timeout.
+# A shorter lockup report (TCG on a busy host) is only waited through.
 wait_log() {
     local end=$((SECONDS + $2))
     while ((SECONDS < end)); do
         tr -d '\r' <"$log" 2>/dev/null | grep -q "$1" && return 0
         grep -q '^XPV-LAB-DONE\|XPV-LAB END e2e.guestd' "$log" 2>/dev/null && return 1
+        local stuck
+        stuck=$(grep -o 'soft lockup - CPU#[0-9]* stuck for [0-9]*s' "$log" 2>/dev/null |
+            grep -o '[0-9]*s$' | tr -d s | sort -n | tail -n 1)
+        if ((${stuck:-0} >= 120)); then
+            echo "e2e: the guest kernel is hung (soft lockup for ${stuck}s) waiting for '$1':" >&2
+            grep -m 4 'BUG: soft lockup' "$log" >&2
+            return 1
+        fi
         kill -0 "$qpid" 2>/dev/null || return 1
         sleep 0.2
     done
@@ -74,7 +87,10 @@ field() { # field NAME JSON_FILE: the first integer value of "NAME"
 }
 
 rm -f "$log"
-bash "$lab/run-lab.sh" --nodes 4 --kernel "$kernel" --initrd "$initrd" --log "$log" \
+# its own process group (setsid does not fork here: a background job of a script is not a
+# group leader), so that a failure stops QEMU too: killing run-lab.sh alone would leave QEMU
+# running until the lab's timeout, a hung guest spinning on the host's cores meanwhile
+setsid bash "$lab/run-lab.sh" --nodes 4 --kernel "$kernel" --initrd "$initrd" --log "$log" \
     --timeout 1500 --channel "$d" e2e.guestd >"$d/run-lab.out" 2>&1 &
 qpid=$!
 for _ in $(seq 300); do
@@ -129,11 +145,15 @@ echo "e2e: host publish -> guest agent ACK over $samples changes: p50 $(pct 50) 
 wait_log 'XPV-E2E B$' 600 || fail "step B (the guest's callbacks)"
 grep 'agent republish -> libxpv callback' "$log" | tr -d '\r'
 
-# the host daemon restarts: it finds its placement of the VM (nodes 0-3, kept in its state
-# file; the single-vCPU placement is not kept), attaches again and carries on
+# the host daemon restarts: it finds its placements of the VM in its state file (nodes 0-3,
+# and vCPU 1 on node 3, where the changes ended), attaches again and carries on; vCPU 1 is
+# then put back with its vNode
 kill -TERM "$hpid"
 wait "$hpid" || fail "the host daemon did not stop cleanly on SIGTERM"
 start_hostd
+grep -q 'vCPU 1 placed on node 3 (state file)' "$d/hostd.log" ||
+    fail "the restarted daemon did not keep vCPU 1 on node 3: $(tail -n 20 "$d/hostd.log")"
+"$xpv" move vm --vcpu 1 --nodes auto --socket "$sock" >/dev/null || fail "xpv move vm --vcpu 1 --nodes auto"
 "$xpv" vcpu-add vm --vnode 2 --socket "$sock" || fail "xpv vcpu-add vm --vnode 2"
 "$xpv" watch "$d/ivshmem" --json --count 1 >"$d/rec.json" || fail "xpv watch on the ivshmem file"
 cpu_node=$(grep -o '"cpu_node":\[[^]]*\]' "$d/rec.json" | grep -o '\[.*\]')
