@@ -324,14 +324,39 @@ static int attach_perf(const struct opts *o, const struct xpv_cf_pe_spec *spec, 
     return xpv_cf_live_attach_perf(pid, pe, t, ops, params, o->seed, l, err);
 }
 
-/* Has the target ended? Reaps our own child and keeps its status. */
+/* Has the target ended? Reaps our own child and keeps its status; another process counts as
+ * ended once it is a zombie. */
 static int target_gone(pid_t pid, int child, int *wstatus)
 {
     if (child) {
         pid_t w = waitpid(pid, wstatus, WNOHANG);
         return w == pid || (w < 0 && errno == ECHILD);
     }
-    return kill(pid, 0) < 0 && errno == ESRCH;
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return 1;
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *st = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
+    return st && (st[2] == 'Z' || st[2] == 'X');
+}
+
+/* After a failed round: is the target ending? A process that is exiting has already lost its
+ * memory (move_pages then fails with EINVAL, not ESRCH) a moment before it becomes a zombie,
+ * so look for up to a second before calling the failure an error. */
+static int target_ending(pid_t pid, int child, int *wstatus)
+{
+    for (int i = 0; i < 100; i++) {
+        if (target_gone(pid, child, wstatus))
+            return 1;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return 0;
 }
 
 /* Sleep up to sec seconds, waking early when the target ends. */
@@ -455,7 +480,7 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
         gone = nap(o->interval, pid, child, &wstatus);
         struct xpv_cf_live_round r;
         rc = xpv_cf_live_round(l, o->dry_run, &r, &err);
-        if (rc == -ESRCH || (rc < 0 && target_gone(pid, child, &wstatus))) {
+        if (rc == -ESRCH || (rc < 0 && target_ending(pid, child, &wstatus))) {
             gone = 1;
             break;
         }
