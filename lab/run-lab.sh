@@ -75,13 +75,22 @@ if [[ -n $channel ]]; then
            -qmp "unix:$channel/qmp-test.sock,server=on,wait=off") # a second monitor, for tests
 fi
 # KVM when it works: /dev/kvm can exist and still fail on the first vCPU (seen here: QEMU
-# aborts with "failed to set MSR 0x10a"), so a paused 1-vCPU VM must stay up for 2 s first.
-# XPV_LAB_ACCEL=tcg|kvm overrides the probe.
+# aborts with "failed to set MSR 0x10a" while it sets up the vCPUs), so a paused 1-vCPU VM
+# must get through QEMU's initialisation first. -daemonize makes that a fact, not a race: the
+# parent exits 0 only once the child has initialised (it then waits, paused, and is killed),
+# non-zero when the child died on the way. (The probe used to be "still running after 2 s",
+# which a loaded host answered yes before QEMU had reached the vCPUs: CI then booted with KVM
+# and aborted.) XPV_LAB_ACCEL=tcg|kvm overrides the probe.
 kvm_works() {
     [[ -r /dev/kvm && -w /dev/kvm ]] || return 1
-    timeout -k 1 2 "$qemu" -accel kvm -cpu host -machine q35 -S -display none -nodefaults \
-        -no-user-config </dev/null >/dev/null 2>&1
-    (($? == 124)) # still running when the timeout stopped it
+    local pidf rc
+    pidf=$(mktemp)
+    timeout -k 1 60 "$qemu" -accel kvm -cpu host -machine q35 -S -display none -nodefaults \
+        -no-user-config -daemonize -pidfile "$pidf" </dev/null >/dev/null 2>&1
+    rc=$?
+    ((rc == 0)) && [[ -s $pidf ]] && kill "$(cat "$pidf")" 2>/dev/null
+    rm -f "$pidf"
+    ((rc == 0))
 }
 case ${XPV_LAB_ACCEL:-} in
 kvm) accel=(-accel kvm -cpu host) ;;
