@@ -107,7 +107,13 @@ static bool claim_automatic(extent_hooks_t *hp, unsigned *out)
     if (__atomic_load_n(&auto_next, __ATOMIC_ACQUIRE) == UINT32_MAX) {
         unsigned narenas = 0, unset = UINT32_MAX;
         size_t sz = sizeof(narenas);
-        if (mallctl("opt.narenas", &narenas, &sz, NULL, 0) != 0)
+        const char *percpu = NULL;
+        size_t psz = sizeof(percpu);
+        /* With per-CPU arenas (MALLOC_CONF=percpu_arena:...) jemalloc refuses "thread.arena"
+         * for automatic arenas in its per-CPU range: made arenas only. */
+        if (mallctl("opt.narenas", &narenas, &sz, NULL, 0) != 0 ||
+            (mallctl("opt.percpu_arena", &percpu, &psz, NULL, 0) == 0 && percpu &&
+             strcmp(percpu, "disabled") != 0))
             narenas = 0;
         __atomic_compare_exchange_n(&auto_next, &unset, narenas > 1 ? narenas - 1 : 0, false,
                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
