@@ -78,6 +78,26 @@ __attribute__((format(printf, 1, 2))) static char *reply_error(const char *fmt, 
     return s;
 }
 
+/* A VM request's domain and its integer `key` (0..65535) in *v; NULL with the refusal in *s. */
+static struct hostd_domain *vm_args(struct hostd *h, json_t *req, const char *cmd, const char *key,
+                                    unsigned *v, char **s)
+{
+    const char *name = json_string_value(json_object_get(req, "domain"));
+    json_t *x = json_object_get(req, key);
+    struct hostd_domain *d = name ? hostd_find(h, name) : NULL;
+    if (!name || !json_is_integer(x))
+        *s = reply_error("\"%s\" wants a \"domain\" string and a \"%s\" integer", cmd, key);
+    else if (!d)
+        *s = reply_error("no domain named '%.64s' (xpv domains lists them)", name);
+    else if (json_integer_value(x) < 0 || json_integer_value(x) > 65535)
+        *s = reply_error("%s %lld out of range", key, (long long)json_integer_value(x));
+    else {
+        *v = (unsigned)json_integer_value(x);
+        return d;
+    }
+    return NULL;
+}
+
 /* {"cmd":"move","domain":D,"vcpu":N,"nodes":"one node"|"auto"} */
 static char *move_vcpu(struct hostd *h, const char *name, json_t *vcpu, uint64_t mask,
                        struct xpv_error *err)
@@ -164,40 +184,24 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
         rep = json_pack("{s:b, s:s, s:s, s:I}", "ok", 1, "domain", name, "nodes", now, "generation",
                         (json_int_t)d->generation);
     } else if (!strcmp(cmd, "vcpu-add")) {
-        const char *name = json_string_value(json_object_get(req, "domain"));
-        json_t *vn = json_object_get(req, "vnode");
-        struct hostd_domain *d = name ? hostd_find(h, name) : NULL;
         struct xpv_error err = {0};
-        unsigned index = 0;
+        unsigned vnode, index = 0;
+        struct hostd_domain *d = vm_args(h, req, cmd, "vnode", &vnode, &s);
         int rc;
-        if (!name || !json_is_integer(vn))
-            s = reply_error("\"vcpu-add\" wants a \"domain\" string and a \"vnode\" integer");
-        else if (!d)
-            s = reply_error("no domain named '%.64s' (xpv domains lists them)", name);
-        else if (json_integer_value(vn) < 0 || json_integer_value(vn) > 65535)
-            s = reply_error("vnode %lld out of range", (long long)json_integer_value(vn));
-        else if ((rc = hostd_vm_add_vcpu(h, d, (int)json_integer_value(vn), &index, &err)) < 0)
+        if (d && (rc = hostd_vm_add_vcpu(h, d, (int)vnode, &index, &err)) < 0)
             s = reply_error("%s", xpv_error_str(&err, rc));
-        else
-            rep = json_pack("{s:b, s:s, s:i, s:I}", "ok", 1, "domain", name, "vcpu", (int)index,
-                            "generation", (json_int_t)d->generation);
+        else if (d)
+            rep = json_pack("{s:b, s:s, s:i, s:I}", "ok", 1, "domain", d->conf.name, "vcpu",
+                            (int)index, "generation", (json_int_t)d->generation);
     } else if (!strcmp(cmd, "vcpu-del")) {
-        const char *name = json_string_value(json_object_get(req, "domain"));
-        json_t *vc = json_object_get(req, "vcpu");
-        struct hostd_domain *d = name ? hostd_find(h, name) : NULL;
         struct xpv_error err = {0};
+        unsigned vcpu;
+        struct hostd_domain *d = vm_args(h, req, cmd, "vcpu", &vcpu, &s);
         int rc;
-        if (!name || !json_is_integer(vc))
-            s = reply_error("\"vcpu-del\" wants a \"domain\" string and a \"vcpu\" integer");
-        else if (!d)
-            s = reply_error("no domain named '%.64s' (xpv domains lists them)", name);
-        else if (json_integer_value(vc) < 0 || json_integer_value(vc) > 65535)
-            s = reply_error("vcpu %lld out of range", (long long)json_integer_value(vc));
-        else if ((rc = hostd_vm_del_vcpu(h, d, (unsigned)json_integer_value(vc), &err)) < 0)
+        if (d && (rc = hostd_vm_del_vcpu(h, d, vcpu, &err)) < 0)
             s = reply_error("%s", xpv_error_str(&err, rc));
-        else
-            rep = json_pack("{s:b, s:s, s:i}", "ok", 1, "domain", name, "vcpu",
-                            (int)json_integer_value(vc));
+        else if (d)
+            rep = json_pack("{s:b, s:s, s:i}", "ok", 1, "domain", d->conf.name, "vcpu", (int)vcpu);
     } else {
         s = reply_error("unknown command \"%.64s\" (known: domains, move, vcpu-add, vcpu-del)",
                         cmd);
