@@ -207,21 +207,19 @@ int xpv__arena_node_of(const struct xpv_heap *h, unsigned arena_index)
     return -1;
 }
 
-static uint64_t stat_u64(unsigned index, const char *what)
+/* stats.arenas.<index>.<what>, of the statistic's own size (size_t or unsigned); 0 when
+ * jemalloc does not answer. */
+static uint64_t arena_stat(unsigned index, const char *what, size_t size)
 {
     char name[96];
-    size_t v = 0, sz = sizeof(v);
+    union {
+        size_t z;
+        unsigned u;
+    } v = {0};
     snprintf(name, sizeof(name), "stats.arenas.%u.%s", index, what);
-    return mallctl(name, &v, &sz, NULL, 0) == 0 ? v : 0;
-}
-
-static unsigned stat_u32(unsigned index, const char *what)
-{
-    char name[96];
-    unsigned v = 0;
-    size_t sz = sizeof(v);
-    snprintf(name, sizeof(name), "stats.arenas.%u.%s", index, what);
-    return mallctl(name, &v, &sz, NULL, 0) == 0 ? v : 0;
+    if (mallctl(name, &v, &size, NULL, 0) != 0)
+        return 0;
+    return size == sizeof(v.z) ? v.z : v.u;
 }
 
 /* Destroy node's arenas; -EBUSY when one is still bound to a thread (its hooks stay). */
@@ -237,7 +235,8 @@ int xpv__arena_destroy(struct xpv_heap *h, int node)
             continue;
         char name[64];
         if (nh->automatic) { /* jemalloc's: back to its default hooks, spent (see the top) */
-            if (stat_u32(nh->index, "nthreads") > 0) { /* still a thread's arena */
+            if (arena_stat(nh->index, "nthreads", sizeof(unsigned)) >
+                0) { /* still a thread's arena */
                 rc = -EBUSY;
                 continue;
             }
@@ -274,8 +273,8 @@ bool xpv__arena_stats(const struct xpv_heap *h, int node, struct xpv_malloc_node
         if (!any)
             out->arena = nh->index;
         any = true;
-        out->allocated +=
-                stat_u64(nh->index, "small.allocated") + stat_u64(nh->index, "large.allocated");
+        out->allocated += arena_stat(nh->index, "small.allocated", sizeof(size_t)) +
+                          arena_stat(nh->index, "large.allocated", sizeof(size_t));
         out->extent_bytes += __atomic_load_n(&nh->extent_bytes, __ATOMIC_RELAXED);
         out->mbind_calls += __atomic_load_n(&nh->mbind_calls, __ATOMIC_RELAXED);
         out->mbind_errors += __atomic_load_n(&nh->mbind_errors, __ATOMIC_RELAXED);

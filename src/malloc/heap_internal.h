@@ -11,8 +11,9 @@
  *    xpv__heap_slow() with the thread's `busy` flag set, so allocations made by the slow path
  *    itself (snapshots, hwloc) pass straight to jemalloc instead of recursing.
  *  - heap->lock guards the CPU→node maps and the arena table; hook_lock serialises the
- *    extent hooks' ops calls (an ops table need not be thread-safe, and arenas.create calls
- *    the hook while heap->lock is held, so the two locks must differ).
+ *    extent hooks' ops calls (an ops table need not be thread-safe, and making an arena,
+ *    by arenas.create or by writing an automatic one's hooks, calls the hook while
+ *    heap->lock is held, so the two locks must differ).
  */
 #ifndef XPV_MALLOC_HEAP_INTERNAL_H
 #define XPV_MALLOC_HEAP_INTERNAL_H
