@@ -29,6 +29,7 @@
 #include "xpv/cf_perf.h"
 #include "xpv/cf_perf_event.h"
 #include "xpv/cf_replay.h"
+#include "xpv/file.h"
 #include "xpv/ops.h"
 #include "xpv/topo.h"
 
@@ -334,16 +335,15 @@ static int target_gone(pid_t pid, int child, int *wstatus)
     }
     if (kill(pid, 0) < 0 && errno == ESRCH)
         return 1;
-    char path[64], buf[512];
+    char path[64], *text = NULL;
+    size_t len;
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    if (xpv_read_file(path, 4096, &text, &len, NULL) < 0)
         return 1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *st = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
-    return st && (st[2] == 'Z' || st[2] == 'X');
+    const char *st = strrchr(text, ')'); /* "pid (comm) S ...": comm may hold anything */
+    int gone = st && st[1] == ' ' && (st[2] == 'Z' || st[2] == 'X');
+    free(text);
+    return gone;
 }
 
 /* After a failed round: is the target ending? A process that is exiting has already lost its
