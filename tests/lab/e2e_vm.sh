@@ -49,8 +49,9 @@ fail() {
 }
 # wait_log PATTERN SECONDS: the guest printed PATTERN on its console
 # A guest kernel whose soft lockup lasts two minutes does not come back within the test (seen
-# once, in step E: every other vCPU stuck in stop_machine while the unplugged vCPU 4 goes
-# offline, under TCG on a loaded host): say so then instead of waiting out the step's timeout.
+# twice under TCG on a loaded host, the hot-added vCPU 4 not running: in step E, every other
+# vCPU stuck in stop_machine while it went offline; after step C's hot-add, khugepaged stuck):
+# say so then instead of waiting out the step's timeout.
 # A shorter lockup report (TCG on a busy host) is only waited through.
 wait_log() {
     local end=$((SECONDS + $2))
