@@ -234,7 +234,7 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
     json_t *v;
     json_object_foreach(root, key, v)
     {
-        double x;
+        double x = 0;
         if (!strcmp(key, "period_s")) {
             if ((rc = get_num(v, 0.01, 3600, name, key, &c->period_s, err)))
                 goto out;
