@@ -60,14 +60,24 @@ struct xpv_cf_params {
      * sub-pages interleaved (ENABLE_HOT_PAGE_TRACKING, "> 6 %", papers.md §1.8; the module
      * compares the integer percentage). 0: off. */
     unsigned hot_page_pct;
+    /* Hysteresis on the interleaving gate (not in the papers: xpv's `hold` profile). > 0: once
+     * a round has interleaving on, the next keeps it on while the imbalance stays above this %
+     * (given the previous round's gate in xpv_cf_counters.interleaving_before), even below
+     * min_imbalance. 0: off, the papers' plain gate. */
+    double hold_imbalance;
 };
 
 /* The ASPLOS runtime's values, or Carrefour-LP's (MAPTU_MIN 15, no replication, the 2 MB
  * rules and hot-page splitting at 6 %). The Xen port keeps the LP values but lists no
  * hot-page tracking among its options (papers.md §1.4, §2.5): it is these with
- * hot_page_pct 0 (the simulator's carrefour-hv). */
+ * hot_page_pct 0 (the simulator's carrefour-hv).
+ * `hold` is xpv's own profile, a departure from the papers: the LP values with hysteresis on
+ * the interleaving gate (on above min_imbalance 35 %, off only at or below hold_imbalance
+ * 10 %). The plain gate stops interleaving while one of 8 nodes still serves about twice the
+ * others' load (docs/carrefour.md, "In the simulator"). */
 void xpv_cf_params_asplos(struct xpv_cf_params *p);
 void xpv_cf_params_lp(struct xpv_cf_params *p);
+void xpv_cf_params_hold(struct xpv_cf_params *p);
 
 /* One round's global counters. dram[i * nr_nodes + j]: DRAM accesses from CPUs of node i to
  * memory of node j during the round. */
@@ -81,6 +91,9 @@ struct xpv_cf_counters {
      * total_accesses_ibs: every sample, also those the table missed); 0: the sum over the
      * pages given to xpv_cf_decide. */
     double samples;
+    /* The previous round's interleaving gate (xpv_cf_metrics.interleaving), for the params'
+     * hold_imbalance; false for a first round. Ignored when hold_imbalance is 0. */
+    bool interleaving_before;
 };
 
 struct xpv_cf_metrics {

@@ -35,7 +35,8 @@ struct xpv_cf_live {
     struct xpv_cf_params params;
     uint64_t rng;
     unsigned rr;
-    void *map; /* the software sampler's ring, or */
+    bool interleaving; /* the last round's gate (the hold profile's hysteresis) */
+    void *map;         /* the software sampler's ring, or */
     size_t map_len;
     struct xpv_cf_pe *pe; /* the perf_event backend's rings (owned) */
     struct xpv_cf_pe_stats pe_last;
@@ -325,10 +326,12 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
     out->read_ratio = k ? 100.0 * (double)reads / (double)k : 100;
     c.read_ratio = out->read_ratio;
     out->pages = npages;
+    c.interleaving_before = l->interleaving;
     if ((rc = xpv_cf_metrics(&l->params, &c, &out->m)) < 0 ||
         (rc = xpv_cf_decide(&l->params, &out->m, l->pages, npages, &l->rng, l->dec, l->cap,
                             &out->rd)) < 0)
         return xpv_error_set(err, rc, "the engine failed: %s", strerror(-rc));
+    l->interleaving = out->m.interleaving;
     double t1 = now_ns();
     out->decide_ns = t1 - t0;
     rc = xpv_cf_exec(l->ops, l->pid, l->dec, out->rd.nr_decisions, l->pages, npages, PAGE_SHIFT,

@@ -84,11 +84,23 @@ static void usage(FILE *f)
             "  --period-us N      soft: sampler window (default 10000)\n\n"
             "Both:\n"
             "  --profile NAME     thresholds: asplos (default: the ASPLOS runtime, 4 KiB pages\n"
-            "                     only) or lp (Carrefour-LP: MAPTU_MIN 15, no replication,\n"
-            "                     recorded 2 MiB pages moved whole, hot ones split)\n"
+            "                     only), lp (Carrefour-LP: MAPTU_MIN 15, no replication,\n"
+            "                     recorded 2 MiB pages moved whole, hot ones split) or hold\n"
+            "                     (xpv's: lp with hysteresis, interleaving once on stays on\n"
+            "                     while the controller imbalance is above 10 %%)\n"
             "  --json             one JSON object per round\n"
             "  --seed N           seed of the interleave draws (default 1)\n"
             "  -h, --help         show this help\n");
+}
+
+/* The round's mechanisms, as the per-round line names them (each followed by a space). */
+static const char *gates(const struct xpv_cf_metrics *m, char *buf, size_t n)
+{
+    if (!m->enabled)
+        return "off (MAPTU below the minimum) ";
+    snprintf(buf, n, "%s%s%s", m->migration ? "migration " : "",
+             m->interleaving ? "interleaving " : "", m->replication ? "replication " : "");
+    return *buf ? buf : "no mechanism (locality and balance gates) ";
 }
 
 static double now_ns(void)
@@ -136,6 +148,7 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
     struct xpv_cf_page *pages = malloc(cap * sizeof(*pages));
     struct xpv_cf_decision *dec = malloc(cap * sizeof(*dec));
     uint64_t rng = o->seed;
+    bool interleaving = false; /* the previous round's gate (the hold profile's hysteresis) */
     int status = XPV_EXIT_OK;
     if (!pages || !dec) {
         xpv_cli_err(CMD, "out of memory");
@@ -147,13 +160,15 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
         struct xpv_cf_round rd;
         unsigned np;
         double t0 = now_ns();
-        if (xpv_cf_replay_round_thp(r, i, params->thp, &ctr, pages, cap, &np) < 0 ||
-            xpv_cf_metrics(params, &ctr, &m) < 0 ||
+        int rc = xpv_cf_replay_round_thp(r, i, params->thp, &ctr, pages, cap, &np);
+        ctr.interleaving_before = interleaving;
+        if (rc < 0 || xpv_cf_metrics(params, &ctr, &m) < 0 ||
             xpv_cf_decide(params, &m, pages, np, &rng, dec, cap, &rd) < 0) {
             xpv_cli_err(CMD, "round %zu: the engine failed", i);
             status = XPV_EXIT_FAIL;
             break;
         }
+        interleaving = m.interleaving;
         double cost = now_ns() - t0;
         double pct = 100 * cost / ctr.round_ns;
         unsigned huge, whole;
@@ -180,14 +195,12 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
             if (huge)
                 snprintf(hs, sizeof(hs), " (%u of 2 MiB: %u split, %u moved whole)", huge, rd.split,
                          whole);
-            printf("round %zu: MAPTU %.1f/us, LAR %.1f%%, imbalance %.1f%%, reads %.1f%% | %s%s%s%s"
+            char g[64];
+            printf("round %zu: MAPTU %.1f/us, LAR %.1f%%, imbalance %.1f%%, reads %.1f%% | %s"
                    "| %u pages sampled%s: %u migrate, %u interleave, %u replicate, %u over budget "
                    "| engine %.3f ms (%.3f%% of the round)%s\n",
-                   i, m.maptu, m.lar, m.imbalance, ctr.read_ratio,
-                   m.enabled ? "" : "off (MAPTU below the minimum) ",
-                   m.migration ? "migration " : "", m.interleaving ? "interleaving " : "",
-                   m.replication ? "replication " : "", np, hs, rd.migrate, rd.interleave,
-                   rd.replicate, rd.skipped_budget, cost / 1e6, pct,
+                   i, m.maptu, m.lar, m.imbalance, ctr.read_ratio, gates(&m, g, sizeof(g)), np, hs,
+                   rd.migrate, rd.interleave, rd.replicate, rd.skipped_budget, cost / 1e6, pct,
                    rd.cheap_sampling_next ? ", cheap sampling next" : "");
         }
     }
@@ -228,14 +241,13 @@ static void print_live(const struct opts *o, unsigned i, const struct xpv_cf_liv
             snprintf(sampling, sizeof(sampling), "in the kernel (not measured)");
         else
             snprintf(sampling, sizeof(sampling), "%.2f%%", 100 * r->sample_ns / rn);
+        char g[64];
         printf("round %u: MAPTU %.2f/us (sampled), LAR %.1f%%, imbalance %.1f%%, reads %.1f%% | "
-               "%s%s%s%s| %u samples (%llu dropped), %u pages: %s%u migrated, %u interleaved, "
+               "%s| %u samples (%llu dropped), %u pages: %s%u migrated, %u interleaved, "
                "%u replicate->interleave, %u failed | overhead: sampling %s, deciding "
                "%.2f%%, migrating %.2f%%\n",
-               i, m->maptu, m->lar, m->imbalance, r->read_ratio,
-               m->enabled ? "" : "off (MAPTU below the minimum) ", m->migration ? "migration " : "",
-               m->interleaving ? "interleaving " : "", m->replication ? "replication " : "",
-               r->samples, (unsigned long long)r->dropped, r->pages, o->dry_run ? "(dry run) " : "",
+               i, m->maptu, m->lar, m->imbalance, r->read_ratio, gates(m, g, sizeof(g)), r->samples,
+               (unsigned long long)r->dropped, r->pages, o->dry_run ? "(dry run) " : "",
                r->ex.migrated, r->ex.interleaved, r->ex.repl_interleaved, r->ex.failed, sampling,
                100 * r->decide_ns / rn, 100 * r->migrate_ns / rn);
     }
@@ -727,8 +739,10 @@ int xpv_cmd_carrefour(int argc, char **argv)
         xpv_cf_params_asplos(&params);
     else if (!strcmp(o.profile, "lp"))
         xpv_cf_params_lp(&params);
+    else if (!strcmp(o.profile, "hold"))
+        xpv_cf_params_hold(&params);
     else {
-        xpv_cli_err(CMD, "unknown profile '%s' (asplos or lp)", o.profile);
+        xpv_cli_err(CMD, "unknown profile '%s' (asplos, lp or hold)", o.profile);
         return XPV_EXIT_USAGE;
     }
     int live = o.live_pid || cmd;

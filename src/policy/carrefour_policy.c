@@ -45,7 +45,8 @@
 struct cf_state {
     struct xpv_cf_params params;
     uint64_t rng;
-    bool cheap; /* the last round asked for cheap sampling: the smaller table */
+    bool cheap;        /* the last round asked for cheap sampling: the smaller table */
+    bool interleaving; /* the last round's interleaving gate (the hold profile's hysteresis) */
     struct xpv_cf_page *pages;
     double *weight;
     unsigned *region; /* of each representative page */
@@ -174,11 +175,13 @@ static int decide(struct xpv_policy *p, const struct xpv_pol_view *v,
     double all = 0;
     for (unsigned i = 0; i < nr; i++)
         all += smp[i].count;
-    struct xpv_cf_counters c = {N, v->dram, v->period_ns, v->read_ratio, v->mem_usage, all};
+    struct xpv_cf_counters c = {N,   v->dram,        v->period_ns, v->read_ratio, v->mem_usage,
+                                all, s->interleaving};
     struct xpv_cf_metrics m;
     int rc = xpv_cf_metrics(&s->params, &c, &m);
     if (rc < 0)
         return rc;
+    s->interleaving = m.interleaving;
     /* samples per (region, home node, accessing node) */
     double *mix = calloc((size_t)v->nr_regions * N * N, sizeof(double));
     if (!mix)
@@ -268,6 +271,7 @@ enum cf_profile {
     CF_ASPLOS, /* xpv_cf_params_asplos: the public module and runtime's defaults */
     CF_LP,     /* xpv_cf_params_lp: Carrefour-LP, the usenix module and runtime */
     CF_XEN,    /* Voron's Xen port: the LP values without hot-page splitting (see below) */
+    CF_HOLD,   /* xpv_cf_params_hold: LP with hysteresis on the interleaving gate (xpv's) */
 };
 
 static int make(struct xpv_policy *p, enum cf_profile profile, enum xpv_vm_mode mode,
@@ -278,6 +282,8 @@ static int make(struct xpv_policy *p, enum cf_profile profile, enum xpv_vm_mode 
         return -ENOMEM;
     if (profile == CF_ASPLOS) {
         xpv_cf_params_asplos(&s->params);
+    } else if (profile == CF_HOLD) {
+        xpv_cf_params_hold(&s->params);
     } else {
         xpv_cf_params_lp(&s->params);
         /*
@@ -323,6 +329,18 @@ int xpv__carrefour_make(struct xpv_policy *p)
 int xpv__carrefour_lp_make(struct xpv_policy *p)
 {
     return make(p, CF_LP, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
+}
+
+/*
+ * xpv's `hold` profile (xpv_cf_params_hold), natively: Carrefour-LP's values and rules with
+ * hysteresis on the interleaving gate, which turns on above 35 % imbalance and, once on, stays
+ * on until the imbalance is at or below 10 %. Not from the papers (docs/carrefour.md, "In the
+ * simulator": the plain gate stops interleaving on 8 nodes with one node still serving about
+ * twice the others' load).
+ */
+int xpv__carrefour_hold_make(struct xpv_policy *p)
+{
+    return make(p, CF_HOLD, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
 }
 
 /*

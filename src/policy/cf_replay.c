@@ -387,12 +387,13 @@ int xpv_cf_replay_round_thp(const struct xpv_cf_replay *r, size_t i, bool thp,
         }
     }
     free(sorted);
-    *c = (struct xpv_cf_counters){r->nr_nodes,
-                                  rd->dram,
-                                  rd->round_ns,
-                                  rd->count ? 100.0 * (double)reads / (double)rd->count : 100,
-                                  0,
-                                  (double)rd->count};
+    *c = (struct xpv_cf_counters){
+            .nr_nodes = r->nr_nodes,
+            .dram = rd->dram,
+            .round_ns = rd->round_ns,
+            .read_ratio = rd->count ? 100.0 * (double)reads / (double)rd->count : 100,
+            .samples = (double)rd->count,
+    }; /* interleaving_before: the caller's, which knows the previous round */
     return 0;
 }
 

@@ -7,6 +7,7 @@
 int xpv__autonuma_make(struct xpv_policy *p);
 int xpv__numad_make(struct xpv_policy *p);
 int xpv__carrefour_make(struct xpv_policy *p);
+int xpv__carrefour_hold_make(struct xpv_policy *p);
 int xpv__carrefour_hv_make(struct xpv_policy *p);
 int xpv__carrefour_lp_make(struct xpv_policy *p);
 int xpv__carrefour_xpv_make(struct xpv_policy *p);

@@ -92,6 +92,7 @@ static const struct {
         {"autonuma", xpv__autonuma_make},
         {"numad", xpv__numad_make},
         {"carrefour", xpv__carrefour_make},
+        {"carrefour-hold", xpv__carrefour_hold_make},
         {"carrefour-hv", xpv__carrefour_hv_make},
         {"carrefour-lp", xpv__carrefour_lp_make},
         {"carrefour-xpv", xpv__carrefour_xpv_make},

@@ -18,6 +18,41 @@ assert len(rows) == 2 and rows[0]["enabled"] and not rows[0]["replication"], row
 assert abs(rows[0]["maptu"] - 110.0) < 1e-9
 PY
 
+# --profile hold: interleaving, turned on by round 0's imbalance (all traffic to node 0),
+# stays on in round 1 (loads 13/10/10/10: imbalance 13.95 %, under the 35 % gate, over 10 %);
+# the LP profile's plain gate turns it off there.
+cat >"$d/hold.txt" <<'EOF2'
+xpv-samples 1
+nodes 4
+cpus 0:0 1:1 2:2 3:3
+round 1000000000
+dram 0 0 20000000
+dram 1 0 20000000
+dram 2 0 20000000
+dram 3 0 20000000
+s 0 1000 r 0
+s 1 1000 r 0
+round 1000000000
+dram 0 0 10000000
+dram 1 1 10000000
+dram 2 2 10000000
+dram 3 3 10000000
+dram 1 0 3000000
+s 0 1000 r 0
+s 1 1000 r 0
+EOF2
+"$xpv" carrefour --replay "$d/hold.txt" --profile hold --json >"$d/hold" 2>"$d/err" || fail "--profile hold: $(cat "$d/err")"
+"$xpv" carrefour --replay "$d/hold.txt" --profile lp --json >"$d/hold.lp" 2>"$d/err" || fail "hold file, lp: $(cat "$d/err")"
+python3 - "$d/hold" "$d/hold.lp" <<'PY' || fail "hold: $(cat "$d/hold" "$d/hold.lp")"
+import json, sys
+hold, lp = ([json.loads(l) for l in open(f)] for f in sys.argv[1:3])
+assert [r["interleaving"] for r in hold] == [True, True], hold
+assert [r["interleaving"] for r in lp] == [True, False], lp
+assert abs(hold[1]["imbalance"] - 100 * 1.5e6 / 10.75e6) < 1e-6, hold[1]
+PY
+"$xpv" carrefour --replay "$d/hold.txt" --profile bogus >/dev/null 2>"$d/err" && fail "--profile bogus accepted"
+grep -q "unknown profile 'bogus' (asplos, lp or hold)" "$d/err" || fail "bad profile message: $(cat "$d/err")"
+
 # 2 MiB pages in a replay (tests/fuzz/seeds/cf_replay/huge-pages.txt): the LP profile decides
 # three of them whole (one split, two moved whole), the ASPLOS one sees 55 pages of 4 KiB
 huge=$(dirname "$seed")/huge-pages.txt

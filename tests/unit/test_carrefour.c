@@ -28,7 +28,7 @@ static void counters(struct xpv_cf_counters *c, double local, double remote, dou
         if (i)
             dram[i * 4 + 0] += remote;
     }
-    *c = (struct xpv_cf_counters){4, dram, round_ns, 99, 10, 0};
+    *c = (struct xpv_cf_counters){4, dram, round_ns, 99, 10, 0, false};
 }
 
 static int setup(void **state)
@@ -95,6 +95,43 @@ static void test_gates(void **state)
     assert_true(m.enabled && !m.replication);
     xpv_cf_metrics(&P, &c, &m);
     assert_false(m.enabled);
+}
+
+/* xpv's hold profile: once on, interleaving stays on while the imbalance is above 10 % */
+static void test_hold_gate(void **state)
+{
+    (void)state;
+    struct xpv_cf_params hold, lp;
+    xpv_cf_params_hold(&hold);
+    xpv_cf_params_lp(&lp);
+    assert_true(hold.hold_imbalance == 10 && lp.hold_imbalance == 0);
+    struct xpv_cf_counters c;
+    struct xpv_cf_metrics m;
+    /* loads 1300, 1000, 1000, 1000: imbalance 13.95 %, LAR 93 %, MAPTU 43 */
+    counters(&c, 1000, 100, 1e5);
+    xpv_cf_metrics(&hold, &c, &m);
+    assert_true(fabs(m.imbalance - 100 * 150.0 / 1075) < 1e-9);
+    assert_true(m.enabled && !m.interleaving); /* a first round: the 35 % gate */
+    c.interleaving_before = true;
+    xpv_cf_metrics(&hold, &c, &m);
+    assert_true(m.interleaving); /* held */
+    xpv_cf_metrics(&lp, &c, &m);
+    assert_false(m.interleaving); /* the papers' plain gate */
+    /* loads 1150, 1000, 1000, 1000: 7.2 %, at or below 10 %: released */
+    counters(&c, 1000, 50, 1e5);
+    c.interleaving_before = true;
+    xpv_cf_metrics(&hold, &c, &m);
+    assert_true(m.imbalance < 10);
+    assert_false(m.interleaving);
+    /* held only while the engine is enabled (MAPTU 4.3 < 15) */
+    counters(&c, 1000, 100, 1e6);
+    c.interleaving_before = true;
+    xpv_cf_metrics(&hold, &c, &m);
+    assert_false(m.enabled || m.interleaving);
+    /* everything else is Carrefour-LP's */
+    assert_true(hold.maptu_min == lp.maptu_min && hold.min_imbalance == lp.min_imbalance &&
+                hold.max_locality_migr == lp.max_locality_migr && !hold.replication && hold.thp &&
+                hold.hot_page_pct == lp.hot_page_pct && hold.page_budget == lp.page_budget);
 }
 
 static struct xpv_cf_page page(uint64_t key, unsigned node, unsigned a0, unsigned a1, unsigned a2,
@@ -383,6 +420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup(test_metrics, setup),
             cmocka_unit_test_setup(test_gates, setup),
+            cmocka_unit_test_setup(test_hold_gate, setup),
             cmocka_unit_test_setup(test_migrate_rule, setup),
             cmocka_unit_test_setup(test_replicate_priority, setup),
             cmocka_unit_test_setup(test_replicate_fallback, setup),
