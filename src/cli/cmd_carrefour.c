@@ -87,7 +87,7 @@ static void usage(FILE *f)
             "                     only), lp (Carrefour-LP: MAPTU_MIN 15, no replication,\n"
             "                     recorded 2 MiB pages moved whole, hot ones split) or hold\n"
             "                     (xpv's: lp with hysteresis, interleaving once on stays on\n"
-            "                     while the controller imbalance is above 10 %%)\n"
+            "                     while the controller imbalance is above 5 %%)\n"
             "  --json             one JSON object per round\n"
             "  --seed N           seed of the interleave draws (default 1)\n"
             "  -h, --help         show this help\n");

@@ -334,7 +334,7 @@ int xpv__carrefour_lp_make(struct xpv_policy *p)
 /*
  * xpv's `hold` profile (xpv_cf_params_hold), natively: Carrefour-LP's values and rules with
  * hysteresis on the interleaving gate, which turns on above 35 % imbalance and, once on, stays
- * on until the imbalance is at or below 10 %. Not from the papers (docs/carrefour.md, "In the
+ * on until the imbalance is at or below 5 %. Not from the papers (docs/carrefour.md, "In the
  * simulator": the plain gate stops interleaving on 8 nodes with one node still serving about
  * twice the others' load).
  */

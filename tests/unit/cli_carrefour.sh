@@ -19,7 +19,7 @@ assert abs(rows[0]["maptu"] - 110.0) < 1e-9
 PY
 
 # --profile hold: interleaving, turned on by round 0's imbalance (all traffic to node 0),
-# stays on in round 1 (loads 13/10/10/10: imbalance 13.95 %, under the 35 % gate, over 10 %);
+# stays on in round 1 (loads 13/10/10/10: imbalance 13.95 %, under the 35 % gate, over 5 %);
 # the LP profile's plain gate turns it off there.
 cat >"$d/hold.txt" <<'EOF2'
 xpv-samples 1

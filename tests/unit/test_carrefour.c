@@ -97,14 +97,14 @@ static void test_gates(void **state)
     assert_false(m.enabled);
 }
 
-/* xpv's hold profile: once on, interleaving stays on while the imbalance is above 10 % */
+/* xpv's hold profile: once on, interleaving stays on while the imbalance is above 5 % */
 static void test_hold_gate(void **state)
 {
     (void)state;
     struct xpv_cf_params hold, lp;
     xpv_cf_params_hold(&hold);
     xpv_cf_params_lp(&lp);
-    assert_true(hold.hold_imbalance == 10 && lp.hold_imbalance == 0);
+    assert_true(hold.hold_imbalance == 5 && lp.hold_imbalance == 0);
     struct xpv_cf_counters c;
     struct xpv_cf_metrics m;
     /* loads 1300, 1000, 1000, 1000: imbalance 13.95 %, LAR 93 %, MAPTU 43 */
@@ -117,11 +117,16 @@ static void test_hold_gate(void **state)
     assert_true(m.interleaving); /* held */
     xpv_cf_metrics(&lp, &c, &m);
     assert_false(m.interleaving); /* the papers' plain gate */
-    /* loads 1150, 1000, 1000, 1000: 7.2 %, at or below 10 %: released */
+    /* loads 1150, 1000, 1000, 1000: 7.2 %, still held; 1090, 1000, 1000, 1000: 4.4 %, at or
+     * below 5 %: released */
     counters(&c, 1000, 50, 1e5);
     c.interleaving_before = true;
     xpv_cf_metrics(&hold, &c, &m);
-    assert_true(m.imbalance < 10);
+    assert_true(m.imbalance > 5 && m.imbalance < 10 && m.interleaving);
+    counters(&c, 1000, 30, 1e5);
+    c.interleaving_before = true;
+    xpv_cf_metrics(&hold, &c, &m);
+    assert_true(fabs(m.imbalance - 100 * 45.0 / 1022.5) < 1e-9);
     assert_false(m.interleaving);
     /* held only while the engine is enabled (MAPTU 4.3 < 15) */
     counters(&c, 1000, 100, 1e6);

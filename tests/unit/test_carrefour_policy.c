@@ -169,7 +169,7 @@ static void test_no_hot_split(void **state)
 /* Pages one policy instance moves in the second of two rounds on 1000 shared 4 KiB pages on
  * node 0 (sampled from nodes 0 and 1): the first round's traffic all goes to node 0
  * (imbalance 200 %: interleaving on), the second's is nearly even (node 0 serves 1.3 x each
- * other node's load: imbalance 13.95 %, under the 35 % gate, above hold's 10 %). */
+ * other node's load: imbalance 13.95 %, under the 35 % gate, above hold's 5 %). */
 static double second_round(const char *policy)
 {
     rmb[0] = 4.0 / 1024;
