@@ -62,8 +62,9 @@ struct xpv_cf_params {
     unsigned hot_page_pct;
     /* Hysteresis on the interleaving gate (not in the papers: xpv's `hold` profile). > 0: once
      * a round has interleaving on, the next keeps it on while the imbalance stays above this %
-     * (given the previous round's gate in xpv_cf_counters.interleaving_before), even below
-     * min_imbalance. 0: off, the papers' plain gate. */
+     * and above twice the counting noise (xpv_cf_metrics.imbalance_noise), even below
+     * min_imbalance; the previous round's gate comes in xpv_cf_counters.interleaving_before.
+     * 0: off, the papers' plain gate. */
     double hold_imbalance;
 };
 
@@ -100,6 +101,10 @@ struct xpv_cf_metrics {
     double maptu;     /* DRAM accesses per microsecond */
     double lar;       /* local access ratio, % */
     double imbalance; /* stddev / mean of the load each controller received, % (n-1 stddev) */
+    /* The imbalance an even load shows from counting alone, 100 sqrt(nodes / counts) %: the
+     * DRAM counters taken as counts of events (a few hundred samples: ~16 % on 8 nodes;
+     * hardware counters: ~0). Counters scaled up from samples understate it. */
+    double imbalance_noise;
     double load[XPV_CF_MAX_NODES]; /* share of the load on each node, % */
     double samples;                /* the counters' samples (0: count the pages') */
     bool enabled, migration, interleaving, replication;

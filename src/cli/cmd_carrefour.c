@@ -87,7 +87,8 @@ static void usage(FILE *f)
             "                     only), lp (Carrefour-LP: MAPTU_MIN 15, no replication,\n"
             "                     recorded 2 MiB pages moved whole, hot ones split) or hold\n"
             "                     (xpv's: lp with hysteresis, interleaving once on stays on\n"
-            "                     while the controller imbalance is above 5 %%)\n"
+            "                     while the controller imbalance is above 5 %% and above\n"
+            "                     twice its counting noise)\n"
             "  --json             one JSON object per round\n"
             "  --seed N           seed of the interleave draws (default 1)\n"
             "  -h, --help         show this help\n");
@@ -175,16 +176,17 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
         count_huge(pages, np, dec, rd.nr_decisions, &huge, &whole);
         if (o->json) {
             json_t *j = json_pack(
-                    "{s:I, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, "
+                    "{s:I, s:f, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, "
                     "s:I, s:I, s:I, s:I, s:f, s:b}",
                     "round", (json_int_t)i, "maptu", m.maptu, "lar", m.lar, "imbalance",
-                    m.imbalance, "read_ratio", ctr.read_ratio, "enabled", m.enabled, "migration",
-                    m.migration, "interleaving", m.interleaving, "replication", m.replication,
-                    "pages", (json_int_t)np, "migrate", (json_int_t)rd.migrate, "interleave",
-                    (json_int_t)rd.interleave, "replicate", (json_int_t)rd.replicate, "over_budget",
-                    (json_int_t)rd.skipped_budget, "huge_pages", (json_int_t)huge, "split",
-                    (json_int_t)rd.split, "huge_moved_whole", (json_int_t)whole,
-                    "engine_pct_of_round", pct, "cheap_sampling_next", rd.cheap_sampling_next);
+                    m.imbalance, "imbalance_noise", m.imbalance_noise, "read_ratio", ctr.read_ratio,
+                    "enabled", m.enabled, "migration", m.migration, "interleaving", m.interleaving,
+                    "replication", m.replication, "pages", (json_int_t)np, "migrate",
+                    (json_int_t)rd.migrate, "interleave", (json_int_t)rd.interleave, "replicate",
+                    (json_int_t)rd.replicate, "over_budget", (json_int_t)rd.skipped_budget,
+                    "huge_pages", (json_int_t)huge, "split", (json_int_t)rd.split,
+                    "huge_moved_whole", (json_int_t)whole, "engine_pct_of_round", pct,
+                    "cheap_sampling_next", rd.cheap_sampling_next);
             if (j) {
                 json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
                 fputc('\n', stdout);
@@ -215,16 +217,16 @@ static void print_live(const struct opts *o, unsigned i, const struct xpv_cf_liv
     const struct xpv_cf_metrics *m = &r->m;
     if (o->json) {
         json_t *j = json_pack(
-                "{s:I, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
+                "{s:I, s:f, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
                 "s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b, s:s}",
                 "round", (json_int_t)i, "maptu", m->maptu, "lar", m->lar, "imbalance", m->imbalance,
-                "read_ratio", r->read_ratio, "enabled", m->enabled, "migration", m->migration,
-                "interleaving", m->interleaving, "replication", m->replication, "samples",
-                (json_int_t)r->samples, "dropped", (json_int_t)r->dropped, "gone",
-                (json_int_t)r->gone, "pages", (json_int_t)r->pages, "migrate",
-                (json_int_t)r->rd.migrate, "interleave", (json_int_t)r->rd.interleave, "replicate",
-                (json_int_t)r->rd.replicate, "migrated", (json_int_t)r->ex.migrated, "interleaved",
-                (json_int_t)r->ex.interleaved, "replicate_interleaved",
+                "imbalance_noise", m->imbalance_noise, "read_ratio", r->read_ratio, "enabled",
+                m->enabled, "migration", m->migration, "interleaving", m->interleaving,
+                "replication", m->replication, "samples", (json_int_t)r->samples, "dropped",
+                (json_int_t)r->dropped, "gone", (json_int_t)r->gone, "pages", (json_int_t)r->pages,
+                "migrate", (json_int_t)r->rd.migrate, "interleave", (json_int_t)r->rd.interleave,
+                "replicate", (json_int_t)r->rd.replicate, "migrated", (json_int_t)r->ex.migrated,
+                "interleaved", (json_int_t)r->ex.interleaved, "replicate_interleaved",
                 (json_int_t)r->ex.repl_interleaved, "failed", (json_int_t)r->ex.failed,
                 "over_budget", (json_int_t)r->rd.skipped_budget, "sampling_pct",
                 100 * r->sample_ns / rn, "deciding_pct", 100 * r->decide_ns / rn, "migrating_pct",

@@ -7,7 +7,7 @@
  *                  && read_ratio >= read_ratio_min
  *   interleaving = enabled && LAR < max_locality && imbalance > min_imbalance
  *                  (with hold_imbalance > 0, xpv's hysteresis: or the previous round had it on
- *                  and imbalance > hold_imbalance)
+ *                  and imbalance > max(hold_imbalance, 2 x the counting noise sqrt(n / counts)))
  *   migration    = enabled && LAR < max_locality_migr
  *
  *   per page: nodes_seen = nodes with samples; dest = the last such node
@@ -105,7 +105,13 @@ int xpv_cf_metrics(const struct xpv_cf_params *p, const struct xpv_cf_counters *
     m->enabled = m->maptu >= p->maptu_min;
     m->replication = m->enabled && p->replication && c->mem_usage <= p->mem_usage_max &&
                      c->read_ratio >= p->read_ratio_min;
-    bool held = p->hold_imbalance > 0 && c->interleaving_before && m->imbalance > p->hold_imbalance;
+    /* An even load measured by counting shows imbalance anyway: with T counts each node's
+     * count is ~ Poisson(T / n), stddev / mean = sqrt(n / T). The hold lets go within twice
+     * that of even, so a load estimated from a few hundred samples (the software sampler) is
+     * not held on noise; hardware counters count millions and leave hold_imbalance alone. */
+    m->imbalance_noise = total > 0 ? 100 * sqrt(n / total) : 0;
+    bool held = p->hold_imbalance > 0 && c->interleaving_before &&
+                m->imbalance > fmax(p->hold_imbalance, 2 * m->imbalance_noise);
     m->interleaving =
             m->enabled && m->lar < p->max_locality && (m->imbalance > p->min_imbalance || held);
     m->migration = m->enabled && m->lar < p->max_locality_migr;

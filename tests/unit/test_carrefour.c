@@ -128,6 +128,14 @@ static void test_hold_gate(void **state)
     xpv_cf_metrics(&hold, &c, &m);
     assert_true(fabs(m.imbalance - 100 * 45.0 / 1022.5) < 1e-9);
     assert_false(m.interleaving);
+    /* the same 13.95 % counted from 43 events (a sampled estimate): an even load would show
+     * 100 sqrt(4 / 43) = 30.5 % from counting alone, so the hold lets go (within twice that) */
+    counters(&c, 10, 1, 1e3);
+    c.interleaving_before = true;
+    xpv_cf_metrics(&hold, &c, &m);
+    assert_true(fabs(m.imbalance - 100 * 150.0 / 1075) < 1e-9);
+    assert_true(fabs(m.imbalance_noise - 100 * sqrt(4.0 / 43)) < 1e-9);
+    assert_true(m.enabled && !m.interleaving);
     /* held only while the engine is enabled (MAPTU 4.3 < 15) */
     counters(&c, 1000, 100, 1e6);
     c.interleaving_before = true;
