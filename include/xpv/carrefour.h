@@ -74,7 +74,7 @@ struct xpv_cf_params {
  * hot_page_pct 0 (the simulator's carrefour-hv).
  * `hold` is xpv's own profile, a departure from the papers: the LP values with hysteresis on
  * the interleaving gate (on above min_imbalance 35 %, off only at or below hold_imbalance
- * 5 %). The plain gate stops interleaving while one of 8 nodes still serves about twice the
+ * 5 % or within twice the counting noise). The plain gate stops interleaving while one of 8 nodes still serves about twice the
  * others' load (docs/carrefour.md, "In the simulator"). */
 void xpv_cf_params_asplos(struct xpv_cf_params *p);
 void xpv_cf_params_lp(struct xpv_cf_params *p);
