@@ -74,8 +74,8 @@ struct xpv_cf_params {
  * hot_page_pct 0 (the simulator's carrefour-hv).
  * `hold` is xpv's own profile, a departure from the papers: the LP values with hysteresis on
  * the interleaving gate (on above min_imbalance 35 %, off only at or below hold_imbalance
- * 5 % or within twice the counting noise). The plain gate stops interleaving while one of 8 nodes still serves about twice the
- * others' load (docs/carrefour.md, "In the simulator"). */
+ * 5 % or within twice the counting noise). The plain gate stops interleaving while one of 8 nodes
+ * still serves about twice the others' load (docs/carrefour.md, "In the simulator"). */
 void xpv_cf_params_asplos(struct xpv_cf_params *p);
 void xpv_cf_params_lp(struct xpv_cf_params *p);
 void xpv_cf_params_hold(struct xpv_cf_params *p);
@@ -134,7 +134,9 @@ struct xpv_cf_round {
     unsigned nr_decisions;
     unsigned migrate, interleave, replicate; /* decisions by fate */
     unsigned split;                          /* hot huge pages split (XPV_CF_SPLIT) */
-    unsigned skipped_budget;                 /* pages left undecided by the budget */
+    unsigned huge_pages;         /* pages decided by the 2 MB rules (thp on, marked huge) */
+    unsigned huge_moved_whole;   /* of the migrate and interleave decisions, those on them */
+    unsigned skipped_budget;     /* pages left undecided by the budget */
     unsigned replicate_fallback; /* pages the rules would replicate, decided without it */
     bool cheap_sampling_next;    /* adaptive sampling for the next round */
 };

@@ -118,30 +118,6 @@ struct opts {
     double interval, maptu_min;
 };
 
-/* Of a replayed round's pages (sorted by key), the 2 MiB ones, and the decisions that move one
- * whole (migrate or interleave a huge page; a split is counted by the engine). */
-static void count_huge(const struct xpv_cf_page *pages, unsigned np,
-                       const struct xpv_cf_decision *d, unsigned nd, unsigned *huge,
-                       unsigned *whole)
-{
-    *huge = *whole = 0;
-    for (unsigned k = 0; k < np; k++)
-        *huge += pages[k].huge;
-    for (unsigned k = 0; *huge && k < nd; k++) {
-        if (d[k].fate != XPV_CF_MIGRATE && d[k].fate != XPV_CF_INTERLEAVE)
-            continue;
-        unsigned lo = 0, hi = np;
-        while (lo < hi) {
-            unsigned mid = lo + (hi - lo) / 2;
-            if (pages[mid].key < d[k].key)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        *whole += lo < np && pages[lo].key == d[k].key && pages[lo].huge;
-    }
-}
-
 static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
                       struct xpv_cf_replay *r)
 {
@@ -172,8 +148,6 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
         interleaving = m.interleaving;
         double cost = now_ns() - t0;
         double pct = 100 * cost / ctr.round_ns;
-        unsigned huge, whole;
-        count_huge(pages, np, dec, rd.nr_decisions, &huge, &whole);
         if (o->json) {
             json_t *j = json_pack(
                     "{s:I, s:f, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, "
@@ -184,8 +158,8 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
                     "replication", m.replication, "pages", (json_int_t)np, "migrate",
                     (json_int_t)rd.migrate, "interleave", (json_int_t)rd.interleave, "replicate",
                     (json_int_t)rd.replicate, "over_budget", (json_int_t)rd.skipped_budget,
-                    "huge_pages", (json_int_t)huge, "split", (json_int_t)rd.split,
-                    "huge_moved_whole", (json_int_t)whole, "engine_pct_of_round", pct,
+                    "huge_pages", (json_int_t)rd.huge_pages, "split", (json_int_t)rd.split,
+                    "huge_moved_whole", (json_int_t)rd.huge_moved_whole, "engine_pct_of_round", pct,
                     "cheap_sampling_next", rd.cheap_sampling_next);
             if (j) {
                 json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -194,9 +168,9 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
             }
         } else {
             char hs[96] = "";
-            if (huge)
-                snprintf(hs, sizeof(hs), " (%u of 2 MiB: %u split, %u moved whole)", huge, rd.split,
-                         whole);
+            if (rd.huge_pages)
+                snprintf(hs, sizeof(hs), " (%u of 2 MiB: %u split, %u moved whole)", rd.huge_pages,
+                         rd.split, rd.huge_moved_whole);
             char g[64];
             printf("round %zu: MAPTU %.1f/us, LAR %.1f%%, imbalance %.1f%%, reads %.1f%% | %s"
                    "| %u pages sampled%s: %u migrate, %u interleave, %u replicate, %u over budget "

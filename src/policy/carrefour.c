@@ -195,6 +195,8 @@ int xpv_cf_decide(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
 {
     memset(round, 0, sizeof(*round));
     round->m = *m;
+    for (unsigned i = 0; p->thp && i < nr_pages; i++)
+        round->huge_pages += pages[i].huge;
     if (!m->enabled || !(m->migration || m->interleaving || m->replication)) {
         round->cheap_sampling_next = true;
         return 0;
@@ -243,6 +245,8 @@ int xpv_cf_decide(const struct xpv_cf_params *p, const struct xpv_cf_metrics *m,
             continue;
         }
         out[round->nr_decisions++] = d;
+        round->huge_moved_whole +=
+                p->thp && pg->huge && (d.fate == XPV_CF_MIGRATE || d.fate == XPV_CF_INTERLEAVE);
         if (d.fate == XPV_CF_MIGRATE)
             round->migrate++;
         else if (d.fate == XPV_CF_INTERLEAVE)

@@ -326,12 +326,15 @@ static void test_huge_rules(void **state)
     assert_int_equal(d[0].key, 1);
     assert_int_equal(d[0].fate, XPV_CF_MIGRATE);
     assert_int_equal(d[0].to, 1);
+    assert_int_equal(r.huge_pages, 1);
+    assert_int_equal(r.huge_moved_whole, 1);
     /* without thp (the ASPLOS module) the mark is ignored: 4 KB rules, nothing moves */
     struct xpv_cf_params asplos;
     xpv_cf_params_asplos(&asplos);
     assert_false(asplos.thp);
     assert_int_equal(xpv_cf_decide(&asplos, &m, pg, 2, &rng, d, 8, &r), 0);
     assert_int_equal(r.nr_decisions, 0);
+    assert_int_equal(r.huge_pages, 0);
     /* only the replication gate on: a misplaced huge page stays */
     m = gates(false, false, true);
     assert_int_equal(xpv_cf_decide(&P, &m, pg, 1, &rng, d, 8, &r), 0);
@@ -350,6 +353,7 @@ static void test_huge_rules(void **state)
     assert_int_equal(d[0].fate, XPV_CF_INTERLEAVE);
     assert_true(d[0].to >= 1 && d[0].to <= 3);
     assert_int_equal(d[1].fate, XPV_CF_REPLICATE);
+    assert_int_equal(r.huge_moved_whole, 1); /* the interleaved huge page, not the replicated */
     /* shared and interleaving off (migration on): a huge page is left alone */
     m = gates(true, false, false);
     m.samples = 1000;
