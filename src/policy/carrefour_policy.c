@@ -266,39 +266,30 @@ static void destroy(struct xpv_policy *p)
     free(s);
 }
 
-/* Which runtime's values a Carrefour policy runs with. */
-enum cf_profile {
-    CF_ASPLOS, /* xpv_cf_params_asplos: the public module and runtime's defaults */
-    CF_LP,     /* xpv_cf_params_lp: Carrefour-LP, the usenix module and runtime */
-    CF_XEN,    /* Voron's Xen port: the LP values without hot-page splitting (see below) */
-    CF_HOLD,   /* xpv_cf_params_hold: LP with hysteresis on the interleaving gate (xpv's) */
-};
+/*
+ * Voron's Xen port (papers.md §2.5): its decide_page_fate() runs with replication 0,
+ * interleave 1, migration 1, INTERLEAVE_SHARED_THP 1 and MIGRATE_MISPLACED_THP 1 (2 MB vs 4 KB
+ * inferred from IBS TLB bits); neither SPLIT_SHARED_THP nor ENABLE_HOT_PAGE_TRACKING is among
+ * its options (§1.8: those are the usenix module's hybrid mode), and its one move primitive,
+ * memory_move(d, gfn, node), remaps a gfn without splitting anything. So no hot-page
+ * splitting: a shared 2 MB page is only interleaved whole. Its runtime keeps the usenix values
+ * (MAPTU_MIN 15, MIN_IMBALANCE 35, MAX_LOCALITY_MIGRATION 80; §1.4), which
+ * xpv_cf_params_lp has.
+ */
+static void params_xen(struct xpv_cf_params *p)
+{
+    xpv_cf_params_lp(p);
+    p->hot_page_pct = 0;
+}
 
-static int make(struct xpv_policy *p, enum cf_profile profile, enum xpv_vm_mode mode,
-                double sample_ns, double speed, bool in_guest)
+/* `profile` sets the runtime's values the policy runs with (xpv_cf_params_asplos, ...). */
+static int make(struct xpv_policy *p, void (*profile)(struct xpv_cf_params *),
+                enum xpv_vm_mode mode, double sample_ns, double speed, bool in_guest)
 {
     struct cf_state *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    if (profile == CF_ASPLOS) {
-        xpv_cf_params_asplos(&s->params);
-    } else if (profile == CF_HOLD) {
-        xpv_cf_params_hold(&s->params);
-    } else {
-        xpv_cf_params_lp(&s->params);
-        /*
-         * The Xen port's decision (papers.md §2.5) runs decide_page_fate() with replication 0,
-         * interleave 1, migration 1, INTERLEAVE_SHARED_THP 1 and MIGRATE_MISPLACED_THP 1
-         * (2 MB vs 4 KB inferred from IBS TLB bits); neither SPLIT_SHARED_THP nor
-         * ENABLE_HOT_PAGE_TRACKING is among its options (§1.8: those are the usenix module's
-         * hybrid mode), and its one move primitive, memory_move(d, gfn, node), remaps a gfn
-         * without splitting anything. So no hot-page splitting: a shared 2 MB page is only
-         * interleaved whole. Its runtime keeps the usenix values (MAPTU_MIN 15,
-         * MIN_IMBALANCE 35, MAX_LOCALITY_MIGRATION 80; §1.4), which xpv_cf_params_lp has.
-         */
-        if (profile == CF_XEN)
-            s->params.hot_page_pct = 0;
-    }
+    profile(&s->params);
     s->params.replication = false; /* not modelled by the simulator (see above) */
     s->rng = 0x5eed;
     p->state = s;
@@ -316,7 +307,7 @@ static int make(struct xpv_policy *p, enum cf_profile profile, enum xpv_vm_mode 
 
 int xpv__carrefour_make(struct xpv_policy *p)
 {
-    return make(p, CF_ASPLOS, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
+    return make(p, xpv_cf_params_asplos, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
 }
 
 /*
@@ -328,7 +319,7 @@ int xpv__carrefour_make(struct xpv_policy *p)
  */
 int xpv__carrefour_lp_make(struct xpv_policy *p)
 {
-    return make(p, CF_LP, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
+    return make(p, xpv_cf_params_lp, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
 }
 
 /*
@@ -340,7 +331,7 @@ int xpv__carrefour_lp_make(struct xpv_policy *p)
  */
 int xpv__carrefour_hold_make(struct xpv_policy *p)
 {
-    return make(p, CF_HOLD, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
+    return make(p, xpv_cf_params_hold, XPV_VM_VNUMA, SAMPLE_NS, 1, false);
 }
 
 /*
@@ -348,7 +339,7 @@ int xpv__carrefour_hold_make(struct xpv_policy *p)
  * it sees the true nodes, but each sample goes through the hypervisor (the NMI lands in it and
  * walks the guest's page table: HV_SAMPLE_NS, assumed) and a guest page moves by copy and p2m
  * remap (HV_MIGRATE_SPEED of native migration throughput, assumed). Guests allocate as static
- * vNUMA. Decisions with the Xen port's values (CF_XEN, in make() above: the LP runtime's
+ * vNUMA. Decisions with the Xen port's values (params_xen above: the LP runtime's
  * MAPTU_MIN 15 and no replication, §1.4; the 2 MB rules on memory backed by 2 MiB pages and
  * no hot-page splitting, §2.5).
  */
@@ -356,7 +347,7 @@ int xpv__carrefour_hold_make(struct xpv_policy *p)
 #define HV_MIGRATE_SPEED 0.5
 int xpv__carrefour_hv_make(struct xpv_policy *p)
 {
-    return make(p, CF_XEN, XPV_VM_VNUMA, HV_SAMPLE_NS, HV_MIGRATE_SPEED, false);
+    return make(p, params_xen, XPV_VM_VNUMA, HV_SAMPLE_NS, HV_MIGRATE_SPEED, false);
 }
 
 /*
@@ -369,5 +360,5 @@ int xpv__carrefour_hv_make(struct xpv_policy *p)
  */
 int xpv__carrefour_xpv_make(struct xpv_policy *p)
 {
-    return make(p, CF_ASPLOS, XPV_VM_XPV, SAMPLE_NS, 1, true);
+    return make(p, xpv_cf_params_asplos, XPV_VM_XPV, SAMPLE_NS, 1, true);
 }
