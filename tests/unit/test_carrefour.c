@@ -251,29 +251,40 @@ static void test_replicate_fallback(void **state)
 
 /* The worked example: loads 70/10/10/10 %; a shared page on node 0 moves with probability
  * 0.7, to nodes 1-3 with weight 90 each and stays with weight 30: 0.7 x 270/300 = 63 %. */
-static void test_interleave_weights(void **state)
+enum { WORKED_PAGES = 20000 };
+
+/* The worked example's round (interleaving only, loads 70/10/10/10 %) with the params P on
+ * WORKED_PAGES shared pages on node 0: 63 % of them interleaved, a third to each light node,
+ * nothing else decided. */
+static struct xpv_cf_round worked_example(const struct xpv_cf_page *pg)
 {
-    (void)state;
-    enum { PAGES = 20000 };
-    static struct xpv_cf_page pg[PAGES];
-    static struct xpv_cf_decision d[PAGES];
-    for (unsigned i = 0; i < PAGES; i++)
-        pg[i] = page(i, 0, 1, 1, 0, 0, 1);
+    static struct xpv_cf_decision d[WORKED_PAGES];
     struct xpv_cf_metrics m = gates(false, true, false);
     m.load[0] = 70;
     m.load[1] = m.load[2] = m.load[3] = 10;
     struct xpv_cf_round r;
     uint64_t rng = 42;
-    xpv_cf_params_asplos(&P);
-    xpv_cf_decide(&P, &m, pg, PAGES, &rng, d, PAGES, &r);
-    double moved = (double)r.interleave / PAGES;
-    assert_true(fabs(moved - 0.63) < 0.02);
+    assert_int_equal(xpv_cf_decide(&P, &m, pg, WORKED_PAGES, &rng, d, WORKED_PAGES, &r), 0);
+    assert_int_equal(r.split, 0);
+    assert_true(fabs((double)r.interleave / WORKED_PAGES - 0.63) < 0.02);
     unsigned to[4] = {0};
-    for (unsigned i = 0; i < r.nr_decisions; i++)
+    for (unsigned i = 0; i < r.nr_decisions; i++) {
+        assert_int_equal(d[i].fate, XPV_CF_INTERLEAVE);
         to[d[i].to]++;
+    }
     assert_int_equal(to[0], 0);
     for (unsigned n = 1; n < 4; n++)
         assert_true(fabs((double)to[n] / r.nr_decisions - 1.0 / 3) < 0.03);
+    return r;
+}
+
+static void test_interleave_weights(void **state)
+{
+    (void)state;
+    static struct xpv_cf_page pg[WORKED_PAGES];
+    for (unsigned i = 0; i < WORKED_PAGES; i++)
+        pg[i] = page(i, 0, 1, 1, 0, 0, 1);
+    struct xpv_cf_round r = worked_example(pg);
     assert_false(r.cheap_sampling_next);
 }
 
@@ -366,29 +377,13 @@ static void test_huge_rules(void **state)
 static void test_huge_interleave_weights(void **state)
 {
     (void)state;
-    enum { PAGES = 20000 };
-    static struct xpv_cf_page pg[PAGES];
-    static struct xpv_cf_decision d[PAGES];
-    for (unsigned i = 0; i < PAGES; i++)
+    static struct xpv_cf_page pg[WORKED_PAGES];
+    for (unsigned i = 0; i < WORKED_PAGES; i++)
         pg[i] = huge(i, 0, 1, 1, 0, 0);
     xpv_cf_params_lp(&P);
     P.hot_page_pct = 0; /* 20000 pages of 2 samples: none is hot anyway */
-    struct xpv_cf_metrics m = gates(false, true, false);
-    m.load[0] = 70;
-    m.load[1] = m.load[2] = m.load[3] = 10;
-    struct xpv_cf_round r;
-    uint64_t rng = 42;
-    xpv_cf_decide(&P, &m, pg, PAGES, &rng, d, PAGES, &r);
-    assert_int_equal(r.split, 0);
-    assert_true(fabs((double)r.interleave / PAGES - 0.63) < 0.02);
-    unsigned to[4] = {0};
-    for (unsigned i = 0; i < r.nr_decisions; i++) {
-        assert_int_equal(d[i].fate, XPV_CF_INTERLEAVE);
-        to[d[i].to]++;
-    }
-    assert_int_equal(to[0], 0);
-    for (unsigned n = 1; n < 4; n++)
-        assert_true(fabs((double)to[n] / r.nr_decisions - 1.0 / 3) < 0.03);
+    struct xpv_cf_round r = worked_example(pg);
+    assert_int_equal(r.huge_moved_whole, r.interleave);
 }
 
 /* Hot pages: a shared huge page with more than 6 % of the round's samples (the integer
