@@ -220,13 +220,13 @@ int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsign
  * notice the vCPU gone, describe the VM again and republish. -EBUSY while one is pending. */
 int hostd_vm_del_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu,
                       struct xpv_error *err);
-/* The VM part of `xpv domains --json`: vCPUs (thread, vNode, node), kicks and ACKs. */
 /* The operator's vCPU placements for the state file, {"QEMU cpu-index": node id} (new
  * reference), NULL when there is none: the attached VM's, else those read at start and not
  * applied yet. */
 json_t *hostd_vm_pins_json(const struct hostd *h, const struct hostd_domain *d);
 /* Write the operator's placements (domains and vCPUs) to the state file. */
 void hostd_save_state(struct hostd *h);
+/* The VM part of `xpv domains --json`: vCPUs (thread, vNode, node), kicks and ACKs. */
 json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d);
 
 #endif

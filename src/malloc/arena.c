@@ -235,8 +235,7 @@ int xpv__arena_destroy(struct xpv_heap *h, int node)
             continue;
         char name[64];
         if (nh->automatic) { /* jemalloc's: back to its default hooks, spent (see the top) */
-            if (arena_stat(nh->index, "nthreads", sizeof(unsigned)) >
-                0) { /* still a thread's arena */
+            if (arena_stat(nh->index, "nthreads", sizeof(unsigned)) > 0) { /* a thread's */
                 rc = -EBUSY;
                 continue;
             }
