@@ -57,11 +57,20 @@ struct xpv_channel_fast {
     const uint64_t *generation_word;
 };
 
+/*
+ * The address of the mapped record's generation word (little-endian u64), valid while ch is
+ * open: for a caller that keeps its own copy of the pointer to load it with the ordering it
+ * needs (xpv-malloc publishes it to its threads with release ordering).
+ */
+static inline const uint64_t *xpv_channel_generation_word(const struct xpv_channel *ch)
+{
+    return ((const struct xpv_channel_fast *)(const void *)ch)->generation_word;
+}
+
 /* The published generation: one relaxed atomic load, no syscall, no lock. 0: none yet. */
 static inline uint64_t xpv_channel_generation(const struct xpv_channel *ch)
 {
-    uint64_t g = __atomic_load_n(
-            ((const struct xpv_channel_fast *)(const void *)ch)->generation_word, __ATOMIC_RELAXED);
+    uint64_t g = __atomic_load_n(xpv_channel_generation_word(ch), __ATOMIC_RELAXED);
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     g = __builtin_bswap64(g); /* the record is little-endian */
 #endif

@@ -17,7 +17,6 @@
 #include <stdint.h>
 
 #include "xpv/error.h"
-#include "xpv/topo.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -107,20 +106,7 @@ uint16_t xpv_record_cpu_vnode(const struct xpv_record_view *v, unsigned cpu);
 struct xpv_record_backing xpv_record_backing_at(const struct xpv_record_view *v, unsigned i);
 uint16_t xpv_record_distance(const struct xpv_record_view *v, unsigned i, unsigned j);
 
-/*
- * A desc for a process domain on this machine: every node of t is both a physical and a
- * virtual node (identity), each online CPU sits on its node, each node backs itself with its
- * memory. The arrays are allocated; xpv_record_desc_free() releases them.
- */
-int xpv_record_desc_from_topo(const struct xpv_topo *t, struct xpv_record_desc *desc,
-                              struct xpv_error *err);
-/*
- * The same for a process domain confined to some nodes (node_ids: OS ids; NULL = all): only
- * those nodes are physical (and virtual) nodes of the record, only their CPUs have a node;
- * the others read XPV_RECORD_NONE. -EINVAL when no node of t is in the set.
- */
-int xpv_record_desc_from_nodes(const struct xpv_topo *t, const struct xpv_bitmap *node_ids,
-                               struct xpv_record_desc *desc, struct xpv_error *err);
+/* Release the arrays of a desc filled by a builder (xpv/record_build.h). */
 void xpv_record_desc_free(struct xpv_record_desc *desc);
 
 #ifdef __cplusplus

@@ -18,6 +18,7 @@
 #include "xpv/channel.h"
 #include "xpv/publisher.h"
 #include "xpv/record.h"
+#include "xpv/record_build.h"
 #include "xpv/topo.h"
 
 static volatile sig_atomic_t got_stop, got_hup;

@@ -24,6 +24,7 @@
 #include "hostd.h"
 #include "xpv/publisher.h"
 #include "xpv/record.h"
+#include "xpv/record_build.h"
 
 #define MAX_TIDS   4096
 #define MAX_RANGES 1024

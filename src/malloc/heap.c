@@ -138,9 +138,7 @@ static void maybe_open_record(struct xpv_heap *h)
     struct xpv_channel *ch;
     if (xpv_channel_open(h->record_path, &ch, NULL) == 0) {
         __atomic_store_n(&h->ch, ch, __ATOMIC_RELAXED);
-        __atomic_store_n(&h->gen_word,
-                         ((const struct xpv_channel_fast *)(const void *)ch)->generation_word,
-                         __ATOMIC_RELEASE);
+        __atomic_store_n(&h->gen_word, xpv_channel_generation_word(ch), __ATOMIC_RELEASE);
     }
 }
 

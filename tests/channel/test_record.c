@@ -15,6 +15,7 @@
 #include "tu_record.h"
 #include "xpv/crc32c.h"
 #include "xpv/record.h"
+#include "xpv/record_build.h"
 #include "xpv/topo.h"
 
 uint32_t xpv_crc32c_portable(const void *buf, size_t len);
