@@ -2,7 +2,7 @@
  * cf_perf_event.c — the perf_event sampler backend (xpv/cf_perf_event.h): finding the precise
  * memory sampling PMU in sysfs, opening it on a process (one ring per CPU, every thread's
  * event on a CPU redirected to that CPU's ring, inherit on), and draining the rings with the
- * pure parser of cf_pe_record.c.
+ * pure parser of cf_perf_event_record.c.
  *
  * Ring protocol (perf_event_open(2), struct perf_event_mmap_page): the kernel writes records,
  * then publishes data_head; we read data_head with acquire ordering (the smp_rmb the ABI asks

@@ -26,7 +26,7 @@
 #include "cli.h"
 #include "xpv/carrefour.h"
 #include "xpv/cf_live.h"
-#include "xpv/cf_perf.h"
+#include "xpv/cf_perf_script.h"
 #include "xpv/cf_perf_event.h"
 #include "xpv/cf_replay.h"
 #include "xpv/file.h"

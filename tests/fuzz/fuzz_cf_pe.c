@@ -1,6 +1,6 @@
 /*
  * fuzz_cf_pe.c — libFuzzer target for the perf ring record parser of Carrefour's perf_event
- * backend (src/carrefour/cf_pe_record.c): the bytes of a ring's data area as the kernel would
+ * backend (src/carrefour/cf_perf_event_record.c): the bytes of a ring's data area as the kernel would
  * leave them, read between a tail and a head the input chooses.
  *
  * Input: u64 sample_type (reduced to the known fields), u64 tail, u32 head - tail, u8 ring CPU,

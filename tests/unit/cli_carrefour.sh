@@ -80,7 +80,7 @@ assert abs(rows[0]["lar"] - 400 / 7) < 1e-9, rows[0]
 assert abs(rows[0]["maptu"] - 7000 / 1e6) < 1e-12, rows[0]
 assert rows[0]["pages"] == 3, rows[0]
 PY
-# with data_page_size (tests/fuzz/seeds/cf_perf/page-size.txt): 2M samples are 2 MiB pages
+# with data_page_size (tests/fuzz/seeds/cf_perf_script/page-size.txt): 2M samples are 2 MiB pages
 "$xpv" carrefour --perf-script "$(dirname "$perf")/page-size.txt" --cpu-nodes 0-3:0,4-7:1 --profile lp --json \
     >"$d/psize" 2>"$d/err" || fail "--perf-script with data_page_size: $(cat "$d/err")"
 python3 - "$d/psize" <<'PY' || fail "perf data_page_size rounds: $(cat "$d/psize")"

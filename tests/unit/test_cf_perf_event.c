@@ -1,5 +1,5 @@
 /*
- * test_cf_perf_event.c — Carrefour's perf_event backend (src/carrefour/cf_pe_record.c,
+ * test_cf_perf_event.c — Carrefour's perf_event backend (src/carrefour/cf_perf_event_record.c,
  * cf_perf_event.c).
  *
  * The record parser on hand-built rings laid out as include/uapi/linux/perf_event.h says

@@ -1,5 +1,5 @@
 /*
- * test_cf_replay.c — the recorded-samples format (src/policy/cf_replay.c): a valid file
+ * test_cf_replay.c — the recorded-samples format (src/carrefour/cf_replay.c): a valid file
  * becomes rounds, pages and counters as documented; every malformed line is refused with its
  * line number; the engine decides on a replayed round as on hand-built pages; samples marked
  * 2m are grouped by 2 MiB page for the LP profile (decided whole, hot ones split) and by 4 KiB

@@ -1,5 +1,5 @@
 /*
- * cf_pe_record.c — perf ring records as bytes (xpv/cf_perf_event.h): decoding a
+ * cf_perf_event_record.c — perf ring records as bytes (xpv/cf_perf_event.h): decoding a
  * PERF_RECORD_SAMPLE by its sample_type and walking a ring's data area between tail and head.
  * Pure functions of their arguments: no system call, no state.
  *

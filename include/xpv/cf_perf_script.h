@@ -1,5 +1,5 @@
 /*
- * xpv/cf_perf.h — import `perf script` text of a precise memory-sampling run (AMD IBS op,
+ * xpv/cf_perf_script.h — import `perf script` text of a precise memory-sampling run (AMD IBS op,
  * Intel PEBS mem-loads / mem-stores) as Carrefour samples (docs/carrefour.md, "perf
  * recordings"). The importer translates to the replay format (xpv/cf_replay.h) and parses
  * that, so both share one set of checks.

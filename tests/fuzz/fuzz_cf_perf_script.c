@@ -1,5 +1,5 @@
 /*
- * fuzz_cf_perf.c — libFuzzer target for the `perf script` importer and its maps: any input
+ * fuzz_cf_perf_script.c — libFuzzer target for the `perf script` importer and its maps: any input
  * is imported or refused with a message naming the input; an imported recording gives rounds
  * whose samples name known CPUs and nodes. The first byte picks the round length (1 us .. 1 s)
  * and whether the rest is a page map followed (after a NUL byte) by the perf text.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xpv/cf_perf.h"
+#include "xpv/cf_perf_script.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * test_cf_perf.c — the `perf script` importer (src/policy/cf_perf.c) on hand-made text in the
+ * test_cf_perf_script.c — the `perf script` importer (src/carrefour/cf_perf_script.c) on hand-made text in the
  * documented shape: CPUs map to nodes, reads and writes come from data_src or the event name,
  * rounds follow the clock, pages take the page map's node or their first sampler's, and
  * malformed lines are refused with their line number; data_page_size 2M marks a sample huge
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "xpv/cf_perf.h"
+#include "xpv/cf_perf_script.h"
 
 /* Intel PEBS (perf mem record) and AMD IBS (ibs_op//) lines, two rounds of 1 ms. */
 static const char pebs[] =

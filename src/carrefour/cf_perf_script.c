@@ -1,6 +1,6 @@
 /*
- * cf_perf.c — `perf script` text of precise memory sampling as Carrefour samples
- * (xpv/cf_perf.h). Pure: text in, replay out. The input is untrusted: every field is checked,
+ * cf_perf_script.c — `perf script` text of precise memory sampling as Carrefour samples
+ * (xpv/cf_perf_script.h). Pure: text in, replay out. The input is untrusted: every field is checked,
  * malformed lines are refused with NAME:LINE, and the output goes through the replay parser
  * (so its size bound, 16 MiB of replay text, applies too).
  *
@@ -9,7 +9,7 @@
  * round; a page's node is the page map's, else the node of the CPU that sampled it first
  * (for a sample perf says is on a 2M page: per 2 MiB page, written "2m" in the replay).
  */
-#include "xpv/cf_perf.h"
+#include "xpv/cf_perf_script.h"
 
 #include <errno.h>
 #include <math.h>
