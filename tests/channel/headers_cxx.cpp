@@ -6,7 +6,6 @@
 #include "xpv/frame.h"
 #include "xpv/publisher.h"
 #include "xpv/record.h"
-#include "xpv/topo.h"
 
 uint64_t gen_of(const struct xpv_channel *ch);
 uint64_t gen_of(const struct xpv_channel *ch) { return xpv_channel_generation(ch); }
