@@ -4,9 +4,11 @@
  * under the record's seqlock, and wakes readers waiting on it (a futex on the sequence word).
  *
  * One publisher per mapping: the file variant takes an exclusive flock() and refuses a second
- * one with -EBUSY. The generation continues from the record already in the mapping, so it only
- * grows across publisher restarts; the file is left in place on close so readers keep the last
- * record.
+ * one with -EBUSY. The generation continues from the record found in the mapping when the
+ * publisher opens it, so it grows across publisher restarts; after that the publisher keeps the
+ * generation and sequence word itself and never reads them back (a guest can write an ivshmem
+ * region). Generations skip 0 if they ever wrap. The file is left in place on close so readers
+ * keep the last record.
  */
 #ifndef XPV_PUBLISHER_H
 #define XPV_PUBLISHER_H
@@ -43,7 +45,8 @@ int xpv_publisher_open_mem(void *mem, size_t size, struct xpv_publisher **out,
 int xpv_publisher_publish(struct xpv_publisher *p, const struct xpv_record_desc *desc,
                           uint64_t *generation, struct xpv_error *err);
 
-/* The generation of the record in the mapping (0: none yet). */
+/* The generation this publisher last published; before its first publish, the one it found in
+ * the mapping when it opened it (0: none). Never read back from the mapping after open. */
 uint64_t xpv_publisher_generation(const struct xpv_publisher *p);
 
 /* Unmap and close (the file stays). NULL is fine. */

@@ -8,8 +8,15 @@
  *   seq := s + 2 (even)           release store
  *   FUTEX_WAKE on seq
  * The record is encoded and validated in a private staging buffer first, so a bad desc never
- * disturbs the published record. A previous publisher that died mid-write leaves seq odd; the
- * next one (holding the flock, so alone) rounds it up.
+ * disturbs the published record.
+ *
+ * The mapping is read once, when the publisher opens it: the generation found there (so that
+ * generations keep growing across publisher restarts) and the seq word (a previous publisher
+ * that died mid-write left it odd: this one, alone by the flock, rounds it up). From then on
+ * the publisher keeps both in its own struct and only writes them: the mapping may be an
+ * ivshmem region the guest can write, and a value read back from it (a generation of
+ * 2^64 - 1 would make the next one 0, which the ABI reserves for "nothing published") must
+ * never steer what the host publishes. A generation that would wrap skips 0.
  */
 #define _GNU_SOURCE
 #include "xpv/publisher.h"
@@ -32,6 +39,8 @@ struct xpv_publisher {
     size_t size;
     int fd; /* -1 for caller-owned memory */
     uint8_t *staging;
+    uint64_t generation; /* the last published (at open: the one found in the mapping) */
+    uint32_t seq;        /* even: the seq word this publisher last wrote (or found, rounded) */
 };
 
 static uint64_t stored_generation(const uint8_t *map, size_t size)
@@ -60,6 +69,9 @@ static int make(uint8_t *map, size_t size, int fd, struct xpv_publisher **out,
     p->size = size;
     p->fd = fd;
     p->staging = staging;
+    p->generation = stored_generation(map, size);
+    uint32_t s = le32toh(__atomic_load_n(shm_seq(map), __ATOMIC_RELAXED));
+    p->seq = s + (s & 1);
     *out = p;
     return 0;
 }
@@ -121,13 +133,15 @@ int xpv_publisher_open(const char *path, struct xpv_publisher **out, struct xpv_
 
 uint64_t xpv_publisher_generation(const struct xpv_publisher *p)
 {
-    return stored_generation(p->map, p->size);
+    return p->generation;
 }
 
 int xpv_publisher_publish(struct xpv_publisher *p, const struct xpv_record_desc *desc,
                           uint64_t *generation, struct xpv_error *err)
 {
-    uint64_t gen = stored_generation(p->map, p->size) + 1;
+    uint64_t gen = p->generation + 1;
+    if (gen == 0) /* 0 means "nothing published" */
+        gen = 1;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -137,9 +151,7 @@ int xpv_publisher_publish(struct xpv_publisher *p, const struct xpv_record_desc 
         return (int)len;
 
     uint32_t *seq = shm_seq(p->map);
-    uint32_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
-    s = le32toh(s);
-    s += s & 1; /* a writer died mid-update: we are alone (flock), finish its cycle */
+    uint32_t s = p->seq;
     __atomic_store_n(seq, htole32(s + 1), __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     memcpy(p->map, p->staging, XPV_RECORD_OFF_SEQ);
@@ -147,6 +159,8 @@ int xpv_publisher_publish(struct xpv_publisher *p, const struct xpv_record_desc 
     __atomic_store_n(shm_gen(p->map), htole64(gen), __ATOMIC_RELAXED);
     __atomic_store_n(seq, htole32(s + 2), __ATOMIC_RELEASE);
     shm_futex_wake(seq);
+    p->seq = s + 2;
+    p->generation = gen;
     if (generation)
         *generation = gen;
     return 0;
