@@ -345,7 +345,7 @@ int main(void)
 {
     char qemu[4096];
     if (find_qemu(qemu, sizeof(qemu)) < 0) {
-        printf("SKIP: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)\n");
+        printf("skip: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)\n");
         return 77;
     }
     const struct CMUnitTest tests[] = {

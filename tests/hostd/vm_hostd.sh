@@ -14,7 +14,7 @@
 # Exit 77 without qemu-system-x86_64.
 set -u
 xpv=$1 fixture=$2
-qemu=$(command -v qemu-system-x86_64) || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
+qemu=$(command -v qemu-system-x86_64) || { echo "skip: qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"; exit 77; }
 d=$(mktemp -d /tmp/xpv-vm-hostd.XXXXXX)
 m0=/dev/shm/xpv-vm-hostd-$$-m0 iv=/dev/shm/xpv-vm-hostd-$$-iv
 cleanup() {

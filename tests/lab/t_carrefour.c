@@ -210,7 +210,7 @@ static enum lab_result shared_spreads(const struct lab_env *env)
 {
     int c[64], pages;
     if (env->nodes < 2)
-        return LAB_SKIP;
+        LAB_SKIP_BECAUSE("needs 2+ nodes, the guest was booted with %u", env->nodes);
     /* First touch put all of it on node 0; spread means every node holds a fair part. What
      * "fair" can mean is set by Carrefour's own rule: interleaving stops once the imbalance
      * (stddev / mean of the nodes' load, n - 1) is below 35 %, and with 8 nodes that leaves
@@ -235,7 +235,7 @@ static enum lab_result shared_hold(const struct lab_env *env)
 {
     int c[64], pages;
     if (env->nodes < 2)
-        return LAB_SKIP;
+        LAB_SKIP_BECAUSE("needs 2+ nodes, the guest was booted with %u", env->nodes);
     return shared_run(env, xpv_cf_params_hold, 40, 50, c, &pages);
 }
 
@@ -244,7 +244,7 @@ static enum lab_result private_follows(const struct lab_env *env)
     char out[4096];
     unsigned moved = 0;
     if (env->nodes < 2)
-        return LAB_SKIP;
+        LAB_SKIP_BECAUSE("needs 2+ nodes, the guest was booted with %u", env->nodes);
     enum lab_result r = run(env, "private", xpv_cf_params_asplos, out, sizeof(out), &moved);
     if (r != LAB_PASS)
         return r;

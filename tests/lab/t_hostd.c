@@ -193,10 +193,8 @@ static int placed(const struct lab_env *env, pid_t pid, uint64_t addr, unsigned 
 
 static enum lab_result lab_hostd_move(const struct lab_env *env)
 {
-    if (env->topo->nr_nodes < 3) {
-        printf("  needs 3+ nodes, guest has %u\n", env->topo->nr_nodes);
-        return LAB_SKIP;
-    }
+    if (env->topo->nr_nodes < 3)
+        LAB_SKIP_BECAUSE("needs 3+ nodes, guest has %u", env->topo->nr_nodes);
     char dir[] = "/tmp/xpv-lab-hostd-XXXXXX";
     LAB_CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
     char sock[64], rec0[64], opt_d[2][32];
