@@ -390,7 +390,7 @@ static void test_record_appears_later(void **state)
     publish(f.pub, (const uint16_t[]){2, 2, 2, 2});
     int node = 0;
     for (int i = 0; i < 500 && node != 2; i++) { /* up to 5 s: not a timing check */
-        usleep(10000);
+        usleep(10000); /* not a wait: the poll interval; assert_int_equal shows the last node */
         node = xpv_heap_thread_node(h);
     }
     assert_int_equal(node, 2);

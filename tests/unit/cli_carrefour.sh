@@ -127,7 +127,7 @@ fi
 "$xpv" carrefour --sampler nope -- true 2>/dev/null; [ $? -eq 2 ] || fail "--sampler nope"
 
 # --pid of a process without the sampler: says how to start it
-sleep 5 & sp=$!
+sleep 300 & sp=$! # not a wait: a live process without the sampler (killed below)
 "$xpv" carrefour --pid $sp 2>"$d/err"; rc=$?
 kill $sp 2>/dev/null
 [ $rc -eq 1 ] || fail "--pid without a ring should fail"
