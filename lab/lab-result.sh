@@ -8,14 +8,19 @@ if [ ! -f "$log" ]; then
     exit 1
 fi
 if grep -q '^XPV-LAB-SKIPPED' "$log"; then
-    sed -n 's/^XPV-LAB-SKIPPED /lab skipped: /p' "$log"
+    sed -n 's/^XPV-LAB-SKIPPED /skip: the lab did not run: /p' "$log"
     exit 77
 fi
 awk -v t="$test" '$1 == "XPV-LAB" && $2 == "BEGIN" && $3 == t {on = 1} on {print} $1 == "XPV-LAB" && $2 == "END" && $3 == t {exit}' "$log"
 result=$(awk -v t="$test" '$1 == "XPV-LAB" && $2 == "END" && $3 == t {print $4; exit}' "$log")
 case $result in
 PASS) exit 0 ;;
-SKIP) exit 77 ;;
+SKIP)
+    # its reason: a line "skip: ..." it printed (lab.h, LAB_SKIP_BECAUSE)
+    awk -v t="$test" '$1 == "XPV-LAB" && $2 == "BEGIN" && $3 == t {on = 1} on && /^ *skip: / {f = 1} $1 == "XPV-LAB" && $2 == "END" && $3 == t {exit} END {exit !f}' "$log" ||
+        echo "skip: $test said SKIP without a reason"
+    exit 77
+    ;;
 FAIL) exit 1 ;;
 *)
     echo "test $test has no result in $log (the guest died in it, or it is not in the guest binary)"

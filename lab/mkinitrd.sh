@@ -10,7 +10,7 @@ shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 kmod=$(ls -d "$kdir"/lib/modules/* 2>/dev/null | head -1)
 if [ -z "$kmod" ]; then
-    echo "no guest kernel under $kdir (bash lab/fetch-kernel.sh $kdir fetches it); skipping" >&2
+    echo "skip: no guest kernel under $kdir (bash lab/fetch-kernel.sh $kdir fetches it)"
     exit 77
 fi
 busybox=$(command -v busybox || true)

@@ -40,7 +40,7 @@ tests=$(IFS=,; echo "$*")
 mkdir -p "$(dirname "$log")"
 skip() {
     echo "XPV-LAB-SKIPPED $*" >"$log"
-    echo "lab skipped: $*" >&2
+    echo "skip: the lab cannot run here: $*" >&2
     exit 77
 }
 qemu=$(command -v qemu-system-x86_64 || true)

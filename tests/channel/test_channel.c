@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -190,15 +192,54 @@ static void test_open_errors(void **state)
     assert_string_equal(xpv_channel_default_path(), XPV_CHANNEL_DEFAULT_PATH);
 }
 
+/* Is thread tid of this process blocked in futex() on the page holding addr? seen gets what
+ * /proc/self/task/TID/syscall says: the syscall number and its arguments while the thread is
+ * blocked in one ("running" otherwise). */
+static bool blocked_in_futex_on(pid_t tid, const void *addr, char *seen, size_t len)
+{
+    char file[64];
+    snprintf(file, sizeof(file), "/proc/self/task/%d/syscall", (int)tid);
+    FILE *f = fopen(file, "r");
+    seen[0] = 0;
+    if (!f || !fgets(seen, (int)len, f)) {
+        snprintf(seen, len, "cannot read %s", file);
+        if (f)
+            fclose(f);
+        return false;
+    }
+    fclose(f);
+    seen[strcspn(seen, "\n")] = 0;
+    long nr = -1;
+    unsigned long long uaddr = 0;
+    uintptr_t page = (uintptr_t)addr & ~(uintptr_t)4095;
+    return sscanf(seen, "%ld %llx", &nr, &uaddr) == 2 && nr == SYS_futex &&
+           (uintptr_t)(uaddr & ~4095ull) == page;
+}
+
 struct later {
     struct xpv_publisher *p;
     uint64_t k;
+    pid_t waiter;           /* the thread in xpv_channel_wait() */
+    const void *word;       /* on the channel's mapping (the page its futex is on) */
+    bool blocked;           /* the waiter was seen blocked there before the publish */
+    char seen[256];         /* what was last seen of the waiter */
 };
 
+/* Publish once the waiter is blocked in the channel's futex (so the publish is what wakes
+ * it), or after 10 s (test_wait then fails, saying what it last saw). */
 static void *publish_later(void *arg)
 {
     struct later *l = arg;
-    usleep(50 * 1000);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        l->blocked = blocked_in_futex_on(l->waiter, l->word, l->seen, sizeof(l->seen));
+        if (l->blocked)
+            break;
+        struct timespec poll = {0, 1000000};
+        nanosleep(&poll, NULL); /* not a wait: the poll interval of this deadline loop */
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec - t0.tv_sec < 10);
     publish(l->p, l->k);
     return NULL;
 }
@@ -212,11 +253,14 @@ static void test_wait(void **state)
     assert_int_equal(xpv_channel_wait(ch, g, 20), -ETIMEDOUT);
     assert_int_equal(xpv_channel_wait(ch, g - 1, 0), 0); /* already different */
     pthread_t th;
-    struct later l = {p, 8};
+    struct later l = {p, 8, gettid(), xpv_channel_generation_word(ch), false, ""};
     pthread_create(&th, NULL, publish_later, &l);
-    assert_int_equal(xpv_channel_wait(ch, g, 10000), 0);
+    assert_int_equal(xpv_channel_wait(ch, g, 20000), 0);
     assert_int_equal(xpv_channel_generation(ch), g + 1);
     pthread_join(th, NULL);
+    if (!l.blocked)
+        fail_msg("the waiting thread was never seen blocked in futex() on the channel: "
+                 "last saw '%s'", l.seen);
     xpv_channel_close(ch);
     xpv_publisher_close(p);
 }
@@ -226,12 +270,16 @@ struct seen {
     pthread_cond_t cond;
     uint64_t last;
     int calls, bad;
+    int unsubscribed; /* set once xpv_channel_unsubscribe() has returned */
+    int late;         /* callbacks that started after that */
 };
 
 static void on_change(const struct xpv_snapshot *s, void *arg)
 {
     struct seen *sn = arg;
     pthread_mutex_lock(&sn->lock);
+    if (sn->unsubscribed)
+        sn->late++;
     if (s)
         sn->last = xpv_snapshot_generation(s);
     else
@@ -241,27 +289,64 @@ static void on_change(const struct xpv_snapshot *s, void *arg)
     pthread_mutex_unlock(&sn->lock);
 }
 
+/* Wait until sn has seen generation gen (calls < 0) or until its call count is no longer
+ * calls, at most ms ms; whether it happened. */
+static bool seen_within(struct seen *sn, uint64_t gen, int calls, int ms)
+{
+    struct timespec end;
+    clock_gettime(CLOCK_REALTIME, &end); /* the condition variable's clock */
+    end.tv_sec += ms / 1000;
+    end.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (end.tv_nsec >= 1000000000) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&sn->lock);
+    int rc = 0;
+    while (!(calls < 0 ? sn->last >= gen : sn->calls != calls) && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&sn->cond, &sn->lock, &end);
+    bool happened = calls < 0 ? sn->last >= gen : sn->calls != calls;
+    pthread_mutex_unlock(&sn->lock);
+    return happened;
+}
+
 static void test_subscribe(void **state)
 {
     (void)state;
     struct xpv_publisher *p = pub_open();
-    struct xpv_channel *ch = ch_open();
-    struct seen sn = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    struct xpv_channel *ch = ch_open(), *ch2 = ch_open();
+    struct seen sn = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0};
+    struct seen ctl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0};
     uint64_t g = publish(p, 9);
     assert_int_equal(xpv_channel_subscribe(ch, on_change, &sn, NULL), 0);
     assert_int_equal(xpv_channel_subscribe(ch, on_change, &sn, NULL), -EBUSY);
+    assert_int_equal(xpv_channel_subscribe(ch2, on_change, &ctl, NULL), 0); /* stays */
     uint64_t want = publish(p, 10);
     assert_true(want > g);
-    pthread_mutex_lock(&sn.lock);
-    while (sn.last < want)
-        pthread_cond_wait(&sn.cond, &sn.lock);
-    pthread_mutex_unlock(&sn.lock);
+    if (!seen_within(&sn, want, -1, 10000))
+        fail_msg("no callback for generation %llu in 10 s (last %llu, %d calls)",
+                 (unsigned long long)want, (unsigned long long)sn.last, sn.calls);
+
+    /* When unsubscribe returns no callback runs or will run: a publish after it reaches the
+     * watcher still subscribed on ch2, and nothing on ch. A watcher left running on ch (an
+     * unsubscribe that does not stop and join it) would have called back by the time ch2's
+     * did, or within the half second after. */
     xpv_channel_unsubscribe(ch);
+    pthread_mutex_lock(&sn.lock);
+    sn.unsubscribed = 1;
     int calls = sn.calls;
-    publish(p, 11);
-    usleep(100 * 1000);
-    assert_int_equal(sn.calls, calls); /* no callback after unsubscribe returned */
+    pthread_mutex_unlock(&sn.lock);
+    uint64_t after = publish(p, 11);
+    if (!seen_within(&ctl, after, -1, 10000))
+        fail_msg("the subscriber on another handle did not see generation %llu in 10 s",
+                 (unsigned long long)after);
+    if (seen_within(&sn, 0, calls, 500) || sn.late)
+        fail_msg("a callback ran after xpv_channel_unsubscribe() returned: %d calls, then %d "
+                 "(last generation %llu), %d started after it returned",
+                 calls, sn.calls, (unsigned long long)sn.last, sn.late);
     assert_int_equal(sn.bad, 0);
+    xpv_channel_unsubscribe(ch2);
+    xpv_channel_close(ch2);
     xpv_channel_close(ch);
     xpv_publisher_close(p);
 }

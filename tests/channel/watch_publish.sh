@@ -4,6 +4,8 @@
 # Also the errors a user meets: no record yet, a second publisher, bad usage.
 set -u
 xpv=$1 fx=$2
+# shellcheck source=../wait.sh
+. "$(dirname "$0")/../wait.sh"
 d=$(mktemp -d /tmp/xpv-watch.XXXXXX)
 trap 'kill $wpid 2>/dev/null; rm -rf "$d"' EXIT
 rec=$d/record
@@ -18,10 +20,8 @@ grep -q "no topology record at $rec" "$d/err" || fail "unclear error: $(cat "$d/
 "$xpv" watch "$rec" --json --count 3 --timeout 30 >>"$d/out" 2>"$d/werr" &
 wpid=$!
 # wait for the watcher's first line (the record already there), then change it twice
-i=0
-while [ "$(wc -l <"$d/out")" -lt 1 ]; do
-    i=$((i + 1)); [ $i -gt 300 ] && fail "watch printed nothing in 30 s"; sleep 0.1
-done
+wait_until 30 "xpv watch's first record" lines_at_least 1 "$d/out" ||
+    fail "watch printed nothing ($(cat "$d/werr"))"
 "$xpv" publish --path "$rec" --root "$fx/offline" --once >/dev/null || fail "second publish"
 "$xpv" publish --path "$rec" --root "$fx/sparse" --once >/dev/null || fail "third publish"
 wait $wpid || fail "watch exited $? ($(cat "$d/werr"))"
@@ -42,10 +42,8 @@ PY
 "$xpv" publish --path "$rec" --root "$fx/4node" --interval 10 >>"$d/pub" &
 ppid=$!
 # wait until it holds the record (it prints once it has published)
-i=0
-while ! grep -q published "$d/pub"; do
-    i=$((i + 1)); [ $i -gt 300 ] && fail "the first publisher did not start in 30 s"; sleep 0.1
-done
+wait_until 30 "the first publisher to publish" file_has "$d/pub" published ||
+    fail "the first publisher did not start"
 "$xpv" publish --path "$rec" --once 2>"$d/err2" && fail "a second publisher was allowed"
 grep -q "another publisher" "$d/err2" || fail "unclear error: $(cat "$d/err2")"
 kill $ppid; wait $ppid 2>/dev/null

@@ -8,6 +8,8 @@
 # (Multi-node moves with real syscalls: tests/hostd/test_daemon.c and the lab.)
 set -u
 xpv=$1 fixture=$2
+# shellcheck source=../wait.sh
+. "$(dirname "$0")/../wait.sh"
 d=$(mktemp -d /tmp/xpv-hostd.XXXXXX)
 sock=$d/hostd.sock
 cleanup() {
@@ -17,24 +19,18 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- daemon log:"; cat "$d/log" "$d/fxlog" 2>/dev/null; exit 1; }
-wait_for() { # wait_for CMD...: up to 10 s
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -gt 100 ] && return 1; sleep 0.1
-    done
-}
 gen() { # gen SOCKET DOMAIN: its record generation, from `xpv domains --json`
     "$xpv" domains --socket "$1" --json | python3 -c \
         "import json,sys; print([x for x in json.load(sys.stdin)['domains'] if x['name']=='$2'][0]['generation'])"
 }
 
-sleep 300 &
+sleep 300 & # not a wait: a long-lived process for the daemon to place (killed at the end)
 worker=$!
 "$xpv" hostd --pids "w=$worker" --name job --socket "$sock" --record-dir "$d" --period 0.2 \
-    -- sh -c 'echo "record=$XPV_RECORD"; exec sleep 300' >"$d/out" 2>"$d/log" &
+    -- sh -c 'echo "record=$XPV_RECORD"; exec sleep 300' >"$d/out" 2>"$d/log" & # not a wait: a long-lived command
 daemon=$!
-wait_for "$xpv" domains --socket "$sock" || fail "the daemon did not answer"
-wait_for test -s "$d/xpv-domain-w" || fail "no record for w"
+wait_until 10 "the daemon to answer" "$xpv" domains --socket "$sock" || fail "the daemon did not answer"
+wait_until 10 "w's record" nonempty "$d/xpv-domain-w" || fail "no record for w"
 "$xpv" domains --socket "$sock" >"$d/list" || fail "xpv domains"
 cat "$d/list"
 grep -q '^w  *pids  *alive' "$d/list" || fail "w not listed alive"
@@ -63,13 +59,17 @@ fsock=$d/fixture.sock
 "$xpv" hostd --root "$fixture" --pids "f=$worker" --socket "$fsock" --record-dir "$d/fx" \
     --period 0.2 2>"$d/fxlog" &
 fdaemon=$!
-wait_for "$xpv" domains --socket "$fsock" || fail "the fixture daemon did not answer"
+wait_until 10 "the fixture daemon to answer" "$xpv" domains --socket "$fsock" ||
+    fail "the fixture daemon did not answer"
 grep -q "host topology from $fixture: using the recording ops" "$d/fxlog" || fail "no substitution notice"
-wait_for test -s "$d/fx/xpv-domain-f" || fail "no record for f"
+wait_until 10 "f's record" nonempty "$d/fx/xpv-domain-f" || fail "no record for f"
 gf=$(gen "$fsock" f)
 "$xpv" watch "$d/fx/xpv-domain-f" --count 2 --timeout 20 --json >"$d/watch" 2>&1 &
 watcher=$!
-sleep 0.5
+# once it has printed the record there (generation gf), any new generation is its second: it
+# waits for a generation other than the one it printed (src/cli/cmd_watch.c)
+wait_until 20 "xpv watch's first record" lines_at_least 1 "$d/watch" || fail "xpv watch printed nothing"
+head -1 "$d/watch" | grep -q "^{\"generation\":$gf," || fail "xpv watch's first record: $(head -1 "$d/watch")"
 "$xpv" move f --nodes 2 --socket "$fsock" >"$d/move" || fail "xpv move: $(cat "$d/move")"
 grep -q "^f: nodes 2, record generation $((gf + 1))$" "$d/move" || fail "move reply: $(cat "$d/move")"
 wait "$watcher" || fail "xpv watch did not see the new generation: $(cat "$d/watch")"
@@ -96,17 +96,18 @@ grep -q "wants NAME=VALUE" "$d/err" || fail "unclear: $(cat "$d/err")"
 
 # the worker exits: the daemon goes on and reports it gone
 kill "$worker"; wait "$worker" 2>/dev/null; worker=
-wait_for sh -c "\"$xpv\" domains --socket '$sock' | grep -q '^w .* gone'" || fail "w not gone"
+wait_until 10 "w reported gone" out_has '^w .* gone' "$xpv" domains --socket "$sock" || fail "w not gone"
 
 # restart: the generation continues, the manual placement is kept
 g1=$(gen "$sock" w)
 kill "$daemon"; wait "$daemon"; daemon=
 grep -q "rounds, .* moves (0 manual)" "$d/log" || fail "no summary line"
-sleep 300 &
+sleep 300 & # not a wait: a long-lived process for the daemon to place (killed at the end)
 worker=$!
 "$xpv" hostd --pids "w=$worker" --socket "$sock" --record-dir "$d" --period 0.2 2>>"$d/log" &
 daemon=$!
-wait_for sh -c "\"$xpv\" domains --socket '$sock' | grep -q '^w .*alive'" || fail "restart"
+wait_until 10 "w alive after the restart" out_has '^w .*alive' "$xpv" domains --socket "$sock" ||
+    fail "restart"
 [ "$(gen "$sock" w)" -gt "$g1" ] || fail "generation went back: $(gen "$sock" w) after $g1"
 "$xpv" domains --socket "$sock" | grep -q '^w .* 0 (manual)' || fail "manual placement lost"
 

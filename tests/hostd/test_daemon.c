@@ -493,6 +493,7 @@ static void test_conf(void **state)
             "{\"period_s\": 0.5, \"migrate_memory\": false, \"max_moves\": 3,"
             " \"domains\": [{\"name\": \"db\", \"pids\": [1, 2]},"
             " {\"name\": \"web\", \"cgroup\": \"/sys/fs/cgroup/web\", \"nodes\": \"1\"},"
+            /* not a wait: a command in configuration text, parsed and never run */
             " {\"name\": \"job\", \"command\": [\"sleep\", \"1\"]},"
             " {\"name\": \"vm1\", \"qmp\": \"/run/vm1.qmp\"}]}";
     hostd_conf_default(&c);

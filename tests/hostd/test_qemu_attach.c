@@ -56,10 +56,11 @@ static int find_qemu(char *path, size_t len)
     return -1;
 }
 
+/* not a wait: a pause for the poll loop below (annotated there) */
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
+    nanosleep(&ts, NULL); /* not a wait: sleep_ms() itself */
 }
 
 static int launch(void **state)
@@ -125,7 +126,7 @@ static int launch(void **state)
             fprintf(stderr, "QEMU exited during start-up\n");
             return -1;
         }
-        sleep_ms(100);
+        sleep_ms(100); /* not a wait: the poll interval of this 30 s loop (it prints the error) */
     }
     if (rc < 0) {
         fprintf(stderr, "attach: %s\n", xpv_error_str(&err, rc));
@@ -345,7 +346,7 @@ int main(void)
 {
     char qemu[4096];
     if (find_qemu(qemu, sizeof(qemu)) < 0) {
-        printf("SKIP: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)\n");
+        printf("skip: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)\n");
         return 77;
     }
     const struct CMUnitTest tests[] = {

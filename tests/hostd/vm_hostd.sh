@@ -14,7 +14,9 @@
 # Exit 77 without qemu-system-x86_64.
 set -u
 xpv=$1 fixture=$2
-qemu=$(command -v qemu-system-x86_64) || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
+# shellcheck source=../wait.sh
+. "$(dirname "$0")/../wait.sh"
+qemu=$(command -v qemu-system-x86_64) || { echo "skip: qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"; exit 77; }
 d=$(mktemp -d /tmp/xpv-vm-hostd.XXXXXX)
 m0=/dev/shm/xpv-vm-hostd-$$-m0 iv=/dev/shm/xpv-vm-hostd-$$-iv
 cleanup() {
@@ -24,12 +26,6 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- daemon log:"; cat "$d/log" 2>/dev/null; exit 1; }
-wait_for() { # wait_for CMD...: up to 15 s
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -gt 150 ] && return 1; sleep 0.1
-    done
-}
 field() { # field SOCKET EXPR: a value from `xpv domains --json` (domain vm is x)
     "$xpv" domains --socket "$1" --json | python3 -c \
         "import json,sys; x=[x for x in json.load(sys.stdin)['domains'] if x['name']=='vm'][0]; print($2)"
@@ -45,7 +41,7 @@ field() { # field SOCKET EXPR: a value from `xpv domains --json` (domain vm is x
     -device virtserialport,chardev=ch0,name=org.xpv.topology,id=port0 \
     -qmp "unix:$d/qmp.sock,server=on,wait=off" 2>"$d/qemu.err" &
 vm=$!
-wait_for test -S "$d/qmp.sock" || fail "QEMU did not start: $(cat "$d/qemu.err")"
+wait_until 15 "QEMU's QMP socket" test -S "$d/qmp.sock" || fail "QEMU did not start: $(cat "$d/qemu.err")"
 
 # 0. one QMP command (xpv vm --execute), and QEMU's refusal reported
 "$xpv" vm --qmp "$d/qmp.sock" --execute query-status >"$d/status" || fail "xpv vm --execute"
@@ -59,10 +55,11 @@ grep -q CommandNotFound "$d/err" || fail "QEMU's error not reported: $(cat "$d/e
 "$xpv" hostd --qmp "vm=$d/qmp.sock" --socket "$d/a.sock" --record-dir "$d" --period 0.2 \
     2>"$d/log" &
 daemon=$!
-wait_for sh -c "\"$xpv\" domains --socket '$d/a.sock' | grep -q '^vm .* alive'" || fail "VM not attached"
+wait_until 15 "the VM attached" out_has '^vm .* alive' "$xpv" domains --socket "$d/a.sock" ||
+    fail "VM not attached"
 grep -q "vm: attached to QEMU pid $vm: 2 vCPUs, 2 vNodes, 2 RAM backends, ivshmem $iv" "$d/log" ||
     fail "attach line"
-wait_for test -s "$iv" || fail "no record in the ivshmem file"
+wait_until 15 "a record in the ivshmem file" nonempty "$iv" || fail "no record in the ivshmem file"
 "$xpv" watch "$iv" --json --count 1 >"$d/rec1" || fail "xpv watch on the ivshmem file"
 python3 - "$d/rec1" <<'PY' || fail "record 1: $(cat "$d/rec1")"
 import json, sys
@@ -90,7 +87,8 @@ kill "$daemon"; wait "$daemon"; daemon=
 "$xpv" hostd --root "$fixture" --qmp "vm=$d/qmp.sock" --socket "$d/b.sock" --record-dir "$d" \
     --period 0.2 2>"$d/log" &
 daemon=$!
-wait_for sh -c "\"$xpv\" domains --socket '$d/b.sock' | grep -q '^vm .* alive'" || fail "VM not attached again"
+wait_until 15 "the VM attached again" out_has '^vm .* alive' "$xpv" domains --socket "$d/b.sock" ||
+    fail "VM not attached again"
 grep -q "using the recording ops" "$d/log" || fail "no substitution notice"
 "$xpv" move vm --nodes 1,3 --socket "$d/b.sock" >"$d/move" || fail "move: $(cat "$d/move")"
 "$xpv" watch "$iv" --json --count 1 >"$d/rec2" || fail "xpv watch after the move"
@@ -118,7 +116,8 @@ kill "$daemon"; wait "$daemon"; daemon=
 "$xpv" hostd --root "$fixture" --qmp "vm=$d/qmp.sock" --socket "$d/b.sock" --record-dir "$d" \
     --period 0.2 2>"$d/log" &
 daemon=$!
-wait_for sh -c "\"$xpv\" domains --socket '$d/b.sock' | grep -q '^vm .* alive'" || fail "VM not attached after the restart"
+wait_until 15 "the VM attached after the restart" out_has '^vm .* alive' "$xpv" domains --socket "$d/b.sock" ||
+    fail "VM not attached after the restart"
 grep -q "vCPU 1 placed on node 2 (state file)" "$d/log" || fail "vCPU placement not restored: $(cat "$d/log")"
 [ "$(field "$d/b.sock" "x['nodes']")" = "1,3" ] || fail "xpv domains after the restart: nodes"
 [ "$(field "$d/b.sock" "x['vm']['vcpus'][1]['node']")" = "2" ] || fail "xpv domains after the restart: vCPU 1's node"
@@ -131,7 +130,8 @@ grep -q vcpus "$d/xpv-hostd.state" && fail "state file still places a vCPU: $(ca
 
 # 3. QEMU dies: the VM is reported gone, the daemon goes on
 kill -9 "$vm"; wait "$vm" 2>/dev/null; vm=
-wait_for sh -c "\"$xpv\" domains --socket '$d/b.sock' | grep -q '^vm .* gone'" || fail "VM not reported gone"
+wait_until 15 "the VM reported gone" out_has '^vm .* gone' "$xpv" domains --socket "$d/b.sock" ||
+    fail "VM not reported gone"
 grep -q "vm: VM lost" "$d/log" || fail "no log line for the lost VM"
 kill -0 "$daemon" || fail "the daemon died with QEMU"
 echo PASS

@@ -102,7 +102,7 @@ static void *worker(void *arg)
     while (now() < end && !stop) {
         for (size_t k = (size_t)i * 64 % len; k < len; k += 64)
             sum += p[k];
-        nanosleep(&ms, NULL);
+        nanosleep(&ms, NULL); /* not a wait: the workload's pace (the comment above) */
     }
     return (void *)(uintptr_t)(sum & 1);
 }

@@ -200,7 +200,7 @@ static enum lab_result e2e_guestd(const struct lab_env *env)
     LAB_CHECK(agent > 0, "fork");
     struct xpv_channel *ch = NULL;
     for (int i = 0; i < 100 && xpv_channel_open(RECORD, &ch, NULL) < 0; i++)
-        usleep(100000);
+        usleep(100000); /* not a wait: the poll interval of this 10 s loop */
     LAB_CHECK(ch, "the agent published no local record at %s within 10 s", RECORD);
     /* what the agent has to work with (for a failing run's log) */
     if (system("echo \"  virtio ports: $(ls /sys/class/virtio-ports 2>&1 | tr '\\n' ' ')\"; "
@@ -241,7 +241,7 @@ static enum lab_result e2e_guestd(const struct lab_env *env)
         env->ops->get_affinity(env->ops->ctx, follower, &aff);
         if (xpv_bitmap_equal(&aff, &want))
             break;
-        usleep(100000);
+        usleep(100000); /* not a wait: the poll interval of this 5 s loop (affs: what it saw) */
     }
     char affs[64];
     xpv_bitmap_format_list(&aff, affs, sizeof(affs));
@@ -264,7 +264,7 @@ static enum lab_result e2e_guestd(const struct lab_env *env)
         pthread_mutex_unlock(&l.mu);
         if (n >= NR_CHANGE + 1) /* the first callback is the subscription's initial state */
             break;
-        sleep(1);
+        sleep(1); /* not a wait: the poll interval of this 300 s loop (the check prints l.n) */
     }
     xpv_channel_unsubscribe(ch);
     LAB_CHECK(l.n >= NR_CHANGE + 1, "only %u callbacks in 300 s", l.n);
@@ -315,7 +315,7 @@ static enum lab_result e2e_guestd(const struct lab_env *env)
               "CPU 4 still in the local record 180 s after its unplug was asked");
     /* the agent republishes on the offline event already; the kernel removes cpu4 after */
     for (int i = 0; i < 600 && access("/sys/devices/system/cpu/cpu4", F_OK) == 0; i++)
-        usleep(100000);
+        usleep(100000); /* not a wait: the poll interval of this 60 s loop */
     LAB_CHECK(access("/sys/devices/system/cpu/cpu4", F_OK) != 0,
               "cpu4 is still in sysfs after 60 s");
     printf("  unplugged CPU 4: gone from sysfs and from the local record\n");

@@ -67,7 +67,7 @@ wait_log() {
             return 1
         fi
         kill -0 "$qpid" 2>/dev/null || return 1
-        sleep 0.2
+        sleep 0.2 # not a wait: the poll interval of wait_log's deadline loop (fail shows the log)
     done
     return 1
 }
@@ -79,7 +79,7 @@ start_hostd() {
     for _ in $(seq 100); do
         "$xpv" domains --socket "$sock" --json >"$d/dom.json" 2>/dev/null &&
             grep -q '"vcpus"' "$d/dom.json" && return 0
-        sleep 0.1
+        sleep 0.1 # not a wait: the poll interval of this 10 s loop
     done
     fail "the daemon did not attach to the VM"
 }
@@ -103,7 +103,7 @@ for _ in $(seq 300); do
         ((rc == 77)) && exit 77
         fail "the lab did not start (run-lab.sh exit $rc)"
     fi
-    sleep 0.1
+    sleep 0.1 # not a wait: the poll interval of this 30 s loop
 done
 [[ -S $d/qmp.sock ]] || fail "no QMP socket after 30 s"
 
@@ -128,7 +128,7 @@ for i in $(seq $changes); do
         "$xpv" domains --socket "$sock" --json >"$d/dom.json" || fail "xpv domains"
         acked=$(field acked_generation "$d/dom.json")
         ((acked >= gen)) && break
-        sleep 0.05
+        sleep 0.05 # not a wait: the poll interval of this 10 s loop (misses are counted)
     done
     ((acked >= gen)) || missed=$((missed + 1))
     ((missed <= 5)) || fail "the guest agent acknowledged none of the last changes (kicks lost?)"
@@ -182,7 +182,7 @@ grep 'unplugged CPU 4' "$log" | tr -d '\r'
 for _ in $(seq 300); do
     "$xpv" watch "$d/ivshmem" --json --count 1 >"$d/rec.json" || fail "xpv watch on the ivshmem file"
     grep -q '"cpu_node":\[0,1,2,3\]' "$d/rec.json" && break
-    sleep 0.2
+    sleep 0.2 # not a wait: the poll interval of this 60 s loop (the check after shows the record)
 done
 grep -q '"cpu_node":\[0,1,2,3\]' "$d/rec.json" || fail "the host's record still lists vCPU 4: $(cat "$d/rec.json")"
 echo "e2e: the host's record after the unplug: vCPU -> node [0,1,2,3]"

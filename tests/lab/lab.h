@@ -43,6 +43,16 @@ struct lab_test {
         }                                                                                          \
     } while (0)
 
+/* Skip the test, saying why: prints "  skip: <reason>" (the line lab-result.sh and the CI
+ * summary take the reason from; docs/development.md, "Skips") and returns LAB_SKIP. */
+#define LAB_SKIP_BECAUSE(...)                                                                      \
+    do {                                                                                           \
+        printf("  skip: ");                                                                        \
+        printf(__VA_ARGS__);                                                                       \
+        printf("\n");                                                                              \
+        return LAB_SKIP;                                                                           \
+    } while (0)
+
 /* The tests, by file. */
 extern const struct lab_test lab_topo_tests[];
 extern const struct lab_test lab_ops_tests[];

@@ -38,10 +38,11 @@
 #define WORK_S   "120" /* at most: the test stops the workload after ROUNDS rounds */
 #define ROUNDS   20    /* 1 s apart; under TCG a round itself takes 0.1-3 s */
 
+/* not a wait: a pause for the loops below, each call annotated */
 static void nap(double s)
 {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
+    nanosleep(&ts, NULL); /* not a wait: nap() itself */
 }
 
 /* Append what the workload printed so far to out[0..*n); has it printed `mark`? */
@@ -98,7 +99,7 @@ static enum lab_result run(const struct lab_env *env, const char *mode,
     for (int i = 0; i < 500 && (rc == -ENOENT || rc == -EAGAIN); i++) {
         rc = xpv_cf_live_attach(pid, env->topo, env->ops, &params, 7, &l, &err);
         if (rc == -ENOENT || rc == -EAGAIN)
-            nap(0.01);
+            nap(0.01); /* not a wait: the poll interval of attaching (500 tries; error shown) */
     }
     if (rc < 0) {
         kill(pid, SIGKILL);
@@ -111,7 +112,7 @@ static enum lab_result run(const struct lab_env *env, const char *mode,
     signal(SIGPIPE, SIG_IGN); /* the workload may have died */
     for (unsigned r = 0; !done && !accessed && r < ROUNDS; r++) {
         for (int k = 0; k < 10 && !done && !accessed; k++) {
-            nap(0.1);
+            nap(0.1); /* not a wait: rounds 1 s apart, the workload checked every 0.1 s */
             done = waitpid(pid, &st, WNOHANG) == pid;
             accessed = gather(p[0], out, cap, &n, "cf-work accesses done");
         }
@@ -140,7 +141,7 @@ static enum lab_result run(const struct lab_env *env, const char *mode,
     if (!done && !accessed && write(go[1], "s", 1) != 1)
         printf("  telling xpv-cf-work to stop: %s\n", strerror(errno));
     for (int k = 0; k < 600 && !done && !accessed; k++) {
-        nap(0.1);
+        nap(0.1); /* not a wait: the poll interval of this 60 s loop */
         done = waitpid(pid, &st, WNOHANG) == pid;
         accessed = gather(p[0], out, cap, &n, "cf-work accesses done");
     }
@@ -210,7 +211,7 @@ static enum lab_result shared_spreads(const struct lab_env *env)
 {
     int c[64], pages;
     if (env->nodes < 2)
-        return LAB_SKIP;
+        LAB_SKIP_BECAUSE("needs 2+ nodes, the guest was booted with %u", env->nodes);
     /* First touch put all of it on node 0; spread means every node holds a fair part. What
      * "fair" can mean is set by Carrefour's own rule: interleaving stops once the imbalance
      * (stddev / mean of the nodes' load, n - 1) is below 35 %, and with 8 nodes that leaves
@@ -235,7 +236,7 @@ static enum lab_result shared_hold(const struct lab_env *env)
 {
     int c[64], pages;
     if (env->nodes < 2)
-        return LAB_SKIP;
+        LAB_SKIP_BECAUSE("needs 2+ nodes, the guest was booted with %u", env->nodes);
     return shared_run(env, xpv_cf_params_hold, 40, 50, c, &pages);
 }
 
@@ -244,7 +245,7 @@ static enum lab_result private_follows(const struct lab_env *env)
     char out[4096];
     unsigned moved = 0;
     if (env->nodes < 2)
-        return LAB_SKIP;
+        LAB_SKIP_BECAUSE("needs 2+ nodes, the guest was booted with %u", env->nodes);
     enum lab_result r = run(env, "private", xpv_cf_params_asplos, out, sizeof(out), &moved);
     if (r != LAB_PASS)
         return r;

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "xpv/channel.h"
 
 #define MEM (8u << 20)
@@ -73,7 +75,7 @@ static void domain(const char *record, int wfd)
         _exit(2);
     struct xpv_channel *ch = NULL;
     while (!stop && xpv_channel_open(record, &ch, NULL) < 0)
-        usleep(20000);
+        usleep(20000); /* not a wait: the poll interval; the test ends it with SIGUSR1 */
     uint64_t seen = 0;
     while (ch && !stop) {
         xpv_channel_wait(ch, seen, 200);
@@ -108,6 +110,71 @@ static int run(char *const argv[])
     if (pid < 0 || waitpid(pid, &st, 0) < 0)
         return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run /bin/xpv with args, its stdout into out (NUL-terminated, cut at len - 1); its exit
+ * status (or -1). */
+static int capture(char *const argv[], char *out, size_t len)
+{
+    int p[2];
+    out[0] = 0;
+    if (pipe(p) < 0)
+        return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execv("/bin/xpv", argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t n = 0;
+    for (;;) {
+        char buf[4096];
+        ssize_t k = read(p[0], buf, sizeof(buf));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        size_t c = (size_t)k < len - 1 - n ? (size_t)k : len - 1 - n;
+        memcpy(out + n, buf, c);
+        n += c;
+    }
+    out[n] = 0;
+    close(p[0]);
+    int st;
+    if (waitpid(pid, &st, 0) < 0)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Has the daemon made its initial placement (`xpv domains --json` in json)? Two rounds or
+ * more, and every domain alive, placed on nodes, with its record (generation 1 or more) and
+ * no memory still moving. */
+static int placed_initially(const char *json)
+{
+    json_t *r = json_loads(json, 0, NULL);
+    if (!r)
+        return 0;
+    json_t *ds = json_object_get(r, "domains"), *d;
+    int ok = json_integer_value(json_object_get(json_object_get(r, "stats"), "rounds")) >= 2 &&
+             json_array_size(ds) == 2;
+    size_t i;
+    json_array_foreach(ds, i, d) {
+        const char *nodes = json_string_value(json_object_get(d, "nodes"));
+        ok = ok && json_is_true(json_object_get(d, "alive")) && nodes && strcmp(nodes, "-") != 0 &&
+             json_integer_value(json_object_get(d, "generation")) >= 1 &&
+             !json_is_true(json_object_get(d, "moving_memory"));
+    }
+    json_decref(r);
+    return ok;
 }
 
 static double now(void)
@@ -193,10 +260,8 @@ static int placed(const struct lab_env *env, pid_t pid, uint64_t addr, unsigned 
 
 static enum lab_result lab_hostd_move(const struct lab_env *env)
 {
-    if (env->topo->nr_nodes < 3) {
-        printf("  needs 3+ nodes, guest has %u\n", env->topo->nr_nodes);
-        return LAB_SKIP;
-    }
+    if (env->topo->nr_nodes < 3)
+        LAB_SKIP_BECAUSE("needs 3+ nodes, guest has %u", env->topo->nr_nodes);
     char dir[] = "/tmp/xpv-lab-hostd-XXXXXX";
     LAB_CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
     char sock[64], rec0[64], opt_d[2][32];
@@ -229,10 +294,18 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
     LAB_CHECK(daemon > 0, "fork");
     char *domains_argv[] = {"xpv", "domains", "--socket", sock, NULL};
     int up = 0;
+    /* not a wait: usleep is the poll interval of this deadline loop */
     for (double t0 = now(); !up && now() - t0 < 15; usleep(200000))
         up = run(domains_argv) == 0;
     LAB_CHECK(up, "the daemon did not answer on %s", sock);
-    usleep(1500000); /* a few rounds: the initial placement */
+    /* the initial placement done: the move below is the operator's, from a placed state */
+    char *json_argv[] = {"xpv", "domains", "--socket", sock, "--json", NULL};
+    static char json[16384];
+    int settled = 0;
+    /* not a wait: usleep is the poll interval of this deadline loop */
+    for (double t0 = now(); !settled && now() - t0 < 30; usleep(200000))
+        settled = capture(json_argv, json, sizeof(json)) == 0 && placed_initially(json);
+    LAB_CHECK(settled, "no initial placement after 30 s; the daemon last said: %s", json);
     run(domains_argv);
 
     unsigned last = 2; /* the position of node 2 (the guest's nodes are 0..N-1) */
@@ -242,6 +315,7 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
     LAB_CHECK(run(move_argv) == 0, "xpv move d0 --nodes %s failed", node);
     unsigned on_last = 0;
     int ok = 0;
+    /* not a wait: usleep is the poll interval of this deadline loop */
     for (double t0 = now(); !ok && now() - t0 < 30; usleep(200000))
         ok = placed(env, pids[0], addr, last, &on_last);
     run(domains_argv);

@@ -227,10 +227,8 @@ static void *follow_thread(void *arg)
 static enum lab_result malloc_follow_record(const struct lab_env *env)
 {
     const struct xpv_topo *t = env->topo;
-    if (t->nr_nodes < 3) {
-        printf("  needs 3 nodes\n");
-        return LAB_SKIP;
-    }
+    if (t->nr_nodes < 3)
+        LAB_SKIP_BECAUSE("needs 3 nodes, guest has %u", t->nr_nodes);
     mkdir("/tmp", 0777);
     const char *path = "/tmp/xpv-malloc-lab-record";
     unlink(path);

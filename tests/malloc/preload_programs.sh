@@ -1,10 +1,15 @@
 #!/bin/sh
-# preload_programs.sh LIB — real multithreaded Debian programs under LD_PRELOAD=LIB give the
-# same bytes as without it, and the library was really active in them (XPV_MALLOC_STATS
-# output names a node arena). Programs: xz -T2, sort --parallel=2, pigz -p 2, and python3
-# with threads; each absent one is reported and skipped, all absent is exit 77.
+# preload_programs.sh LIB NAME — a real multithreaded Debian program under LD_PRELOAD=LIB gives
+# the same bytes as without it, and the library was really active in it (XPV_MALLOC_STATS
+# output names a node arena). NAME: xz (-T2), sort (--parallel=2), pigz (-p 2) or python3
+# (with threads); ctest runs each as malloc.preload_programs.NAME. Exit 77 ("skip: ...") when
+# the program is not installed.
 set -u
-lib=$1
+lib=$1 only=$2
+case $only in
+xz | sort | pigz | python3) ;;
+*) echo "preload_programs.sh: unknown program '$only' (xz, sort, pigz, python3)" >&2; exit 2 ;;
+esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0 ran=0
@@ -16,13 +21,15 @@ while [ $i -lt 2 ]; do
     i=$((i + 1))
 done >"$tmp/in.txt"
 
-# run NAME CMD...: CMD's stdout with and without the library must be identical.
+# run NAME CMD...: CMD's stdout with and without the library must be identical (when NAME is
+# the program asked for).
 run() {
     name=$1
     shift
+    [ "$name" = "$only" ] || return 0
     if ! command -v "$1" >/dev/null 2>&1; then
-        echo "skip $name: $1 not installed (scripts/setup.sh test installs it)"
-        return
+        echo "skip: $1 not installed (scripts/setup.sh test installs it)"
+        exit 77
     fi
     ran=$((ran + 1))
     "$@" <"$tmp/in.txt" >"$tmp/$name.plain" 2>"$tmp/$name.plain.err"
@@ -68,8 +75,5 @@ print("\n".join(out))
 PY
 run python3 /usr/bin/python3 "$tmp/threads.py"
 
-if [ $ran -eq 0 ]; then
-    echo "no program to run"
-    exit 77
-fi
+[ $ran -eq 1 ] || { echo "FAIL: $only did not run"; exit 1; }
 exit $fail

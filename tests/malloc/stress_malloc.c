@@ -150,7 +150,7 @@ static void *publisher(void *arg)
 {
     struct pubarg *a = arg;
     for (int k = 2; k <= a->records && !__atomic_load_n(&stop_publisher, __ATOMIC_RELAXED); k++) {
-        usleep(2000);
+        usleep(2000); /* not a wait: the pace of new records while the threads allocate */
         publish_k(a->pub, (unsigned)k);
     }
     return NULL;

@@ -27,8 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
+#include "tu_cmocka.h"
 #include "xpv/cf_live.h"
 #include "xpv/cf_perf_event.h"
 #include "xpv/ops.h"
@@ -423,8 +422,7 @@ static void test_live_page_faults(void **state)
     if (rc == -EACCES || rc == -EPERM || rc == -ENOSYS || rc == -ENODEV) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        print_message("perf_event_open not available here: %s\n", err.msg);
-        skip();
+        xpv_skip("perf_event_open not available here: %s", err.msg);
     }
     assert_int_equal(rc, 0);
 

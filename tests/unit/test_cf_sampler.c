@@ -73,10 +73,18 @@ static size_t read_all(int fd, char *buf, size_t cap)
     return n;
 }
 
+/* not a wait: a pause for the drain loop below (annotated there) */
 static void nap_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
+    nanosleep(&ts, NULL); /* not a wait: nap_ms() itself */
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -135,7 +143,13 @@ int main(int argc, char **argv)
     static struct xpv_cf_ring_sample s[1 << 16];
     unsigned total = 0, reads_r = 0, writes_w = 0, other = 0;
     int done = 0;
+    double t0 = now_s();
     while (!done) {
+        if (now_s() - t0 > 60) {
+            kill(pid, SIGKILL);
+            FAIL("the target (a 1.5 s run) still runs after 60 s; %u samples so far (reader %u, "
+                 "writer %u)", total, reads_r, writes_w);
+        }
         done = waitpid(pid, &st, WNOHANG) == pid;
         size_t k = xpv_cf_ring_pop(&rd, s, sizeof(s) / sizeof(s[0]));
         for (size_t i = 0; i < k; i++) {
@@ -160,7 +174,7 @@ int main(int argc, char **argv)
             }
         }
         if (!done)
-            nap_ms(50);
+            nap_ms(50); /* not a wait: the drain interval while the target runs (deadline above) */
     }
     read_all(ofd, got, sizeof(got));
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
