@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "hostd.h"
@@ -29,22 +28,22 @@
 #define MAX_TIDS   4096
 #define MAX_RANGES 1024
 
+const char *hostd_log_level_name(enum hostd_log_level lvl)
+{
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    return (unsigned)lvl < 4 ? names[lvl] : "?";
+}
+
 void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, const char *fmt, ...)
 {
-    if (lvl > h->verbosity)
+    if (lvl > h->verbosity || !h->log.fn)
         return;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    static const char *const names[] = {"error", "warning", "info", "debug"};
-    static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-    if (h->use_syslog)
-        syslog(prio[lvl], "%s%s%s", domain ? domain : "", domain ? ": " : "", msg);
-    else if (h->log)
-        fprintf(h->log, "hostd %s: %s%s%s\n", names[lvl], domain ? domain : "", domain ? ": " : "",
-                msg);
+    h->log.fn(h->log.arg, lvl, domain, msg);
 }
 
 void hostd_format_nodes(const struct xpv_topo *t, uint64_t mask, char *buf, size_t len)
@@ -500,15 +499,17 @@ int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_err
 }
 
 int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *topo,
-               const char *proc_root, struct xpv_ops *ops, struct xpv_error *err)
+               const char *proc_root, struct xpv_ops *ops, const struct hostd_log_sink *log,
+               struct xpv_error *err)
 {
     memset(h, 0, sizeof(*h));
     h->conf = *c;
     h->topo = topo;
     h->proc_root = proc_root ? proc_root : "";
     h->ops = ops;
-    h->log = stderr;
     h->verbosity = HOSTD_LOG_INFO;
+    if (log)
+        h->log = *log;
     long ps = sysconf(_SC_PAGESIZE);
     h->page_size = ps > 0 ? (uint64_t)ps : 4096;
     if (topo->nr_nodes > XPV_PLACE_MAX_NODES)
