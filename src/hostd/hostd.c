@@ -563,6 +563,11 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
             return xpv_error_set(err, -errno, "domain '%s': fork: %s", d->conf.name,
                                  strerror(errno));
         if (pid == 0) {
+            /* the command starts as from a shell: default SIGPIPE, nothing blocked (the
+             * daemon's loop blocks the signals it reads from a signalfd) */
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
             signal(SIGPIPE, SIG_DFL);
             setenv("XPV_RECORD", path, 1);
             execvp(d->conf.argv[0], d->conf.argv);

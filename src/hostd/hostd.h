@@ -178,7 +178,8 @@ struct hostd_run_opts {
     uint64_t rounds; /* stop after this many rounds, 0: never; 1 (--once): no control socket */
 };
 int hostd_run(struct hostd *h, const struct hostd_run_opts *o, struct xpv_error *err);
-/* Launch the command domains (fork/exec with XPV_RECORD set to their record). */
+/* Launch the command domains (fork/exec with XPV_RECORD set to their record, no signal
+ * blocked, SIGPIPE default). */
 int hostd_launch(struct hostd *h, struct xpv_error *err);
 void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
