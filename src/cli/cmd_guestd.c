@@ -48,6 +48,14 @@ static void guestd_usage(FILE *f)
             GUESTD_PORT_NAME, GUESTD_PORT_NAME);
 }
 
+/* The agent's log sink: "xpv guestd: message" on stderr. */
+static void log_stderr(void *arg, enum guestd_log_level lvl, const char *msg)
+{
+    (void)arg;
+    (void)lvl;
+    fprintf(stderr, "xpv guestd: %s\n", msg);
+}
+
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
@@ -76,8 +84,9 @@ int xpv_cmd_guestd(int argc, char **argv)
     const char *fd_env = getenv("XPV_FOLLOW_DIR");
     struct guestd_opts o = {.follow_dir = fd_env && fd_env[0] ? fd_env : XPV_FOLLOW_DEFAULT_DIR,
                             .hotplug = true,
-                            .poll_ms = 100};
-    int c, once = 0, stats = 0;
+                            .poll_ms = 100,
+                            .log = {log_stderr, NULL}};
+    int c, once = 0, stats = 0, verbose = 0;
     uint64_t v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
@@ -121,7 +130,7 @@ int xpv_cmd_guestd(int argc, char **argv)
             stats = 1;
             break;
         case 'v':
-            o.verbose++;
+            verbose++;
             break;
         case 'h':
             guestd_usage(stdout);
@@ -133,6 +142,7 @@ int xpv_cmd_guestd(int argc, char **argv)
     }
     if (xpv_cli_positional("guestd", argc, argv, 0, guestd_usage))
         return XPV_EXIT_USAGE;
+    o.verbosity = verbose >= 2 ? GUESTD_LOG_DEBUG : verbose ? GUESTD_LOG_INFO : GUESTD_LOG_WARN;
     struct xpv_error err = {0};
     struct xpv_topo *topo = NULL;
     int rc = xpv_topo_discover(o.root, &topo, &err);
@@ -159,7 +169,7 @@ int xpv_cmd_guestd(int argc, char **argv)
         }
     struct guestd_stats s;
     guestd_stats(g, &s);
-    if (stats || o.verbose)
+    if (stats || verbose)
         fprintf(stderr,
                 "xpv guestd: host generation %" PRIu64 ", local generation %" PRIu64 "; %" PRIu64
                 " from kicks, %" PRIu64 " found by polling, %" PRIu64 " bad records, %" PRIu64
