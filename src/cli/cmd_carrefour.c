@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,6 @@ static void usage(FILE *f)
             "                     (default: this machine's topology)\n"
             "  --page-nodes FILE  lines 'HEXADDR NODE' for --perf-script; a page not listed\n"
             "                     is where it was first sampled (first touch)\n"
-            "  --round-ms N       --perf-script round length (default 1000)\n"
             "  --sample-every N   accesses per perf sample (perf record -c N; default 1)\n\n"
             "A live process (pages moved by move_pages):\n"
             "  --pid PID          a running process (with --sampler soft: started with the\n"
@@ -72,12 +72,12 @@ static void usage(FILE *f)
             "                     IBS, the ASPLOS module's rate; 10007 for PEBS)\n"
             "  --dry-run          decide but move nothing\n"
             "  --rounds N         stop after N rounds (default: until the target exits)\n"
-            "  --interval SEC     round length (default 1)\n"
             "  --maptu-min X      MAPTU gate in sampled touches/us (live default 0: the\n"
             "                     sampler cannot measure DRAM accesses per us)\n"
             "  --min-samples N    samples a single-node page needs to migrate (default 2)\n"
             "  --pages N          soft: pages protected per window (default 64)\n"
-            "  --period-us N      soft: sampler window (default 10000)\n\n"
+            "  --window DURATION  soft: the sampler's window (default 10ms; old spelling:\n"
+            "                     --period-us N, in microseconds)\n\n"
             "Both:\n"
             "  --profile NAME     thresholds: asplos (default: the ASPLOS runtime, 4 KiB pages\n"
             "                     only), lp (Carrefour-LP: MAPTU_MIN 15, no replication,\n"
@@ -85,7 +85,11 @@ static void usage(FILE *f)
             "                     (xpv's: lp with hysteresis, interleaving once on stays on\n"
             "                     while the controller imbalance is above 5 %% and above\n"
             "                     twice its counting noise)\n"
-            "  --json             one JSON object per round\n"
+            "  --period DURATION  round length (default 1s; 500ms, 2.5s: a bare number is\n"
+            "                     seconds): a live round (10ms..3600s), or the slices of a\n"
+            "                     --perf-script recording's clock (old spellings: --interval\n"
+            "                     SEC, live; --round-ms N, --perf-script)\n"
+            "  --json             one JSON object per round on stdout\n"
             "  --seed N           seed of the interleave draws (default 1)\n"
             "  -h, --help         show this help\n");
 }
@@ -103,8 +107,9 @@ static const char *gates(const struct xpv_cf_metrics *m, char *buf, size_t n)
 struct opts {
     const char *replay, *perf, *cpu_nodes, *page_nodes, *profile, *sampler;
     int json, dry_run, live_pid, have_maptu, have_min, perf_sampler, have_soft_opts;
-    uint64_t seed, rounds, min_samples, pages, period_us, round_ms, sample_every, perf_period;
-    double interval, maptu_min;
+    const char *period_arg; /* --period as given (its range depends on the source) */
+    uint64_t seed, rounds, min_samples, pages, sample_every, perf_period;
+    double period, window, maptu_min; /* seconds */
 };
 
 /* One replayed round: a line, or a JSON object. */
@@ -224,11 +229,11 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
                                               : XPV_CF_SAMPLER_SOFT,
             .sampler_lib = o->sampler,
             .sampler_pages = o->pages,
-            .sampler_window_us = o->period_us,
+            .sampler_window_us = (uint64_t)llround(o->window * 1e6),
             .perf_period = o->perf_period,
             .params = params,
             .seed = o->seed,
-            .period_s = o->interval,
+            .period_s = o->period,
             .rounds = (unsigned)o->rounds,
             .dry_run = o->dry_run != 0,
             .on_round = print_live,
@@ -263,7 +268,7 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
 static int load_perf(const struct opts *o, struct xpv_cf_replay **r)
 {
     struct xpv_error err = {0};
-    struct xpv_cf_perf_opts po = {.round_ns = (double)o->round_ms * 1e6,
+    struct xpv_cf_perf_opts po = {.round_ns = o->period * 1e9,
                                   .sample_every = (double)o->sample_every};
     struct xpv_topo *t = NULL;
     int rc = 0;
@@ -297,7 +302,9 @@ int xpv_cmd_carrefour(int argc, char **argv)
             {"perf-script", required_argument, NULL, 'S'},
             {"cpu-nodes", required_argument, NULL, 'C'},
             {"page-nodes", required_argument, NULL, 'N'},
-            {"round-ms", required_argument, NULL, 'M'},
+            {"period", required_argument, NULL, 'T'},
+            {"round-ms", required_argument, NULL, 'M'}, /* old spellings of --period */
+            {"interval", required_argument, NULL, 'i'},
             {"sample-every", required_argument, NULL, 'E'},
             {"profile", required_argument, NULL, 'p'},
             {"json", no_argument, NULL, 'j'},
@@ -305,22 +312,17 @@ int xpv_cmd_carrefour(int argc, char **argv)
             {"pid", required_argument, NULL, 'P'},
             {"dry-run", no_argument, NULL, 'd'},
             {"rounds", required_argument, NULL, 'n'},
-            {"interval", required_argument, NULL, 'i'},
             {"maptu-min", required_argument, NULL, 'm'},
             {"min-samples", required_argument, NULL, 'x'},
             {"pages", required_argument, NULL, 'g'},
-            {"period-us", required_argument, NULL, 'e'},
+            {"window", required_argument, NULL, 'W'},
+            {"period-us", required_argument, NULL, 'e'}, /* old spelling of --window, in us */
             {"sampler", required_argument, NULL, 'L'},
             {"perf-period", required_argument, NULL, 'R'},
             {"help", no_argument, NULL, 'h'},
             {0},
     };
-    struct opts o = {.profile = "asplos",
-                     .seed = 1,
-                     .interval = 1,
-                     .pages = 64,
-                     .period_us = 10000,
-                     .round_ms = 1000};
+    struct opts o = {.profile = "asplos", .seed = 1, .period = 1, .pages = 64, .window = 0.01};
     uint64_t v;
     int c;
     optind = 1;
@@ -340,9 +342,19 @@ int xpv_cmd_carrefour(int argc, char **argv)
         case 'N':
             o.page_nodes = optarg;
             break;
-        case 'M':
-            bad = xpv_cli_u64(CMD, "--round-ms", optarg, 1, 86400000, "milliseconds (1..86400000)",
-                              &o.round_ms);
+        case 'M': /* --round-ms N: milliseconds */
+        case 'i': /* --interval SEC */
+            xpv_cli_deprecated(CMD, c == 'M' ? "--round-ms N" : "--interval",
+                               c == 'M' ? "--period Nms" : "--period");
+            /* fall through */
+        case 'T':
+            /* the widest range (--perf-script's); a live run's is checked below */
+            bad = xpv_cli_duration(CMD,
+                                   c == 'M'   ? "--round-ms"
+                                   : c == 'i' ? "--interval"
+                                              : "--period",
+                                   optarg, c == 'M' ? 1e-3 : 1, 1e-3, 86400, &o.period, NULL);
+            o.period_arg = optarg;
             break;
         case 'E':
             bad = xpv_cli_u64(CMD, "--sample-every", optarg, 1, 1000000000000ull,
@@ -369,10 +381,6 @@ int xpv_cmd_carrefour(int argc, char **argv)
             bad = xpv_cli_u64(CMD, "--rounds", optarg, 1, UINT32_MAX, "a positive integer",
                               &o.rounds);
             break;
-        case 'i':
-            bad = xpv_cli_num(CMD, "--interval", optarg, 0.01, 3600, "seconds (0.01..3600)",
-                              &o.interval);
-            break;
         case 'm':
             bad = xpv_cli_num(CMD, "--maptu-min", optarg, 0, 1e9, "a non-negative number",
                               &o.maptu_min);
@@ -388,10 +396,13 @@ int xpv_cmd_carrefour(int argc, char **argv)
             bad = xpv_cli_u64(CMD, "--pages", optarg, 1, 1024, "pages per window (1..1024)",
                               &o.pages);
             break;
-        case 'e':
+        case 'e': /* --period-us N: microseconds */
+            xpv_cli_deprecated(CMD, "--period-us N", "--window Nus");
+            /* fall through */
+        case 'W':
             o.have_soft_opts = 1;
-            bad = xpv_cli_u64(CMD, "--period-us", optarg, 100, 10000000,
-                              "microseconds (100..10000000)", &o.period_us);
+            bad = xpv_cli_duration(CMD, c == 'e' ? "--period-us" : "--window", optarg,
+                                   c == 'e' ? 1e-6 : 1, 1e-4, 10, &o.window, NULL);
             break;
         case 'L':
             if (!strcmp(optarg, "perf") || !strcmp(optarg, "perf-faults")) {
@@ -438,7 +449,7 @@ int xpv_cmd_carrefour(int argc, char **argv)
         return XPV_EXIT_USAGE;
     }
     if (o.perf_sampler && o.have_soft_opts) {
-        xpv_cli_err(CMD, "--pages and --period-us go with --sampler soft");
+        xpv_cli_err(CMD, "--pages and --window go with --sampler soft");
         return XPV_EXIT_USAGE;
     }
     if (o.perf_period && !o.perf_sampler) {
@@ -459,6 +470,12 @@ int xpv_cmd_carrefour(int argc, char **argv)
     int live = o.live_pid || cmd;
     if (o.perf_sampler && !live) {
         xpv_cli_err(CMD, "--sampler goes with --pid or -- CMD");
+        return XPV_EXIT_USAGE;
+    }
+    if (live && (o.period < 0.01 * (1 - 1e-9) || o.period > 3600 * (1 + 1e-9))) {
+        xpv_cli_err(CMD,
+                    "--period wants a duration from 10ms to 3600s for a live process, got '%s'",
+                    o.period_arg);
         return XPV_EXIT_USAGE;
     }
     if (live)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,8 @@ static void guestd_usage(FILE *f)
             "  --no-port           poll the region only\n"
             "  --follow-dir DIR    processes opted in by a file DIR/PID follow their vNode\n"
             "                      (default $XPV_FOLLOW_DIR, else /run/xpv/follow; '' disables)\n"
-            "  --poll-ms N         check the region's generation every N ms (default 100)\n"
+            "  --poll DURATION     check the region's generation this often (default 100ms;\n"
+            "                      a bare number is seconds; old spelling: --poll-ms N)\n"
             "  --no-hotplug        leave hot-added CPUs and memory alone\n"
             "  --root DIR          sysfs, /proc and /dev under DIR (a fixture)\n"
             "  --once              publish the current topology and exit\n"
@@ -72,7 +74,8 @@ int xpv_cmd_guestd(int argc, char **argv)
             {"port-name", required_argument, NULL, 'n'},
             {"no-port", no_argument, NULL, 'P'},
             {"follow-dir", required_argument, NULL, 'f'},
-            {"poll-ms", required_argument, NULL, 'm'},
+            {"poll", required_argument, NULL, 'm'},
+            {"poll-ms", required_argument, NULL, 'M'}, /* the old spelling of --poll, in ms */
             {"no-hotplug", no_argument, NULL, 'H'},
             {"root", required_argument, NULL, 'r'},
             {"once", no_argument, NULL, 'o'},
@@ -87,7 +90,7 @@ int xpv_cmd_guestd(int argc, char **argv)
                             .poll_ms = 100,
                             .log = {log_stderr, NULL}};
     int c, once = 0, stats = 0, verbose = 0;
-    uint64_t v;
+    double poll;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
         switch (c) {
@@ -112,10 +115,14 @@ int xpv_cmd_guestd(int argc, char **argv)
         case 'f':
             o.follow_dir = optarg;
             break;
+        case 'M':
+            xpv_cli_deprecated("guestd", "--poll-ms N", "--poll Nms");
+            /* fall through */
         case 'm':
-            if (xpv_cli_u64("guestd", "--poll-ms", optarg, 1, 60000, "milliseconds (1..60000)", &v))
+            if (xpv_cli_duration("guestd", c == 'm' ? "--poll" : "--poll-ms", optarg,
+                                 c == 'm' ? 1 : 1e-3, 1e-3, 60, &poll, NULL))
                 return XPV_EXIT_USAGE;
-            o.poll_ms = (int)v;
+            o.poll_ms = (int)lround(poll * 1e3);
             break;
         case 'H':
             o.hotplug = false;

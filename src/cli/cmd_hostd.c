@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "  --name NAME                the launched command's domain name\n\n"
             "Options:\n"
             "  --config FILE       JSON configuration (docs/hostd.md, \"Configuration\")\n"
-            "  --period S          seconds between rounds (default 1)\n"
+            "  --period DURATION   time between rounds (default 1s; 500ms, 2.5s: a bare\n"
+            "                      number is seconds)\n"
             "  --no-migrate        bind threads only; leave memory where it is\n"
             "  --migrate-mb-s N    page-migration budget in MiB/s (default 256)\n"
             "  --dry-run           print decisions and reasons, change nothing\n"
@@ -177,8 +178,7 @@ int xpv_cmd_hostd(int argc, char **argv)
             name = optarg;
             break;
         case 'p':
-            if (xpv_cli_num("hostd", "--period", optarg, 0.01, 3600,
-                            "seconds between 0.01 and 3600", &period))
+            if (xpv_cli_duration("hostd", "--period", optarg, 1, 0.01, 3600, &period, NULL))
                 return XPV_EXIT_USAGE;
             break;
         case 'M':
