@@ -280,7 +280,7 @@ int xpv_cf_run(const struct xpv_cf_run_opts *o, struct xpv_cf_run_result *res,
         xpv_topo_free(t);
         return status;
     }
-    struct xpv_cf_pe_spec spec;
+    struct xpv_cf_pe_spec spec = {0};
     if (perf && (rc = perf_spec(o, &spec, &e)) < 0) {
         status = fail(o, err, rc, "%s", xpv_error_str(&e, rc));
         goto out;
