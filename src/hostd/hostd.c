@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
@@ -557,11 +558,20 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
             continue;
         char path[512];
         hostd_record_path(h, d, path, sizeof(path));
+        /* a failed exec comes back as its errno on a close-on-exec pipe: the child prints
+         * nothing, the daemon logs it */
+        int ep[2];
+        if (pipe2(ep, O_CLOEXEC) < 0)
+            return xpv_error_set(err, -errno, "domain '%s': pipe: %s", d->conf.name,
+                                 strerror(errno));
         fflush(NULL);
         pid_t pid = fork();
-        if (pid < 0)
-            return xpv_error_set(err, -errno, "domain '%s': fork: %s", d->conf.name,
-                                 strerror(errno));
+        if (pid < 0) {
+            int e = errno;
+            close(ep[0]);
+            close(ep[1]);
+            return xpv_error_set(err, -e, "domain '%s': fork: %s", d->conf.name, strerror(e));
+        }
         if (pid == 0) {
             /* the command starts as from a shell: default SIGPIPE, nothing blocked (the
              * daemon's loop blocks the signals it reads from a signalfd) */
@@ -570,15 +580,26 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
             sigprocmask(SIG_SETMASK, &none, NULL);
             signal(SIGPIPE, SIG_DFL);
             setenv("XPV_RECORD", path, 1);
+            close(ep[0]);
             execvp(d->conf.argv[0], d->conf.argv);
-            fprintf(stderr, "hostd: domain '%s': cannot run %s: %s\n", d->conf.name,
-                    d->conf.argv[0], strerror(errno));
+            int e = errno;
+            ssize_t w = write(ep[1], &e, sizeof(e));
+            (void)w;
             _exit(127);
         }
+        close(ep[1]);
+        int e;
+        ssize_t n;
+        while ((n = read(ep[0], &e, sizeof(e))) < 0 && errno == EINTR)
+            ;
+        close(ep[0]);
         d->pids[0] = pid;
         d->nr_pids = 1;
         hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "launched %s as pid %d (XPV_RECORD=%s)",
                   d->conf.argv[0], (int)pid, path);
+        if (n == (ssize_t)sizeof(e)) /* it exits 127: reaped and reported gone by the loop */
+            hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "cannot run %s: %s", d->conf.argv[0],
+                      strerror(e));
     }
     return 0;
 }
