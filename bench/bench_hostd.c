@@ -113,12 +113,11 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
     }
     struct xpv_ops *ops = xpv_ops_record_new(t, &err);
     static struct hostd h;
-    if (!ops || hostd_init(&h, &c, t, dir, ops, &err) < 0) {
+    if (!ops || hostd_init(&h, &c, t, dir, ops, NULL, &err) < 0) {
         fprintf(stderr, "bench-hostd: %s\n", err.msg);
         xpv_ops_free(ops);
         return -1;
     }
-    h.log = NULL;
     hostd_round(&h); /* the initial placement: not a steady-state round */
     double base = 0, daemon = 0;
     pid_t tids[64];

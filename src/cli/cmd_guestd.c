@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,8 @@ static void guestd_usage(FILE *f)
             "  --no-port           poll the region only\n"
             "  --follow-dir DIR    processes opted in by a file DIR/PID follow their vNode\n"
             "                      (default $XPV_FOLLOW_DIR, else /run/xpv/follow; '' disables)\n"
-            "  --poll-ms N         check the region's generation every N ms (default 100)\n"
+            "  --poll DURATION     check the region's generation this often (default 100ms;\n"
+            "                      a bare number is seconds; old spelling: --poll-ms N)\n"
             "  --no-hotplug        leave hot-added CPUs and memory alone\n"
             "  --root DIR          sysfs, /proc and /dev under DIR (a fixture)\n"
             "  --once              publish the current topology and exit\n"
@@ -46,6 +48,14 @@ static void guestd_usage(FILE *f)
             "  -v, --verbose       log every change (-vv: more)\n"
             "  -h, --help          show this help\n",
             GUESTD_PORT_NAME, GUESTD_PORT_NAME);
+}
+
+/* The agent's log sink: "xpv guestd: message" on stderr. */
+static void log_stderr(void *arg, enum guestd_log_level lvl, const char *msg)
+{
+    (void)arg;
+    (void)lvl;
+    fprintf(stderr, "xpv guestd: %s\n", msg);
 }
 
 static volatile sig_atomic_t stop_signal;
@@ -64,7 +74,8 @@ int xpv_cmd_guestd(int argc, char **argv)
             {"port-name", required_argument, NULL, 'n'},
             {"no-port", no_argument, NULL, 'P'},
             {"follow-dir", required_argument, NULL, 'f'},
-            {"poll-ms", required_argument, NULL, 'm'},
+            {"poll", required_argument, NULL, 'm'},
+            {"poll-ms", required_argument, NULL, 'M'}, /* the old spelling of --poll, in ms */
             {"no-hotplug", no_argument, NULL, 'H'},
             {"root", required_argument, NULL, 'r'},
             {"once", no_argument, NULL, 'o'},
@@ -76,9 +87,10 @@ int xpv_cmd_guestd(int argc, char **argv)
     const char *fd_env = getenv("XPV_FOLLOW_DIR");
     struct guestd_opts o = {.follow_dir = fd_env && fd_env[0] ? fd_env : XPV_FOLLOW_DEFAULT_DIR,
                             .hotplug = true,
-                            .poll_ms = 100};
-    int c, once = 0, stats = 0;
-    uint64_t v;
+                            .poll_ms = 100,
+                            .log = {log_stderr, NULL}};
+    int c, once = 0, stats = 0, verbose = 0;
+    double poll;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
         switch (c) {
@@ -103,10 +115,14 @@ int xpv_cmd_guestd(int argc, char **argv)
         case 'f':
             o.follow_dir = optarg;
             break;
+        case 'M':
+            xpv_cli_deprecated("guestd", "--poll-ms N", "--poll Nms");
+            /* fall through */
         case 'm':
-            if (xpv_cli_u64("guestd", "--poll-ms", optarg, 1, 60000, "milliseconds (1..60000)", &v))
+            if (xpv_cli_duration("guestd", c == 'm' ? "--poll" : "--poll-ms", optarg,
+                                 c == 'm' ? 1 : 1e-3, 1e-3, 60, &poll, NULL))
                 return XPV_EXIT_USAGE;
-            o.poll_ms = (int)v;
+            o.poll_ms = (int)lround(poll * 1e3);
             break;
         case 'H':
             o.hotplug = false;
@@ -121,7 +137,7 @@ int xpv_cmd_guestd(int argc, char **argv)
             stats = 1;
             break;
         case 'v':
-            o.verbose++;
+            verbose++;
             break;
         case 'h':
             guestd_usage(stdout);
@@ -133,6 +149,7 @@ int xpv_cmd_guestd(int argc, char **argv)
     }
     if (xpv_cli_positional("guestd", argc, argv, 0, guestd_usage))
         return XPV_EXIT_USAGE;
+    o.verbosity = verbose >= 2 ? GUESTD_LOG_DEBUG : verbose ? GUESTD_LOG_INFO : GUESTD_LOG_WARN;
     struct xpv_error err = {0};
     struct xpv_topo *topo = NULL;
     int rc = xpv_topo_discover(o.root, &topo, &err);
@@ -159,7 +176,7 @@ int xpv_cmd_guestd(int argc, char **argv)
         }
     struct guestd_stats s;
     guestd_stats(g, &s);
-    if (stats || o.verbose)
+    if (stats || verbose)
         fprintf(stderr,
                 "xpv guestd: host generation %" PRIu64 ", local generation %" PRIu64 "; %" PRIu64
                 " from kicks, %" PRIu64 " found by polling, %" PRIu64 " bad records, %" PRIu64

@@ -1,24 +1,17 @@
 /*
  * cmd_hostd.c — `xpv hostd` (the host daemon: places domains, publishes their records; see
- * docs/hostd.md), and its operator commands `xpv domains` and `xpv move`, which talk to it
- * over its control socket.
+ * docs/hostd.md): its options, its log sinks (stderr, syslog), then hostd_run() (the loop is
+ * the library's, src/hostd/hostd_run.c); and its operator commands `xpv domains`, `xpv move`,
+ * `xpv vcpu-add` and `xpv vcpu-del`, which talk to it over its control socket.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <jansson.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/timerfd.h>
-#include <sys/wait.h>
 #include <syslog.h>
-#include <unistd.h>
 
 #include "../hostd/hostd.h"
 #include "cli.h"
@@ -41,7 +34,8 @@ static void usage(FILE *f)
             "  --name NAME                the launched command's domain name\n\n"
             "Options:\n"
             "  --config FILE       JSON configuration (docs/hostd.md, \"Configuration\")\n"
-            "  --period S          seconds between rounds (default 1)\n"
+            "  --period DURATION   time between rounds (default 1s; 500ms, 2.5s: a bare\n"
+            "                      number is seconds)\n"
             "  --no-migrate        bind threads only; leave memory where it is\n"
             "  --migrate-mb-s N    page-migration budget in MiB/s (default 256)\n"
             "  --dry-run           print decisions and reasons, change nothing\n"
@@ -115,42 +109,19 @@ static int add_named(const char *opt, const char *arg, enum hostd_kind kind, str
     return 0;
 }
 
-/* One request on an accepted connection: peers other than our user (or root) are refused. */
-static void serve(struct hostd *h, int lfd)
+/* The daemon's log sinks: stderr ("hostd LEVEL: domain: message") or syslog. */
+static void log_stderr(void *arg, enum hostd_log_level lvl, const char *domain, const char *msg)
 {
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0)
-        return;
-    struct ucred cr;
-    socklen_t cl = sizeof(cr);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
-        (cr.uid != 0 && cr.uid != geteuid())) {
-        hostd_log(h, HOSTD_LOG_WARN, NULL, "control: refused a peer with uid %d", (int)cr.uid);
-        close(fd);
-        return;
-    }
-    char buf[4096];
-    size_t len = 0;
-    while (len < sizeof(buf) - 1) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 1000) <= 0)
-            break;
-        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        if (memchr(buf, '\n', len))
-            break;
-    }
-    char *nl = memchr(buf, '\n', len);
-    char *reply = NULL;
-    hostd_control_handle(h, buf, nl ? (size_t)(nl - buf) : len, &reply);
-    if (reply) {
-        ssize_t w = send(fd, reply, strlen(reply), MSG_NOSIGNAL);
-        (void)w; /* a client that left does not concern the daemon */
-        free(reply);
-    }
-    close(fd);
+    (void)arg;
+    fprintf(stderr, "hostd %s: %s%s%s\n", hostd_log_level_name(lvl), domain ? domain : "",
+            domain ? ": " : "", msg);
+}
+
+static void log_syslog(void *arg, enum hostd_log_level lvl, const char *domain, const char *msg)
+{
+    (void)arg;
+    static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+    syslog(prio[lvl], "%s%s%s", domain ? domain : "", domain ? ": " : "", msg);
 }
 
 int xpv_cmd_hostd(int argc, char **argv)
@@ -207,8 +178,7 @@ int xpv_cmd_hostd(int argc, char **argv)
             name = optarg;
             break;
         case 'p':
-            if (xpv_cli_num("hostd", "--period", optarg, 0.01, 3600,
-                            "seconds between 0.01 and 3600", &period))
+            if (xpv_cli_duration("hostd", "--period", optarg, 1, 0.01, 3600, &period, NULL))
                 return XPV_EXIT_USAGE;
             break;
         case 'M':
@@ -310,7 +280,10 @@ int xpv_cmd_hostd(int argc, char **argv)
     }
     struct xpv_ops *ops = root ? xpv_ops_record_new(topo, &err) : xpv_ops_linux_new(topo, &err);
     static struct hostd h;
-    if (!ops || (rc = hostd_init(&h, &conf, topo, proc_root, ops, &err)) < 0) {
+    struct hostd_log_sink sink = {use_syslog ? log_syslog : log_stderr, NULL};
+    if (use_syslog)
+        openlog("xpv-hostd", LOG_PID, LOG_DAEMON);
+    if (!ops || (rc = hostd_init(&h, &conf, topo, proc_root, ops, &sink, &err)) < 0) {
         xpv_cli_err("hostd", "%s", xpv_error_str(&err, ops ? rc : -ENOMEM));
         xpv_ops_free(ops);
         xpv_topo_free(topo);
@@ -318,112 +291,18 @@ int xpv_cmd_hostd(int argc, char **argv)
         return XPV_EXIT_FAIL;
     }
     h.dry_run = dry;
-    h.use_syslog = use_syslog;
     h.verbosity = verbose ? HOSTD_LOG_DEBUG : HOSTD_LOG_INFO;
-    if (use_syslog)
-        openlog("xpv-hostd", LOG_PID, LOG_DAEMON);
     if (root)
         hostd_log(&h, HOSTD_LOG_INFO, NULL,
                   "host topology from %s: using the recording ops (nothing on this machine "
                   "changes)",
                   root);
-    if (conf.nr_domains == 0)
-        hostd_log(&h, HOSTD_LOG_INFO, NULL,
-                  "no domains yet (--pids, --cgroup, --qmp, --config, or a command after --)");
-
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    int lfd = -1, status = XPV_EXIT_OK;
-    if (rounds != 1) {
-        lfd = hostd_control_listen(conf.socket, &err);
-        if (lfd < 0) {
-            xpv_cli_err("hostd", "control socket: %s", xpv_error_str(&err, lfd));
-            status = XPV_EXIT_FAIL;
-            goto out;
-        }
-        hostd_log(&h, HOSTD_LOG_INFO, NULL, "control socket %s; %u domains; period %gs%s",
-                  conf.socket, h.nr_domains, conf.period_s, dry ? "; dry run" : "");
-    }
-    if ((rc = hostd_launch(&h, &err)) < 0) {
+    struct hostd_run_opts ro = {.rounds = rounds};
+    int status = XPV_EXIT_OK;
+    if ((rc = hostd_run(&h, &ro, &err)) < 0) {
         xpv_cli_err("hostd", "%s", xpv_error_str(&err, rc));
         status = XPV_EXIT_FAIL;
-        goto out;
     }
-    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    struct itimerspec its = {0};
-    its.it_interval.tv_sec = (time_t)conf.period_s;
-    its.it_interval.tv_nsec = (long)((conf.period_s - (double)(time_t)conf.period_s) * 1e9);
-    its.it_value.tv_nsec = 1; /* first round now */
-    timerfd_settime(tfd, 0, &its, NULL);
-    bool stop = false;
-    uint64_t done = 0;
-    struct pollfd *p = calloc(3 + h.nr_domains, sizeof(*p));
-    if (!p) {
-        xpv_cli_err("hostd", "out of memory");
-        status = XPV_EXIT_FAIL;
-        goto out;
-    }
-    while (!stop) {
-        p[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        p[1] = (struct pollfd){.fd = tfd, .events = POLLIN};
-        p[2] = (struct pollfd){.fd = lfd, .events = POLLIN};
-        /* the guest agents' frames (ACKs), on each VM's virtio-serial socket */
-        for (unsigned k = 0; k < h.nr_domains; k++)
-            p[3 + k] = (struct pollfd){.fd = hostd_vm_fd(&h.domains[k]), .events = POLLIN};
-        if (poll(p, 3 + h.nr_domains, -1) < 0 && errno != EINTR)
-            break;
-        for (unsigned k = 0; k < h.nr_domains; k++)
-            if (p[3 + k].fd >= 0 && p[3 + k].revents)
-                hostd_vm_read(&h, &h.domains[k]);
-        if (p[0].revents) {
-            struct signalfd_siginfo si;
-            while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGCHLD) {
-                    int st;
-                    pid_t pid;
-                    while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-                        hostd_log(&h, HOSTD_LOG_INFO, NULL, "pid %d exited (status %d)", (int)pid,
-                                  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-                } else if (si.ssi_signo == SIGHUP) {
-                    hostd_log(&h, HOSTD_LOG_INFO, NULL, "SIGHUP: a round now");
-                    hostd_round(&h);
-                } else {
-                    hostd_log(&h, HOSTD_LOG_INFO, NULL, "signal %d: stopping", (int)si.ssi_signo);
-                    stop = true;
-                }
-            }
-        }
-        if (p[1].revents) {
-            uint64_t ticks;
-            if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks)) {
-                hostd_round(&h);
-                if (rounds && ++done >= rounds)
-                    stop = true;
-            }
-        }
-        if (lfd >= 0 && p[2].revents)
-            serve(&h, lfd);
-    }
-    free(p);
-    close(tfd);
-    hostd_log(&h, HOSTD_LOG_INFO, NULL,
-              "%" PRIu64 " rounds, %" PRIu64 " moves (%" PRIu64 " manual), %" PRIu64
-              " pages moved, %" PRIu64 " page moves failed, %" PRIu64 " records published, %" PRIu64
-              " errors, %" PRIu64 " vanished threads/processes",
-              h.stats.rounds, h.stats.moves, h.stats.manual_moves, h.stats.pages_moved,
-              h.stats.pages_failed, h.stats.publishes, h.stats.errors, h.stats.vanished);
-out:
-    if (lfd >= 0) {
-        close(lfd);
-        unlink(conf.socket);
-    }
-    close(sfd);
     hostd_fini(&h);
     xpv_ops_free(ops);
     xpv_topo_free(topo);

@@ -1,6 +1,6 @@
 /*
  * cmd_publish.c — `xpv publish`: publish this machine's (or a saved tree's) topology as a
- * process-domain record, and keep it current: re-discover every --interval seconds (and on
+ * process-domain record, and keep it current: re-discover every --period (and on
  * SIGHUP) and publish a new generation when anything changed (CPUs on- or offlined, a node's
  * CPUs, memory, distances). The record file stays when the command exits, so readers keep the
  * last topology and the next publisher continues its generation.
@@ -35,13 +35,14 @@ static void on_hup(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: xpv publish [--path FILE] [--root DIR] [--once] [--interval SECONDS]\n\n"
+            "usage: xpv publish [--path FILE] [--root DIR] [--once] [--period DURATION]\n\n"
             "Publish the NUMA topology as an XPV topology record (docs/record-abi.md) that\n"
             "libxpv readers and `xpv watch` follow; republish when it changes.\n\n"
             "  --path FILE       record file (default: $XPV_RECORD, else %s)\n"
             "  --root DIR        describe a saved /sys + /proc tree instead of this machine\n"
             "  --once            publish once and exit\n"
-            "  --interval S      re-discover every S seconds (default 1; SIGHUP: now)\n"
+            "  --period DURATION re-discover this often (default 1s; 500ms, 2.5s; a bare\n"
+            "                    number is seconds; SIGHUP: now; old spelling: --interval)\n"
             "  -h, --help        show this help\n",
             XPV_CHANNEL_DEFAULT_PATH);
 }
@@ -49,13 +50,14 @@ static void usage(FILE *f)
 int xpv_cmd_publish(int argc, char **argv)
 {
     static const struct option opts[] = {
-            {"path", required_argument, NULL, 'p'}, {"root", required_argument, NULL, 'r'},
-            {"once", no_argument, NULL, 'o'},       {"interval", required_argument, NULL, 'i'},
-            {"help", no_argument, NULL, 'h'},       {0},
+            {"path", required_argument, NULL, 'p'},     {"root", required_argument, NULL, 'r'},
+            {"once", no_argument, NULL, 'o'},           {"period", required_argument, NULL, 'P'},
+            {"interval", required_argument, NULL, 'I'}, /* the old spelling of --period */
+            {"help", no_argument, NULL, 'h'},           {0},
     };
     const char *path = NULL, *root = NULL;
     int once = 0, c;
-    double interval = 1;
+    double period = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hp:r:oi:", opts, NULL)) != -1) {
         switch (c) {
@@ -68,9 +70,12 @@ int xpv_cmd_publish(int argc, char **argv)
         case 'o':
             once = 1;
             break;
+        case 'I': /* --interval and -i: the old spellings */
         case 'i':
-            if (xpv_cli_num("publish", "--interval", optarg, 0.01, 86400,
-                            "seconds between 0.01 and 86400", &interval))
+            xpv_cli_deprecated("publish", c == 'I' ? "--interval" : "-i", "--period");
+            /* fall through */
+        case 'P':
+            if (xpv_cli_duration("publish", "--period", optarg, 1, 0.01, 86400, &period, NULL))
                 return XPV_EXIT_USAGE;
             break;
         case 'h':
@@ -137,8 +142,8 @@ int xpv_cmd_publish(int argc, char **argv)
         xpv_topo_free(t);
         if (once || status != XPV_EXIT_OK)
             break;
-        struct timespec ts = {.tv_sec = (time_t)interval,
-                              .tv_nsec = (long)((interval - (double)(time_t)interval) * 1e9)};
+        struct timespec ts = {.tv_sec = (time_t)period,
+                              .tv_nsec = (long)((period - (double)(time_t)period) * 1e9)};
         nanosleep(&ts, NULL); /* a signal cuts it short */
     }
     xpv_publisher_close(pub);

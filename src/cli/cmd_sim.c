@@ -1,16 +1,19 @@
 /*
  * cmd_sim.c — `xpv sim [SCENARIO]`: run a scenario under each of its policies and report
- * (table; --json FILE; --out DIR with CSV and gnuplot plots). Without a scenario it runs the
- * built-in default, sim/default.yaml (compiled in): five VMs re-placed while they run, under
- * the nine VM policies.
+ * (table, or --json on stdout; --json-out FILE; --out DIR with CSV and gnuplot plots). Without
+ * a scenario it runs the built-in default, sim/default.yaml (compiled in): five VMs re-placed
+ * while they run, under the nine VM policies.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 #include "xpv/policy.h"
@@ -18,20 +21,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xpv sim [SCENARIO.yaml|.json] [--json FILE] [--out DIR] [--policy NAME]...\n"
-               "               [--seed N] [--quiet] [--list]\n\n"
+    fprintf(f, "usage: xpv sim [SCENARIO.yaml|.json] [--json] [--json-out FILE] [--out DIR]\n"
+               "               [--policy NAME]... [--seed N] [--quiet] [--list]\n\n"
                "Simulate NUMA policies on a machine model with memory-controller and interconnect\n"
                "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, five VMs on the\n"
                "4-socket Opteron re-placed by the hypervisor while they run, under Xen's default,\n"
                "static vNUMA, pinned vNUMA, XPV, XPV with page migration, vCPU hotplug,\n"
                "hypervisor first-touch, and Carrefour in the hypervisor and in XPV guests.\n\n"
-               "  --json FILE    also write the results as JSON (- for stdout)\n"
-               "  --out DIR      also write CSV files and gnuplot plots (PNG) into DIR\n"
-               "  --policy NAME  run only this policy (repeatable; overrides the scenario's list)\n"
-               "  --seed N       override the scenario's seed\n"
-               "  --quiet        no progress bar (it is shown only on a terminal anyway)\n"
-               "  --list         list machine presets, workload presets and policies\n"
-               "  -h, --help     show this help\n");
+               "  --json           print the results as JSON on stdout instead of the table\n"
+               "  --json-out FILE  also write the results as JSON into FILE (- for stdout; the\n"
+               "                   old spelling --json FILE still works, with a warning)\n"
+               "  --out DIR        also write CSV files and gnuplot plots (PNG) into DIR\n"
+               "  --policy NAME    run only this policy (repeatable; replaces the scenario's)\n"
+               "  --seed N         override the scenario's seed\n"
+               "  --quiet          no progress bar (it is shown only on a terminal anyway)\n"
+               "  --list           list machine presets, workload presets and policies\n"
+               "  -h, --help       show this help\n");
 }
 
 static void list_all(void)
@@ -69,6 +74,31 @@ static void progress(void *arg, double done)
     fflush(stderr);
 }
 
+/* The old `--json FILE` (before --json became the switch of every subcommand): the table on
+ * stdout and the JSON into FILE, as --json-out FILE does. */
+static void old_json(const char *file, const char **json_out)
+{
+    xpv_cli_deprecated("sim", "--json FILE", "--json-out FILE (--json: JSON on stdout)");
+    *json_out = file;
+}
+
+/* The word after --json: a scenario (the switch, then SCENARIO), or the old form's FILE? A
+ * scenario when it is named .yaml or .yml, or is an existing file that is not results xpv sim
+ * wrote (JSON with "runs"), so that a scenario is never overwritten; a file that does not
+ * exist yet is the old form's output. */
+static bool scenario_word(const char *w)
+{
+    size_t n = strlen(w);
+    if ((n > 5 && !strcmp(w + n - 5, ".yaml")) || (n > 4 && !strcmp(w + n - 4, ".yml")))
+        return true;
+    if (access(w, F_OK) != 0)
+        return false;
+    json_t *j = json_load_file(w, 0, NULL);
+    bool results = json_is_object(j) && json_object_get(j, "runs");
+    json_decref(j);
+    return !results;
+}
+
 /* sim/default.yaml, compiled in (see src/CMakeLists.txt). */
 #include "default_scenario.h"
 
@@ -81,21 +111,37 @@ static int default_scenario(struct xpv_sim_scenario *s, struct xpv_error *err)
 int xpv_cmd_sim(int argc, char **argv)
 {
     static const struct option opts[] = {
-            {"json", required_argument, NULL, 'j'},   {"out", required_argument, NULL, 'o'},
-            {"policy", required_argument, NULL, 'p'}, {"seed", required_argument, NULL, 's'},
-            {"quiet", no_argument, NULL, 'q'},        {"list", no_argument, NULL, 'l'},
-            {"help", no_argument, NULL, 'h'},         {0},
+            {"json", optional_argument, NULL, 'j'},
+            {"json-out", required_argument, NULL, 'J'},
+            {"out", required_argument, NULL, 'o'},
+            {"policy", required_argument, NULL, 'p'},
+            {"seed", required_argument, NULL, 's'},
+            {"quiet", no_argument, NULL, 'q'},
+            {"list", no_argument, NULL, 'l'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
     };
-    const char *json = NULL, *out = NULL;
+    const char *json_out = NULL, *out = NULL, *after_json = NULL;
+    int json = 0;
     const char *only[XPV_SIM_MAX_POLICIES];
     unsigned nr_only = 0;
     int quiet = 0, c, seed_set = 0;
     uint64_t seed = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hj:o:p:s:ql", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hj::o:p:s:ql", opts, NULL)) != -1) {
         switch (c) {
         case 'j':
-            json = optarg;
+            if (optarg) { /* --json=FILE: the old form */
+                old_json(optarg, &json_out);
+                break;
+            }
+            json = 1;
+            /* the word after it: the old form's FILE, or a scenario (decided below) */
+            if (optind < argc && (argv[optind][0] != '-' || !strcmp(argv[optind], "-")))
+                after_json = argv[optind];
+            break;
+        case 'J':
+            json_out = optarg;
             break;
         case 'o':
             out = optarg;
@@ -126,6 +172,17 @@ int xpv_cmd_sim(int argc, char **argv)
             usage(stderr);
             return XPV_EXIT_USAGE;
         }
+    }
+    if (after_json && (!strcmp(after_json, "-") || !scenario_word(after_json))) {
+        /* --json FILE: take FILE out of the positionals (getopt moved them to the end) */
+        for (int i = optind; i < argc; i++)
+            if (argv[i] == after_json) {
+                memmove(argv + i, argv + i + 1, (size_t)(argc - i - 1) * sizeof(*argv));
+                argc--;
+                break;
+            }
+        json = 0;
+        old_json(after_json, &json_out);
     }
     if (argc - optind > 1) {
         xpv_cli_err("sim", "one scenario at a time (got '%s' and '%s')", argv[optind],
@@ -166,8 +223,13 @@ int xpv_cmd_sim(int argc, char **argv)
             return XPV_EXIT_FAIL;
         }
     }
-    xpv_sim_print_table(stdout, &s, res, s.nr_policies);
-    if (json && (rc = xpv_sim_write_json(json, &s, res, s.nr_policies, &err)) < 0) {
+    if (!json)
+        xpv_sim_print_table(stdout, &s, res, s.nr_policies);
+    if (json_out && (rc = xpv_sim_write_json(json_out, &s, res, s.nr_policies, &err)) < 0) {
+        xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
+        return XPV_EXIT_FAIL;
+    }
+    if (json && (rc = xpv_sim_write_json("-", &s, res, s.nr_policies, &err)) < 0) {
         xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
         return XPV_EXIT_FAIL;
     }

@@ -28,13 +28,14 @@ static void on_stop(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: xpv watch [PATH] [--json] [--count N] [--timeout SECONDS]\n\n"
+            "usage: xpv watch [PATH] [--json] [--count N] [--timeout DURATION]\n\n"
             "Print the topology record at PATH (default: $XPV_RECORD, else %s),\n"
             "then every new generation as it is published.\n\n"
-            "  --json          one JSON object per line (schema in docs/cli.md)\n"
-            "  --count N       exit after printing N generations\n"
-            "  --timeout S     exit with status 1 if no new generation comes for S seconds\n"
-            "  -h, --help      show this help\n",
+            "  --json              one JSON object per line on stdout (schema in docs/cli.md)\n"
+            "  --count N           exit after printing N generations\n"
+            "  --timeout DURATION  exit with status 1 if no new generation comes within it\n"
+            "                      (30, 30s, 500ms: a bare number is seconds)\n"
+            "  -h, --help          show this help\n",
             XPV_CHANNEL_DEFAULT_PATH);
 }
 
@@ -145,7 +146,7 @@ int xpv_cmd_watch(int argc, char **argv)
             count = (long)n;
             break;
         case 't':
-            if (xpv_cli_num("watch", "--timeout", optarg, 0.001, 1e6, "seconds > 0", &timeout))
+            if (xpv_cli_duration("watch", "--timeout", optarg, 1, 0.001, 1e6, &timeout, NULL))
                 return XPV_EXIT_USAGE;
             break;
         case 'h':

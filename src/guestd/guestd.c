@@ -54,18 +54,18 @@ struct guestd {
     struct guestd_follow *follow;
 };
 
-static void logf_(struct guestd *g, int level, const char *fmt, ...)
+static void logf_(struct guestd *g, enum guestd_log_level lvl, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
-static void logf_(struct guestd *g, int level, const char *fmt, ...)
+static void logf_(struct guestd *g, enum guestd_log_level lvl, const char *fmt, ...)
 {
-    if (level > g->o.verbose)
+    if (lvl > g->o.verbosity || !g->o.log.fn)
         return;
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "xpv guestd: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    g->o.log.fn(g->o.log.arg, lvl, msg);
 }
 
 static uint64_t now_ns(void)
@@ -99,11 +99,11 @@ static int republish(struct guestd *g)
         rc = xpv_publisher_publish(g->pub, &g->topo.desc, &g->st.local_gen, &err);
     if (rc < 0) {
         g->st.errors++;
-        logf_(g, 0, "cannot republish the topology: %s", xpv_error_str(&err, rc));
+        logf_(g, GUESTD_LOG_ERR, "cannot republish the topology: %s", xpv_error_str(&err, rc));
         return rc;
     }
     g->st.republishes++;
-    if (g->o.verbose >= 1) {
+    if (g->o.verbosity >= GUESTD_LOG_INFO) {
         char line[512];
         size_t n = 0;
         for (unsigned c = 0; c < g->topo.desc.nr_cpus && n < sizeof(line) - 32; c++) {
@@ -113,14 +113,14 @@ static int republish(struct guestd *g)
             n += (size_t)snprintf(line + n, sizeof(line) - n, " cpu%u->%u", c,
                                   (unsigned)g->topo.ids[e]);
         }
-        logf_(g, 1, "host generation %llu, local generation %llu:%s",
+        logf_(g, GUESTD_LOG_INFO, "host generation %llu, local generation %llu:%s",
               (unsigned long long)g->st.host_gen, (unsigned long long)g->st.local_gen, line);
     }
     if (g->follow) {
         int m = guestd_follow_apply(g->follow, g->root, g->o.ops, &g->local, &g->topo);
         if (m > 0) {
             g->st.rebinds += (uint64_t)m;
-            logf_(g, 1, "re-bound %d thread(s) to their vNode's effective CPUs", m);
+            logf_(g, GUESTD_LOG_INFO, "re-bound %d thread(s) to their vNode's effective CPUs", m);
         }
     }
     if (g->have_host) {
@@ -154,7 +154,8 @@ static void adopt_bytes(struct guestd *g, const void *p, size_t n)
     int rc = xpv_record_decode(copy, n, &v, &err);
     if (rc < 0) {
         g->st.bad_records++;
-        logf_(g, 0, "a kick carried a bad record (ignored): %s", xpv_error_str(&err, rc));
+        logf_(g, GUESTD_LOG_WARN, "a kick carried a bad record (ignored): %s",
+              xpv_error_str(&err, rc));
         free(copy);
         return;
     }
@@ -188,7 +189,7 @@ static void poll_ivshmem(struct guestd *g)
         if (rc != -EAGAIN && rc != -ENODATA) {
             g->bad_gen = gen;
             g->st.bad_records++;
-            logf_(g, 0, "the ivshmem record (generation %llu) is bad, ignored: %s",
+            logf_(g, GUESTD_LOG_WARN, "the ivshmem record (generation %llu) is bad, ignored: %s",
                   (unsigned long long)gen, xpv_error_str(&err, rc));
         }
         return;
@@ -250,7 +251,7 @@ static void read_uevents(struct guestd *g)
         if (k == GUESTD_UEVENT_NONE)
             continue;
         if (k == GUESTD_UEVENT_CHANGE) { /* online/offline/remove: the topology changed */
-            logf_(g, 2, "uevent: %.60s", (const char *)buf);
+            logf_(g, GUESTD_LOG_DEBUG, "uevent: %.60s", (const char *)buf);
             changed = true;
             continue;
         }
@@ -259,14 +260,15 @@ static void read_uevents(struct guestd *g)
         const char *what = k == GUESTD_UEVENT_CPU_ADD ? "CPU" : "memory block";
         if (rc < 0) {
             g->st.errors++;
-            logf_(g, 0, "hot-added %s %u: cannot online it: %s", what, id, xpv_error_str(&err, rc));
+            logf_(g, GUESTD_LOG_ERR, "hot-added %s %u: cannot online it: %s", what, id,
+                  xpv_error_str(&err, rc));
             continue;
         }
         if (k == GUESTD_UEVENT_CPU_ADD)
             g->st.cpus_onlined++;
         else
             g->st.mem_onlined++;
-        logf_(g, 1, "hot-added %s %u onlined", what, id);
+        logf_(g, GUESTD_LOG_INFO, "hot-added %s %u onlined", what, id);
         changed = true;
     }
     if (changed)
@@ -279,7 +281,7 @@ int guestd_refresh(struct guestd *g)
     struct guestd_local l;
     int rc = guestd_local_read(g->root, &l, &err);
     if (rc < 0) {
-        logf_(g, 0, "cannot read the guest's topology: %s", xpv_error_str(&err, rc));
+        logf_(g, GUESTD_LOG_ERR, "cannot read the guest's topology: %s", xpv_error_str(&err, rc));
         return rc;
     }
     g->local = l;
@@ -304,7 +306,7 @@ static int open_port(struct guestd *g, struct xpv_error *err)
     g->own_port = true;
     if (g->dec)
         xpv_frame_decoder_reset(g->dec);
-    logf_(g, 1, "kick port %s", path);
+    logf_(g, GUESTD_LOG_INFO, "kick port %s", path);
     return 0;
 }
 
@@ -337,7 +339,7 @@ int guestd_open(const struct guestd_opts *o, struct guestd **out, struct xpv_err
         if (rc == 0 && (rc = xpv_channel_open(path, &g->hostch, err)) < 0)
             goto fail;
         if (g->hostch)
-            logf_(g, 1, "record region %s", path);
+            logf_(g, GUESTD_LOG_INFO, "record region %s", path);
         rc = 0;
     }
     /* the port: a descriptor given (tests), a path given, found by name, or none */
@@ -348,7 +350,8 @@ int guestd_open(const struct guestd_opts *o, struct guestd **out, struct xpv_err
         rc = open_port(g, err);
         if (rc == -ENOENT && (g->hostch || o->optional_devices)) {
             /* virtio ports appear asynchronously after the driver loads: keep looking */
-            logf_(g, 0, "%s; looking again every second (the region is polled meanwhile)",
+            logf_(g, GUESTD_LOG_WARN,
+                  "%s; looking again every second (the region is polled meanwhile)",
                   xpv_error_str(err, rc));
             rc = 0;
         }
@@ -366,7 +369,8 @@ int guestd_open(const struct guestd_opts *o, struct guestd **out, struct xpv_err
     if (o->hotplug) {
         g->uevent_fd = guestd_uevent_open();
         if (g->uevent_fd < 0)
-            logf_(g, 0, "no uevent socket (%s): hot-added CPUs and memory stay offline",
+            logf_(g, GUESTD_LOG_WARN,
+                  "no uevent socket (%s): hot-added CPUs and memory stay offline",
                   strerror(-g->uevent_fd));
     }
     if (o->follow_dir && o->follow_dir[0] && !(g->follow = guestd_follow_new(o->follow_dir))) {
@@ -393,7 +397,7 @@ int guestd_step(struct guestd *g, int timeout_ms)
         struct xpv_error err = {0};
         g->port_retry_ns = now_ns() + 1000000000u;
         if (open_port(g, &err) == 0)
-            logf_(g, 0, "the kick port appeared");
+            logf_(g, GUESTD_LOG_WARN, "the kick port appeared");
     }
     struct pollfd p[2];
     int n = 0, ip = -1, iu = -1;

@@ -102,6 +102,15 @@ void guestd_follow_free(struct guestd_follow *f);
 int guestd_follow_apply(struct guestd_follow *f, const char *root, struct xpv_ops *ops,
                         const struct guestd_local *l, const struct guestd_topo *t);
 
+/* Logging: the library never prints. Each message goes to the sink as its level and one line
+ * of text without a newline; messages above the agent's verbosity are dropped, and so is
+ * everything when fn is NULL. `xpv guestd` installs a stderr sink ("xpv guestd: message"). */
+enum guestd_log_level { GUESTD_LOG_ERR, GUESTD_LOG_WARN, GUESTD_LOG_INFO, GUESTD_LOG_DEBUG };
+struct guestd_log_sink {
+    void (*fn)(void *arg, enum guestd_log_level lvl, const char *msg);
+    void *arg;
+};
+
 /* The agent (guestd.c). */
 struct guestd_opts {
     const char *root;      /* "" or NULL: the live system */
@@ -115,8 +124,9 @@ struct guestd_opts {
     const char *follow_dir; /* opt-in directory, NULL or "": none */
     int poll_ms;            /* how often the region's generation is checked (100) */
     bool hotplug;           /* listen for uevents and online hot-added CPUs and memory */
-    int verbose;            /* 0: errors, 1: changes, 2: more */
-    struct xpv_ops *ops;    /* affinity (follow) */
+    struct guestd_log_sink log;      /* none: nothing is logged */
+    enum guestd_log_level verbosity; /* up to: WARN (xpv guestd), INFO (-v: changes), DEBUG */
+    struct xpv_ops *ops;             /* affinity (follow) */
 };
 
 struct guestd_stats {

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
@@ -18,7 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "hostd.h"
@@ -29,22 +29,22 @@
 #define MAX_TIDS   4096
 #define MAX_RANGES 1024
 
+const char *hostd_log_level_name(enum hostd_log_level lvl)
+{
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    return (unsigned)lvl < 4 ? names[lvl] : "?";
+}
+
 void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, const char *fmt, ...)
 {
-    if (lvl > h->verbosity)
+    if (lvl > h->verbosity || !h->log.fn)
         return;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    static const char *const names[] = {"error", "warning", "info", "debug"};
-    static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-    if (h->use_syslog)
-        syslog(prio[lvl], "%s%s%s", domain ? domain : "", domain ? ": " : "", msg);
-    else if (h->log)
-        fprintf(h->log, "hostd %s: %s%s%s\n", names[lvl], domain ? domain : "", domain ? ": " : "",
-                msg);
+    h->log.fn(h->log.arg, lvl, domain, msg);
 }
 
 void hostd_format_nodes(const struct xpv_topo *t, uint64_t mask, char *buf, size_t len)
@@ -500,15 +500,17 @@ int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_err
 }
 
 int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *topo,
-               const char *proc_root, struct xpv_ops *ops, struct xpv_error *err)
+               const char *proc_root, struct xpv_ops *ops, const struct hostd_log_sink *log,
+               struct xpv_error *err)
 {
     memset(h, 0, sizeof(*h));
     h->conf = *c;
     h->topo = topo;
     h->proc_root = proc_root ? proc_root : "";
     h->ops = ops;
-    h->log = stderr;
     h->verbosity = HOSTD_LOG_INFO;
+    if (log)
+        h->log = *log;
     long ps = sysconf(_SC_PAGESIZE);
     h->page_size = ps > 0 ? (uint64_t)ps : 4096;
     if (topo->nr_nodes > XPV_PLACE_MAX_NODES)
@@ -556,23 +558,48 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
             continue;
         char path[512];
         hostd_record_path(h, d, path, sizeof(path));
+        /* a failed exec comes back as its errno on a close-on-exec pipe: the child prints
+         * nothing, the daemon logs it */
+        int ep[2];
+        if (pipe2(ep, O_CLOEXEC) < 0)
+            return xpv_error_set(err, -errno, "domain '%s': pipe: %s", d->conf.name,
+                                 strerror(errno));
         fflush(NULL);
         pid_t pid = fork();
-        if (pid < 0)
-            return xpv_error_set(err, -errno, "domain '%s': fork: %s", d->conf.name,
-                                 strerror(errno));
+        if (pid < 0) {
+            int e = errno;
+            close(ep[0]);
+            close(ep[1]);
+            return xpv_error_set(err, -e, "domain '%s': fork: %s", d->conf.name, strerror(e));
+        }
         if (pid == 0) {
+            /* the command starts as from a shell: default SIGPIPE, nothing blocked (the
+             * daemon's loop blocks the signals it reads from a signalfd) */
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
             signal(SIGPIPE, SIG_DFL);
             setenv("XPV_RECORD", path, 1);
+            close(ep[0]);
             execvp(d->conf.argv[0], d->conf.argv);
-            fprintf(stderr, "hostd: domain '%s': cannot run %s: %s\n", d->conf.name,
-                    d->conf.argv[0], strerror(errno));
+            int e = errno;
+            ssize_t w = write(ep[1], &e, sizeof(e));
+            (void)w;
             _exit(127);
         }
+        close(ep[1]);
+        int e;
+        ssize_t n;
+        while ((n = read(ep[0], &e, sizeof(e))) < 0 && errno == EINTR)
+            ;
+        close(ep[0]);
         d->pids[0] = pid;
         d->nr_pids = 1;
         hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "launched %s as pid %d (XPV_RECORD=%s)",
                   d->conf.argv[0], (int)pid, path);
+        if (n == (ssize_t)sizeof(e)) /* it exits 127: reaped and reported gone by the loop */
+            hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "cannot run %s: %s", d->conf.argv[0],
+                      strerror(e));
     }
     return 0;
 }

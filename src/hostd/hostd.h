@@ -104,8 +104,17 @@ struct hostd_domain {
     json_t *saved_vcpus;
 };
 
-/* Logging: the daemon prints "LEVEL domain: message" to stderr or syslog. */
+/* Logging: the library never prints. Each message goes to the sink as its level, the domain
+ * it is about (NULL: the daemon itself) and one line of text without a newline; messages above
+ * `verbosity` are dropped, and so is everything when fn is NULL (hostd_init's default: tests,
+ * the fuzzer and the benchmark stay quiet). `xpv hostd` installs a stderr or a syslog sink. */
 enum hostd_log_level { HOSTD_LOG_ERR, HOSTD_LOG_WARN, HOSTD_LOG_INFO, HOSTD_LOG_DEBUG };
+struct hostd_log_sink {
+    void (*fn)(void *arg, enum hostd_log_level lvl, const char *domain, const char *msg);
+    void *arg;
+};
+/* "error", "warning", "info", "debug". */
+const char *hostd_log_level_name(enum hostd_log_level lvl);
 
 struct hostd {
     struct hostd_conf conf;
@@ -113,9 +122,8 @@ struct hostd {
     const char *proc_root; /* "" for the live system, else a directory holding proc/ and sys/ */
     struct xpv_ops *ops;
     bool dry_run;
-    bool use_syslog;
-    enum hostd_log_level verbosity;
-    FILE *log; /* stderr unless syslog */
+    enum hostd_log_level verbosity; /* HOSTD_LOG_INFO */
+    struct hostd_log_sink log;      /* none: messages are dropped */
     struct hostd_stats stats;
     unsigned nr_domains;
     struct hostd_domain *domains; /* [conf.nr_domains] */
@@ -151,15 +159,27 @@ int hostd_cgroup_pids(const char *root, const char *cgroup, pid_t *pids, unsigne
 int hostd_node_free(const char *root, const struct xpv_topo *t, uint64_t *free_bytes);
 
 /* The daemon (hostd.c). */
+/* log: where the daemon's messages go, from the state file's read here on (NULL: nowhere). */
 int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *topo,
-               const char *proc_root, struct xpv_ops *ops, struct xpv_error *err);
+               const char *proc_root, struct xpv_ops *ops, const struct hostd_log_sink *log,
+               struct xpv_error *err);
 void hostd_fini(struct hostd *h);
 /* One round: refresh every domain, place, apply, publish. Returns the number of moves. */
 int hostd_round(struct hostd *h);
 /* Manual placement of a domain (nodes: positions; 0 releases it to the automatic policy). */
 int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_error *err);
 struct hostd_domain *hostd_find(struct hostd *h, const char *name);
-/* Launch the command domains (fork/exec with XPV_RECORD set to their record). */
+/* The daemon's loop (hostd_run.c): rounds every conf.period_s until SIGINT or SIGTERM (or
+ * `rounds`), SIGHUP for a round now, the control socket at conf.socket, the VMs' frames,
+ * launched commands started and reaped. Blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD while it
+ * runs (read from a signalfd) and restores the caller's signal mask. 0 after a clean stop;
+ * a negative errno (err: "control socket: ...", a launch failure) when it could not run. */
+struct hostd_run_opts {
+    uint64_t rounds; /* stop after this many rounds, 0: never; 1 (--once): no control socket */
+};
+int hostd_run(struct hostd *h, const struct hostd_run_opts *o, struct xpv_error *err);
+/* Launch the command domains (fork/exec with XPV_RECORD set to their record, no signal
+ * blocked, SIGPIPE default). */
 int hostd_launch(struct hostd *h, struct xpv_error *err);
 void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
@@ -187,6 +207,9 @@ int hostd_control_request(const char *socket_path, const char *request, char **r
                           struct xpv_error *err);
 /* Listening socket, owner-only (0600, in a 0700 directory when the daemon creates it). */
 int hostd_control_listen(const char *path, struct xpv_error *err);
+/* One request on the listening socket lfd: accept, refuse peers other than our user or root
+ * (SO_PEERCRED), read one line (1 s at most), handle it, reply, close. */
+void hostd_control_serve(struct hostd *h, int lfd);
 
 /*
  * VM domains (hostd_vm.c): attach through QMP and describe the VM (xpv/vmdesc.h). refresh

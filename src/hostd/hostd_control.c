@@ -274,6 +274,43 @@ int hostd_control_listen(const char *path, struct xpv_error *err)
     return fd;
 }
 
+void hostd_control_serve(struct hostd *h, int lfd)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct ucred cr;
+    socklen_t cl = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
+        (cr.uid != 0 && cr.uid != geteuid())) {
+        hostd_log(h, HOSTD_LOG_WARN, NULL, "control: refused a peer with uid %d", (int)cr.uid);
+        close(fd);
+        return;
+    }
+    char buf[4096];
+    size_t len = 0;
+    while (len < sizeof(buf) - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 1000) <= 0)
+            break;
+        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (memchr(buf, '\n', len))
+            break;
+    }
+    char *nl = memchr(buf, '\n', len);
+    char *reply = NULL;
+    hostd_control_handle(h, buf, nl ? (size_t)(nl - buf) : len, &reply);
+    if (reply) {
+        ssize_t w = send(fd, reply, strlen(reply), MSG_NOSIGNAL);
+        (void)w; /* a client that left does not concern the daemon */
+        free(reply);
+    }
+    close(fd);
+}
+
 int hostd_control_request(const char *path, const char *request, char **reply,
                           struct xpv_error *err)
 {

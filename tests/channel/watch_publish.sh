@@ -39,7 +39,7 @@ PY
 
 # one publisher at a time
 : >"$d/pub"
-"$xpv" publish --path "$rec" --root "$fx/4node" --interval 10 >>"$d/pub" &
+"$xpv" publish --path "$rec" --root "$fx/4node" --period 10 >>"$d/pub" &
 ppid=$!
 # wait until it holds the record (it prints once it has published)
 wait_until 30 "the first publisher to publish" file_has "$d/pub" published ||

@@ -37,9 +37,8 @@ static struct hostd *daemon_once(void)
         xpv_bitmap_set(&t->cpus_online, i);
     }
     struct xpv_ops *ops = xpv_ops_record_new(t, NULL);
-    if (!ops || hostd_init(&h, &c, t, "/nonexistent-xpv-fuzz", ops, NULL) < 0)
+    if (!ops || hostd_init(&h, &c, t, "/nonexistent-xpv-fuzz", ops, NULL, NULL) < 0)
         abort();
-    h.log = NULL;
     ready = 1;
     return &h;
 }

@@ -117,8 +117,7 @@ static void fx_domain(struct fx *f, const char *name, int pid)
 
 static void fx_start(struct fx *f)
 {
-    assert_int_equal(hostd_init(&f->h, &f->c, f->t, f->dir, f->ops, NULL), 0);
-    f->h.log = NULL; /* quiet; the assertions say what went wrong */
+    assert_int_equal(hostd_init(&f->h, &f->c, f->t, f->dir, f->ops, NULL, NULL), 0);
 }
 
 static void fx_free(struct fx *f)

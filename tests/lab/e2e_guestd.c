@@ -169,7 +169,7 @@ static pid_t start_agent(void)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        char *argv[] = {"xpv",     "guestd",       "-v",   "--poll-ms", "50",
+        char *argv[] = {"xpv",     "guestd",       "-v",   "--poll", "50ms",
                         "--stats", "--follow-dir", FOLLOW, NULL};
         execv("/bin/xpv", argv);
         _exit(127);

@@ -1,21 +1,22 @@
 #!/bin/sh
-# cli_sim.sh XPV EXAMPLES — `xpv sim` from the command line: a scenario file with --json and
-# --out, the same scenario in YAML and JSON gives the same results, and the errors a user
-# meets (malformed scenario with file:line, unknown policy, bad usage).
+# cli_sim.sh XPV EXAMPLES — `xpv sim` from the command line: a scenario file with --json-out and
+# --out, the same scenario in YAML and JSON gives the same results, --json (the JSON on stdout)
+# and the old --json FILE (still accepted, with a warning), and the errors a user meets
+# (malformed scenario with file:line, unknown policy, bad usage).
 set -u
 xpv=$1 ex=$2
 d=$(mktemp -d /tmp/xpv-sim.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-"$xpv" sim "$ex/custom.yaml" --quiet --json "$d/y.json" --out "$d/out" >"$d/table" 2>"$d/err" ||
+"$xpv" sim "$ex/custom.yaml" --quiet --json-out "$d/y.json" --out "$d/out" >"$d/table" 2>"$d/err" ||
     fail "xpv sim custom.yaml: $(cat "$d/err")"
 grep -q "speed-up" "$d/table" || fail "no table: $(cat "$d/table")"
 [ -s "$d/out/results.csv" ] || fail "no results.csv"
 if command -v gnuplot >/dev/null; then
     [ -s "$d/out/completion.png" ] || fail "gnuplot installed but no completion.png"
 fi
-"$xpv" sim "$ex/custom.json" --quiet --json "$d/j.json" >/dev/null 2>&1 || fail "custom.json"
+"$xpv" sim "$ex/custom.json" --quiet --json-out "$d/j.json" >/dev/null 2>&1 || fail "custom.json"
 python3 - "$d/y.json" "$d/j.json" <<'PY' || fail "YAML and JSON scenarios disagree"
 import json, sys
 y, j = (json.load(open(p)) for p in sys.argv[1:3])
@@ -26,11 +27,28 @@ for r in y["runs"]:
         assert a["finished"] and a["completion_s"] > 0, a
 PY
 # same seed, same results; --seed changes nothing for policies without sampling noise
-"$xpv" sim "$ex/custom.yaml" --quiet --json "$d/y2.json" >/dev/null 2>&1
+"$xpv" sim "$ex/custom.yaml" --quiet --json-out "$d/y2.json" >/dev/null 2>&1
 cmp -s "$d/y.json" "$d/y2.json" || fail "two runs of the same scenario differ"
 
+# --json: the same JSON on stdout, and no table; before or after the scenario
+"$xpv" sim "$ex/custom.yaml" --quiet --json >"$d/stdout.json" 2>"$d/err" || fail "--json: $(cat "$d/err")"
+cmp -s "$d/y.json" "$d/stdout.json" || fail "--json on stdout differs from --json-out's file"
+[ ! -s "$d/err" ] || fail "--json said something: $(cat "$d/err")"
+cp "$ex/custom.json" "$d/scenario.json"
+"$xpv" sim --json "$d/scenario.json" --quiet >"$d/stdout2.json" 2>"$d/err" || fail "--json SCENARIO: $(cat "$d/err")"
+cmp -s "$ex/custom.json" "$d/scenario.json" || fail "--json SCENARIO overwrote the scenario"
+cmp -s "$d/j.json" "$d/stdout2.json" || fail "--json SCENARIO is not the switch then the scenario"
+# the old --json FILE: the table on stdout, the JSON in FILE, one warning
+"$xpv" sim --json "$d/old.json" "$ex/custom.yaml" --quiet >"$d/oldtable" 2>"$d/err" || fail "--json FILE: $(cat "$d/err")"
+grep -q "speed-up" "$d/oldtable" || fail "--json FILE: no table"
+cmp -s "$d/y.json" "$d/old.json" || fail "--json FILE wrote something else"
+[ "$(cat "$d/err")" = "xpv sim: --json FILE is deprecated, use --json-out FILE (--json: JSON on stdout)" ] ||
+    fail "--json FILE: no deprecation warning: $(cat "$d/err")"
+"$xpv" sim "$ex/custom.yaml" --quiet --json="$d/old2.json" >/dev/null 2>"$d/err" || fail "--json=FILE"
+cmp -s "$d/y.json" "$d/old2.json" && grep -q deprecated "$d/err" || fail "--json=FILE: $(cat "$d/err")"
+
 # the main job: no scenario -> sim/default.yaml (compiled in), the issue's JSON schema
-"$xpv" sim --quiet --json "$d/default.json" >"$d/dtable" 2>"$d/err" || fail "xpv sim (default): $(cat "$d/err")"
+"$xpv" sim --quiet --json-out "$d/default.json" >"$d/dtable" 2>"$d/err" || fail "xpv sim (default): $(cat "$d/err")"
 python3 - "$d/default.json" <<'PY' || fail "default JSON lacks the results rows"
 import json, sys
 d = json.load(open(sys.argv[1]))

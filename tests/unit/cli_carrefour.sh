@@ -99,14 +99,14 @@ grep -q "bad.perf:2: expected" "$d/err" || fail "unclear perf refusal: $(cat "$d
 # live: the program runs under the sampler, rounds print, the run ends with the program and
 # the program's output is what it prints alone
 "$target" 0.2 >"$d/ref" 2>/dev/null || fail "$target alone failed"
-"$xpv" carrefour --interval 0.2 -- "$target" 1 >"$d/live" 2>"$d/err" || fail "live run: $(cat "$d/err")"
+"$xpv" carrefour --period 0.2 -- "$target" 1 >"$d/live" 2>"$d/err" || fail "live run: $(cat "$d/err")"
 n=$(grep -c '^round [0-9]*: MAPTU .* samples .* overhead: sampling' "$d/live")
 [ "$n" -ge 3 ] || fail "expected >= 3 live rounds: $(cat "$d/live")"
 grep -q '^round 1: .* [1-9][0-9]* samples' "$d/live" || fail "no samples in round 1: $(cat "$d/live")"
 grep -q '^target [0-9]* exited with status 0' "$d/live" || fail "no clean end: $(cat "$d/live")"
 grep -v '^round \|^total\|^target' "$d/live" >"$d/prog"
 cmp -s "$d/ref" "$d/prog" || fail "program output changed: $(cat "$d/prog")"
-"$xpv" carrefour --dry-run --rounds 2 --interval 0.1 --json -- "$target" 0.5 >"$d/dry" 2>"$d/err" || fail "dry run: $(cat "$d/err")"
+"$xpv" carrefour --dry-run --rounds 2 --period 100ms --json -- "$target" 0.5 >"$d/dry" 2>"$d/err" || fail "dry run: $(cat "$d/err")"
 [ "$(grep -c '"dry_run":true' "$d/dry")" -eq 2 ] || fail "--rounds 2 --json: $(cat "$d/dry")"
 "$xpv" carrefour -- /nonexistent/program 2>"$d/err"; [ $? -eq 1 ] || fail "missing program should fail"
 "$xpv" carrefour --sampler /nonexistent.so -- true 2>"$d/err"; [ $? -eq 1 ] || fail "missing library"

@@ -9,7 +9,7 @@ trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 # the program's output is what it prints alone
 "$target" 0.2 >"$d/ref" 2>/dev/null || fail "$target alone failed"
-"$xpv" carrefour --sampler perf-faults --interval 0.2 -- "$target" 1 >"$d/pf" 2>"$d/err"; rc=$?
+"$xpv" carrefour --sampler perf-faults --period 0.2 -- "$target" 1 >"$d/pf" 2>"$d/err"; rc=$?
 if grep -q "perf_event_open(page-faults.*\(Permission\|Operation not permitted\)" "$d/err"; then
     echo "skip: perf_event_open refused here: $(cat "$d/err")"
     exit 77

@@ -90,6 +90,26 @@ int xpv_cf_replay_round_thp(const struct xpv_cf_replay *r, size_t i, bool thp,
                             struct xpv_cf_counters *c, struct xpv_cf_page *pages, unsigned cap,
                             unsigned *nr);
 
+/* One replayed round as the engine saw it (xpv_cf_replay_run). */
+struct xpv_cf_replay_report {
+    struct xpv_cf_metrics m;
+    struct xpv_cf_round rd;
+    double read_ratio; /* % of the round's samples that were reads */
+    unsigned pages;    /* sampled pages given to the engine */
+    double round_ns;   /* the recorded round's length */
+    double engine_ns;  /* the engine's own time on it (building its inputs and deciding) */
+};
+
+/*
+ * Every round of r through the engine, in order (cf_replay_run.c), as a live run would: the
+ * hold profile's gate carries from one round to the next, the interleave draws come from seed.
+ * Each round goes to on_round (i from 0) as it is decided. -ENOMEM; -EINVAL with err "round N:
+ * the engine failed".
+ */
+int xpv_cf_replay_run(const struct xpv_cf_replay *r, const struct xpv_cf_params *p, uint64_t seed,
+                      void (*on_round)(void *arg, size_t i, const struct xpv_cf_replay_report *rep),
+                      void *arg, struct xpv_error *err);
+
 #ifdef __cplusplus
 }
 #endif
