@@ -113,6 +113,12 @@ unsigned xpv_vm_balance(unsigned nr_nodes, const unsigned *cores, const unsigned
                         const double *lat_ns, const struct xpv_vm_place *vms, unsigned nr_vms,
                         struct xpv_vm_move *out, unsigned cap);
 
+/* SLIT-like distance from CPU node i to memory node j of a latency matrix [nr_nodes²]:
+ * 10 × lat[i][j] / lat[i][i], rounded, at least 1 (a machine whose latencies are its SLIT
+ * scaled gives that SLIT back). The simulator's machine topology (its VM records) and the
+ * `hostd` policy convert latencies the same way, with this. */
+uint32_t xpv_pol_slit(const double *lat_ns, unsigned nr_nodes, unsigned i, unsigned j);
+
 struct xpv_policy {
     const char *name;
     enum xpv_place placement;

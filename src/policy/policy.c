@@ -5,6 +5,7 @@
 #include "xpv/policy.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,13 @@ void xpv_pol_actions_free(struct xpv_pol_actions *a)
 {
     free(a->v);
     memset(a, 0, sizeof(*a));
+}
+
+uint32_t xpv_pol_slit(const double *lat_ns, unsigned nr_nodes, unsigned i, unsigned j)
+{
+    double local = lat_ns[(size_t)i * nr_nodes + i], d = lat_ns[(size_t)i * nr_nodes + j];
+    long v = local > 0 ? lround(10 * d / local) : 10;
+    return v < 1 ? 1 : v > 0xfffe ? 0xfffe : (uint32_t)v;
 }
 
 static int make_placement(struct xpv_policy *p, enum xpv_place place)

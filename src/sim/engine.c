@@ -246,6 +246,9 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }
+    int rc = xpv_sim_machine_topo(e->m, &e->host, err);
+    if (rc < 0)
+        return rc;
     for (unsigned v = 0; v < s->nr_vms; v++) {
         const struct xpv_sim_vm_spec *vs = &s->vms[v];
         struct vm *vm = &e->vms[v];
@@ -312,6 +315,7 @@ static void teardown(struct engine *e)
         xpv_publisher_close(e->vms[v].pub);
         free(e->vms[v].record);
     }
+    xpv_topo_free(e->host);
     if (e->rg && e->nr_regions)
         free(e->rg[0].pages);
     free(e->th);
