@@ -1,6 +1,8 @@
 /*
  * policy.c — the policy registry and the action list. The placement-only policies live here
- * (first-touch, interleave: nothing to decide at run time); the balancers have their files.
+ * (first-touch, interleave: nothing to decide at run time); the balancers have their files
+ * (numad.c models numad(8), the external tool; hostd_policy.c is the host daemon's own
+ * placement code).
  */
 #include "xpv/policy.h"
 
@@ -98,7 +100,9 @@ static const struct {
         {"first-touch", make_first_touch},
         {"interleave", make_interleave},
         {"autonuma", xpv__autonuma_make},
-        {"numad", xpv__numad_make},
+        {"numad", xpv__numad_make}, /* models numad(8), the external tool */
+        /* the host daemon's own placement (xpv_place_round) and vNode rule, as it runs them */
+        {"hostd", xpv__hostd_make},
         {"carrefour", xpv__carrefour_make},
         {"carrefour-hold", xpv__carrefour_hold_make},
         {"carrefour-hv", xpv__carrefour_hv_make},
