@@ -19,8 +19,10 @@ int xpv_sim_vm_record(const struct xpv_topo *host, const struct xpv_sim_vm_state
                       struct xpv_record_desc *desc, struct xpv_error *err)
 {
     unsigned nh = host->nr_nodes, nv = st->nr_vnodes;
-    if (nv > XPV_SIM_MAX_VNODES || st->nr_vcpus > XPV_SIM_MAX_THREADS)
-        return xpv_error_set(err, -EINVAL, "VM of %u vNodes, %u vCPUs", nv, st->nr_vcpus);
+    if (nv > XPV_SIM_MAX_VNODES || st->nr_vcpus > XPV_SIM_MAX_THREADS || nh > XPV_SIM_MAX_NODES)
+        return xpv_error_set(
+                err, -EINVAL, "VM of %u vNodes, %u vCPUs on %u nodes (at most %d, %d, %d)", nv,
+                st->nr_vcpus, nh, XPV_SIM_MAX_VNODES, XPV_SIM_MAX_THREADS, XPV_SIM_MAX_NODES);
     uint64_t mem[XPV_SIM_MAX_VNODES * XPV_SIM_MAX_NODES] = {0};
     int vnode[XPV_SIM_MAX_THREADS];
     for (unsigned k = 0; k < nv; k++) {
