@@ -117,9 +117,11 @@ unsigned xpv_snapshot_nr_cpus(const struct xpv_snapshot *s);
 /* Physical node id CPU cpu runs on now; -ENOENT (no such CPU, or not placed). */
 int xpv_snapshot_cpu_node(const struct xpv_snapshot *s, unsigned cpu);
 /*
- * Where memory for CPU cpu should come from (the XPV rule): its physical node if that node
- * backs some of the domain's memory, else the nearest node (by distance, then lowest id) that
- * does. With no backing information, its physical node. -ENOENT as above.
+ * Where memory for CPU cpu should come from: the node id of the XPV effective-node rule
+ * (xpv/effective.h, the one implementation; in short: its physical node if that node holds
+ * some of the domain's memory, else the nearest node that does, ties to one holding the CPU's
+ * own vNode, then the lowest id). With no memory information, its physical node. -ENOENT as
+ * above.
  */
 int xpv_snapshot_effective_node(const struct xpv_snapshot *s, unsigned cpu);
 /* CPUs running on physical node id `node` now; -ENODEV if the record has no such node. */

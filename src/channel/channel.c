@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "shm.h"
+#include "xpv/effective.h"
 
 #define COPY_RETRIES 200 /* a writer holds seq odd for one memcpy; a hostile one forever */
 
@@ -293,38 +294,9 @@ static uint64_t index_memory(const struct xpv_snapshot *s, unsigned pidx)
 
 int xpv_snapshot_effective_node(const struct xpv_snapshot *s, unsigned cpu)
 {
-    if (cpu >= s->view.nr_cpus)
-        return -ENOENT;
-    uint16_t p = xpv_record_cpu_pnode(&s->view, cpu), vn = xpv_record_cpu_vnode(&s->view, cpu);
-    if (p == XPV_RECORD_NONE)
-        return -ENOENT;
-    bool any = false;
-    for (unsigned i = 0; i < s->view.nr_backing && !any; i++)
-        any = xpv_record_backing_at(&s->view, i).bytes > 0;
-    if (!any || index_memory(s, p) > 0)
-        return (int)xpv_record_pnode_id(&s->view, p);
-    /* The nearest node with memory; among equally near ones, one that backs the CPU's own
-     * virtual node (so the vCPUs of different vNodes do not all pile onto one node), else
-     * the lowest id. */
-    unsigned best = p;
-    uint32_t best_d = UINT32_MAX;
-    bool best_own = false;
-    for (unsigned j = 0; j < s->view.nr_pnodes; j++) {
-        if (index_memory(s, j) == 0)
-            continue;
-        uint32_t d = xpv_record_distance(&s->view, p, j);
-        bool own = false;
-        for (unsigned i = 0; i < s->view.nr_backing && !own; i++) {
-            struct xpv_record_backing b = xpv_record_backing_at(&s->view, i);
-            own = b.pnode == j && b.vnode == vn && b.bytes > 0;
-        }
-        if (d < best_d || (d == best_d && own && !best_own)) {
-            best = j;
-            best_d = d;
-            best_own = own;
-        }
-    }
-    return (int)xpv_record_pnode_id(&s->view, best);
+    struct xpv_effective e;
+    int rc = xpv_effective_record(&s->view, cpu, &e); /* the one rule: xpv/effective.h */
+    return rc < 0 ? rc : (int)xpv_record_pnode_id(&s->view, e.pnode);
 }
 
 int xpv_snapshot_node_cpus(const struct xpv_snapshot *s, int node, struct xpv_bitmap *cpus)

@@ -35,7 +35,9 @@ static void usage(FILE *f)
                "  --policy NAME    run only this policy (repeatable; replaces the scenario's)\n"
                "  --seed N         override the scenario's seed\n"
                "  --quiet          no progress bar (it is shown only on a terminal anyway)\n"
-               "  --list           list machine presets, workload presets and policies\n"
+               "  --list           list machine presets, workload presets and policies (hostd\n"
+               "                   is the host daemon's own placement code, numad a model of\n"
+               "                   numad(8))\n"
                "  -h, --help       show this help\n");
 }
 

@@ -57,11 +57,13 @@ struct guestd_topo {
 
 /*
  * The effective topology from the host's record (NULL: none yet; then the guest's own view is
- * republished) and the local view. A vCPU's effective vNode is the vNode whose memory is on
- * the vCPU's physical node (its own vNode when several are), else the one whose memory is
- * nearest (by the host's distances; ties: its own, then the lowest). CPUs the guest does not
- * have online read XPV_RECORD_NONE; CPUs the host does not describe (hot-added, not yet
- * re-described) keep the guest's node.
+ * republished) and the local view. A vCPU's effective vNode is the XPV effective-node rule's
+ * (xpv/effective.h) over the host's memory entries of the vNodes the guest has, its own vNode
+ * being the one the guest kernel puts it in: the vNode with memory on the vCPU's physical
+ * node (its own when several are), else the one whose memory is nearest (ties: its own, then
+ * the lowest node, then the lowest vNode). A vCPU with no such memory anywhere keeps its own.
+ * CPUs the guest does not have online read XPV_RECORD_NONE; CPUs the host does not describe
+ * (hot-added, not yet re-described) keep the guest's node.
  */
 int guestd_effective(const struct xpv_record_view *host, const struct guestd_local *l,
                      struct guestd_topo *out, struct xpv_error *err);

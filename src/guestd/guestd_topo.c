@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "guestd.h"
+#include "xpv/effective.h"
 #include "xpv/file.h"
 
 /* A small sysfs file under root into buf (NUL-terminated, cut to cap); its length, or -errno. */
@@ -131,6 +132,27 @@ static int node_index(const struct guestd_local *l, int id)
     return -1;
 }
 
+/* The host's memory entries as the effective-node rule reads them: only vNodes the guest has
+ * count (memory of a vNode the guest does not know cannot be allocated from). */
+struct guest_mem {
+    const struct xpv_record_view *host;
+    const struct guestd_local *l;
+};
+
+static uint32_t host_distance(const void *ctx, unsigned i, unsigned j)
+{
+    return xpv_record_distance(((const struct guest_mem *)ctx)->host, i, j);
+}
+
+static struct xpv_record_backing guest_mem_at(const void *ctx, unsigned k)
+{
+    const struct guest_mem *gm = ctx;
+    struct xpv_record_backing e = xpv_record_backing_at(gm->host, k);
+    if (node_index(gm->l, e.vnode) < 0)
+        e.bytes = 0;
+    return e;
+}
+
 int guestd_effective(const struct xpv_record_view *host, const struct guestd_local *l,
                      struct guestd_topo *out, struct xpv_error *err)
 {
@@ -158,6 +180,14 @@ int guestd_effective(const struct xpv_record_view *host, const struct guestd_loc
             out->vnode_pnode_id[g] = (int)xpv_record_pnode_id(host, (unsigned)back[g]);
     }
 
+    struct guest_mem gm = {host, l};
+    struct xpv_effective_src src = {0};
+    if (host)
+        src = (struct xpv_effective_src){.nr_pnodes = host->nr_pnodes,
+                                         .nr_mem = host->nr_backing,
+                                         .ctx = &gm,
+                                         .distance = host_distance,
+                                         .mem = guest_mem_at};
     for (unsigned c = 0; c < nc; c++) {
         out->cpu_pnode_id[c] = -1;
         /* the guest kernel's node for it, else the host's vNode */
@@ -174,20 +204,14 @@ int guestd_effective(const struct xpv_record_view *host, const struct guestd_loc
         if (p == XPV_RECORD_NONE)
             continue;
         out->cpu_pnode_id[c] = (int)xpv_record_pnode_id(host, p);
-        int best = -1;
-        unsigned best_d = UINT32_MAX;
-        for (unsigned g = 0; g < nn; g++) {
-            if (back[g] < 0)
-                continue;
-            unsigned d = back[g] == (int)p ? 0 : xpv_record_distance(host, p, (unsigned)back[g]);
-            /* nearer wins; at equal distance the vCPU's own vNode, then the lowest */
-            if (d < best_d || (d == best_d && (int)g == sv && best != sv)) {
-                best = (int)g;
-                best_d = d;
-            }
-        }
-        if (best >= 0)
-            out->cpu_eff[c] = (uint16_t)best;
+        /* the one rule (xpv/effective.h), over the host's memory entries of the vNodes this
+         * guest has; its own vNode is the one the guest kernel puts it in */
+        struct xpv_effective e;
+        int rc = xpv_effective_pick(&src, p, sv < 0 ? XPV_RECORD_NONE : (unsigned)l->node_id[sv],
+                                    &e);
+        int g = rc > 0 ? node_index(l, e.vnode) : -1;
+        if (g >= 0)
+            out->cpu_eff[c] = (uint16_t)g;
     }
 
     unsigned nb = 0;

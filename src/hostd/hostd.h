@@ -215,9 +215,10 @@ void hostd_control_serve(struct hostd *h, int lfd);
  * VM domains (hostd_vm.c): attach through QMP and describe the VM (xpv/vmdesc.h). refresh
  * checks QEMU is alive and gives its threads (vCPUs first) and, when ranges is not NULL, its
  * guest RAM ranges, each headed for the node its vNode is placed on. A VM on k nodes has its
- * vNode v on the (v mod k)-th of them: vCPUs are bound to that node's CPUs (thread_cpus),
- * the vNode's memory moves there, and its record (published by hostd_vm_placed into the
- * ivshmem file, and sent as a RECORD frame on the virtio-serial socket) says so.
+ * vNode v on the (v mod k)-th of them (xpv_place_vnode, xpv/placement.h): vCPUs are bound to
+ * that node's CPUs (thread_cpus), the vNode's memory moves there, and its record (published
+ * by hostd_vm_placed into the ivshmem file, and sent as a RECORD frame on the virtio-serial
+ * socket) says so.
  */
 int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *err);
 int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigned cap,
@@ -225,6 +226,16 @@ int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsig
 void hostd_vm_thread_cpus(const struct hostd *h, const struct hostd_domain *d, pid_t tid,
                           uint64_t nodes, struct xpv_bitmap *cpus);
 int hostd_vm_placed(struct hostd *h, struct hostd_domain *d);
+/* The VM's record from the daemon's state (what hostd_vm_placed publishes): host topology t,
+ * the node set the VM is bound to (positions; 0: unbound, then only vCPUs placed on their own
+ * have a node and no vNode's memory is placed), its description, and the operator's vCPU
+ * placements (vcpu_pin[c]: position + 1; 0: with its vNode). Fills desc through
+ * xpv_record_desc_from_vm (release it with xpv_record_desc_free). */
+struct xpv_vm_desc;
+struct xpv_record_desc;
+int hostd_vm_record(const struct xpv_topo *t, uint64_t bound, const struct xpv_vm_desc *vd,
+                    const unsigned short *vcpu_pin, struct xpv_record_desc *desc,
+                    struct xpv_error *err);
 void hostd_vm_detach(struct hostd_domain *d);
 /* The virtio-serial socket to poll for the guest agent's frames (-1: none), and reading them:
  * an ACK of the generation last published gives a publish -> acknowledged latency sample;

@@ -4,9 +4,11 @@
  * vNode, and publish the VM's topology record for the guest agent: into the ivshmem file
  * (the guest maps it as BAR 2) and, as a RECORD frame, on the virtio-serial socket (the kick).
  *
- * Placement of a VM on k nodes: vNode v runs on the (v mod k)-th node of the set, its vCPUs
- * bound to that node's CPUs and its memory moved there; QEMU's other threads (main loop, I/O)
- * may run on any CPU of the set. The record is rebuilt from the daemon's own state each time,
+ * Placement of a VM on k nodes: vNode v runs on the (v mod k)-th node of the set (the policy
+ * core's vNode rule, xpv_place_vnode, which the simulator's `hostd` policy runs too), its
+ * vCPUs bound to that node's CPUs and its memory moved there; QEMU's other threads (main
+ * loop, I/O) may run on any CPU of the set. The record is rebuilt from the daemon's own state
+ * each time (hostd_vm_record, over the builder the simulator uses, xpv_record_desc_from_vm),
  * never read back from the shared file the guest can write (docs/hostd.md, "Trust").
  *
  * A QEMU that dies or answers garbage detaches the domain (logged); the next rounds try to
@@ -26,6 +28,7 @@
 #include "xpv/publisher.h"
 #include "xpv/qmp.h"
 #include "xpv/record.h"
+#include "xpv/record_build.h"
 #include "xpv/vmdesc.h"
 
 #define QMP_TIMEOUT_MS 2000
@@ -165,19 +168,6 @@ void hostd_vm_detach(struct hostd_domain *d)
     d->pub = NULL;
 }
 
-/* The position of the node vNode v is placed on, or -1 when the VM is not bound. */
-static int vnode_pos(const struct hostd *h, uint64_t nodes, int v)
-{
-    unsigned k = (unsigned)__builtin_popcountll(nodes);
-    if (!k)
-        return -1;
-    unsigned want = (unsigned)(v < 0 ? 0 : v) % k, seen = 0;
-    for (unsigned i = 0; i < h->topo->nr_nodes && i < 64; i++)
-        if (nodes >> i & 1 && seen++ == want)
-            return (int)i;
-    return -1;
-}
-
 /* Describe the VM again (after a vCPU was added or removed); vCPU placements follow their
  * vCPU by QEMU cpu-index. */
 static int redescribe(struct hostd *h, struct hostd_domain *d, struct xpv_error *err)
@@ -264,7 +254,7 @@ int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsig
             const struct xpv_vm_ram *r = &vm->desc.ram[i];
             if (!r->hva || !r->size)
                 continue;
-            int pos = vnode_pos(h, d->nodes, r->vnode);
+            int pos = xpv_place_vnode(d->nodes, r->vnode);
             ranges[nr++] = (struct hostd_range){.pid = vm->desc.pid,
                                                 .start = r->hva,
                                                 .end = r->hva + r->size,
@@ -284,8 +274,8 @@ void hostd_vm_thread_cpus(const struct hostd *h, const struct hostd_domain *d, p
     for (unsigned i = 0; vm && i < vm->desc.nr_vcpus; i++) {
         if (vm->desc.vcpu[i].tid != tid)
             continue;
-        int pos =
-                vm->vcpu_pin[i] ? vm->vcpu_pin[i] - 1 : vnode_pos(h, nodes, vm->desc.vcpu[i].vnode);
+        int pos = vm->vcpu_pin[i] ? vm->vcpu_pin[i] - 1
+                                  : xpv_place_vnode(nodes, vm->desc.vcpu[i].vnode);
         if (pos >= 0)
             *cpus = h->topo->nodes[pos].cpus;
         return;
@@ -321,69 +311,57 @@ static void kick(struct hostd *h, struct hostd_domain *d, const void *rec, size_
     free(buf);
 }
 
-int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
+int hostd_vm_record(const struct xpv_topo *t, uint64_t bound, const struct xpv_vm_desc *vd,
+                    const unsigned short *vcpu_pin, struct xpv_record_desc *desc,
+                    struct xpv_error *err)
 {
-    struct hostd_vm *vm = d->vm;
-    if (!vm || h->dry_run)
-        return 0;
-    const struct xpv_vm_desc *vd = &vm->desc;
-    unsigned nv = vd->nr_vnodes ? vd->nr_vnodes : 1, nc = vd->nr_vcpus;
-    uint64_t nodes = d->nodes ? d->nodes
-                              : (h->topo->nr_nodes >= 64 ? ~UINT64_C(0)
-                                                         : (UINT64_C(1) << h->topo->nr_nodes) - 1);
-    uint32_t ids[64];
-    int index_of[64];
-    unsigned np = 0;
-    uint64_t t0 = hostd_now_ns();
-    for (unsigned c = 0; c < nc; c++) /* a vCPU placed on its own brings its node along */
-        if (vm->vcpu_pin[c])
-            nodes |= UINT64_C(1) << (vm->vcpu_pin[c] - 1);
-    for (unsigned i = 0; i < h->topo->nr_nodes && i < 64; i++) {
-        index_of[i] = -1;
-        if (nodes >> i & 1) {
-            index_of[i] = (int)np;
-            ids[np++] = (uint32_t)h->topo->nodes[i].id;
-        }
+    unsigned nh = t->nr_nodes < 64 ? t->nr_nodes : 64, nv = vd->nr_vnodes ? vd->nr_vnodes : 1;
+    if (nv > XPV_VM_MAX_VNODES)
+        return xpv_error_set(err, -EINVAL, "%u vNodes (at most %d)", nv, XPV_VM_MAX_VNODES);
+    int vnode[XPV_VM_MAX_VCPUS], node[XPV_VM_MAX_VCPUS];
+    uint64_t *mem = calloc((size_t)nv * t->nr_nodes, sizeof(*mem));
+    if (!mem)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    for (unsigned c = 0; c < vd->nr_vcpus; c++) {
+        vnode[c] = vd->vcpu[c].vnode < 0 ? 0 : vd->vcpu[c].vnode; /* no vNUMA: one vNode */
+        node[c] = vcpu_pin[c] ? vcpu_pin[c] - 1 : xpv_place_vnode(bound, vnode[c]);
     }
-    uint16_t cpu_p[XPV_VM_MAX_VCPUS], cpu_v[XPV_VM_MAX_VCPUS], dist[64 * 64];
-    struct xpv_record_backing bk[XPV_VM_MAX_VNODES];
-    unsigned nb = 0;
-    for (unsigned c = 0; c < nc; c++) {
-        int v = vd->vcpu[c].vnode < 0 ? 0 : vd->vcpu[c].vnode;
-        int pos = vm->vcpu_pin[c] ? vm->vcpu_pin[c] - 1 : vnode_pos(h, d->nodes, v);
-        cpu_v[c] = (uint16_t)((unsigned)v < nv ? (unsigned)v : XPV_RECORD_NONE);
-        cpu_p[c] = pos < 0 ? XPV_RECORD_NONE : (uint16_t)index_of[pos];
-    }
-    for (unsigned v = 0; v < nv && v < XPV_VM_MAX_VNODES; v++) {
-        int pos = vnode_pos(h, d->nodes, (int)v);
+    /* each vNode's memory where the vNode is placed (the mover takes it there) */
+    for (unsigned v = 0; v < nv; v++) {
+        int pos = xpv_place_vnode(bound, (int)v);
         if (pos < 0)
             continue;
         uint64_t bytes = vd->vnode_mem[v];
         for (unsigned r = 0; !bytes && r < vd->nr_ram; r++)
             if (vd->ram[r].vnode == (int)v)
                 bytes += vd->ram[r].size;
-        bk[nb++] = (struct xpv_record_backing){
-                .vnode = (uint16_t)v, .pnode = (uint16_t)index_of[pos], .bytes = bytes};
+        mem[(size_t)v * t->nr_nodes + (unsigned)pos] = bytes;
     }
-    for (unsigned i = 0, a = 0; i < h->topo->nr_nodes && i < 64; i++) {
-        if (index_of[i] < 0)
-            continue;
-        for (unsigned j = 0, b = 0; j < h->topo->nr_nodes && j < 64; j++)
-            if (index_of[j] >= 0)
-                dist[a * np + b++] = (uint16_t)xpv_topo_dist(h->topo, i, j);
-        a++;
-    }
-    struct xpv_record_desc desc = {.nr_pnodes = np,
-                                   .nr_vnodes = nv,
-                                   .nr_cpus = nc,
-                                   .nr_backing = nb,
-                                   .pnode_ids = ids,
-                                   .cpu_pnode = cpu_p,
-                                   .cpu_vnode = cpu_v,
-                                   .backing = bk,
-                                   .distance = dist};
+    struct xpv_vm_record_in in = {
+            .host = t,
+            .nodes = bound ? bound : (nh == 64 ? ~UINT64_C(0) : (UINT64_C(1) << nh) - 1),
+            .nr_vnodes = nv,
+            .nr_vcpus = vd->nr_vcpus,
+            .vcpu_vnode = vnode,
+            .vcpu_node = node,
+            .vnode_mem = mem};
+    int rc = xpv_record_desc_from_vm(&in, desc, err);
+    free(mem);
+    return rc;
+}
+
+int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
+{
+    struct hostd_vm *vm = d->vm;
+    if (!vm || h->dry_run)
+        return 0;
+    const struct xpv_vm_desc *vd = &vm->desc;
+    uint64_t t0 = hostd_now_ns();
+    struct xpv_record_desc desc;
     struct xpv_error err = {0};
-    int rc;
+    int rc = hostd_vm_record(h->topo, d->nodes, vd, vm->vcpu_pin, &desc, &err);
+    if (rc < 0)
+        goto fail;
     if (!d->pub) {
         char path[512];
         if (vd->ivshmem_path[0])
@@ -391,10 +369,10 @@ int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
         else
             hostd_record_path(h, d, path, sizeof(path));
         if ((rc = xpv_publisher_open(path, &d->pub, &err)) < 0)
-            goto fail;
+            goto fail_desc;
     }
     if ((rc = xpv_publisher_publish(d->pub, &desc, &d->generation, &err)) < 0)
-        goto fail;
+        goto fail_desc;
     h->stats.publishes++;
     vm->sent_gen = d->generation;
     vm->sent_ns = t0;
@@ -405,7 +383,10 @@ int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
     if (rec && xpv_record_encode(&desc, d->generation, 0, rec, len, NULL) > 0)
         kick(h, d, rec, len);
     free(rec);
+    xpv_record_desc_free(&desc);
     return 0;
+fail_desc:
+    xpv_record_desc_free(&desc);
 fail:
     h->stats.errors++;
     hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "publishing its record: %s", xpv_error_str(&err, rc));

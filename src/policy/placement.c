@@ -11,6 +11,9 @@
  * the best-scoring candidate wins. Domains are visited worst-placed first; a move is proposed
  * when it beats the current placement by the hysteresis margin, up to max_moves per round,
  * and later domains see the loads it leaves.
+ *
+ * A VM's vNodes on its node set (xpv_place_vnode): vNode v on the (v mod k)-th node, so the
+ * vNodes cover the set in order and wrap when it has fewer nodes than the VM has vNodes.
  */
 #include "xpv/placement.h"
 
@@ -206,4 +209,16 @@ int xpv_place_round(const struct xpv_place_params *p, const struct xpv_place_nod
         }
     }
     return (int)outn;
+}
+
+int xpv_place_vnode(uint64_t nodes, int vnode)
+{
+    unsigned k = popcount(nodes);
+    if (!k)
+        return -1;
+    unsigned want = (unsigned)(vnode < 0 ? 0 : vnode) % k, seen = 0;
+    for (unsigned i = 0; i < 64; i++)
+        if (nodes >> i & 1 && seen++ == want)
+            return (int)i;
+    return -1;
 }

@@ -6,6 +6,7 @@
 
 int xpv__autonuma_make(struct xpv_policy *p);
 int xpv__numad_make(struct xpv_policy *p);
+int xpv__hostd_make(struct xpv_policy *p);
 int xpv__carrefour_make(struct xpv_policy *p);
 int xpv__carrefour_hold_make(struct xpv_policy *p);
 int xpv__carrefour_hv_make(struct xpv_policy *p);

@@ -1,10 +1,13 @@
 /*
  * policy.c — the policy registry and the action list. The placement-only policies live here
- * (first-touch, interleave: nothing to decide at run time); the balancers have their files.
+ * (first-touch, interleave: nothing to decide at run time); the balancers have their files
+ * (numad.c models numad(8), the external tool; hostd_policy.c is the host daemon's own
+ * placement code).
  */
 #include "xpv/policy.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,13 @@ void xpv_pol_actions_free(struct xpv_pol_actions *a)
 {
     free(a->v);
     memset(a, 0, sizeof(*a));
+}
+
+uint32_t xpv_pol_slit(const double *lat_ns, unsigned nr_nodes, unsigned i, unsigned j)
+{
+    double local = lat_ns[(size_t)i * nr_nodes + i], d = lat_ns[(size_t)i * nr_nodes + j];
+    long v = local > 0 ? lround(10 * d / local) : 10;
+    return v < 1 ? 1 : v > 0xfffe ? 0xfffe : (uint32_t)v;
 }
 
 static int make_placement(struct xpv_policy *p, enum xpv_place place)
@@ -90,7 +100,9 @@ static const struct {
         {"first-touch", make_first_touch},
         {"interleave", make_interleave},
         {"autonuma", xpv__autonuma_make},
-        {"numad", xpv__numad_make},
+        {"numad", xpv__numad_make}, /* models numad(8), the external tool */
+        /* the host daemon's own placement (xpv_place_round) and vNode rule, as it runs them */
+        {"hostd", xpv__hostd_make},
         {"carrefour", xpv__carrefour_make},
         {"carrefour-hold", xpv__carrefour_hold_make},
         {"carrefour-hv", xpv__carrefour_hv_make},

@@ -1,7 +1,8 @@
 /*
- * vm_balance.c — the hypervisor's load balancer over VMs' vNodes (xpv/policy.h). Pure:
- * placements in, moves out; the simulator applies them as re-placements, and a host daemon
- * will apply them with affinity calls.
+ * vm_balance.c — the hypervisor's load balancer over VMs' vNodes (xpv/policy.h), a model of a
+ * hypervisor scheduler's vCPU balancing. Pure: placements in, moves out; the simulator applies
+ * them as re-placements. No daemon of this project runs it: `xpv hostd` places VMs with
+ * xpv_place_round and xpv_place_vnode (xpv/placement.h), the simulator's `hostd` policy.
  */
 #include <math.h>
 #include <string.h>

@@ -246,6 +246,9 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }
+    int rc = xpv_sim_machine_topo(e->m, &e->host, err);
+    if (rc < 0)
+        return rc;
     for (unsigned v = 0; v < s->nr_vms; v++) {
         const struct xpv_sim_vm_spec *vs = &s->vms[v];
         struct vm *vm = &e->vms[v];
@@ -312,6 +315,7 @@ static void teardown(struct engine *e)
         xpv_publisher_close(e->vms[v].pub);
         free(e->vms[v].record);
     }
+    xpv_topo_free(e->host);
     if (e->rg && e->nr_regions)
         free(e->rg[0].pages);
     free(e->th);
@@ -619,15 +623,19 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
     double *rpages = malloc((size_t)e->nr_regions * N * sizeof(double));
     double *rmb = malloc(e->nr_regions * sizeof(double));
     uint64_t allowed[XPV_SIM_MAX_WORKLOADS];
+    int gvm[XPV_SIM_MAX_WORKLOADS];
+    unsigned gvnodes[XPV_SIM_MAX_WORKLOADS];
+    unsigned *tvnode = malloc((T ? T : 1) * sizeof(unsigned));
     struct xpv_pol_sample *smp = malloc((size_t)T * XPV_SIM_MAX_REGIONS * N * sizeof(*smp));
     int rc = 0;
-    if (!tnode || !tgroup || !rgroup || !rpages || !rmb || !smp) {
+    if (!tnode || !tgroup || !rgroup || !rpages || !rmb || !smp || !tvnode) {
         rc = xpv_error_set(err, -ENOMEM, "out of memory");
         goto out;
     }
     for (unsigned t = 0; t < T; t++) {
         tnode[t] = e->th[t].node;
         tgroup[t] = e->th[t].app;
+        tvnode[t] = e->th[t].vnode;
     }
     for (unsigned r = 0; r < e->nr_regions; r++) {
         rgroup[r] = e->rg[r].app;
@@ -635,6 +643,8 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
         memcpy(&rpages[(size_t)r * N], e->rg[r].pages, N * sizeof(double));
     }
     for (unsigned a = 0; a < e->nr_apps; a++) {
+        gvm[a] = e->apps[a].in_vm ? (int)e->apps[a].vm : -1;
+        gvnodes[a] = e->apps[a].in_vm ? e->s->vms[e->apps[a].vm].nr_vnodes : 0;
         allowed[a] = e->apps[a].allowed;
         if (e->apps[a].in_vm && e->pol->in_guest) { /* a guest moves pages within its VM */
             const struct vm *vm = &e->vms[e->apps[a].vm];
@@ -669,6 +679,10 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
                                   ? 100 * e->period_reads / (e->period_reads + e->period_writes)
                                   : 100,
             .mem_usage = mem_usage(e),
+            .node_mem = e->m->mem_bytes,
+            .group_vm = gvm,
+            .group_vnodes = gvnodes,
+            .thread_vnode = tvnode,
     };
     xpv_pol_actions_clear(acts);
     rc = e->pol->decide(e->pol, &v, smp, ns, acts);
@@ -678,9 +692,26 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
         xpv_error_set(err, rc, "policy %s failed", e->pol->name);
         goto out;
     }
+    /* re-placed vNodes: one hypervisor re-placement per VM, memory moved along */
+    struct xpv_sim_event ev[XPV_SIM_MAX_VMS];
+    bool moved[XPV_SIM_MAX_VMS] = {false};
     for (unsigned i = 0; i < acts->nr; i++) {
         const struct xpv_pol_action *a = &acts->v[i];
-        if (a->kind == XPV_ACT_MOVE_THREAD) {
+        if (a->kind == XPV_ACT_MOVE_VNODE) {
+            if (a->group >= e->nr_apps || !e->apps[a->group].in_vm || a->node >= N)
+                continue; /* a policy bug must not corrupt the platform */
+            unsigned vm = e->apps[a->group].vm;
+            if (a->vnode >= e->s->vms[vm].nr_vnodes)
+                continue;
+            if (!moved[vm]) {
+                ev[vm] = (struct xpv_sim_event){
+                        .at_s = e->now_ns / 1e9, .vm = vm, .move_memory = true};
+                for (unsigned k = 0; k < e->s->vms[vm].nr_vnodes; k++)
+                    ev[vm].to[k] = e->vms[vm].run[k];
+                moved[vm] = true;
+            }
+            ev[vm].to[a->vnode] = a->node;
+        } else if (a->kind == XPV_ACT_MOVE_THREAD) {
             if (a->thread >= T || a->node >= N || e->th[a->thread].node < 0)
                 continue; /* a policy bug must not corrupt the platform */
             e->on_node[e->th[a->thread].node]--;
@@ -695,7 +726,11 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
             }
         }
     }
+    for (unsigned vm = 0; vm < XPV_SIM_MAX_VMS; vm++)
+        if (moved[vm] && (rc = xpv__sim_apply_event(e, &ev[vm], err)) < 0)
+            goto out;
 out:
+    free(tvnode);
     free(tnode);
     free(tgroup);
     free(rgroup);
@@ -847,8 +882,8 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
             if ((rc = xpv__sim_apply_event(&e, &s->events[e.next_event++], err)) < 0)
                 goto out;
         }
-        if (e.now_ns >= next_balance) {
-            if ((rc = xpv__sim_balance(&e, err)) < 0)
+        if (e.now_ns >= next_balance) { /* unless the policy places the VMs itself */
+            if (!e.pol->places_vms && (rc = xpv__sim_balance(&e, err)) < 0)
                 goto out;
             next_balance += s->balance_s * 1e9;
         }

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xpv/policy.h"
 #include "xpv/sim.h"
+#include "xpv/topo.h"
 
 #define GIB (UINT64_C(1) << 30)
 
@@ -343,4 +345,36 @@ int xpv_sim_machine_from_hwloc_xml(const char *path, double local_ns, double mc_
 out:
     hwloc_topology_destroy(topo);
     return rc;
+}
+
+int xpv_sim_machine_topo(const struct xpv_sim_machine *m, struct xpv_topo **out,
+                         struct xpv_error *err)
+{
+    *out = NULL;
+    unsigned n = m->nr_nodes, cpu = 0;
+    for (unsigned i = 0; i < n; i++)
+        cpu += m->cores[i];
+    if (n < 1 || n > XPV_SIM_MAX_NODES || cpu > XPV_MAX_CPUS)
+        return xpv_error_set(err, -EINVAL, "machine %s: %u nodes, %u cores (at most %d, %d)",
+                             m->name, n, cpu, XPV_SIM_MAX_NODES, XPV_MAX_CPUS);
+    struct xpv_topo *t = xpv_topo_alloc(n);
+    if (!t)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    t->has_distances = true;
+    cpu = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct xpv_node *node = &t->nodes[i];
+        node->id = (int)i;
+        node->mem_total = node->mem_free = m->mem_bytes[i];
+        for (unsigned c = 0; c < m->cores[i]; c++)
+            xpv_bitmap_set(&node->cpus, cpu++);
+        node->local_cpus = node->cpus;
+        xpv_bitmap_or(&t->cpus_online, &t->cpus_online, &node->cpus);
+        xpv_bitmap_set(&t->nodes_allowed, i);
+        for (unsigned j = 0; j < n; j++)
+            xpv_topo_set_dist(t, i, j, xpv_pol_slit(m->lat_ns, n, i, j));
+    }
+    t->cpus_allowed = t->cpus_online;
+    *out = t;
+    return 0;
 }

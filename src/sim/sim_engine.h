@@ -12,6 +12,7 @@
 #include "xpv/policy.h"
 #include "xpv/publisher.h"
 #include "xpv/sim.h"
+#include "xpv/topo.h"
 
 struct thread {
     unsigned app, phase;
@@ -62,6 +63,7 @@ struct vm {
 struct engine {
     const struct xpv_sim_scenario *s;
     const struct xpv_sim_machine *m;
+    struct xpv_topo *host; /* the machine as a topology (its VMs' records are built on it) */
     struct xpv_policy *pol;
     unsigned N, nres;
     unsigned nr_threads, nr_regions, nr_apps;

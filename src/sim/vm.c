@@ -1,56 +1,92 @@
 /*
  * vm.c — the VM layer of the simulator: the hypervisor's re-placements of a VM (scripted
- * events: vCPUs moved, memory optionally migrated along) and what the guest learns of them
- * under XPV (a topology record published with the channel's own publisher, read back through
- * libxpv). Where guest memory then lands is the policy core's xpv_vm_alloc_node().
+ * events, the load balancer, or the `hostd` policy's vNode moves: vCPUs moved, memory
+ * optionally migrated along) and what the guest learns of them under XPV (a topology record
+ * built by the host daemon's builder, published with the channel's own publisher, read back
+ * through libxpv). Where guest memory then lands is the policy core's xpv_vm_alloc_node().
  */
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 
 #include "sim_engine.h"
+#include "xpv/record_build.h"
 
 /* The balancer's placements carry a VM's vNodes. */
 _Static_assert(XPV_VM_MAX_VNODES >= XPV_SIM_MAX_VNODES, "vNode limits of policy.h and sim.h");
 
+int xpv_sim_vm_record(const struct xpv_topo *host, const struct xpv_sim_vm_state *st,
+                      struct xpv_record_desc *desc, struct xpv_error *err)
+{
+    unsigned nh = host->nr_nodes, nv = st->nr_vnodes;
+    if (nv > XPV_SIM_MAX_VNODES || st->nr_vcpus > XPV_SIM_MAX_THREADS || nh > XPV_SIM_MAX_NODES)
+        return xpv_error_set(
+                err, -EINVAL, "VM of %u vNodes, %u vCPUs on %u nodes (at most %d, %d, %d)", nv,
+                st->nr_vcpus, nh, XPV_SIM_MAX_VNODES, XPV_SIM_MAX_THREADS, XPV_SIM_MAX_NODES);
+    uint64_t mem[XPV_SIM_MAX_VNODES * XPV_SIM_MAX_NODES] = {0};
+    int vnode[XPV_SIM_MAX_THREADS];
+    for (unsigned k = 0; k < nv; k++) {
+        if (st->back[k] >= nh)
+            return xpv_error_set(err, -EINVAL, "vNode %u backed on node %u of %u", k, st->back[k],
+                                 nh);
+        mem[(size_t)k * nh + st->back[k]] += st->vnode_bytes;
+    }
+    for (unsigned c = 0; c < st->nr_vcpus; c++)
+        vnode[c] = (int)st->vcpu_vnode[c];
+    struct xpv_vm_record_in in = {.host = host,
+                                  .nr_vnodes = nv,
+                                  .nr_vcpus = st->nr_vcpus,
+                                  .vcpu_vnode = vnode,
+                                  .vcpu_node = st->vcpu_node,
+                                  .vnode_mem = mem};
+    return xpv_record_desc_from_vm(&in, desc, err);
+}
+
 /*
- * Publish VM vm's topology with the channel's own encoder, into the record memory the guest
- * maps (as over ivshmem), and let the guest read it back through libxpv: every vCPU's
- * effective node comes from a validated snapshot, as it would in a real guest. charge: the
- * guest pays xpv_update_us per vCPU (interrupt, snapshot, re-binding its arenas).
+ * Publish VM vm's topology record (xpv_sim_vm_record: the host daemon's builder) with the
+ * channel's own publisher, into the record memory the guest maps (as over ivshmem), and let the
+ * guest read it back through libxpv: every vCPU's effective node comes from a validated
+ * snapshot (xpv_snapshot_effective_node, the one effective-node rule), as it would in a real
+ * guest. charge: the guest pays xpv_update_us per vCPU (interrupt, snapshot, re-binding its
+ * arenas).
  */
 void xpv__sim_publish_vm(struct engine *e, unsigned v, bool charge)
 {
     struct vm *vm = &e->vms[v];
     const struct xpv_sim_vm_spec *vs = &e->s->vms[v];
-    unsigned N = e->N, app = 0, ncpu = 0;
+    unsigned app = 0;
     for (unsigned a = 0; a < e->nr_apps; a++)
         if (e->apps[a].in_vm && e->apps[a].vm == v)
             app = a;
     const struct app *ap = &e->apps[app];
-    uint32_t ids[XPV_SIM_MAX_NODES];
-    uint16_t dist[XPV_SIM_MAX_NODES * XPV_SIM_MAX_NODES], cpu_p[XPV_SIM_MAX_THREADS],
-            cpu_v[XPV_SIM_MAX_THREADS];
-    struct xpv_record_backing bk[XPV_SIM_MAX_VNODES];
-    for (unsigned i = 0; i < N; i++) {
-        ids[i] = i;
-        for (unsigned j = 0; j < N; j++) /* SLIT-like: 10 x latency / local latency */
-            dist[i * N + j] =
-                    (uint16_t)lround(10 * e->m->lat_ns[i * N + j] / e->m->lat_ns[i * N + i]);
-    }
+    int node[XPV_SIM_MAX_THREADS];
+    unsigned vnode[XPV_SIM_MAX_THREADS], ncpu = 0;
+    double bytes = 0; /* the VM's memory: its workload's regions */
+    for (unsigned r = 0; r < e->nr_regions; r++)
+        if (e->rg[r].app == app)
+            bytes += e->rg[r].total * e->rg[r].page_mb * (1 << 20);
     for (unsigned i = 0; i < ap->nr_threads && i < XPV_SIM_MAX_THREADS; i++, ncpu++) {
         const struct thread *th = &e->th[ap->first_thread + i];
-        cpu_p[i] = th->node < 0 ? XPV_RECORD_NONE : (uint16_t)th->node;
-        cpu_v[i] = (uint16_t)th->vnode;
+        node[i] = th->node;
+        vnode[i] = th->vnode;
     }
-    for (unsigned k = 0; k < vs->nr_vnodes; k++)
-        bk[k] = (struct xpv_record_backing){(uint16_t)k, (uint16_t)vm->back[k], 1};
-    struct xpv_record_desc d = {N, vs->nr_vnodes, ncpu, vs->nr_vnodes, ids, cpu_p, cpu_v, bk, dist};
+    struct xpv_sim_vm_state st = {
+            .nr_vnodes = vs->nr_vnodes,
+            .back = vm->back,
+            .vnode_bytes = bytes / vs->nr_vnodes >= 1 ? (uint64_t)(bytes / vs->nr_vnodes) : 1,
+            .nr_vcpus = ncpu,
+            .vcpu_node = node,
+            .vcpu_vnode = vnode};
+    struct xpv_record_desc d;
     struct xpv_snapshot *snap = NULL;
-    if (xpv_publisher_publish(vm->pub, &d, NULL, NULL) < 0 ||
-        xpv_channel_snapshot(vm->ch, &snap, NULL) < 0) {
+    int rc = xpv_sim_vm_record(e->host, &st, &d, NULL);
+    if (rc == 0) {
+        rc = xpv_publisher_publish(vm->pub, &d, NULL, NULL);
+        xpv_record_desc_free(&d);
+    }
+    if (rc < 0 || xpv_channel_snapshot(vm->ch, &snap, NULL) < 0) {
         xpv_snapshot_put(snap);
-        return; /* cannot happen with a valid desc; the guest keeps what it knew */
+        return; /* cannot happen with a valid state; the guest keeps what it knew */
     }
     for (unsigned i = 0; i < ap->nr_threads; i++) {
         struct thread *th = &e->th[ap->first_thread + i];

@@ -1,12 +1,14 @@
 /*
- * record_build.c — records of this machine's topology (xpv/record_build.h): the desc of a
- * process domain from a discovered topology and a node set. Separate from the codec
- * (channel/record.c) so that libxpv, which only reads and writes records, needs no topology
- * library: this file is the one place that knows both the machine model and the record.
+ * record_build.c — records of a machine's topology (xpv/record_build.h): the desc of a
+ * process domain from a discovered topology and a node set, and the desc of a VM (the host
+ * daemon's and the simulator's one builder). Separate from the codec (channel/record.c) so
+ * that libxpv, which only reads and writes records, needs no topology library: this file is
+ * the one place that knows both the machine model and the record.
  */
 #include "xpv/record_build.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,5 +68,91 @@ int xpv_record_desc_from_nodes(const struct xpv_topo *t, const struct xpv_bitmap
             dist[i * n + j] = (uint16_t)(v > 0xfffe ? 0xfffe : v);
         }
     }
+    return 0;
+}
+
+static uint16_t dist16(const struct xpv_topo *t, unsigned i, unsigned j)
+{
+    uint32_t v = xpv_topo_dist(t, i, j);
+    return (uint16_t)(v > 0xfffe ? 0xfffe : v);
+}
+
+int xpv_record_desc_from_vm(const struct xpv_vm_record_in *in, struct xpv_record_desc *d,
+                            struct xpv_error *err)
+{
+    memset(d, 0, sizeof(*d));
+    const struct xpv_topo *t = in->host;
+    unsigned nh = t->nr_nodes, nv = in->nr_vnodes, nc = in->nr_vcpus;
+    if (nh > XPV_RECORD_MAX_PNODES || nv > XPV_RECORD_MAX_VNODES || nc > XPV_RECORD_MAX_CPUS)
+        return xpv_error_set(err, -EINVAL,
+                             "%u host nodes, %u vNodes, %u vCPUs (at most %u, %u, %u)", nh, nv, nc,
+                             XPV_RECORD_MAX_PNODES, XPV_RECORD_MAX_VNODES, XPV_RECORD_MAX_CPUS);
+    /* the listed nodes: index_of[position], -1 when not listed */
+    int index_of[XPV_RECORD_MAX_PNODES];
+    bool listed[XPV_RECORD_MAX_PNODES] = {false};
+    for (unsigned n = 0; n < nh && n < 64; n++)
+        listed[n] = in->nodes >> n & 1;
+    if (nh < 64 && in->nodes >> nh)
+        return xpv_error_set(err, -EINVAL, "node mask beyond the host's %u nodes", nh);
+    unsigned nb = 0;
+    for (unsigned c = 0; c < nc; c++) {
+        int n = in->vcpu_node[c];
+        if (n >= (int)nh)
+            return xpv_error_set(err, -EINVAL, "vCPU %u on node position %d: the host has %u", c, n,
+                                 nh);
+        if (n >= 0)
+            listed[n] = true;
+    }
+    for (unsigned v = 0; in->vnode_mem && v < nv; v++)
+        for (unsigned n = 0; n < nh; n++)
+            if (in->vnode_mem[(size_t)v * nh + n]) {
+                listed[n] = true;
+                nb++;
+            }
+    if (nb > XPV_RECORD_MAX_BACKING)
+        return xpv_error_set(err, -EINVAL, "%u backing entries (at most %u)", nb,
+                             XPV_RECORD_MAX_BACKING);
+    unsigned np = 0;
+    for (unsigned n = 0; n < nh; n++)
+        index_of[n] = listed[n] ? (int)np++ : -1;
+    uint32_t *ids = calloc(np ? np : 1, sizeof(*ids));
+    uint16_t *cpu_p = calloc(nc ? nc : 1, sizeof(*cpu_p));
+    uint16_t *cpu_v = calloc(nc ? nc : 1, sizeof(*cpu_v));
+    struct xpv_record_backing *bk = calloc(nb ? nb : 1, sizeof(*bk));
+    uint16_t *dist = calloc((size_t)(np ? np : 1) * (np ? np : 1), sizeof(*dist));
+    d->pnode_ids = ids;
+    d->cpu_pnode = cpu_p;
+    d->cpu_vnode = cpu_v;
+    d->backing = bk;
+    d->distance = dist;
+    if (!ids || !cpu_p || !cpu_v || !bk || !dist) {
+        xpv_record_desc_free(d);
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    }
+    d->nr_pnodes = np;
+    d->nr_vnodes = nv;
+    d->nr_cpus = nc;
+    d->nr_backing = nb;
+    for (unsigned i = 0; i < nh; i++) {
+        if (index_of[i] < 0)
+            continue;
+        ids[index_of[i]] = (uint32_t)t->nodes[i].id;
+        for (unsigned j = 0; j < nh; j++)
+            if (index_of[j] >= 0)
+                dist[(size_t)index_of[i] * np + (unsigned)index_of[j]] = dist16(t, i, j);
+    }
+    for (unsigned c = 0; c < nc; c++) {
+        int v = in->vcpu_vnode[c], n = in->vcpu_node[c];
+        cpu_v[c] = v >= 0 && (unsigned)v < nv ? (uint16_t)v : XPV_RECORD_NONE;
+        cpu_p[c] = n >= 0 ? (uint16_t)index_of[n] : XPV_RECORD_NONE;
+    }
+    nb = 0;
+    for (unsigned v = 0; in->vnode_mem && v < nv; v++)
+        for (unsigned n = 0; n < nh; n++) {
+            uint64_t bytes = in->vnode_mem[(size_t)v * nh + n];
+            if (bytes)
+                bk[nb++] = (struct xpv_record_backing){
+                        .vnode = (uint16_t)v, .pnode = (uint16_t)index_of[n], .bytes = bytes};
+        }
     return 0;
 }

@@ -2,6 +2,7 @@
 #include "xpv/bitmap.h"
 #include "xpv/channel.h"
 #include "xpv/crc32c.h"
+#include "xpv/effective.h"
 #include "xpv/error.h"
 #include "xpv/frame.h"
 #include "xpv/publisher.h"

@@ -27,6 +27,7 @@
 
 #include "guestd.h"
 #include "xpv/channel.h"
+#include "xpv/effective.h"
 #include "xpv/frame.h"
 #include "xpv/ops_record.h"
 #include "xpv/publisher.h"
@@ -151,6 +152,24 @@ static void test_local_read(void **state)
     assert_non_null(strstr(err.msg, "sysfs"));
 }
 
+/* The agent and libxpv apply the same rule: each online vCPU the host places has the
+ * effective vNode whose (single) backing node is libxpv's effective node on the host's
+ * record. */
+static void agrees_with_libxpv(const struct xpv_record_view *v, const struct guestd_local *l,
+                               const struct guestd_topo *t)
+{
+    for (unsigned c = 0; c < v->nr_cpus && c < l->nr_cpus; c++) {
+        struct xpv_effective e;
+        if (!xpv_bitmap_isset(&l->online, c) || xpv_effective_record(v, c, &e) <= 0)
+            continue;
+        assert_int_not_equal(t->cpu_eff[c], XPV_RECORD_NONE);
+        if (t->vnode_pnode_id[t->cpu_eff[c]] != (int)xpv_record_pnode_id(v, e.pnode))
+            fail_msg("vCPU %u: the agent's vNode %u is on node %d, libxpv says node %u", c,
+                     t->cpu_eff[c], t->vnode_pnode_id[t->cpu_eff[c]],
+                     xpv_record_pnode_id(v, e.pnode));
+    }
+}
+
 static void test_effective(void **state)
 {
     (void)state;
@@ -165,6 +184,7 @@ static void test_effective(void **state)
     host_make(&h, 4, 8);
     view_of(&h, buf, sizeof(buf), &v);
     assert_int_equal(guestd_effective(&v, &l, &t, NULL), 0);
+    agrees_with_libxpv(&v, &l, &t);
     for (unsigned c = 0; c < 8; c++) {
         assert_int_equal(t.cpu_eff[c], c / 2);
         assert_int_equal(t.cpu_static[c], c / 2);
@@ -179,6 +199,7 @@ static void test_effective(void **state)
     h.cpu_p[1] = 3;
     view_of(&h, buf, sizeof(buf), &v);
     assert_int_equal(guestd_effective(&v, &l, &t, NULL), 0);
+    agrees_with_libxpv(&v, &l, &t);
     assert_int_equal(t.cpu_eff[1], 3);
     assert_int_equal(t.cpu_static[1], 0);
     assert_int_equal(t.cpu_eff[0], 0);
@@ -188,6 +209,7 @@ static void test_effective(void **state)
     h.cpu_p[2] = 4;
     view_of(&h, buf, sizeof(buf), &v);
     assert_int_equal(guestd_effective(&v, &l, &t, NULL), 0);
+    agrees_with_libxpv(&v, &l, &t);
     assert_int_equal(t.cpu_eff[2], 3);
 
     /* two vNodes equally near: the vCPU's own wins, else the lowest. Node index 1 and 3
@@ -197,16 +219,32 @@ static void test_effective(void **state)
     h.dist[4 * 5 + 0] = h.dist[4 * 5 + 1] = 40;
     view_of(&h, buf, sizeof(buf), &v);
     assert_int_equal(guestd_effective(&v, &l, &t, NULL), 0);
+    agrees_with_libxpv(&v, &l, &t);
     assert_int_equal(t.cpu_eff[2], 2);
     /* CPU 6 (vNode 3) there too: its own vNode 3 wins the tie */
     h.cpu_p[6] = 4;
     view_of(&h, buf, sizeof(buf), &v);
     assert_int_equal(guestd_effective(&v, &l, &t, NULL), 0);
+    agrees_with_libxpv(&v, &l, &t);
     assert_int_equal(t.cpu_eff[6], 3);
+
+    /* equally near memory of two vNodes, neither the vCPU's own: the lower node wins, not the
+     * lower vNode (vNode 3 backed on index 2, vNode 2 on index 3; before the one rule the agent
+     * took vNode 2, on another node than libxpv's answer) */
+    h.bk[2].pnode = 3;
+    h.bk[3].pnode = 2;
+    view_of(&h, buf, sizeof(buf), &v);
+    assert_int_equal(guestd_effective(&v, &l, &t, NULL), 0);
+    agrees_with_libxpv(&v, &l, &t);
+    assert_int_equal(t.cpu_eff[2], 3);
+    h.bk[2].pnode = 2;
+    h.bk[3].pnode = 3;
+    view_of(&h, buf, sizeof(buf), &v);
 
     /* an offline CPU: nothing runs there */
     xpv_bitmap_clr(&l.online, 5);
     assert_int_equal(guestd_effective(&v, &l, &t, NULL), 0);
+    agrees_with_libxpv(&v, &l, &t);
     assert_int_equal(t.cpu_eff[5], XPV_RECORD_NONE);
 
     /* a CPU the host does not describe (hot-added, not re-described yet): the guest's node */
@@ -214,6 +252,7 @@ static void test_effective(void **state)
     view_of(&h, buf, sizeof(buf), &v);
     xpv_bitmap_set(&l.online, 5);
     assert_int_equal(guestd_effective(&v, &l, &t, NULL), 0);
+    agrees_with_libxpv(&v, &l, &t);
     assert_int_equal(t.desc.nr_cpus, 8);
     assert_int_equal(t.cpu_eff[7], 3);
 
@@ -228,6 +267,7 @@ static void test_effective(void **state)
     h.cpu_p[1] = 3;
     view_of(&h, buf, sizeof(buf), &v);
     assert_int_equal(guestd_effective(&v, &l, &t, NULL), 0);
+    agrees_with_libxpv(&v, &l, &t);
     char path[300];
     snprintf(path, sizeof(path), "%s/rec", root);
     struct xpv_publisher *p;

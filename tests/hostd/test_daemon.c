@@ -3,7 +3,8 @@
  * the recording ops table and a fake /proc tree (processes, threads, numa_maps, maps) made in
  * a temporary directory: initial placement, hysteresis, manual moves and their records, the
  * page mover and its budget, threads and processes that exit mid-operation, a restarted
- * daemon's generation, the configuration and the control protocol.
+ * daemon's generation, the configuration and the control protocol; and the simulator's
+ * `hostd` policy deciding what the round decides.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include "hostd.h"
 #include "xpv/channel.h"
 #include "xpv/ops_record.h"
+#include "xpv/policy.h"
 #include "xpv/record.h"
 
 #define MIB (UINT64_C(1) << 20)
@@ -592,6 +594,211 @@ static void test_control(void **state)
     fx_free(f);
 }
 
+/*
+ * The daemon's placement, run as the simulator's `hostd` policy (src/policy/hostd_policy.c),
+ * decides what the daemon decides. The same machine and domains (threads, memory per node)
+ * go to the daemon's round (fake /proc, recording ops; memory left in place, so both sides
+ * see the same memory every round) and to the policy (a view as the simulator builds it:
+ * latencies from the distances, each node's memory its free memory plus the domains'); after
+ * each round every domain is bound to the same nodes on both sides (the policy reports its
+ * binding, group_nodes), the same domains moved, and the policy's actions took each moved
+ * domain's threads there, spread evenly, and its memory there only.
+ */
+struct same_domain {
+    const char *name;
+    int pid;
+    unsigned threads;
+    unsigned pages[8]; /* 4 KiB pages on each node */
+};
+
+static void fake_numa(struct fx *f, int pid, const unsigned *pages, unsigned nodes)
+{
+    char p[512], text[1024];
+    size_t o = (size_t)snprintf(text, sizeof(text), "10000000 default anon=1");
+    for (unsigned n = 0; n < nodes; n++)
+        if (pages[n])
+            o += (size_t)snprintf(text + o, sizeof(text) - o, " N%u=%u", n, pages[n]);
+    snprintf(text + o, sizeof(text) - o, " kernelpagesize_kB=4\n");
+    snprintf(p, sizeof(p), "%s/proc/%d/numa_maps", f->dir, pid);
+    write_file(p, text);
+}
+
+/* Rounds on both sides; before round grow_round (1-based; 0: never), domain grow_dom gets
+ * more threads, grow_to in all. */
+static void same_as_sim_policy(struct fx *f, const struct same_domain *dom, unsigned nd, int rounds,
+                               int grow_round, unsigned grow_dom, unsigned grow_to)
+{
+    unsigned N = f->t->nr_nodes, T = 0;
+    f->c.migrate_memory = false;
+    for (unsigned k = 0; k < nd; k++) {
+        fake_proc(f, dom[k].pid, dom[k].threads, 1, 0);
+        fake_numa(f, dom[k].pid, dom[k].pages, N);
+        fx_domain(f, dom[k].name, dom[k].pid);
+    }
+    fx_start(f);
+    /* the simulator's view of the same machine and domains */
+    double lat[8 * 8], mb[8], pages[8 * 8] = {0};
+    unsigned cores[8], group[64], rgroup[8];
+    uint64_t mem[8], allowed[8];
+    int node[64];
+    for (unsigned i = 0; i < N; i++) {
+        cores[i] = xpv_bitmap_weight(&f->t->nodes[i].cpus);
+        mem[i] = f->t->nodes[i].mem_free;
+        for (unsigned j = 0; j < N; j++)
+            lat[i * N + j] = 10.0 * xpv_topo_dist(f->t, i, j); /* any scale: SLIT comes back */
+    }
+    for (unsigned k = 0; k < nd; k++) {
+        for (unsigned i = 0; i < dom[k].threads; i++, T++) {
+            group[T] = k;
+            node[T] = (int)(T % N); /* started anywhere, bound nowhere */
+        }
+        rgroup[k] = k;
+        mb[k] = 4096.0 / (1 << 20);
+        allowed[k] = ~UINT64_C(0);
+        for (unsigned n = 0; n < N; n++) {
+            pages[k * N + n] = dom[k].pages[n];
+            mem[n] += (uint64_t)dom[k].pages[n] * 4096;
+        }
+    }
+    struct xpv_policy *pol = NULL;
+    assert_int_equal(xpv_policy_new("hostd", &pol, NULL), 0);
+    assert_true(pol->places_vms);
+    struct xpv_pol_actions acts = {0};
+    uint64_t sim_before[8] = {0};
+    unsigned threads[8];
+    for (unsigned k = 0; k < nd; k++)
+        threads[k] = dom[k].threads;
+    for (int r = 0; r < rounds; r++) {
+        if (r + 1 == grow_round) {
+            for (unsigned i = threads[grow_dom]; i < grow_to; i++, T++) {
+                char p[512];
+                snprintf(p, sizeof(p), "%s/proc/%d/task/%d", f->dir, dom[grow_dom].pid,
+                         dom[grow_dom].pid + (int)i);
+                mkdirs(p);
+                group[T] = grow_dom;
+                node[T] = (int)(T % N); /* a new thread starts anywhere in its affinity */
+                while (f->h.domains[grow_dom].nodes &&
+                       !(f->h.domains[grow_dom].nodes >> node[T] & 1))
+                    node[T] = (node[T] + 1) % (int)N;
+            }
+            threads[grow_dom] = grow_to;
+        }
+        uint64_t before[8];
+        for (unsigned k = 0; k < nd; k++)
+            before[k] = f->h.domains[k].nodes;
+        int moves = hostd_round(&f->h);
+        struct xpv_pol_view v = {.nr_nodes = N,
+                                 .lat_ns = lat,
+                                 .cores = cores,
+                                 .nr_threads = T,
+                                 .thread_node = node,
+                                 .thread_group = group,
+                                 .nr_groups = nd,
+                                 .nr_regions = nd,
+                                 .region_group = rgroup,
+                                 .region_pages = pages,
+                                 .region_page_mb = mb,
+                                 .group_allowed = allowed,
+                                 .node_mem = mem};
+        xpv_pol_actions_clear(&acts);
+        assert_int_equal(pol->decide(pol, &v, NULL, 0, &acts), 0);
+        bool acted[8] = {false};
+        uint64_t mig_to[8] = {0};
+        double mig_from[8 * 8] = {0};
+        for (unsigned i = 0; i < acts.nr; i++) {
+            const struct xpv_pol_action *a = &acts.v[i];
+            if (a->kind == XPV_ACT_MOVE_THREAD) {
+                acted[group[a->thread]] = true;
+                node[a->thread] = (int)a->node;
+            } else {
+                assert_int_equal(a->kind, XPV_ACT_MIGRATE);
+                mig_to[rgroup[a->region]] |= UINT64_C(1) << a->to;
+                mig_from[rgroup[a->region] * N + a->from] += a->pages;
+            }
+        }
+        int sim_moves = 0;
+        for (unsigned k = 0; k < nd; k++) {
+            uint64_t daemon = f->h.domains[k].nodes, sim = pol->group_nodes(pol, k);
+            bool moved = daemon != before[k], sim_moved = sim != sim_before[k];
+            sim_moves += sim_moved;
+            if (daemon != sim || moved != sim_moved || (!sim_moved && (acted[k] || mig_to[k])))
+                fail_msg("round %d, domain %s: the daemon %s it on nodes 0x%llx, the "
+                         "simulator's hostd policy %s it on 0x%llx",
+                         r + 1, dom[k].name, moved ? "placed" : "left", (unsigned long long)daemon,
+                         sim_moved ? "placed" : "left", (unsigned long long)sim);
+            sim_before[k] = sim;
+            /* a moved domain's threads and memory went there, the threads spread evenly */
+            unsigned on[8] = {0}, kk = (unsigned)__builtin_popcountll(sim);
+            for (unsigned t = 0; t < T; t++)
+                if (group[t] == k)
+                    on[node[t]]++;
+            for (unsigned n = 0; sim_moved && n < N; n++) {
+                unsigned lo = threads[k] / kk, hi = lo + (threads[k] % kk != 0);
+                if (sim >> n & 1 ? on[n] < lo || on[n] > hi : on[n] != 0)
+                    fail_msg("round %d, domain %s: %u threads on node %u of 0x%llx", r + 1,
+                             dom[k].name, on[n], n, (unsigned long long)sim);
+            }
+            /* all of its memory off its new nodes, none from them (pages stay where they
+             * are: the daemon's memory does not move in this test either) */
+            assert_int_equal(mig_to[k] & ~sim, 0);
+            for (unsigned n = 0; n < N; n++) {
+                double want = sim_moved && !(sim >> n & 1) ? pages[k * N + n] : 0,
+                       diff = mig_from[k * N + n] - want;
+                if (diff > 1e-6 * want + 1e-9 || diff < -1e-6 * want - 1e-9)
+                    fail_msg("round %d, domain %s: %.0f of its %.0f pages moved off node %u of "
+                             "0x%llx",
+                             r + 1, dom[k].name, mig_from[k * N + n], pages[k * N + n], n,
+                             (unsigned long long)sim);
+            }
+        }
+        assert_int_equal(moves, sim_moves);
+    }
+    xpv_pol_actions_free(&acts);
+    xpv_policy_free(pol);
+    fx_free(f);
+}
+
+static void test_same_as_sim_policy(void **state)
+{
+    (void)state;
+    /* 4 nodes x 2 CPUs: three domains, two moves a round, then hysteresis; then a grows to 4
+     * threads and no longer fits its node */
+    static const struct same_domain four[] = {
+            {"a", 100, 2, {2049}},
+            {"b", 200, 2, {2049}},
+            {"c", 300, 3, {0, 16384}},
+    };
+    same_as_sim_policy(fx_new(4, 2), four, 3, 6, 5, 0, 4);
+    /* 8 nodes x 4 CPUs on a line (distance 10 + 6 |i - j|), 4 MiB free on each: domains
+     * needing two nodes, memory split over nodes, one whose memory is far from the free cores;
+     * then z grows to 7 threads and w, placed before, moves */
+    struct fx *f = fx_new(8, 4);
+    for (unsigned i = 0; i < 8; i++) {
+        f->t->nodes[i].mem_free = 4 * MIB; /* little free memory: where memory is counts */
+        for (unsigned j = 0; j < 8; j++)
+            xpv_topo_set_dist(f->t, i, j, 10 + 6 * (i > j ? i - j : j - i));
+    }
+    static const struct same_domain eight[] = {
+            {"x", 400, 6, {0, 0, 0, 0, 0, 8192}},
+            {"y", 500, 6, {0, 0, 4096, 4096}},
+            {"z", 600, 2, {2048}},
+            {"w", 700, 8, {1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024}},
+    };
+    same_as_sim_policy(f, eight, 4, 6, 4, 2, 7);
+    /* 3 nodes x 4 CPUs, free memory decides: d's 2 GiB sit on node 0, whose cores "full"
+     * takes; node 1 has the cores d needs but 1 GiB free (the rest is tenant's), node 2 has
+     * 3 GiB free: d goes to node 2 */
+    f = fx_new(3, 4);
+    f->t->nodes[1].mem_free = 1 * GIB;
+    f->t->nodes[2].mem_free = 3 * GIB;
+    static const struct same_domain three[] = {
+            {"full", 800, 4, {1024}},
+            {"tenant", 900, 2, {0, 655360}},
+            {"d", 1000, 2, {524288}},
+    };
+    same_as_sim_policy(f, three, 3, 3, 0, 0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +814,7 @@ int main(void)
             cmocka_unit_test(test_dry_run),
             cmocka_unit_test(test_conf),
             cmocka_unit_test(test_control),
+            cmocka_unit_test(test_same_as_sim_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,9 @@
  *  - after a re-placement that moves vCPUs away from their memory, static vNUMA's locality
  *    drops; XPV's recovers, and only through new allocations (no churn, no recovery);
  *  - every mechanism's cost is charged: topology updates (XPV), faults per re-allocated page
- *    (hypervisor first-touch), migrations.
+ *    (hypervisor first-touch), migrations;
+ *  - the host daemon's placement (`hostd`) re-places VMs as the daemon does: xpv_place_round's
+ *    decision, each vNode by xpv_place_vnode, memory along.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "xpv/placement.h"
 #include "xpv/policy.h"
 #include "xpv/sim.h"
 
@@ -189,6 +192,135 @@ static void test_balancer_in_sim(void **state)
     assert_true(vnuma < 0.75 * pinned); /* half the vCPUs were time-sharing cores */
 }
 
+/* The host daemon's placement as a policy (`hostd`): on a view holding VMs it decides with
+ * xpv_place_round on the VMs as domains (vCPUs, memory per node, bound where their vNodes
+ * run) and re-places each vNode by the daemon's rule, xpv_place_vnode. On the Opteron's 8
+ * nodes of 6 cores (SLIT 10/16/22): two VMs of 2 vNodes x 6 vCPUs booted on nodes 0-1 (24
+ * vCPUs on 12 cores), one VM of 3 vNodes x 2 vCPUs on nodes 4-6. */
+static void test_hostd_policy_vms(void **state)
+{
+    (void)state;
+    enum { N = 8, T = 30 };
+    static const unsigned slit[N * N] = {
+            10, 16, 16, 22, 16, 22, 16, 22, 16, 10, 22, 16, 16, 22, 22, 16, 16, 22, 10, 16, 16, 16,
+            16, 16, 22, 16, 16, 10, 16, 16, 22, 22, 16, 16, 16, 16, 10, 16, 16, 22, 22, 22, 16, 16,
+            16, 10, 22, 16, 16, 22, 16, 22, 16, 22, 10, 16, 22, 16, 16, 22, 22, 16, 16, 10};
+    double lat[N * N];
+    unsigned cores[N], tgroup[T], tvnode[T], rgroup[3] = {0, 1, 2}, vnodes[3] = {2, 2, 3};
+    int tnode[T], gvm[3] = {0, 1, 2};
+    uint64_t mem[N], allowed[3] = {~UINT64_C(0), ~UINT64_C(0), ~UINT64_C(0)};
+    double pages[3 * N] = {0}, mb[3];
+    for (unsigned i = 0; i < N; i++) {
+        cores[i] = 6;
+        mem[i] = UINT64_C(8) << 30;
+        for (unsigned j = 0; j < N; j++)
+            lat[i * N + j] = 9.8 * slit[i * N + j]; /* 98 ns local */
+    }
+    for (unsigned t = 0; t < 24; t++) { /* VM g: vCPU i in vNode i / 6, vNode v on node v */
+        tgroup[t] = t / 12;
+        tvnode[t] = t % 12 / 6;
+        tnode[t] = (int)tvnode[t];
+    }
+    for (unsigned t = 24; t < T; t++) { /* VM 2: vNode v on node 4 + v */
+        tgroup[t] = 2;
+        tvnode[t] = (t - 24) / 2;
+        tnode[t] = 4 + (int)tvnode[t];
+    }
+    for (unsigned g = 0; g < 3; g++)
+        mb[g] = 4096.0 / (1 << 20);
+    for (unsigned g = 0; g < 2; g++)
+        pages[g * N + 0] = pages[g * N + 1] = 65536; /* 256 MiB per vNode */
+    for (unsigned n = 4; n < 7; n++)
+        pages[2 * N + n] = 65536;
+    struct xpv_pol_view v = {.nr_nodes = N,
+                             .lat_ns = lat,
+                             .cores = cores,
+                             .nr_threads = T,
+                             .thread_node = tnode,
+                             .thread_group = tgroup,
+                             .nr_groups = 3,
+                             .nr_regions = 3,
+                             .region_group = rgroup,
+                             .region_pages = pages,
+                             .region_page_mb = mb,
+                             .group_allowed = allowed,
+                             .node_mem = mem,
+                             .group_vm = gvm,
+                             .group_vnodes = vnodes,
+                             .thread_vnode = tvnode};
+    struct xpv_policy *p = NULL;
+    assert_int_equal(xpv_policy_new("hostd", &p, NULL), 0);
+    assert_true(p->places_vms);
+    assert_int_equal(p->vm_mode, XPV_VM_XPV);
+    struct xpv_pol_actions acts = {0};
+    assert_int_equal(p->decide(p, &v, NULL, 0, &acts), 0);
+    /* the daemon's round on the same domains */
+    struct xpv_place_node nodes[N];
+    uint32_t dist[N * N];
+    struct xpv_place_domain d[3] = {{.threads = 12, .nodes = 0x3},
+                                    {.threads = 12, .nodes = 0x3},
+                                    {.threads = 6, .nodes = 0x70}};
+    for (unsigned i = 0; i < N; i++) {
+        uint64_t used = 0;
+        for (unsigned g = 0; g < 3; g++) {
+            d[g].mem[i] = (uint64_t)pages[g * N + i] * 4096;
+            used += d[g].mem[i];
+        }
+        nodes[i] = (struct xpv_place_node){6, mem[i] - used};
+        for (unsigned j = 0; j < N; j++)
+            dist[i * N + j] = slit[i * N + j];
+    }
+    struct xpv_place_params params;
+    xpv_place_params_default(&params);
+    struct xpv_place_decision dec[4];
+    int nd = xpv_place_round(&params, nodes, N, dist, d, 3, dec, 4, NULL);
+    assert_int_equal(nd, 1); /* one of the two VMs leaves nodes 0-1, the others stay */
+    assert_true(dec[0].domain < 2 && !(dec[0].to & 0x3));
+    uint64_t to[3] = {0x3, 0x3, 0x70};
+    for (int i = 0; i < nd; i++)
+        to[dec[i].domain] = dec[i].to;
+    unsigned seen = 0;
+    for (unsigned i = 0; i < acts.nr; i++) {
+        const struct xpv_pol_action *a = &acts.v[i];
+        assert_int_equal(a->kind, XPV_ACT_MOVE_VNODE);
+        assert_true(a->group < 3 && a->vnode < vnodes[a->group]);
+        assert_int_equal(a->node, xpv_place_vnode(to[a->group], (int)a->vnode));
+        seen |= 1u << a->group;
+    }
+    for (unsigned g = 0; g < 3; g++) {
+        assert_int_equal(p->group_nodes(p, g), to[g]);
+        bool decided = false;
+        for (int i = 0; i < nd; i++)
+            decided |= dec[i].domain == g;
+        assert_int_equal(!!(seen >> g & 1), decided); /* every vNode of a moved VM, no other */
+    }
+    xpv_pol_actions_free(&acts);
+    xpv_policy_free(p);
+
+    /* in the engine: the two VMs of test_balancer_in_sim, no load balancer; the daemon's
+     * rounds move one VM away, its memory along */
+    const char *text = "machine: opteron-8n\nmax_seconds: 100\n"
+                       "vms: [{name: a, host_nodes: [0, 1]}, {name: b, host_nodes: [0, 1]}]\n"
+                       "workloads:\n"
+                       "  - {name: a, threads: 12, vm: a, regions: [{name: d, kind: private, "
+                       "size_mb: 16}], phases: [{work_m: 10, compute_ns: 300}]}\n"
+                       "  - {name: b, threads: 12, vm: b, regions: [{name: d, kind: private, "
+                       "size_mb: 16}], phases: [{work_m: 10, compute_ns: 300}]}\n";
+    struct xpv_error err = {0};
+    int rc = xpv_sim_scenario_parse(text, strlen(text), "t.yaml", &sc, &err);
+    if (rc < 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(xpv_sim_run(&sc, "vnuma-pinned", &res, NULL, NULL, &err), 0);
+    double pinned = fmax(res.apps[0].completion_s, res.apps[1].completion_s);
+    assert_int_equal(xpv_sim_run(&sc, "hostd", &res, NULL, NULL, &err), 0);
+    double hostd = fmax(res.apps[0].completion_s, res.apps[1].completion_s);
+    print_message("two VMs on two nodes: pinned %.2f s, hostd %.2f s, migrated %.0f + %.0f MB\n",
+                  pinned, hostd, res.apps[0].migrated_mb, res.apps[1].migrated_mb);
+    assert_true(hostd < 0.75 * pinned);
+    assert_true(res.apps[0].migrated_mb + res.apps[1].migrated_mb > 0); /* memory moved along */
+    assert_true(res.apps[0].local_ratio > 0.9 && res.apps[1].local_ratio > 0.9);
+}
+
 /* An unmodified guest told of moves by vCPU hotplug: locality like XPV's, at a higher cost. */
 static void test_hotplug(void **state)
 {
@@ -231,6 +363,7 @@ int main(void)
             cmocka_unit_test(test_move_with_memory),
             cmocka_unit_test(test_balancer_rules),
             cmocka_unit_test(test_balancer_in_sim),
+            cmocka_unit_test(test_hostd_policy_vms),
             cmocka_unit_test(test_hotplug),
             cmocka_unit_test(test_scenario_errors),
     };

@@ -1,8 +1,8 @@
 /*
  * test_placement.c — the numad-class placement of the policy core (src/policy/placement.c)
  * on 2-, 4- and 8-node machines: initial placement, oversubscription relief, memory affinity,
- * hysteresis (no ping-pong), the move budget, multi-node domains on the Opteron SLIT, and the
- * errors.
+ * hysteresis (no ping-pong), the move budget, multi-node domains on the Opteron SLIT, the
+ * errors, and the daemon's vNode rule (xpv_place_vnode).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -125,6 +125,33 @@ static void test_errors(void **state)
     assert_int_equal(xpv_place_round(&P, nodes, 0, dist, &d, 1, out, 1, &err), -EINVAL);
 }
 
+/* The daemon's vNode rule: vNode v on the (v mod k)-th node of the set, lowest first. */
+static void test_vnode_rule(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t nodes;
+        int vnode, want;
+    } rows[] = {
+            {0, 0, -1}, /* not placed */
+            {0x1, 0, 0},
+            {0x1, 3, 0}, /* one node: every vNode there */
+            {0x24, 0, 2},
+            {0x24, 1, 5}, /* nodes 2 and 5 */
+            {0x24, 2, 2},
+            {0x24, 3, 5},  /* more vNodes than nodes: they wrap */
+            {0x24, -1, 2}, /* unknown vNode: as vNode 0 */
+            {0xe, 1, 2},
+            {0xe, 5, 3},                /* nodes 1, 2, 3 */
+            {UINT64_C(1) << 63, 7, 63}, /* the last position */
+            {UINT64_C(1) << 63 | 1, 1, 63},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (xpv_place_vnode(rows[i].nodes, rows[i].vnode) != rows[i].want)
+            fail_msg("nodes 0x%llx vNode %d: %d, expected %d", (unsigned long long)rows[i].nodes,
+                     rows[i].vnode, xpv_place_vnode(rows[i].nodes, rows[i].vnode), rows[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +161,7 @@ int main(void)
             cmocka_unit_test(test_hysteresis_and_budget),
             cmocka_unit_test(test_two_node_domain),
             cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_vnode_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,8 @@
  * budget (rate limit). Every decision carries a one-line reason a person can read.
  *
  * The host daemon applies the moves (affinity, optional page migration) and publishes the
- * domains' new topology records; the simulator can run the same function.
+ * domains' new topology records; the simulator runs the same function as its `hostd` policy
+ * (policy/hostd_policy.c), with the same vNode rule for VMs (xpv_place_vnode).
  */
 #ifndef XPV_PLACEMENT_H
 #define XPV_PLACEMENT_H
@@ -58,6 +59,15 @@ int xpv_place_round(const struct xpv_place_params *p, const struct xpv_place_nod
                     unsigned nr_nodes, const uint32_t *dist, const struct xpv_place_domain *domains,
                     unsigned nr, struct xpv_place_decision *out, unsigned cap,
                     struct xpv_error *err);
+
+/*
+ * The host daemon's vNode rule: a VM placed on the node set `nodes` (bit i: node position i)
+ * runs vNode v on the (v mod k)-th node of the set, k its size, counting from the lowest
+ * position (a negative v counts as vNode 0); its vCPUs are bound there and its memory moves
+ * there. Returns that node position, or -1 for an empty set. The daemon (hostd_vm.c) and the
+ * simulator's `hostd` policy both place vNodes with it.
+ */
+int xpv_place_vnode(uint64_t nodes, int vnode);
 
 #ifdef __cplusplus
 }

@@ -1,10 +1,11 @@
 /*
  * xpv/policy.h — the shared policy core: NUMA placement policies as pure decisions over plain
- * structs. A platform (the simulator today; the Linux daemons later) shows a policy a view of
- * the domain — where threads run, where each region's pages are, which accesses were sampled
- * — and executes the actions it returns (migrate pages, move a thread). Policies make no
- * syscalls and keep their state in their own handle, so the simulator runs exactly the code
- * the daemons run.
+ * structs. A platform (the simulator) shows a policy a view of the domain — where threads
+ * run, where each region's pages are, which accesses were sampled — and executes the actions
+ * it returns (migrate pages, move a thread, re-place a VM's vNode). Policies make no syscalls
+ * and keep their state in their own handle. The host daemon's own decisions
+ * (xpv_place_round and xpv_place_vnode, xpv/placement.h) run in the simulator as the `hostd`
+ * policy (policy/hostd_policy.c); `numad` models the external numad tool, not the daemon.
  */
 #ifndef XPV_POLICY_H
 #define XPV_POLICY_H
@@ -44,6 +45,14 @@ struct xpv_pol_view {
      * that read; % of memory in use. */
     const double *dram;
     double period_ns, read_ratio, mem_usage;
+    /* Memory of each node, bytes [nr_nodes] (NULL: unknown). */
+    const uint64_t *node_mem;
+    /* Virtual machines (NULL when the platform has none): for each group, the VM it runs in
+     * (-1: native) and that VM's number of vNodes; for each thread in a VM, its vCPU's vNode.
+     * A policy re-places a VM's vNodes with XPV_ACT_MOVE_VNODE. */
+    const int *group_vm;          /* [nr_groups] */
+    const unsigned *group_vnodes; /* [nr_groups] */
+    const unsigned *thread_vnode; /* [nr_threads] */
 };
 
 /* Sampled accesses since the last decision (hinting faults on Linux): `count` faults taken
@@ -53,12 +62,16 @@ struct xpv_pol_sample {
     double count;
 };
 
-enum xpv_act_kind { XPV_ACT_MIGRATE, XPV_ACT_MOVE_THREAD };
+enum xpv_act_kind { XPV_ACT_MIGRATE, XPV_ACT_MOVE_THREAD, XPV_ACT_MOVE_VNODE };
 struct xpv_pol_action {
     enum xpv_act_kind kind;
     unsigned region, from, to; /* MIGRATE: `pages` pages of region from -> to */
     double pages;
-    unsigned thread, node; /* MOVE_THREAD */
+    unsigned thread, node; /* MOVE_THREAD; MOVE_VNODE: the node */
+    /* MOVE_VNODE: vNode `vnode` of the VM that group `group` runs in goes to `node`, its
+     * vCPUs and its memory (the hypervisor's re-placement; the platform republishes the VM's
+     * topology record) */
+    unsigned group, vnode;
 };
 struct xpv_pol_actions {
     unsigned nr, cap;
@@ -113,6 +126,12 @@ unsigned xpv_vm_balance(unsigned nr_nodes, const unsigned *cores, const unsigned
                         const double *lat_ns, const struct xpv_vm_place *vms, unsigned nr_vms,
                         struct xpv_vm_move *out, unsigned cap);
 
+/* SLIT-like distance from CPU node i to memory node j of a latency matrix [nr_nodes²]:
+ * 10 × lat[i][j] / lat[i][i], rounded, at least 1 (a machine whose latencies are its SLIT
+ * scaled gives that SLIT back). The simulator's machine topology (its VM records) and the
+ * `hostd` policy convert latencies the same way, with this. */
+uint32_t xpv_pol_slit(const double *lat_ns, unsigned nr_nodes, unsigned i, unsigned j);
+
 struct xpv_policy {
     const char *name;
     enum xpv_place placement;
@@ -131,14 +150,21 @@ struct xpv_policy {
     /* It runs inside the guest (guest-side Carrefour): it may move a VM's pages only among
      * the host nodes backing the VM. */
     bool in_guest;
+    /* It re-places VMs itself (XPV_ACT_MOVE_VNODE): the platform's own hypervisor load
+     * balancer (xpv_vm_balance) stays off. */
+    bool places_vms;
     void *state;
     int (*decide)(struct xpv_policy *p, const struct xpv_pol_view *v,
                   const struct xpv_pol_sample *samples, unsigned nr_samples,
                   struct xpv_pol_actions *out);
     void (*destroy)(struct xpv_policy *p);
+    /* Optional (NULL: not reported): the node set (bit n: node n) the policy has bound group g
+     * to, 0 when none. The `hostd` policy reports the daemon's binding (d->nodes). */
+    uint64_t (*group_nodes)(const struct xpv_policy *p, unsigned g);
 };
 
-/* first-touch, interleave, autonuma, numad. -ENOENT with the list in err. */
+/* A policy by name (xpv_policy_names(): first-touch, interleave, autonuma, numad, hostd, the
+ * Carrefour and VM policies). -ENOENT with the list in err. */
 int xpv_policy_new(const char *name, struct xpv_policy **out, struct xpv_error *err);
 const char *const *xpv_policy_names(void);
 void xpv_policy_free(struct xpv_policy *p);

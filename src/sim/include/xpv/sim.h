@@ -39,6 +39,9 @@ extern "C" {
 #define XPV_SIM_MAX_VNODES    8
 #define XPV_SIM_MAX_EVENTS    32
 
+struct xpv_topo;
+struct xpv_record_desc;
+
 /* A bidirectional interconnect link; gbps is its bandwidth in each direction. */
 struct xpv_sim_link {
     unsigned a, b;
@@ -77,6 +80,32 @@ int xpv_sim_machine_from_hwloc_xml(const char *path, double local_ns, double mc_
                                    struct xpv_error *err);
 /* Validate a machine and compute its routes. -EINVAL with err saying what is wrong. */
 int xpv_sim_machine_finish(struct xpv_sim_machine *m, struct xpv_error *err);
+/*
+ * The machine as the topology model (xpv/topo.h), what a host daemon would discover on it:
+ * node ids 0..N-1, cores[i] consecutive CPUs each, mem_bytes (all free), distances from the
+ * latencies (xpv_pol_slit, xpv/policy.h). The simulator's VM records are built on it.
+ * Release with xpv_topo_free(). -EINVAL beyond the model's CPU bound, -ENOMEM.
+ */
+int xpv_sim_machine_topo(const struct xpv_sim_machine *m, struct xpv_topo **out,
+                         struct xpv_error *err);
+
+/* A simulated VM as its topology record sees it. */
+struct xpv_sim_vm_state {
+    unsigned nr_vnodes;
+    const unsigned *back; /* [nr_vnodes]: host node holding each vNode's memory */
+    uint64_t vnode_bytes; /* each vNode's memory */
+    unsigned nr_vcpus;
+    const int *vcpu_node;       /* [nr_vcpus]: host node it runs on, -1 once it finished */
+    const unsigned *vcpu_vnode; /* [nr_vcpus] */
+};
+/*
+ * The record the simulator publishes for a VM in state st on host (a topology from
+ * xpv_sim_machine_topo): built by xpv_record_desc_from_vm (xpv/record_build.h), the builder
+ * the host daemon publishes its VMs' records with; it lists the nodes the VM runs on or has
+ * memory on. Release desc with xpv_record_desc_free().
+ */
+int xpv_sim_vm_record(const struct xpv_topo *host, const struct xpv_sim_vm_state *st,
+                      struct xpv_record_desc *desc, struct xpv_error *err);
 
 enum xpv_sim_region_kind { XPV_SIM_PRIVATE, XPV_SIM_SHARED };
 /* Who touches a region first (and so where first-touch puts it): every thread its part (for
