@@ -32,6 +32,7 @@
 #include "xpv/file.h"
 #include "xpv/ops.h"
 #include "xpv/topo.h"
+#include "xpv_version.h"
 
 #define CMD "carrefour"
 
@@ -71,7 +72,8 @@ static void usage(FILE *f)
             "                     accesses: for checking the backend without such a PMU);\n"
             "                     PATH (with a '/'): soft, with that\n"
             "                     library (default: ../lib/libxpv-cfsampler.so next to this\n"
-            "                     xpv, or $XPV_CFSAMPLER_LIB)\n"
+            "                     xpv, else the installed LIBDIR/xpv/libxpv-cfsampler.so, or\n"
+            "                     $XPV_CFSAMPLER_LIB)\n"
             "  --perf-period N    perf: events between samples (default: 65536 cycles for\n"
             "                     IBS, the ASPLOS module's rate; 10007 for PEBS)\n"
             "  --dry-run          decide but move nothing\n"
@@ -230,7 +232,8 @@ static void print_live(const struct opts *o, unsigned i, const struct xpv_cf_liv
     fflush(stdout);
 }
 
-/* The sampler library: --sampler, $XPV_CFSAMPLER_LIB, or ../lib next to this executable. */
+/* The sampler library: --sampler, $XPV_CFSAMPLER_LIB, ../lib next to this executable (the
+ * build tree's build/lib), else the installed plugin (LIBDIR/xpv/, xpv_version.h). */
 static int sampler_path(const struct opts *o, char *buf, size_t len)
 {
     const char *p = o->sampler ? o->sampler : getenv("XPV_CFSAMPLER_LIB");
@@ -248,6 +251,9 @@ static int sampler_path(const struct opts *o, char *buf, size_t len)
         if ((size_t)snprintf(buf, len, "%.*s/../lib/libxpv-cfsampler.so", (int)(len / 2), exe) >=
             len)
             return -ENAMETOOLONG;
+        if (access(buf, R_OK) == 0)
+            return 0;
+        snprintf(buf, len, "%s", XPV_CFSAMPLER_INSTALLED);
     }
     return access(buf, R_OK) == 0 ? 0 : -errno;
 }
