@@ -85,6 +85,7 @@ trap remove EXIT
 dpkg -i "$deb" >"$work/dpkg-i.log" 2>&1 || { cat "$work/dpkg-i.log"; fail "dpkg -i failed"; }
 [ "$(/usr/bin/xpv --version)" = "xpv $version" ] || fail "installed /usr/bin/xpv --version: $(/usr/bin/xpv --version)"
 [ "$(man -w xpv 2>/dev/null)" = /usr/share/man/man1/xpv.1 ] || fail "man -w xpv: $(man -w xpv 2>&1)"
+ldconfig -p | grep -q 'libxpv\.so\.1 ' || fail "libxpv.so.1 is not in the ldconfig cache after dpkg -i (no ldconfig trigger)"
 rm -f "$work/record"
 /usr/bin/xpv publish --path "$work/record" --once >/dev/null || fail "installed xpv publish failed"
 cc -o "$work/outside" "$here/outside.c" $(pkg-config --cflags --libs libxpv) ||
@@ -94,7 +95,7 @@ echo "$got" | grep -q '^generation 1: ' || fail "outside printed '$got'"
 # (merged /usr: the ldconfig cache may name it /lib/<triplet>/)
 ldd "$work/outside" | grep -qE "libxpv\.so\.1 => (/usr)?/lib/$multi/libxpv\.so\.1" ||
     fail "outside does not find /usr/lib/$multi/libxpv.so.1: $(ldd "$work/outside" | grep libxpv)"
-echo "dpkg -i: /usr/bin/xpv --version ok; man -w xpv ok; outside (system pkg-config, ldconfig): $got"
+echo "dpkg -i: /usr/bin/xpv --version ok; man -w xpv ok; libxpv.so.1 in the ldconfig cache; outside (system pkg-config, no LD_LIBRARY_PATH): $got"
 dpkg -r xpv >"$work/dpkg-r.log" 2>&1 || { cat "$work/dpkg-r.log"; fail "dpkg -r failed"; }
 dpkg --purge xpv >>"$work/dpkg-r.log" 2>&1 || { cat "$work/dpkg-r.log"; fail "dpkg --purge failed"; }
 trap - EXIT
