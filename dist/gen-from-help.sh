@@ -8,6 +8,7 @@
 # Each command's --help goes in verbatim, as a no-fill block: the texts are laid out by hand
 # for a terminal already. Fails (and writes nothing) when a --help fails or does not start
 # with its usage line "usage: xpv COMMAND".
+# shellcheck disable=SC2016 # the single-quoted $ and ` are roff and bash text we write
 set -eu
 xpv=$1 out=$2 docdir=$3
 tmp=$(mktemp -d)
@@ -55,7 +56,7 @@ esc='{ gsub(/\\/, "\\\\e"); gsub(/-/, "\\-"); if ($0 ~ /^[.'"'"']/) $0 = "\\&" $
     awk '{name = $1; sub(/^ *[^ ]+ +/, ""); print ".TP"; print ".B " name; print}' "$tmp/table" |
         awk '/^\.(TP|B )/ {gsub(/-/, "\\-"); print; next} '"$esc"
     for c in $cmds; do
-        echo ".SH \"XPV $(echo "$c" | tr a-z A-Z | sed 's/-/\\-/g')\""
+        echo ".SH \"XPV $(echo "$c" | tr '[:lower:]' '[:upper:]' | sed 's/-/\\-/g')\""
         echo '.nf'
         awk "$esc" "$tmp/help.$c"
         echo '.fi'
@@ -77,7 +78,7 @@ esc='{ gsub(/\\/, "\\\\e"); gsub(/-/, "\\-"); if ($0 ~ /^[.'"'"']/) $0 = "\\&" $
     echo '_xpv() {'
     echo '    local cur=${COMP_WORDS[COMP_CWORD]} words i'
     echo '    if ((COMP_CWORD == 1)); then'
-    echo "        words=\"$(echo $cmds) --help --version\""
+    echo "        words=\"$(echo "$cmds" | tr '\n' ' ')--help --version\""
     echo '    else'
     echo '        # after "--" comes a command to run: default completion'
     echo '        for ((i = 2; i < COMP_CWORD; i++)); do [[ ${COMP_WORDS[i]} == -- ]] && return; done'

@@ -10,6 +10,7 @@
 #     the system's pkg-config runs without LD_LIBRARY_PATH (ldconfig ran); then `dpkg -r`
 #     leaves none of it (and `dpkg --purge` drops the package's record). Skipped (said so) when not root, or when a package xpv is already
 #     installed here (it is not this test's to replace).
+# shellcheck disable=SC2015,SC2046,SC2086 # "A && B || fail" on purpose; pkg-config flags split on purpose
 set -eu
 src=$1 work=$2 version=$3
 here=$(cd "$(dirname "$0")" && pwd)

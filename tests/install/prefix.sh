@@ -15,6 +15,7 @@
 #     record the installed `xpv publish` wrote and prints what `xpv watch` sees;
 #     outside_malloc.c the same way with libxpv-malloc;
 #   - the installed xpv prints VERSION and finds the installed Carrefour sampler.
+# shellcheck disable=SC2015,SC2046,SC2086 # "A && B || fail" on purpose; pkg-config flags split on purpose
 set -eu
 src=$1 work=$2 version=$3 cc=$4
 here=$(cd "$(dirname "$0")" && pwd)
