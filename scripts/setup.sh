@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# setup.sh [build|test] — install what xpv needs on Debian 12, and nothing more.
+# setup.sh [build|package|test] — install what xpv needs on Debian 12, and nothing more.
 #
-#   build  compilers, CMake and the libraries xpv links (hwloc, libnuma, jansson, cmocka,
-#          libyaml)
-#   test   build + what the tests use: clang's sanitizer/fuzzer runtimes, python3 and
-#          hwloc's tools (the oracle), gnuplot (xpv sim's plots), QEMU, busybox and cpio (the
-#          lab), and Debian's kernel image for the lab guest (unpacked under build/lab/kernel,
-#          not installed)
+#   build    compilers, CMake and the libraries xpv links (hwloc, libnuma, jansson, cmocka,
+#            libyaml, jemalloc)
+#   package  build + dpkg-dev (dpkg-shlibdeps, for the .deb's Depends; scripts/package.sh)
+#   test     package + what the tests use: clang's sanitizer/fuzzer runtimes, python3 and
+#            hwloc's tools (the oracle), gnuplot (xpv sim's plots), QEMU, busybox and cpio (the
+#            lab), groff and man-db (the man pages, install.*), and Debian's kernel image for
+#            the lab guest (unpacked under build/lab/kernel, not installed)
 #
 # Idempotent and quick when nothing is missing: it asks dpkg first and runs apt only for
 # what is absent. Needs root (or sudo) only when something must be installed.
@@ -17,14 +18,16 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 build_pkgs=(cmake make pkg-config gcc clang libc6-dev libhwloc-dev libnuma-dev libjansson-dev
             libcmocka-dev libyaml-dev libjemalloc-dev)
+package_pkgs=(dpkg-dev)
 test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio gnuplot-nox
-           libtcmalloc-minimal4 libmimalloc2.0 pigz)
+           libtcmalloc-minimal4 libmimalloc2.0 pigz groff-base man-db)
 
 case "$mode" in
 build) want=("${build_pkgs[@]}") ;;
-test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+package) want=("${build_pkgs[@]}" "${package_pkgs[@]}") ;;
+test) want=("${build_pkgs[@]}" "${package_pkgs[@]}" "${test_pkgs[@]}") ;;
 *)
-    echo "usage: scripts/setup.sh [build|test]" >&2
+    echo "usage: scripts/setup.sh [build|package|test]" >&2
     exit 2
     ;;
 esac

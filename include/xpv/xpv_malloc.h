@@ -25,12 +25,15 @@
 #include <stdint.h>
 
 #include "xpv/error.h"
-#include "xpv/ops.h"
-#include "xpv/topo.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The topology model and the mechanism ops table (xpv/topo.h, xpv/ops.h) are the project's
+ * internal interfaces, not installed: a heap's config only points at them. */
+struct xpv_topo;
+struct xpv_ops;
 
 /* Nodes a heap can hold arenas for (node ids 0 .. XPV_MALLOC_MAX_NODES-1). */
 #define XPV_MALLOC_MAX_NODES 64
@@ -54,7 +57,7 @@ struct xpv_heap_config {
     /* Where the arenas' mbind() goes (borrowed; must outlive the heap's arenas). NULL: no
      * binding at all (arenas are still per node). */
     struct xpv_ops *ops;
-    int mpol;               /* XPV_MPOL_PREFERRED (0 means this) or XPV_MPOL_BIND */
+    int mpol;               /* xpv/ops.h's XPV_MPOL_PREFERRED (0 means this) or XPV_MPOL_BIND */
     unsigned cpu_sample;    /* without rseq: re-read the CPU every N allocations (0: 64) */
     xpv_heap_cpu_fn cpu_fn; /* tests: replaces rseq/sched_getcpu, called on every check */
     void *cpu_arg;

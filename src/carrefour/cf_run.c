@@ -67,8 +67,9 @@ static double now_ns(void)
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-/* The sampler library: given, $XPV_CFSAMPLER_LIB, or ../lib next to this executable. */
-static int sampler_path(const char *given, char *buf, size_t len)
+/* The sampler library: given, $XPV_CFSAMPLER_LIB, ../lib next to this executable (the build
+ * tree's build/lib), else installed (the installed plugin, when the caller knows it). */
+static int sampler_path(const char *given, const char *installed, char *buf, size_t len)
 {
     const char *p = given ? given : getenv("XPV_CFSAMPLER_LIB");
     if (p) {
@@ -85,6 +86,9 @@ static int sampler_path(const char *given, char *buf, size_t len)
         if ((size_t)snprintf(buf, len, "%.*s/../lib/libxpv-cfsampler.so", (int)(len / 2), exe) >=
             len)
             return -ENAMETOOLONG;
+        if (access(buf, R_OK) == 0 || !installed)
+            return access(buf, R_OK) == 0 ? 0 : -errno;
+        snprintf(buf, len, "%s", installed);
     }
     return access(buf, R_OK) == 0 ? 0 : -errno;
 }
@@ -308,7 +312,7 @@ int xpv_cf_run(const struct xpv_cf_run_opts *o, struct xpv_cf_run_result *res,
         exec_result(o, efd);
     } else if (child) {
         char lib[PATH_MAX];
-        if ((rc = sampler_path(o->sampler_lib, lib, sizeof(lib))) < 0) {
+        if ((rc = sampler_path(o->sampler_lib, o->sampler_installed, lib, sizeof(lib))) < 0) {
             status = fail(o, err, rc,
                           "sampler library %s: %s (build target xpv-cfsampler, or give --sampler)",
                           lib, strerror(-rc));

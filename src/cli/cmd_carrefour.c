@@ -30,6 +30,7 @@
 #include "xpv/cf_replay.h"
 #include "xpv/cf_run.h"
 #include "xpv/topo.h"
+#include "xpv_version.h"
 
 #define CMD "carrefour"
 
@@ -68,7 +69,8 @@ static void usage(FILE *f)
             "                     accesses: for checking the backend without such a PMU);\n"
             "                     PATH (with a '/'): soft, with that\n"
             "                     library (default: ../lib/libxpv-cfsampler.so next to this\n"
-            "                     xpv, or $XPV_CFSAMPLER_LIB)\n"
+            "                     xpv, else the installed LIBDIR/xpv/libxpv-cfsampler.so, or\n"
+            "                     $XPV_CFSAMPLER_LIB)\n"
             "  --perf-period N    perf: events between samples (default: 65536 cycles for\n"
             "                     IBS, the ASPLOS module's rate; 10007 for PEBS)\n"
             "  --dry-run          decide but move nothing\n"
@@ -229,6 +231,7 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
                        : o->perf_sampler == 1 ? XPV_CF_SAMPLER_PERF
                                               : XPV_CF_SAMPLER_SOFT,
             .sampler_lib = o->sampler,
+            .sampler_installed = XPV_CFSAMPLER_INSTALLED,
             .sampler_pages = o->pages,
             .sampler_window_us = (uint64_t)llround(o->window * 1e6),
             .perf_period = o->perf_period,

@@ -16,6 +16,7 @@
 #include "../hostd/hostd.h"
 #include "cli.h"
 #include "xpv/ops_record.h"
+#include "xpv_version.h"
 
 static void usage(FILE *f)
 {
@@ -292,6 +293,7 @@ int xpv_cmd_hostd(int argc, char **argv)
     }
     h.dry_run = dry;
     h.verbosity = verbose ? HOSTD_LOG_DEBUG : HOSTD_LOG_INFO;
+    hostd_log(&h, HOSTD_LOG_INFO, NULL, "xpv %s", XPV_VERSION);
     if (root)
         hostd_log(&h, HOSTD_LOG_INFO, NULL,
                   "host topology from %s: using the recording ops (nothing on this machine "

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "xpv_version.h"
 
 static const struct xpv_cmd commands[] = {
         {"topo", "show this machine's (or a saved tree's) NUMA topology", xpv_cmd_topo},
@@ -41,7 +42,8 @@ void xpv_cli_err(const char *cmd, const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xpv COMMAND [ARGS...]\n\n"
+    fprintf(f, "usage: xpv COMMAND [ARGS...]\n"
+               "       xpv --version\n\n"
                "NUMA topology that follows the virtual machine.\n\ncommands:\n");
     for (size_t i = 0; i < NR_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -56,6 +58,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return XPV_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("xpv %s\n", XPV_VERSION);
         return XPV_EXIT_OK;
     }
     for (size_t i = 0; i < NR_COMMANDS; i++)

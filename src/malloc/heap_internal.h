@@ -23,6 +23,8 @@
 #include <stdint.h>
 
 #include "xpv/channel.h"
+#include "xpv/ops.h"
+#include "xpv/topo.h"
 #include "xpv/xpv_malloc.h"
 
 struct xpv__node_hooks;

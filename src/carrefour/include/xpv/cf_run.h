@@ -40,9 +40,11 @@ struct xpv_cf_run_opts {
     char *const *cmd; /* start this command (NULL-terminated argv), and wait for it */
     enum xpv_cf_sampler_kind sampler;
     /* soft: the library a started command gets preloaded (NULL: $XPV_CFSAMPLER_LIB, else
-     * ../lib/libxpv-cfsampler.so beside the running executable), and its pages per window and
-     * window (XPV_CFSAMPLER_PAGES, XPV_CFSAMPLER_PERIOD_US in the command's environment) */
+     * ../lib/libxpv-cfsampler.so beside the running executable, else sampler_installed, the
+     * installed plugin's path), and its pages per window and window (XPV_CFSAMPLER_PAGES,
+     * XPV_CFSAMPLER_PERIOD_US in the command's environment) */
     const char *sampler_lib;
+    const char *sampler_installed;
     uint64_t sampler_pages, sampler_window_us;
     uint64_t perf_period; /* perf: events between samples (0: the event's default) */
     const struct xpv_cf_params *params;
