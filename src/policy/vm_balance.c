@@ -27,7 +27,7 @@ unsigned xpv_vm_balance(unsigned nr_nodes, const unsigned *cores, const unsigned
             for (unsigned v = 0; v < nr_vms && v < 64; v++) {
                 if (!vms[v].movable || moved[v])
                     continue;
-                for (unsigned k = 0; k < vms[v].nr_vnodes && k < XPV_VM_MAX_VNODES; k++)
+                for (unsigned k = 0; k < vms[v].nr_vnodes && k < XPV_BALANCE_MAX_VNODES; k++)
                     if (vms[v].run[k] == a && vms[v].vcpus[k] && vms[v].vcpus[k] < best_k) {
                         best_vm = v;
                         best_vn = k;

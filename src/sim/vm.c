@@ -13,7 +13,7 @@
 #include "xpv/record_build.h"
 
 /* The balancer's placements carry a VM's vNodes. */
-_Static_assert(XPV_VM_MAX_VNODES >= XPV_SIM_MAX_VNODES, "vNode limits of policy.h and sim.h");
+_Static_assert(XPV_BALANCE_MAX_VNODES >= XPV_SIM_MAX_VNODES, "vNode limits of policy.h and sim.h");
 
 int xpv_sim_vm_record(const struct xpv_topo *host, const struct xpv_sim_vm_state *st,
                       struct xpv_record_desc *desc, struct xpv_error *err)

@@ -111,12 +111,14 @@ int xpv_vm_alloc_node(enum xpv_vm_mode mode, unsigned vnode_node, unsigned run_n
  * VM off the overloaded node to the nearest node with room; at most one move per VM per
  * round. load[n]: threads running on node n now (all domains, native ones included).
  */
-#define XPV_VM_MAX_VNODES 8
+/* vNodes per VM the balancer considers (the simulator's VMs; xpv/vmdesc.h's XPV_VM_MAX_VNODES is
+ * what the daemon accepts from QEMU) */
+#define XPV_BALANCE_MAX_VNODES 8
 struct xpv_vm_place {
     bool movable; /* false: pinned, or not running */
     unsigned nr_vnodes;
-    unsigned run[XPV_VM_MAX_VNODES];   /* host node each vNode's vCPUs run on */
-    unsigned vcpus[XPV_VM_MAX_VNODES]; /* running vCPUs per vNode */
+    unsigned run[XPV_BALANCE_MAX_VNODES];   /* host node each vNode's vCPUs run on */
+    unsigned vcpus[XPV_BALANCE_MAX_VNODES]; /* running vCPUs per vNode */
 };
 struct xpv_vm_move {
     unsigned vm, vnode, from, to;
