@@ -12,6 +12,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The writable arrays of a desc being built (the desc's own pointers are const). */
+struct desc_arrays {
+    uint32_t *ids;
+    uint16_t *cpu_p, *cpu_v, *dist;
+    struct xpv_record_backing *bk;
+};
+
+/* Zeroed arrays for np physical nodes, nc CPUs and up to nb backing entries, hung on d (so
+ * xpv_record_desc_free releases them); -ENOMEM with d empty. */
+static int desc_alloc(struct xpv_record_desc *d, unsigned np, unsigned nc, unsigned nb,
+                      struct desc_arrays *a, struct xpv_error *err)
+{
+    size_t p = np ? np : 1, c = nc ? nc : 1, b = nb ? nb : 1;
+    *a = (struct desc_arrays){.ids = calloc(p, sizeof(*a->ids)),
+                              .cpu_p = calloc(c, sizeof(*a->cpu_p)),
+                              .cpu_v = calloc(c, sizeof(*a->cpu_v)),
+                              .dist = calloc(p * p, sizeof(*a->dist)),
+                              .bk = calloc(b, sizeof(*a->bk))};
+    d->pnode_ids = a->ids;
+    d->cpu_pnode = a->cpu_p;
+    d->cpu_vnode = a->cpu_v;
+    d->backing = a->bk;
+    d->distance = a->dist;
+    if (!a->ids || !a->cpu_p || !a->cpu_v || !a->bk || !a->dist) {
+        xpv_record_desc_free(d);
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 int xpv_record_desc_from_topo(const struct xpv_topo *t, struct xpv_record_desc *d,
                               struct xpv_error *err)
 {
@@ -36,20 +66,13 @@ int xpv_record_desc_from_nodes(const struct xpv_topo *t, const struct xpv_bitmap
             pos[n++] = i;
     if (n == 0)
         return xpv_error_set(err, -EINVAL, "no node of the topology is in the node set");
-    uint32_t *ids = calloc(n, sizeof(*ids));
-    uint16_t *cpu_p = calloc(nr_cpus ? nr_cpus : 1, sizeof(*cpu_p));
-    uint16_t *cpu_v = calloc(nr_cpus ? nr_cpus : 1, sizeof(*cpu_v));
-    struct xpv_record_backing *bk = calloc(n, sizeof(*bk));
-    uint16_t *dist = calloc((size_t)n * n, sizeof(*dist));
-    d->pnode_ids = ids;
-    d->cpu_pnode = cpu_p;
-    d->cpu_vnode = cpu_v;
-    d->backing = bk;
-    d->distance = dist;
-    if (!ids || !cpu_p || !cpu_v || !bk || !dist) {
-        xpv_record_desc_free(d);
-        return xpv_error_set(err, -ENOMEM, "out of memory");
-    }
+    struct desc_arrays a;
+    int rc = desc_alloc(d, n, nr_cpus, n, &a, err);
+    if (rc < 0)
+        return rc;
+    uint32_t *ids = a.ids;
+    uint16_t *cpu_p = a.cpu_p, *cpu_v = a.cpu_v, *dist = a.dist;
+    struct xpv_record_backing *bk = a.bk;
     d->nr_pnodes = d->nr_vnodes = n;
     d->nr_cpus = nr_cpus;
     for (unsigned c = 0; c < nr_cpus; c++)
@@ -115,20 +138,13 @@ int xpv_record_desc_from_vm(const struct xpv_vm_record_in *in, struct xpv_record
     unsigned np = 0;
     for (unsigned n = 0; n < nh; n++)
         index_of[n] = listed[n] ? (int)np++ : -1;
-    uint32_t *ids = calloc(np ? np : 1, sizeof(*ids));
-    uint16_t *cpu_p = calloc(nc ? nc : 1, sizeof(*cpu_p));
-    uint16_t *cpu_v = calloc(nc ? nc : 1, sizeof(*cpu_v));
-    struct xpv_record_backing *bk = calloc(nb ? nb : 1, sizeof(*bk));
-    uint16_t *dist = calloc((size_t)(np ? np : 1) * (np ? np : 1), sizeof(*dist));
-    d->pnode_ids = ids;
-    d->cpu_pnode = cpu_p;
-    d->cpu_vnode = cpu_v;
-    d->backing = bk;
-    d->distance = dist;
-    if (!ids || !cpu_p || !cpu_v || !bk || !dist) {
-        xpv_record_desc_free(d);
-        return xpv_error_set(err, -ENOMEM, "out of memory");
-    }
+    struct desc_arrays a;
+    int rc = desc_alloc(d, np, nc, nb, &a, err);
+    if (rc < 0)
+        return rc;
+    uint32_t *ids = a.ids;
+    uint16_t *cpu_p = a.cpu_p, *cpu_v = a.cpu_v, *dist = a.dist;
+    struct xpv_record_backing *bk = a.bk;
     d->nr_pnodes = np;
     d->nr_vnodes = nv;
     d->nr_cpus = nc;
