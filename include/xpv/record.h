@@ -33,6 +33,10 @@ extern "C" {
 #define XPV_RECORD_MAX_VNODES  256u
 #define XPV_RECORD_MAX_CPUS    4096u
 #define XPV_RECORD_MAX_BACKING 4096u
+/* Largest OS node id a record may name (pnode_ids): Linux's node ids are below MAX_NUMNODES,
+ * at most 1 << 10 on every architecture today; 2^16 - 1 leaves room, and keeps every id an
+ * int that no caller can mistake for a negative errno. */
+#define XPV_RECORD_MAX_NODE_ID 65535u
 /* Largest record of ABI 1.0 with every count at its bound: 214 144 bytes (~209 KiB); a mapping that
  * holds a record is this size, so later minors can grow. */
 #define XPV_RECORD_MAP_SIZE (512u * 1024u)

@@ -125,6 +125,9 @@ static int check_desc(const struct xpv_record_desc *d, struct xpv_error *err)
         if (d->pnode_ids[i] <= d->pnode_ids[i - 1])
             return xpv_error_set(err, -EINVAL, "physical node ids not strictly increasing at %u",
                                  i);
+    if (d->pnode_ids[d->nr_pnodes - 1] > XPV_RECORD_MAX_NODE_ID)
+        return xpv_error_set(err, -EINVAL, "physical node id %u (at most %u)",
+                             d->pnode_ids[d->nr_pnodes - 1], XPV_RECORD_MAX_NODE_ID);
     for (unsigned c = 0; c < d->nr_cpus; c++) {
         if (d->cpu_pnode[c] != XPV_RECORD_NONE && d->cpu_pnode[c] >= d->nr_pnodes)
             return xpv_error_set(err, -EINVAL, "CPU %u on physical node index %u of %u", c,
@@ -275,6 +278,10 @@ int xpv_record_decode(const void *buf, size_t len, struct xpv_record_view *v, st
     for (unsigned i = 1; i < v->nr_pnodes; i++)
         if (get32(v->pnode_ids + 4 * i) <= get32(v->pnode_ids + 4 * (i - 1)))
             return xpv_error_set(err, -EBADMSG, "physical node ids not increasing at index %u", i);
+    /* increasing: the last id is the largest */
+    if (get32(v->pnode_ids + 4 * (v->nr_pnodes - 1)) > XPV_RECORD_MAX_NODE_ID)
+        return xpv_error_set(err, -EBADMSG, "physical node id %u (at most %u)",
+                             get32(v->pnode_ids + 4 * (v->nr_pnodes - 1)), XPV_RECORD_MAX_NODE_ID);
     for (unsigned c = 0; c < v->nr_cpus; c++) {
         uint16_t p = get16(v->cpu_pnode + 2 * c), vn = get16(v->cpu_vnode + 2 * c);
         if ((p != XPV_RECORD_NONE && p >= v->nr_pnodes) ||
