@@ -275,7 +275,7 @@ static void print_stats(void)
 
 static int env_on(const char *name)
 {
-    const char *v = getenv(name);
+    const char *v = secure_getenv(name);
     return v && *v && strcmp(v, "0") != 0;
 }
 
@@ -285,9 +285,9 @@ __attribute__((constructor)) static void xpv_malloc_init(void)
     if (env_on("XPV_MALLOC_DISABLE"))
         return;
     struct xpv_heap_config cfg = {0};
-    const char *mpol = getenv("XPV_MALLOC_MPOL");
+    const char *mpol = secure_getenv("XPV_MALLOC_MPOL");
     cfg.mpol = mpol && strcmp(mpol, "bind") == 0 ? XPV_MPOL_BIND : XPV_MPOL_PREFERRED;
-    const char *sample = getenv("XPV_MALLOC_SAMPLE");
+    const char *sample = secure_getenv("XPV_MALLOC_SAMPLE");
     cfg.cpu_sample = sample ? (unsigned)strtoul(sample, NULL, 10) : 0;
     cfg.no_record = env_on("XPV_MALLOC_NO_RECORD");
     struct xpv_topo *topo = NULL;
