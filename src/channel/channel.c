@@ -9,6 +9,14 @@
  *   decode and validate the private copy
  * A torn copy is never decoded as good: either seq moved (retry) or, if a hostile writer does
  * not follow the protocol, the CRC and bounds checks reject it.
+ *
+ * Who may write the file (docs/security.md, "Readers"): xpv_channel_open maps only a regular
+ * file, not reached through a symlink, owned by root or by the caller's effective uid and
+ * writable by nobody but its owner; others cannot feed the reader a topology, nor truncate it.
+ * A truncation by the owner does not crash the reader either, except the one-load fast path
+ * on a file cut to 0 bytes: the copy is a pread() from the descriptor (a short read, never a
+ * SIGBUS), and the copy and the wait first fstat() the file and leave the mapping alone while
+ * it is shorter than what was mapped.
  */
 #define _GNU_SOURCE
 #include "xpv/channel.h"
@@ -25,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "effective_all.h"
 #include "shm.h"
 #include "xpv/effective.h"
 
@@ -33,6 +42,8 @@
 struct xpv_snapshot {
     int refs; /* atomic */
     struct xpv_record_view view;
+    uint16_t *eff; /* [view.nr_cpus]: effective physical node index, XPV_RECORD_NONE */
+    uint64_t ops;  /* steps spent computing eff (xpv__effective_cpus) */
     uint8_t bytes[];
 };
 
@@ -42,6 +53,7 @@ struct xpv_channel {
     size_t size;
     int fd; /* -1: caller-owned memory */
     bool futex_ok;
+    bool no_pread; /* the file does not read (a PCI BAR in sysfs): copy from the mapping */
     pthread_mutex_t lock; /* guards last_good and the subscription fields */
     struct xpv_snapshot *last_good;
     /* subscription */
@@ -55,7 +67,8 @@ struct xpv_channel {
 
 const char *xpv_channel_default_path(void)
 {
-    const char *p = getenv("XPV_RECORD");
+    /* secure_getenv: a set-user-ID program must not read the record its caller names */
+    const char *p = secure_getenv("XPV_RECORD");
     return p && *p ? p : XPV_CHANNEL_DEFAULT_PATH;
 }
 
@@ -85,14 +98,39 @@ int xpv_channel_open_mem(const void *mem, size_t size, struct xpv_channel **out,
     return make(mem, size, -1, out, err);
 }
 
+/* Whoever may write the record decides where this process's memory goes, and may truncate
+ * it under the mapping: only root or the caller itself (its effective uid), and nobody else
+ * through the mode bits. */
+static int check_owner(const char *path, const struct stat *st, struct xpv_error *err)
+{
+    uid_t me = geteuid();
+    if (st->st_uid != 0 && st->st_uid != me)
+        return xpv_error_set(err, -EPERM,
+                             "%s is owned by uid %u, neither root nor this process's uid %u: its "
+                             "owner could steer this process's memory; publish the record as "
+                             "root or as uid %u, or point XPV_RECORD at a record you own",
+                             path, (unsigned)st->st_uid, (unsigned)me, (unsigned)me);
+    if (st->st_mode & (S_IWGRP | S_IWOTH))
+        return xpv_error_set(err, -EPERM,
+                             "%s has mode %04o: writable by its group or by others, who could "
+                             "steer this process's memory; chmod go-w %s",
+                             path, (unsigned)(st->st_mode & 07777), path);
+    return 0;
+}
+
 int xpv_channel_open(const char *path, struct xpv_channel **out, struct xpv_error *err)
 {
     *out = NULL;
     if (!path)
         path = xpv_channel_default_path();
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
+        if (e == ELOOP)
+            return xpv_error_set(err, -EPERM,
+                                 "%s is a symbolic link: a record is read only from the file "
+                                 "itself (point XPV_RECORD at the target)",
+                                 path);
         if (e == ENOENT)
             return xpv_error_set(err, -ENOENT,
                                  "no topology record at %s: start a publisher (xpv publish) or "
@@ -111,6 +149,11 @@ int xpv_channel_open(const char *path, struct xpv_channel **out, struct xpv_erro
         return xpv_error_set(err, -EBADMSG, "%s is not a topology record file (size %lld)", path,
                              (long long)st.st_size);
     }
+    int rc = check_owner(path, &st, err);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
     size_t size =
             (size_t)st.st_size < XPV_RECORD_MAP_SIZE ? (size_t)st.st_size : XPV_RECORD_MAP_SIZE;
     void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
@@ -119,7 +162,7 @@ int xpv_channel_open(const char *path, struct xpv_channel **out, struct xpv_erro
         close(fd);
         return xpv_error_set(err, -e, "cannot map %s: %s", path, strerror(e));
     }
-    int rc = make(map, size, fd, out, err);
+    rc = make(map, size, fd, out, err);
     if (rc < 0) {
         munmap(map, size);
         close(fd);
@@ -154,13 +197,60 @@ struct xpv_snapshot *xpv_snapshot_get(const struct xpv_snapshot *s)
 void xpv_snapshot_put(const struct xpv_snapshot *s)
 {
     struct xpv_snapshot *m = (struct xpv_snapshot *)s;
-    if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        free(m->eff);
         free(m);
+    }
+}
+
+/* The file is shorter than what was mapped (its owner truncated it): touching the missing
+ * pages would raise SIGBUS. Caller memory (fd < 0) cannot shrink. Sets *size when asked. */
+static bool file_short(const struct xpv_channel *ch, long long *size)
+{
+    struct stat st;
+    if (ch->fd < 0)
+        return false;
+    if (fstat(ch->fd, &st) < 0)
+        st.st_size = 0;
+    if (size)
+        *size = (long long)st.st_size;
+    return (size_t)st.st_size < ch->size;
+}
+
+/* len bytes of the record into dst: pread() from the file (a truncation mid-copy reads
+ * short, no signal), from the mapping for caller memory and files that do not read. */
+static int copy_bytes(struct xpv_channel *ch, uint8_t *dst, size_t len)
+{
+    if (ch->fd < 0 || ch->no_pread) {
+        memcpy(dst, ch->map, len);
+        return 0;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(ch->fd, dst + done, len - done, (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && done == 0 && errno != EAGAIN) {
+            ch->no_pread = true; /* sysfs BARs map but do not read */
+            memcpy(dst, ch->map, len);
+            return 0;
+        }
+        if (n <= 0)
+            return -EBADMSG; /* end of file before len: truncated under us */
+        done += (size_t)n;
+    }
+    return 0;
 }
 
 /* One seqlock copy attempt: 0 with *out (unvalidated bytes), -EAGAIN to retry, <0 error. */
-static int copy_once(struct xpv_channel *ch, struct xpv_snapshot **out)
+static int copy_once(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err)
 {
+    long long fsize = 0;
+    if (file_short(ch, &fsize))
+        return xpv_error_set(err, -EBADMSG,
+                             "the record file is %lld bytes, shorter than the %zu mapped: "
+                             "truncated (a publisher restores it)",
+                             fsize, ch->size);
     const uint32_t *seq = shm_seq(ch->map);
     uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
     if (le32toh(s1) & 1)
@@ -172,8 +262,13 @@ static int copy_once(struct xpv_channel *ch, struct xpv_snapshot **out)
         total = (uint32_t)(ch->size < XPV_RECORD_HEADER_SIZE ? ch->size : XPV_RECORD_HEADER_SIZE);
     struct xpv_snapshot *s = malloc(sizeof(*s) + total);
     if (!s)
-        return -ENOMEM;
-    memcpy(s->bytes, ch->map, total);
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    if (copy_bytes(ch, s->bytes, total) < 0) {
+        free(s);
+        return xpv_error_set(err, -EBADMSG,
+                             "the record file ended before %u bytes: truncated while read",
+                             total);
+    }
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     uint32_t s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
     if (s1 != s2) {
@@ -181,8 +276,30 @@ static int copy_once(struct xpv_channel *ch, struct xpv_snapshot **out)
         return -EAGAIN;
     }
     s->refs = 1;
+    s->eff = NULL;
+    s->ops = 0;
     *out = s;
     return (int)total;
+}
+
+/* The effective node of every CPU, once per snapshot: O(backing + nodes² + CPUs × nodes)
+ * whatever the record says (xpv__effective_cpus), so that per-CPU lookups cost nothing. */
+static int add_effective(struct xpv_snapshot *s, struct xpv_error *err)
+{
+    struct xpv__effective_scratch *sc = malloc(sizeof(*sc));
+    s->eff = malloc(sizeof(*s->eff) * (s->view.nr_cpus ? s->view.nr_cpus : 1));
+    if (!sc || !s->eff) {
+        free(sc);
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    }
+    s->ops = xpv__effective_cpus(&s->view, sc, s->eff);
+    free(sc);
+    return 0;
+}
+
+uint64_t xpv__snapshot_ops(const struct xpv_snapshot *s)
+{
+    return s->ops;
 }
 
 static struct xpv_snapshot *last_good_ref(struct xpv_channel *ch)
@@ -199,7 +316,7 @@ int xpv_channel_snapshot(struct xpv_channel *ch, struct xpv_snapshot **out, stru
     int rc = -EAGAIN;
     *out = NULL;
     for (int i = 0; i < COPY_RETRIES && rc == -EAGAIN; i++) {
-        rc = copy_once(ch, &s);
+        rc = copy_once(ch, &s, err);
         if (rc == -EAGAIN && i > 16)
             sched_yield();
     }
@@ -212,15 +329,15 @@ int xpv_channel_snapshot(struct xpv_channel *ch, struct xpv_snapshot **out, stru
             if (magic == 0)
                 rc = xpv_error_set(err, -ENODATA, "no record has been published yet");
         }
+        if (rc == 0)
+            rc = add_effective(s, err);
         if (rc < 0) {
-            free(s);
+            xpv_snapshot_put(s);
             s = NULL;
         }
     } else if (rc == -EAGAIN) {
         xpv_error_set(err, -EAGAIN, "the record stayed busy through %d copy attempts",
                       COPY_RETRIES);
-    } else {
-        xpv_error_set(err, rc, "cannot copy the record: %s", strerror(-rc));
     }
     if (rc < 0) {
         *out = last_good_ref(ch);
@@ -294,9 +411,10 @@ static uint64_t index_memory(const struct xpv_snapshot *s, unsigned pidx)
 
 int xpv_snapshot_effective_node(const struct xpv_snapshot *s, unsigned cpu)
 {
-    struct xpv_effective e;
-    int rc = xpv_effective_record(&s->view, cpu, &e); /* the one rule: xpv/effective.h */
-    return rc < 0 ? rc : (int)xpv_record_pnode_id(&s->view, e.pnode);
+    /* the one rule (xpv/effective.h), computed for every CPU when the snapshot was taken */
+    if (cpu >= s->view.nr_cpus || s->eff[cpu] == XPV_RECORD_NONE)
+        return -ENOENT;
+    return (int)xpv_record_pnode_id(&s->view, s->eff[cpu]);
 }
 
 int xpv_snapshot_node_cpus(const struct xpv_snapshot *s, int node, struct xpv_bitmap *cpus)
@@ -362,6 +480,19 @@ static int wait_change(struct xpv_channel *ch, uint64_t since, int timeout_ms, c
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now_ms() + (uint64_t)timeout_ms;
     uint32_t *seq = shm_seq(ch->map);
     for (;;) {
+        if (file_short(ch, NULL)) {
+            /* truncated: the mapped words may be gone (SIGBUS); poll the size until a
+             * publisher restores the file, or the deadline */
+            if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
+                return -ECANCELED;
+            uint64_t now = now_ms();
+            if (now >= deadline)
+                return -ETIMEDOUT;
+            uint64_t nap = deadline - now < 10 ? deadline - now : 10;
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)nap * 1000000};
+            nanosleep(&ts, NULL); /* the poll interval inside the deadline loop */
+            continue;
+        }
         uint32_t s = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
         if (xpv_channel_generation(ch) != since)
             return 0;

@@ -9,6 +9,8 @@
  */
 #include "xpv/effective.h"
 
+#include "effective_all.h"
+
 #include <errno.h>
 #include <stdbool.h>
 
@@ -80,4 +82,75 @@ int xpv_effective_record(const struct xpv_record_view *v, unsigned cpu, struct x
     xpv_effective_src_record(v, &src);
     return xpv_effective_pick(&src, xpv_record_cpu_pnode(v, cpu), xpv_record_cpu_vnode(v, cpu),
                               out);
+}
+
+/*
+ * Every CPU at once (effective_all.h). The rule's key (local?, distance, own vNode?, node
+ * index, vNode index) only needs, per node j, whether any vNode has memory there and which
+ * vNodes do; per CPU node p, the distance to the nearest other node with memory. Then:
+ *   - memory on p: j = p; v = own if own has memory on p, else the lowest vNode there;
+ *   - else among the nodes at p's nearest distance: the lowest holding own, else the lowest;
+ *     v = own, resp. the lowest vNode on that node;
+ *   - no memory anywhere: p itself.
+ * The per-CPU scan is over nodes, never over backing entries.
+ */
+static bool has_mem(const struct xpv__effective_scratch *sc, unsigned v, unsigned j)
+{
+    return sc->has[v][j / 8] >> (j % 8) & 1;
+}
+
+uint64_t xpv__effective_cpus(const struct xpv_record_view *v, struct xpv__effective_scratch *sc,
+                             uint16_t *eff)
+{
+    unsigned np = v->nr_pnodes, nv = v->nr_vnodes;
+    uint64_t ops = 0;
+    bool any = false;
+    for (unsigned j = 0; j < np; j++, ops++)
+        sc->min_v[j] = XPV_RECORD_NONE;
+    for (unsigned x = 0; x < nv; x++, ops++)
+        for (unsigned b = 0; b < (np + 7) / 8; b++)
+            sc->has[x][b] = 0;
+    for (unsigned k = 0; k < v->nr_backing; k++, ops++) {
+        struct xpv_record_backing e = xpv_record_backing_at(v, k);
+        if (!e.bytes || e.pnode >= np || e.vnode >= nv)
+            continue;
+        sc->has[e.vnode][e.pnode / 8] |= (uint8_t)(1u << (e.pnode % 8));
+        if (e.vnode < sc->min_v[e.pnode])
+            sc->min_v[e.pnode] = e.vnode;
+        any = true;
+    }
+    for (unsigned p = 0; p < np; p++) {
+        uint32_t d = UINT32_MAX;
+        for (unsigned j = 0; j < np; j++, ops++)
+            if (j != p && sc->min_v[j] != XPV_RECORD_NONE && xpv_record_distance(v, p, j) < d)
+                d = xpv_record_distance(v, p, j);
+        sc->dmin[p] = d;
+    }
+    for (unsigned c = 0; c < v->nr_cpus; c++, ops++) {
+        unsigned p = xpv_record_cpu_pnode(v, c), own = xpv_record_cpu_vnode(v, c);
+        if (own >= nv)
+            own = XPV_RECORD_NONE;
+        if (p >= np) {
+            eff[c] = XPV_RECORD_NONE;
+            continue;
+        }
+        if (!any || sc->min_v[p] != XPV_RECORD_NONE) {
+            eff[c] = (uint16_t)p;
+            continue;
+        }
+        unsigned first = XPV_RECORD_NONE, mine = XPV_RECORD_NONE;
+        for (unsigned j = 0; j < np && mine == XPV_RECORD_NONE; j++, ops++) {
+            if (j == p || sc->min_v[j] == XPV_RECORD_NONE ||
+                xpv_record_distance(v, p, j) != sc->dmin[p])
+                continue;
+            if (first == XPV_RECORD_NONE)
+                first = j;
+            if (own != XPV_RECORD_NONE && has_mem(sc, own, j))
+                mine = j;
+            else if (own == XPV_RECORD_NONE)
+                break;
+        }
+        eff[c] = (uint16_t)(mine != XPV_RECORD_NONE ? mine : first);
+    }
+    return ops;
 }

@@ -1,0 +1,35 @@
+/*
+ * effective_all.h — internal to libxpv (not exported, not in libxpv.map): the XPV
+ * effective-node rule (xpv/effective.h) for every CPU of a decoded record at once, at a cost
+ * bounded by the ABI's limits whatever the record says. channel.c computes it once per
+ * snapshot; tests compare it with xpv_effective_record() and count its steps.
+ */
+#ifndef XPV_CHANNEL_EFFECTIVE_ALL_H
+#define XPV_CHANNEL_EFFECTIVE_ALL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xpv/record.h"
+
+/* Working memory (~9 KiB): what the backing entries say, reduced per (vNode, node). */
+struct xpv__effective_scratch {
+    uint8_t has[XPV_RECORD_MAX_VNODES][XPV_RECORD_MAX_PNODES / 8]; /* vNode v has memory on j */
+    uint16_t min_v[XPV_RECORD_MAX_PNODES]; /* lowest vNode with memory on j; NONE: none */
+    uint32_t dmin[XPV_RECORD_MAX_PNODES];  /* from p: the nearest other node with memory */
+};
+
+/*
+ * eff[c] := the effective physical node index of CPU c (XPV_RECORD_NONE when the record does
+ * not place it), the same answer as xpv_effective_record() for every c < v->nr_cpus. Returns
+ * the steps taken (loop iterations), at most nr_backing + nr_pnodes² + nr_cpus × nr_pnodes
+ * + the scratch's size: 4096 + 65536 + 1048576 + 8192 at the ABI's limits.
+ */
+uint64_t xpv__effective_cpus(const struct xpv_record_view *v, struct xpv__effective_scratch *sc,
+                             uint16_t *eff);
+
+/* The steps xpv__effective_cpus took for snapshot s (channel.c). */
+struct xpv_snapshot;
+uint64_t xpv__snapshot_ops(const struct xpv_snapshot *s);
+
+#endif
