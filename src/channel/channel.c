@@ -15,8 +15,8 @@
  * writable by nobody but its owner; others cannot feed the reader a topology, nor truncate it.
  * A truncation by the owner does not crash the reader either, except the one-load fast path
  * on a file cut to 0 bytes: the copy is a pread() from the descriptor (a short read, never a
- * SIGBUS), and the copy and the wait first fstat() the file and leave the mapping alone while
- * it is shorter than what was mapped.
+ * SIGBUS), the copy first fstat()s the file and refuses while it is shorter than what was
+ * mapped, and the wait leaves the mapping alone while the file is shorter than a header.
  */
 #define _GNU_SOURCE
 #include "xpv/channel.h"
@@ -480,9 +480,12 @@ static int wait_change(struct xpv_channel *ch, uint64_t since, int timeout_ms, c
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now_ms() + (uint64_t)timeout_ms;
     uint32_t *seq = shm_seq(ch->map);
     for (;;) {
-        if (file_short(ch, NULL)) {
-            /* truncated: the mapped words may be gone (SIGBUS); poll the size until a
-             * publisher restores the file, or the deadline */
+        long long fsize = 0;
+        if (file_short(ch, &fsize) && fsize < XPV_RECORD_HEADER_SIZE) {
+            /* truncated below the header: the mapped words may be gone (SIGBUS); poll the
+             * size until a publisher restores the file, or the deadline. (A file cut shorter
+             * but keeping its header keeps its first page: the words stay readable, and the
+             * snapshot that follows a change reports the cut.) */
             if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
                 return -ECANCELED;
             uint64_t now = now_ms();

@@ -4,8 +4,8 @@
  *   record-tool worst PATH      write the most expensive valid record (tu_hostile.h) into
  *                               PATH, sized to the mapping like a publisher's file, with the
  *                               generation after the one already there
- *   record-tool shrink PATH N   announce a new generation in the header (the body stays the
- *                               old one) and truncate the file to N bytes: readers that copy
+ *   record-tool shrink PATH N   truncate the file to N bytes and announce a new generation in
+ *                               the header (the body stays the old one): readers that copy
  *                               the announced length from the mapping get SIGBUS
  *   record-tool cost PATH [N]   CPU time of N (default 20) snapshots + every CPU's effective
  *                               node (what xpv-malloc does per generation): the figure of
@@ -61,7 +61,9 @@ static int shrink(const char *path, long size)
     if (fd < 0)
         return perror(path), 1;
     uint64_t g = old_generation(fd) + 1;
-    if (pwrite(fd, &g, sizeof(g), 24) != (ssize_t)sizeof(g) || ftruncate(fd, size) < 0)
+    /* cut first: a reader that sees the new generation must find the file already cut */
+    if (ftruncate(fd, size) < 0 ||
+        (size >= 32 && pwrite(fd, &g, sizeof(g), 24) != (ssize_t)sizeof(g)))
         return perror(path), 1;
     close(fd);
     return 0;
