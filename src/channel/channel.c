@@ -53,7 +53,7 @@ struct xpv_channel {
     size_t size;
     int fd; /* -1: caller-owned memory */
     bool futex_ok;
-    bool no_pread; /* the file does not read (a PCI BAR in sysfs): copy from the mapping */
+    bool no_pread;        /* the file does not read (a PCI BAR in sysfs): copy from the mapping */
     pthread_mutex_t lock; /* guards last_good and the subscription fields */
     struct xpv_snapshot *last_good;
     /* subscription */
@@ -266,8 +266,7 @@ static int copy_once(struct xpv_channel *ch, struct xpv_snapshot **out, struct x
     if (copy_bytes(ch, s->bytes, total) < 0) {
         free(s);
         return xpv_error_set(err, -EBADMSG,
-                             "the record file ended before %u bytes: truncated while read",
-                             total);
+                             "the record file ended before %u bytes: truncated while read", total);
     }
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     uint32_t s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
