@@ -221,7 +221,7 @@ static bool file_short(const struct xpv_channel *ch, long long *size)
  * short, no signal), from the mapping for caller memory and files that do not read. */
 static int copy_bytes(struct xpv_channel *ch, uint8_t *dst, size_t len)
 {
-    if (ch->fd < 0 || ch->no_pread) {
+    if (ch->fd < 0 || __atomic_load_n(&ch->no_pread, __ATOMIC_RELAXED)) {
         memcpy(dst, ch->map, len);
         return 0;
     }
@@ -231,7 +231,8 @@ static int copy_bytes(struct xpv_channel *ch, uint8_t *dst, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && done == 0 && errno != EAGAIN) {
-            ch->no_pread = true; /* sysfs BARs map but do not read */
+            /* sysfs BARs map but do not read; atomic: any thread may take a snapshot */
+            __atomic_store_n(&ch->no_pread, true, __ATOMIC_RELAXED);
             memcpy(dst, ch->map, len);
             return 0;
         }

@@ -54,6 +54,8 @@ void xpv__nodemap_from_topo(const struct xpv_topo *t, int16_t *map)
     }
 }
 
+/* O(XPV_MAX_CPUS) whatever the record says: libxpv computed every CPU's effective node when
+ * it took the snapshot (bounded: docs/channel.md), so each call below is a lookup. */
 void xpv__nodemap_from_snapshot(const struct xpv_snapshot *s, int16_t *map)
 {
     unsigned n = xpv_snapshot_nr_cpus(s);
