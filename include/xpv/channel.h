@@ -38,11 +38,15 @@ extern "C" {
 struct xpv_channel;
 struct xpv_snapshot;
 
-/* $XPV_RECORD when set and non-empty, else XPV_CHANNEL_DEFAULT_PATH. */
+/* $XPV_RECORD when set and non-empty (read with secure_getenv: a set-user-ID process ignores
+ * it), else XPV_CHANNEL_DEFAULT_PATH. */
 const char *xpv_channel_default_path(void);
 
 /* Open a record file read-only (path NULL: the default). -ENOENT when no publisher ever
- * created it; the message says which path and how to start one. */
+ * created it; the message says which path and how to start one. -EPERM when the file is not
+ * one this process may trust: a symbolic link, owned by neither root nor the caller's
+ * effective uid, or writable by its group or others (the message names the owner or mode and
+ * the fix; docs/security.md, "Readers"). */
 int xpv_channel_open(const char *path, struct xpv_channel **out, struct xpv_error *err);
 
 /* Read a record from memory the caller mapped (an ivshmem region), of size bytes. */
@@ -81,7 +85,7 @@ static inline uint64_t xpv_channel_generation(const struct xpv_channel *ch)
  * A consistent, validated copy of the current record. Returns 0 with *out new (release it with
  * xpv_snapshot_put). On failure returns -ENODATA (nothing published yet), -EAGAIN (the writer
  * kept the record busy through every retry) or a decode error (-EBADMSG, -EPROTO, -EILSEQ;
- * err says what was wrong), with *out the last good snapshot (a reference) or NULL.
+ * err says what was wrong; -EBADMSG also when the file was truncated under the mapping), with *out the last good snapshot (a reference) or NULL.
  */
 int xpv_channel_snapshot(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err);
 

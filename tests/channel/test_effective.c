@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "../../src/channel/effective_all.h"
 #include "xpv/channel.h"
 #include "xpv/effective.h"
 #include "xpv/publisher.h"
@@ -218,11 +219,66 @@ static void test_pick_and_bounds(void **state)
     assert_int_equal(e.vnode, 5);
 }
 
+static unsigned rnd(uint64_t *s, unsigned n)
+{
+    *s = *s * 6364136223846793005u + 1442695040888963407u;
+    return (unsigned)(*s >> 33) % n;
+}
+
+/* Every CPU at once (xpv__effective_cpus, what a snapshot computes) = the rule CPU by CPU, on
+ * 3000 random records full of ties: few distinct distances, several vNodes per node, zero-byte
+ * entries, NONE CPUs and vNodes. */
+static void test_all_cpus_random(void **state)
+{
+    (void)state;
+    static struct xpv__effective_scratch sc;
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+#define RND(n) rnd(&seed, n)
+    for (int round = 0; round < 3000; round++) {
+        uint32_t rids[8];
+        uint16_t cp[40], cv[40], dist[64], eff[40];
+        struct xpv_record_backing bk[20];
+        unsigned np = 1 + RND(8), nv = RND(7), nc = RND(41), nb = nv ? RND(21) : 0;
+        for (unsigned i = 0; i < np; i++) {
+            rids[i] = 2 * i + RND(2);
+            for (unsigned j = 0; j < np; j++)
+                dist[i * np + j] = (uint16_t)(i == j ? 10 : 10 * (1 + RND(3)));
+        }
+        for (unsigned c = 0; c < nc; c++) {
+            cp[c] = RND(8) == 0 ? XPV_RECORD_NONE : (uint16_t)RND(np);
+            cv[c] = !nv || RND(6) == 0 ? XPV_RECORD_NONE : (uint16_t)RND(nv);
+        }
+        for (unsigned b = 0; b < nb; b++)
+            bk[b] = (struct xpv_record_backing){
+                    .vnode = (uint16_t)RND(nv), .pnode = (uint16_t)RND(np), .bytes = 0};
+        for (unsigned b = 0; b < nb; b++)
+            bk[b].bytes = RND(4);
+        struct xpv_record_desc d = {np, nv, nc, nb, rids, cp, cv, bk, dist};
+        uint8_t buf[4096];
+        long n = xpv_record_encode(&d, 1, 0, buf, sizeof(buf), NULL);
+        assert_true(n > 0);
+        struct xpv_record_view v;
+        assert_int_equal(xpv_record_decode(buf, (size_t)n, &v, NULL), 0);
+        uint64_t ops = xpv__effective_cpus(&v, &sc, eff);
+        assert_true(ops <= nb + np * np + nc * np + nv + np + nc);
+        for (unsigned c = 0; c < nc; c++) {
+            struct xpv_effective e;
+            int rc = xpv_effective_record(&v, c, &e);
+            if (rc < 0)
+                assert_int_equal(eff[c], XPV_RECORD_NONE);
+            else if (eff[c] != e.pnode)
+                fail_msg("round %d CPU %u: all-CPUs %u, rule %u", round, c, eff[c], e.pnode);
+        }
+    }
+#undef RND
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_table),
             cmocka_unit_test(test_pick_and_bounds),
+            cmocka_unit_test(test_all_cpus_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
