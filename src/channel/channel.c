@@ -382,11 +382,23 @@ int xpv_snapshot_node_id(const struct xpv_snapshot *s, unsigned index)
     return index < s->view.nr_pnodes ? (int)xpv_record_pnode_id(&s->view, index) : -ENODEV;
 }
 
+/* Binary search: the decoder checked that ids strictly increase. A full distance matrix by
+ * ids (xpv watch --json) is then O(nodes² log nodes), not O(nodes³). */
 static int node_index(const struct xpv_snapshot *s, int node)
 {
-    for (unsigned i = 0; i < s->view.nr_pnodes; i++)
-        if (xpv_record_pnode_id(&s->view, i) == (uint32_t)node)
-            return (int)i;
+    unsigned lo = 0, hi = s->view.nr_pnodes;
+    if (node < 0)
+        return -ENODEV;
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        uint32_t id = xpv_record_pnode_id(&s->view, mid);
+        if (id == (uint32_t)node)
+            return (int)mid;
+        if (id < (uint32_t)node)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return -ENODEV;
 }
 
