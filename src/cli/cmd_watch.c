@@ -177,21 +177,21 @@ int xpv_cmd_watch(int argc, char **argv)
     long printed = 0;
     int status = XPV_EXIT_OK;
     while (!got_stop && (count < 0 || printed < count)) {
-        if (xpv_channel_generation(ch) == seen) {
-            /* wait in slices so a signal is noticed; the futex wakes us on a publish */
-            int slice = 200, waited = 0;
-            while (!got_stop && (rc = xpv_channel_wait(ch, seen, slice)) == -ETIMEDOUT) {
-                waited += slice;
-                if (timeout > 0 && waited >= timeout * 1000)
-                    break;
-            }
-            if (got_stop)
+        /* wait in slices so a signal is noticed; the futex wakes us on a publish. The wait
+         * returns at once when the generation already differs, and (unlike a bare
+         * xpv_channel_generation) leaves a record truncated to nothing alone (docs/channel.md) */
+        int slice = 200, waited = 0;
+        while (!got_stop && (rc = xpv_channel_wait(ch, seen, slice)) == -ETIMEDOUT) {
+            waited += slice;
+            if (timeout > 0 && waited >= timeout * 1000)
                 break;
-            if (rc == -ETIMEDOUT) {
-                xpv_cli_err("watch", "no new generation within %g s", timeout);
-                status = XPV_EXIT_FAIL;
-                break;
-            }
+        }
+        if (got_stop)
+            break;
+        if (rc == -ETIMEDOUT) {
+            xpv_cli_err("watch", "no new generation within %g s", timeout);
+            status = XPV_EXIT_FAIL;
+            break;
         }
         uint64_t gen = xpv_channel_generation(ch);
         struct xpv_snapshot *s = NULL;

@@ -5,7 +5,8 @@
 #                    the owner and the fix; as uid 65534 it reads it (its own record)
 #   truncate_watch   the owner truncates the record under a running `xpv watch`: to one page
 #                    with a new generation announced (the copy would run past the end), then
-#                    to 0 bytes; watch reports, survives, and prints what is published next
+#                    to 0 bytes; watch reports, survives, and prints what is published next;
+#                    a cut to 0 that stays is waited out to watch's --timeout
 #   truncate_malloc  the cut to one page under a program running with xpv-malloc
 #                    (LD_PRELOAD): it allocates on and exits 0
 # record-tool (tests/channel/record_tool.c) writes the largest valid record and does the cut.
@@ -57,7 +58,20 @@ truncate_watch)
     wpid=
     [ $rc -eq 0 ] || fail "watch exited $rc (138/135: SIGBUS)"
     [ "$(wc -l <"$d/out")" -eq 2 ] || fail "watch did not print the restored record"
-    echo "PASS: xpv watch survived the cuts and read the restored record"
+    # a cut to 0 bytes that stays: watch waits it out to its timeout (before the fix: SIGBUS
+    # at its next look, within 200 ms)
+    : >"$d/out"
+    "$xpv" watch --json --count 2 --timeout 2 "$rec" >>"$d/out" 2>"$d/err" &
+    wpid=$!
+    wait_until 30 "xpv watch's first record" lines_at_least 1 "$d/out" || fail "watch printed nothing"
+    "$tool" shrink "$rec" 0 || fail "record-tool shrink 0"
+    kill -0 $wpid 2>/dev/null || fail "watch had already exited at the cut (inconclusive)"
+    wait $wpid
+    rc=$?
+    wpid=
+    [ $rc -eq 1 ] || fail "watch on a record cut to 0 exited $rc (expected 1, its timeout; 135/138: SIGBUS)"
+    grep -q "no new generation within 2 s" "$d/err" || fail "watch did not time out cleanly"
+    echo "PASS: xpv watch survived the cuts, read the restored record, and waited out a cut to 0"
     ;;
 truncate_malloc)
     command -v python3 >/dev/null || { echo "skip: python3 not installed"; exit 77; }
