@@ -45,6 +45,7 @@ struct xpv_cf_live {
     double last_ns;
     struct xpv_cf_replay rep; /* one round, rebuilt each time; cpu_node from the topology */
     struct xpv_cf_replay_round round;
+    double dram[XPV_CF_MAX_NODES * XPV_CF_MAX_NODES]; /* the round's counter matrix */
     struct xpv_cf_ring_sample *raw;
     struct xpv_cf_sample *samples;
     uint64_t *upages; /* distinct sampled pages of a round, sorted */
@@ -302,7 +303,9 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
 
     /* samples with a node, and the counters they imply */
     unsigned nn = l->rep.nr_nodes;
+    memset(l->dram, 0, sizeof(l->dram));
     l->round = (struct xpv_cf_replay_round){.round_ns = out->round_ns > 0 ? out->round_ns : 1,
+                                            .dram = l->dram,
                                             .dram_given = 1};
     size_t k = 0, reads = 0;
     for (size_t i = 0; i < n; i++) {
