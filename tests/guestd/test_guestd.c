@@ -660,15 +660,32 @@ static void test_follow_attack(void **state)
     struct guestd_stats st;
     guestd_stats(gd, &st);
     assert_int_equal(st.rebinds, 1);
+    /* a follow directory anyone may rename entries in (world-writable, not sticky) is
+     * refused as a whole: the control is not re-bound any more either */
+    sh("chmod 777 %s/follow", root);
+    r.ops->set_affinity(r.ops->ctx, 5002, &n1);
+    h.cpu_p[0] = 0;
+    h.cpu_p[2] = h.cpu_p[3] = 1;
+    host_kick(&r, &h, 51);
+    h.cpu_p[0] = 1;
+    h.cpu_p[2] = h.cpu_p[3] = 0;
+    host_kick(&r, &h, 52);
+    assert_int_equal(guestd_step(gd, 50), 0);
+    xpv_ops_record_affinity(r.ops, 5002, &got);
+    assert_true(xpv_bitmap_equal(&got, &n1));
+    guestd_stats(gd, &st);
+    assert_int_equal(st.rebinds, 1);
     guestd_close(gd);
+    struct xpv_error err = {0};
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/follow", root);
+    assert_int_equal(xpv_follow_register(dir, 4443, &err), -EPERM); /* refused there too */
+    sh("chmod 1777 %s/follow", root);
 
     /* xpv_follow_register as root against a planted symlink: nothing at its target */
     char target[512], entry[512];
     snprintf(target, sizeof(target), "%s/pwned", root);
     as_uid(65534, "ln -s %s %s/follow/4444", target, root);
-    char dir[512];
-    snprintf(dir, sizeof(dir), "%s/follow", root);
-    struct xpv_error err = {0};
     assert_int_equal(xpv_follow_register(dir, 4444, &err), 0);
     if (access(target, F_OK) == 0)
         fail_msg("root's xpv_follow_register created %s through uid 65534's symlink", target);
