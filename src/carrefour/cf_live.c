@@ -304,9 +304,8 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
     /* samples with a node, and the counters they imply */
     unsigned nn = l->rep.nr_nodes;
     memset(l->dram, 0, sizeof(l->dram));
-    l->round = (struct xpv_cf_replay_round){.round_ns = out->round_ns > 0 ? out->round_ns : 1,
-                                            .dram = l->dram,
-                                            .dram_given = 1};
+    l->round = (struct xpv_cf_replay_round){
+            .round_ns = out->round_ns > 0 ? out->round_ns : 1, .dram = l->dram, .dram_given = 1};
     size_t k = 0, reads = 0;
     for (size_t i = 0; i < n; i++) {
         const struct xpv_cf_ring_sample *r = &l->raw[i];

@@ -3,9 +3,9 @@
  * conversion of a round into the engine's inputs. Input is untrusted: every number is range
  * checked, every line must be one of the documented kinds, sizes are bounded (16 MiB of text,
  * counts grow only with the text, the rounds' counter matrices at XPV_CF_REPLAY_MAX_COUNTERS
- * in all: a short line "round 1" must not cost 32 KiB). A round's pages are its samples grouped by 4 KiB page, or,
- * for the 2 MB rules (thp), by 2 MiB page where a sample of the range says 2m; pages come out
- * sorted by key (4 KiB page number; a 2 MiB page's is its first 4 KiB page's).
+ * in all: a short line "round 1" must not cost 32 KiB). A round's pages are its samples grouped by
+ * 4 KiB page, or, for the 2 MB rules (thp), by 2 MiB page where a sample of the range says 2m;
+ * pages come out sorted by key (4 KiB page number; a 2 MiB page's is its first 4 KiB page's).
  */
 #include "xpv/cf_replay.h"
 
@@ -222,9 +222,9 @@ int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct x
                 rc = bad(&p, "more rounds than a replay holds (8192): split the recording", NULL);
             } else if ((r->nr_rounds + 1) * nn * sizeof(double) > XPV_CF_REPLAY_MAX_COUNTERS) {
                 char m[128];
-                snprintf(m, sizeof(m), "%zu rounds of %u nodes (16 MiB of counters): split the "
-                         "recording", r->nr_rounds, r->nr_nodes);
-                rc = bad(&p, "more rounds than a replay holds: ", m);
+                snprintf(m, sizeof(m), "%zu rounds of %u nodes (16 MiB of counters)", r->nr_rounds,
+                         r->nr_nodes);
+                rc = bad(&p, "more rounds than a replay holds, split the recording: ", m);
             } else if ((rc = grow((void **)&r->rounds, &cap_r, r->nr_rounds + 1,
                                   sizeof(*r->rounds))) == 0 &&
                        (rc = grow((void **)&r->dram, &cap_d, r->nr_rounds + 1,

@@ -60,9 +60,9 @@ int xpv_cf_ring_file_open(const char *dir, pid_t pid, uid_t uid, char *name, siz
         } else if (st.st_mode & 077) {
             snprintf(why, sizeof(why), "%s/%s has mode %04o, the sampler makes it 0600", dir,
                      de->d_name, (unsigned)(st.st_mode & 07777));
-        } else if (st.st_size != 0 && (st.st_size < XPV_CF_RING_HDR ||
-                                       (uint64_t)st.st_size >
-                                               xpv_cf_ring_size(XPV_CF_RING_MAX_CAP))) {
+        } else if (st.st_size != 0 &&
+                   (st.st_size < XPV_CF_RING_HDR ||
+                    (uint64_t)st.st_size > xpv_cf_ring_size(XPV_CF_RING_MAX_CAP))) {
             snprintf(why, sizeof(why), "%s/%s: %lld bytes is not a sampler ring", dir, de->d_name,
                      (long long)st.st_size);
         } else {

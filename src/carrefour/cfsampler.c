@@ -529,8 +529,8 @@ __attribute__((constructor)) static void cfsampler_start(void)
         uint64_t r;
         if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
             r = S.rng * 0x9e3779b97f4a7c15ull + now_ns() + (uint64_t)i; /* not yet seeded */
-        snprintf(S.ring_name, sizeof(S.ring_name), "/" XPV_CF_RING_PREFIX_FMT "%016llx",
-                 (int)S.pid, (unsigned long long)r);
+        snprintf(S.ring_name, sizeof(S.ring_name), "/" XPV_CF_RING_PREFIX_FMT "%016llx", (int)S.pid,
+                 (unsigned long long)r);
         fd = shm_open(S.ring_name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST)
             break;

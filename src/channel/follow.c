@@ -123,9 +123,9 @@ int xpv_follow_unregister(const char *dir, int pid, struct xpv_error *err)
         return rc;
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
-        return errno == ENOENT ? 0
-                               : xpv_error_set(err, -errno, "cannot open %s: %s", dir,
-                                               strerror(errno));
+        return errno == ENOENT
+                       ? 0
+                       : xpv_error_set(err, -errno, "cannot open %s: %s", dir, strerror(errno));
     if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
         int e = errno;
         close(dfd);

@@ -638,7 +638,7 @@ static void test_follow_attack(void **state)
     xpv_bitmap_set(&n1, 3); /* node 1's CPUs */
     for (pid_t p = 5000; p <= 5003; p++)
         r.ops->set_affinity(r.ops->ctx, p, &n1);
-    as_uid(65534, "ln -s /etc/passwd %s/follow/5000", root);      /* root's file */
+    as_uid(65534, "ln -s /etc/passwd %s/follow/5000", root);        /* root's file */
     as_uid(65534, "ln -s %s/proc/5001 %s/follow/5001", root, root); /* the victim's dir */
     as_uid(65534, ": > %s/follow/5003", root);                      /* its own file */
     as_uid(1000, ": > %s/follow/5002", root);                       /* the victim's own opt-in */

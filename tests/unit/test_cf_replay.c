@@ -390,8 +390,8 @@ static void test_hostile_rounds(void **state)
     if (grown >= 64 * 1024)
         fail_msg("a %zu-byte replay grew the peak RSS by %ld KiB (bound: 64 MiB)", n, grown);
     assert_int_equal(rc, -EINVAL);
-    assert_non_null(strstr(err.msg, "hostile:516: more rounds than a replay holds: 512 rounds "
-                                    "of 64 nodes"));
+    assert_non_null(strstr(err.msg, "hostile:516: more rounds than a replay holds, split the "
+                                    "recording: 512 rounds of 64 nodes (16 MiB of counters)"));
     assert_null(r);
     /* 16 nodes: every one of the 8192 rounds fits (8192 x 2 KiB = the 16 MiB) */
     memcpy(text + 20, "16", 2);

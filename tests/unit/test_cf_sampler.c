@@ -152,7 +152,8 @@ int main(int argc, char **argv)
         if (now_s() - t0 > 60) {
             kill(pid, SIGKILL);
             FAIL("the target (a 1.5 s run) still runs after 60 s; %u samples so far (reader %u, "
-                 "writer %u)", total, reads_r, writes_w);
+                 "writer %u)",
+                 total, reads_r, writes_w);
         }
         done = waitpid(pid, &st, WNOHANG) == pid;
         size_t k = xpv_cf_ring_pop(&rd, s, sizeof(s) / sizeof(s[0]));
