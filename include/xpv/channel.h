@@ -143,6 +143,9 @@ uint64_t xpv_snapshot_node_memory(const struct xpv_snapshot *s, int node);
  * vNode's CPUs are re-bound to the CPUs now effectively in that vNode after each change. dir
  * NULL: $XPV_FOLLOW_DIR, else XPV_FOLLOW_DEFAULT_DIR (created if missing). The opt-in lasts
  * until the process exits (the agent removes it then) or xpv_follow_unregister.
+ * Never follows a symlink: the directory (opened O_NOFOLLOW) must be root's or the caller's
+ * and writable by others only when sticky (-EPERM otherwise); the entry is created
+ * O_EXCL|O_NOFOLLOW, an existing one that is not the caller's regular file is removed first.
  */
 int xpv_follow_register(const char *dir, int pid, struct xpv_error *err);
 /* Create the follow directory (and its parent) if missing: sticky and world-writable like

@@ -45,6 +45,7 @@ struct xpv_cf_live {
     double last_ns;
     struct xpv_cf_replay rep; /* one round, rebuilt each time; cpu_node from the topology */
     struct xpv_cf_replay_round round;
+    double dram[XPV_CF_MAX_NODES * XPV_CF_MAX_NODES]; /* the round's counter matrix */
     struct xpv_cf_ring_sample *raw;
     struct xpv_cf_sample *samples;
     uint64_t *upages; /* distinct sampled pages of a round, sorted */
@@ -123,21 +124,24 @@ int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
                        struct xpv_error *err)
 {
     *out = NULL;
-    char name[64];
-    snprintf(name, sizeof(name), XPV_CF_RING_NAME_FMT, (int)pid);
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-    if (fd < 0) {
-        int e = errno;
-        if (e == ENOENT)
-            return xpv_error_set(
-                    err, -ENOENT,
-                    "no sampler ring for pid %d (/dev/shm%s): start the target with the sampler "
-                    "preloaded (LD_PRELOAD=.../libxpv-cfsampler.so CMD), or let xpv start it: "
-                    "xpv carrefour [OPTIONS] -- CMD ARGS...",
-                    (int)pid, name);
-        return xpv_error_set(err, -e, "cannot open /dev/shm%s: %s", name, strerror(e));
-    }
+    char name[128], proc[64];
     struct stat st;
+    /* the target's owner, as /proc has it (root for a process that is not dumpable) */
+    snprintf(proc, sizeof(proc), "/proc/%d", (int)pid);
+    if (stat(proc, &st) < 0)
+        return xpv_error_set(err, -ESRCH, "no process %d", (int)pid);
+    uid_t uid = st.st_uid;
+    int fd = xpv_cf_ring_file_open(XPV_CF_RING_DIR, pid, uid, name, sizeof(name), err);
+    if (fd == -ENOENT)
+        return xpv_error_set(
+                err, -ENOENT,
+                "no sampler ring for pid %d (" XPV_CF_RING_DIR "/" XPV_CF_RING_PREFIX_FMT
+                "*): start the target with the sampler "
+                "preloaded (LD_PRELOAD=.../libxpv-cfsampler.so CMD), or let xpv start it: "
+                "xpv carrefour [OPTIONS] -- CMD ARGS...",
+                (int)pid, (int)pid);
+    if (fd < 0)
+        return fd; /* err says which file was refused and why */
     if (fstat(fd, &st) == 0 && st.st_size == 0) {
         close(fd);
         return xpv_error_set(err, -EAGAIN, "the sampler of pid %d is still creating its ring",
@@ -146,7 +150,7 @@ int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
     if (fstat(fd, &st) < 0 || st.st_size < XPV_CF_RING_HDR ||
         (uint64_t)st.st_size > xpv_cf_ring_size(XPV_CF_RING_MAX_CAP)) {
         close(fd);
-        return xpv_error_set(err, -EINVAL, "/dev/shm%s: %lld bytes is not a sampler ring", name,
+        return xpv_error_set(err, -EINVAL, "%s: %lld bytes is not a sampler ring", name,
                              (long long)st.st_size);
     }
     struct xpv_cf_live *l = calloc(1, sizeof(*l));
@@ -160,7 +164,7 @@ int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
     int rc;
     if (l->map == MAP_FAILED) {
         l->map = NULL;
-        rc = xpv_error_set(err, -errno, "cannot map /dev/shm%s: %s", name, strerror(errno));
+        rc = xpv_error_set(err, -errno, "cannot map %s: %s", name, strerror(errno));
         goto fail;
     }
     if (__atomic_load_n((const uint64_t *)l->map, __ATOMIC_ACQUIRE) == 0) {
@@ -171,7 +175,7 @@ int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
     if ((rc = xpv_cf_ring_open(&l->rd, l->map, l->map_len, err)) < 0)
         goto fail;
     if (l->rd.pid != pid) {
-        rc = xpv_error_set(err, -EINVAL, "/dev/shm%s belongs to pid %d", name, l->rd.pid);
+        rc = xpv_error_set(err, -EINVAL, "%s belongs to pid %d", name, l->rd.pid);
         goto fail;
     }
     if (l->rd.page_size != 1u << PAGE_SHIFT) {
@@ -299,8 +303,9 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
 
     /* samples with a node, and the counters they imply */
     unsigned nn = l->rep.nr_nodes;
-    l->round = (struct xpv_cf_replay_round){.round_ns = out->round_ns > 0 ? out->round_ns : 1,
-                                            .dram_given = 1};
+    memset(l->dram, 0, sizeof(l->dram));
+    l->round = (struct xpv_cf_replay_round){
+            .round_ns = out->round_ns > 0 ? out->round_ns : 1, .dram = l->dram, .dram_given = 1};
     size_t k = 0, reads = 0;
     for (size_t i = 0; i < n; i++) {
         const struct xpv_cf_ring_sample *r = &l->raw[i];

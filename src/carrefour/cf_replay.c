@@ -2,9 +2,10 @@
  * cf_replay.c — the recorded-samples format for Carrefour (xpv/cf_replay.h): parser and the
  * conversion of a round into the engine's inputs. Input is untrusted: every number is range
  * checked, every line must be one of the documented kinds, sizes are bounded (16 MiB of text,
- * counts grow only with the text). A round's pages are its samples grouped by 4 KiB page, or,
- * for the 2 MB rules (thp), by 2 MiB page where a sample of the range says 2m; pages come out
- * sorted by key (4 KiB page number; a 2 MiB page's is its first 4 KiB page's).
+ * counts grow only with the text, the rounds' counter matrices at XPV_CF_REPLAY_MAX_COUNTERS
+ * in all: a short line "round 1" must not cost 32 KiB). A round's pages are its samples grouped by
+ * 4 KiB page, or, for the 2 MB rules (thp), by 2 MiB page where a sample of the range says 2m;
+ * pages come out sorted by key (4 KiB page number; a 2 MiB page's is its first 4 KiB page's).
  */
 #include "xpv/cf_replay.h"
 
@@ -167,7 +168,7 @@ int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct x
     for (unsigned c = 0; c < XPV_CF_REPLAY_MAX_CPUS; c++)
         r->cpu_node[c] = -1;
     r->sample_every = 1;
-    size_t cap_s = 0, cap_r = 0;
+    size_t cap_s = 0, cap_r = 0, cap_d = 0, nn = 0; /* nn: doubles per matrix */
     int rc = 0, seen_header = 0;
     char *line = buf;
     while (line && rc == 0) {
@@ -204,7 +205,7 @@ int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct x
             if (r->nr_nodes || get_u64(&s, 10, XPV_CF_MAX_NODES, &a) || a < 1 || !at_end(&s))
                 rc = bad(&p, "expected 'nodes N' once, 1 <= N <= 64", NULL);
             else
-                r->nr_nodes = (unsigned)a;
+                r->nr_nodes = (unsigned)a, nn = (size_t)a * (size_t)a;
         } else if (!r->nr_nodes) {
             rc = bad(&p, "expected 'nodes N' before anything else", NULL);
         } else if (KW("cpus")) {
@@ -219,8 +220,16 @@ int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct x
                 rc = bad(&p, "expected 'round NS' with NS > 0", NULL);
             } else if (r->nr_rounds >= XPV_CF_REPLAY_MAX_ROUNDS) {
                 rc = bad(&p, "more rounds than a replay holds (8192): split the recording", NULL);
+            } else if ((r->nr_rounds + 1) * nn * sizeof(double) > XPV_CF_REPLAY_MAX_COUNTERS) {
+                char m[128];
+                snprintf(m, sizeof(m), "%zu rounds of %u nodes (16 MiB of counters)", r->nr_rounds,
+                         r->nr_nodes);
+                rc = bad(&p, "more rounds than a replay holds, split the recording: ", m);
             } else if ((rc = grow((void **)&r->rounds, &cap_r, r->nr_rounds + 1,
-                                  sizeof(*r->rounds))) == 0) {
+                                  sizeof(*r->rounds))) == 0 &&
+                       (rc = grow((void **)&r->dram, &cap_d, r->nr_rounds + 1,
+                                  nn * sizeof(double))) == 0) {
+                memset(r->dram + r->nr_rounds * nn, 0, nn * sizeof(double));
                 struct xpv_cf_replay_round *rd = &r->rounds[r->nr_rounds++];
                 memset(rd, 0, sizeof(*rd));
                 rd->round_ns = d;
@@ -236,7 +245,7 @@ int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct x
                 rc = bad(&p, "expected 'dram FROM_NODE TO_NODE COUNT'", NULL);
             } else {
                 struct xpv_cf_replay_round *rd = &r->rounds[r->nr_rounds - 1];
-                rd->dram[a * r->nr_nodes + b] += d;
+                r->dram[(r->nr_rounds - 1) * nn + a * r->nr_nodes + b] += d;
                 rd->dram_given = 1;
             }
         } else if (KW("s")) {
@@ -282,6 +291,7 @@ int xpv_cf_replay_parse(const char *text, size_t len, const char *name, struct x
     /* rounds without counters: estimate them from the samples */
     for (size_t i = 0; i < r->nr_rounds; i++) {
         struct xpv_cf_replay_round *rd = &r->rounds[i];
+        rd->dram = r->dram + i * nn; /* the array grew while parsing: pointers only now */
         if (rd->dram_given)
             continue;
         for (size_t k = rd->first; k < rd->first + rd->count; k++) {
@@ -313,6 +323,7 @@ void xpv_cf_replay_free(struct xpv_cf_replay *r)
     free(r->samples);
     free(r->huge);
     free(r->rounds);
+    free(r->dram);
     free(r);
 }
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -278,6 +279,12 @@ int xpv_cf_run(const struct xpv_cf_run_opts *o, struct xpv_cf_run_result *res,
     bool child = o->cmd != NULL, perf = o->sampler != XPV_CF_SAMPLER_SOFT;
     int wstatus = 0, gone = 0, status = 0, rc;
     pid_t pid = child ? 0 : o->pid;
+    /* whose ring files may be removed once the target is gone: our child's are ours; an
+     * attached process's are its owner's (as /proc has it now) */
+    struct stat pst;
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/%d", (int)pid);
+    uid_t owner = child ? geteuid() : stat(proc, &pst) == 0 ? pst.st_uid : (uid_t)-1;
     if ((rc = xpv_topo_discover(NULL, &t, &e)) < 0 || !(ops = xpv_ops_linux_new(t, &e))) {
         rc = rc < 0 ? rc : -ENOMEM;
         status = fail(o, err, rc, "%s", xpv_error_str(&e, rc));
@@ -327,7 +334,8 @@ int xpv_cf_run(const struct xpv_cf_run_opts *o, struct xpv_cf_run_result *res,
         /* the library creates the ring in the target's constructor, before main */
         for (int i = 0;; i++) {
             rc = xpv_cf_live_attach(pid, t, ops, o->params, o->seed, &l, &e);
-            if ((rc != -ENOENT && rc != -EAGAIN) || i >= 500)
+            /* -EPERM: only someone else's files so far (planted under the child's pid) */
+            if ((rc != -ENOENT && rc != -EAGAIN && rc != -EPERM) || i >= 500)
                 break;
             if (target_gone(pid, true, &wstatus)) {
                 gone = 1;
@@ -400,10 +408,8 @@ reap:
     }
     res->gone = gone;
     /* a target killed before its destructor leaves its ring behind */
-    char name[64];
-    snprintf(name, sizeof(name), XPV_CF_RING_NAME_FMT, (int)pid);
-    if (gone || child)
-        shm_unlink(name);
+    if ((gone || child) && pid > 0 && !perf) /* the target's own, never another user's */
+        xpv_cf_ring_file_remove(XPV_CF_RING_DIR, pid, owner);
 out:
     xpv_cf_live_free(l);
     xpv_ops_free(ops);

@@ -8,7 +8,8 @@
  * access to a protected page faults; the SIGSEGV handler records the faulting CPU
  * (sched_getcpu), thread, address and read/write (bit 1 of the x86-64 page-fault error code
  * in the ucontext), restores the page's protection and returns, so the access retries. The
- * samples go to the shared-memory ring /dev/shm/xpv-cfsampler.<pid> (xpv/cf_ring.h).
+ * samples go to the shared-memory ring /dev/shm/xpv-cfsampler.<pid>.<random> (xpv/cf_ring.h),
+ * a new file (O_EXCL, never through a symlink) of mode 0600, its name unpredictable.
  *
  * Invariants:
  *  - A slot's state goes FREE -> PROTECTED (then mprotect PROT_NONE) -> FAULTED (handler) or
@@ -44,6 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -519,13 +522,28 @@ __attribute__((constructor)) static void cfsampler_start(void)
     S.rng = S.rng * 0x9e3779b97f4a7c15ull + (uint64_t)S.pid + now_ns();
     if (!S.rng)
         S.rng = 1;
-    snprintf(S.ring_name, sizeof(S.ring_name), XPV_CF_RING_NAME_FMT, (int)S.pid);
-    int fd = shm_open(S.ring_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
+    /* A new file under a name nobody can guess: shm_open adds O_NOFOLLOW, O_EXCL refuses
+     * anything already there (a planted file or link is never opened, let alone written). */
+    int fd = -1;
+    for (int i = 0; i < 4 && fd < 0; i++) {
+        uint64_t r;
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+            r = S.rng * 0x9e3779b97f4a7c15ull + now_ns() + (uint64_t)i; /* not yet seeded */
+        snprintf(S.ring_name, sizeof(S.ring_name), "/" XPV_CF_RING_PREFIX_FMT "%016llx", (int)S.pid,
+                 (unsigned long long)r);
+        fd = shm_open(S.ring_name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        S.ring_name[0] = 0;
         return; /* no ring, no sampling: the program runs as without the library */
+    }
+    fchmod(fd, 0600); /* whatever the umask left: the reader wants exactly no group/other bits */
     S.ring_len = xpv_cf_ring_size(cap);
     void *m = MAP_FAILED;
-    if (ftruncate(fd, (off_t)S.ring_len) == 0)
+    /* allocated now: a full tmpfs fails here, not as a SIGBUS in the fault handler */
+    if (posix_fallocate(fd, 0, (off_t)S.ring_len) == 0 || ftruncate(fd, (off_t)S.ring_len) == 0)
         m = mmap(NULL, S.ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
@@ -580,5 +598,6 @@ __attribute__((destructor)) static void cfsampler_stop(void)
     if (S.ring && __atomic_load_n(&hdr()->state, __ATOMIC_RELAXED) == XPV_CF_RING_RUNNING)
         __atomic_store_n(&hdr()->state, XPV_CF_RING_EXITED, __ATOMIC_RELEASE);
     /* The reader keeps its own mapping; the name goes now so nothing is left in /dev/shm. */
-    shm_unlink(S.ring_name);
+    if (S.ring_name[0])
+        shm_unlink(S.ring_name);
 }

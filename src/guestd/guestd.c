@@ -52,6 +52,7 @@ struct guestd {
     struct xpv_record_view host;
     bool have_host;
     struct guestd_follow *follow;
+    bool follow_refused; /* the follow directory was refused last time (logged once) */
 };
 
 static void logf_(struct guestd *g, enum guestd_log_level lvl, const char *fmt, ...)
@@ -118,6 +119,12 @@ static int republish(struct guestd *g)
     }
     if (g->follow) {
         int m = guestd_follow_apply(g->follow, g->root, g->o.ops, &g->local, &g->topo);
+        if (m < 0 && !g->follow_refused)
+            logf_(g, GUESTD_LOG_WARN,
+                  "follow directory %s refused (%s): it must be a directory owned by root, "
+                  "writable by others only when sticky; nobody is followed",
+                  g->o.follow_dir, strerror(-m));
+        g->follow_refused = m < 0;
         if (m > 0) {
             g->st.rebinds += (uint64_t)m;
             logf_(g, GUESTD_LOG_INFO, "re-bound %d thread(s) to their vNode's effective CPUs", m);

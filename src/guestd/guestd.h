@@ -97,7 +97,9 @@ int guestd_uevent_open(void);
  * (libxpv's xpv_follow_register writes one). A thread whose affinity is a vNode's CPUs (as
  * the guest kernel has them, or as the agent last bound it) is bound to the CPUs now
  * effectively in that vNode (its own CPUs when none is). Returns the threads re-bound; files
- * of dead processes are removed. */
+ * of dead processes are removed. An entry counts only when it is a regular file (not a
+ * symlink, one link) owned by root or by the process's owner; -EPERM when the directory itself
+ * is not root's (or the agent's) or is writable by others without the sticky bit. */
 struct guestd_follow;
 struct guestd_follow *guestd_follow_new(const char *dir);
 void guestd_follow_free(struct guestd_follow *f);

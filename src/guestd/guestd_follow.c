@@ -3,10 +3,20 @@
  * to a vNode's CPUs are re-bound, after each change, to the CPUs now effectively in that
  * vNode (the vCPUs whose memory is nearest that vNode's). Opting in: a file <dir>/<pid>
  * (libxpv's xpv_follow_register, or an operator's `touch`).
+ *
+ * The directory is world-writable (sticky, like /tmp) and the agent runs as root, so every
+ * entry is hostile until shown otherwise (docs/security.md, "The guest agent and the
+ * samplers"). The rule, decided on one fstatat(AT_SYMLINK_NOFOLLOW) of the entry relative to
+ * a directory fd whose own owner and mode were checked, never on a path looked up twice:
+ * the directory is the agent's (root's) and not writable by others unless sticky; an entry
+ * is a regular file with one link (a symlink, FIFO or hard link to someone else's file is
+ * ignored) owned by root or by the owner of the process it names, as /proc/PID (opened
+ * once, its fd used both for the owner and for the threads) has it.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,14 +101,17 @@ static int followed_vnode(struct guestd_follow *f, pid_t tid, const struct xpv_b
     return -1;
 }
 
-static int apply_pid(struct guestd_follow *f, const char *root, struct xpv_ops *ops,
-                     const struct guestd_local *l, const struct guestd_topo *t, pid_t pid)
+/* pfd: /proc/PID, already checked; its task/ is that process's, even if the pid is reused */
+static int apply_pid(struct guestd_follow *f, int pfd, struct xpv_ops *ops,
+                     const struct guestd_local *l, const struct guestd_topo *t)
 {
-    char dir[512];
-    snprintf(dir, sizeof(dir), "%s/proc/%d/task", root, (int)pid);
-    DIR *d = opendir(dir);
-    if (!d)
+    int tfd = openat(pfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = tfd >= 0 ? fdopendir(tfd) : NULL;
+    if (!d) {
+        if (tfd >= 0)
+            close(tfd);
         return -ESRCH;
+    }
     int moved = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
@@ -132,12 +145,55 @@ static int apply_pid(struct guestd_follow *f, const char *root, struct xpv_ops *
     return moved;
 }
 
+/* The follow directory may be trusted: a directory (not a symlink to one), the agent's own
+ * (or root's), and writable by others only when sticky (nobody can rename or replace
+ * another's entry). */
+static int dir_ok(int dfd)
+{
+    struct stat ds;
+    if (fstat(dfd, &ds) < 0)
+        return -errno;
+    if (!S_ISDIR(ds.st_mode) || (ds.st_uid != 0 && ds.st_uid != geteuid()))
+        return -EPERM;
+    if ((ds.st_mode & (S_IWGRP | S_IWOTH)) && !(ds.st_mode & S_ISVTX))
+        return -EPERM;
+    return 0;
+}
+
+/* Whether entry `name` of dfd opts in process pid: 1 yes (pfd_out: its /proc dir, open),
+ * 0 no (left alone), -ESRCH the process is gone (the entry is removed). */
+static int entry_opts_in(int dfd, const char *name, const char *root, long pid, int *pfd_out)
+{
+    struct stat fs, ps;
+    if (fstatat(dfd, name, &fs, AT_SYMLINK_NOFOLLOW) < 0)
+        return 0; /* removed meanwhile */
+    if (!S_ISREG(fs.st_mode) || fs.st_nlink != 1)
+        return 0; /* a symlink, a FIFO, a device, a hard link: never an opt-in */
+    char pp[512];
+    snprintf(pp, sizeof(pp), "%s/proc/%ld", root, pid);
+    int pfd = open(pp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (pfd < 0)
+        return -ESRCH;
+    if (fstat(pfd, &ps) < 0 || (fs.st_uid != 0 && fs.st_uid != ps.st_uid)) {
+        close(pfd);
+        return 0; /* only the process of the user who made it (or root's choice) */
+    }
+    *pfd_out = pfd;
+    return 1;
+}
+
 int guestd_follow_apply(struct guestd_follow *f, const char *root, struct xpv_ops *ops,
                         const struct guestd_local *l, const struct guestd_topo *t)
 {
-    DIR *d = opendir(f->dir);
-    if (!d)
+    int dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
         return 0; /* nobody opted in */
+    int rc = dir_ok(dfd);
+    DIR *d = rc == 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        close(dfd);
+        return rc < 0 ? rc : 0;
+    }
     for (unsigned i = 0; i < f->n; i++)
         f->t[i].seen = false;
     int moved = 0;
@@ -147,22 +203,16 @@ int guestd_follow_apply(struct guestd_follow *f, const char *root, struct xpv_op
         long pid = strtol(de->d_name, &end, 10);
         if (de->d_name[0] == '.' || *end || pid <= 0 || pid > 0x3fffffff)
             continue;
-        /* a file opts in only the process of the user who made it (or root's choice) */
-        char fp[512], pp[512];
-        struct stat fs, ps;
-        snprintf(fp, sizeof(fp), "%s/%s", f->dir, de->d_name);
-        snprintf(pp, sizeof(pp), "%s/proc/%ld", root, pid);
-        int n = -ESRCH;
-        if (stat(fp, &fs) == 0 && stat(pp, &ps) == 0)
-            n = fs.st_uid == 0 || fs.st_uid == ps.st_uid ? apply_pid(f, root, ops, l, t, (pid_t)pid)
-                                                         : 0;
-        if (n == -ESRCH) { /* gone: forget it */
-            char p[512];
-            snprintf(p, sizeof(p), "%s/%s", f->dir, de->d_name);
-            unlink(p);
-        } else if (n > 0) {
-            moved += n;
+        int pfd = -1;
+        int n = entry_opts_in(dfd, de->d_name, root ? root : "", pid, &pfd);
+        if (n == 1) {
+            n = apply_pid(f, pfd, ops, l, t);
+            close(pfd);
         }
+        if (n == -ESRCH) /* gone: forget it (the entry itself, never what it may point to) */
+            unlinkat(dfd, de->d_name, 0);
+        else if (n > 0)
+            moved += n;
     }
     closedir(d);
     return moved;

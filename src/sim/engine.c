@@ -860,6 +860,9 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
     struct engine e;
     memset(&e, 0, sizeof(e));
     memset(out, 0, sizeof(*out));
+    if (!(s->epoch_ms > 0) || !(s->max_seconds * 1e3 / s->epoch_ms <= XPV_SIM_MAX_EPOCHS))
+        return xpv_error_set(err, -EINVAL, "max_seconds %g at epoch_ms %g: more than %.0f epochs",
+                             s->max_seconds, s->epoch_ms, XPV_SIM_MAX_EPOCHS);
     snprintf(out->policy, sizeof(out->policy), "%s", policy);
     int rc = xpv_policy_new(policy, &e.pol, err);
     if (rc < 0)

@@ -11,7 +11,8 @@
  * The scenario is written only on success.
  *
  * The input is hostile until proven otherwise: at most 4 MiB, nesting depth <= 32, <= 100000
- * nodes, scalars <= 4096 bytes; anchors are ignored and aliases rejected (no expansion).
+ * nodes, scalars <= 4096 bytes; anchors are ignored and aliases rejected (no expansion); the
+ * simulated run at most XPV_SIM_MAX_EPOCHS epochs.
  *
  * Schema (every key optional unless marked "required"; defaults: xpv_sim_scenario_defaults):
  *   name: STRING (< 64 chars)          default: the file name without directory and extension
@@ -23,7 +24,11 @@
  *                                       hwloc XML (xpv_sim_machine_from_hwloc_xml); a relative
  *                                       PATH is relative to the scenario file's directory
  *   epoch_ms: NUMBER in (0, 100]        default 1
- *   max_seconds: NUMBER > 0             default 600 (simulated seconds)
+ *   max_seconds: NUMBER > 0             default 600 (simulated seconds); max_seconds x 1000
+ *                                       / epoch_ms <= XPV_SIM_MAX_EPOCHS (1e7), and that
+ *                                       times all workloads' threads <= 1e9
+ *                                       (XPV_SIM_MAX_THREAD_EPOCHS): the work a file can ask
+ *                                       for is bounded
  *   migrate_gbps: NUMBER > 0            default 1
  *   policies: [NAME, ...]               1..8 distinct names, [a-z0-9-]+ and < 32 chars (the
  *                                       engine checks that they exist); default [first-touch]
@@ -1091,6 +1096,17 @@ static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario 
         (rc = get_num_key(c, root, "", "migrate_gbps", 0, false, HUGE_VAL, false,
                           &s->migrate_gbps)))
         return rc;
+    if (s->max_seconds * 1e3 / s->epoch_ms > XPV_SIM_MAX_EPOCHS) {
+        const struct node *at_ = get(c, root, "max_seconds");
+        if (!at_)
+            at_ = get(c, root, "epoch_ms");
+        return fail(c, at_ ? at_->line : root->line,
+                    at_ == get(c, root, "epoch_ms") ? "epoch_ms" : "max_seconds",
+                    "expected at most %.0f epochs (max_seconds x 1000 / epoch_ms), found %.3g "
+                    "(max_seconds %g, epoch_ms %g): shorten the run or lengthen the epoch",
+                    XPV_SIM_MAX_EPOCHS, s->max_seconds * 1e3 / s->epoch_ms, s->max_seconds,
+                    s->epoch_ms);
+    }
     if ((v = get(c, root, "policies")) && (rc = parse_policies(c, v, s)))
         return rc;
     if ((v = get(c, root, "baseline"))) {
@@ -1117,6 +1133,16 @@ static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario 
                             s->vms[s->workloads[i].vm].name);
     if ((v = get(c, root, "events")) && (rc = parse_events(c, v, s)))
         return rc;
+    double threads = 0, epochs = s->max_seconds * 1e3 / s->epoch_ms;
+    for (unsigned i = 0; i < s->nr_workloads; i++)
+        threads += s->workloads[i].nr_threads;
+    if (epochs * threads > XPV_SIM_MAX_THREAD_EPOCHS) {
+        const struct node *m = get(c, root, "max_seconds");
+        return fail(c, m ? m->line : root->line, "max_seconds",
+                    "expected at most %.0f thread-epochs (threads x max_seconds x 1000 / "
+                    "epoch_ms), found %.3g (%.0f threads, %.3g epochs): shorten the run",
+                    XPV_SIM_MAX_THREAD_EPOCHS, epochs * threads, threads, epochs);
+    }
     return 0;
 }
 

@@ -4,7 +4,8 @@
  *   - an error that is not -EINVAL / -ENOMEM, or whose message is not "fuzz.yaml:LINE: ..."
  *     with LINE within the input;
  *   - a success whose scenario breaks what the reader promises (ranges, counts, baseline
- *     among the policies, phase weights summing to 1, node masks within the machine).
+ *     among the policies, phase weights summing to 1, node masks within the machine, the
+ *     simulated work within XPV_SIM_MAX_EPOCHS and XPV_SIM_MAX_THREAD_EPOCHS).
  * Leaks and out-of-bounds accesses are ASan's.
  */
 #include <errno.h>
@@ -69,6 +70,10 @@ static void check_scenario(const struct xpv_sim_scenario *s)
     CHECK(terminated(s->name, sizeof(s->name)));
     CHECK(s->epoch_ms > 0 && s->epoch_ms <= 100);
     CHECK(s->max_seconds > 0 && isfinite(s->max_seconds));
+    double epochs = s->max_seconds * 1e3 / s->epoch_ms, threads = 0; /* the work it may ask */
+    for (unsigned i = 0; i < s->nr_workloads; i++)
+        threads += s->workloads[i].nr_threads;
+    CHECK(epochs <= XPV_SIM_MAX_EPOCHS && epochs * threads <= XPV_SIM_MAX_THREAD_EPOCHS);
     CHECK(s->migrate_gbps > 0 && isfinite(s->migrate_gbps));
     CHECK(s->machine.nr_nodes >= 1 && s->machine.nr_nodes <= XPV_SIM_MAX_NODES);
     CHECK(s->nr_policies >= 1 && s->nr_policies <= XPV_SIM_MAX_POLICIES);

@@ -7,7 +7,9 @@
  * Covers: the effective-vNode rule (own vNode's node, another vNode's node, nearest by
  * distance, ties, offline and hot-added CPUs); the loop: re-sync from the region at start,
  * kicks, missed kicks found by polling, ACK frames, garbage in the region and on the port,
- * the agent's restart; uevent parsing; following processes. argv[1]: the 4-node fixture.
+ * the agent's restart; uevent parsing; following processes; the follow directory attacked
+ * by an unprivileged user (symlinked entries, a planted symlink under xpv_follow_register,
+ * as uid 65534 through setpriv; case follow_attack, root only). argv[1]: the 4-node fixture.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "tu_cmocka.h"
 
 #include "guestd.h"
 #include "xpv/channel.h"
@@ -594,6 +596,119 @@ static void test_follow(void **state)
     rig_down(&r);
 }
 
+/* As uid:gid through setpriv (root only): the attack is made by an unprivileged user. */
+__attribute__((format(printf, 2, 3))) static void as_uid(unsigned uid, const char *fmt, ...)
+{
+    char cmd[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    sh("setpriv --reuid=%u --regid=%u --clear-groups sh -c '%s'", uid, uid, cmd);
+}
+
+/* Issue 18, finding 10. The follow directory is sticky and world-writable; uid 65534 plants
+ * entries naming processes of uid 1000 (a fake /proc/5000 and /proc/5001 owned by 1000):
+ * a symlink to a root-owned file (stat() followed it and saw root's "choice"), a symlink to
+ * the victim's /proc directory, and a plain file of its own (the old rule already refused
+ * that one). None may make the root agent re-bind them; a file uid 1000 made for its own
+ * process 5002 still does (the positive control). Then root's xpv_follow_register against a
+ * planted symlink: the link's target is neither created nor written. Seen to fail before the
+ * fix (with fs.protected_symlinks=0, as here; with 1 the kernel refuses to follow links in a
+ * sticky directory whatever xpv does). */
+static void test_follow_attack(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        xpv_skip("the attack is made as uid 65534 through setpriv, which needs root");
+    if (system("command -v setpriv >/dev/null") != 0)
+        xpv_skip("no setpriv (util-linux)");
+    struct rig r;
+    rig_up(&r);
+    sh("chmod 755 %s && chmod 1777 %s/follow", root, root); /* like /tmp, under a 0700 mkdtemp */
+    struct host h;
+    host_make(&h, 4, 8);
+    assert_int_equal(xpv_publisher_publish(r.hostpub, &h.d, NULL, NULL), 0);
+    sh("mkdir -p %s/proc/5000/task/5000 %s/proc/5001/task/5001 %s/proc/5003/task/5003 "
+       "%s/proc/5002/task/5002 && chown -R 1000:1000 %s/proc/5000 %s/proc/5001 %s/proc/5002 "
+       "%s/proc/5003",
+       root, root, root, root, root, root, root, root);
+    struct xpv_bitmap n1 = {0}, got;
+    xpv_bitmap_set(&n1, 2);
+    xpv_bitmap_set(&n1, 3); /* node 1's CPUs */
+    for (pid_t p = 5000; p <= 5003; p++)
+        r.ops->set_affinity(r.ops->ctx, p, &n1);
+    as_uid(65534, "ln -s /etc/passwd %s/follow/5000", root);        /* root's file */
+    as_uid(65534, "ln -s %s/proc/5001 %s/follow/5001", root, root); /* the victim's dir */
+    as_uid(65534, ": > %s/follow/5003", root);                      /* its own file */
+    as_uid(1000, ": > %s/follow/5002", root);                       /* the victim's own opt-in */
+    struct guestd *gd;
+    assert_int_equal(guestd_open(&r.o, &gd, NULL), 0);
+    h.cpu_p[0] = 1;
+    h.cpu_p[2] = h.cpu_p[3] = 0;
+    host_kick(&r, &h, 50);
+    assert_int_equal(guestd_step(gd, 50), 0);
+    struct xpv_bitmap want = {0};
+    xpv_bitmap_set(&want, 0);
+    xpv_ops_record_affinity(r.ops, 5002, &got);
+    assert_true(xpv_bitmap_equal(&got, &want)); /* the control: followed */
+    for (pid_t p = 5000; p <= 5003; p += p == 5001 ? 2 : 1) {
+        xpv_ops_record_affinity(r.ops, p, &got);
+        if (!xpv_bitmap_equal(&got, &n1))
+            fail_msg("process %d (uid 1000) was re-bound through uid 65534's entry", (int)p);
+    }
+    struct guestd_stats st;
+    guestd_stats(gd, &st);
+    assert_int_equal(st.rebinds, 1);
+    /* a follow directory anyone may rename entries in (world-writable, not sticky) is
+     * refused as a whole: the control is not re-bound any more either */
+    sh("chmod 777 %s/follow", root);
+    r.ops->set_affinity(r.ops->ctx, 5002, &n1);
+    h.cpu_p[0] = 0;
+    h.cpu_p[2] = h.cpu_p[3] = 1;
+    host_kick(&r, &h, 51);
+    h.cpu_p[0] = 1;
+    h.cpu_p[2] = h.cpu_p[3] = 0;
+    host_kick(&r, &h, 52);
+    assert_int_equal(guestd_step(gd, 50), 0);
+    xpv_ops_record_affinity(r.ops, 5002, &got);
+    assert_true(xpv_bitmap_equal(&got, &n1));
+    guestd_stats(gd, &st);
+    assert_int_equal(st.rebinds, 1);
+    guestd_close(gd);
+    struct xpv_error err = {0};
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/follow", root);
+    assert_int_equal(xpv_follow_register(dir, 4443, &err), -EPERM); /* refused there too */
+    sh("chmod 1777 %s/follow", root);
+
+    /* xpv_follow_register as root against a planted symlink: nothing at its target */
+    char target[512], entry[512];
+    snprintf(target, sizeof(target), "%s/pwned", root);
+    as_uid(65534, "ln -s %s %s/follow/4444", target, root);
+    assert_int_equal(xpv_follow_register(dir, 4444, &err), 0);
+    if (access(target, F_OK) == 0)
+        fail_msg("root's xpv_follow_register created %s through uid 65534's symlink", target);
+    struct stat st4;
+    snprintf(entry, sizeof(entry), "%s/4444", dir);
+    assert_int_equal(lstat(entry, &st4), 0);
+    assert_true(S_ISREG(st4.st_mode)); /* the link was replaced by root's own entry */
+    assert_int_equal(st4.st_uid, 0);
+    /* ... and an existing target is not written either (mode, size, owner unchanged) */
+    sh(": > %s && chown 65534 %s && chmod 600 %s", target, target, target);
+    as_uid(65534, "ln -s %s %s/follow/4445", target, root);
+    assert_int_equal(xpv_follow_register(dir, 4445, &err), 0);
+    struct stat tst;
+    assert_int_equal(stat(target, &tst), 0);
+    assert_int_equal(tst.st_uid, 65534);
+    assert_int_equal(tst.st_mode & 07777, 0600);
+    /* a follow directory the attacker owns is refused outright */
+    sh("mkdir %s/evil && chown 65534 %s/evil", root, root);
+    snprintf(dir, sizeof(dir), "%s/evil", root);
+    assert_int_equal(xpv_follow_register(dir, 4446, &err), -EPERM);
+    rig_down(&r);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -608,6 +723,7 @@ int main(int argc, char **argv)
             cmocka_unit_test_setup_teardown(test_find_devices, setup, teardown),
             cmocka_unit_test_setup_teardown(test_agent_loop, setup, teardown),
             cmocka_unit_test_setup_teardown(test_follow, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_follow_attack, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,6 +68,11 @@ printf 'name: bad\nmachine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    thre
 "$xpv" sim "$d/bad.yaml" --quiet >/dev/null 2>"$d/err"
 [ $? -eq 1 ] || fail "a malformed scenario did not exit 1"
 grep -q "bad.yaml:5:" "$d/err" || fail "error lacks file:line: $(cat "$d/err")"
+# a scenario asking for 1e18 epochs (issue 18): refused at once, saying why, not run forever
+printf 'machine: opteron-8n\nworkloads: [{preset: nas-cg, threads: 1}]\nmax_seconds: 1e9\nepoch_ms: 1e-6\n' >"$d/long.yaml"
+timeout 30 "$xpv" sim "$d/long.yaml" --quiet >/dev/null 2>"$d/err"; rc=$?
+[ $rc -eq 1 ] || fail "a 1e18-epoch scenario: exit $rc (124: still running after 30 s), not 1"
+grep -q "long.yaml:3: max_seconds: expected at most 10000000 epochs" "$d/err" || fail "unclear: $(cat "$d/err")"
 "$xpv" sim --policy magic --quiet >/dev/null 2>"$d/err"
 [ $? -eq 1 ] && grep -q "unknown policy 'magic'" "$d/err" || fail "unknown policy: $(cat "$d/err")"
 "$xpv" sim --frobnicate >/dev/null 2>&1

@@ -718,6 +718,38 @@ static void test_bounds(void **state)
     memset(huge, ' ', big);
     check_error(huge, big, "t.yaml:1: expected at most 4194304 bytes (4 MiB), found 4194305");
     free(huge);
+
+    /* Simulated work (issue 18, finding 11): max_seconds 1e9 at epoch_ms 1e-6 asked for 1e18
+     * epochs and never ended; at most 1e7 are allowed, refused at parse time, and by
+     * xpv_sim_run for a scenario built in memory. Seen to fail before the bound (parsed). */
+    const char hostile[] = MW "max_seconds: 1e9\nepoch_ms: 1e-6\n";
+    check_error(hostile, strlen(hostile),
+                "t.yaml:3: max_seconds: expected at most 10000000 epochs (max_seconds x 1000 / "
+                "epoch_ms), found 1e+18 (max_seconds 1e+09, epoch_ms 1e-06): shorten the run or "
+                "lengthen the epoch");
+    const char slow_epochs[] = MW "epoch_ms: 0.001\n"; /* the default 600 s: 6e8 epochs */
+    check_error(slow_epochs, strlen(slow_epochs), "t.yaml:3: epoch_ms: expected at most ...");
+    /* 16 x 1024 threads for 10 000 s at 1 ms: 1.6e11 thread-epochs (hours per policy) */
+    char wide[2048];
+    int w = snprintf(wide, sizeof(wide), "machine: opteron-8n\nmax_seconds: 10000\nworkloads:\n");
+    for (int i = 0; i < 16; i++)
+        w += snprintf(wide + w, sizeof(wide) - (size_t)w, "  - {preset: nas-cg, threads: 1024}\n");
+    check_error(wide, (size_t)w,
+                "t.yaml:2: max_seconds: expected at most 1000000000 thread-epochs (threads x "
+                "max_seconds x 1000 / epoch_ms), found 1.64e+11 (16384 threads, 1e+07 epochs): "
+                "shorten the run");
+    struct xpv_sim_scenario *ok = new_scenario();
+    const char edge[] = MW "max_seconds: 10000\nepoch_ms: 1\n"; /* exactly 1e7 */
+    assert_int_equal(xpv_sim_scenario_parse(edge, strlen(edge), "t.yaml", ok, NULL), 0);
+    ok->max_seconds = 1e9;
+    ok->epoch_ms = 1e-6;
+    struct xpv_sim_result *res = calloc(1, sizeof(*res));
+    assert_non_null(res);
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_sim_run(ok, "first-touch", res, NULL, NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "more than 10000000 epochs"));
+    free(res);
+    free(ok);
 }
 
 static char tmpdir[64];

@@ -3,7 +3,8 @@
  * becomes rounds, pages and counters as documented; every malformed line is refused with its
  * line number; the engine decides on a replayed round as on hand-built pages; samples marked
  * 2m are grouped by 2 MiB page for the LP profile (decided whole, hot ones split) and by 4 KiB
- * page for the ASPLOS one.
+ * page for the ASPLOS one; a hostile 66 KB file (64 nodes, 8192 empty rounds: 557 MB before
+ * the bound) is refused within a stated memory bound (getrusage's peak RSS).
  */
 #include <errno.h>
 #include <math.h>
@@ -12,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -350,6 +353,55 @@ static void test_huge_errors(void **state)
     expect_error(t, "f:5: expected 's CPU ADDR_HEX r|w NODE [4k|2m]'");
 }
 
+static long peak_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* Issue 18, finding 11: every "round" line carried a 32 KiB counter matrix whatever the node
+ * count, so 66 KB of "round 1" lines under "nodes 64" grew to 557 MB (seen before the fix:
+ * this case failed its memory bound). Now the matrices are nodes x nodes and 16 MiB in all:
+ * the file is refused at round 512, the peak RSS grows by less than 64 MiB (16 MiB of
+ * matrices, the reallocations' copies and ASan's quarantine and shadow), and the largest
+ * legal replay at 16 nodes (8192 rounds) still parses. The peak is the process's: this case
+ * runs alone (CTest unit.cf_replay.hostile_rounds), and says so if the peak was already high. */
+static void test_hostile_rounds(void **state)
+{
+    (void)state;
+    const char head[] = "xpv-samples 1\nnodes 64\ncpus 0:0\n";
+    size_t n = sizeof(head) - 1 + 8192 * 8;
+    char *text = malloc(n + 1);
+    assert_non_null(text);
+    memcpy(text, head, sizeof(head) - 1);
+    for (size_t i = 0; i < 8192; i++)
+        memcpy(text + sizeof(head) - 1 + 8 * i, "round 1\n", 8);
+    text[n] = 0;
+    struct xpv_cf_replay *r = NULL;
+    struct xpv_error err = {0};
+    long before = peak_kib();
+    if (before > 256 * 1024)
+        fail_msg("peak RSS is already %ld KiB: run this case alone (XPV_CMOCKA_ONLY)", before);
+    int rc = xpv_cf_replay_parse(text, n, "hostile", &r, &err);
+    long grown = peak_kib() - before;
+    printf("hostile replay: %zu bytes, rc %d (%s), peak RSS grew by %ld KiB\n", n, rc, err.msg,
+           grown);
+    if (grown >= 64 * 1024)
+        fail_msg("a %zu-byte replay grew the peak RSS by %ld KiB (bound: 64 MiB)", n, grown);
+    assert_int_equal(rc, -EINVAL);
+    assert_non_null(strstr(err.msg, "hostile:516: more rounds than a replay holds, split the "
+                                    "recording: 512 rounds of 64 nodes (16 MiB of counters)"));
+    assert_null(r);
+    /* 16 nodes: every one of the 8192 rounds fits (8192 x 2 KiB = the 16 MiB) */
+    memcpy(text + 20, "16", 2);
+    assert_int_equal(xpv_cf_replay_parse(text, n, "legal", &r, &err), 0);
+    assert_int_equal(r->nr_rounds, 8192);
+    assert_int_equal(r->rounds[8191].dram[15 * 16 + 15], 0);
+    xpv_cf_replay_free(r);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +412,7 @@ int main(void)
             cmocka_unit_test(test_huge_grouping),
             cmocka_unit_test(test_profiles_on_huge_replay),
             cmocka_unit_test(test_huge_errors),
+            cmocka_unit_test(test_hostile_rounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,11 +124,15 @@ int main(int argc, char **argv)
     if (sscanf(info, "cf-target R %lx %lx W %lx %lx reader %d %d writer %d %d", &rlo, &rhi, &wlo,
                &whi, &rtid, &rcpu, &wtid, &wcpu) != 8)
         FAIL("unexpected info line from the target: '%s'", info);
-    char name[64];
-    snprintf(name, sizeof(name), XPV_CF_RING_NAME_FMT, (int)pid);
-    int fd = shm_open(name, O_RDWR, 0);
+    char name[128];
+    struct xpv_error ferr = {0};
+    int fd = xpv_cf_ring_file_open(XPV_CF_RING_DIR, pid, getuid(), name, sizeof(name), &ferr);
     if (fd < 0)
-        FAIL("no ring /dev/shm%s for the preloaded target: %s", name, strerror(errno));
+        FAIL("no ring for the preloaded target: %s", ferr.msg);
+    struct stat rs;
+    if (fstat(fd, &rs) < 0 || (rs.st_mode & 07777) != 0600 || rs.st_uid != getuid())
+        FAIL("ring %s: mode %04o owner %u, expected 0600 and ours", name,
+             (unsigned)(rs.st_mode & 07777), (unsigned)rs.st_uid);
     struct stat sb;
     fstat(fd, &sb);
     void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -148,7 +152,8 @@ int main(int argc, char **argv)
         if (now_s() - t0 > 60) {
             kill(pid, SIGKILL);
             FAIL("the target (a 1.5 s run) still runs after 60 s; %u samples so far (reader %u, "
-                 "writer %u)", total, reads_r, writes_w);
+                 "writer %u)",
+                 total, reads_r, writes_w);
         }
         done = waitpid(pid, &st, WNOHANG) == pid;
         size_t k = xpv_cf_ring_pop(&rd, s, sizeof(s) / sizeof(s[0]));
@@ -201,7 +206,7 @@ int main(int argc, char **argv)
              (unsigned long long)h.eligible_pages);
     if (strcmp(ref, got) != 0)
         FAIL("output differs with the sampler:\n--- without\n%s--- with\n%s", ref, got);
-    if (access("/dev/shm/xpv-cfsampler.0", F_OK) == 0 || shm_open(name, O_RDONLY, 0) >= 0)
+    if (access("/dev/shm/xpv-cfsampler.0", F_OK) == 0 || access(name, F_OK) == 0)
         FAIL("the ring %s is still in /dev/shm after a normal exit", name);
     /* the program's own fault is passed on: it dies of SIGSEGV as it would without the
      * sampler, and the sampler says so on stderr */

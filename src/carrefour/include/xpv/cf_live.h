@@ -44,8 +44,10 @@ struct xpv_cf_live_round {
 };
 
 /*
- * Attach to the sampler ring of pid (/dev/shm/xpv-cfsampler.<pid>). -ENOENT when there is
- * none (the message says how to start the target with the sampler), -EINVAL for a ring that
+ * Attach to the sampler ring of pid (/dev/shm/xpv-cfsampler.<pid>.<random>, found and opened
+ * by xpv_cf_ring_file_open for the owner of /proc/<pid>). -ENOENT when there is none (the
+ * message says how to start the target with the sampler), -EPERM when the only candidates
+ * were refused (another user's file, a symlink, group/other access), -EINVAL for a ring that
  * fails its checks, -EAGAIN while the target's sampler is still creating it (retry).
  * t gives each CPU's node; ops executes the moves (and the page-node
  * queries); both must outlive the handle. seed drives the engine's interleave draws.

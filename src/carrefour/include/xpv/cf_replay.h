@@ -34,9 +34,13 @@ extern "C" {
 #endif
 
 #define XPV_CF_REPLAY_MAX_CPUS 4096
-/* Rounds a replay may hold: each carries a DRAM counter matrix (32 KiB), so this bounds a
- * replay's memory at 256 MiB (2 h 16 min of 1 s rounds; split longer recordings). */
-#define XPV_CF_REPLAY_MAX_ROUNDS 8192
+/* Rounds a replay may hold (2 h 16 min of 1 s rounds; split longer recordings). Each round
+ * carries a DRAM counter matrix of nodes x nodes doubles, and the matrices of one replay
+ * take at most XPV_CF_REPLAY_MAX_COUNTERS bytes: all 8192 rounds up to 16 nodes, 512 at 64.
+ * Without that bound a 66 KB file ("nodes 64" and 8192 "round 1" lines) took 557 MB. With
+ * it a replay's memory is at most about 5 x its text (samples) + 16 MiB (counters). */
+#define XPV_CF_REPLAY_MAX_ROUNDS   8192
+#define XPV_CF_REPLAY_MAX_COUNTERS (16u << 20)
 
 struct xpv_cf_sample {
     unsigned cpu;
@@ -47,7 +51,7 @@ struct xpv_cf_sample {
 
 struct xpv_cf_replay_round {
     double round_ns;
-    double dram[XPV_CF_MAX_NODES * XPV_CF_MAX_NODES]; /* as given, or estimated */
+    double *dram; /* nodes x nodes, as given, or estimated (into the replay's own array) */
     int dram_given;
     size_t first, count; /* its samples in the replay's sample array */
 };
@@ -62,6 +66,7 @@ struct xpv_cf_replay {
      * sample on a 4 KiB page (a replay without samples; live runs, which build their own). */
     unsigned char *huge;
     struct xpv_cf_replay_round *rounds;
+    double *dram; /* the rounds' matrices, nr_nodes^2 each, one allocation */
 };
 
 /* Parse text[0..len). -EINVAL with err "NAME:LINE: ..." for bad input, -ENOMEM. */

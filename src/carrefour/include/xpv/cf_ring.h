@@ -3,7 +3,7 @@
  * (docs/carrefour.md, "The sampler's ring").
  *
  * The sampler library (libxpv-cfsampler.so, preloaded into the target) creates
- * /dev/shm/xpv-cfsampler.<pid> and pushes one slot per protection fault it takes, from the
+ * /dev/shm/xpv-cfsampler.<pid>.<random> and pushes one slot per protection fault it takes, from the
  * faulting thread's signal handler: several producers, lock-free (a bounded queue with a
  * sequence word per slot), never blocking; a full ring drops the sample and counts it.
  * `xpv carrefour` (one consumer) maps the file and pops the slots.
@@ -25,6 +25,7 @@
 #ifndef XPV_CF_RING_H
 #define XPV_CF_RING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -43,8 +44,15 @@ extern "C" {
 #define XPV_CF_RING_MAX_CPU 4096u
 #define XPV_CF_RING_F_WRITE 1u /* the write flag of each slot is meaningful */
 
-/* "/xpv-cfsampler.<pid>" for shm_open (the file is /dev/shm/xpv-cfsampler.<pid>). */
-#define XPV_CF_RING_NAME_FMT "/xpv-cfsampler.%d"
+/*
+ * The ring's file: XPV_CF_RING_DIR/xpv-cfsampler.<pid>.<16 hex digits>. The suffix is random
+ * (getrandom), so nobody can plant the file ahead of the target, and the sampler creates it
+ * O_CREAT|O_EXCL|O_NOFOLLOW (shm_open) mode 0600: it is always the target's own new file.
+ * The reader finds it by its prefix and takes only a regular file owned by the target's
+ * owner (or root) with no access for others (cf_ring_file.c). docs/carrefour.md.
+ */
+#define XPV_CF_RING_DIR        "/dev/shm"
+#define XPV_CF_RING_PREFIX_FMT "xpv-cfsampler.%d."
 
 enum xpv_cf_ring_state {
     XPV_CF_RING_RUNNING = 1,
@@ -95,6 +103,17 @@ int xpv_cf_ring_init(void *mem, size_t len, uint32_t capacity, pid_t pid, uint32
                      uint32_t flags);
 /* Push one sample; async-signal-safe and lock-free. 0, or -ENOSPC (counted as dropped). */
 int xpv_cf_ring_push(void *mem, uint64_t addr, uint32_t cpu, uint32_t tid, uint32_t write);
+
+/* Consumer side. The ring file of pid in dir (XPV_CF_RING_DIR), opened O_RDWR|O_NOFOLLOW
+ * relative to the directory and checked on the fd (regular, owned by uid or root, no group or
+ * other permission, a ring's size or still empty); its path into name. The fd, -ENOENT when
+ * there is none, -EPERM when only refused ones were found (err says why). cf_ring_file.c;
+ * not in the sampler library. */
+int xpv_cf_ring_file_open(const char *dir, pid_t pid, uid_t uid, char *name, size_t len,
+                          struct xpv_error *err);
+/* Remove pid's ring files in dir owned by uid (a target killed before its destructor); others'
+ * files are left alone. */
+void xpv_cf_ring_file_remove(const char *dir, pid_t pid, uid_t uid);
 
 /* Consumer side. */
 struct xpv_cf_ring_reader {

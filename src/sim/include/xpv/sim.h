@@ -38,6 +38,13 @@ extern "C" {
 #define XPV_SIM_MAX_VMS       8
 #define XPV_SIM_MAX_VNODES    8
 #define XPV_SIM_MAX_EVENTS    32
+/* Epochs a run may simulate (max_seconds x 1000 / epoch_ms): a scenario file is untrusted,
+ * and max_seconds 1e9 with epoch_ms 1e-6 would never end. 1e7: 10 000 s at 1 ms, 1 000 s at
+ * 0.1 ms (the examples use 120 000 to 400 000). */
+#define XPV_SIM_MAX_EPOCHS 1e7
+/* And epochs x threads (all workloads'), the engine's cost: about 80 ns each in an optimised
+ * build (docs/sim.md, "Speed"), so at most ~80 s per policy; the examples use < 2e7. */
+#define XPV_SIM_MAX_THREAD_EPOCHS 1e9
 
 struct xpv_topo;
 struct xpv_record_desc;
@@ -169,7 +176,8 @@ struct xpv_sim_scenario {
     uint64_t seed;
     struct xpv_sim_machine machine;
     double epoch_ms;     /* default 1 */
-    double max_seconds;  /* simulated; runs stop there (apps marked unfinished) */
+    double max_seconds;  /* simulated; runs stop there (apps marked unfinished); at most
+                          * XPV_SIM_MAX_EPOCHS epochs */
     double migrate_gbps; /* page migration throughput (default 1) */
     unsigned nr_workloads;
     struct xpv_sim_workload_spec workloads[XPV_SIM_MAX_WORKLOADS];
@@ -235,7 +243,8 @@ struct xpv_sim_result {
 /* Called now and then with the fraction of the run done (0..1). */
 typedef void (*xpv_sim_progress)(void *arg, double done);
 
-/* Run scenario s under policy `policy`. -ENOENT unknown policy. */
+/* Run scenario s under policy `policy`. -ENOENT unknown policy; -EINVAL when s asks for more
+ * than XPV_SIM_MAX_EPOCHS epochs. */
 int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv_sim_result *out,
                 xpv_sim_progress progress, void *arg, struct xpv_error *err);
 
