@@ -52,7 +52,7 @@ static void usage(FILE *f)
             "                      /run/xpv/hostd.sock as root, $XDG_RUNTIME_DIR/xpv-hostd.sock;\n"
             "                      no other fallback)\n"
             "  --qmp-timeout DURATION  longest wait for each QMP answer of a VM's QEMU\n"
-            "                      (default 200ms; a bare number is milliseconds); a QEMU\n"
+            "                      (default 200ms; a bare number is seconds); a QEMU\n"
             "                      that misses it is skipped and asked again later\n"
             "  --record-dir DIR    where process domains' records go (default /dev/shm)\n"
             "  --root DIR          host topology from a saved sysfs tree (a fixture); the\n"
@@ -215,7 +215,7 @@ int xpv_cmd_hostd(int argc, char **argv)
             socket_path = optarg;
             break;
         case 'T':
-            if (xpv_cli_duration("hostd", "--qmp-timeout", optarg, 1e-3, 0.001, 60, &qmp_timeout,
+            if (xpv_cli_duration("hostd", "--qmp-timeout", optarg, 1, 0.001, 60, &qmp_timeout,
                                  NULL))
                 return XPV_EXIT_USAGE;
             break;
