@@ -21,7 +21,7 @@
 /* No default control socket applies (not root, neither variable set): no fallback into a
  * shared directory, where another user could bind the name first. */
 #define NO_DEFAULT_SOCKET                                                                          \
-    "no control socket: not root, and neither $XPV_HOSTD_SOCKET nor $XDG_RUNTIME_DIR is set; "  \
+    "no control socket: not root, and neither $XPV_HOSTD_SOCKET nor $XDG_RUNTIME_DIR is set; "     \
     "give --socket PATH (in a directory only you can write) or set one of them"
 
 static void usage(FILE *f)

@@ -62,8 +62,8 @@ struct hostd_conf {
     double migrate_mb_s;   /* page-migration budget, MiB per second of period (256) */
     double migrate_max_ms; /* time a round may spend moving pages (100) */
     struct xpv_place_params place;
-    char record_dir[256]; /* where process domains' records go (/dev/shm) */
-    char socket[256];     /* control socket ("" = hostd_default_socket()) */
+    char record_dir[256];  /* where process domains' records go (/dev/shm) */
+    char socket[256];      /* control socket ("" = hostd_default_socket()) */
     double qmp_timeout_ms; /* each QMP call to a VM's QEMU (200); a VM that times out is
                               skipped, and tried again later (docs/hostd.md) */
     char state[256]; /* operator placements kept across restarts ("" = <record_dir>/xpv-hostd.state)
@@ -82,8 +82,8 @@ struct hostd_pass {
 
 struct hostd_stats {
     uint64_t rounds, moves, manual_moves, pages_moved, pages_failed, publishes;
-    uint64_t errors;   /* calls that failed and were logged (the daemon went on) */
-    uint64_t vanished; /* threads or processes that exited mid-operation */
+    uint64_t errors;          /* calls that failed and were logged (the daemon went on) */
+    uint64_t vanished;        /* threads or processes that exited mid-operation */
     uint64_t control_dropped; /* control clients dropped: too slow, too long, or evicted */
     uint64_t qmp_timeouts;    /* QMP calls to a VM's QEMU that got no answer in time */
 };
@@ -226,9 +226,11 @@ int hostd_control_listen(const char *path, struct xpv_error *err);
  * non-blocking with its own buffers; a client must send a whole request line
  * (HOSTD_CTL_REQ_MAX bytes at most) within HOSTD_CTL_DEADLINE_MS of connecting, and read
  * its reply within HOSTD_CTL_DEADLINE_MS of it being ready, or it is dropped; at most
- * HOSTD_CTL_MAX_CLIENTS at a time (when full, the oldest still sending its request is
- * dropped for the newcomer). Peers other than our user or root are refused (SO_PEERCRED). */
+ * HOSTD_CTL_MAX_CLIENTS at a time, HOSTD_CTL_PER_PEER of them from one process (more are
+ * refused at once); when full, the oldest still sending its request is dropped for the
+ * newcomer. Peers other than our user or root are refused (SO_PEERCRED). */
 #define HOSTD_CTL_MAX_CLIENTS 16
+#define HOSTD_CTL_PER_PEER    4
 #define HOSTD_CTL_DEADLINE_MS 1000
 #define HOSTD_CTL_REQ_MAX     4096
 struct pollfd;

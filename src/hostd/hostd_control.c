@@ -160,7 +160,8 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
                         (json_int_t)h->stats.publishes, "errors", (json_int_t)h->stats.errors,
                         "vanished", (json_int_t)h->stats.vanished, "dry_run", h->dry_run);
         json_t *st = json_object_get(rep, "stats");
-        json_object_set_new(st, "control_dropped", json_integer((json_int_t)h->stats.control_dropped));
+        json_object_set_new(st, "control_dropped",
+                            json_integer((json_int_t)h->stats.control_dropped));
         json_object_set_new(st, "qmp_timeouts", json_integer((json_int_t)h->stats.qmp_timeouts));
     } else if (!strcmp(cmd, "move")) {
         const char *name = json_string_value(json_object_get(req, "domain"));
@@ -301,6 +302,7 @@ int hostd_control_listen(const char *path, struct xpv_error *err)
 
 struct ctl_client {
     int fd;               /* -1: a free slot */
+    pid_t pid;            /* the peer process (SO_PEERCRED) */
     uint64_t since_ns;    /* accepted (CLOCK_MONOTONIC) */
     uint64_t deadline_ns; /* the request complete by, then the reply read by */
     size_t len;           /* request bytes in `in` */
@@ -387,7 +389,7 @@ static void client_write(struct hostd *h, struct ctl_client *k)
             continue;
         }
         if (w < 0 && (errno == EAGAIN || errno == EINTR))
-            return; /* the rest when poll says it can go */
+            return;      /* the rest when poll says it can go */
         client_close(k); /* a client that left does not concern the daemon */
         return;
     }
@@ -484,8 +486,15 @@ static void accept_clients(struct hostd *h, struct hostd_ctl *c)
         socklen_t cl = sizeof(cr);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
             (cr.uid != 0 && cr.uid != geteuid())) {
-            hostd_log(h, HOSTD_LOG_WARN, NULL, "control: refused a peer with uid %d",
-                      (int)cr.uid);
+            hostd_log(h, HOSTD_LOG_WARN, NULL, "control: refused a peer with uid %d", (int)cr.uid);
+            close(fd);
+            continue;
+        }
+        unsigned mine = 0;
+        for (unsigned i = 0; i < HOSTD_CTL_MAX_CLIENTS; i++)
+            mine += c->c[i].fd >= 0 && c->c[i].pid == cr.pid;
+        if (mine >= HOSTD_CTL_PER_PEER) { /* one process cannot take every slot */
+            h->stats.control_dropped++;
             close(fd);
             continue;
         }
@@ -497,8 +506,13 @@ static void accept_clients(struct hostd *h, struct hostd_ctl *c)
         }
         uint64_t now = mono_ns();
         *k = (struct ctl_client){.fd = fd,
+                                 .pid = cr.pid,
                                  .since_ns = now,
                                  .deadline_ns = now + HOSTD_CTL_DEADLINE_MS * UINT64_C(1000000)};
+        /* a client sends its request as soon as it is connected, before the daemon gets to
+         * accept it: served now, it cannot be dropped for a newcomer (only unfinished
+         * clients give way), however fast others connect */
+        client_read(h, k);
     }
 }
 
