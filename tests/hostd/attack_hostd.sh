@@ -8,7 +8,10 @@
 #                      guest's bytes were read (and throttled) all along;
 #   control_slowloris  12 idle control clients and one sending a byte every 0.9 s, each
 #                      reconnecting when dropped (slow_clients.py): same checks, and the
-#                      daemon dropped them;
+#                      daemon dropped them (each client a process of its own); then 24 idle
+#                      ones from one process (more than the 16 slots, and than the 4 one
+#                      process may hold): same checks; a request line over 4096 bytes gets
+#                      an error reply;
 #   qmp_stall          a VM whose QEMU stops answering after the attach (SIGSTOP of the fake)
 #                      and one whose QMP socket accepts and never says a word: same checks;
 #                      the stopped one is attached again once it answers (SIGCONT);
@@ -75,13 +78,30 @@ control_slowloris)
     fq=$!
     wait_until 10 "the fake QEMU" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
     start_daemon --qmp "vm=$d/qmp.sock"
-    python3 "$here/slow_clients.py" "$sock" 12 >"$d/slow" 2>"$d/slow.err" &
+    # 12 idle clients and a slowloris, each a process of its own
+    python3 "$here/slow_clients.py" "$sock" 12 procs >"$d/slow" 2>"$d/slow.err" &
     slow=$!
-    wait_until 10 "the hostile clients" file_has "$d/slow" ready || fail "clients: $(cat "$d/slow.err")"
+    wait_until 10 "the hostile clients" lines_at_least 13 "$d/slow" || fail "clients: $(cat "$d/slow.err")"
     measure || fail "the rounds or xpv domains stalled under slow control clients"
     grep -c dropped "$d/slow" | sed 's/^/hostile clients dropped by the daemon: /'
-    # 13 hostile clients, each dropped within about 1 s: dozens over the 4 s window
+    # 13 hostile clients, each dropped after about 1 s: dozens over the 4 s window
     [ "$(grep -c dropped "$d/slow")" -ge 13 ] || fail "the daemon did not drop the slow clients: $(cat "$d/slow")"
+    kill "$slow"; wait "$slow" 2>/dev/null; slow=
+    # 24 idle clients of one process, reconnecting at once when refused or dropped: more
+    # than the 16 slots, and more than one process may hold (4)
+    python3 "$here/slow_clients.py" "$sock" 24 >"$d/slow" 2>"$d/slow.err" &
+    slow=$!
+    wait_until 10 "the hostile clients" file_has "$d/slow" ready || fail "clients: $(cat "$d/slow.err")"
+    measure || fail "the rounds or xpv domains stalled under one process's many clients"
+    # a request line longer than the daemon accepts gets an error reply, then the door
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"x" * 5000)
+print(s.makefile("rb").readline().decode().strip())
+' "$sock" >"$d/long" 2>&1 || fail "long request: $(cat "$d/long")"
+    grep -q '"error":"a request is one line of at most 4096 bytes"' "$d/long" || fail "long request: $(cat "$d/long")"
     ;;
 qmp_stall)
     python3 "$here/fake_qemu.py" vm "$d/qmp.sock" "$d/ser.sock" >"$d/fq" 2>"$d/fq.err" &
