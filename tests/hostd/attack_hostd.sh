@@ -5,7 +5,8 @@
 #   guest_flood        a guest floods its virtio-serial port with garbage frame headers
 #                      (tests/hostd/fake_qemu.py: a fake QEMU over QMP whose serial socket
 #                      floods): the rounds keep their period, `xpv domains` answers, the
-#                      guest's bytes were read (and throttled) all along;
+#                      guest's bytes were read (and throttled) all along, and another VM's
+#                      agent (fake_qemu.py ... ack) still gets its ACKs through;
 #   control_slowloris  12 idle control clients and one sending a byte every 0.9 s, each
 #                      reconnecting when dropped (slow_clients.py): same checks, and the
 #                      daemon dropped them (each client a process of its own); then 24 idle
@@ -29,7 +30,7 @@ d=$(mktemp -d /tmp/xpv-attack.XXXXXX)
 sock=$d/hostd.sock
 cleanup() {
     [ -n "${fq:-}" ] && kill -CONT "$fq" 2>/dev/null
-    for p in ${daemon:-} ${fq:-} ${mute:-} ${slow:-} ${fake:-}; do kill "$p" 2>/dev/null; done
+    for p in ${daemon:-} ${fq:-} ${good:-} ${mute:-} ${slow:-} ${fake:-}; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
     rm -rf "$d"
 }
@@ -56,8 +57,12 @@ case $attack in
 guest_flood)
     python3 "$here/fake_qemu.py" vm "$d/qmp.sock" "$d/ser.sock" flood >"$d/fq" 2>"$d/fq.err" &
     fq=$!
+    # and a well-behaved VM beside it, whose agent acknowledges every record
+    python3 "$here/fake_qemu.py" vm "$d/good.sock" "$d/good-ser.sock" ack >"$d/good" 2>"$d/good.err" &
+    good=$!
     wait_until 10 "the fake QEMU" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
-    start_daemon --qmp "vm=$d/qmp.sock"
+    wait_until 10 "the good fake QEMU" file_has "$d/good" ready || fail "fake QEMU: $(cat "$d/good.err")"
+    start_daemon --qmp "vm=$d/qmp.sock" --qmp "good=$d/good.sock"
     wait_until 10 "the flood to reach the daemon" out_has '^[1-9]' vmfield "x['vm']['guest_port']['bad_frames']" ||
         fail "the guest's garbage never reached the decoder"
     measure || fail "the rounds or xpv domains stalled under the guest's flood"
@@ -71,6 +76,14 @@ assert p["throttled_rounds"] >= 4, p       # and held to its budget round after 
 assert p["bytes_skipped"] + 24 * 4 >= p["bytes"], p  # it was garbage
 PY
     grep -q "the guest sent 256 KiB on its port within one round" "$d/log" || fail "no warning"
+    # fairness: the other VM's ACKs still got through, of the generation last published
+    "$xpv" move good --nodes 3 --socket "$sock" >/dev/null || fail "xpv move good"
+    good_acked() { # True when good's agent acknowledged the generation last published
+        "$xpv" domains --socket "$sock" --json | python3 -c "import json,sys; x=[x for x in json.load(sys.stdin)['domains'] if x['name']=='good'][0]; print(x['vm']['acked_generation'] == x['generation'] > 0, 'acks', x['vm']['acks'], 'generation', x['generation'], 'latency', x['vm']['ack_latency_us'].get('max'))"
+    }
+    wait_until 10 "good's ACK of its last generation" out_has '^True' good_acked ||
+        fail "the well-behaved VM's ACKs did not get through beside the flood"
+    good_acked
     [ "$(grep -c "the guest sent 256 KiB" "$d/log")" -eq 1 ] || fail "the warning repeats"
     ;;
 control_slowloris)

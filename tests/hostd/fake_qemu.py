@@ -2,13 +2,14 @@
 """fake_qemu.py — a hostile or stalled "QEMU" for the host daemon's attack tests
 (tests/hostd/attack_hostd.sh, docs/security.md "The host <-> guest channel and the event loop").
 
-  fake_qemu.py vm QMP SERIAL [flood]
+  fake_qemu.py vm QMP SERIAL [flood|ack]
       A QMP server that describes a one-vCPU VM (its vCPU thread is this process's main
       thread) with an XPV virtio-serial port whose chardev is the unix socket SERIAL, which
       this process listens on like QEMU's `server=on` chardev. With `flood`, whoever connects
       to SERIAL (the daemon) gets an endless stream of garbage frame headers, each claiming a
       payload of 4096 or 60 bytes with a wrong CRC: the guest's side of finding 4 of
-      issue 18. Reads and drops what the daemon sends there (its RECORD kicks).
+      issue 18. Reads and drops what the daemon sends there (its RECORD kicks); with `ack`,
+      answers each RECORD frame with the ACK of its generation, as the guest agent does.
       SIGSTOP of this process is a QEMU that stops answering.
   fake_qemu.py silent QMP
       Accepts QMP connections and never says anything (no greeting, no reply).
@@ -98,6 +99,45 @@ def garbage():
     return bytes(out)
 
 
+def crc32c(data, crc=0xFFFFFFFF):
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc
+
+
+def frame(ftype, payload):
+    head = b"XPVF" + struct.pack("<BBHI", 1, ftype, 0, len(payload))
+    crc = crc32c(head + payload) ^ 0xFFFFFFFF
+    return head + struct.pack("<I", crc) + payload
+
+
+def acker(conn):
+    """The guest agent's side of the port: each RECORD frame (type 2) is acknowledged with
+    an ACK (type 3) of the record's generation (u64 at offset 24, docs/record-abi.md)."""
+    buf = b""
+    try:
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buf += data
+            while True:
+                at = buf.find(b"XPVF")
+                if at < 0 or len(buf) < at + 16:
+                    break
+                ftype, length = buf[at + 5], struct.unpack_from("<I", buf, at + 8)[0]
+                if len(buf) < at + 16 + length:
+                    break
+                payload = buf[at + 16:at + 16 + length]
+                buf = buf[at + 16 + length:]
+                if ftype == 2 and length >= 32:
+                    conn.sendall(frame(3, payload[24:32]))
+    except OSError:
+        pass
+
+
 def drain(conn):
     try:
         while conn.recv(65536):
@@ -106,9 +146,12 @@ def drain(conn):
         pass
 
 
-def serve_serial(conn, flood):
+def serve_serial(conn, mode):
+    if mode == "ack":
+        acker(conn)
+        return
     threading.Thread(target=drain, args=(conn,), daemon=True).start()
-    if not flood:
+    if mode != "flood":
         return
     chunk = garbage()
     try:
@@ -134,9 +177,9 @@ def main():
             conn, _ = s.accept()
             held.append(conn)  # never answered, never closed
     qmp, serial = sys.argv[2], sys.argv[3]
-    flood = len(sys.argv) > 4 and sys.argv[4] == "flood"
+    mode = sys.argv[4] if len(sys.argv) > 4 else ""
     q, ser = listen(qmp), listen(serial)
-    threading.Thread(target=accept_loop, args=(ser, serve_serial, flood), daemon=True).start()
+    threading.Thread(target=accept_loop, args=(ser, serve_serial, mode), daemon=True).start()
     print("ready", flush=True)
     accept_loop(q, serve_qmp, serial)
 
