@@ -18,6 +18,12 @@
 #include "xpv/ops_record.h"
 #include "xpv_version.h"
 
+/* No default control socket applies (not root, neither variable set): no fallback into a
+ * shared directory, where another user could bind the name first. */
+#define NO_DEFAULT_SOCKET                                                                          \
+    "no control socket: not root, and neither $XPV_HOSTD_SOCKET nor $XDG_RUNTIME_DIR is set; "     \
+    "give --socket PATH (in a directory only you can write) or set one of them"
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -43,7 +49,11 @@ static void usage(FILE *f)
             "  --once              one round, then exit\n"
             "  --rounds N          N rounds, then exit\n"
             "  --socket PATH       control socket (default $XPV_HOSTD_SOCKET, else\n"
-            "                      /run/xpv/hostd.sock as root, $XDG_RUNTIME_DIR/xpv-hostd.sock)\n"
+            "                      /run/xpv/hostd.sock as root, $XDG_RUNTIME_DIR/xpv-hostd.sock;\n"
+            "                      no other fallback)\n"
+            "  --qmp-timeout DURATION  longest wait for each QMP answer of a VM's QEMU\n"
+            "                      (default 200ms; a bare number is seconds); a QEMU\n"
+            "                      that misses it is skipped and asked again later\n"
             "  --record-dir DIR    where process domains' records go (default /dev/shm)\n"
             "  --root DIR          host topology from a saved sysfs tree (a fixture); the\n"
             "                      recording ops are then used (nothing is changed)\n"
@@ -140,6 +150,7 @@ int xpv_cmd_hostd(int argc, char **argv)
             {"once", no_argument, NULL, 'o'},
             {"rounds", required_argument, NULL, 'R'},
             {"socket", required_argument, NULL, 's'},
+            {"qmp-timeout", required_argument, NULL, 'T'},
             {"record-dir", required_argument, NULL, 'D'},
             {"root", required_argument, NULL, 'r'},
             {"proc-root", required_argument, NULL, 'x'},
@@ -154,7 +165,7 @@ int xpv_cmd_hostd(int argc, char **argv)
     memset(&cl, 0, sizeof(cl));
     const char *config = NULL, *root = NULL, *proc_root = "", *name = "cmd", *socket_path = NULL,
                *record_dir = NULL;
-    double period = 0, mbs = 0;
+    double period = 0, mbs = 0, qmp_timeout = 0;
     int dry = 0, no_migrate = 0, use_syslog = 0, verbose = 0, c, rc;
     uint64_t rounds = 0;
     optind = 1;
@@ -202,6 +213,11 @@ int xpv_cmd_hostd(int argc, char **argv)
             break;
         case 's':
             socket_path = optarg;
+            break;
+        case 'T':
+            if (xpv_cli_duration("hostd", "--qmp-timeout", optarg, 1, 0.001, 60, &qmp_timeout,
+                                 NULL))
+                return XPV_EXIT_USAGE;
             break;
         case 'D':
             record_dir = optarg;
@@ -268,10 +284,17 @@ int xpv_cmd_hostd(int argc, char **argv)
         conf.migrate_memory = false;
     if (record_dir)
         snprintf(conf.record_dir, sizeof(conf.record_dir), "%s", record_dir);
+    if (qmp_timeout)
+        conf.qmp_timeout_ms = qmp_timeout * 1e3;
     if (socket_path)
         snprintf(conf.socket, sizeof(conf.socket), "%s", socket_path);
-    if (!conf.socket[0])
+    if (!conf.socket[0] && hostd_default_socket())
         snprintf(conf.socket, sizeof(conf.socket), "%s", hostd_default_socket());
+    if (!conf.socket[0] && rounds != 1) {
+        xpv_cli_err("hostd", "%s", NO_DEFAULT_SOCKET);
+        hostd_conf_release(&conf);
+        return XPV_EXIT_USAGE;
+    }
 
     struct xpv_topo *topo = NULL;
     if ((rc = xpv_topo_discover(root, &topo, &err)) < 0) {
@@ -316,6 +339,11 @@ int xpv_cmd_hostd(int argc, char **argv)
 
 static int request(const char *cmd, const char *path, json_t *req, json_t **rep)
 {
+    if (!path) {
+        json_decref(req);
+        xpv_cli_err(cmd, "%s", NO_DEFAULT_SOCKET);
+        return XPV_EXIT_FAIL;
+    }
     char *text = json_dumps(req, JSON_COMPACT), *reply = NULL;
     json_decref(req);
     struct xpv_error err = {0};

@@ -62,8 +62,10 @@ struct hostd_conf {
     double migrate_mb_s;   /* page-migration budget, MiB per second of period (256) */
     double migrate_max_ms; /* time a round may spend moving pages (100) */
     struct xpv_place_params place;
-    char record_dir[256]; /* where process domains' records go (/dev/shm) */
-    char socket[256];     /* control socket ("" = hostd_default_socket()) */
+    char record_dir[256];  /* where process domains' records go (/dev/shm) */
+    char socket[256];      /* control socket ("" = hostd_default_socket()) */
+    double qmp_timeout_ms; /* each QMP call to a VM's QEMU (200); a VM that times out is
+                              skipped, and tried again later (docs/hostd.md) */
     char state[256]; /* operator placements kept across restarts ("" = <record_dir>/xpv-hostd.state)
                       */
     unsigned nr_domains;
@@ -80,8 +82,10 @@ struct hostd_pass {
 
 struct hostd_stats {
     uint64_t rounds, moves, manual_moves, pages_moved, pages_failed, publishes;
-    uint64_t errors;   /* calls that failed and were logged (the daemon went on) */
-    uint64_t vanished; /* threads or processes that exited mid-operation */
+    uint64_t errors;          /* calls that failed and were logged (the daemon went on) */
+    uint64_t vanished;        /* threads or processes that exited mid-operation */
+    uint64_t control_dropped; /* control clients dropped: too slow, too long, or evicted */
+    uint64_t qmp_timeouts;    /* QMP calls to a VM's QEMU that got no answer in time */
 };
 
 struct hostd_domain {
@@ -102,6 +106,10 @@ struct hostd_domain {
     /* vCPU placements read from the state file ({"QEMU cpu-index": node id}), applied when
      * the VM attaches; NULL: none pending */
     json_t *saved_vcpus;
+    /* a QEMU that did not answer QMP in time: not asked again before qmp_retry_ns
+     * (CLOCK_MONOTONIC), after qmp_stalls timeouts in a row (hostd_vm.c) */
+    uint64_t qmp_retry_ns;
+    unsigned qmp_stalls;
 };
 
 /* Logging: the library never prints. Each message goes to the sink as its level, the domain
@@ -143,6 +151,9 @@ bool hostd_name_ok(const char *name);
 /* Parse a node list "0,2-3" of OS ids into positions of t. */
 int hostd_parse_nodes(const struct xpv_topo *t, const char *list, uint64_t *mask,
                       struct xpv_error *err);
+/* The control socket's default path: $XPV_HOSTD_SOCKET, else /run/xpv/hostd.sock as root,
+ * else $XDG_RUNTIME_DIR/xpv-hostd.sock; NULL when none applies (not root, neither variable
+ * set): never a shared directory such as /tmp, where another user could answer first. */
 const char *hostd_default_socket(void);
 
 /* numa_maps (hostd_procfs.c): add each line's N<id>=<pages> × its page size to bytes[] by
@@ -202,14 +213,36 @@ uint64_t hostd_now_ns(void);
 /* The control protocol (hostd_control.c): one JSON object per line each way. */
 /* Handle one request line; writes a one-line JSON reply (with '\n') into out. */
 void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **out);
-/* The `xpv domains` / `xpv move` side: send one request, get the reply object. */
+/* The `xpv domains` / `xpv move` side: connect, check that the daemon is root or our own
+ * user (SO_PEERCRED; anyone else is refused with -EPERM before a byte is sent), send one
+ * request, get the reply object. */
 int hostd_control_request(const char *socket_path, const char *request, char **reply,
                           struct xpv_error *err);
-/* Listening socket, owner-only (0600, in a 0700 directory when the daemon creates it). */
+/* Listening socket, owner-only (0600). Its directory is created 0700 when missing; an
+ * existing one must be owned by root or the daemon's user and writable by nobody else. */
 int hostd_control_listen(const char *path, struct xpv_error *err);
-/* One request on the listening socket lfd: accept, refuse peers other than our user or root
- * (SO_PEERCRED), read one line (1 s at most), handle it, reply, close. */
-void hostd_control_serve(struct hostd *h, int lfd);
+
+/* The control socket's clients, served from the daemon's loop, never blocking it: each is
+ * non-blocking with its own buffers; a client must send a whole request line
+ * (HOSTD_CTL_REQ_MAX bytes at most) within HOSTD_CTL_DEADLINE_MS of connecting, and read
+ * its reply within HOSTD_CTL_DEADLINE_MS of it being ready, or it is dropped; at most
+ * HOSTD_CTL_MAX_CLIENTS at a time, HOSTD_CTL_PER_PEER of them from one process (more are
+ * refused at once); when full, the oldest still sending its request is dropped for the
+ * newcomer. Peers other than our user or root are refused (SO_PEERCRED). */
+#define HOSTD_CTL_MAX_CLIENTS 16
+#define HOSTD_CTL_PER_PEER    4
+#define HOSTD_CTL_DEADLINE_MS 1000
+#define HOSTD_CTL_REQ_MAX     4096
+struct pollfd;
+struct hostd_ctl;
+struct hostd_ctl *hostd_ctl_new(int lfd); /* lfd stays the caller's; NULL: out of memory */
+void hostd_ctl_free(struct hostd_ctl *c); /* closes the clients, not lfd */
+/* Fill p[0 .. 1 + HOSTD_CTL_MAX_CLIENTS) (the listening socket, then the clients; unused
+ * slots get fd -1) and return the poll timeout until the next client deadline (-1: none). */
+int hostd_ctl_pollfds(const struct hostd_ctl *c, struct pollfd *p);
+/* Serve what poll() reported in p (as filled by hostd_ctl_pollfds) and drop the clients
+ * whose deadline passed. */
+void hostd_ctl_serve(struct hostd *h, struct hostd_ctl *c, const struct pollfd *p);
 
 /*
  * VM domains (hostd_vm.c): attach through QMP and describe the VM (xpv/vmdesc.h). refresh
@@ -237,11 +270,20 @@ int hostd_vm_record(const struct xpv_topo *t, uint64_t bound, const struct xpv_v
                     const unsigned short *vcpu_pin, struct xpv_record_desc *desc,
                     struct xpv_error *err);
 void hostd_vm_detach(struct hostd_domain *d);
-/* The virtio-serial socket to poll for the guest agent's frames (-1: none), and reading them:
- * an ACK of the generation last published gives a publish -> acknowledged latency sample;
- * other frames and ACKs of generations never published are counted, nothing else. */
+/* The virtio-serial socket to poll for the guest agent's frames (-1: none, or the guest used
+ * up this round's budget), and reading them: an ACK of the generation last published gives
+ * a publish -> acknowledged latency sample; other frames and ACKs of generations never
+ * published are counted, nothing else. The guest is untrusted and its work bounded: frames
+ * of at most HOSTD_GUEST_MAX_PAYLOAD bytes (a longer header is garbage, so resynchronising
+ * costs O(that) per byte), at most HOSTD_GUEST_WAKE_BYTES read per call (then back to the
+ * loop: other VMs, the rounds, the control socket), HOSTD_GUEST_ROUND_BYTES per round
+ * (then its socket is not polled until hostd_vm_new_round). */
+#define HOSTD_GUEST_MAX_PAYLOAD 64
+#define HOSTD_GUEST_WAKE_BYTES  (16u << 10)
+#define HOSTD_GUEST_ROUND_BYTES (256u << 10)
 int hostd_vm_fd(const struct hostd_domain *d);
 void hostd_vm_read(struct hostd *h, struct hostd_domain *d);
+void hostd_vm_new_round(struct hostd_domain *d);
 /* Place one vCPU on node position pos (its memory stays: the guest's effective topology
  * changes), or back with its vNode (pos -1); republishes. */
 int hostd_vm_pin_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, int pos,

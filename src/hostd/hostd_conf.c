@@ -22,6 +22,7 @@ void hostd_conf_default(struct hostd_conf *c)
     c->migrate_memory = true;
     c->migrate_mb_s = 256;
     c->migrate_max_ms = 100;
+    c->qmp_timeout_ms = 200;
     xpv_place_params_default(&c->place);
     snprintf(c->record_dir, sizeof(c->record_dir), "/dev/shm");
 }
@@ -33,9 +34,12 @@ const char *hostd_default_socket(void)
         return env;
     if (geteuid() == 0)
         return "/run/xpv/hostd.sock";
+    /* no fallback into a shared directory (/tmp): another user could bind the name first */
     static __thread char buf[256]; /* per thread, not shared state */
     const char *rt = getenv("XDG_RUNTIME_DIR");
-    snprintf(buf, sizeof(buf), "%s/xpv-hostd.sock", rt && *rt ? rt : "/tmp");
+    if (!rt || rt[0] != '/' || strlen(rt) + sizeof("/xpv-hostd.sock") > sizeof(buf))
+        return NULL;
+    snprintf(buf, sizeof(buf), "%s/xpv-hostd.sock", rt);
     return buf;
 }
 
@@ -250,6 +254,9 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
         } else if (!strcmp(key, "migrate_max_ms")) {
             if ((rc = get_num(v, 1, 3.6e6, name, key, &c->migrate_max_ms, err)))
                 goto out;
+        } else if (!strcmp(key, "qmp_timeout_ms")) {
+            if ((rc = get_num(v, 1, 60000, name, key, &c->qmp_timeout_ms, err)))
+                goto out;
         } else if (!strcmp(key, "hysteresis")) {
             if ((rc = get_num(v, 0, 10, name, key, &c->place.hysteresis, err)))
                 goto out;
@@ -288,8 +295,8 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
             rc = xpv_error_set(
                     err, -EINVAL,
                     "%s: unknown key \"%s\" (known: period_s, migrate_memory, "
-                    "migrate_mb_s, migrate_max_ms, hysteresis, max_moves, record_dir, socket, "
-                    "domains)",
+                    "migrate_mb_s, migrate_max_ms, qmp_timeout_ms, hysteresis, max_moves, "
+                    "record_dir, socket, domains)",
                     name, key);
             goto out;
         }

@@ -13,6 +13,14 @@
  *
  * Requests are untrusted bytes (fuzzed: tests/fuzz/fuzz_hostd_control.c); a bad one gets an
  * error reply and changes nothing.
+ *
+ * Clients are served from the daemon's loop (hostd_ctl): non-blocking sockets, each with its
+ * own request and reply buffers and a deadline (HOSTD_CTL_DEADLINE_MS to send the request
+ * line, the same again to read the reply), at most HOSTD_CTL_MAX_CLIENTS at a time. Nothing a
+ * client does, or fails to do, can hold the loop: a slow or idle one is dropped, a full
+ * table drops its oldest unfinished client for a newcomer. The client side
+ * (hostd_control_request) checks who serves the socket (SO_PEERCRED: root or its own user)
+ * before it sends anything.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hostd.h"
@@ -150,6 +159,10 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
                         (json_int_t)h->stats.pages_failed, "publishes",
                         (json_int_t)h->stats.publishes, "errors", (json_int_t)h->stats.errors,
                         "vanished", (json_int_t)h->stats.vanished, "dry_run", h->dry_run);
+        json_t *st = json_object_get(rep, "stats");
+        json_object_set_new(st, "control_dropped",
+                            json_integer((json_int_t)h->stats.control_dropped));
+        json_object_set_new(st, "qmp_timeouts", json_integer((json_int_t)h->stats.qmp_timeouts));
     } else if (!strcmp(cmd, "move")) {
         const char *name = json_string_value(json_object_get(req, "domain"));
         const char *nodes = json_string_value(json_object_get(req, "nodes"));
@@ -245,8 +258,19 @@ int hostd_control_listen(const char *path, struct xpv_error *err)
     snprintf(dir, sizeof(dir), "%s", path);
     char *dn = dirname(dir);
     struct stat st;
-    if (stat(dn, &st) < 0 && mkdir(dn, 0700) < 0)
-        return xpv_error_set(err, -errno, "cannot create %s: %s", dn, strerror(errno));
+    if (stat(dn, &st) < 0 && (mkdir(dn, 0700) < 0 || stat(dn, &st) < 0))
+        return xpv_error_set(err, -errno,
+                             "cannot create %s for the control socket: %s (create it, mode "
+                             "0700, or give --socket)",
+                             dn, strerror(errno));
+    /* a directory another user can write lets them swap the socket for their own */
+    if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+        (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return xpv_error_set(err, -EPERM,
+                             "%s may not hold the control socket: it must be a directory owned "
+                             "by root or uid %d that no one else can write (mode 0700; it is "
+                             "uid %d, mode %04o)",
+                             dn, (int)geteuid(), (int)st.st_uid, (unsigned)(st.st_mode & 07777));
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return xpv_error_set(err, -errno, "socket: %s", strerror(errno));
@@ -274,41 +298,245 @@ int hostd_control_listen(const char *path, struct xpv_error *err)
     return fd;
 }
 
-void hostd_control_serve(struct hostd *h, int lfd)
+/* ---- the daemon's side: clients served from the loop ---- */
+
+struct ctl_client {
+    int fd;               /* -1: a free slot */
+    pid_t pid;            /* the peer process (SO_PEERCRED) */
+    uint64_t since_ns;    /* accepted (CLOCK_MONOTONIC) */
+    uint64_t deadline_ns; /* the request complete by, then the reply read by */
+    size_t len;           /* request bytes in `in` */
+    char *out;            /* the reply being written; NULL while the request comes in */
+    size_t out_len, out_off;
+    char in[HOSTD_CTL_REQ_MAX];
+};
+
+struct hostd_ctl {
+    int lfd;
+    struct ctl_client c[HOSTD_CTL_MAX_CLIENTS];
+};
+
+static uint64_t mono_ns(void)
 {
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0)
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct hostd_ctl *hostd_ctl_new(int lfd)
+{
+    struct hostd_ctl *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->lfd = lfd;
+    for (unsigned i = 0; i < HOSTD_CTL_MAX_CLIENTS; i++)
+        c->c[i].fd = -1;
+    return c;
+}
+
+static void client_close(struct ctl_client *k)
+{
+    if (k->fd >= 0)
+        close(k->fd);
+    free(k->out);
+    k->fd = -1;
+    k->out = NULL;
+    k->len = k->out_len = k->out_off = 0;
+}
+
+/* A client the daemon gives up on: counted, and said at debug level only (a client that
+ * misbehaves on purpose must not fill the log). */
+static void client_drop(struct hostd *h, struct ctl_client *k, const char *why)
+{
+    h->stats.control_dropped++;
+    hostd_log(h, HOSTD_LOG_DEBUG, NULL, "control: dropped a client: %s", why);
+    client_close(k);
+}
+
+void hostd_ctl_free(struct hostd_ctl *c)
+{
+    if (!c)
         return;
-    struct ucred cr;
-    socklen_t cl = sizeof(cr);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
-        (cr.uid != 0 && cr.uid != geteuid())) {
-        hostd_log(h, HOSTD_LOG_WARN, NULL, "control: refused a peer with uid %d", (int)cr.uid);
-        close(fd);
+    for (unsigned i = 0; i < HOSTD_CTL_MAX_CLIENTS; i++)
+        client_close(&c->c[i]);
+    free(c);
+}
+
+int hostd_ctl_pollfds(const struct hostd_ctl *c, struct pollfd *p)
+{
+    p[0] = (struct pollfd){.fd = c->lfd, .events = POLLIN};
+    uint64_t next = 0;
+    for (unsigned i = 0; i < HOSTD_CTL_MAX_CLIENTS; i++) {
+        const struct ctl_client *k = &c->c[i];
+        p[1 + i] = (struct pollfd){.fd = k->fd, .events = k->out ? POLLOUT : POLLIN};
+        if (k->fd >= 0 && (!next || k->deadline_ns < next))
+            next = k->deadline_ns;
+    }
+    if (!next)
+        return -1;
+    uint64_t now = mono_ns();
+    return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+}
+
+/* Write what the socket takes of the reply; closed once it is all out. */
+static void client_write(struct hostd *h, struct ctl_client *k)
+{
+    while (k->out_off < k->out_len) {
+        ssize_t w = send(k->fd, k->out + k->out_off, k->out_len - k->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            k->out_off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && (errno == EAGAIN || errno == EINTR))
+            return;      /* the rest when poll says it can go */
+        client_close(k); /* a client that left does not concern the daemon */
         return;
     }
-    char buf[4096];
-    size_t len = 0;
-    while (len < sizeof(buf) - 1) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 1000) <= 0)
-            break;
-        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        if (memchr(buf, '\n', len))
-            break;
-    }
-    char *nl = memchr(buf, '\n', len);
+    (void)h;
+    client_close(k);
+}
+
+/* The request is in k->in[0..n): handle it, start the reply. */
+static void client_request(struct hostd *h, struct ctl_client *k, size_t n)
+{
     char *reply = NULL;
-    hostd_control_handle(h, buf, nl ? (size_t)(nl - buf) : len, &reply);
-    if (reply) {
-        ssize_t w = send(fd, reply, strlen(reply), MSG_NOSIGNAL);
-        (void)w; /* a client that left does not concern the daemon */
-        free(reply);
+    hostd_control_handle(h, k->in, n, &reply);
+    if (!reply) {
+        client_drop(h, k, "out of memory for the reply");
+        return;
     }
-    close(fd);
+    k->out = reply;
+    k->out_len = strlen(reply);
+    k->out_off = 0;
+    k->deadline_ns = mono_ns() + HOSTD_CTL_DEADLINE_MS * UINT64_C(1000000);
+    client_write(h, k);
+}
+
+static void client_read(struct hostd *h, struct ctl_client *k)
+{
+    for (;;) {
+        ssize_t n = recv(k->fd, k->in + k->len, sizeof(k->in) - k->len, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            /* the client closed its side: what it sent is its request, if anything */
+            if (n == 0 && k->len) {
+                shutdown(k->fd, SHUT_RD);
+                client_request(h, k, k->len);
+            } else {
+                client_close(k);
+            }
+            return;
+        }
+        char *nl = memchr(k->in + k->len, '\n', (size_t)n);
+        k->len += (size_t)n;
+        if (nl) {
+            client_request(h, k, (size_t)(nl - k->in));
+            return;
+        }
+        if (k->len == sizeof(k->in)) {
+            /* an error reply, then the connection goes */
+            char *e = reply_error("a request is one line of at most %d bytes", HOSTD_CTL_REQ_MAX);
+            size_t el = e ? strlen(e) : 0;
+            char *t = e ? realloc(e, el + 2) : NULL;
+            if (!t) {
+                free(e);
+                client_drop(h, k, "request too long");
+                return;
+            }
+            memcpy(t + el, "\n", 2);
+            h->stats.control_dropped++;
+            k->out = t;
+            k->out_len = el + 1;
+            k->out_off = 0;
+            k->deadline_ns = mono_ns() + HOSTD_CTL_DEADLINE_MS * UINT64_C(1000000);
+            client_write(h, k);
+            return;
+        }
+    }
+}
+
+/* A free slot; when full, the oldest client still sending its request gives its slot up.
+ * NULL when every client is being answered. */
+static struct ctl_client *free_slot(struct hostd *h, struct hostd_ctl *c)
+{
+    struct ctl_client *old = NULL;
+    for (unsigned i = 0; i < HOSTD_CTL_MAX_CLIENTS; i++) {
+        struct ctl_client *k = &c->c[i];
+        if (k->fd < 0)
+            return k;
+        if (!k->out && (!old || k->since_ns < old->since_ns))
+            old = k;
+    }
+    if (old)
+        client_drop(h, old, "the table is full and it had not sent its request");
+    return old;
+}
+
+static void accept_clients(struct hostd *h, struct hostd_ctl *c)
+{
+    for (unsigned n = 0; n < HOSTD_CTL_MAX_CLIENTS; n++) {
+        int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return;
+        struct ucred cr;
+        socklen_t cl = sizeof(cr);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
+            (cr.uid != 0 && cr.uid != geteuid())) {
+            hostd_log(h, HOSTD_LOG_WARN, NULL, "control: refused a peer with uid %d", (int)cr.uid);
+            close(fd);
+            continue;
+        }
+        unsigned mine = 0;
+        for (unsigned i = 0; i < HOSTD_CTL_MAX_CLIENTS; i++)
+            mine += c->c[i].fd >= 0 && c->c[i].pid == cr.pid;
+        if (mine >= HOSTD_CTL_PER_PEER) { /* one process cannot take every slot */
+            h->stats.control_dropped++;
+            close(fd);
+            continue;
+        }
+        struct ctl_client *k = free_slot(h, c);
+        if (!k) {
+            h->stats.control_dropped++;
+            close(fd);
+            continue;
+        }
+        uint64_t now = mono_ns();
+        *k = (struct ctl_client){.fd = fd,
+                                 .pid = cr.pid,
+                                 .since_ns = now,
+                                 .deadline_ns = now + HOSTD_CTL_DEADLINE_MS * UINT64_C(1000000)};
+        /* a client sends its request as soon as it is connected, before the daemon gets to
+         * accept it: served now, it cannot be dropped for a newcomer (only unfinished
+         * clients give way), however fast others connect */
+        client_read(h, k);
+    }
+}
+
+void hostd_ctl_serve(struct hostd *h, struct hostd_ctl *c, const struct pollfd *p)
+{
+    for (unsigned i = 0; i < HOSTD_CTL_MAX_CLIENTS; i++) {
+        struct ctl_client *k = &c->c[i];
+        if (k->fd < 0 || p[1 + i].fd != k->fd || !p[1 + i].revents)
+            continue;
+        if (k->out)
+            client_write(h, k);
+        else
+            client_read(h, k);
+    }
+    if (p[0].revents)
+        accept_clients(h, c);
+    uint64_t now = mono_ns();
+    for (unsigned i = 0; i < HOSTD_CTL_MAX_CLIENTS; i++) {
+        struct ctl_client *k = &c->c[i];
+        if (k->fd >= 0 && now >= k->deadline_ns)
+            client_drop(h, k,
+                        k->out ? "it did not read its reply in time"
+                               : "no complete request within the deadline");
+    }
 }
 
 int hostd_control_request(const char *path, const char *request, char **reply,
@@ -328,6 +556,23 @@ int hostd_control_request(const char *path, const char *request, char **reply,
                              "no daemon answers on %s: %s (is `xpv hostd` running? "
                              "--socket or $XPV_HOSTD_SOCKET name another socket)",
                              path, strerror(e));
+    }
+    /* Who answers? Before a byte goes out: whoever could put a socket there must not be
+     * able to read our requests or answer them. */
+    struct ucred cr;
+    socklen_t cl = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cl != sizeof(cr)) {
+        int e = errno;
+        close(fd);
+        return xpv_error_set(err, -e, "%s: cannot tell who serves it (SO_PEERCRED: %s)", path,
+                             strerror(e));
+    }
+    if (cr.uid != 0 && cr.uid != geteuid()) {
+        close(fd);
+        return xpv_error_set(err, -EPERM,
+                             "%s is served by uid %d (pid %d), neither root nor you (uid %d): not "
+                             "the host daemon; nothing was sent",
+                             path, (int)cr.uid, (int)cr.pid, (int)geteuid());
     }
     size_t n = strlen(request);
     if (send(fd, request, n, MSG_NOSIGNAL) != (ssize_t)n || send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {

@@ -1,8 +1,14 @@
 /*
  * hostd_run.c — the host daemon's event loop (`xpv hostd`, docs/hostd.md): a round every
- * period (a timerfd, the first at once), a round now on SIGHUP, one request at a time on the
- * control socket, the guest agents' frames on each VM's virtio-serial socket, launched
- * command domains reaped on SIGCHLD, and a clean stop on SIGINT or SIGTERM.
+ * period (a timerfd, the first at once), a round now on SIGHUP, the control socket's clients
+ * (hostd_ctl: non-blocking, each with a deadline), the guest agents' frames on each VM's
+ * virtio-serial socket, launched command domains reaped on SIGCHLD, and a clean stop on
+ * SIGINT or SIGTERM.
+ *
+ * Nothing outside the daemon can hold the loop: every fd it serves is non-blocking, a
+ * control client that is slow is dropped at its deadline, a guest's bytes are read within a
+ * budget per wake-up and per round (hostd_vm_read), QMP calls within conf.qmp_timeout_ms.
+ * Each pass serves every ready source once, so a busy one cannot starve the others.
  *
  * Signals without global state: hostd_run blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD in the
  * calling thread (sigprocmask: the daemon is single-threaded) and reads them from a
@@ -53,8 +59,8 @@ static void on_signals(struct hostd *h, int sfd, bool *stop)
     }
 }
 
-/* The rounds, the signals, the control socket (lfd, -1: none) and the VMs' sockets. */
-static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, int lfd,
+/* The rounds, the signals, the control socket (ctl, NULL: none) and the VMs' sockets. */
+static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, struct hostd_ctl *ctl,
                 struct xpv_error *err)
 {
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -66,7 +72,8 @@ static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, int lf
     its.it_interval.tv_nsec = (long)((period - (double)(time_t)period) * 1e9);
     its.it_value.tv_nsec = 1; /* first round now */
     timerfd_settime(tfd, 0, &its, NULL);
-    struct pollfd *p = calloc(3 + h->nr_domains, sizeof(*p));
+    enum { P_SIG, P_TIMER, P_CTL, P_VM = P_CTL + 1 + HOSTD_CTL_MAX_CLIENTS };
+    struct pollfd *p = calloc(P_VM + h->nr_domains, sizeof(*p));
     if (!p) {
         close(tfd);
         return xpv_error_set(err, -ENOMEM, "out of memory");
@@ -74,29 +81,36 @@ static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, int lf
     bool stop = false;
     uint64_t done = 0;
     while (!stop) {
-        p[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        p[1] = (struct pollfd){.fd = tfd, .events = POLLIN};
-        p[2] = (struct pollfd){.fd = lfd, .events = POLLIN};
+        p[P_SIG] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        p[P_TIMER] = (struct pollfd){.fd = tfd, .events = POLLIN};
+        int timeout = -1;
+        if (ctl)
+            timeout = hostd_ctl_pollfds(ctl, p + P_CTL);
+        else
+            for (unsigned k = 0; k <= HOSTD_CTL_MAX_CLIENTS; k++)
+                p[P_CTL + k] = (struct pollfd){.fd = -1};
         /* the guest agents' frames (ACKs), on each VM's virtio-serial socket */
         for (unsigned k = 0; k < h->nr_domains; k++)
-            p[3 + k] = (struct pollfd){.fd = hostd_vm_fd(&h->domains[k]), .events = POLLIN};
-        if (poll(p, 3 + h->nr_domains, -1) < 0 && errno != EINTR)
+            p[P_VM + k] = (struct pollfd){.fd = hostd_vm_fd(&h->domains[k]), .events = POLLIN};
+        if (poll(p, P_VM + h->nr_domains, timeout) < 0 && errno != EINTR)
             break;
         for (unsigned k = 0; k < h->nr_domains; k++)
-            if (p[3 + k].fd >= 0 && p[3 + k].revents)
+            if (p[P_VM + k].fd >= 0 && p[P_VM + k].revents)
                 hostd_vm_read(h, &h->domains[k]);
-        if (p[0].revents)
+        if (p[P_SIG].revents)
             on_signals(h, sfd, &stop);
-        if (p[1].revents) {
+        if (p[P_TIMER].revents) {
             uint64_t ticks;
             if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks)) {
                 hostd_round(h);
+                for (unsigned k = 0; k < h->nr_domains; k++)
+                    hostd_vm_new_round(&h->domains[k]);
                 if (o->rounds && ++done >= o->rounds)
                     stop = true;
             }
         }
-        if (lfd >= 0 && p[2].revents)
-            hostd_control_serve(h, lfd);
+        if (ctl)
+            hostd_ctl_serve(h, ctl, p + P_CTL);
     }
     free(p);
     close(tfd);
@@ -124,6 +138,7 @@ int hostd_run(struct hostd *h, const struct hostd_run_opts *o, struct xpv_error 
     if (sigprocmask(SIG_BLOCK, &set, &old) < 0)
         return xpv_error_set(err, -errno, "sigprocmask: %s", strerror(errno));
     int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK), lfd = -1, rc = 0;
+    struct hostd_ctl *ctl = NULL;
     if (sfd < 0) {
         rc = xpv_error_set(err, -errno, "signalfd: %s", strerror(errno));
         goto out;
@@ -135,12 +150,17 @@ int hostd_run(struct hostd *h, const struct hostd_run_opts *o, struct xpv_error 
             lfd = -1;
             goto out;
         }
+        if (!(ctl = hostd_ctl_new(lfd))) {
+            rc = xpv_error_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
         hostd_log(h, HOSTD_LOG_INFO, NULL, "control socket %s; %u domains; period %gs%s",
                   h->conf.socket, h->nr_domains, h->conf.period_s, h->dry_run ? "; dry run" : "");
     }
     if ((rc = hostd_launch(h, err)) == 0)
-        rc = loop(h, o, sfd, lfd, err);
+        rc = loop(h, o, sfd, ctl, err);
 out:
+    hostd_ctl_free(ctl);
     if (lfd >= 0) {
         close(lfd);
         unlink(h->conf.socket);

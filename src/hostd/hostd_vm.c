@@ -12,7 +12,14 @@
  * never read back from the shared file the guest can write (docs/hostd.md, "Trust").
  *
  * A QEMU that dies or answers garbage detaches the domain (logged); the next rounds try to
- * attach again, so a restarted VM on the same socket is picked up.
+ * attach again, so a restarted VM on the same socket is picked up. Every QMP call waits at
+ * most conf.qmp_timeout_ms; a QEMU that did not answer in time (stopped, hung, or not QEMU)
+ * is detached and not asked again for a while (1 s, doubling to 30 s while it stays silent:
+ * qmp_stalled), so it costs a round at most one timeout, and most rounds nothing.
+ *
+ * The guest is untrusted: its frames go through a decoder whose max payload is what the
+ * guest agent sends (HOSTD_GUEST_MAX_PAYLOAD), and the bytes read from it are budgeted per
+ * call and per round (hostd.h), so a flood of garbage costs the daemon bounded work.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,9 +38,11 @@
 #include "xpv/record_build.h"
 #include "xpv/vmdesc.h"
 
-#define QMP_TIMEOUT_MS 2000
-
 #define ACK_SAMPLES 4096
+
+/* A QEMU that stalls is not asked again before 1 s, doubling per stall up to 30 s. */
+#define QMP_BACKOFF_MIN_NS UINT64_C(1000000000)
+#define QMP_BACKOFF_MAX_NS UINT64_C(30000000000)
 
 struct hostd_vm {
     struct xpv_qmp *q;
@@ -48,6 +57,8 @@ struct hostd_vm {
     uint64_t acked_gen, acks, acks_stale, acks_bogus, frames_other;
     uint32_t ack_us[ACK_SAMPLES]; /* publish -> ACK latencies (ring), µs */
     unsigned nr_ack;
+    uint64_t round_bytes;      /* read from the guest this round (HOSTD_GUEST_ROUND_BYTES) */
+    uint64_t throttled_rounds; /* rounds in which the guest used up its budget */
     /* a vCPU unplug asked of QEMU, completed by the guest later: until the VM's vCPU count
      * drops, each round asks QEMU again */
     bool unplug_pending;
@@ -122,22 +133,61 @@ json_t *hostd_vm_pins_json(const struct hostd *h, const struct hostd_domain *d)
     return o;
 }
 
+static int qmp_timeout(const struct hostd *h)
+{
+    double t = h->conf.qmp_timeout_ms;
+    return t >= 1 ? (int)t : 200;
+}
+
+/* A QMP call of d's QEMU got rc: on a timeout, count it, log the first of a series, and keep
+ * the VM out of the rounds for a while; any other outcome ends the series. */
+static void qmp_outcome(struct hostd *h, struct hostd_domain *d, int rc)
+{
+    if (rc != -ETIMEDOUT) {
+        if (d->qmp_stalls && rc == 0)
+            hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "QEMU answers QMP again (after %u stalls)",
+                      d->qmp_stalls);
+        if (rc == 0)
+            d->qmp_stalls = 0;
+        return;
+    }
+    h->stats.qmp_timeouts++;
+    uint64_t wait = QMP_BACKOFF_MIN_NS << (d->qmp_stalls < 5 ? d->qmp_stalls : 5);
+    if (wait > QMP_BACKOFF_MAX_NS)
+        wait = QMP_BACKOFF_MAX_NS;
+    d->qmp_retry_ns = hostd_now_ns() + wait;
+    hostd_log(h, d->qmp_stalls ? HOSTD_LOG_DEBUG : HOSTD_LOG_WARN, d->conf.name,
+              "QEMU did not answer QMP within %d ms (%s): the VM is skipped, asked again in "
+              "%.0f s",
+              qmp_timeout(h), d->conf.qmp, (double)wait / 1e9);
+    d->qmp_stalls++;
+}
+
 int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *err)
 {
+    if (d->qmp_stalls && hostd_now_ns() < d->qmp_retry_ns)
+        return xpv_error_set(err, -ETIMEDOUT,
+                             "QEMU did not answer QMP within %d ms, %u times in a row: skipped "
+                             "until %.1f s from now",
+                             qmp_timeout(h), d->qmp_stalls,
+                             (double)(d->qmp_retry_ns - hostd_now_ns()) / 1e9);
     struct hostd_vm *vm = calloc(1, sizeof(*vm));
     if (!vm)
         return xpv_error_set(err, -ENOMEM, "out of memory");
     vm->serial_fd = -1;
-    int rc = xpv_qmp_open(d->conf.qmp, QMP_TIMEOUT_MS, &vm->q, err);
+    int rc = xpv_qmp_open(d->conf.qmp, qmp_timeout(h), &vm->q, err);
     if (rc == 0)
         rc = xpv_vm_describe(vm->q, h->proc_root[0] ? h->proc_root : "/", &vm->desc, err);
+    qmp_outcome(h, d, rc);
     if (rc < 0) {
         xpv_qmp_close(vm->q);
         free(vm);
         return rc;
     }
     vm->serial_fd = serial_connect(vm->desc.serial_socket);
-    vm->dec = xpv_frame_decoder_new(4096); /* ACKs are 8 bytes; nothing bigger is expected */
+    /* The guest agent sends ACKs (8 bytes) from a 64-byte buffer (guestd.c): a longer frame
+     * is garbage, and a smaller max bounds what a bad header costs (docs/frames.md, "Cost") */
+    vm->dec = xpv_frame_decoder_new(HOSTD_GUEST_MAX_PAYLOAD);
     d->vm = vm;
     d->pids[0] = vm->desc.pid;
     d->nr_pids = 1;
@@ -228,6 +278,7 @@ int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsig
     json_t *ret = NULL;
     int rc = xpv_qmp_call(vm->q, "query-status", NULL, &ret, err);
     json_decref(ret);
+    qmp_outcome(h, d, rc);
     if (rc < 0) {
         h->stats.errors++;
         hostd_vm_detach(d);
@@ -396,7 +447,7 @@ fail:
 int hostd_vm_fd(const struct hostd_domain *d)
 {
     const struct hostd_vm *vm = d->vm;
-    return vm ? vm->serial_fd : -1;
+    return vm && vm->round_bytes < HOSTD_GUEST_ROUND_BYTES ? vm->serial_fd : -1;
 }
 
 /* A frame from the guest: only an ACK of the generation last sent counts; anything else is
@@ -431,9 +482,12 @@ void hostd_vm_read(struct hostd *h, struct hostd_domain *d)
     if (!vm || vm->serial_fd < 0 || !vm->dec)
         return;
     unsigned char buf[4096];
-    for (;;) {
+    size_t wake = 0;
+    while (wake < HOSTD_GUEST_WAKE_BYTES && vm->round_bytes < HOSTD_GUEST_ROUND_BYTES) {
         ssize_t n = recv(vm->serial_fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n > 0) {
+            wake += (size_t)n;
+            vm->round_bytes += (uint64_t)n;
             xpv_frame_feed(vm->dec, buf, (size_t)n, on_guest_frame, vm);
             continue;
         }
@@ -446,6 +500,21 @@ void hostd_vm_read(struct hostd *h, struct hostd_domain *d)
         xpv_frame_decoder_reset(vm->dec);
         return;
     }
+    if (vm->round_bytes >= HOSTD_GUEST_ROUND_BYTES) {
+        /* the guest agent sends a few dozen bytes per record: this is a flood */
+        hostd_log(h, vm->throttled_rounds ? HOSTD_LOG_DEBUG : HOSTD_LOG_WARN, d->conf.name,
+                  "the guest sent %u KiB on its port within one round: not read again before "
+                  "the next round",
+                  HOSTD_GUEST_ROUND_BYTES >> 10);
+        vm->throttled_rounds++;
+    }
+}
+
+void hostd_vm_new_round(struct hostd_domain *d)
+{
+    struct hostd_vm *vm = d->vm;
+    if (vm)
+        vm->round_bytes = 0;
 }
 
 /* d is an attached VM with a vCPU number vcpu: 0, else the error. */
@@ -651,10 +720,17 @@ json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d)
             json_array_append_new(last, json_integer(vm->ack_us[i % ACK_SAMPLES]));
         json_object_set_new(lat, "last", last);
     }
-    return json_pack("{s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "vcpus", vcpus,
+    struct xpv_frame_stats fs;
+    xpv_frame_stats(vm->dec, &fs);
+    json_t *guest = json_pack("{s:I, s:I, s:I, s:I}", "bytes", (json_int_t)fs.bytes_in,
+                              "bytes_skipped", (json_int_t)fs.bytes_skipped, "bad_frames",
+                              (json_int_t)(fs.bad_crc + fs.bad_header), "throttled_rounds",
+                              (json_int_t)vm->throttled_rounds);
+    return json_pack("{s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "vcpus", vcpus,
                      "kick_connected", vm->serial_fd >= 0, "kicks", (json_int_t)vm->kicks,
                      "kicks_dropped", (json_int_t)vm->kicks_dropped, "acked_generation",
                      (json_int_t)vm->acked_gen, "acks", (json_int_t)vm->acks, "acks_stale",
                      (json_int_t)vm->acks_stale, "acks_bogus", (json_int_t)vm->acks_bogus,
-                     "frames_other", (json_int_t)vm->frames_other, "ack_latency_us", lat);
+                     "frames_other", (json_int_t)vm->frames_other, "ack_latency_us", lat,
+                     "guest_port", guest);
 }

@@ -4,7 +4,12 @@
  * Input: byte 0 picks how the stream is cut into feed() calls, byte 1 the decoder's max
  * payload, whether the callback stops the feed every k frames, and whether the rest is the
  * stream itself (raw) or a program that synthesizes one from valid frames, corrupted frames,
- * fake headers and raw bytes (so that valid CRCs are reachable). The stream is decoded with
+ * fake headers and raw bytes (so that valid CRCs are reachable). Byte 1's bit 6 is the
+ * CRC-repairing mode: every complete candidate frame of the raw stream (magic, version 1, a
+ * type, a length within the max and in the stream) gets its CRC recomputed before decoding,
+ * right to left, so whatever the mutator did to a frame's header or payload still passes the
+ * checksum and reaches delivery (and a frame at offset 0 must be delivered first, whole).
+ * The stream is decoded with
  * the chosen cutting and, as a reference, in one feed() call; abort() on any violation:
  *   - a delivered payload is longer than the max payload, or its type is 0;
  *   - a delivered frame does not re-encode to bytes whose CRC verifies;
@@ -33,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static unsigned char scratch[XPV_FRAME_HEADER + XPV_FRAME_MAX_PAYLOAD];
 static unsigned char synth_buf[SYNTH_MAX];
+static unsigned char repair_buf[SYNTH_MAX];
 
 struct run {
     size_t max;          /* the decoder's max payload */
@@ -40,6 +46,8 @@ struct run {
     uint64_t frames;
     uint64_t framed_bytes; /* sum of delivered frames' encoded sizes */
     uint32_t digest;       /* CRC-32C over the re-encoded frames, in order */
+    unsigned first_type;   /* of the first frame delivered */
+    size_t first_len;
 };
 
 static uint32_t get32(const unsigned char *p)
@@ -59,6 +67,10 @@ static int on_frame(void *arg, unsigned type, const void *payload, size_t len)
     uint32_t crc = xpv_crc32c_update(xpv_crc32c(scratch, 12), scratch + XPV_FRAME_HEADER, len);
     CHECK(get32(scratch + 12) == crc);
     CHECK(len == 0 || memcmp(scratch + XPV_FRAME_HEADER, payload, len) == 0);
+    if (r->frames == 0) {
+        r->first_type = type;
+        r->first_len = len;
+    }
     r->frames++;
     r->framed_bytes += (uint64_t)n;
     r->digest = xpv_crc32c_update(r->digest, scratch, (size_t)n);
@@ -221,6 +233,30 @@ static void synthesize(struct synth *y, const uint8_t *p, const uint8_t *end, si
     }
 }
 
+/* The CRC-repairing mode: recompute the CRC of every complete candidate frame in s[0..n),
+ * from the right: a repair writes only its own CRC field, and the candidates still to be
+ * repaired start left of it, so their CRCs, computed later, cover the final bytes (a valid
+ * candidate can still be spoiled by the CRC of one that starts inside its header, which the
+ * decoder then rejects as it should). Returns whether a candidate at offset 0 was
+ * repaired: that one is valid in the end. */
+static int repair_crcs(unsigned char *s, size_t n, size_t max)
+{
+    int at0 = 0;
+    for (size_t i = n >= XPV_FRAME_HEADER ? n - XPV_FRAME_HEADER + 1 : 0; i-- > 0;) {
+        unsigned char *f = s + i;
+        if (get32(f) != XPV_FRAME_MAGIC || f[4] != XPV_FRAME_VERSION || f[5] == 0)
+            continue;
+        size_t len = get32(f + 8);
+        if (len > max || len > n - i - XPV_FRAME_HEADER)
+            continue;
+        uint32_t crc = xpv_crc32c_update(xpv_crc32c(f, 12), f + XPV_FRAME_HEADER, len);
+        for (int b = 0; b < 4; b++)
+            f[12 + b] = (unsigned char)(crc >> (8 * b));
+        at0 = i == 0;
+    }
+    return at0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const size_t maxes[4] = {XPV_FRAME_MAX_PAYLOAD, 16, 300, 4096};
@@ -234,11 +270,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 2;
 
     struct synth y = {.pure = 1};
+    int repaired0 = 0;
     if (synth_mode) {
         y.s = synth_buf;
         synthesize(&y, s, data + size, max);
         s = y.s;
         n = y.n;
+    } else if ((data[1] & 0x40) && n <= SYNTH_MAX) {
+        memcpy(repair_buf, s, n);
+        repaired0 = repair_crcs(repair_buf, n, max);
+        s = repair_buf;
     }
 
     struct run cut = {.max = max, .stop_every = stop_every};
@@ -255,6 +296,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(buf_cut == buf_ref);
     CHECK(st_ref.bytes_in == n);
 
+    if (repaired0) { /* a valid frame at the start is the first delivered */
+        CHECK(ref.frames >= 1 && ref.first_type == s[5] && ref.first_len == get32(s + 8));
+    }
     if (synth_mode && y.pure) {
         CHECK(ref.frames == y.frames && ref.digest == y.digest);
         CHECK(st_ref.bytes_skipped == 0 && st_ref.bad_crc == 0 && st_ref.bad_header == 0);
