@@ -43,7 +43,7 @@ int xpv_cf_ring_file_open(const char *dir, pid_t pid, uid_t uid, char *name, siz
         return xpv_error_set(err, -e, "cannot open %s: %s", dir, strerror(e));
     }
     int fd = -ENOENT, refused = 0;
-    char why[256] = "";
+    char why[512] = ""; /* dir and name cut to 160 and 80 bytes in the messages */
     struct dirent *de;
     while (fd < 0 && (de = readdir(d))) {
         if (!ring_name_of(de->d_name, pid))
@@ -51,20 +51,20 @@ int xpv_cf_ring_file_open(const char *dir, pid_t pid, uid_t uid, char *name, siz
         int f = openat(dfd, de->d_name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         struct stat st;
         if (f < 0 || fstat(f, &st) < 0) {
-            snprintf(why, sizeof(why), "%s/%s: %s", dir, de->d_name, strerror(errno));
+            snprintf(why, sizeof(why), "%.160s/%.80s: %s", dir, de->d_name, strerror(errno));
         } else if (!S_ISREG(st.st_mode)) {
-            snprintf(why, sizeof(why), "%s/%s is not a regular file", dir, de->d_name);
+            snprintf(why, sizeof(why), "%.160s/%.80s is not a regular file", dir, de->d_name);
         } else if (st.st_uid != uid && st.st_uid != 0) {
-            snprintf(why, sizeof(why), "%s/%s is owned by uid %u, the target by uid %u", dir,
+            snprintf(why, sizeof(why), "%.160s/%.80s is owned by uid %u, the target by uid %u", dir,
                      de->d_name, (unsigned)st.st_uid, (unsigned)uid);
         } else if (st.st_mode & 077) {
-            snprintf(why, sizeof(why), "%s/%s has mode %04o, the sampler makes it 0600", dir,
+            snprintf(why, sizeof(why), "%.160s/%.80s has mode %04o, the sampler makes it 0600", dir,
                      de->d_name, (unsigned)(st.st_mode & 07777));
         } else if (st.st_size != 0 &&
                    (st.st_size < XPV_CF_RING_HDR ||
                     (uint64_t)st.st_size > xpv_cf_ring_size(XPV_CF_RING_MAX_CAP))) {
-            snprintf(why, sizeof(why), "%s/%s: %lld bytes is not a sampler ring", dir, de->d_name,
-                     (long long)st.st_size);
+            snprintf(why, sizeof(why), "%.160s/%.80s: %lld bytes is not a sampler ring", dir,
+                     de->d_name, (long long)st.st_size);
         } else {
             snprintf(name, len, "%s/%s", dir, de->d_name);
             fd = f;

@@ -26,9 +26,14 @@ owner_watch)
     [ "$(id -u)" = 0 ] || { echo "skip: needs root to publish as uid 65534 (run the tests as root)"; exit 77; }
     command -v setpriv >/dev/null || { echo "skip: setpriv not installed (util-linux)"; exit 77; }
     chmod 0755 "$d" && mkdir "$d/u" && chown 65534:65534 "$d/u"
+    # uid 65534 runs copies in $d: the build tree may sit under a directory only root can
+    # enter (a CI clone in a 0700 mktemp directory did)
+    cp "$xpv" "$d/xpv" && cp -r "$fx/2node" "$d/2node" && chmod -R a+rX "$d/xpv" "$d/2node" ||
+        fail "staging the binary and the fixture for uid 65534"
+    xpv=$d/xpv
     rec=$d/u/record
     as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
-    as_nobody "$xpv" publish --path "$rec" --root "$fx/2node" --once >/dev/null 2>"$d/err" ||
+    as_nobody "$xpv" publish --path "$rec" --root "$d/2node" --once >/dev/null 2>"$d/err" ||
         fail "publish as uid 65534"
     [ "$(stat -c %u "$rec")" = 65534 ] || fail "the record is not uid 65534's"
     "$xpv" watch --count 1 --timeout 5 "$rec" >"$d/out" 2>"$d/err" &&

@@ -690,7 +690,7 @@ static void test_follow_attack(void **state)
     if (access(target, F_OK) == 0)
         fail_msg("root's xpv_follow_register created %s through uid 65534's symlink", target);
     struct stat st4;
-    snprintf(entry, sizeof(entry), "%s/4444", dir);
+    snprintf(entry, sizeof(entry), "%.480s/4444", dir);
     assert_int_equal(lstat(entry, &st4), 0);
     assert_true(S_ISREG(st4.st_mode)); /* the link was replaced by root's own entry */
     assert_int_equal(st4.st_uid, 0);

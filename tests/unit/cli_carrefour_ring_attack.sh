@@ -21,6 +21,11 @@ command -v setpriv >/dev/null || { echo "skip: no setpriv (util-linux)"; exit 77
 as() { u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
 d=$(mktemp -d /tmp/xpv-cfatk.XXXXXX)
 chmod 755 "$d"
+# uids 1000 and 65534 run copies in $d: the build tree may sit under a directory only root can
+# enter (a CI clone in a 0700 mktemp directory did, and the victim could not load the sampler)
+cp "$lib" "$d/libxpv-cfsampler.so" && cp "$target" "$d/cf-target" && chmod a+rx "$d"/* ||
+    { echo "FAIL: staging the sampler and the target"; exit 1; }
+lib=$d/libxpv-cfsampler.so target=$d/cf-target
 pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$d"; rm -f /dev/shm/xpv-cfsampler.$vp* /dev/shm/xpv-cfsampler.$sp* /dev/shm/xpv-atk-* 2>/dev/null' EXIT
 vp=none sp=none
