@@ -67,8 +67,15 @@ esc='{ gsub(/\\/, "\\\\e"); gsub(/-/, "\\-"); if ($0 ~ /^[.'"'"']/) $0 = "\\&" $
     echo '.SH "SEE ALSO"'
     echo '.BR libxpv (3),'
     echo '.BR xpv\-malloc (3);'
-    echo "the documentation in $docdir (cli.md, hostd.md, guestd.md, sim.md, carrefour.md,"
-    echo 'install.md) and the systemd units xpv\-hostd.service and xpv\-guestd.service.'
+    # The directory goes on a no-fill line of its own: an installation prefix is any length,
+    # and a long one in running text made groff warn ("cannot adjust line").
+    echo 'the systemd units xpv\-hostd.service and xpv\-guestd.service, and the documentation'
+    echo '(cli.md, hostd.md, guestd.md, sim.md, carrefour.md, install.md) in'
+    echo '.RS'
+    echo '.nf'
+    printf '%s\n' "$docdir" | sed 's/-/\\-/g'
+    echo '.fi'
+    echo '.RE'
 } >"$tmp/xpv.1"
 
 {

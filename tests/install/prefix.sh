@@ -4,7 +4,8 @@
 #
 # Configures SRC in WORK/build on its own (Release, no sanitizers, BUILD_TESTING=OFF, with a
 # pkg-config that cannot see cmocka: the tools need the runtime libraries only), installs it
-# into WORK/prefix, then checks:
+# into WORK/prefix-... (a long name on purpose: the man pages name the documentation directory,
+# and a long prefix once made groff warn on a CI machine whose clone lived deep), then checks:
 #   - the tree: binary, libraries (SONAMEs, links), the ABI headers and no other, pkg-config
 #     files, systemd units (running the installed xpv), man pages (render without warnings),
 #     bash completion, docs;
@@ -19,7 +20,7 @@
 set -eu
 src=$1 work=$2 version=$3 cc=$4
 here=$(cd "$(dirname "$0")" && pwd)
-prefix=$work/prefix
+prefix=$work/prefix-deliberately-long-so-the-man-pages-are-rendered-with-a-docdir-beyond-one-line
 fail() {
     echo "FAIL: $*" >&2
     exit 1
