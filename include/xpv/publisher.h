@@ -27,10 +27,21 @@ struct xpv_publisher;
 
 /*
  * Open (creating it, mode 0644) the record file at path; NULL means xpv_channel_default_path()
- * ($XPV_RECORD, else /dev/shm/xpv-topology). The file is sized to XPV_RECORD_MAP_SIZE.
- * Errors: -EBUSY another publisher holds it; -errno from open/ftruncate/mmap.
+ * ($XPV_RECORD, else /dev/shm/xpv-topology). The file is sized to XPV_RECORD_MAP_SIZE with
+ * posix_fallocate. Opened with O_NOFOLLOW; created with O_EXCL, or, when it exists, it must be
+ * a regular file of one link owned by the caller's euid and not group/world-writable.
+ * Errors: -EBUSY another publisher holds it; -ELOOP a symbolic link; -EPERM a file someone
+ * else could rewrite or truncate; -ENOSPC no room; -errno from open/mmap.
  */
 int xpv_publisher_open(const char *path, struct xpv_publisher **out, struct xpv_error *err);
+
+/*
+ * Publish into the file open on fd, which the caller opened and checked (and which becomes
+ * the publisher's: closed on failure too). It must be a regular file at least
+ * XPV_RECORD_MAP_SIZE bytes long (it is not grown). name: for messages.
+ */
+int xpv_publisher_open_fd(int fd, const char *name, struct xpv_publisher **out,
+                          struct xpv_error *err);
 
 /* Publish into memory the caller mapped (an ivshmem region): size >= 64 bytes. */
 int xpv_publisher_open_mem(void *mem, size_t size, struct xpv_publisher **out,
