@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,11 @@ static void usage(FILE *f)
             "  --rounds N          N rounds, then exit\n"
             "  --socket PATH       control socket (default $XPV_HOSTD_SOCKET, else\n"
             "                      /run/xpv/hostd.sock as root, $XDG_RUNTIME_DIR/xpv-hostd.sock)\n"
-            "  --record-dir DIR    where process domains' records go (default /dev/shm)\n"
+            "  --record-dir DIR    where process domains' records go (default /run/xpv as\n"
+            "                      root, else $XDG_RUNTIME_DIR/xpv)\n"
+            "  --state-dir DIR     a private directory for the operator's placements\n"
+            "                      (default $XPV_HOSTD_STATE_DIR, else /var/lib/xpv as root,\n"
+            "                      else $XDG_RUNTIME_DIR/xpv)\n"
             "  --root DIR          host topology from a saved sysfs tree (a fixture); the\n"
             "                      recording ops are then used (nothing is changed)\n"
             "  --proc-root DIR     read /proc and node meminfo under DIR (default: /)\n"
@@ -141,6 +146,7 @@ int xpv_cmd_hostd(int argc, char **argv)
             {"rounds", required_argument, NULL, 'R'},
             {"socket", required_argument, NULL, 's'},
             {"record-dir", required_argument, NULL, 'D'},
+            {"state-dir", required_argument, NULL, 'T'},
             {"root", required_argument, NULL, 'r'},
             {"proc-root", required_argument, NULL, 'x'},
             {"syslog", no_argument, NULL, 'S'},
@@ -153,7 +159,7 @@ int xpv_cmd_hostd(int argc, char **argv)
     hostd_conf_default(&conf);
     memset(&cl, 0, sizeof(cl));
     const char *config = NULL, *root = NULL, *proc_root = "", *name = "cmd", *socket_path = NULL,
-               *record_dir = NULL;
+               *record_dir = NULL, *state_dir = NULL;
     double period = 0, mbs = 0;
     int dry = 0, no_migrate = 0, use_syslog = 0, verbose = 0, c, rc;
     uint64_t rounds = 0;
@@ -205,6 +211,9 @@ int xpv_cmd_hostd(int argc, char **argv)
             break;
         case 'D':
             record_dir = optarg;
+            break;
+        case 'T':
+            state_dir = optarg;
             break;
         case 'r':
             root = optarg;
@@ -268,10 +277,17 @@ int xpv_cmd_hostd(int argc, char **argv)
         conf.migrate_memory = false;
     if (record_dir)
         snprintf(conf.record_dir, sizeof(conf.record_dir), "%s", record_dir);
+    if (state_dir)
+        snprintf(conf.state_dir, sizeof(conf.state_dir), "%s", state_dir);
     if (socket_path)
         snprintf(conf.socket, sizeof(conf.socket), "%s", socket_path);
     if (!conf.socket[0])
         snprintf(conf.socket, sizeof(conf.socket), "%s", hostd_default_socket());
+
+    /* a log line to a closed stderr (a pipe whose reader went away) or a control client that
+     * hung up must not kill the daemon: the write fails with EPIPE instead (launched commands
+     * get the default back, hostd_launch) */
+    signal(SIGPIPE, SIG_IGN);
 
     struct xpv_topo *topo = NULL;
     if ((rc = xpv_topo_discover(root, &topo, &err)) < 0) {

@@ -62,10 +62,11 @@ struct hostd_conf {
     double migrate_mb_s;   /* page-migration budget, MiB per second of period (256) */
     double migrate_max_ms; /* time a round may spend moving pages (100) */
     struct xpv_place_params place;
-    char record_dir[256]; /* where process domains' records go (/dev/shm) */
+    char record_dir[256]; /* where process domains' records go (hostd_default_record_dir()) */
     char socket[256];     /* control socket ("" = hostd_default_socket()) */
-    char state[256]; /* operator placements kept across restarts ("" = <record_dir>/xpv-hostd.state)
-                      */
+    /* where the operator's placements are kept across restarts, <state_dir>/xpv-hostd.state
+     * (hostd_default_state_dir()); a private directory (docs/hostd.md, "Files") */
+    char state_dir[256];
     unsigned nr_domains;
     struct hostd_domain_conf domains[HOSTD_MAX_DOMAINS];
 };
@@ -144,6 +145,10 @@ bool hostd_name_ok(const char *name);
 int hostd_parse_nodes(const struct xpv_topo *t, const char *list, uint64_t *mask,
                       struct xpv_error *err);
 const char *hostd_default_socket(void);
+/* Defaults of record_dir and state_dir: /run/xpv and /var/lib/xpv as root
+ * ($XPV_HOSTD_STATE_DIR overrides the latter), else $XDG_RUNTIME_DIR/xpv for both. */
+const char *hostd_default_record_dir(void);
+const char *hostd_default_state_dir(void);
 
 /* numa_maps (hostd_procfs.c): add each line's N<id>=<pages> × its page size to bytes[] by
  * node position (ids unknown to t are counted in *unknown). Untrusted text; -EINVAL on lines
@@ -185,6 +190,12 @@ void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, co
         __attribute__((format(printf, 4, 5)));
 /* Share of the domain's memory on its nodes, in [0, 1]; 1 when it has none. */
 double hostd_locality(const struct hostd *h, const struct hostd_domain *d);
+/* Open a publisher on the record file at path under the daemon's open discipline
+ * (xpv/safe_open.h): its directory passes the directory rule (record_dir is created 0711
+ * when missing), the file is created (O_EXCL, 0644) or is the daemon's own; foreign: an
+ * existing file another user made for it (a VM's ivshmem file), never created nor grown. */
+int hostd_publisher_open(struct hostd *h, const char *path, bool foreign,
+                         struct xpv_publisher **out, struct xpv_error *err);
 /* A domain's record file: its "record" setting, else <record_dir>/xpv-domain-<name> (a VM's
  * ivshmem file, when it has one, takes precedence in hostd_vm.c). */
 void hostd_record_path(const struct hostd *h, const struct hostd_domain *d, char *buf, size_t len);
