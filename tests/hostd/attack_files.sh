@@ -1,5 +1,5 @@
 #!/bin/sh
-# attack_files.sh XPV CASE — the host daemon's files attacked by an unprivileged user (issue
+# attack_files.sh XPV CASE FIXTURE — the host daemon's files attacked by an unprivileged user (issue
 # 18; docs/security.md, "The host daemon's files"). Each CASE performs the attack for real,
 # as uid 65534 (setpriv), against the root daemon, and checks that it fails:
 #   symlink      a symlink planted in the record directory, pointing at a root-only 0600 file:
@@ -8,19 +8,21 @@
 #                read from) has no effect; a state file of another owner in the state
 #                directory is refused with a logged reason; no manual placement shows
 #   precreated   a record file pre-created by uid 65534 is refused; its owner truncates it and
-#                a publish follows (xpv move): the daemon is alive (no SIGBUS)
+#                a publish follows (xpv move to node 2 of the 4-node FIXTURE topology, through
+#                the recording ops): the daemon is alive (no SIGBUS)
 #   full         the record directory on a full tmpfs (mounted here, unmounted after): a clean
 #                "No space left" error, the daemon alive (no SIGBUS)
 #   corrupt      truncated, empty, non-object and garbage state files: each logged with its
 #                reason, the daemon starts
-#   sigpipe      the daemon's stderr is a pipe whose reader has gone: it keeps running
+#   sigpipe      the daemon's stderr is a pipe whose reader has gone: it keeps running (started
+#                with SIGPIPE at its default: CTest may hand its children SIGPIPE ignored)
 # The record directory is a sticky world-writable directory like /dev/shm (which the
 # directory rule accepts). The kernel's fs.protected_symlinks and fs.protected_regular would
 # stop some of these attacks there by themselves, so they are set to 0 for the test and
 # restored after: the daemon's own discipline is what is tested (CTest serialises the cases
 # with RESOURCE_LOCK xpv_sysctl).
 set -u
-xpv=$1 case=$2
+xpv=$1 case=$2 fixture=${3:-}
 # shellcheck source=../wait.sh
 . "$(dirname "$0")/../wait.sh"
 if [ "$(id -u)" != 0 ]; then echo "skip: needs root (the daemon runs as root; the attacker is uid 65534)"; exit 77; fi
@@ -52,15 +54,18 @@ echo 0 >/proc/sys/fs/protected_symlinks 2>/dev/null && echo 0 >/proc/sys/fs/prot
 sleep 300 & # not a wait: a long-lived process for the daemon to place (killed at the end)
 worker=$!
 
-start() { # start RECORD_DIR: the daemon with domain w, stderr in $d/log
-    "$xpv" hostd --pids "w=$worker" --socket "$sock" --record-dir "$1" --period 0.2 2>"$d/log" &
+died() { wait "$daemon"; fail "the daemon died (status $?)"; }
+start() { # start RECORD_DIR [OPTIONS...]: the daemon with domain w, stderr in $d/log
+    _dir=$1
+    shift
+    "$xpv" hostd --pids "w=$worker" --socket "$sock" --record-dir "$_dir" --period 0.2 "$@" 2>"$d/log" &
     daemon=$!
-    wait_until 10 "the daemon to answer" "$xpv" domains --socket "$sock" || fail "the daemon did not answer"
+    wait_until 10 "the daemon to answer" "$xpv" domains --socket "$sock" || died
 }
 rounds_at_least() { # rounds_at_least N: the daemon has done N rounds
     "$xpv" domains --socket "$sock" --json | python3 -c "import json,sys; r=json.load(sys.stdin)['stats']['rounds']; print('rounds', r); sys.exit(r < $1)"
 }
-alive() { kill -0 "$daemon" 2>/dev/null || { wait "$daemon"; fail "the daemon died (status $?)"; }; }
+alive() { kill -0 "$daemon" 2>/dev/null || died; }
 
 case $case in
 symlink)
@@ -69,7 +74,7 @@ symlink)
     cp -p "$d/secret" "$d/secret.orig"
     nobody ln -s "$d/secret" "$shm/xpv-domain-w" || fail "uid 65534 cannot plant the symlink"
     start "$shm"
-    wait_until 10 "three rounds" rounds_at_least 3 || fail "no rounds"
+    wait_until 10 "three rounds" rounds_at_least 3 || died
     alive
     cmp -s "$d/secret" "$d/secret.orig" || fail "the root-only file was written: $(stat -c '%s bytes' "$d/secret")"
     grep -q 'xpv-domain-w is a symbolic link: refused' "$d/log" || fail "the refusal is not logged"
@@ -80,7 +85,7 @@ state)
     printf '{"w":"0"}' >"$d/state/xpv-hostd.state"
     chown 65534:65534 "$d/state/xpv-hostd.state"
     start "$shm"
-    wait_until 10 "two rounds" rounds_at_least 2 || fail "no rounds"
+    wait_until 10 "two rounds" rounds_at_least 2 || died
     alive
     "$xpv" domains --socket "$sock" >"$d/list" || fail "xpv domains"
     cat "$d/list"
@@ -91,11 +96,12 @@ state)
 precreated)
     nobody sh -c "truncate -s 512K '$shm/xpv-domain-w' && chmod 0644 '$shm/xpv-domain-w'" ||
         fail "uid 65534 cannot pre-create the record"
-    start "$shm"
-    wait_until 10 "two rounds" rounds_at_least 2 || fail "no rounds"
+    start "$shm" --root "$fixture"
+    wait_until 10 "two rounds" rounds_at_least 2 || died
     nobody truncate -s 0 "$shm/xpv-domain-w" || fail "its owner cannot truncate it"
-    "$xpv" move w --nodes 0 --socket "$sock" >"$d/move" 2>&1 # a publish, into the record if it was adopted
-    wait_until 10 "two more rounds" rounds_at_least 4 || fail "the daemon stopped answering"
+    "$xpv" move w --nodes 2 --socket "$sock" >"$d/move" 2>&1 # a publish, into the record if it was adopted
+    cat "$d/move"
+    wait_until 10 "two more rounds" rounds_at_least 4 || died
     alive
     grep -q "xpv-domain-w belongs to uid 65534, not to uid 0: refused" "$d/log" ||
         fail "the pre-created record is not refused with its reason"
@@ -106,7 +112,7 @@ full)
     mount -t tmpfs -o size=64k,mode=0755 xpv-attack "$d/full" || { echo "skip: cannot mount a tmpfs here"; exit 77; }
     dd if=/dev/zero of="$d/full/fill" bs=4k 2>/dev/null # fills it: dd stops at ENOSPC
     start "$d/full"
-    wait_until 10 "three rounds" rounds_at_least 3 || fail "no rounds"
+    wait_until 10 "three rounds" rounds_at_least 3 || died
     alive
     grep -q "cannot reserve .*xpv-domain-w: No space left on device" "$d/log" ||
         fail "no clean error for the full filesystem"
@@ -134,13 +140,14 @@ sigpipe)
     mkfifo "$d/err"
     head -n 1 <"$d/err" >"$d/first" & # not a wait: the reader that goes away after one line
     reader=$!
-    "$xpv" hostd --pids "w=$worker" --socket "$sock" --record-dir "$shm" --period 0.2 2>"$d/err" &
+    env --default-signal=PIPE "$xpv" hostd --pids "w=$worker" --socket "$sock" --record-dir "$shm" \
+        --period 0.2 2>"$d/err" &
     daemon=$!
     wait "$reader"
     echo "first line: $(cat "$d/first")"
-    wait_until 10 "the daemon to answer" "$xpv" domains --socket "$sock" || { wait "$daemon"; fail "the daemon died (status $?)"; }
+    wait_until 10 "the daemon to answer" "$xpv" domains --socket "$sock" || died
     "$xpv" move w --nodes 0 --socket "$sock" >"$d/move" 2>&1 # logs a line into the closed pipe
-    wait_until 10 "two more rounds" rounds_at_least 4 || { wait "$daemon"; fail "the daemon died (status $?)"; }
+    wait_until 10 "two more rounds" rounds_at_least 4 || died
     alive
     ;;
 *)
