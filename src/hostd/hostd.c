@@ -18,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "hostd.h"
+#include "xpv/file.h"
 #include "xpv/publisher.h"
 #include "xpv/safe_open.h"
 #include "xpv/record.h"
@@ -94,7 +96,42 @@ void hostd_record_path(const struct hostd *h, const struct hostd_domain *d, char
         snprintf(buf, len, "%s/xpv-domain-%s", h->conf.record_dir, d->conf.name);
 }
 
-int hostd_publisher_open(struct hostd *h, const char *path, bool foreign,
+/* Whether process pid maps the file fd is open on (a line of /proc/PID/maps with its device
+ * and inode): a VM's ivshmem file must be one QEMU itself maps, so whoever answers QMP cannot
+ * name another file for the daemon to write. */
+static int mapped_by(const struct hostd *h, pid_t pid, int fd, const char *path,
+                     struct xpv_error *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return xpv_error_set(err, -errno, "cannot stat %s: %s", path, strerror(errno));
+    if (pid <= 0)
+        return xpv_error_set(err, -EPERM, "%s: QEMU's pid is unknown: not adopted", path);
+    char maps[300], *text = NULL;
+    size_t len;
+    snprintf(maps, sizeof(maps), "%s/proc/%d/maps", h->proc_root, (int)pid);
+    int rc = xpv_read_file(maps, 64u << 20, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    bool found = false;
+    for (char *line = text, *next; line && *line && !found; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        unsigned maj, min;
+        unsigned long long ino;
+        if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) == 3)
+            found = ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
+                    min == minor(st.st_dev);
+    }
+    free(text);
+    if (!found)
+        return xpv_error_set(err, -EPERM, "%s is not mapped by QEMU (pid %d): not adopted",
+                             path, (int)pid);
+    return 0;
+}
+
+int hostd_publisher_open(struct hostd *h, const char *path, pid_t foreign,
                          struct xpv_publisher **out, struct xpv_error *err)
 {
     char dir[512];
@@ -115,6 +152,11 @@ int hostd_publisher_open(struct hostd *h, const char *path, bool foreign,
     close(dfd);
     if (fd < 0)
         return fd;
+    int rc = foreign ? mapped_by(h, foreign, fd, path, err) : 0;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
     if (created && fchmod(fd, 0644) < 0) { /* readable by the domain's processes, any umask */
         int e = errno;
         close(fd);
@@ -135,7 +177,7 @@ static int publish(struct hostd *h, struct hostd_domain *d)
     if (!d->pub) {
         char path[512];
         hostd_record_path(h, d, path, sizeof(path));
-        if ((rc = hostd_publisher_open(h, path, false, &d->pub, &err)) < 0) {
+        if ((rc = hostd_publisher_open(h, path, 0, &d->pub, &err)) < 0) {
             h->stats.errors++;
             hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "cannot publish its record: %s",
                       xpv_error_str(&err, rc));

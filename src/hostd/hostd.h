@@ -192,9 +192,10 @@ void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, co
 double hostd_locality(const struct hostd *h, const struct hostd_domain *d);
 /* Open a publisher on the record file at path under the daemon's open discipline
  * (xpv/safe_open.h): its directory passes the directory rule (record_dir is created 0711
- * when missing), the file is created (O_EXCL, 0644) or is the daemon's own; foreign: an
- * existing file another user made for it (a VM's ivshmem file), never created nor grown. */
-int hostd_publisher_open(struct hostd *h, const char *path, bool foreign,
+ * when missing), the file is created (O_EXCL, 0644) or is the daemon's own. foreign: the pid
+ * of QEMU, for its ivshmem file: an existing file of any owner, never created nor grown,
+ * that this process maps (/proc/PID/maps); 0 otherwise. */
+int hostd_publisher_open(struct hostd *h, const char *path, pid_t foreign,
                          struct xpv_publisher **out, struct xpv_error *err);
 /* A domain's record file: its "record" setting, else <record_dir>/xpv-domain-<name> (a VM's
  * ivshmem file, when it has one, takes precedence in hostd_vm.c). */
