@@ -14,6 +14,9 @@
 #                "No space left" error, the daemon alive (no SIGBUS)
 #   corrupt      truncated, empty, non-object and garbage state files: each logged with its
 #                reason, the daemon starts
+#   ivshmem      a VM's ivshmem path (QMP's mem-path) names a root-only file QEMU does not map
+#                (as a lying QMP peer would; QEMU's own file moved aside): the daemon does not
+#                write it (a real paused QEMU/TCG; skips without one)
 #   sigpipe      the daemon's stderr is a pipe whose reader has gone: it keeps running (started
 #                with SIGPIPE at its default: CTest may hand its children SIGPIPE ignored)
 # The record directory is a sticky world-writable directory like /dev/shm (which the
@@ -38,7 +41,7 @@ export XPV_HOSTD_STATE_DIR="$d/state"
 sock=$d/hostd.sock
 ps0=$(cat /proc/sys/fs/protected_symlinks) pr0=$(cat /proc/sys/fs/protected_regular)
 cleanup() {
-    for p in ${daemon:-} ${worker:-}; do kill "$p" 2>/dev/null; done
+    for p in ${daemon:-} ${worker:-} ${vm:-}; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
     mountpoint -q "$d/full" 2>/dev/null && umount "$d/full"
     echo "$ps0" >/proc/sys/fs/protected_symlinks 2>/dev/null
@@ -55,10 +58,12 @@ sleep 300 & # not a wait: a long-lived process for the daemon to place (killed a
 worker=$!
 
 died() { wait "$daemon"; fail "the daemon died (status $?)"; }
-start() { # start RECORD_DIR [OPTIONS...]: the daemon with domain w, stderr in $d/log
+domain="--pids w=$worker"
+start() { # start RECORD_DIR [OPTIONS...]: the daemon with $domain (w), stderr in $d/log
     _dir=$1
     shift
-    "$xpv" hostd --pids "w=$worker" --socket "$sock" --record-dir "$_dir" --period 0.2 "$@" 2>"$d/log" &
+    # shellcheck disable=SC2086 # $domain is two words
+    "$xpv" hostd $domain --socket "$sock" --record-dir "$_dir" --period 0.2 "$@" 2>"$d/log" &
     daemon=$!
     wait_until 10 "the daemon to answer" "$xpv" domains --socket "$sock" || died
 }
@@ -136,6 +141,27 @@ corrupt)
         echo "$kind: $(grep 'not restored' "$d/log")"
     done
     ;;
+ivshmem)
+    qemu=$(command -v qemu-system-x86_64) || { echo "skip: qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"; exit 77; }
+    iv=$shm/iv
+    "$qemu" -accel tcg -S -display none -nodefaults -no-user-config -m 64M -smp 1 \
+        -object "memory-backend-file,id=ivm,size=1M,mem-path=$iv,share=on" \
+        -device ivshmem-plain,memdev=ivm,id=iv0 \
+        -qmp "unix:$d/qmp.sock,server=on,wait=off" 2>"$d/qemu.err" & # not a wait: the VM, killed at the end
+    vm=$!
+    wait_until 15 "QEMU's QMP socket" test -S "$d/qmp.sock" || fail "QEMU did not start: $(cat "$d/qemu.err")"
+    mv "$iv" "$iv.qemu" # QEMU keeps its mapping; the path QMP reports is now another file
+    head -c 1048576 /dev/urandom >"$iv"
+    chmod 0600 "$iv"
+    cp -p "$iv" "$d/secret.orig"
+    domain="--qmp w=$d/qmp.sock"
+    start "$shm"
+    wait_until 10 "three rounds" rounds_at_least 3 || died
+    alive
+    kill "$vm"
+    cmp -s "$iv" "$d/secret.orig" || fail "the root-only file QEMU does not map was written"
+    grep -q "iv is not mapped by QEMU (pid [0-9]*): not adopted" "$d/log" || fail "the refusal is not logged"
+    ;;
 sigpipe)
     mkfifo "$d/err"
     head -n 1 <"$d/err" >"$d/first" & # not a wait: the reader that goes away after one line
@@ -146,7 +172,10 @@ sigpipe)
     wait "$reader"
     echo "first line: $(cat "$d/first")"
     wait_until 10 "the daemon to answer" "$xpv" domains --socket "$sock" || died
-    "$xpv" move w --nodes 0 --socket "$sock" >"$d/move" 2>&1 # logs a line into the closed pipe
+    # the reader is gone: these log lines ("placed by the operator" when it moves, "released to
+    # automatic placement" always) go into the closed pipe
+    "$xpv" move w --nodes 0 --socket "$sock" >"$d/move" 2>&1
+    "$xpv" move w --nodes auto --socket "$sock" >>"$d/move" 2>&1
     wait_until 10 "two more rounds" rounds_at_least 4 || died
     alive
     ;;
