@@ -23,11 +23,15 @@ int xpv_dir_check(const struct stat *st, const char *path, unsigned flags, struc
                              (unsigned)st->st_uid, (unsigned)geteuid());
     bool shared = st->st_mode & (S_IWGRP | S_IWOTH);
     if (shared && (flags & XPV_DIR_PRIVATE))
-        return xpv_error_set(err, -EPERM, "%s is group/world-writable (mode %04o): a private "
-                             "directory is wanted", path, (unsigned)(st->st_mode & 07777));
+        return xpv_error_set(err, -EPERM,
+                             "%s is group/world-writable (mode %04o): a private "
+                             "directory is wanted",
+                             path, (unsigned)(st->st_mode & 07777));
     if (shared && !(st->st_mode & S_ISVTX))
-        return xpv_error_set(err, -EPERM, "%s is group/world-writable without the sticky bit "
-                             "(mode %04o)", path, (unsigned)(st->st_mode & 07777));
+        return xpv_error_set(err, -EPERM,
+                             "%s is group/world-writable without the sticky bit "
+                             "(mode %04o)",
+                             path, (unsigned)(st->st_mode & 07777));
     return 0;
 }
 
@@ -68,9 +72,9 @@ int xpv_dir_open(const char *path, unsigned flags, mode_t mode, struct xpv_error
         last = save == NULL || *save == 0;
         /* the directory just walked into (the last one is checked below, with flags) */
         struct stat st;
-        int rc = fstat(fd, &st) < 0 ? xpv_error_set(err, -errno, "%s: %s", wl ? walked : "/",
-                                                    strerror(errno))
-                                    : xpv_dir_check(&st, wl ? walked : "/", 0, err);
+        int rc = fstat(fd, &st) < 0
+                         ? xpv_error_set(err, -errno, "%s: %s", wl ? walked : "/", strerror(errno))
+                         : xpv_dir_check(&st, wl ? walked : "/", 0, err);
         walked[wl] = 0;
         snprintf(walked + wl, sizeof(walked) - wl, "/%s", c);
         if (rc < 0) {
@@ -112,8 +116,7 @@ int xpv_dir_open(const char *path, unsigned flags, mode_t mode, struct xpv_error
 
 /* An existing file we are about to adopt: one that someone else can rewrite, truncate or
  * that is a hard link to another file is refused. */
-static int check_file(int fd, const char *shown, unsigned flags, off_t size,
-                      struct xpv_error *err)
+static int check_file(int fd, const char *shown, unsigned flags, off_t size, struct xpv_error *err)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -121,20 +124,22 @@ static int check_file(int fd, const char *shown, unsigned flags, off_t size,
     if (!S_ISREG(st.st_mode))
         return xpv_error_set(err, -EPERM, "%s is not a regular file", shown);
     if (st.st_nlink != 1)
-        return xpv_error_set(err, -EPERM, "%s has %lu links (a hard link to another file?)",
-                             shown, (unsigned long)st.st_nlink);
+        return xpv_error_set(err, -EPERM, "%s has %lu links (a hard link to another file?)", shown,
+                             (unsigned long)st.st_nlink);
     if (flags & XPV_SAFE_FOREIGN) {
         if (size > 0 && st.st_size < size)
-            return xpv_error_set(err, -EPERM, "%s is %lld bytes: %lld expected (not grown: it "
-                                 "is not ours)", shown, (long long)st.st_size, (long long)size);
+            return xpv_error_set(err, -EPERM,
+                                 "%s is %lld bytes: %lld expected (not grown: it "
+                                 "is not ours)",
+                                 shown, (long long)st.st_size, (long long)size);
         return 0;
     }
     if (st.st_uid != geteuid())
         return xpv_error_set(err, -EPERM, "%s belongs to uid %u, not to uid %u: refused", shown,
                              (unsigned)st.st_uid, (unsigned)geteuid());
     if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return xpv_error_set(err, -EPERM, "%s is group/world-writable (mode %04o): refused",
-                             shown, (unsigned)(st.st_mode & 07777));
+        return xpv_error_set(err, -EPERM, "%s is group/world-writable (mode %04o): refused", shown,
+                             (unsigned)(st.st_mode & 07777));
     return 0;
 }
 
@@ -178,8 +183,8 @@ int xpv_safe_openat(int dirfd, const char *name, int access, unsigned flags, mod
         else if (st.st_size < size || st.st_blocks * 512 < size) {
             int e = posix_fallocate(fd, 0, size);
             if (e)
-                rc = xpv_error_set(err, -e, "cannot reserve %lld bytes for %s: %s",
-                                   (long long)size, shown, strerror(e));
+                rc = xpv_error_set(err, -e, "cannot reserve %lld bytes for %s: %s", (long long)size,
+                                   shown, strerror(e));
         }
     }
     if (rc == 0) {

@@ -93,7 +93,7 @@ int xpv_publisher_open_mem(void *mem, size_t size, struct xpv_publisher **out,
 }
 
 int xpv_publisher_open_fd(int fd, const char *name, struct xpv_publisher **out,
-                         struct xpv_error *err)
+                          struct xpv_error *err)
 {
     *out = NULL;
     if (!name)

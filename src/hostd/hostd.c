@@ -25,9 +25,9 @@
 #include "hostd.h"
 #include "xpv/file.h"
 #include "xpv/publisher.h"
-#include "xpv/safe_open.h"
 #include "xpv/record.h"
 #include "xpv/record_build.h"
+#include "xpv/safe_open.h"
 
 #define MAX_TIDS   4096
 #define MAX_RANGES 1024
@@ -126,8 +126,8 @@ static int mapped_by(const struct hostd *h, pid_t pid, int fd, const char *path,
     }
     free(text);
     if (!found)
-        return xpv_error_set(err, -EPERM, "%s is not mapped by QEMU (pid %d): not adopted",
-                             path, (int)pid);
+        return xpv_error_set(err, -EPERM, "%s is not mapped by QEMU (pid %d): not adopted", path,
+                             (int)pid);
     return 0;
 }
 
@@ -147,8 +147,8 @@ int hostd_publisher_open(struct hostd *h, const char *path, pid_t foreign,
     if (dfd < 0)
         return dfd;
     bool created;
-    int fd = xpv_safe_openat(dfd, name, O_RDWR, foreign ? XPV_SAFE_FOREIGN : XPV_SAFE_CREATE,
-                             0644, XPV_RECORD_MAP_SIZE, path, &created, err);
+    int fd = xpv_safe_openat(dfd, name, O_RDWR, foreign ? XPV_SAFE_FOREIGN : XPV_SAFE_CREATE, 0644,
+                             XPV_RECORD_MAP_SIZE, path, &created, err);
     close(dfd);
     if (fd < 0)
         return fd;
@@ -560,19 +560,18 @@ static char *read_state(struct hostd *h, const char *path, size_t *len)
     char *text = malloc(STATE_MAX + 1);
     size_t n = 0;
     ssize_t r = 0;
-    while (text && n < STATE_MAX && ((r = read(fd, text + n, STATE_MAX - n)) > 0 ||
-                                     (r < 0 && errno == EINTR)))
+    while (text && n < STATE_MAX &&
+           ((r = read(fd, text + n, STATE_MAX - n)) > 0 || (r < 0 && errno == EINTR)))
         n += r > 0 ? (size_t)r : 0;
     int e = errno;
     close(fd);
-    const char *why = !text ? "out of memory"
-                      : r < 0 ? strerror(e)
+    const char *why = !text            ? "out of memory"
+                      : r < 0          ? strerror(e)
                       : n == STATE_MAX ? "larger than 1 MiB"
-                      : n == 0 ? "the file is empty"
-                               : NULL;
+                      : n == 0         ? "the file is empty"
+                                       : NULL;
     if (why) {
-        hostd_log(h, HOSTD_LOG_ERR, NULL, "operator's placements not restored: %s: %s", path,
-                  why);
+        hostd_log(h, HOSTD_LOG_ERR, NULL, "operator's placements not restored: %s: %s", path, why);
         free(text);
         return NULL;
     }

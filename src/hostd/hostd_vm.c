@@ -370,8 +370,8 @@ int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
             hostd_record_path(h, d, path, sizeof(path));
         /* the ivshmem file is QEMU's (its user's): adopted only when QEMU maps it, never
          * created nor grown */
-        if ((rc = hostd_publisher_open(h, path, vd->ivshmem_path[0] ? vd->pid : 0, &d->pub,
-                                       &err)) < 0)
+        pid_t qemu = vd->ivshmem_path[0] ? vd->pid : 0;
+        if ((rc = hostd_publisher_open(h, path, qemu, &d->pub, &err)) < 0)
             goto fail_desc;
     }
     if ((rc = xpv_publisher_publish(d->pub, &desc, &d->generation, &err)) < 0)
