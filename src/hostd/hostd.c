@@ -638,11 +638,14 @@ static void load_pins(struct hostd *h)
 }
 
 /* The directory rule on the record and state directories, when they exist (made later,
- * when first written, otherwise): a directory that breaks it stops the daemon. */
+ * when first written, otherwise): a directory that breaks it stops the daemon. The default
+ * record directory is made now (0711), before the control socket, which would make it 0700
+ * and so keep the domains' processes from their records. */
 static int check_dirs(const struct hostd_conf *c, struct xpv_error *err)
 {
     struct xpv_error e = {0};
-    int fd = xpv_dir_open(c->record_dir, 0, 0, &e);
+    bool dflt = !strcmp(c->record_dir, hostd_default_record_dir());
+    int fd = xpv_dir_open(c->record_dir, dflt ? XPV_DIR_CREATE : 0, 0711, &e);
     if (fd >= 0)
         close(fd);
     else if (fd != -ENOENT)
