@@ -141,8 +141,9 @@ int hostd_publisher_open(struct hostd *h, const char *path, pid_t foreign,
         return xpv_error_set(err, -EINVAL, "%s: a record file wants an absolute path", path);
     const char *name = path + (slash - dir) + 1;
     slash == dir ? (void)(dir[1] = 0) : (void)(*slash = 0);
-    /* the record directory the daemon owns is made when missing (systemd makes /run/xpv) */
-    bool own = !strcmp(dir, h->conf.record_dir);
+    /* the default record directory is made when missing (systemd makes /run/xpv); a
+     * configured one must exist */
+    bool own = !strcmp(dir, hostd_default_record_dir());
     int dfd = xpv_dir_open(dir, own ? XPV_DIR_CREATE : 0, 0711, err);
     if (dfd < 0)
         return dfd;
@@ -477,7 +478,10 @@ static int write_all(int fd, const char *p, size_t n)
 
 static int save_state(struct hostd *h, const char *text, struct xpv_error *err)
 {
-    int dfd = xpv_dir_open(h->conf.state_dir, XPV_DIR_PRIVATE | XPV_DIR_CREATE, 0700, err);
+    /* the default directory is made when missing; a configured one must exist */
+    bool dflt = !strcmp(h->conf.state_dir, hostd_default_state_dir());
+    int dfd = xpv_dir_open(h->conf.state_dir, XPV_DIR_PRIVATE | (dflt ? XPV_DIR_CREATE : 0), 0700,
+                           err);
     if (dfd < 0)
         return dfd;
     char tmp[600];
