@@ -83,12 +83,15 @@ int xpv_dir_open(const char *path, unsigned flags, mode_t mode, struct xpv_error
         }
         int nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (nfd < 0 && errno == ENOENT && last && (flags & XPV_DIR_CREATE)) {
-            if (mkdirat(fd, c, mode) < 0 && errno != EEXIST) {
+            bool made = mkdirat(fd, c, mode) == 0;
+            if (!made && errno != EEXIST) {
                 int e = errno;
                 close(fd);
                 return xpv_error_set(err, -e, "cannot create %s: %s", walked, strerror(e));
             }
             nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (nfd >= 0 && made)
+                fchmod(nfd, mode); /* the mode asked for, whatever the umask */
         }
         int e = errno;
         close(fd);

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define XPV_DIR_PRIVATE 1u /* the last component: not group/world-writable, even sticky */
-#define XPV_DIR_CREATE  2u /* mkdir the last component (mode) when missing */
+#define XPV_DIR_CREATE  2u /* mkdir the last component when missing (mode, not umasked) */
 
 /*
  * The directory rule on one directory's stat: 0, or -EPERM with "PATH: why" in err (not a
