@@ -3,12 +3,13 @@
  * mapping (a file under /dev/shm for processes on one kernel, an ivshmem region for a VM)
  * under the record's seqlock, and wakes readers waiting on it (a futex on the sequence word).
  *
- * One publisher per mapping: the file variant takes an exclusive flock() and refuses a second
- * one with -EBUSY. The generation continues from the record found in the mapping when the
- * publisher opens it, so it grows across publisher restarts; after that the publisher keeps the
- * generation and sequence word itself and never reads them back (a guest can write an ivshmem
- * region). Generations skip 0 if they ever wrap. The file is left in place on close so readers
- * keep the last record.
+ * One publisher per mapping: the file variant takes a write lock on the whole file (an
+ * open-file-description lock, F_OFD_SETLK, which readers cannot take: they cannot open it for
+ * writing) and refuses a second one with -EBUSY. The generation continues from the record found in
+ * the mapping when the publisher opens it, so it grows across publisher restarts; after that the
+ * publisher keeps the generation and sequence word itself and never reads them back (a guest can
+ * write an ivshmem region). Generations skip 0 if they ever wrap. The file is left in place on
+ * close so readers keep the last record.
  */
 #ifndef XPV_PUBLISHER_H
 #define XPV_PUBLISHER_H

@@ -12,7 +12,7 @@
  *
  * The mapping is read once, when the publisher opens it: the generation found there (so that
  * generations keep growing across publisher restarts) and the seq word (a previous publisher
- * that died mid-write left it odd: this one, alone by the flock, rounds it up). From then on
+ * that died mid-write left it odd: this one, alone by its write lock, rounds it up). From then on
  * the publisher keeps both in its own struct and only writes them: the mapping may be an
  * ivshmem region the guest can write, and a value read back from it (a generation of
  * 2^64 - 1 would make the next one 0, which the ABI reserves for "nothing published") must
@@ -30,7 +30,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -98,11 +97,16 @@ int xpv_publisher_open_fd(int fd, const char *name, struct xpv_publisher **out,
     *out = NULL;
     if (!name)
         name = "the record file";
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    /* One publisher per file: an open-file-description write lock, which only a writer can
+     * take (a reader's flock() on the 0644 file used to keep the next publisher out). */
+    struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_OFD_SETLK, &lk) < 0) {
         int e = errno;
         close(fd);
-        if (e == EWOULDBLOCK)
+        if (e == EAGAIN || e == EACCES)
             return xpv_error_set(err, -EBUSY, "another publisher is writing %s", name);
+        if (e == EBADF)
+            return xpv_error_set(err, -EBADF, "%s is not open for writing", name);
         return xpv_error_set(err, -e, "cannot lock %s: %s", name, strerror(e));
     }
     struct stat st;
