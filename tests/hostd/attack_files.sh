@@ -10,6 +10,8 @@
 #   precreated   a record file pre-created by uid 65534 is refused; its owner truncates it and
 #                a publish follows (xpv move to node 2 of the 4-node FIXTURE topology, through
 #                the recording ops): the daemon is alive (no SIGBUS)
+#   flock        uid 65534 opens the daemon's record (0644) read-only and holds flock(LOCK_EX)
+#                on it; the daemon restarts: it still publishes
 #   full         the record directory on a full tmpfs (mounted here, unmounted after): a clean
 #                "No space left" error, the daemon alive (no SIGBUS)
 #   corrupt      truncated, empty, non-object and garbage state files: each logged with its
@@ -41,7 +43,8 @@ export XPV_HOSTD_STATE_DIR="$d/state"
 sock=$d/hostd.sock
 ps0=$(cat /proc/sys/fs/protected_symlinks) pr0=$(cat /proc/sys/fs/protected_regular)
 cleanup() {
-    for p in ${daemon:-} ${worker:-} ${vm:-}; do kill "$p" 2>/dev/null; done
+    [ -n "${locker:-}" ] && pkill -P "$locker" 2>/dev/null # flock's child
+    for p in ${daemon:-} ${worker:-} ${vm:-} ${locker:-}; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
     mountpoint -q "$d/full" 2>/dev/null && umount "$d/full"
     echo "$ps0" >/proc/sys/fs/protected_symlinks 2>/dev/null
@@ -111,6 +114,27 @@ precreated)
     grep -q "xpv-domain-w belongs to uid 65534, not to uid 0: refused" "$d/log" ||
         fail "the pre-created record is not refused with its reason"
     [ "$(stat -c %U "$shm/xpv-domain-w")" = nobody ] || fail "the file changed hands"
+    ;;
+flock)
+    command -v flock >/dev/null || { echo "skip: needs flock(1) (util-linux)"; exit 77; }
+    start "$shm"
+    wait_until 10 "w's record" nonempty "$shm/xpv-domain-w" || fail "no record for w"
+    kill "$daemon"
+    wait "$daemon"
+    # setpriv execs flock(1) (so $locker is flock's pid), which runs its command once it holds the lock
+    setpriv --reuid=65534 --regid=65534 --clear-groups flock -x -n "$shm/xpv-domain-w" sleep 300 & # not a wait: the lock holder, killed at the end
+    locker=$!
+    # flock(1) runs sleep once it holds the lock
+    wait_until 10 "the lock taken" pgrep -P "$locker" || fail "uid 65534 could not lock the record"
+    start "$shm"
+    wait_until 10 "two rounds" rounds_at_least 2 || died
+    alive
+    grep -q "another publisher is writing" "$d/log" && fail "a reader's flock kept the daemon from publishing"
+    "$xpv" domains --socket "$sock" --json | python3 -c "
+import json, sys
+r = json.load(sys.stdin)
+assert r['stats']['publishes'] >= 1 and r['stats']['errors'] == 0, r['stats']
+" || fail "no record published"
     ;;
 full)
     mkdir "$d/full"
