@@ -12,11 +12,16 @@
  *
  * The mapping is read once, when the publisher opens it: the generation found there (so that
  * generations keep growing across publisher restarts) and the seq word (a previous publisher
- * that died mid-write left it odd: this one, alone by the flock, rounds it up). From then on
+ * that died mid-write left it odd: this one, alone by its write lock, rounds it up). From then on
  * the publisher keeps both in its own struct and only writes them: the mapping may be an
  * ivshmem region the guest can write, and a value read back from it (a generation of
  * 2^64 - 1 would make the next one 0, which the ABI reserves for "nothing published") must
  * never steer what the host publishes. A generation that would wrap skips 0.
+ *
+ * The file is opened under the discipline of xpv/safe_open.h (no symbolic link, created with
+ * O_EXCL or the caller's own and not writable by others, one link, its size reserved with
+ * posix_fallocate); xpv_publisher_open_fd() maps a file the caller opened so (the host
+ * daemon's record directory, a VM's ivshmem file).
  */
 #define _GNU_SOURCE
 #include "xpv/publisher.h"
@@ -25,7 +30,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,6 +37,7 @@
 
 #include "shm.h"
 #include "xpv/channel.h"
+#include "xpv/safe_open.h"
 
 struct xpv_publisher {
     uint8_t *map;
@@ -86,42 +91,46 @@ int xpv_publisher_open_mem(void *mem, size_t size, struct xpv_publisher **out,
     return make(mem, size, -1, out, err);
 }
 
-int xpv_publisher_open(const char *path, struct xpv_publisher **out, struct xpv_error *err)
+int xpv_publisher_open_fd(int fd, const char *name, struct xpv_publisher **out,
+                          struct xpv_error *err)
 {
     *out = NULL;
-    if (!path)
-        path = xpv_channel_default_path();
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return xpv_error_set(err, -errno, "cannot open %s for writing: %s", path, strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    if (!name)
+        name = "the record file";
+    /* One publisher per file: an open-file-description write lock, which only a writer can
+     * take (a reader's flock() on the 0644 file used to keep the next publisher out). */
+    struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_OFD_SETLK, &lk) < 0) {
         int e = errno;
         close(fd);
-        if (e == EWOULDBLOCK)
-            return xpv_error_set(err, -EBUSY, "another publisher is writing %s", path);
-        return xpv_error_set(err, -e, "cannot lock %s: %s", path, strerror(e));
+        if (e == EAGAIN || e == EACCES)
+            return xpv_error_set(err, -EBUSY, "another publisher is writing %s", name);
+        if (e == EBADF)
+            return xpv_error_set(err, -EBADF, "%s is not open for writing", name);
+        return xpv_error_set(err, -e, "cannot lock %s: %s", name, strerror(e));
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = errno;
         close(fd);
-        return xpv_error_set(err, -e, "cannot stat %s: %s", path, strerror(e));
+        return xpv_error_set(err, -e, "cannot stat %s: %s", name, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return xpv_error_set(err, -EINVAL, "%s is not a regular file", path);
+        return xpv_error_set(err, -EINVAL, "%s is not a regular file", name);
     }
-    if ((size_t)st.st_size < XPV_RECORD_MAP_SIZE && ftruncate(fd, XPV_RECORD_MAP_SIZE) < 0) {
-        int e = errno;
+    if ((size_t)st.st_size < XPV_RECORD_MAP_SIZE) {
+        /* the caller's open reserves the size (xpv_safe_openat): a file smaller than the
+         * mapping would SIGBUS at the first store past its end */
         close(fd);
-        return xpv_error_set(err, -e, "cannot size %s to %u bytes: %s", path, XPV_RECORD_MAP_SIZE,
-                             strerror(e));
+        return xpv_error_set(err, -EINVAL, "%s is %lld bytes, smaller than a record mapping (%u)",
+                             name, (long long)st.st_size, XPV_RECORD_MAP_SIZE);
     }
     void *map = mmap(NULL, XPV_RECORD_MAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
         int e = errno;
         close(fd);
-        return xpv_error_set(err, -e, "cannot map %s: %s", path, strerror(e));
+        return xpv_error_set(err, -e, "cannot map %s: %s", name, strerror(e));
     }
     int rc = make(map, XPV_RECORD_MAP_SIZE, fd, out, err);
     if (rc < 0) {
@@ -129,6 +138,19 @@ int xpv_publisher_open(const char *path, struct xpv_publisher **out, struct xpv_
         close(fd);
     }
     return rc;
+}
+
+int xpv_publisher_open(const char *path, struct xpv_publisher **out, struct xpv_error *err)
+{
+    *out = NULL;
+    if (!path)
+        path = xpv_channel_default_path();
+    /* a new file (O_EXCL), or an existing one that is the caller's own, not writable by
+     * others, one link, no symlink; its size reserved so a full tmpfs fails here */
+    int fd = xpv_safe_open(path, O_RDWR, XPV_SAFE_CREATE, 0644, XPV_RECORD_MAP_SIZE, NULL, err);
+    if (fd < 0)
+        return fd;
+    return xpv_publisher_open_fd(fd, path, out, err);
 }
 
 uint64_t xpv_publisher_generation(const struct xpv_publisher *p)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,11 @@ static void usage(FILE *f)
             "  --qmp-timeout DURATION  longest wait for each QMP answer of a VM's QEMU\n"
             "                      (default 200ms; a bare number is seconds); a QEMU\n"
             "                      that misses it is skipped and asked again later\n"
-            "  --record-dir DIR    where process domains' records go (default /dev/shm)\n"
+            "  --record-dir DIR    where process domains' records go (default /run/xpv as\n"
+            "                      root, else $XDG_RUNTIME_DIR/xpv)\n"
+            "  --state-dir DIR     a private directory for the operator's placements\n"
+            "                      (default $XPV_HOSTD_STATE_DIR, else /var/lib/xpv as root,\n"
+            "                      else $XDG_RUNTIME_DIR/xpv)\n"
             "  --root DIR          host topology from a saved sysfs tree (a fixture); the\n"
             "                      recording ops are then used (nothing is changed)\n"
             "  --proc-root DIR     read /proc and node meminfo under DIR (default: /)\n"
@@ -152,6 +157,7 @@ int xpv_cmd_hostd(int argc, char **argv)
             {"socket", required_argument, NULL, 's'},
             {"qmp-timeout", required_argument, NULL, 'T'},
             {"record-dir", required_argument, NULL, 'D'},
+            {"state-dir", required_argument, NULL, 'A'},
             {"root", required_argument, NULL, 'r'},
             {"proc-root", required_argument, NULL, 'x'},
             {"syslog", no_argument, NULL, 'S'},
@@ -164,7 +170,7 @@ int xpv_cmd_hostd(int argc, char **argv)
     hostd_conf_default(&conf);
     memset(&cl, 0, sizeof(cl));
     const char *config = NULL, *root = NULL, *proc_root = "", *name = "cmd", *socket_path = NULL,
-               *record_dir = NULL;
+               *record_dir = NULL, *state_dir = NULL;
     double period = 0, mbs = 0, qmp_timeout = 0;
     int dry = 0, no_migrate = 0, use_syslog = 0, verbose = 0, c, rc;
     uint64_t rounds = 0;
@@ -221,6 +227,9 @@ int xpv_cmd_hostd(int argc, char **argv)
             break;
         case 'D':
             record_dir = optarg;
+            break;
+        case 'A':
+            state_dir = optarg;
             break;
         case 'r':
             root = optarg;
@@ -286,6 +295,8 @@ int xpv_cmd_hostd(int argc, char **argv)
         snprintf(conf.record_dir, sizeof(conf.record_dir), "%s", record_dir);
     if (qmp_timeout)
         conf.qmp_timeout_ms = qmp_timeout * 1e3;
+    if (state_dir)
+        snprintf(conf.state_dir, sizeof(conf.state_dir), "%s", state_dir);
     if (socket_path)
         snprintf(conf.socket, sizeof(conf.socket), "%s", socket_path);
     if (!conf.socket[0] && hostd_default_socket())
@@ -295,6 +306,11 @@ int xpv_cmd_hostd(int argc, char **argv)
         hostd_conf_release(&conf);
         return XPV_EXIT_USAGE;
     }
+
+    /* a log line to a closed stderr (a pipe whose reader went away) or a control client that
+     * hung up must not kill the daemon: the write fails with EPIPE instead (launched commands
+     * get the default back, hostd_launch) */
+    signal(SIGPIPE, SIG_IGN);
 
     struct xpv_topo *topo = NULL;
     if ((rc = xpv_topo_discover(root, &topo, &err)) < 0) {

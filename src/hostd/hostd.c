@@ -18,13 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "hostd.h"
+#include "xpv/file.h"
 #include "xpv/publisher.h"
 #include "xpv/record.h"
 #include "xpv/record_build.h"
+#include "xpv/safe_open.h"
 
 #define MAX_TIDS   4096
 #define MAX_RANGES 1024
@@ -93,6 +96,76 @@ void hostd_record_path(const struct hostd *h, const struct hostd_domain *d, char
         snprintf(buf, len, "%s/xpv-domain-%s", h->conf.record_dir, d->conf.name);
 }
 
+/* Whether process pid maps the file fd is open on (a line of /proc/PID/maps with its device
+ * and inode): a VM's ivshmem file must be one QEMU itself maps, so whoever answers QMP cannot
+ * name another file for the daemon to write. */
+static int mapped_by(const struct hostd *h, pid_t pid, int fd, const char *path,
+                     struct xpv_error *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return xpv_error_set(err, -errno, "cannot stat %s: %s", path, strerror(errno));
+    if (pid <= 0)
+        return xpv_error_set(err, -EPERM, "%s: QEMU's pid is unknown: not adopted", path);
+    char maps[300], *text = NULL;
+    size_t len;
+    snprintf(maps, sizeof(maps), "%s/proc/%d/maps", h->proc_root, (int)pid);
+    int rc = xpv_read_file(maps, 64u << 20, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    bool found = false;
+    for (char *line = text, *next; line && *line && !found; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        unsigned maj, min;
+        unsigned long long ino;
+        if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) == 3)
+            found = ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
+                    min == minor(st.st_dev);
+    }
+    free(text);
+    if (!found)
+        return xpv_error_set(err, -EPERM, "%s is not mapped by QEMU (pid %d): not adopted", path,
+                             (int)pid);
+    return 0;
+}
+
+int hostd_publisher_open(struct hostd *h, const char *path, pid_t foreign,
+                         struct xpv_publisher **out, struct xpv_error *err)
+{
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || !slash[1])
+        return xpv_error_set(err, -EINVAL, "%s: a record file wants an absolute path", path);
+    const char *name = path + (slash - dir) + 1;
+    slash == dir ? (void)(dir[1] = 0) : (void)(*slash = 0);
+    /* the default record directory is made when missing (systemd makes /run/xpv); a
+     * configured one must exist */
+    bool own = !strcmp(dir, hostd_default_record_dir());
+    int dfd = xpv_dir_open(dir, own ? XPV_DIR_CREATE : 0, 0711, err);
+    if (dfd < 0)
+        return dfd;
+    bool created;
+    int fd = xpv_safe_openat(dfd, name, O_RDWR, foreign ? XPV_SAFE_FOREIGN : XPV_SAFE_CREATE, 0644,
+                             XPV_RECORD_MAP_SIZE, path, &created, err);
+    close(dfd);
+    if (fd < 0)
+        return fd;
+    int rc = foreign ? mapped_by(h, foreign, fd, path, err) : 0;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    if (created && fchmod(fd, 0644) < 0) { /* readable by the domain's processes, any umask */
+        int e = errno;
+        close(fd);
+        return xpv_error_set(err, -e, "%s: chmod: %s", path, strerror(e));
+    }
+    return xpv_publisher_open_fd(fd, path, out, err);
+}
+
 /* Publish d's record: the nodes it is bound to (all when unbound). */
 static int publish(struct hostd *h, struct hostd_domain *d)
 {
@@ -105,7 +178,7 @@ static int publish(struct hostd *h, struct hostd_domain *d)
     if (!d->pub) {
         char path[512];
         hostd_record_path(h, d, path, sizeof(path));
-        if ((rc = xpv_publisher_open(path, &d->pub, &err)) < 0) {
+        if ((rc = hostd_publisher_open(h, path, 0, &d->pub, &err)) < 0) {
             h->stats.errors++;
             hostd_log(h, HOSTD_LOG_ERR, d->conf.name, "cannot publish its record: %s",
                       xpv_error_str(&err, rc));
@@ -376,15 +449,61 @@ out:
  * The operator's placements survive a daemon restart: {"domain": "node list", ...} in the
  * state file, or {"domain": {"nodes": "node list", "vcpus": {"QEMU cpu-index": node id}}}
  * for a VM with vCPUs placed on their own ("nodes" absent when only vCPUs are placed),
- * rewritten (atomically) on every manual move. Everything else is rebuilt from the system:
- * bindings from the threads' affinity, generations from the record files.
+ * rewritten on every manual move. Everything else is rebuilt from the system: bindings from
+ * the threads' affinity, generations from the record files.
+ *
+ * The file is <state_dir>/xpv-hostd.state, state_dir a private directory (the directory
+ * rule with XPV_DIR_PRIVATE: root's or the daemon's, not group/world-writable), opened
+ * under the discipline of xpv/safe_open.h. It is written atomically and durably (a
+ * temporary file made with O_EXCL beside it, fsync, rename, fsync of the directory); a file
+ * it cannot trust or parse is logged with the reason and ignored.
  */
-static void state_path(const struct hostd *h, char *buf, size_t len)
+#define STATE_NAME "xpv-hostd.state"
+#define STATE_TMP  "xpv-hostd.state.tmp"
+#define STATE_MAX  (1u << 20)
+
+static int write_all(int fd, const char *p, size_t n)
 {
-    if (h->conf.state[0])
-        snprintf(buf, len, "%s", h->conf.state);
-    else
-        snprintf(buf, len, "%s/xpv-hostd.state", h->conf.record_dir);
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int save_state(struct hostd *h, const char *text, struct xpv_error *err)
+{
+    /* the default directory is made when missing; a configured one must exist */
+    bool dflt = !strcmp(h->conf.state_dir, hostd_default_state_dir());
+    int dfd = xpv_dir_open(h->conf.state_dir, XPV_DIR_PRIVATE | (dflt ? XPV_DIR_CREATE : 0), 0700,
+                           err);
+    if (dfd < 0)
+        return dfd;
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s/" STATE_TMP, h->conf.state_dir);
+    unlinkat(dfd, STATE_TMP, 0); /* a previous daemon's, left by a crash: our private dir */
+    int rc, fd = xpv_safe_openat(dfd, STATE_TMP, O_WRONLY, XPV_SAFE_EXCL, 0600, 0, tmp, NULL, err);
+    if (fd < 0) {
+        close(dfd);
+        return fd;
+    }
+    if ((rc = write_all(fd, text, strlen(text))) < 0 || (fsync(fd) < 0 && (rc = -errno)))
+        xpv_error_set(err, rc, "cannot write %s: %s", tmp, strerror(-rc));
+    if (close(fd) < 0 && rc == 0)
+        rc = xpv_error_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
+    if (rc == 0 && renameat(dfd, STATE_TMP, dfd, STATE_NAME) < 0)
+        rc = xpv_error_set(err, -errno, "cannot rename %s: %s", tmp, strerror(errno));
+    if (rc == 0 && fsync(dfd) < 0)
+        rc = xpv_error_set(err, -errno, "cannot sync %s: %s", h->conf.state_dir, strerror(errno));
+    if (rc < 0)
+        unlinkat(dfd, STATE_TMP, 0);
+    close(dfd);
+    return rc;
 }
 
 void hostd_save_state(struct hostd *h)
@@ -409,24 +528,84 @@ void hostd_save_state(struct hostd *h)
         json_object_set_new(e, "vcpus", vcpus);
         json_object_set_new(o, d->conf.name, e);
     }
-    char path[512], tmp[520];
-    state_path(h, path, sizeof(path));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if (json_dump_file(o, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0) {
-        h->stats.errors++;
-        hostd_log(h, HOSTD_LOG_WARN, NULL, "cannot save the operator's placements in %s", path);
-    }
+    char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
+    struct xpv_error err = {0};
+    int rc = text ? save_state(h, text, &err) : -ENOMEM;
+    free(text);
+    if (rc < 0) {
+        h->stats.errors++;
+        hostd_log(h, HOSTD_LOG_ERR, NULL, "cannot save the operator's placements: %s",
+                  xpv_error_str(&err, rc));
+    }
+}
+
+/* The state file's text (NULL: none, or refused: logged with the reason). */
+static char *read_state(struct hostd *h, const char *path, size_t *len)
+{
+    struct xpv_error err = {0};
+    int dfd = xpv_dir_open(h->conf.state_dir, XPV_DIR_PRIVATE, 0, &err);
+    if (dfd == -ENOENT)
+        return NULL; /* no state yet */
+    if (dfd < 0) {
+        hostd_log(h, HOSTD_LOG_ERR, NULL, "operator's placements not restored: %s",
+                  xpv_error_str(&err, dfd));
+        return NULL;
+    }
+    int fd = xpv_safe_openat(dfd, STATE_NAME, O_RDONLY, 0, 0, 0, path, NULL, &err);
+    close(dfd);
+    if (fd == -ENOENT)
+        return NULL;
+    if (fd < 0) {
+        hostd_log(h, HOSTD_LOG_ERR, NULL, "operator's placements not restored: %s",
+                  xpv_error_str(&err, fd));
+        return NULL;
+    }
+    char *text = malloc(STATE_MAX + 1);
+    size_t n = 0;
+    ssize_t r = 0;
+    while (text && n < STATE_MAX &&
+           ((r = read(fd, text + n, STATE_MAX - n)) > 0 || (r < 0 && errno == EINTR)))
+        n += r > 0 ? (size_t)r : 0;
+    int e = errno;
+    close(fd);
+    const char *why = !text            ? "out of memory"
+                      : r < 0          ? strerror(e)
+                      : n == STATE_MAX ? "larger than 1 MiB"
+                      : n == 0         ? "the file is empty"
+                                       : NULL;
+    if (why) {
+        hostd_log(h, HOSTD_LOG_ERR, NULL, "operator's placements not restored: %s: %s", path, why);
+        free(text);
+        return NULL;
+    }
+    text[n] = 0;
+    *len = n;
+    return text;
 }
 
 static void load_pins(struct hostd *h)
 {
-    char path[512];
-    state_path(h, path, sizeof(path));
+    char path[600];
+    snprintf(path, sizeof(path), "%s/" STATE_NAME, h->conf.state_dir);
+    size_t len = 0;
+    char *text = read_state(h, path, &len);
+    if (!text)
+        return;
     json_error_t je;
-    json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!o)
-        return; /* no state yet */
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!o || !json_is_object(o)) {
+        if (o)
+            hostd_log(h, HOSTD_LOG_ERR, NULL,
+                      "operator's placements not restored: %s: not a JSON object", path);
+        else
+            hostd_log(h, HOSTD_LOG_ERR, NULL,
+                      "operator's placements not restored: %s:%d:%d: %s (corrupt or truncated)",
+                      path, je.line, je.column, je.text);
+        json_decref(o);
+        return;
+    }
     const char *name;
     json_t *v;
     json_object_foreach(o, name, v)
@@ -448,13 +627,40 @@ static void load_pins(struct hostd *h)
                       path);
             continue;
         }
+        struct xpv_error err = {0};
+        int rc;
         if (nodes && !d->pinned &&
-            hostd_parse_nodes(h->topo, json_string_value(nodes), &m, NULL) == 0)
+            (rc = hostd_parse_nodes(h->topo, json_string_value(nodes), &m, &err)) == 0)
             d->pinned = m;
+        else if (nodes && !d->pinned)
+            hostd_log(h, HOSTD_LOG_WARN, d->conf.name, "%s: ignoring its nodes: %s", path,
+                      xpv_error_str(&err, rc));
         if (vcpus && json_object_size(vcpus))
             d->saved_vcpus = json_incref(vcpus);
     }
     json_decref(o);
+}
+
+/* The directory rule on the record and state directories, when they exist (made later,
+ * when first written, otherwise): a directory that breaks it stops the daemon. The default
+ * record directory is made now (0711), before the control socket, which would make it 0700
+ * and so keep the domains' processes from their records. */
+static int check_dirs(const struct hostd_conf *c, struct xpv_error *err)
+{
+    struct xpv_error e = {0};
+    bool dflt = !strcmp(c->record_dir, hostd_default_record_dir());
+    int fd = xpv_dir_open(c->record_dir, dflt ? XPV_DIR_CREATE : 0, 0711, &e);
+    if (fd >= 0)
+        close(fd);
+    else if (fd != -ENOENT)
+        return xpv_error_set(err, fd, "record directory refused: %s", xpv_error_str(&e, fd));
+    e = (struct xpv_error){0};
+    fd = xpv_dir_open(c->state_dir, XPV_DIR_PRIVATE, 0, &e);
+    if (fd >= 0)
+        close(fd);
+    else if (fd != -ENOENT)
+        return xpv_error_set(err, fd, "state directory refused: %s", xpv_error_str(&e, fd));
+    return 0;
 }
 
 int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_error *err)
@@ -516,6 +722,9 @@ int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *top
     if (topo->nr_nodes > XPV_PLACE_MAX_NODES)
         return xpv_error_set(err, -EINVAL, "%u nodes: the placement handles up to %d",
                              topo->nr_nodes, XPV_PLACE_MAX_NODES);
+    int rc = check_dirs(c, err);
+    if (rc < 0)
+        return rc;
     h->domains = calloc(c->nr_domains ? c->nr_domains : 1, sizeof(*h->domains));
     if (!h->domains)
         return xpv_error_set(err, -ENOMEM, "out of memory");

@@ -62,12 +62,13 @@ struct hostd_conf {
     double migrate_mb_s;   /* page-migration budget, MiB per second of period (256) */
     double migrate_max_ms; /* time a round may spend moving pages (100) */
     struct xpv_place_params place;
-    char record_dir[256];  /* where process domains' records go (/dev/shm) */
-    char socket[256];      /* control socket ("" = hostd_default_socket()) */
+    char record_dir[256]; /* where process domains' records go (hostd_default_record_dir()) */
+    char socket[256];     /* control socket ("" = hostd_default_socket()) */
     double qmp_timeout_ms; /* each QMP call to a VM's QEMU (200); a VM that times out is
                               skipped, and tried again later (docs/hostd.md) */
-    char state[256]; /* operator placements kept across restarts ("" = <record_dir>/xpv-hostd.state)
-                      */
+    /* where the operator's placements are kept across restarts, <state_dir>/xpv-hostd.state
+     * (hostd_default_state_dir()); a private directory (docs/hostd.md, "Files") */
+    char state_dir[256];
     unsigned nr_domains;
     struct hostd_domain_conf domains[HOSTD_MAX_DOMAINS];
 };
@@ -155,6 +156,10 @@ int hostd_parse_nodes(const struct xpv_topo *t, const char *list, uint64_t *mask
  * else $XDG_RUNTIME_DIR/xpv-hostd.sock; NULL when none applies (not root, neither variable
  * set): never a shared directory such as /tmp, where another user could answer first. */
 const char *hostd_default_socket(void);
+/* Defaults of record_dir and state_dir: /run/xpv and /var/lib/xpv as root
+ * ($XPV_HOSTD_STATE_DIR overrides the latter), else $XDG_RUNTIME_DIR/xpv for both. */
+const char *hostd_default_record_dir(void);
+const char *hostd_default_state_dir(void);
 
 /* numa_maps (hostd_procfs.c): add each line's N<id>=<pages> × its page size to bytes[] by
  * node position (ids unknown to t are counted in *unknown). Untrusted text; -EINVAL on lines
@@ -196,6 +201,13 @@ void hostd_log(struct hostd *h, enum hostd_log_level lvl, const char *domain, co
         __attribute__((format(printf, 4, 5)));
 /* Share of the domain's memory on its nodes, in [0, 1]; 1 when it has none. */
 double hostd_locality(const struct hostd *h, const struct hostd_domain *d);
+/* Open a publisher on the record file at path under the daemon's open discipline
+ * (xpv/safe_open.h): its directory passes the directory rule (record_dir is created 0711
+ * when missing), the file is created (O_EXCL, 0644) or is the daemon's own. foreign: the pid
+ * of QEMU, for its ivshmem file: an existing file of any owner, never created nor grown,
+ * that this process maps (/proc/PID/maps); 0 otherwise. */
+int hostd_publisher_open(struct hostd *h, const char *path, pid_t foreign,
+                         struct xpv_publisher **out, struct xpv_error *err);
 /* A domain's record file: its "record" setting, else <record_dir>/xpv-domain-<name> (a VM's
  * ivshmem file, when it has one, takes precedence in hostd_vm.c). */
 void hostd_record_path(const struct hostd *h, const struct hostd_domain *d, char *buf, size_t len);

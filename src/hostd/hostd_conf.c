@@ -24,7 +24,29 @@ void hostd_conf_default(struct hostd_conf *c)
     c->migrate_max_ms = 100;
     c->qmp_timeout_ms = 200;
     xpv_place_params_default(&c->place);
-    snprintf(c->record_dir, sizeof(c->record_dir), "/dev/shm");
+    snprintf(c->record_dir, sizeof(c->record_dir), "%s", hostd_default_record_dir());
+    snprintf(c->state_dir, sizeof(c->state_dir), "%s", hostd_default_state_dir());
+}
+
+const char *hostd_default_record_dir(void)
+{
+    if (geteuid() == 0)
+        return "/run/xpv";
+    static __thread char buf[256]; /* per thread, not shared state */
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    if (rt && *rt)
+        snprintf(buf, sizeof(buf), "%s/xpv", rt);
+    else
+        snprintf(buf, sizeof(buf), "/tmp/xpv-%u", (unsigned)geteuid());
+    return buf;
+}
+
+const char *hostd_default_state_dir(void)
+{
+    const char *env = getenv("XPV_HOSTD_STATE_DIR");
+    if (env && *env)
+        return env;
+    return geteuid() == 0 ? "/var/lib/xpv" : hostd_default_record_dir();
 }
 
 const char *hostd_default_socket(void)
@@ -267,6 +289,9 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
         } else if (!strcmp(key, "record_dir")) {
             if ((rc = copy_str(c->record_dir, sizeof(c->record_dir), v, name, key, err)))
                 goto out;
+        } else if (!strcmp(key, "state_dir")) {
+            if ((rc = copy_str(c->state_dir, sizeof(c->state_dir), v, name, key, err)))
+                goto out;
         } else if (!strcmp(key, "socket")) {
             if ((rc = copy_str(c->socket, sizeof(c->socket), v, name, key, err)))
                 goto out;
@@ -296,7 +321,7 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
                     err, -EINVAL,
                     "%s: unknown key \"%s\" (known: period_s, migrate_memory, "
                     "migrate_mb_s, migrate_max_ms, qmp_timeout_ms, hysteresis, max_moves, "
-                    "record_dir, socket, domains)",
+                    "record_dir, state_dir, socket, domains)",
                     name, key);
             goto out;
         }

@@ -419,7 +419,10 @@ int hostd_vm_placed(struct hostd *h, struct hostd_domain *d)
             snprintf(path, sizeof(path), "%s", vd->ivshmem_path);
         else
             hostd_record_path(h, d, path, sizeof(path));
-        if ((rc = xpv_publisher_open(path, &d->pub, &err)) < 0)
+        /* the ivshmem file is QEMU's (its user's): adopted only when QEMU maps it, never
+         * created nor grown */
+        pid_t qemu = vd->ivshmem_path[0] ? vd->pid : 0;
+        if ((rc = hostd_publisher_open(h, path, qemu, &d->pub, &err)) < 0)
             goto fail_desc;
     }
     if ((rc = xpv_publisher_publish(d->pub, &desc, &d->generation, &err)) < 0)

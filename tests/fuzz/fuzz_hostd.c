@@ -24,6 +24,7 @@ static struct hostd *daemon_once(void)
     static struct hostd_conf c;
     hostd_conf_default(&c);
     snprintf(c.record_dir, sizeof(c.record_dir), "/nonexistent-xpv-fuzz");
+    snprintf(c.state_dir, sizeof(c.state_dir), "/nonexistent-xpv-fuzz");
     c.nr_domains = 1;
     snprintf(c.domains[0].name, sizeof(c.domains[0].name), "a");
     c.domains[0].kind = HOSTD_PIDS;

@@ -11,6 +11,7 @@ xpv=$1 fixture=$2
 # shellcheck source=../wait.sh
 . "$(dirname "$0")/../wait.sh"
 d=$(mktemp -d /tmp/xpv-hostd.XXXXXX)
+export XPV_HOSTD_STATE_DIR="$d" # the operator's placements beside the records, not /var/lib/xpv
 sock=$d/hostd.sock
 cleanup() {
     for p in ${daemon:-} ${fdaemon:-} ${worker:-}; do kill "$p" 2>/dev/null; done
@@ -56,7 +57,7 @@ PY
 # real process and real records.
 mkdir -p "$d/fx"
 fsock=$d/fixture.sock
-"$xpv" hostd --root "$fixture" --pids "f=$worker" --socket "$fsock" --record-dir "$d/fx" \
+"$xpv" hostd --root "$fixture" --pids "f=$worker" --socket "$fsock" --record-dir "$d/fx" --state-dir "$d/fx" \
     --period 0.2 2>"$d/fxlog" &
 fdaemon=$!
 wait_until 10 "the fixture daemon to answer" "$xpv" domains --socket "$fsock" ||

@@ -103,6 +103,7 @@ static struct fx *fx_new(unsigned nodes, unsigned cpus_per_node)
     assert_non_null(f->ops);
     hostd_conf_default(&f->c);
     snprintf(f->c.record_dir, sizeof(f->c.record_dir), "%s", f->rec);
+    snprintf(f->c.state_dir, sizeof(f->c.state_dir), "%s", f->rec);
     f->c.migrate_max_ms = 3.6e6; /* no time bound: the tests count pages, not milliseconds */
     return f;
 }
@@ -444,7 +445,7 @@ static void test_state_file_forms(void **state)
     fx_domain(f, "r", 710);
     fx_domain(f, "s", 711);
     char path[600];
-    snprintf(path, sizeof(path), "%s/xpv-hostd.state", f->c.record_dir);
+    snprintf(path, sizeof(path), "%s/xpv-hostd.state", f->c.state_dir);
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
     fputs("{\"r\": {\"nodes\": \"1\", \"vcpus\": {\"0\": 3}}, \"s\": 5, \"zz\": \"1\"}", fp);

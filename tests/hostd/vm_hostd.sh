@@ -18,6 +18,7 @@ xpv=$1 fixture=$2
 . "$(dirname "$0")/../wait.sh"
 qemu=$(command -v qemu-system-x86_64) || { echo "skip: qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"; exit 77; }
 d=$(mktemp -d /tmp/xpv-vm-hostd.XXXXXX)
+export XPV_HOSTD_STATE_DIR="$d" # the operator's placements beside the records, not /var/lib/xpv
 m0=/dev/shm/xpv-vm-hostd-$$-m0 iv=/dev/shm/xpv-vm-hostd-$$-iv
 cleanup() {
     for p in ${daemon:-} ${vm:-}; do kill "$p" 2>/dev/null; done

@@ -29,6 +29,7 @@ xpv=$1 kernel=$2 initrd=$3 fixture=$4 log=$5
 here=$(cd "$(dirname "$0")" && pwd)
 lab=$here/../../lab
 d=$(mktemp -d /dev/shm/xpv-e2e.XXXXXX)
+export XPV_HOSTD_STATE_DIR="$d" # the operator's placements beside the records, not /var/lib/xpv
 sock=$d/hostd.sock
 qpid= hpid=
 cleanup() {

@@ -286,10 +286,10 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
     uint64_t addr1;
     LAB_CHECK(read(fds[1][0], &addr1, 8) == 8, "d1 did not start");
 
-    char *daemon_argv[] = {"xpv",      "hostd",    "--pids", opt_d[0],         "--pids",
-                           opt_d[1],   "--socket", sock,     "--record-dir",   dir,
-                           "--period", "0.5",      "-v",     "--migrate-mb-s", "64",
-                           NULL};
+    char *daemon_argv[] = {
+            "xpv", "hostd",          "--pids", opt_d[0],      "--pids", opt_d[1],   "--socket",
+            sock,  "--record-dir",   dir,      "--state-dir", dir,      "--period", "0.5",
+            "-v",  "--migrate-mb-s", "64",     NULL};
     pid_t daemon = spawn(daemon_argv);
     LAB_CHECK(daemon > 0, "fork");
     char *domains_argv[] = {"xpv", "domains", "--socket", sock, NULL};
