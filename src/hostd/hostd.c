@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -213,8 +214,28 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
     unsigned nt = 0;
     switch (d->conf.kind) {
     case HOSTD_PIDS:
-        memcpy(d->pids, d->conf.pids, sizeof(d->pids));
-        d->nr_pids = d->conf.nr_pids;
+        /* a pid names a process only while its start time is the one first seen: after the
+         * process exits, the number may go to another one, which is not the domain */
+        d->nr_pids = 0;
+        for (unsigned p = 0; p < d->conf.nr_pids && p < HOSTD_MAX_PIDS; p++) {
+            pid_t pid = d->conf.pids[p];
+            uint64_t st;
+            if (d->reused >> p & 1)
+                continue;
+            if (hostd_proc_starttime(h->proc_root, pid, &st) == 0) {
+                if (!d->start[p]) {
+                    d->start[p] = st;
+                } else if (d->start[p] != st) {
+                    d->reused |= UINT64_C(1) << p;
+                    hostd_log(h, HOSTD_LOG_WARN, d->conf.name,
+                              "pid %d is another process now (started at tick %" PRIu64
+                              ", not %" PRIu64 "): dropped from the domain",
+                              (int)pid, st, d->start[p]);
+                    continue;
+                }
+            } /* else gone (it may be a process not started yet), or no stat file: no check */
+            d->pids[d->nr_pids++] = pid;
+        }
         break;
     case HOSTD_CGROUP: {
         int n = hostd_cgroup_pids(h->proc_root, d->conf.cgroup, d->pids, HOSTD_MAX_PIDS);
@@ -738,10 +759,13 @@ int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *top
                 continue;
             int pos = xpv_topo_node_index(topo, (int)id);
             if (pos < 0 || pos >= 64) {
+                /* the message first: d points into the array freed next */
+                rc = xpv_error_set(err, -ENODEV, "domain '%s': node %u does not exist here",
+                                   d->conf.name, id);
                 free(h->domains);
                 h->domains = NULL;
-                return xpv_error_set(err, -ENODEV, "domain '%s': node %u does not exist here",
-                                     d->conf.name, id);
+                h->nr_domains = 0;
+                return rc;
             }
             d->pinned |= UINT64_C(1) << pos;
         }
@@ -774,7 +798,7 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
             return xpv_error_set(err, -errno, "domain '%s': pipe: %s", d->conf.name,
                                  strerror(errno));
         fflush(NULL);
-        pid_t pid = fork();
+        pid_t parent = getpid(), pid = fork();
         if (pid < 0) {
             int e = errno;
             close(ep[0]);
@@ -788,6 +812,14 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
             sigemptyset(&none);
             sigprocmask(SIG_SETMASK, &none, NULL);
             signal(SIGPIPE, SIG_DFL);
+            /* its own process group, which the daemon stops whole when it exits
+             * (hostd_stop_children); and SIGTERM if the daemon dies without stopping it
+             * (SIGKILL, a crash), so a restarted daemon never runs a second copy beside an
+             * orphan. The parent may already be gone: then stop now. */
+            setpgid(0, 0);
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != parent)
+                _exit(128 + SIGTERM);
             setenv("XPV_RECORD", path, 1);
             close(ep[0]);
             execvp(d->conf.argv[0], d->conf.argv);
@@ -797,6 +829,7 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
             _exit(127);
         }
         close(ep[1]);
+        setpgid(pid, pid); /* as the child does: whichever runs first, the group exists */
         int e;
         ssize_t n;
         while ((n = read(ep[0], &e, sizeof(e))) < 0 && errno == EINTR)

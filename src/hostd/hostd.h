@@ -62,8 +62,8 @@ struct hostd_conf {
     double migrate_mb_s;   /* page-migration budget, MiB per second of period (256) */
     double migrate_max_ms; /* time a round may spend moving pages (100) */
     struct xpv_place_params place;
-    char record_dir[256]; /* where process domains' records go (hostd_default_record_dir()) */
-    char socket[256];     /* control socket ("" = hostd_default_socket()) */
+    char record_dir[256];  /* where process domains' records go (hostd_default_record_dir()) */
+    char socket[256];      /* control socket ("" = hostd_default_socket()) */
     double qmp_timeout_ms; /* each QMP call to a VM's QEMU (200); a VM that times out is
                               skipped, and tried again later (docs/hostd.md) */
     /* where the operator's placements are kept across restarts, <state_dir>/xpv-hostd.state
@@ -94,6 +94,10 @@ struct hostd_domain {
     bool alive;
     pid_t pids[HOSTD_MAX_PIDS]; /* resolved this round (cgroup, command, VM: QEMU) */
     unsigned nr_pids;
+    /* HOSTD_PIDS: each configured pid's start time when first seen (0: not yet), and the
+     * pids dropped for good because another process now holds the number */
+    uint64_t start[HOSTD_MAX_PIDS];
+    uint64_t reused;
     unsigned threads;                  /* threads (vCPUs for a VM) seen this round */
     uint64_t mem[XPV_PLACE_MAX_NODES]; /* bytes per node position, from numa_maps */
     uint64_t nodes;                    /* bound to (positions), 0 = not bound */
@@ -112,6 +116,7 @@ struct hostd_domain {
     uint64_t qmp_retry_ns;
     unsigned qmp_stalls;
 };
+_Static_assert(HOSTD_MAX_PIDS <= 64, "hostd_domain.reused is a 64-bit mask");
 
 /* Logging: the library never prints. Each message goes to the sink as its level, the domain
  * it is about (NULL: the daemon itself) and one line of text without a newline; messages above
@@ -161,6 +166,11 @@ const char *hostd_default_socket(void);
 const char *hostd_default_record_dir(void);
 const char *hostd_default_state_dir(void);
 
+/* /proc/PID/stat (hostd_procfs.c): the process's start time in clock ticks since boot (field
+ * 22), which tells a process from a later one given the same pid. Untrusted text: -EINVAL
+ * when malformed. hostd_proc_starttime reads it under root (-ESRCH: gone). */
+int hostd_stat_starttime(const char *text, size_t len, uint64_t *ticks);
+int hostd_proc_starttime(const char *root, pid_t pid, uint64_t *ticks);
 /* numa_maps (hostd_procfs.c): add each line's N<id>=<pages> × its page size to bytes[] by
  * node position (ids unknown to t are counted in *unknown). Untrusted text; -EINVAL on lines
  * that break the format (err: "line N: ..."). */

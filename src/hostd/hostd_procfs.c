@@ -1,6 +1,7 @@
 /*
  * hostd_procfs.c — what the host daemon reads about processes and nodes, always under a root
- * directory ("" for the live system, a fixture in tests): threads (/proc/PID/task), memory per
+ * directory ("" for the live system, a fixture in tests): threads (/proc/PID/task), start
+ * times (/proc/PID/stat: a pid reused by another process), memory per
  * node (/proc/PID/numa_maps), movable ranges (/proc/PID/maps), cgroup members (cgroup.procs)
  * and free memory per node (sysfs nodeN/meminfo). A process that exits while we read it is
  * -ESRCH, the normal case of a race the caller counts and survives.
@@ -138,6 +139,52 @@ int hostd_proc_mem(const char *root, pid_t pid, const struct xpv_topo *t, uint64
     if (rc)
         return proc_errno(rc);
     rc = hostd_numa_maps_parse(text, len, t, bytes, NULL, NULL);
+    free(text);
+    return rc;
+}
+
+int hostd_stat_starttime(const char *text, size_t len, uint64_t *ticks)
+{
+    /* "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so the fields are
+     * counted from the last ')'; starttime is field 22 of proc(5), the 20th after it */
+    const char *end = text + len, *p = NULL;
+    for (const char *q = text; q < end; q++)
+        if (*q == ')')
+            p = q;
+    if (!p)
+        return -EINVAL;
+    p++;
+    for (unsigned field = 3; field <= 22; field++) {
+        while (p < end && *p == ' ')
+            p++;
+        const char *start = p;
+        while (p < end && *p != ' ' && *p != '\n')
+            p++;
+        if (p == start)
+            return -EINVAL; /* the line ended before field 22 */
+        if (field < 22)
+            continue;
+        uint64_t v = 0;
+        for (const char *q = start; q < p; q++) {
+            if (!isdigit((unsigned char)*q) || v > (UINT64_MAX - 9) / 10)
+                return -EINVAL;
+            v = v * 10 + (uint64_t)(*q - '0');
+        }
+        *ticks = v;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+int hostd_proc_starttime(const char *root, pid_t pid, uint64_t *ticks)
+{
+    char path[512], *text;
+    size_t len;
+    snprintf(path, sizeof(path), "%s/proc/%d/stat", root, (int)pid);
+    int rc = read_file(path, &text, &len);
+    if (rc)
+        return proc_errno(rc);
+    rc = hostd_stat_starttime(text, len, ticks);
     free(text);
     return rc;
 }

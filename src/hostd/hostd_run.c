@@ -14,7 +14,8 @@
  * calling thread (sigprocmask: the daemon is single-threaded) and reads them from a
  * signalfd; it installs no handler. Before returning it discards those that arrived during
  * the shutdown (a second SIGTERM must not kill the process) and restores the caller's mask.
- * Command domains are launched from here (hostd_launch), once the control socket listens.
+ * Command domains are launched from here (hostd_launch), once the control socket listens,
+ * and stopped when the loop ends (SIGTERM to each one's process group, SIGKILL after 5 s).
  *
  * Everything the loop has to say goes through the daemon's log sink; failures that stop it
  * (the control socket, a launch) are returned with a message, never printed.
@@ -29,17 +30,96 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hostd.h"
+
+/* How long launched commands get to exit on SIGTERM when the daemon stops, before SIGKILL. */
+#define STOP_GRACE_NS (5 * 1000000000ull)
+
+/* A launched command's process exited: its domain has no process any more (the number may
+ * go to any other process from now on) and is not launched again. */
+static void reaped(struct hostd *h, pid_t pid, int st)
+{
+    const char *name = NULL;
+    for (unsigned k = 0; k < h->nr_domains; k++) {
+        struct hostd_domain *d = &h->domains[k];
+        if (d->conf.kind == HOSTD_COMMAND && d->nr_pids && d->pids[0] == pid) {
+            d->nr_pids = 0;
+            name = d->conf.name;
+        }
+    }
+    hostd_log(h, HOSTD_LOG_INFO, name, "pid %d exited (status %d)", (int)pid,
+              WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
 
 static void reap(struct hostd *h)
 {
     int st;
     pid_t pid;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-        hostd_log(h, HOSTD_LOG_INFO, NULL, "pid %d exited (status %d)", (int)pid,
-                  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        reaped(h, pid, st);
+}
+
+static unsigned children(const struct hostd *h)
+{
+    unsigned n = 0;
+    for (unsigned k = 0; k < h->nr_domains; k++)
+        n += h->domains[k].conf.kind == HOSTD_COMMAND && h->domains[k].nr_pids;
+    return n;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The daemon stops: each launched command's process group gets SIGTERM, then SIGKILL if it
+ * has not exited within STOP_GRACE_NS; all are reaped. SIGCHLD is blocked (hostd_run). */
+static void stop_children(struct hostd *h)
+{
+    if (!children(h))
+        return;
+    for (unsigned k = 0; k < h->nr_domains; k++) {
+        struct hostd_domain *d = &h->domains[k];
+        if (d->conf.kind != HOSTD_COMMAND || !d->nr_pids)
+            continue;
+        hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "stopping pid %d (SIGTERM to its group)",
+                  (int)d->pids[0]);
+        if (kill(-d->pids[0], SIGTERM) < 0)
+            kill(d->pids[0], SIGTERM);
+    }
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    uint64_t deadline = now_ns() + STOP_GRACE_NS;
+    for (;;) {
+        reap(h);
+        uint64_t t = now_ns();
+        if (!children(h) || t >= deadline)
+            break;
+        struct timespec left = {(time_t)((deadline - t) / 1000000000ull),
+                                (long)((deadline - t) % 1000000000ull)};
+        sigtimedwait(&chld, NULL, &left); /* a child exited, or the deadline */
+    }
+    for (unsigned k = 0; k < h->nr_domains; k++) {
+        struct hostd_domain *d = &h->domains[k];
+        if (d->conf.kind != HOSTD_COMMAND || !d->nr_pids)
+            continue;
+        pid_t pid = d->pids[0];
+        hostd_log(h, HOSTD_LOG_WARN, d->conf.name,
+                  "pid %d still running %gs after SIGTERM: SIGKILL to its group", (int)pid,
+                  STOP_GRACE_NS / 1e9);
+        if (kill(-pid, SIGKILL) < 0)
+            kill(pid, SIGKILL);
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        reaped(h, pid, st);
+    }
 }
 
 /* The signals waiting on sfd; *stop when one asks to stop. */
@@ -160,6 +240,7 @@ int hostd_run(struct hostd *h, const struct hostd_run_opts *o, struct xpv_error 
     if ((rc = hostd_launch(h, err)) == 0)
         rc = loop(h, o, sfd, ctl, err);
 out:
+    stop_children(h);
     hostd_ctl_free(ctl);
     if (lfd >= 0) {
         close(lfd);

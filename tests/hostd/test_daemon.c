@@ -408,6 +408,61 @@ static void test_exit_mid_move(void **state)
     fx_free(f);
 }
 
+static void fake_stat(struct fx *f, int pid, unsigned long long start)
+{
+    char p[512], text[512];
+    snprintf(p, sizeof(p), "%s/proc/%d/stat", f->dir, pid);
+    /* proc(5): a comm with a space and a ')' (fields are counted from the last ')'), start
+     * time in field 22 */
+    snprintf(text, sizeof(text),
+             "%d (a) b) S 1 %d %d 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 2 0 %llu 1000000 50 "
+             "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
+             pid, pid, pid, start);
+    write_file(p, text);
+}
+
+/* A configured pid whose process exits and whose number goes to another process (another
+ * start time): the newcomer is not the domain; it is dropped for good and never touched. */
+static void test_pid_reuse(void **state)
+{
+    (void)state;
+    uint64_t t = 0;
+    const char *ok = "42 (x) R 1 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0\n";
+    assert_int_equal(hostd_stat_starttime(ok, strlen(ok), &t), 0);
+    assert_int_equal(t, 123456);
+    const char *bad[] = {
+            "", "42 (x", "42 (x) R 1 2 3", "42 (x) R 1 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 12a4\n",
+            "42 (x) R 1 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99999999999999999999999\n"};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(hostd_stat_starttime(bad[i], strlen(bad[i]), &t), -EINVAL);
+
+    struct fx *f = fx_new(4, 2);
+    fake_proc(f, 800, 2, 2, 0);
+    fake_stat(f, 800, 1000);
+    fx_domain(f, "p", 800);
+    fx_start(f);
+    hostd_round(&f->h);
+    assert_true(hostd_find(&f->h, "p")->alive);
+    assert_int_equal(hostd_find(&f->h, "p")->start[0], 1000);
+    /* the process exits and another gets its number (a new process, 4 MiB on node 1) */
+    kill_proc(f, 800);
+    hostd_round(&f->h);
+    fake_proc(f, 800, 2, 4, 1);
+    fake_stat(f, 800, 2000);
+    xpv_ops_record_clear(f->ops);
+    hostd_round(&f->h);
+    hostd_round(&f->h);
+    assert_false(hostd_find(&f->h, "p")->alive);
+    assert_int_equal(hostd_find(&f->h, "p")->reused, 1);
+    struct xpv_error err = {0};
+    assert_int_equal(hostd_move(&f->h, "p", 4, &err), -ESRCH);
+    /* nothing done to the newcomer */
+    assert_int_equal(xpv_ops_record_count_kind(f->ops, XPV_OP_SET_AFFINITY), 0);
+    assert_int_equal(xpv_ops_record_count_kind(f->ops, XPV_OP_MOVE_PAGES), 0);
+    assert_int_equal(xpv_ops_record_count_kind(f->ops, XPV_OP_MBIND), 0);
+    fx_free(f);
+}
+
 /* A restarted daemon finds the bindings, keeps the operator's placements (state file) and
  * continues the generation. */
 static void test_restart_generation(void **state)
@@ -810,6 +865,7 @@ int main(void)
             cmocka_unit_test(test_mover_budget),
             cmocka_unit_test(test_mover_partial_call),
             cmocka_unit_test(test_exit_mid_move),
+            cmocka_unit_test(test_pid_reuse),
             cmocka_unit_test(test_restart_generation),
             cmocka_unit_test(test_state_file_forms),
             cmocka_unit_test(test_dry_run),
