@@ -24,6 +24,7 @@
 
 #include "xpv/cf_perf_event.h"
 #include "xpv/cf_replay.h"
+#include "xpv/file.h"
 
 #define ROUND_SAMPLES (1u << 17) /* samples drained per round at most; the rest wait */
 #define PAGE_SHIFT    12
@@ -53,6 +54,15 @@ struct xpv_cf_live {
     struct xpv_cf_page *pages;
     struct xpv_cf_decision *dec;
     unsigned cap; /* pages and decisions */
+    /* Sample memory (xpv_cf_live_set_memory): samples of pages the engine left undecided,
+     * given to it again in the next `memory` rounds (their page's samples only, never the
+     * round's counters), with the rounds they have been carried. */
+    unsigned memory;
+    struct xpv_cf_ring_sample *carry;
+    uint8_t *carry_age; /* [nr_carry]: rounds each was carried so far */
+    size_t nr_carry;
+    uint8_t *sample_age; /* the round's samples[]: 0 its own, else carried so far */
+    double cpu_ns;       /* the target's CPU time at the previous round (-1: unknown) */
 };
 
 static double now_ns(void)
@@ -60,6 +70,24 @@ static double now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* The CPU time pid has used (user + system, all threads), from /proc/PID/stat: fields 14 and
+ * 15, counted after the last ')' (the command name may hold anything). -1 when unreadable. */
+static double target_cpu_ns(pid_t pid)
+{
+    char path[64], *text = NULL;
+    size_t len;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (xpv_read_file(path, 4096, &text, &len, NULL) < 0)
+        return -1;
+    const char *p = strrchr(text, ')');
+    unsigned long long ut = 0, st = 0;
+    int ok = p &&
+             sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2;
+    free(text);
+    long hz = sysconf(_SC_CLK_TCK);
+    return ok && hz > 0 ? (double)(ut + st) * 1e9 / (double)hz : -1;
 }
 
 void xpv_cf_live_free(struct xpv_cf_live *l)
@@ -75,6 +103,9 @@ void xpv_cf_live_free(struct xpv_cf_live *l)
     free(l->unode);
     free(l->pages);
     free(l->dec);
+    free(l->carry);
+    free(l->carry_age);
+    free(l->sample_age);
     free(l);
 }
 
@@ -93,13 +124,19 @@ static int live_setup(struct xpv_cf_live *l, pid_t pid, const struct xpv_topo *t
     l->cap = p->page_budget * 4;
     if (l->cap < 1024)
         l->cap = 1024;
-    l->raw = malloc(ROUND_SAMPLES * sizeof(*l->raw));
-    l->samples = malloc(ROUND_SAMPLES * sizeof(*l->samples));
-    l->upages = malloc(ROUND_SAMPLES * sizeof(*l->upages));
-    l->unode = malloc(ROUND_SAMPLES * sizeof(*l->unode));
+    /* a round's samples and the carried ones: ROUND_SAMPLES each at most */
+    l->memory = XPV_CF_LIVE_MEMORY_DEFAULT;
+    l->raw = malloc(2 * ROUND_SAMPLES * sizeof(*l->raw));
+    l->samples = malloc(2 * ROUND_SAMPLES * sizeof(*l->samples));
+    l->upages = malloc(2 * ROUND_SAMPLES * sizeof(*l->upages));
+    l->unode = malloc(2 * ROUND_SAMPLES * sizeof(*l->unode));
+    l->carry = malloc(ROUND_SAMPLES * sizeof(*l->carry));
+    l->carry_age = malloc(ROUND_SAMPLES * sizeof(*l->carry_age));
+    l->sample_age = malloc(2 * ROUND_SAMPLES * sizeof(*l->sample_age));
     l->pages = malloc(l->cap * sizeof(*l->pages));
     l->dec = malloc(l->cap * sizeof(*l->dec));
-    if (!l->raw || !l->samples || !l->upages || !l->unode || !l->pages || !l->dec)
+    if (!l->raw || !l->samples || !l->upages || !l->unode || !l->carry || !l->carry_age ||
+        !l->sample_age || !l->pages || !l->dec)
         return xpv_error_set(err, -ENOMEM, "out of memory");
     unsigned nodes = 0;
     for (unsigned i = 0; i < t->nr_nodes; i++)
@@ -116,6 +153,7 @@ static int live_setup(struct xpv_cf_live *l, pid_t pid, const struct xpv_topo *t
     l->rep.rounds = &l->round;
     l->rep.nr_rounds = 1;
     l->last_ns = now_ns();
+    l->cpu_ns = target_cpu_ns(pid);
     return 0;
 }
 
@@ -263,6 +301,35 @@ static int page_node(const struct xpv_cf_live *l, unsigned np, uint64_t page)
     return hit ? l->unode[hit - l->upages] : -ENOENT;
 }
 
+static int dec_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct xpv_cf_decision *)a)->key,
+             y = ((const struct xpv_cf_decision *)b)->key;
+    return (x > y) - (x < y);
+}
+
+/* Keep, for the next round, the samples (of k in samples[]) whose page got no decision and
+ * that were carried fewer than `memory` rounds: a page sampled once a round from one node
+ * reaches the two samples a migration needs in the next round, as it would in one round
+ * with a denser sampler. Decided pages start afresh (their samples describe where they were). */
+static void carry_undecided(struct xpv_cf_live *l, size_t k, unsigned nd)
+{
+    l->nr_carry = 0;
+    if (!l->memory)
+        return;
+    qsort(l->dec, nd, sizeof(*l->dec), dec_cmp); /* executed already: the order is free */
+    for (size_t i = 0; i < k && l->nr_carry < ROUND_SAMPLES; i++) {
+        if (l->sample_age[i] >= l->memory)
+            continue;
+        struct xpv_cf_decision key = {.key = l->samples[i].addr >> PAGE_SHIFT};
+        if (bsearch(&key, l->dec, nd, sizeof(*l->dec), dec_cmp))
+            continue;
+        l->carry[l->nr_carry] = (struct xpv_cf_ring_sample){
+                .cpu = l->samples[i].cpu, .addr = l->samples[i].addr, .write = l->samples[i].write};
+        l->carry_age[l->nr_carry++] = (uint8_t)(l->sample_age[i] + 1);
+    }
+}
+
 int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_round *out,
                       struct xpv_error *err)
 {
@@ -270,6 +337,9 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
     double t0 = now_ns();
     out->round_ns = t0 - l->last_ns;
     l->last_ns = t0;
+    double cpu = target_cpu_ns(l->pid);
+    out->target_cpu_ns = cpu >= 0 && l->cpu_ns >= 0 ? cpu - l->cpu_ns : -1;
+    l->cpu_ns = cpu;
     size_t n;
     if (l->pe) {
         n = drain_perf(l, out);
@@ -287,13 +357,17 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
         l->last = s;
     }
     out->samples = (unsigned)n;
+    /* the carried samples follow the round's own in raw[n..n + nc), with their ages */
+    size_t nc = l->nr_carry;
+    memcpy(l->raw + n, l->carry, nc * sizeof(*l->carry));
+    out->carried = (unsigned)nc;
 
     /* distinct pages, their nodes */
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n + nc; i++)
         l->upages[i] = l->raw[i].addr >> PAGE_SHIFT;
-    qsort(l->upages, n, sizeof(*l->upages), u64_cmp);
+    qsort(l->upages, n + nc, sizeof(*l->upages), u64_cmp);
     unsigned np = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n + nc; i++)
         if (!np || l->upages[np - 1] != l->upages[i])
             l->upages[np++] = l->upages[i];
     int rc = query_nodes(l, np);
@@ -306,16 +380,20 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
     memset(l->dram, 0, sizeof(l->dram));
     l->round = (struct xpv_cf_replay_round){
             .round_ns = out->round_ns > 0 ? out->round_ns : 1, .dram = l->dram, .dram_given = 1};
-    size_t k = 0, reads = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t k = 0, reads = 0, own = 0;
+    for (size_t i = 0; i < n + nc; i++) {
         const struct xpv_cf_ring_sample *r = &l->raw[i];
         int node = page_node(l, np, r->addr >> PAGE_SHIFT);
         int cnode = l->rep.cpu_node[r->cpu];
         if (node < 0 || (unsigned)node >= nn || cnode < 0 || (unsigned)cnode >= nn) {
-            out->gone++;
+            out->gone += i < n;
             continue;
         }
+        l->sample_age[k] = i < n ? 0 : l->carry_age[i - n];
         l->samples[k++] = (struct xpv_cf_sample){r->cpu, r->addr, r->write, (unsigned)node};
+        if (i >= n)
+            continue; /* a carried sample counts for its page only: the counters are the round's */
+        own++;
         l->round.dram[(unsigned)cnode * nn + (unsigned)node] += 1;
         reads += !r->write;
     }
@@ -328,7 +406,7 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
     struct sysinfo si;
     if (sysinfo(&si) == 0 && si.totalram)
         c.mem_usage = 100.0 * (double)(si.totalram - si.freeram) / (double)si.totalram;
-    out->read_ratio = k ? 100.0 * (double)reads / (double)k : 100;
+    out->read_ratio = own ? 100.0 * (double)reads / (double)own : 100;
     c.read_ratio = out->read_ratio;
     out->pages = npages;
     c.interleaving_before = l->interleaving;
@@ -344,5 +422,13 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
     out->migrate_ns = now_ns() - t1;
     if (rc < 0)
         return xpv_error_set(err, rc, "moving pages of pid %d: %s", (int)l->pid, strerror(-rc));
+    carry_undecided(l, k, out->rd.nr_decisions);
     return 0;
+}
+
+void xpv_cf_live_set_memory(struct xpv_cf_live *l, unsigned rounds)
+{
+    l->memory = rounds > XPV_CF_LIVE_MEMORY_MAX ? XPV_CF_LIVE_MEMORY_MAX : rounds;
+    if (!l->memory)
+        l->nr_carry = 0;
 }

@@ -366,6 +366,8 @@ int xpv_cf_run(const struct xpv_cf_run_opts *o, struct xpv_cf_run_result *res,
             goto reap;
         goto out;
     }
+    if (o->sample_memory)
+        xpv_cf_live_set_memory(l, o->sample_memory < 0 ? 0 : (unsigned)o->sample_memory);
     logf_(o, XPV_CF_LOG_INFO, "pid %d, rounds of %.3g s, %s sampler%s", (int)pid, o->period_s,
           perf ? "perf" : "software", o->dry_run ? ", dry run" : "");
     res->attached = true;

@@ -25,8 +25,8 @@
 #include "cli.h"
 #include "xpv/carrefour.h"
 #include "xpv/cf_live.h"
-#include "xpv/cf_perf_script.h"
 #include "xpv/cf_perf_event.h"
+#include "xpv/cf_perf_script.h"
 #include "xpv/cf_replay.h"
 #include "xpv/cf_run.h"
 #include "xpv/topo.h"
@@ -78,6 +78,9 @@ static void usage(FILE *f)
             "  --maptu-min X      MAPTU gate in sampled touches/us (live default 0: the\n"
             "                     sampler cannot measure DRAM accesses per us)\n"
             "  --min-samples N    samples a single-node page needs to migrate (default 2)\n"
+            "  --sample-memory N  rounds a sample of a page left undecided is given to the\n"
+            "                     engine again (default 2; 0: each round alone, as in the\n"
+            "                     papers); lets a low-rate sampler reach --min-samples\n"
             "  --pages N          soft: pages protected per window (default 64)\n"
             "  --window DURATION  soft: the sampler's window (default 10ms; old spelling:\n"
             "                     --period-us N, in microseconds)\n\n"
@@ -109,9 +112,9 @@ static const char *gates(const struct xpv_cf_metrics *m, char *buf, size_t n)
 
 struct opts {
     const char *replay, *perf, *cpu_nodes, *page_nodes, *profile, *sampler;
-    int json, dry_run, live_pid, have_maptu, have_min, perf_sampler, have_soft_opts;
+    int json, dry_run, live_pid, have_maptu, have_min, perf_sampler, have_soft_opts, have_memory;
     const char *period_arg; /* --period as given (its range depends on the source) */
-    uint64_t seed, rounds, min_samples, pages, sample_every, perf_period;
+    uint64_t seed, rounds, min_samples, pages, sample_every, perf_period, memory;
     double period, window, maptu_min; /* seconds */
 };
 
@@ -175,7 +178,7 @@ static void print_live(void *arg, unsigned i, const struct xpv_cf_live_round *r)
     if (o->json) {
         json_t *j = json_pack(
                 "{s:I, s:f, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
-                "s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b, s:s}",
+                "s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b, s:s, s:I, s:f, s:f, s:f}",
                 "round", (json_int_t)i, "maptu", m->maptu, "lar", m->lar, "imbalance", m->imbalance,
                 "imbalance_noise", m->imbalance_noise, "read_ratio", r->read_ratio, "enabled",
                 m->enabled, "migration", m->migration, "interleaving", m->interleaving,
@@ -188,25 +191,37 @@ static void print_live(void *arg, unsigned i, const struct xpv_cf_live_round *r)
                 "over_budget", (json_int_t)r->rd.skipped_budget, "sampling_pct",
                 100 * r->sample_ns / rn, "deciding_pct", 100 * r->decide_ns / rn, "migrating_pct",
                 100 * r->migrate_ns / rn, "dry_run", o->dry_run != 0, "sampler",
-                o->perf_sampler ? "perf" : "soft");
+                o->perf_sampler ? "perf" : "soft", "carried", (json_int_t)r->carried, "sampler_ms",
+                r->sample_ns / 1e6, "sampler_us_per_sample",
+                r->samples ? r->sample_ns / 1e3 / r->samples : 0.0, "target_cpu_ms",
+                r->target_cpu_ns >= 0 ? r->target_cpu_ns / 1e6 : -1.0);
         if (j) {
             json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
             fputc('\n', stdout);
             json_decref(j);
         }
     } else {
-        char sampling[48];
+        /* the soft sampler's time in the target, against the target's own CPU time (what it
+         * slows down) and per sample (what --pages and --window trade) */
+        char sampling[96];
         if (o->perf_sampler)
             snprintf(sampling, sizeof(sampling), "in the kernel (not measured)");
+        else if (r->target_cpu_ns > 0)
+            snprintf(sampling, sizeof(sampling),
+                     "%.1f ms (%.1f%% of the target's CPU time, %.0f us a sample)",
+                     r->sample_ns / 1e6, 100 * r->sample_ns / r->target_cpu_ns,
+                     r->samples ? r->sample_ns / 1e3 / r->samples : 0.0);
         else
-            snprintf(sampling, sizeof(sampling), "%.2f%%", 100 * r->sample_ns / rn);
+            snprintf(sampling, sizeof(sampling), "%.1f ms (%.0f us a sample)", r->sample_ns / 1e6,
+                     r->samples ? r->sample_ns / 1e3 / r->samples : 0.0);
         char g[64];
         printf("round %u: MAPTU %.2f/us (sampled), LAR %.1f%%, imbalance %.1f%%, reads %.1f%% | "
-               "%s| %u samples (%llu dropped), %u pages: %s%u migrated, %u interleaved, "
+               "%s| %u samples (+%u carried, %llu dropped), %u pages: %s%u migrated, %u "
+               "interleaved, "
                "%u replicate->interleave, %u failed | overhead: sampling %s, deciding "
                "%.2f%%, migrating %.2f%%\n",
                i, m->maptu, m->lar, m->imbalance, r->read_ratio, gates(m, g, sizeof(g)), r->samples,
-               (unsigned long long)r->dropped, r->pages, o->dry_run ? "(dry run) " : "",
+               r->carried, (unsigned long long)r->dropped, r->pages, o->dry_run ? "(dry run) " : "",
                r->ex.migrated, r->ex.interleaved, r->ex.repl_interleaved, r->ex.failed, sampling,
                100 * r->decide_ns / rn, 100 * r->migrate_ns / rn);
     }
@@ -240,6 +255,7 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
             .period_s = o->period,
             .rounds = (unsigned)o->rounds,
             .dry_run = o->dry_run != 0,
+            .sample_memory = o->have_memory ? (o->memory ? (int)o->memory : -1) : 0,
             .on_round = print_live,
             .arg = (void *)o,
             .log = {log_stderr, NULL},
@@ -318,6 +334,7 @@ int xpv_cmd_carrefour(int argc, char **argv)
             {"rounds", required_argument, NULL, 'n'},
             {"maptu-min", required_argument, NULL, 'm'},
             {"min-samples", required_argument, NULL, 'x'},
+            {"sample-memory", required_argument, NULL, 'Y'},
             {"pages", required_argument, NULL, 'g'},
             {"window", required_argument, NULL, 'W'},
             {"period-us", required_argument, NULL, 'e'}, /* old spelling of --window, in us */
@@ -394,6 +411,11 @@ int xpv_cmd_carrefour(int argc, char **argv)
             bad = xpv_cli_u64(CMD, "--min-samples", optarg, 1, 1000000, "a positive integer",
                               &o.min_samples);
             o.have_min = 1;
+            break;
+        case 'Y':
+            bad = xpv_cli_u64(CMD, "--sample-memory", optarg, 0, XPV_CF_LIVE_MEMORY_MAX,
+                              "rounds (0..16)", &o.memory);
+            o.have_memory = 1;
             break;
         case 'g':
             o.have_soft_opts = 1;

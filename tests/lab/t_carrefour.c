@@ -127,15 +127,17 @@ static enum lab_result run(const struct lab_env *env, const char *mode,
             continue;
         }
         *moved += lr.ex.migrated + lr.ex.interleaved + lr.ex.repl_interleaved;
-        printf("  round %u: %u samples, %u pages, LAR %.1f%%, imbalance %.1f%%, reads %.0f%%%s%s%s "
+        printf("  round %u: %u samples (+%u carried), %u pages, LAR %.1f%%, imbalance %.1f%%, "
+               "reads %.0f%%%s%s%s "
                "-> %u migrated, %u interleaved, %u replicate->interleave, %u failed (%d); "
-               "sampling %.1f%%, deciding %.1f%%, migrating %.1f%%\n",
-               r, lr.samples, lr.pages, lr.m.lar, lr.m.imbalance, lr.read_ratio,
+               "sampler %.0f ms (%.0f%% of the workload's CPU time), deciding %.1f%%, "
+               "migrating %.1f%%\n",
+               r, lr.samples, lr.carried, lr.pages, lr.m.lar, lr.m.imbalance, lr.read_ratio,
                lr.m.migration ? " migration" : "", lr.m.interleaving ? " interleaving" : "",
                lr.m.replication ? " replication" : "", lr.ex.migrated, lr.ex.interleaved,
-               lr.ex.repl_interleaved, lr.ex.failed, lr.ex.last_error,
-               100 * lr.sample_ns / lr.round_ns, 100 * lr.decide_ns / lr.round_ns,
-               100 * lr.migrate_ns / lr.round_ns);
+               lr.ex.repl_interleaved, lr.ex.failed, lr.ex.last_error, lr.sample_ns / 1e6,
+               lr.target_cpu_ns > 0 ? 100 * lr.sample_ns / lr.target_cpu_ns : 0.0,
+               100 * lr.decide_ns / lr.round_ns, 100 * lr.migrate_ns / lr.round_ns);
     }
     /* stop the reading threads, and wait until they are done: no round runs meanwhile */
     if (!done && !accessed && write(go[1], "s", 1) != 1)

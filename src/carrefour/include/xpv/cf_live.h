@@ -30,13 +30,19 @@ struct xpv_cf_live_round {
     struct xpv_cf_metrics m;
     struct xpv_cf_round rd;
     struct xpv_cf_exec_stats ex;
-    double read_ratio;      /* % of this round's samples that were reads */
-    unsigned samples;       /* samples drained from the ring */
-    unsigned pages;         /* distinct sampled pages given to the engine */
-    unsigned gone;          /* samples whose page the kernel no longer has (or no node) */
-    uint64_t dropped, bad;  /* ring overflow (sampler side) and refused slots, this round */
-    double round_ns;        /* since the previous round (or attach) */
-    double sample_ns;       /* the sampler's own time in the target (thread + handler) */
+    double read_ratio;     /* % of this round's samples that were reads */
+    unsigned samples;      /* samples drained from the ring */
+    unsigned carried;      /* earlier rounds' samples of undecided pages given again */
+    unsigned pages;        /* distinct sampled pages given to the engine */
+    unsigned gone;         /* samples whose page the kernel no longer has (or no node) */
+    uint64_t dropped, bad; /* ring overflow (sampler side) and refused slots, this round */
+    double round_ns;       /* since the previous round (or attach) */
+    /* the software sampler's time in the target since the previous round: its thread's
+     * (protecting, restoring, scanning) plus every fault handler's, summed over threads and
+     * measured as elapsed time (a handler's thread may be descheduled inside it), so it can
+     * exceed the round's length on a machine with more threads than CPUs */
+    double sample_ns;
+    double target_cpu_ns;   /* the target's CPU time (user + system) in the round, -1 unknown */
     double decide_ns;       /* draining, page-node queries and the engine */
     double migrate_ns;      /* executing the decisions */
     uint32_t sampler_state; /* enum xpv_cf_ring_state */
@@ -68,6 +74,19 @@ int xpv_cf_live_attach_perf(pid_t pid, struct xpv_cf_pe *pe, const struct xpv_to
 /* One round. -ESRCH: the target is gone. */
 int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_round *out,
                       struct xpv_error *err);
+/*
+ * Sample memory: a sample whose page the engine left undecided is given to the engine again
+ * in the next `rounds` rounds (for that page's fate only; the round's counters, and so its
+ * metrics and gates, are its own samples'). Carrefour decides each round from that round's
+ * samples alone, with thousands of IBS samples per page set; a low-rate sampler (the software
+ * one: a few hundred samples a round over thousands of pages) rarely sees a page twice in one
+ * round, and a private page needs two samples to migrate (docs/carrefour.md, "Sample
+ * memory"). A departure from the papers; 0 turns it off. Default XPV_CF_LIVE_MEMORY_DEFAULT,
+ * at most XPV_CF_LIVE_MEMORY_MAX.
+ */
+#define XPV_CF_LIVE_MEMORY_DEFAULT 2
+#define XPV_CF_LIVE_MEMORY_MAX     16
+void xpv_cf_live_set_memory(struct xpv_cf_live *l, unsigned rounds);
 /* The ring's statistics as the sampler last wrote them. */
 void xpv_cf_live_ring_stats(const struct xpv_cf_live *l, struct xpv_cf_ring_hdr *out);
 void xpv_cf_live_free(struct xpv_cf_live *l);

@@ -52,6 +52,9 @@ struct xpv_cf_run_opts {
     double period_s; /* round length */
     unsigned rounds; /* stop after this many (0: when the target ends) */
     bool dry_run;    /* decide, move nothing */
+    /* rounds a sample of an undecided page is kept (xpv_cf_live_set_memory): 0 the default,
+     * < 0 none */
+    int sample_memory;
     /* each round, as it completes (i from 0) */
     void (*on_round)(void *arg, unsigned i, const struct xpv_cf_live_round *r);
     void *arg;
