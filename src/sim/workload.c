@@ -80,7 +80,7 @@ static void nas_cg(struct xpv_sim_workload_spec *w)
 {
     sliced(w, "matrix", 8192 * MB, XPV_SIM_INIT_PARALLEL, 1);
     region(w, "x", XPV_SIM_SHARED, 12 * MB, XPV_SIM_INIT_MASTER, XPV_SIM_LOADED);
-    phase(w, 12 * M, miss_gap(25, 1), 4, 0.05, (double[]){0.3, 0.7});
+    phase(w, 60 * M, miss_gap(25, 1), 4, 0.05, (double[]){0.3, 0.7});
 }
 
 /*
@@ -91,7 +91,7 @@ static void nas_cg(struct xpv_sim_workload_spec *w)
 static void nas_lu(struct xpv_sim_workload_spec *w)
 {
     sliced(w, "grid", 768 * MB, XPV_SIM_INIT_PARALLEL, 0.9);
-    phase(w, 6 * M, miss_gap(6, 1), 6, 0.3, (double[]){1});
+    phase(w, 40 * M, miss_gap(6, 1), 6, 0.3, (double[]){1});
 }
 
 /*
@@ -103,8 +103,8 @@ static void nas_ua(struct xpv_sim_workload_spec *w)
 {
     region(w, "mesh", XPV_SIM_SHARED, 1024 * MB, XPV_SIM_INIT_MASTER, XPV_SIM_LOADED);
     region(w, "local", XPV_SIM_PRIVATE, 16 * MB, XPV_SIM_INIT_PARALLEL, XPV_SIM_LOADED);
-    phase(w, 4 * M, miss_gap(10, 1), 3, 0.1, (double[]){0.8, 0.2});
-    phase(w, 6 * M, miss_gap(10, 1), 3, 0.35, (double[]){0.6, 0.4});
+    phase(w, 15 * M, miss_gap(10, 1), 3, 0.1, (double[]){0.8, 0.2});
+    phase(w, 25 * M, miss_gap(10, 1), 3, 0.35, (double[]){0.6, 0.4});
 }
 
 /*
@@ -119,7 +119,7 @@ static void streamcluster(struct xpv_sim_workload_spec *w)
 {
     region(w, "points", XPV_SIM_SHARED, 512 * MB, XPV_SIM_INIT_MASTER, XPV_SIM_LOADED);
     region(w, "centres", XPV_SIM_PRIVATE, 4 * MB, XPV_SIM_INIT_PARALLEL, XPV_SIM_TURNOVER);
-    phase(w, 15 * M, miss_gap(20, 1), 5, 0.02, (double[]){0.9, 0.1});
+    phase(w, 50 * M, miss_gap(20, 1), 5, 0.02, (double[]){0.9, 0.1});
 }
 
 /*
@@ -140,15 +140,15 @@ static void metis(struct xpv_sim_workload_spec *w, double input_mb, double write
 }
 static void wc(struct xpv_sim_workload_spec *w)
 {
-    metis(w, 1024, 0.2, 6 * M, 2 * M);
+    metis(w, 1024, 0.2, 30 * M, 10 * M);
 }
 static void wr(struct xpv_sim_workload_spec *w)
 {
-    metis(w, 1024, 0.45, 6 * M, 3 * M);
+    metis(w, 1024, 0.45, 30 * M, 15 * M);
 }
 static void wrmem(struct xpv_sim_workload_spec *w)
 {
-    metis(w, 2048, 0.45, 8 * M, 3 * M);
+    metis(w, 2048, 0.45, 40 * M, 15 * M);
 }
 
 /*
@@ -161,7 +161,7 @@ static void kmeans(struct xpv_sim_workload_spec *w)
     sliced(w, "points", 1024 * MB, XPV_SIM_INIT_PARALLEL, 0.9);
     region(w, "means", XPV_SIM_SHARED, 1 * MB, XPV_SIM_INIT_MASTER, XPV_SIM_LOADED);
     region(w, "sums", XPV_SIM_PRIVATE, 1 * MB, XPV_SIM_INIT_PARALLEL, XPV_SIM_TURNOVER);
-    phase(w, 10 * M, miss_gap(10, 1), 4, 0.05, (double[]){0.85, 0.1, 0.05});
+    phase(w, 50 * M, miss_gap(10, 1), 4, 0.05, (double[]){0.85, 0.1, 0.05});
 }
 
 /*
@@ -176,7 +176,7 @@ static void memcached(struct xpv_sim_workload_spec *w)
 {
     region(w, "table", XPV_SIM_SHARED, 4096 * MB, XPV_SIM_INIT_PARALLEL, XPV_SIM_LOADED);
     region(w, "conn", XPV_SIM_PRIVATE, 8 * MB, XPV_SIM_INIT_PARALLEL, XPV_SIM_TURNOVER);
-    phase(w, 4 * M, miss_gap(2, 1), 1, 0.2, (double[]){0.85, 0.15});
+    phase(w, 20 * M, miss_gap(2, 1), 1, 0.2, (double[]){0.85, 0.15});
 }
 
 static const struct {
