@@ -626,8 +626,7 @@ static unsigned hinting_faults(struct engine *e, struct xpv_pol_sample *smp)
         for (unsigned n = 0; r->sliced && n < N; n++) {
             double agg = e->agg[(size_t)r->first * N + n];
             if (agg > 0)
-                touch[(size_t)ri * N + n] +=
-                        spread[(size_t)r->first * N + n] * r->pages[n] / agg;
+                touch[(size_t)ri * N + n] += spread[(size_t)r->first * N + n] * r->pages[n] / agg;
         }
     }
     double cover[XPV_SIM_MAX_WORKLOADS];

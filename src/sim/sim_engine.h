@@ -87,8 +87,8 @@ struct engine {
     unsigned *on_node;         /* [N] running threads per node */
     struct migration *mig;
     unsigned nr_mig, cap_mig;
-    double *acc; /* [threads][specs][N] accesses since the last decision (a sliced spec: to
-                  * the thread's own slice) */
+    double *acc;        /* [threads][specs][N] accesses since the last decision (a sliced spec: to
+                         * the thread's own slice) */
     double *acc_spread; /* [threads][specs][N] a sliced spec's accesses spread over all its
                          * slices, since the last decision */
     double *agg;        /* [regions][N] at a sliced group's first slice: the group's pages per

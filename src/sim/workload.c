@@ -73,8 +73,8 @@ static void phase(struct xpv_sim_workload_spec *w, double work, double compute_n
  * NAS CG (conjugate gradient, class D): sparse matrix-vector products. Each thread multiplies
  * its own block of rows (the matrix: sliced, initialised in parallel, read only by its owner),
  * but the vector x (1.5 M doubles, larger than a node's L3) is read at random columns by
- * every thread: shared, read uniformly, set up by the master. Irregular indirect loads: a few misses in flight. Everything is allocated
- * once (Fortran arrays): no region turns over.
+ * every thread: shared, read uniformly, set up by the master. Irregular indirect loads: a few
+ * misses in flight. Everything is allocated once (Fortran arrays): no region turns over.
  */
 static void nas_cg(struct xpv_sim_workload_spec *w)
 {

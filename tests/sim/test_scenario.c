@@ -573,7 +573,8 @@ static const struct bad bad[] = {
         {HEAD "      - {name: a, kind: private}\n" PH,
          "t.yaml:5: workloads[0].regions[0]: expected key 'size_mb', found none"},
         {HEAD RA "      - {name: b, kind: shred, size_mb: 2}\n" PH,
-         "t.yaml:6: workloads[0].regions[1].kind: expected 'private', 'shared' or 'sliced', found 'shred'"},
+         "t.yaml:6: workloads[0].regions[1].kind: expected 'private', 'shared' or 'sliced', found "
+         "'shred'"},
         {HEAD RA "      - {name: b, kind: shared, size_mb: 0}\n" PH,
          "t.yaml:6: workloads[0].regions[1].size_mb: expected a number in (0, 1e+09], found '0'"},
         {HEAD RA "      - {name: b, kind: shared, size_mb: 2, page: 1g}\n" PH,
@@ -626,7 +627,8 @@ static const struct bad bad[] = {
          "t.yaml:8: workloads[0].phases[0].weights: expected a mapping {REGION: WEIGHT, ...}, "
          "found a list"},
         /* lifetimes and sharing (issue 16): churn is per region */
-        {HEAD "      - {name: a, kind: private, size_mb: 1, lifetime: loaded, churn_per_s: 1}\n" RB PH,
+        {HEAD
+         "      - {name: a, kind: private, size_mb: 1, lifetime: loaded, churn_per_s: 1}\n" RB PH,
          "t.yaml:5: workloads[0].regions[0]: expected churn_per_s only on a turned-over region, "
          "found it with 'lifetime: loaded' (a loaded-once region never churns)"},
         {HEAD "      - {name: a, kind: private, size_mb: 1, lifetime: young}\n" RB PH,
@@ -725,7 +727,7 @@ static void test_lifetimes(void **state)
     for (unsigned i = 0; i < w->nr_regions; i++)
         assert_true(w->regions[i].churn_per_s ==
                     (w->regions[i].lifetime == XPV_SIM_TURNOVER ? 0.25 : 0));
-    assert_int_equal(w->regions[0].lifetime, XPV_SIM_LOADED); /* wr's input */
+    assert_int_equal(w->regions[0].lifetime, XPV_SIM_LOADED);   /* wr's input */
     assert_int_equal(w->regions[1].lifetime, XPV_SIM_TURNOVER); /* its tables */
     free(s);
 }

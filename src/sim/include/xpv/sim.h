@@ -160,8 +160,8 @@ struct xpv_sim_workload_spec {
     uint64_t nodes_mask;   /* XPV_SIM_NODES: the nodes to spread over */
     uint64_t membind_mask; /* nonzero: memory only on these nodes (numactl --membind) */
     double start_s;
-    bool in_vm;         /* runs inside VM vm: one thread per vCPU */
-    unsigned vm;        /* index into the scenario's vms */
+    bool in_vm;  /* runs inside VM vm: one thread per vCPU */
+    unsigned vm; /* index into the scenario's vms */
     unsigned nr_regions;
     struct xpv_sim_region_spec regions[XPV_SIM_MAX_REGIONS];
     unsigned nr_phases;
