@@ -217,7 +217,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
                                  e->m->name);
         e->nr_threads += w->nr_threads;
         for (unsigned r = 0; r < w->nr_regions; r++)
-            e->nr_regions += w->regions[r].kind == XPV_SIM_PRIVATE ? w->nr_threads : 1;
+            e->nr_regions += w->regions[r].kind == XPV_SIM_SHARED ? 1 : w->nr_threads;
         if (!w->nr_phases || !w->nr_regions)
             return xpv_error_set(err, -EINVAL, "workload %s has no %s", w->name,
                                  w->nr_phases ? "region" : "phase");
@@ -238,11 +238,13 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->nres_path = calloc((size_t)N * N, 1);
     e->on_node = calloc(N, sizeof(unsigned));
     e->acc = calloc((size_t)(T ? T : 1) * XPV_SIM_MAX_REGIONS * N, sizeof(double));
+    e->acc_spread = calloc((size_t)(T ? T : 1) * XPV_SIM_MAX_REGIONS * N, sizeof(double));
+    e->agg = calloc((size_t)(R ? R : 1) * N, sizeof(double));
     e->period_dram = calloc((size_t)N * N, sizeof(double));
     double *pages = calloc((size_t)(R ? R : 1) * N, sizeof(double));
     if (!e->th || !e->rg || !e->p || !e->cap || !e->svc || !e->q || !e->demand || !e->bg ||
         !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path || !e->on_node ||
-        !e->acc || !pages || !e->period_dram) {
+        !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram) {
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }
@@ -289,7 +291,9 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         for (unsigned sp = 0; sp < w->nr_regions; sp++) {
             const struct xpv_sim_region_spec *rs = &w->regions[sp];
             double page = (double)(UINT64_C(1) << (rs->page_shift ? rs->page_shift : 12));
-            unsigned copies = rs->kind == XPV_SIM_PRIVATE ? w->nr_threads : 1;
+            /* private: a region of `bytes` per thread; sliced: `bytes` cut in one slice per
+             * thread; shared: one region */
+            unsigned copies = rs->kind == XPV_SIM_SHARED ? 1 : w->nr_threads, first = ri;
             for (unsigned c = 0; c < copies; c++) {
                 struct region *r = &e->rg[ri];
                 r->app = a;
@@ -297,6 +301,11 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
                 r->page_mb = page / (1 << 20);
                 r->pages = pages + (size_t)ri * N;
                 r->total = ceil((double)rs->bytes / page);
+                if (rs->kind == XPV_SIM_SLICED)
+                    r->total /= copies;
+                r->first = rs->kind == XPV_SIM_SLICED ? first : ri;
+                r->count = rs->kind == XPV_SIM_SLICED ? copies : 1;
+                r->sliced = rs->kind == XPV_SIM_SLICED;
                 for (unsigned i = 0; i < w->nr_threads; i++)
                     if (rs->kind == XPV_SIM_SHARED || i == c)
                         e->th[ti + i].region[sp] = ri;
@@ -333,14 +342,34 @@ static void teardown(struct engine *e)
     free(e->nres_path);
     free(e->on_node);
     free(e->acc);
+    free(e->acc_spread);
+    free(e->agg);
     free(e->period_dram);
     free(e->mig);
 }
 
-/* Step 1: p[t][n] for every running thread. */
+/* A sliced spec: the share of a thread's accesses that goes to its own slice (the rest is
+ * spread over every slice in proportion to its pages). */
+static double own_share(const struct engine *e, const struct region *r)
+{
+    return r->sliced ? e->apps[r->app].w->regions[r->spec].own_frac : 1;
+}
+
+/* Step 1: p[t][n] for every running thread. A sliced spec's group sums first (agg at its
+ * first slice): cost slices x N per epoch, the same as private regions. */
 static void distributions(struct engine *e)
 {
     unsigned N = e->N;
+    for (unsigned ri = 0; ri < e->nr_regions; ri++) {
+        const struct region *r = &e->rg[ri];
+        if (!r->sliced)
+            continue;
+        double *agg = &e->agg[(size_t)r->first * N];
+        if (r->first == ri)
+            memset(agg, 0, N * sizeof(double));
+        for (unsigned n = 0; n < N; n++)
+            agg[n] += r->pages[n];
+    }
     for (unsigned t = 0; t < e->nr_threads; t++) {
         struct thread *th = &e->th[t];
         double *p = &e->p[(size_t)t * N];
@@ -353,9 +382,15 @@ static void distributions(struct engine *e)
             const struct region *r = &e->rg[th->region[sp]];
             if (ph->weight[sp] <= 0 || r->total <= 0)
                 continue;
-            double k = ph->weight[sp] / r->total;
+            double own = own_share(e, r), k = ph->weight[sp] * own / r->total;
             for (unsigned n = 0; n < N; n++)
                 p[n] += k * r->pages[n];
+            if (own < 1) {
+                const double *agg = &e->agg[(size_t)r->first * N];
+                double all = r->total * r->count, ks = ph->weight[sp] * (1 - own) / all;
+                for (unsigned n = 0; n < N; n++)
+                    p[n] += ks * agg[n];
+            }
         }
     }
 }
@@ -537,18 +572,62 @@ int xpv__sim_push_migration(struct engine *e, struct migration m)
  * by one of the threads touching the page, in proportion to their accesses. Poisson noise
  * from the scenario's seed.
  */
+/* A slice of sliced group `first` with pages on node n, drawn in proportion to them. */
+static unsigned pick_slice(struct engine *e, unsigned first, unsigned n)
+{
+    const struct region *g = &e->rg[first];
+    double x = xpv_rng_uniform(&e->rng) * e->agg[(size_t)first * e->N + n];
+    for (unsigned i = 0; i + 1 < g->count; i++) {
+        x -= e->rg[first + i].pages[n];
+        if (x < 0)
+            return first + i;
+    }
+    return first + g->count - 1;
+}
+
+/* A thread of app a, drawn in proportion to its spread accesses of spec sp on node n. */
+static unsigned pick_spreader(struct engine *e, const struct app *a, unsigned sp, unsigned n,
+                              double total)
+{
+    double x = xpv_rng_uniform(&e->rng) * total;
+    for (unsigned i = 0; i + 1 < a->nr_threads; i++) {
+        x -= e->acc_spread[((size_t)(a->first_thread + i) * XPV_SIM_MAX_REGIONS + sp) * e->N + n];
+        if (x < 0)
+            return a->first_thread + i;
+    }
+    return a->first_thread + a->nr_threads - 1;
+}
+
 static unsigned hinting_faults(struct engine *e, struct xpv_pol_sample *smp)
 {
     unsigned N = e->N, ns = 0;
     double *touch = calloc((size_t)e->nr_regions * N, sizeof(double));
-    if (!touch)
+    /* sliced groups, at their first slice: the threads' spread accesses per node */
+    double *spread = calloc((size_t)e->nr_regions * N, sizeof(double));
+    if (!touch || !spread) {
+        free(touch);
+        free(spread);
         return 0;
+    }
     for (unsigned t = 0; t < e->nr_threads; t++) {
         const struct xpv_sim_workload_spec *w = e->apps[e->th[t].app].w;
-        for (unsigned sp = 0; sp < w->nr_regions; sp++)
-            for (unsigned n = 0; n < N; n++)
-                touch[(size_t)e->th[t].region[sp] * N + n] +=
-                        e->acc[((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n];
+        for (unsigned sp = 0; sp < w->nr_regions; sp++) {
+            const struct region *r = &e->rg[e->th[t].region[sp]];
+            for (unsigned n = 0; n < N; n++) {
+                size_t at = ((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n;
+                touch[(size_t)e->th[t].region[sp] * N + n] += e->acc[at];
+                if (r->sliced)
+                    spread[(size_t)r->first * N + n] += e->acc_spread[at];
+            }
+        }
+    }
+    for (unsigned ri = 0; ri < e->nr_regions; ri++) { /* spread accesses land by pages */
+        const struct region *r = &e->rg[ri];
+        for (unsigned n = 0; r->sliced && n < N; n++) {
+            double agg = e->agg[(size_t)r->first * N + n];
+            if (agg > 0)
+                touch[(size_t)ri * N + n] += spread[(size_t)r->first * N + n] * r->pages[n] / agg;
+        }
     }
     double cover[XPV_SIM_MAX_WORKLOADS];
     for (unsigned a = 0; a < e->nr_apps; a++) {
@@ -575,7 +654,25 @@ static unsigned hinting_faults(struct engine *e, struct xpv_pol_sample *smp)
             }
         }
     }
+    /* a sliced slice's faults from the spread accesses, each taken by a thread drawn in
+     * proportion to its spread accesses on that node */
+    for (unsigned ri = 0; ri < e->nr_regions; ri++) {
+        const struct region *r = &e->rg[ri];
+        for (unsigned n = 0; r->sliced && n < N; n++) {
+            double agg = e->agg[(size_t)r->first * N + n], pages = r->pages[n];
+            double all = touch[(size_t)ri * N + n], sum = spread[(size_t)r->first * N + n];
+            if (agg <= 0 || pages <= 0 || all <= 0 || sum <= 0)
+                continue;
+            double theirs = sum * pages / agg;
+            double faults = pages * cover[r->app] * (1 - exp(-all / pages)) * (theirs / all);
+            double c = xpv_rng_poisson(&e->rng, faults);
+            if (c > 0)
+                smp[ns++] = (struct xpv_pol_sample){
+                        pick_spreader(e, &e->apps[r->app], r->spec, n, sum), ri, n, c};
+        }
+    }
     free(touch);
+    free(spread);
     return ns;
 }
 
@@ -591,10 +688,20 @@ static unsigned access_samples(struct engine *e, struct xpv_pol_sample *smp)
         double taken = 0;
         for (unsigned sp = 0; sp < w->nr_regions; sp++)
             for (unsigned n = 0; n < N; n++) {
-                double a = e->acc[((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n];
-                double c = xpv_rng_poisson(&e->rng, a * e->pol->sample_rate);
+                size_t at = ((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n;
+                double c = xpv_rng_poisson(&e->rng, e->acc[at] * e->pol->sample_rate);
                 if (c > 0) {
                     smp[ns++] = (struct xpv_pol_sample){t, e->th[t].region[sp], n, c};
+                    taken += c;
+                }
+                const struct region *r = &e->rg[e->th[t].region[sp]];
+                if (!r->sliced || e->acc_spread[at] <= 0 || e->agg[(size_t)r->first * N + n] <= 0)
+                    continue;
+                /* a sliced spec's spread accesses: each sample names a slice holding pages
+                 * on that node, drawn in proportion to them */
+                c = xpv_rng_poisson(&e->rng, e->acc_spread[at] * e->pol->sample_rate);
+                if (c > 0) {
+                    smp[ns++] = (struct xpv_pol_sample){t, pick_slice(e, r->first, n), n, c};
                     taken += c;
                 }
             }
@@ -626,7 +733,8 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
     int gvm[XPV_SIM_MAX_WORKLOADS];
     unsigned gvnodes[XPV_SIM_MAX_WORKLOADS];
     unsigned *tvnode = malloc((T ? T : 1) * sizeof(unsigned));
-    struct xpv_pol_sample *smp = malloc((size_t)T * XPV_SIM_MAX_REGIONS * N * sizeof(*smp));
+    /* samples: per (thread, spec, node) one, and one more for a sliced spec's spread part */
+    struct xpv_pol_sample *smp = malloc((size_t)T * XPV_SIM_MAX_REGIONS * N * 2 * sizeof(*smp));
     int rc = 0;
     if (!tnode || !tgroup || !rgroup || !rpages || !rmb || !smp || !tvnode) {
         rc = xpv_error_set(err, -ENOMEM, "out of memory");
@@ -659,6 +767,7 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
     else if (e->pol->sample_rate > 0)
         ns = access_samples(e, smp);
     memset(e->acc, 0, (size_t)T * XPV_SIM_MAX_REGIONS * N * sizeof(double));
+    memset(e->acc_spread, 0, (size_t)T * XPV_SIM_MAX_REGIONS * N * sizeof(double));
     struct xpv_pol_view v = {
             .now_s = e->now_ns / 1e9,
             .nr_nodes = N,
@@ -779,9 +888,16 @@ static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
                 const struct region *r = &e->rg[th->region[sp]];
                 if (ph->weight[sp] <= 0 || r->total <= 0)
                     continue;
-                double k = n_acc * ph->weight[sp] / r->total;
+                double own = own_share(e, r), k = n_acc * ph->weight[sp] * own / r->total;
+                size_t at = ((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N;
                 for (unsigned n = 0; n < N; n++)
-                    e->acc[((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N + n] += k * r->pages[n];
+                    e->acc[at + n] += k * r->pages[n];
+                if (own < 1) {
+                    const double *agg = &e->agg[(size_t)r->first * N];
+                    double ks = n_acc * ph->weight[sp] * (1 - own) / (r->total * r->count);
+                    for (unsigned n = 0; n < N; n++)
+                        e->acc_spread[at + n] += ks * agg[n];
+                }
             }
         th->done += n_acc;
         if (th->done >= ph->work * (1 - 1e-12)) {
@@ -817,9 +933,10 @@ static double progress_of(const struct engine *e)
 }
 
 /*
- * Memory churn: each epoch a share 1 - exp(-churn dt) of every region is freed and
- * allocated again, landing where the policy puts new allocations now. Under hypervisor
- * first-touch each re-allocated page costs the allocating thread a fault (hv_fault_us).
+ * Memory churn: each epoch a share 1 - exp(-churn dt) of every turned-over region (its spec's
+ * churn_per_s; loaded-once regions never churn) is freed and allocated again, landing where
+ * the policy puts new allocations now. Under hypervisor first-touch each re-allocated page
+ * costs the allocating thread a fault (hv_fault_us).
  */
 static void churn(struct engine *e, double dt_ns)
 {
@@ -827,9 +944,10 @@ static void churn(struct engine *e, double dt_ns)
     for (unsigned ri = 0; ri < e->nr_regions; ri++) {
         struct region *r = &e->rg[ri];
         const struct app *a = &e->apps[r->app];
-        if (!a->started || a->w->churn_per_s <= 0)
+        const struct xpv_sim_region_spec *rs = &a->w->regions[r->spec];
+        if (!a->started || rs->lifetime != XPV_SIM_TURNOVER || rs->churn_per_s <= 0)
             continue;
-        double f = -expm1(-a->w->churn_per_s * dt_ns / 1e9), freed = 0;
+        double f = -expm1(-rs->churn_per_s * dt_ns / 1e9), freed = 0;
         for (unsigned n = 0; n < N; n++) {
             freed += r->pages[n] * f;
             r->pages[n] -= r->pages[n] * f;

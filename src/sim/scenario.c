@@ -43,19 +43,39 @@
  *                                       default: anywhere
  *     start_s: NUMBER >= 0              default 0 (the preset's)
  *     work_scale: NUMBER in (0, 1e6]    multiplies every phase's work; default 1
+ *     churn_per_s: NUMBER in [0, 100]   the rate (share per second freed and allocated
+ *                                       again) of the workload's turned-over regions that
+ *                                       have no rate of their own; loaded-once regions never
+ *                                       churn. An error on a
+ *                                       workload with no turned-over region (the meaning
+ *                                       before issue 16, every region churns, is now
+ *                                       `churn_per_s` on each region); default 0
  *     page: 4k | 2m                     every region's page size (2m: memory backed by
  *                                       transparent huge pages, THP "always"); default: the
  *                                       preset's (4k), or each region's own
  *   or a custom workload, without `preset`:
  *     name: STRING                      default "workloadI" (I: its index)
- *     threads, placement (default spread), membind, start_s, work_scale, page: as above
+ *     threads, placement (default spread), membind, start_s, work_scale, page, vm,
+ *     churn_per_s (sets every turned-over region's): as above
  *     regions: required, 1..8 of
  *       name: STRING (< 32 chars)       required, distinct within the workload
- *       kind: private | shared          required (private: one region per thread)
+ *       kind: private | shared | sliced required. private: one region of size_mb per
+ *                                       thread; shared: one region read uniformly by every
+ *                                       thread; sliced: one region cut into a slice per
+ *                                       thread, each thread mostly reading its own
  *       size_mb: NUMBER in (0, 1e9]     required (MiB; rounded up to whole bytes)
  *       init: master | parallel         who touches it first: the master thread, or every
- *                                       thread its part (private: its own); default parallel
+ *                                       thread its part (private: its own, sliced: its
+ *                                       slice); default parallel
  *       page: 4k | 2m                   default 4k
+ *       lifetime: loaded | turnover     loaded once and reused (never churns), or freed and
+ *                                       allocated again at churn_per_s; default loaded, or
+ *                                       turnover when churn_per_s is given
+ *       churn_per_s: NUMBER in [0, 100] a turned-over region's rate; an error with
+ *                                       `lifetime: loaded`; default 0
+ *       own_frac: NUMBER in [0, 1]      sliced only: share of a thread's accesses to the
+ *                                       region that go to its own slice, the rest spread
+ *                                       over the whole region; default 0.9
  *     phases: required, 1..8 of
  *       work_m: NUMBER in (0, 1e12]     required; memory accesses per thread, in millions
  *       compute_ns: NUMBER >= 0         default 0
@@ -812,8 +832,10 @@ static const char *const pages[] = {"4k", "2m", NULL};
 static int parse_region(struct ctx *c, const struct node *v, const char *path,
                         struct xpv_sim_workload_spec *w, unsigned idx)
 {
-    static const char *const keys[] = {"name", "kind", "size_mb", "init", "page", NULL};
-    static const char *const kinds[] = {"private", "shared", NULL};
+    static const char *const keys[] = {"name",     "kind",        "size_mb",  "init", "page",
+                                       "lifetime", "churn_per_s", "own_frac", NULL};
+    static const char *const kinds[] = {"private", "shared", "sliced", NULL};
+    static const char *const lifetimes[] = {"loaded", "turnover", NULL};
     static const char *const inits[] = {"master", "parallel", NULL};
     struct xpv_sim_region_spec *r = &w->regions[idx];
     char p[PATH_LEN];
@@ -854,10 +876,36 @@ static int parse_region(struct ctx *c, const struct node *v, const char *path,
         if ((rc = get_enum(c, page, p, pages, &pg)))
             return rc;
     }
-    r->kind = k == 0 ? XPV_SIM_PRIVATE : XPV_SIM_SHARED;
+    r->kind = k == 0 ? XPV_SIM_PRIVATE : k == 1 ? XPV_SIM_SHARED : XPV_SIM_SLICED;
     r->init = in == 0 ? XPV_SIM_INIT_MASTER : XPV_SIM_INIT_PARALLEL;
     r->bytes = (uint64_t)ceil(mb * 1048576.0);
     r->page_shift = pg == 0 ? 12 : 21;
+    /* lifetime: loaded once (default) or turned over; churn_per_s alone means turnover */
+    const struct node *life = get(c, v, "lifetime"), *churn = get(c, v, "churn_per_s"),
+                      *own = get(c, v, "own_frac");
+    int lt = churn ? 1 : 0;
+    if (life) {
+        key_path(p, path, "lifetime");
+        if ((rc = get_enum(c, life, p, lifetimes, &lt)))
+            return rc;
+    }
+    r->lifetime = lt == 0 ? XPV_SIM_LOADED : XPV_SIM_TURNOVER;
+    if ((rc = get_num_key(c, v, path, "churn_per_s", 0, true, 100, true, &r->churn_per_s)))
+        return rc;
+    if (churn && r->lifetime == XPV_SIM_LOADED)
+        return fail(c, churn->line, path,
+                    "expected churn_per_s only on a turned-over region, found it with "
+                    "'lifetime: loaded' (a loaded-once region never churns)");
+    r->own_frac = 1;
+    if (own && r->kind != XPV_SIM_SLICED)
+        return fail(c, own->line, path,
+                    "expected own_frac only on a 'kind: sliced' region, found it on a %s one",
+                    kinds[k]);
+    if (r->kind == XPV_SIM_SLICED) {
+        r->own_frac = 0.9;
+        if ((rc = get_num_key(c, v, path, "own_frac", 0, true, 1, true, &r->own_frac)))
+            return rc;
+    }
     return 0;
 }
 
@@ -1036,8 +1084,34 @@ static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
         w->in_vm = true;
     }
     double scale = 1;
-    if ((rc = get_num_key(c, v, path, "churn_per_s", 0, true, 100, true, &w->churn_per_s)) ||
-        (rc = get_num_key(c, v, path, "start_s", 0, true, HUGE_VAL, false, &w->start_s)) ||
+    const struct node *churn = get(c, v, "churn_per_s");
+    if (churn) {
+        /* the rate of the workload's turned-over regions (loaded-once ones never churn) */
+        double rate = 0;
+        unsigned turned = 0;
+        if ((rc = get_num_key(c, v, path, "churn_per_s", 0, true, 100, true, &rate)))
+            return rc;
+        for (unsigned i = 0; i < w->nr_regions; i++)
+            if (w->regions[i].lifetime == XPV_SIM_TURNOVER) {
+                if (w->regions[i].churn_per_s == 0) /* a region's own rate wins */
+                    w->regions[i].churn_per_s = rate;
+                turned++;
+            }
+        if (!turned && preset)
+            return fail(c, churn->line, path,
+                        "expected churn_per_s on a workload with turned-over regions, found it "
+                        "on preset %s, whose regions are all loaded once (churn is per region "
+                        "since issue 16: drop the key, or write a custom workload whose "
+                        "temporaries say `lifetime: turnover`)",
+                        preset->str);
+        if (!turned)
+            return fail(c, churn->line, path,
+                        "expected churn_per_s on a workload with turned-over regions, found "
+                        "none (churn is per region since issue 16: the old meaning, every "
+                        "region churns, is `churn_per_s: RATE` on each region; better, put it "
+                        "only on the temporaries, not on loaded-once inputs)");
+    }
+    if ((rc = get_num_key(c, v, path, "start_s", 0, true, HUGE_VAL, false, &w->start_s)) ||
         (rc = get_num_key(c, v, path, "work_scale", 0, false, 1e6, true, &scale)))
         return rc;
     for (unsigned i = 0; i < w->nr_phases; i++)

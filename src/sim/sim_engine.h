@@ -33,6 +33,10 @@ struct region {
     double page_mb;
     double *pages; /* [N] */
     double total;
+    /* A slice of a SLICED region spec: the group's slices are regions first .. first+count-1
+     * (private and shared regions: first = itself, count = 1). */
+    unsigned first, count;
+    bool sliced;
 };
 
 struct migration {
@@ -83,7 +87,12 @@ struct engine {
     unsigned *on_node;         /* [N] running threads per node */
     struct migration *mig;
     unsigned nr_mig, cap_mig;
-    double *acc; /* [threads][specs][N] accesses since the last decision */
+    double *acc;        /* [threads][specs][N] accesses since the last decision (a sliced spec: to
+                         * the thread's own slice) */
+    double *acc_spread; /* [threads][specs][N] a sliced spec's accesses spread over all its
+                         * slices, since the last decision */
+    double *agg;        /* [regions][N] at a sliced group's first slice: the group's pages per
+                         * node, this epoch */
     uint64_t rng;
     double now_ns;
     struct vm vms[XPV_SIM_MAX_VMS];

@@ -45,7 +45,11 @@ static void check_workload(const struct xpv_sim_workload_spec *w, unsigned nr_no
     for (unsigned r = 0; r < w->nr_regions; r++) {
         const struct xpv_sim_region_spec *g = &w->regions[r];
         CHECK(terminated(g->name, sizeof(g->name)));
-        CHECK(g->kind == XPV_SIM_PRIVATE || g->kind == XPV_SIM_SHARED);
+        CHECK(g->kind == XPV_SIM_PRIVATE || g->kind == XPV_SIM_SHARED || g->kind == XPV_SIM_SLICED);
+        CHECK(g->lifetime == XPV_SIM_LOADED || g->lifetime == XPV_SIM_TURNOVER);
+        CHECK(g->churn_per_s >= 0 && g->churn_per_s <= 100);
+        CHECK(g->lifetime == XPV_SIM_TURNOVER || g->churn_per_s == 0);
+        CHECK(g->own_frac >= 0 && g->own_frac <= 1);
         CHECK(g->init == XPV_SIM_INIT_MASTER || g->init == XPV_SIM_INIT_PARALLEL);
         CHECK(g->bytes > 0);
         CHECK(g->page_shift == 12 || g->page_shift == 21);

@@ -573,7 +573,8 @@ static const struct bad bad[] = {
         {HEAD "      - {name: a, kind: private}\n" PH,
          "t.yaml:5: workloads[0].regions[0]: expected key 'size_mb', found none"},
         {HEAD RA "      - {name: b, kind: shred, size_mb: 2}\n" PH,
-         "t.yaml:6: workloads[0].regions[1].kind: expected 'private' or 'shared', found 'shred'"},
+         "t.yaml:6: workloads[0].regions[1].kind: expected 'private', 'shared' or 'sliced', found "
+         "'shred'"},
         {HEAD RA "      - {name: b, kind: shared, size_mb: 0}\n" PH,
          "t.yaml:6: workloads[0].regions[1].size_mb: expected a number in (0, 1e+09], found '0'"},
         {HEAD RA "      - {name: b, kind: shared, size_mb: 2, page: 1g}\n" PH,
@@ -586,7 +587,7 @@ static const struct bad bad[] = {
          "twice"},
         {HEAD RA "      - {name: b, kind: shared, size_mb: 2, sise_mb: 3}\n" PH,
          "t.yaml:6: workloads[0].regions[1]: unknown key 'sise_mb' (expected one of: name, kind, "
-         "size_mb, init, page)"},
+         "size_mb, init, page, lifetime, churn_per_s, own_frac)"},
         {HEAD "      - a\n" PH,
          "t.yaml:5: workloads[0].regions[0]: expected a region mapping {name, kind, size_mb, "
          "...}, found 'a'"},
@@ -625,6 +626,29 @@ static const struct bad bad[] = {
         {HEAD RA RB "    phases:\n      - {work_m: 1, weights: [a, b]}\n",
          "t.yaml:8: workloads[0].phases[0].weights: expected a mapping {REGION: WEIGHT, ...}, "
          "found a list"},
+        /* lifetimes and sharing (issue 16): churn is per region */
+        {HEAD
+         "      - {name: a, kind: private, size_mb: 1, lifetime: loaded, churn_per_s: 1}\n" RB PH,
+         "t.yaml:5: workloads[0].regions[0]: expected churn_per_s only on a turned-over region, "
+         "found it with 'lifetime: loaded' (a loaded-once region never churns)"},
+        {HEAD "      - {name: a, kind: private, size_mb: 1, lifetime: young}\n" RB PH,
+         "t.yaml:5: workloads[0].regions[0].lifetime: expected 'loaded' or 'turnover', found "
+         "'young'"},
+        {HEAD "      - {name: a, kind: private, size_mb: 1, own_frac: 0.5}\n" RB PH,
+         "t.yaml:5: workloads[0].regions[0]: expected own_frac only on a 'kind: sliced' region, "
+         "found it on a private one"},
+        {HEAD "      - {name: a, kind: sliced, size_mb: 1, own_frac: 1.5}\n" RB PH,
+         "t.yaml:5: workloads[0].regions[0].own_frac: expected a number in [0, 1], found '1.5'"},
+        {HEAD RA RB PH "    churn_per_s: 0.5\n",
+         "t.yaml:9: workloads[0]: expected churn_per_s on a workload with turned-over regions, "
+         "found none (churn is per region since issue 16: the old meaning, every region "
+         "churns, is `churn_per_s: RATE` on each region; better, put it only on the "
+         "temporaries, not on loaded-once inputs)"},
+        {"machine: opteron-8n\nworkloads: [{preset: nas-lu, threads: 2, churn_per_s: 0.5}]\n",
+         "t.yaml:2: workloads[0]: expected churn_per_s on a workload with turned-over regions, "
+         "found it on preset nas-lu, whose regions are all loaded once (churn is per region "
+         "since issue 16: drop the key, or write a custom workload whose temporaries say "
+         "`lifetime: turnover`)"},
         /* YAML itself */
         {"machine: [opteron-8n\nworkloads: []\n",
          "t.yaml:2: YAML syntax error at column 10: did not find expected ',' or ']' (while "
@@ -658,6 +682,53 @@ static void check_error(const char *text, size_t len, const char *want)
     /* And a NULL err is fine. */
     s = new_scenario();
     assert_int_equal(xpv_sim_scenario_parse(text, len, "t.yaml", s, NULL), -EINVAL);
+    free(s);
+}
+
+/* Lifetimes and sharing patterns as docs/sim.md ("Scenarios") documents them: a region is
+ * loaded once unless it says turnover (or has its own churn_per_s); a workload's churn_per_s
+ * sets the rate of its turned-over regions only; sliced regions read own_frac (default 0.9). */
+static void test_lifetimes(void **state)
+{
+    (void)state;
+    struct xpv_sim_scenario *s = new_scenario();
+    struct xpv_error err = {0};
+    static const char custom[] =
+            "machine: opteron-8n\n"
+            "workloads:\n"
+            "  - threads: 4\n"
+            "    churn_per_s: 0.5\n"
+            "    regions:\n"
+            "      - {name: input, kind: shared, size_mb: 8, init: master}\n"
+            "      - {name: tmp, kind: private, size_mb: 1, lifetime: turnover}\n"
+            "      - {name: young, kind: private, size_mb: 1, churn_per_s: 3}\n"
+            "      - {name: grid, kind: sliced, size_mb: 8}\n"
+            "      - {name: rows, kind: sliced, size_mb: 8, own_frac: 0.75}\n"
+            "    phases: [{work_m: 1, weights: {input: 1, tmp: 1, young: 1, grid: 1, rows: 1}}]\n";
+    if (parse(custom, s, &err) < 0)
+        fail_msg("%s", err.msg);
+    const struct xpv_sim_workload_spec *w = &s->workloads[0];
+    assert_int_equal(w->regions[0].lifetime, XPV_SIM_LOADED);
+    assert_true(w->regions[0].churn_per_s == 0); /* an input never churns */
+    assert_int_equal(w->regions[1].lifetime, XPV_SIM_TURNOVER);
+    assert_true(w->regions[1].churn_per_s == 0.5); /* the workload's rate */
+    assert_int_equal(w->regions[2].lifetime, XPV_SIM_TURNOVER);
+    assert_true(w->regions[2].churn_per_s == 3); /* its own rate wins */
+    assert_int_equal(w->regions[3].kind, XPV_SIM_SLICED);
+    assert_true(w->regions[3].own_frac == 0.9);
+    assert_true(w->regions[4].own_frac == 0.75);
+    assert_true(w->regions[0].own_frac == 1);
+    /* presets: the workload's churn_per_s reaches their turned-over regions only */
+    static const char preset[] =
+            "machine: opteron-8n\nworkloads: [{preset: wr, threads: 4, churn_per_s: 0.25}]\n";
+    if (parse(preset, s, &err) < 0)
+        fail_msg("%s", err.msg);
+    w = &s->workloads[0];
+    for (unsigned i = 0; i < w->nr_regions; i++)
+        assert_true(w->regions[i].churn_per_s ==
+                    (w->regions[i].lifetime == XPV_SIM_TURNOVER ? 0.25 : 0));
+    assert_int_equal(w->regions[0].lifetime, XPV_SIM_LOADED);   /* wr's input */
+    assert_int_equal(w->regions[1].lifetime, XPV_SIM_TURNOVER); /* its tables */
     free(s);
 }
 
@@ -944,6 +1015,7 @@ int main(void)
             cmocka_unit_test(test_presets),        cmocka_unit_test(test_errors),
             cmocka_unit_test(test_bounds),         cmocka_unit_test(test_load),
             cmocka_unit_test(test_truncations),    cmocka_unit_test(test_mutations),
+            cmocka_unit_test(test_lifetimes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

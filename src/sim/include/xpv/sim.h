@@ -114,10 +114,22 @@ struct xpv_sim_vm_state {
 int xpv_sim_vm_record(const struct xpv_topo *host, const struct xpv_sim_vm_state *st,
                       struct xpv_record_desc *desc, struct xpv_error *err);
 
-enum xpv_sim_region_kind { XPV_SIM_PRIVATE, XPV_SIM_SHARED };
+/* How a workload's threads share a region (docs/sim.md, "Workloads"):
+ *   PRIVATE: one region per thread of `bytes`, touched by its owner only;
+ *   SHARED:  one region of `bytes`, every thread reads all of it uniformly (a hash table read
+ *            at random keys, a vector read at random columns);
+ *   SLICED:  one region of `bytes` cut into one slice per thread (bytes / threads each): a
+ *            thread sends `own_frac` of its accesses to this region to its own slice and the
+ *            rest uniformly over the whole region (kmeans points, NAS grids split by rows);
+ *            with parallel init each thread first-touches its own slice. */
+enum xpv_sim_region_kind { XPV_SIM_PRIVATE, XPV_SIM_SHARED, XPV_SIM_SLICED };
 /* Who touches a region first (and so where first-touch puts it): every thread its part (for
- * a private region: its owner), or the master (first) thread for all of it. */
+ * a private region: its owner; sliced: its slice), or the master (first) thread for all of it. */
 enum xpv_sim_init { XPV_SIM_INIT_PARALLEL, XPV_SIM_INIT_MASTER };
+/* A region's lifetime: loaded once and reused for the whole run (inputs, tables, indexes; it
+ * never churns), or turned over (temporaries, per-iteration buffers, young objects: freed and
+ * allocated again at churn_per_s). */
+enum xpv_sim_lifetime { XPV_SIM_LOADED, XPV_SIM_TURNOVER };
 
 struct xpv_sim_region_spec {
     char name[32];
@@ -125,6 +137,10 @@ struct xpv_sim_region_spec {
     uint64_t bytes;
     enum xpv_sim_init init;
     unsigned page_shift; /* 12 (4 KiB) or 21 (2 MiB) */
+    enum xpv_sim_lifetime lifetime;
+    double churn_per_s; /* TURNOVER: share of the region freed and allocated again per second
+                         * (0: none in this run); LOADED: always 0 */
+    double own_frac;    /* SLICED: share of the accesses going to the thread's own slice */
 };
 
 struct xpv_sim_phase_spec {
@@ -144,9 +160,8 @@ struct xpv_sim_workload_spec {
     uint64_t nodes_mask;   /* XPV_SIM_NODES: the nodes to spread over */
     uint64_t membind_mask; /* nonzero: memory only on these nodes (numactl --membind) */
     double start_s;
-    bool in_vm;         /* runs inside VM vm: one thread per vCPU */
-    unsigned vm;        /* index into the scenario's vms */
-    double churn_per_s; /* share of each region freed and allocated again per second */
+    bool in_vm;  /* runs inside VM vm: one thread per vCPU */
+    unsigned vm; /* index into the scenario's vms */
     unsigned nr_regions;
     struct xpv_sim_region_spec regions[XPV_SIM_MAX_REGIONS];
     unsigned nr_phases;
@@ -196,8 +211,9 @@ struct xpv_sim_scenario {
 
 /* Defaults for every field a scenario may omit. */
 void xpv_sim_scenario_defaults(struct xpv_sim_scenario *s);
-/* A workload preset (nas-cg, nas-lu, nas-ua, streamcluster, wc, wr, wrmem, kmeans,
- * memcached) with `threads` threads; -ENOENT with the list in err. */
+/* A workload preset (xpv_sim_workload_presets(); docs/sim-calibration.md, "Programs") with
+ * `threads` threads; -ENOENT with the list in err. Its turned-over regions have churn_per_s 0:
+ * a scenario sets their rate (the workload's `churn_per_s`). */
 int xpv_sim_workload_preset(const char *name, unsigned threads, struct xpv_sim_workload_spec *w,
                             struct xpv_error *err);
 const char *const *xpv_sim_workload_presets(void);
