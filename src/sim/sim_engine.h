@@ -72,7 +72,7 @@ struct engine {
     struct app apps[XPV_SIM_MAX_WORKLOADS];
     double *p;                 /* [threads][N] access distribution */
     double *cap;               /* [nres] bytes per ns */
-    double *svc;               /* [nres] ns per line */
+    double *sat;               /* [nres] queueing delay at peak bandwidth, ns */
     double *q;                 /* [nres] queueing delay, ns */
     double *demand;            /* [nres] bytes per ns */
     double *bg;                /* [nres] background (migration) demand this epoch */
