@@ -237,9 +237,8 @@ static int characterize(const char *machine, int json, const char *json_out)
         if ((rc = char_run(&s, *w, m->cores[0], 1, 1, "first-touch", &r, &err)) < 0)
             goto fail;
         x->ctl_lat_ratio = r.apps[0].avg_latency_ns / m->lat_ns[0];
-        x->ctl_bw_frac = r.sim_seconds > 0
-                                 ? r.mc_bytes[0] / (r.sim_seconds * 1e9) / m->mc_gbps[0]
-                                 : 0;
+        x->ctl_bw_frac =
+                r.sim_seconds > 0 ? r.mc_bytes[0] / (r.sim_seconds * 1e9) / m->mc_gbps[0] : 0;
         /* a thread per core, spread: first-touch against interleave */
         if ((rc = char_run(&s, *w, cores, 0, 0, "first-touch", &r, &err)) < 0)
             goto fail;
@@ -271,8 +270,8 @@ static int characterize(const char *machine, int json, const char *json_out)
             if (h2 >= 0)
                 snprintf(b, sizeof(b), "%s%.2fx", c[i].hop_finished ? "" : ">",
                          c[i].hop2_s / c[i].local_s);
-            printf("%-14s %8s %8s %12.2fx %11.0f%% %s%15.3f %s%14.3f %7.2fx\n", c[i].workload, a,
-                   b, c[i].ctl_lat_ratio, c[i].ctl_bw_frac * 100, c[i].ft_finished ? " " : ">",
+            printf("%-14s %8s %8s %12.2fx %11.0f%% %s%15.3f %s%14.3f %7.2fx\n", c[i].workload, a, b,
+                   c[i].ctl_lat_ratio, c[i].ctl_bw_frac * 100, c[i].ft_finished ? " " : ">",
                    c[i].ft_s, c[i].il_finished ? " " : ">", c[i].il_s, c[i].ft_s / c[i].il_s);
         }
     }
@@ -305,16 +304,11 @@ fail:
 int xpv_cmd_sim(int argc, char **argv)
 {
     static const struct option opts[] = {
-            {"json", optional_argument, NULL, 'j'},
-            {"json-out", required_argument, NULL, 'J'},
-            {"out", required_argument, NULL, 'o'},
-            {"policy", required_argument, NULL, 'p'},
-            {"seed", required_argument, NULL, 's'},
-            {"quiet", no_argument, NULL, 'q'},
-            {"list", no_argument, NULL, 'l'},
-            {"characterize", no_argument, NULL, 'C'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
+            {"json", optional_argument, NULL, 'j'}, {"json-out", required_argument, NULL, 'J'},
+            {"out", required_argument, NULL, 'o'},  {"policy", required_argument, NULL, 'p'},
+            {"seed", required_argument, NULL, 's'}, {"quiet", no_argument, NULL, 'q'},
+            {"list", no_argument, NULL, 'l'},       {"characterize", no_argument, NULL, 'C'},
+            {"help", no_argument, NULL, 'h'},       {0},
     };
     const char *json_out = NULL, *out = NULL, *after_json = NULL;
     int json = 0;

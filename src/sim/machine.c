@@ -66,8 +66,8 @@ static void opteron(struct xpv_sim_machine *m)
             "4x AMD Opteron 6174, 8 nodes x 6 cores. SLIT of the real tree 48amd64-4pa2n6c-sparse; "
             "local latency 98 ns (AnandTech 2010, Sandra); 12.5 GB/s per controller (AMD: ~100 "
             "GB/s STREAM for 4 sockets); HT3 links 12.8 GB/s (16-bit, in package) and 6.4 GB/s "
-            "(8-bit) per direction (chipsandcheese, Magny-Cours and HyperTransport); loaded latency "
-            "at peak 1.59x idle (assumed: the published MLC curve of a Xeon)");
+            "(8-bit) per direction (chipsandcheese, Magny-Cours and HyperTransport); loaded "
+            "latency at peak 1.59x idle (assumed: the published MLC curve of a Xeon)");
     m->sat_ratio = XPV_SIM_SAT_RATIO;
     m->nr_nodes = 8;
     for (unsigned i = 0; i < 8; i++) {

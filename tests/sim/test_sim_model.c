@@ -93,8 +93,8 @@ static void test_controller_bound(void **state)
 
     double sat = 100;
     assert_true(xpv__sim_queue_delay(sat, 0) == 0);
-    assert_close(xpv__sim_queue_delay(sat, 1), sat, 1e-12);   /* the delay at peak */
-    assert_close(xpv__sim_queue_delay(sat, 1.5), sat, 1e-12); /* bounded beyond */
+    assert_close(xpv__sim_queue_delay(sat, 1), sat, 1e-12);            /* the delay at peak */
+    assert_close(xpv__sim_queue_delay(sat, 1.5), sat, 1e-12);          /* bounded beyond */
     assert_close(xpv__sim_queue_delay(sat, 0.504), 0.351 * sat, 1e-9); /* a published point */
     double prev = 0;
     for (double u = 0.01; u <= 1.2; u += 0.01) { /* non-decreasing: the solver relies on it */
