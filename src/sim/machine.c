@@ -164,7 +164,9 @@ static void epyc(struct xpv_sim_machine *m)
 static void uma(struct xpv_sim_machine *m)
 {
     snprintf(m->name, sizeof(m->name), "uma-1n");
-    snprintf(m->source, sizeof(m->source), "one node, 8 cores, 90 ns, 30 GB/s (synthetic)");
+    snprintf(m->source, sizeof(m->source),
+             "one node, 8 cores, 90 ns, 30 GB/s, loaded latency at peak 1.59x idle (synthetic)");
+    m->sat_ratio = XPV_SIM_SAT_RATIO;
     m->nr_nodes = 1;
     m->cores[0] = 8;
     m->mem_bytes[0] = 32 * GIB;

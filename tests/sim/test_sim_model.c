@@ -207,6 +207,13 @@ static void test_errors(void **state)
     m.lat_ns[0] = m.lat_ns[1] = m.lat_ns[2] = m.lat_ns[3] = 100;
     assert_int_equal(xpv_sim_machine_finish(&m, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "no link path"));
+    /* a loaded/idle latency ratio below 1 (latency falling under load) */
+    m.nr_links = 1;
+    m.links[0] = (struct xpv_sim_link){0, 1, 10};
+    assert_int_equal(xpv_sim_machine_finish(&m, &err), 0);
+    m.sat_ratio = 0.5;
+    assert_int_equal(xpv_sim_machine_finish(&m, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "loaded/idle latency ratio 0.5"));
 }
 
 /* Every preset is connected, and its routes take the fewest hops. */
@@ -218,6 +225,7 @@ static void test_presets_route(void **state)
         struct xpv_error err = {0};
         assert_int_equal(xpv_sim_machine_preset(*p, &m, &err), 0);
         assert_true(strlen(m.source) > 20); /* says where its figures come from */
+        assert_true(m.sat_ratio >= 1);      /* and its loaded latency at peak */
         for (unsigned i = 0; i < m.nr_nodes; i++)
             assert_int_equal(m.route_len[i * m.nr_nodes + i], 0);
     }
