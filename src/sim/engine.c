@@ -249,7 +249,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->sat = calloc(e->nres, sizeof(double));
     e->q = calloc(e->nres, sizeof(double));
     e->demand = calloc(e->nres, sizeof(double));
-    e->prev_demand = calloc(e->nres, sizeof(double));
+    e->inv_demand = calloc(e->nres, sizeof(double));
     e->bg = calloc(e->nres, sizeof(double));
     e->step = calloc(e->nres, sizeof(double));
     e->last_delta = calloc(e->nres, sizeof(double));
@@ -260,7 +260,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->acc = calloc((size_t)(T ? T : 1) * XPV_SIM_MAX_REGIONS * N, sizeof(double));
     e->period_dram = calloc((size_t)N * N, sizeof(double));
     double *pages = calloc((size_t)(R ? R : 1) * N, sizeof(double));
-    if (!e->th || !e->rg || !e->p || !e->cap || !e->sat || !e->q || !e->demand || !e->prev_demand ||
+    if (!e->th || !e->rg || !e->p || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand ||
         !e->bg || !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path ||
         !e->on_node || !e->acc || !pages || !e->period_dram) {
         free(pages);
@@ -353,7 +353,7 @@ static void teardown(struct engine *e)
     free(e->sat);
     free(e->q);
     free(e->demand);
-    free(e->prev_demand);
+    free(e->inv_demand);
     free(e->bg);
     free(e->step);
     free(e->last_delta);
@@ -412,9 +412,9 @@ static double thread_latency(const struct engine *e, unsigned t)
         const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
         double l = e->m->lat_ns[idx];
         for (unsigned k = 0; k < e->nres_path[idx]; k++) {
-            double own = p[n] * (k ? rd_b : mc_b), d = e->prev_demand[rd[k]];
-            if (d > own)
-                l += e->q[rd[k]] * (1 - own / d);
+            double others = 1 - p[n] * (k ? rd_b : mc_b) * e->inv_demand[rd[k]];
+            if (others > 0)
+                l += e->q[rd[k]] * others;
         }
         L += p[n] * l;
     }
@@ -453,7 +453,8 @@ static void solve(struct engine *e)
     for (int it = 0; it < MAX_ITERS; it++) {
         e->iterations++;
         /* the load the threads' latencies see is the previous iteration's */
-        memcpy(e->prev_demand, e->demand, e->nres * sizeof(double));
+        for (unsigned r = 0; r < e->nres; r++)
+            e->inv_demand[r] = e->demand[r] > 0 ? 1 / e->demand[r] : 0;
         memcpy(e->demand, e->bg, e->nres * sizeof(double));
         for (unsigned t = 0; t < e->nr_threads; t++) {
             struct thread *th = &e->th[t];
