@@ -5,7 +5,8 @@
  * controller per node, two directions per link). Each epoch:
  *   1. every running thread's access distribution over memory nodes, from its phase's
  *      region weights and where those regions' pages are;
- *   2. the fixed point: latency_t = Σ_n p_tn (idle[s][n] + Q_mc(n) + Σ_route Q_link), rate_t =
+ *   2. the fixed point: latency_t = Σ_n p_tn (idle[s][n] + Q_mc(n) + Σ_route Q_link) (each Q
+ *      times the share of its load that is not the arriving request), rate_t =
  *      share / (compute + latency_t / mlp), utilisation u_r = demand_r / capacity_r,
  *      Q_r = the published loaded-latency curve scaled to the resource's delay at peak
  *      bandwidth (bounded), iterated with damping from the previous epoch's queues until they
@@ -44,7 +45,6 @@
  */
 static const double curve_u[] = {0, 0.045, 0.135, 0.315, 0.504, 0.968, 1};
 static const double curve_q[] = {0, 0.095, 0.170, 0.261, 0.351, 0.863, 1};
-#define CURVE_N (sizeof(curve_u) / sizeof(curve_u[0]))
 
 /* The queueing delay (ns) at utilisation u of a resource whose delay at peak bandwidth is
  * sat_ns: bounded, sat_ns at u >= 1 (sim_internal.h: the validation tests probe it). */
