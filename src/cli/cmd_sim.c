@@ -22,7 +22,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: xpv sim [SCENARIO.yaml|.json] [--json] [--json-out FILE] [--out DIR]\n"
-               "               [--policy NAME]... [--seed N] [--quiet] [--list]\n\n"
+               "               [--policy NAME]... [--seed N] [--quiet] [--list]\n"
+               "       xpv sim --characterize [MACHINE] [--json] [--json-out FILE]\n\n"
                "Simulate NUMA policies on a machine model with memory-controller and interconnect\n"
                "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, five VMs on the\n"
                "4-socket Opteron re-placed by the hypervisor while they run, under Xen's default,\n"
@@ -35,6 +36,12 @@ static void usage(FILE *f)
                "  --policy NAME    run only this policy (repeatable; replaces the scenario's)\n"
                "  --seed N         override the scenario's seed\n"
                "  --quiet          no progress bar (it is shown only on a terminal anyway)\n"
+               "  --characterize [MACHINE]\n"
+               "                   characterise a machine preset (default opteron-8n) with every\n"
+               "                   workload preset, on the engine: one thread's slowdown with all\n"
+               "                   its memory 1 and 2 hops away, one node's cores loading their\n"
+               "                   own controller (latency / idle, bandwidth / peak), and\n"
+               "                   first-touch against interleave with a thread per core\n"
                "  --list           list machine presets, workload presets and policies (hostd\n"
                "                   is the host daemon's own placement code, numad a model of\n"
                "                   numad(8))\n"
@@ -101,6 +108,15 @@ static bool scenario_word(const char *w)
     return !results;
 }
 
+/* A machine preset's name (--characterize MACHINE after --json is the switch, then MACHINE). */
+static bool machine_word(const char *w)
+{
+    for (const char *const *p = xpv_sim_machine_presets(); *p; p++)
+        if (!strcmp(*p, w))
+            return true;
+    return false;
+}
+
 /* sim/default.yaml, compiled in (see src/CMakeLists.txt). */
 #include "default_scenario.h"
 
@@ -110,24 +126,195 @@ static int default_scenario(struct xpv_sim_scenario *s, struct xpv_error *err)
                                   "sim/default.yaml", s, err);
 }
 
+/* --characterize: scenarios built here and run on the engine (docs/sim-calibration.md). */
+struct charac {
+    char workload[64];
+    unsigned full_threads;
+    double local_s, hop1_s, hop2_s; /* one thread on node 0; hop*: < 0 when no such node */
+    bool hop_finished;
+    double ctl_lat_ratio, ctl_bw_frac;
+    double ft_s, il_s;
+    bool ft_finished, il_finished;
+};
+
+static int char_run(struct xpv_sim_scenario *s, const char *w, unsigned threads, uint64_t nodes,
+                    uint64_t membind, const char *policy, struct xpv_sim_result *r,
+                    struct xpv_error *err)
+{
+    int rc = xpv_sim_workload_preset(w, threads, &s->workloads[0], err);
+    if (rc < 0)
+        return rc;
+    s->nr_workloads = 1;
+    if (nodes) {
+        s->workloads[0].placement = XPV_SIM_NODES;
+        s->workloads[0].nodes_mask = nodes;
+    } else {
+        s->workloads[0].placement = XPV_SIM_SPREAD;
+    }
+    s->workloads[0].membind_mask = membind;
+    return xpv_sim_run(s, policy, r, NULL, NULL, err);
+}
+
+/* The first node at `hops` link hops from node 0, or -1. */
+static int node_at_hops(const struct xpv_sim_machine *m, unsigned hops)
+{
+    for (unsigned n = 1; n < m->nr_nodes; n++)
+        if (m->route_len[0 * m->nr_nodes + n] == hops)
+            return (int)n;
+    return -1;
+}
+
+static json_t *char_json(const struct xpv_sim_machine *m, const struct charac *c, unsigned nr,
+                         int h1, int h2)
+{
+    json_t *ws = json_array();
+    for (unsigned i = 0; i < nr; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "workload", json_string(c[i].workload));
+        json_object_set_new(o, "local_s", json_real(c[i].local_s));
+        json_object_set_new(o, "remote_1hop_slowdown",
+                            h1 >= 0 ? json_real(c[i].hop1_s / c[i].local_s) : json_null());
+        json_object_set_new(o, "remote_2hop_slowdown",
+                            h2 >= 0 ? json_real(c[i].hop2_s / c[i].local_s) : json_null());
+        json_object_set_new(o, "single_thread_finished", json_boolean(c[i].hop_finished));
+        json_object_set_new(o, "controller_latency_ratio", json_real(c[i].ctl_lat_ratio));
+        json_object_set_new(o, "controller_bandwidth_fraction", json_real(c[i].ctl_bw_frac));
+        json_object_set_new(o, "full_threads", json_integer(c[i].full_threads));
+        json_object_set_new(o, "first_touch_s", json_real(c[i].ft_s));
+        json_object_set_new(o, "interleave_s", json_real(c[i].il_s));
+        json_object_set_new(o, "interleave_speedup", json_real(c[i].ft_s / c[i].il_s));
+        json_object_set_new(o, "finished", json_boolean(c[i].ft_finished && c[i].il_finished));
+        json_array_append_new(ws, o);
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "machine", json_string(m->name));
+    json_object_set_new(j, "local_ns", json_real(m->lat_ns[0]));
+    json_object_set_new(j, "hop1_node", h1 >= 0 ? json_integer(h1) : json_null());
+    json_object_set_new(j, "hop2_node", h2 >= 0 ? json_integer(h2) : json_null());
+    json_object_set_new(j, "workloads", ws);
+    return j;
+}
+
+static int characterize(const char *machine, int json, const char *json_out)
+{
+    static struct xpv_sim_scenario s;
+    static struct xpv_sim_result r;
+    static struct charac c[32];
+    struct xpv_error err = {0};
+    xpv_sim_scenario_defaults(&s);
+    s.max_seconds = 2000;
+    int rc = xpv_sim_machine_preset(machine, &s.machine, &err);
+    if (rc < 0) {
+        xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
+        return XPV_EXIT_FAIL;
+    }
+    const struct xpv_sim_machine *m = &s.machine;
+    unsigned cores = 0, nr = 0;
+    for (unsigned n = 0; n < m->nr_nodes; n++)
+        cores += m->cores[n];
+    int h1 = node_at_hops(m, 1), h2 = node_at_hops(m, 2);
+    for (const char *const *w = xpv_sim_workload_presets(); *w && nr < 32; w++, nr++) {
+        struct charac *x = &c[nr];
+        memset(x, 0, sizeof(*x));
+        snprintf(x->workload, sizeof(x->workload), "%s", *w);
+        x->full_threads = cores;
+        x->hop1_s = x->hop2_s = -1;
+        /* one thread on node 0, all its memory on node 0, then 1 and 2 hops away */
+        if ((rc = char_run(&s, *w, 1, 1, 1, "first-touch", &r, &err)) < 0)
+            goto fail;
+        x->local_s = r.apps[0].completion_s;
+        x->hop_finished = r.apps[0].finished;
+        for (int k = 0; k < 2; k++) {
+            int at = k ? h2 : h1;
+            if (at < 0)
+                continue;
+            if ((rc = char_run(&s, *w, 1, 1, UINT64_C(1) << at, "first-touch", &r, &err)) < 0)
+                goto fail;
+            *(k ? &x->hop2_s : &x->hop1_s) = r.apps[0].completion_s;
+            x->hop_finished &= r.apps[0].finished;
+        }
+        /* node 0's cores, all memory on node 0: its controller under the program's load */
+        if ((rc = char_run(&s, *w, m->cores[0], 1, 1, "first-touch", &r, &err)) < 0)
+            goto fail;
+        x->ctl_lat_ratio = r.apps[0].avg_latency_ns / m->lat_ns[0];
+        x->ctl_bw_frac =
+                r.sim_seconds > 0 ? r.mc_bytes[0] / (r.sim_seconds * 1e9) / m->mc_gbps[0] : 0;
+        /* a thread per core, spread: first-touch against interleave */
+        if ((rc = char_run(&s, *w, cores, 0, 0, "first-touch", &r, &err)) < 0)
+            goto fail;
+        x->ft_s = r.apps[0].completion_s;
+        x->ft_finished = r.apps[0].finished;
+        if ((rc = char_run(&s, *w, cores, 0, 0, "interleave", &r, &err)) < 0)
+            goto fail;
+        x->il_s = r.apps[0].completion_s;
+        x->il_finished = r.apps[0].finished;
+    }
+    if (!json) {
+        printf("machine %s: %u cores; local %.0f ns", m->name, cores, m->lat_ns[0]);
+        for (int k = 0; k < 2; k++) {
+            int at = k ? h2 : h1;
+            if (at >= 0)
+                printf("; %d hop%s: node %d, %.0f ns", k + 1, k ? "s" : "", at,
+                       m->lat_ns[(unsigned)at]);
+            else
+                printf("; no node %d hop%s away", k + 1, k ? "s" : "");
+        }
+        printf("\n");
+        printf("%-14s %8s %8s %13s %12s %16s %15s %8s\n", "workload", "1-hop", "2-hop",
+               "ctl lat/idle", "ctl bw/peak", "first-touch (s)", "interleave (s)", "ft/il");
+        for (unsigned i = 0; i < nr; i++) {
+            char a[32] = "-", b[32] = "-";
+            if (h1 >= 0)
+                snprintf(a, sizeof(a), "%s%.2fx", c[i].hop_finished ? "" : ">",
+                         c[i].hop1_s / c[i].local_s);
+            if (h2 >= 0)
+                snprintf(b, sizeof(b), "%s%.2fx", c[i].hop_finished ? "" : ">",
+                         c[i].hop2_s / c[i].local_s);
+            printf("%-14s %8s %8s %12.2fx %11.0f%% %s%15.3f %s%14.3f %7.2fx\n", c[i].workload, a, b,
+                   c[i].ctl_lat_ratio, c[i].ctl_bw_frac * 100, c[i].ft_finished ? " " : ">",
+                   c[i].ft_s, c[i].il_finished ? " " : ">", c[i].il_s, c[i].ft_s / c[i].il_s);
+        }
+    }
+    json_t *j = char_json(m, c, nr, h1, h2);
+    int out_rc = 0;
+    if (json && json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) == 0)
+        putchar('\n');
+    if (json_out) {
+        FILE *f = strcmp(json_out, "-") ? fopen(json_out, "w") : stdout;
+        if (!f || json_dumpf(j, f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) < 0) {
+            xpv_cli_err("sim", "%s: cannot write it", json_out);
+            out_rc = -1;
+        } else {
+            fputc('\n', f);
+        }
+        if (f && f != stdout && fclose(f) != 0 && !out_rc) {
+            xpv_cli_err("sim", "%s: cannot write it", json_out);
+            out_rc = -1;
+        }
+    }
+    json_decref(j);
+    if (out_rc < 0 || fflush(stdout) != 0)
+        return XPV_EXIT_FAIL;
+    return XPV_EXIT_OK;
+fail:
+    xpv_cli_err("sim", "characterize %s: %s", machine, xpv_error_str(&err, rc));
+    return XPV_EXIT_FAIL;
+}
+
 int xpv_cmd_sim(int argc, char **argv)
 {
     static const struct option opts[] = {
-            {"json", optional_argument, NULL, 'j'},
-            {"json-out", required_argument, NULL, 'J'},
-            {"out", required_argument, NULL, 'o'},
-            {"policy", required_argument, NULL, 'p'},
-            {"seed", required_argument, NULL, 's'},
-            {"quiet", no_argument, NULL, 'q'},
-            {"list", no_argument, NULL, 'l'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
+            {"json", optional_argument, NULL, 'j'}, {"json-out", required_argument, NULL, 'J'},
+            {"out", required_argument, NULL, 'o'},  {"policy", required_argument, NULL, 'p'},
+            {"seed", required_argument, NULL, 's'}, {"quiet", no_argument, NULL, 'q'},
+            {"list", no_argument, NULL, 'l'},       {"characterize", no_argument, NULL, 'C'},
+            {"help", no_argument, NULL, 'h'},       {0},
     };
     const char *json_out = NULL, *out = NULL, *after_json = NULL;
     int json = 0;
     const char *only[XPV_SIM_MAX_POLICIES];
     unsigned nr_only = 0;
-    int quiet = 0, c, seed_set = 0;
+    int quiet = 0, c, seed_set = 0, charac = 0;
     uint64_t seed = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hj::o:p:s:ql", opts, NULL)) != -1) {
@@ -164,6 +351,9 @@ int xpv_cmd_sim(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
+        case 'C':
+            charac = 1;
+            break;
         case 'l':
             list_all();
             return XPV_EXIT_OK;
@@ -175,7 +365,8 @@ int xpv_cmd_sim(int argc, char **argv)
             return XPV_EXIT_USAGE;
         }
     }
-    if (after_json && (!strcmp(after_json, "-") || !scenario_word(after_json))) {
+    if (after_json && !(charac && machine_word(after_json)) &&
+        (!strcmp(after_json, "-") || !scenario_word(after_json))) {
         /* --json FILE: take FILE out of the positionals (getopt moved them to the end) */
         for (int i = optind; i < argc; i++)
             if (argv[i] == after_json) {
@@ -190,6 +381,13 @@ int xpv_cmd_sim(int argc, char **argv)
         xpv_cli_err("sim", "one scenario at a time (got '%s' and '%s')", argv[optind],
                     argv[optind + 1]);
         return XPV_EXIT_USAGE;
+    }
+    if (charac) {
+        if (out || nr_only || seed_set) {
+            xpv_cli_err("sim", "--characterize takes only MACHINE, --json and --json-out");
+            return XPV_EXIT_USAGE;
+        }
+        return characterize(optind < argc ? argv[optind] : "opteron-8n", json, json_out);
     }
     static struct xpv_sim_scenario s;
     struct xpv_error err = {0};

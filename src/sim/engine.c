@@ -5,12 +5,14 @@
  * controller per node, two directions per link). Each epoch:
  *   1. every running thread's access distribution over memory nodes, from its phase's
  *      region weights and where those regions' pages are;
- *   2. the fixed point: latency_t = Σ_n p_tn (idle[s][n] + Q_mc(n) + Σ_route Q_link), rate_t =
+ *   2. the fixed point: latency_t = Σ_n p_tn (idle[s][n] + Q_mc(n) + Σ_route Q_link) (each Q
+ *      times the share of its load that is not the arriving request), rate_t =
  *      share / (compute + latency_t / mlp), utilisation u_r = demand_r / capacity_r,
- *      Q_r = S_r u/(1-u) (M/M/1 waiting time, S_r = one line's transfer time), iterated with
- *      damping from the previous epoch's queues until they move less than 0.01 ns; then any
- *      resource still above 99% is throttled (the threads using it slowed in proportion), so
- *      no controller or link ever carries more than its bandwidth;
+ *      Q_r = the published loaded-latency curve scaled to the resource's delay at peak
+ *      bandwidth (bounded), iterated with damping from the previous epoch's queues until they
+ *      move less than 0.01 ns; then any resource still above its bandwidth is throttled (the
+ *      threads using it slowed in proportion), so no controller or link ever carries more
+ *      than its bandwidth;
  *   3. progress, statistics, page migrations in flight (their traffic is part of the load);
  *   4. at the policy's period: samples and a decision through the shared policy core.
  * Cost per epoch: threads × (region specs + nodes × hops) per fixed-point iteration — it
@@ -26,20 +28,37 @@
 #include "sim_internal.h"
 #include "xpv/rng.h"
 
-#define U_MAX     0.99
 #define MAX_ITERS 200
 #define TOL_NS    0.01
 #define TOL_REL   1e-4
 
 /* The engine's state: sim_engine.h. */
 
-/* M/M/1 waiting time at utilisation u, capped at U_MAX (sim_internal.h: the validation tests
- * probe this very function). */
-double xpv__sim_queue_delay(double svc_ns, double u)
+/*
+ * The loaded-latency curve (docs/sim-calibration.md, "Loaded latency"): the queueing delay a
+ * resource adds at utilisation u, as a share of its delay at peak bandwidth. Points of a
+ * published Intel MLC --loaded_latency run (Xeon Silver 4110, 2 sockets, 12 x DDR4-2666,
+ * read-only traffic; Intel community forum, "Intel Memory Latency Checker v3.5 test"):
+ * (bandwidth / peak bandwidth, (latency - idle) / (latency at peak - idle)), idle 81.96 ns,
+ * peak 135.7 GB/s at 130.31 ns. Linear between these 7 of the run's 16 points (the other 9
+ * lie within 1.2% of it in latency: sim.calibration checks); 1 at and above peak.
+ */
+static const double curve_u[] = {0, 0.045, 0.135, 0.315, 0.504, 0.968, 1};
+static const double curve_q[] = {0, 0.095, 0.170, 0.261, 0.351, 0.863, 1};
+
+/* The queueing delay (ns) at utilisation u of a resource whose delay at peak bandwidth is
+ * sat_ns: bounded, sat_ns at u >= 1 (sim_internal.h: the validation tests probe it). */
+double xpv__sim_queue_delay(double sat_ns, double u)
 {
-    if (u > U_MAX)
-        u = U_MAX;
-    return u <= 0 ? 0 : svc_ns * u / (1 - u);
+    if (!(u > 0))
+        return 0;
+    if (u >= 1)
+        return sat_ns;
+    unsigned i = 1;
+    while (curve_u[i] < u)
+        i++;
+    double f = (u - curve_u[i - 1]) / (curve_u[i] - curve_u[i - 1]);
+    return sat_ns * (curve_q[i - 1] + f * (curve_q[i] - curve_q[i - 1]));
 }
 
 static unsigned res_mc(unsigned n)
@@ -227,9 +246,10 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->rg = calloc(R ? R : 1, sizeof(*e->rg));
     e->p = calloc((size_t)(T ? T : 1) * N, sizeof(double));
     e->cap = calloc(e->nres, sizeof(double));
-    e->svc = calloc(e->nres, sizeof(double));
+    e->sat = calloc(e->nres, sizeof(double));
     e->q = calloc(e->nres, sizeof(double));
     e->demand = calloc(e->nres, sizeof(double));
+    e->inv_demand = calloc(e->nres, sizeof(double));
     e->bg = calloc(e->nres, sizeof(double));
     e->step = calloc(e->nres, sizeof(double));
     e->last_delta = calloc(e->nres, sizeof(double));
@@ -242,9 +262,9 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->agg = calloc((size_t)(R ? R : 1) * N, sizeof(double));
     e->period_dram = calloc((size_t)N * N, sizeof(double));
     double *pages = calloc((size_t)(R ? R : 1) * N, sizeof(double));
-    if (!e->th || !e->rg || !e->p || !e->cap || !e->svc || !e->q || !e->demand || !e->bg ||
-        !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path || !e->on_node ||
-        !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram) {
+    if (!e->th || !e->rg || !e->p || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand ||
+        !e->bg || !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path ||
+        !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram) {
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }
@@ -274,10 +294,18 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         e->cap[res_mc(n)] = e->m->mc_gbps[n];
     for (unsigned l = 0; l < e->m->nr_links; l++)
         e->cap[res_link(e, l, 0)] = e->cap[res_link(e, l, 1)] = e->m->links[l].gbps;
-    for (unsigned r = 0; r < e->nres; r++) {
-        e->svc[r] = XPV_SIM_LINE / e->cap[r];
-        e->step[r] = 0.5;
+    /* Delay at peak bandwidth: (loaded/idle ratio - 1) x the local idle latency of the node
+     * (a controller) or of the link's two ends (a link: assumed, docs/sim-calibration.md). */
+    double ratio = e->m->sat_ratio > 1 ? e->m->sat_ratio : XPV_SIM_SAT_RATIO;
+    for (unsigned n = 0; n < N; n++)
+        e->sat[res_mc(n)] = (ratio - 1) * e->m->lat_ns[n * N + n];
+    for (unsigned l = 0; l < e->m->nr_links; l++) {
+        const struct xpv_sim_link *k = &e->m->links[l];
+        e->sat[res_link(e, l, 0)] = e->sat[res_link(e, l, 1)] =
+                (ratio - 1) * (e->m->lat_ns[k->a * N + k->a] + e->m->lat_ns[k->b * N + k->b]) / 2;
     }
+    for (unsigned r = 0; r < e->nres; r++)
+        e->step[r] = 0.5;
     build_paths(e);
 
     unsigned ri = 0, ti = 0;
@@ -331,9 +359,10 @@ static void teardown(struct engine *e)
     free(e->rg);
     free(e->p);
     free(e->cap);
-    free(e->svc);
+    free(e->sat);
     free(e->q);
     free(e->demand);
+    free(e->inv_demand);
     free(e->bg);
     free(e->step);
     free(e->last_delta);
@@ -395,11 +424,21 @@ static void distributions(struct engine *e)
     }
 }
 
-/* Latency of thread t given the current queues. */
+/*
+ * Latency of thread t given the current queues. A request does not queue behind itself: of
+ * the load the thread puts on a resource, one request in mlp is the one arriving (the
+ * arrival theorem of closed queueing networks: an arrival sees the system without itself),
+ * so the delay it sees is the resource's delay times the share of the resource's load that
+ * is not that request, 1 - own / (demand x mlp). A lone pointer chase (mlp 1) sees the idle
+ * latency, as the published idle latencies were measured (docs/sim.md, "Model").
+ */
 static double thread_latency(const struct engine *e, unsigned t)
 {
-    unsigned N = e->N, s = (unsigned)e->th[t].node;
+    const struct thread *th = &e->th[t];
+    const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
+    unsigned N = e->N, s = (unsigned)th->node;
     const double *p = &e->p[(size_t)t * N];
+    double rd_b = th->rate * XPV_SIM_LINE / ph->mlp, mc_b = rd_b * (1 + ph->write_frac);
     double L = 0;
     for (unsigned n = 0; n < N; n++) {
         if (p[n] <= 0)
@@ -407,8 +446,11 @@ static double thread_latency(const struct engine *e, unsigned t)
         unsigned idx = s * N + n;
         const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
         double l = e->m->lat_ns[idx];
-        for (unsigned k = 0; k < e->nres_path[idx]; k++)
-            l += e->q[rd[k]];
+        for (unsigned k = 0; k < e->nres_path[idx]; k++) {
+            double others = 1 - p[n] * (k ? rd_b : mc_b) * e->inv_demand[rd[k]];
+            if (others > 0)
+                l += e->q[rd[k]] * others;
+        }
         L += p[n] * l;
     }
     return L;
@@ -445,6 +487,9 @@ static void solve(struct engine *e)
 {
     for (int it = 0; it < MAX_ITERS; it++) {
         e->iterations++;
+        /* the load the threads' latencies see is the previous iteration's */
+        for (unsigned r = 0; r < e->nres; r++)
+            e->inv_demand[r] = e->demand[r] > 0 ? 1 / e->demand[r] : 0;
         memcpy(e->demand, e->bg, e->nres * sizeof(double));
         for (unsigned t = 0; t < e->nr_threads; t++) {
             struct thread *th = &e->th[t];
@@ -459,7 +504,7 @@ static void solve(struct engine *e)
          * near saturation: damp each resource, halving its step whenever it overshoots. */
         bool moving = false;
         for (unsigned r = 0; r < e->nres; r++) {
-            double delta = xpv__sim_queue_delay(e->svc[r], e->demand[r] / e->cap[r]) - e->q[r];
+            double delta = xpv__sim_queue_delay(e->sat[r], e->demand[r] / e->cap[r]) - e->q[r];
             if (delta * e->last_delta[r] < 0)
                 e->step[r] *= 0.5;
             else if (e->step[r] < 0.5)
@@ -472,11 +517,13 @@ static void solve(struct engine *e)
         if (!moving)
             break;
     }
-    /* No resource carries more than U_MAX of its bandwidth: slow the threads using one. */
+    /* No resource carries more than its bandwidth: the loaded-latency curve is bounded, so
+     * demand beyond the peak is not absorbed by the queue; the threads using an over-demanded
+     * resource are slowed in proportion (their latency then includes the wait to get in). */
     double f[XPV_SIM_MAX_NODES + 2 * XPV_SIM_MAX_LINKS];
     bool any = false;
     for (unsigned r = 0; r < e->nres; r++) {
-        f[r] = e->demand[r] > U_MAX * e->cap[r] ? U_MAX * e->cap[r] / e->demand[r] : 1;
+        f[r] = e->demand[r] > e->cap[r] ? e->cap[r] / e->demand[r] : 1;
         any |= f[r] < 1;
     }
     if (!any)

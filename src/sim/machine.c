@@ -49,6 +49,8 @@ static void add_link(struct xpv_sim_machine *m, unsigned a, unsigned b, double g
  *    link between the two dies), an 8-bit link 6.4 GB/s (chipsandcheese.com, "AMD's
  *    Magny-Cours and HyperTransport"). Topology: every die reaches the nodes at distance 16
  *    in one hop.
+ *  - Loaded latency at peak bandwidth 1.59 x idle: assumed (no loaded-latency curve of this
+ *    part found); the published Intel MLC curve of docs/sim-calibration.md.
  */
 static const unsigned opteron_slit[64] = {
         10, 16, 16, 22, 16, 22, 16, 22, 16, 10, 22, 16, 16, 22, 22, 16, 16, 22, 10, 16, 16, 16,
@@ -64,7 +66,9 @@ static void opteron(struct xpv_sim_machine *m)
             "4x AMD Opteron 6174, 8 nodes x 6 cores. SLIT of the real tree 48amd64-4pa2n6c-sparse; "
             "local latency 98 ns (AnandTech 2010, Sandra); 12.5 GB/s per controller (AMD: ~100 "
             "GB/s STREAM for 4 sockets); HT3 links 12.8 GB/s (16-bit, in package) and 6.4 GB/s "
-            "(8-bit) per direction (chipsandcheese, Magny-Cours and HyperTransport)");
+            "(8-bit) per direction (chipsandcheese, Magny-Cours and HyperTransport); loaded "
+            "latency at peak 1.59x idle (assumed: the published MLC curve of a Xeon)");
+    m->sat_ratio = XPV_SIM_SAT_RATIO;
     m->nr_nodes = 8;
     for (unsigned i = 0; i < 8; i++) {
         m->cores[i] = 6;
@@ -85,9 +89,13 @@ static void opteron(struct xpv_sim_machine *m)
  *    `numactl -H`).
  *  - Local latency 85 ns: an assumption of this preset, typical of DDR4 two-socket servers,
  *    not a measurement of this part; remote follows the SLIT (~179 ns).
- *  - Controller 60 GB/s: ~78% of the 76.8 GB/s peak of 4 × DDR4-2400 (STREAM-typical
- *    efficiency; an assumption of this preset).
+ *  - Controller 64 GB/s: Intel's STREAM Triad figure for two Xeon E5-2699 v4 with DDR4-2400,
+ *    128 GB/s (quoted by AnandTech, "Sizing Up Servers: Intel's Skylake-SP Xeon versus AMD's
+ *    EPYC 7000", 2017, memory subsystem page), per socket; 83% of the 76.8 GB/s peak.
  *  - Inter-socket 38.4 GB/s per direction: 2 QPI links × 19.2 GB/s (9.6 GT/s × 2 bytes).
+ *  - Loaded latency at peak bandwidth 1.59 x idle: the published Intel MLC --loaded_latency
+ *    curve of a 2-socket Xeon (Silver 4110, Skylake-SP; docs/sim-calibration.md), one
+ *    generation later than this preset: assumed to carry over.
  */
 static void xeon(struct xpv_sim_machine *m)
 {
@@ -95,14 +103,16 @@ static void xeon(struct xpv_sim_machine *m)
     snprintf(m->name, sizeof(m->name), "xeon-2s");
     snprintf(m->source, sizeof(m->source),
              "2-socket Intel Xeon E5-2600 v4 class, 2 nodes x 12 cores. SLIT 10/21; local latency "
-             "85 ns (assumed, typical DDR4 2-socket); 60 GB/s per controller (78%% of 4x "
-             "DDR4-2400 peak, assumed efficiency); 2 QPI links at 9.6 GT/s = 38.4 GB/s per "
-             "direction");
+             "85 ns (assumed, typical DDR4 2-socket); 64 GB/s per controller (Intel: 128 GB/s "
+             "STREAM Triad for 2x E5-2699 v4, DDR4-2400, quoted by AnandTech 2017); 2 QPI links "
+             "at 9.6 GT/s = 38.4 GB/s per direction; loaded latency at peak 1.59x idle (MLC "
+             "loaded-latency curve of a 2-socket Skylake-SP Xeon, assumed to carry over)");
+    m->sat_ratio = XPV_SIM_SAT_RATIO;
     m->nr_nodes = 2;
     for (unsigned i = 0; i < 2; i++) {
         m->cores[i] = 12;
         m->mem_bytes[i] = 64 * GIB;
-        m->mc_gbps[i] = 60;
+        m->mc_gbps[i] = 64;
     }
     set_slit(m, slit, 85);
     add_link(m, 0, 1, 38.4);
@@ -114,7 +124,11 @@ static void xeon(struct xpv_sim_machine *m)
  *  - SLIT 10 / 16 (other die, same package) / 32 (other package): what Naples firmware
  *    reports.
  *  - Local latency 90 ns: an assumption of this preset (typical DDR4), not a measurement.
- *  - Controller 33 GB/s: ~78% of the 42.7 GB/s peak (assumed efficiency).
+ *  - Controller 31.25 GB/s: AMD's STREAM Triad figure for two EPYC 7601, 250 GB/s (quoted by
+ *    AnandTech, "Sizing Up Servers", 2017, measured on DDR4-2400), over 8 dies; 73% of the
+ *    42.7 GB/s DDR4-2666 peak.
+ *  - Loaded latency at peak bandwidth 1.59 x idle: assumed (no loaded-latency curve of this
+ *    part found); the published Intel MLC curve of docs/sim-calibration.md.
  *  - Links: dies of a package are fully connected by Infinity Fabric links of 42.6 GB/s
  *    bidirectional, 21.3 per direction (AnandTech, "AMD's Future in Servers: New 7000-Series
  *    CPUs Launched and EPYC Analysis", 2017); each die has one inter-socket link to its
@@ -125,14 +139,17 @@ static void epyc(struct xpv_sim_machine *m)
     snprintf(m->name, sizeof(m->name), "epyc-2s-8n");
     snprintf(m->source, sizeof(m->source),
              "2-socket AMD EPYC 7601, 8 nodes x 8 cores. SLIT 10/16/32; local latency 90 ns "
-             "(assumed); 33 GB/s per controller (78%% of 2x DDR4-2666, assumed); Infinity Fabric "
-             "42.6 GB/s bidirectional per die-to-die link (AnandTech 2017)");
+             "(assumed); 31.25 GB/s per controller (AMD: 250 GB/s STREAM Triad for 2x EPYC 7601, "
+             "quoted by AnandTech 2017); Infinity Fabric 42.6 GB/s bidirectional per die-to-die "
+             "link (AnandTech 2017); loaded latency at peak 1.59x idle (assumed: the published MLC "
+             "curve of a Xeon)");
+    m->sat_ratio = XPV_SIM_SAT_RATIO;
     m->nr_nodes = 8;
     unsigned slit[64];
     for (unsigned i = 0; i < 8; i++) {
         m->cores[i] = 8;
         m->mem_bytes[i] = 16 * GIB;
-        m->mc_gbps[i] = 33;
+        m->mc_gbps[i] = 31.25;
         for (unsigned j = 0; j < 8; j++)
             slit[i * 8 + j] = i == j ? 10 : i / 4 == j / 4 ? 16 : 32;
     }
@@ -147,7 +164,9 @@ static void epyc(struct xpv_sim_machine *m)
 static void uma(struct xpv_sim_machine *m)
 {
     snprintf(m->name, sizeof(m->name), "uma-1n");
-    snprintf(m->source, sizeof(m->source), "one node, 8 cores, 90 ns, 30 GB/s (synthetic)");
+    snprintf(m->source, sizeof(m->source),
+             "one node, 8 cores, 90 ns, 30 GB/s, loaded latency at peak 1.59x idle (synthetic)");
+    m->sat_ratio = XPV_SIM_SAT_RATIO;
     m->nr_nodes = 1;
     m->cores[0] = 8;
     m->mem_bytes[0] = 32 * GIB;
@@ -244,6 +263,10 @@ int xpv_sim_machine_finish(struct xpv_sim_machine *m, struct xpv_error *err)
                 return xpv_error_set(err, -EINVAL, "machine %s: no latency from node %u to %u",
                                      m->name, i, j);
     }
+    if (m->sat_ratio != 0 && !(m->sat_ratio >= 1 && isfinite(m->sat_ratio)))
+        return xpv_error_set(err, -EINVAL,
+                             "machine %s: loaded/idle latency ratio %g (at least 1, or 0: default)",
+                             m->name, m->sat_ratio);
     for (unsigned l = 0; l < m->nr_links; l++)
         if (m->links[l].a >= n || m->links[l].b >= n || m->links[l].a == m->links[l].b ||
             !(m->links[l].gbps > 0))

@@ -76,9 +76,10 @@ struct engine {
     struct app apps[XPV_SIM_MAX_WORKLOADS];
     double *p;                 /* [threads][N] access distribution */
     double *cap;               /* [nres] bytes per ns */
-    double *svc;               /* [nres] ns per line */
+    double *sat;               /* [nres] queueing delay at peak bandwidth, ns */
     double *q;                 /* [nres] queueing delay, ns */
     double *demand;            /* [nres] bytes per ns */
+    double *inv_demand;        /* [nres] 1 / the previous fixed-point iteration's demand */
     double *bg;                /* [nres] background (migration) demand this epoch */
     double *step, *last_delta; /* [nres] the solver's damping per resource */
     /* per (cpu node, mem node): resources crossed by reads (mem -> cpu) and writes */

@@ -2,8 +2,8 @@
 #ifndef XPV_SIM_INTERNAL_H
 #define XPV_SIM_INTERNAL_H
 
-/* The queueing delay (ns) of a resource with per-line service time svc_ns at utilisation u
- * (M/M/1 waiting time, utilisation capped at 0.99). */
-double xpv__sim_queue_delay(double svc_ns, double u);
+/* The queueing delay (ns) at utilisation u of a resource whose delay at peak bandwidth is
+ * sat_ns: the published loaded-latency curve (engine.c), bounded by sat_ns. */
+double xpv__sim_queue_delay(double sat_ns, double u);
 
 #endif

@@ -2,7 +2,7 @@
 # cli_sim.sh XPV EXAMPLES — `xpv sim` from the command line: a scenario file with --json-out and
 # --out, the same scenario in YAML and JSON gives the same results, --json (the JSON on stdout)
 # and the old --json FILE (still accepted, with a warning), and the errors a user meets
-# (malformed scenario with file:line, unknown policy, bad usage).
+# (malformed scenario with file:line, unknown policy, bad usage), and --characterize.
 set -u
 xpv=$1 ex=$2
 d=$(mktemp -d /tmp/xpv-sim.XXXXXX)
@@ -73,6 +73,35 @@ printf 'machine: opteron-8n\nworkloads: [{preset: nas-cg, threads: 1}]\nmax_seco
 timeout 30 "$xpv" sim "$d/long.yaml" --quiet >/dev/null 2>"$d/err"; rc=$?
 [ $rc -eq 1 ] || fail "a 1e18-epoch scenario: exit $rc (124: still running after 30 s), not 1"
 grep -q "long.yaml:3: max_seconds: expected at most 10000000 epochs" "$d/err" || fail "unclear: $(cat "$d/err")"
+# --characterize: every workload preset on a machine preset, run on the engine; JSON with one
+# row per preset; the table; a MACHINE after --json is the machine, not the old --json FILE
+"$xpv" sim --characterize xeon-2s --json-out "$d/char.json" >"$d/char" 2>"$d/err" ||
+    fail "--characterize: $(cat "$d/err")"
+grep -q "^machine xeon-2s: 24 cores; local 85 ns; 1 hop: node 1, 178 ns; no node 2 hops away" "$d/char" ||
+    fail "--characterize: no header: $(head -2 "$d/char")"
+grep -q "first-touch (s)" "$d/char" || fail "--characterize: no table"
+"$xpv" sim --characterize --json xeon-2s >"$d/char2.json" 2>"$d/err" || fail "--json xeon-2s: $(cat "$d/err")"
+[ ! -e xeon-2s ] || fail "--characterize --json MACHINE wrote a file named after the machine"
+cmp -s "$d/char.json" "$d/char2.json" || fail "--characterize: --json and --json-out differ"
+python3 - "$d/char.json" "$("$xpv" sim --list | sed -n 's/^workloads: //p')" <<'PY' || fail "--characterize JSON"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["machine"] == "xeon-2s" and d["hop1_node"] == 1 and d["hop2_node"] is None, d
+assert [w["workload"] for w in d["workloads"]] == sys.argv[2].split(), d["workloads"]
+for w in d["workloads"]:
+    assert w["finished"] and w["single_thread_finished"], w
+    assert w["remote_2hop_slowdown"] is None and w["full_threads"] == 24, w
+    # a thread with all its memory one hop away is slower, by at most the latency ratio 21/10
+    assert 1 < w["remote_1hop_slowdown"] <= 2.1 * 1.001, w
+    assert 0 < w["controller_bandwidth_fraction"] <= 1 + 1e-9, w
+    assert w["controller_latency_ratio"] >= 1, w
+    assert abs(w["interleave_speedup"] / (w["first_touch_s"] / w["interleave_s"]) - 1) < 1e-5, w
+PY
+"$xpv" sim --characterize cray-1 >/dev/null 2>"$d/err"
+[ $? -eq 1 ] && grep -q "unknown machine preset 'cray-1'" "$d/err" || fail "--characterize cray-1: $(cat "$d/err")"
+"$xpv" sim --characterize --policy interleave >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--characterize --policy is not a usage error"
+
 "$xpv" sim --policy magic --quiet >/dev/null 2>"$d/err"
 [ $? -eq 1 ] && grep -q "unknown policy 'magic'" "$d/err" || fail "unknown policy: $(cat "$d/err")"
 "$xpv" sim --frobnicate >/dev/null 2>&1

@@ -1,6 +1,6 @@
 /*
  * test_sim_model.c — the simulator checked against its own model (docs/sim.md, "Validation"):
- * idle latencies, the controller bandwidth bound, steep queueing near saturation, run-time
+ * idle latencies, the controller bandwidth bound, the bounded loaded-latency curve, run-time
  * ratios implied by the latency matrix, determinism, and that each policy does what its
  * mechanism says (interleave spreads, AutoNUMA pulls private pages home, numad consolidates).
  * No test encodes an expected speed-up: only consequences of the model's definition.
@@ -82,7 +82,9 @@ static void test_idle_latency(void **state)
 }
 
 /* However many threads hammer one node, its controller never carries more than its bandwidth;
- * and queueing grows steeply as utilisation approaches 1. */
+ * the queueing delay follows the published loaded-latency curve and is bounded at peak, and a
+ * closed loop with more misses in flight than the memory holds waits to get in (Little's law:
+ * 48 threads x 8 misses at 12.5 GB/s take 384 x 5.12 ns each, ~20 x idle). */
 static void test_controller_bound(void **state)
 {
     (void)state;
@@ -93,12 +95,17 @@ static void test_controller_bound(void **state)
     assert_true(served > 0.9 * sc.machine.mc_gbps[0]); /* and it is the bottleneck */
     assert_true(res.apps[0].avg_latency_ns > 5 * sc.machine.lat_ns[0]);
 
-    double s = 64 / 12.5;
-    double q5 = xpv__sim_queue_delay(s, 0.5), q9 = xpv__sim_queue_delay(s, 0.9),
-           q99 = xpv__sim_queue_delay(s, 0.99);
-    assert_close(q5, s, 1e-9); /* M/M/1: S u / (1 - u) */
-    assert_true(q9 > 8 * q5 && q99 > 10 * q9);
-    assert_close(xpv__sim_queue_delay(s, 1.5), q99, 1e-9); /* capped, finite */
+    double sat = 100;
+    assert_true(xpv__sim_queue_delay(sat, 0) == 0);
+    assert_close(xpv__sim_queue_delay(sat, 1), sat, 1e-12);            /* the delay at peak */
+    assert_close(xpv__sim_queue_delay(sat, 1.5), sat, 1e-12);          /* bounded beyond */
+    assert_close(xpv__sim_queue_delay(sat, 0.504), 0.351 * sat, 1e-9); /* a published point */
+    double prev = 0;
+    for (double u = 0.01; u <= 1.2; u += 0.01) { /* non-decreasing: the solver relies on it */
+        double q = xpv__sim_queue_delay(sat, u);
+        assert_true(q >= prev);
+        prev = q;
+    }
 }
 
 /* A latency-bound thread's all-remote / all-local run-time ratio is the latency ratio; a
@@ -204,6 +211,13 @@ static void test_errors(void **state)
     m.lat_ns[0] = m.lat_ns[1] = m.lat_ns[2] = m.lat_ns[3] = 100;
     assert_int_equal(xpv_sim_machine_finish(&m, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "no link path"));
+    /* a loaded/idle latency ratio below 1 (latency falling under load) */
+    m.nr_links = 1;
+    m.links[0] = (struct xpv_sim_link){0, 1, 10};
+    assert_int_equal(xpv_sim_machine_finish(&m, &err), 0);
+    m.sat_ratio = 0.5;
+    assert_int_equal(xpv_sim_machine_finish(&m, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "loaded/idle latency ratio 0.5"));
 }
 
 /* Every preset is connected, and its routes take the fewest hops. */
@@ -215,6 +229,7 @@ static void test_presets_route(void **state)
         struct xpv_error err = {0};
         assert_int_equal(xpv_sim_machine_preset(*p, &m, &err), 0);
         assert_true(strlen(m.source) > 20); /* says where its figures come from */
+        assert_true(m.sat_ratio >= 1);      /* and its loaded latency at peak */
         for (unsigned i = 0; i < m.nr_nodes; i++)
             assert_int_equal(m.route_len[i * m.nr_nodes + i], 0);
     }

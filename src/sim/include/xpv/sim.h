@@ -55,9 +55,18 @@ struct xpv_sim_link {
     double gbps;
 };
 
+/* Loaded / idle latency of a memory controller at its peak bandwidth when a machine does not
+ * say: 130.31 / 81.96 ns, the published Intel MLC --loaded_latency run of
+ * docs/sim-calibration.md ("Loaded latency"). */
+#define XPV_SIM_SAT_RATIO 1.59
+
 struct xpv_sim_machine {
     char name[64];
     char source[1024]; /* where the figures come from (citations, calibration) */
+    /* Loaded / idle latency at peak bandwidth (> 1; 0: XPV_SIM_SAT_RATIO): the queueing
+     * delay a resource adds at peak is (sat_ratio - 1) x the local idle latency, shaped by
+     * the published loaded-latency curve below peak (docs/sim.md, "Model"). */
+    double sat_ratio;
     unsigned nr_nodes;
     unsigned cores[XPV_SIM_MAX_NODES];
     uint64_t mem_bytes[XPV_SIM_MAX_NODES];
