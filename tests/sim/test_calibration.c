@@ -40,8 +40,11 @@ static void scenario(const char *machine, unsigned threads, uint64_t nodes, uint
     w->nodes_mask = nodes;
     w->membind_mask = membind;
     w->nr_regions = 1;
-    w->regions[0] = (struct xpv_sim_region_spec){"data", XPV_SIM_PRIVATE, 64 * MB,
-                                                 XPV_SIM_INIT_PARALLEL, 12};
+    w->regions[0] = (struct xpv_sim_region_spec){.name = "data",
+                                                 .kind = XPV_SIM_PRIVATE,
+                                                 .bytes = 64 * MB,
+                                                 .init = XPV_SIM_INIT_PARALLEL,
+                                                 .page_shift = 12};
     w->nr_phases = 1;
     w->phases[0] = (struct xpv_sim_phase_spec){
             .work = work, .compute_ns = compute_ns, .mlp = mlp, .write_frac = 0, .weight = {1}};
