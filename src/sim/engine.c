@@ -91,14 +91,49 @@ static unsigned nearest_allowed(const struct engine *e, unsigned from, uint64_t 
     return best;
 }
 
-/* Add `pages` pages to region r where an allocation by thread t lands under the policy. */
-static void alloc_into(struct engine *e, struct region *r, unsigned t, double pages)
+/* Add `pages` to region r in proportion to where its pages are now: the guest reuses the
+ * frames it freed (LIFO free lists), still backed where they were. */
+static void reuse_frames(struct engine *e, struct region *r, double pages, unsigned fallback)
+{
+    double held = 0;
+    for (unsigned n = 0; n < e->N; n++)
+        held += r->pages[n];
+    if (!(held > 0)) {
+        r->pages[fallback] += pages;
+        return;
+    }
+    for (unsigned n = 0; n < e->N; n++)
+        r->pages[n] += pages * r->pages[n] / held;
+}
+
+/*
+ * Add `pages` pages to region r where an allocation by thread t lands under the policy.
+ * realloc: pages the guest freed and allocates again (churn); under hypervisor first-touch
+ * each is re-backed where the vCPU runs at the cost of a fault, within the vCPU's fault budget
+ * (hv_fault_budget of its time): past it the hypervisor leaves reported frees mapped, and
+ * the guest reuses those frames where they are.
+ */
+static void alloc_into(struct engine *e, struct region *r, unsigned t, double pages, bool realloc)
 {
     const struct app *a = &e->apps[r->app];
-    const struct thread *th = &e->th[t];
+    struct thread *th = &e->th[t];
     unsigned N = e->N;
     int node;
     uint64_t spread = 0;
+    if (a->in_vm && e->pol->vm_mode == XPV_VM_XEN_DEFAULT) {
+        for (unsigned n = 0; n < N; n++) /* its guest-physical range's extents */
+            r->pages[n] += pages * r->gpa[n];
+        return;
+    }
+    if (a->in_vm && realloc && e->pol->vm_mode == XPV_VM_HV_FIRST_TOUCH) {
+        double fault_ns = e->s->hv_fault_us * 1e3;
+        double re = fault_ns > 0 ? fmin(pages, fmax(0, th->ft_budget_ns) / fault_ns) : pages;
+        th->ft_budget_ns -= re * fault_ns;
+        th->stall_ns += re * fault_ns;
+        reuse_frames(e, r, pages - re, (unsigned)th->node);
+        r->pages[th->node] += re;
+        return;
+    }
     if (a->in_vm) {
         const struct vm *vm = &e->vms[a->vm];
         unsigned vn = e->pol->vm_mode == XPV_VM_HOTPLUG ? th->seen_vnode : th->vnode;
@@ -121,8 +156,10 @@ static void alloc_into(struct engine *e, struct region *r, unsigned t, double pa
 }
 
 /* Allocate `pages` of region r as its spec says: the master thread, or every live thread its
- * share (a private region: its owner). Returns the thread count that allocated. */
-static unsigned allocate(struct engine *e, unsigned ri, double pages, double *per_thread)
+ * share (a private region: its owner); realloc: pages freed and allocated again (alloc_into).
+ * Returns the thread count that allocated. */
+static unsigned allocate(struct engine *e, unsigned ri, double pages, double *per_thread,
+                         bool realloc)
 {
     struct region *r = &e->rg[ri];
     const struct app *a = &e->apps[r->app];
@@ -140,7 +177,7 @@ static unsigned allocate(struct engine *e, unsigned ri, double pages, double *pe
             who[n++] = t;
     }
     for (unsigned i = 0; i < n; i++)
-        alloc_into(e, r, who[i], pages / n);
+        alloc_into(e, r, who[i], pages / n, realloc);
     if (per_thread)
         *per_thread = n ? pages / n : 0;
     return n;
@@ -188,7 +225,50 @@ static void start_app(struct engine *e, struct app *a)
         if (&e->apps[rg->app] != a)
             continue;
         memset(rg->pages, 0, e->N * sizeof(double));
-        allocate(e, r, rg->total, NULL);
+        allocate(e, r, rg->total, NULL, false);
+    }
+}
+
+/*
+ * Where Xen's default puts app a's guest memory (xen-default; docs/sim.md, "Virtual
+ * machines"). Xen populates a guest without vNUMA in 1 GiB extents, each from the next node of
+ * the domain's node affinity (get_free_buddy: cycle_node(d->last_alloc_node)), i.e.
+ * round-robin over the VM's nodes in node order. The guest lays its data out in
+ * guest-physical memory in the order it allocates it, each region a contiguous range, from an
+ * extent boundary on the VM's lowest node; the regions of one private spec touched by every
+ * thread at once (init parallel) share one range, as concurrent faults interleave their
+ * frames finely against 1 GiB. A region's gpa[n] is the share of its range in node n's
+ * extents.
+ */
+static void xen_extents(struct engine *e, unsigned a)
+{
+    const struct app *ap = &e->apps[a];
+    const struct vm *vm = &e->vms[ap->vm];
+    unsigned nodes[XPV_SIM_MAX_NODES], k = 0;
+    for (unsigned n = 0; n < e->N; n++)
+        if (vm->initial >> n & 1)
+            nodes[k++] = n;
+    const double extent = (double)(UINT64_C(1) << 30);
+    double base = 0;
+    unsigned ri = 0;
+    while (ri < e->nr_regions && e->rg[ri].app != a)
+        ri++;
+    for (unsigned sp = 0; sp < ap->w->nr_regions; sp++) {
+        const struct xpv_sim_region_spec *rs = &ap->w->regions[sp];
+        unsigned copies = rs->kind == XPV_SIM_PRIVATE ? ap->nr_threads : 1;
+        bool together = rs->kind == XPV_SIM_PRIVATE && rs->init == XPV_SIM_INIT_PARALLEL;
+        for (unsigned c = 0; c < copies; c++, ri++) {
+            struct region *r = &e->rg[ri];
+            double bytes = r->total * r->page_mb * (1 << 20);
+            double len = together ? bytes * copies : bytes, lo = base, hi = base + len;
+            for (double x = lo; x < hi && len > 0;) {
+                double ext = floor(x / extent), end = fmin(hi, (ext + 1) * extent);
+                r->gpa[nodes[(uint64_t)ext % k]] += (end - x) / len;
+                x = end;
+            }
+            if (!together || c + 1 == copies)
+                base += len;
+        }
     }
 }
 
@@ -239,7 +319,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->on_node = calloc(N, sizeof(unsigned));
     e->acc = calloc((size_t)(T ? T : 1) * XPV_SIM_MAX_REGIONS * N, sizeof(double));
     e->period_dram = calloc((size_t)N * N, sizeof(double));
-    double *pages = calloc((size_t)(R ? R : 1) * N, sizeof(double));
+    double *pages = calloc((size_t)(R ? R : 1) * N * 2, sizeof(double)); /* pages, gpa */
     if (!e->th || !e->rg || !e->p || !e->cap || !e->svc || !e->q || !e->demand || !e->bg ||
         !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path || !e->on_node ||
         !e->acc || !pages || !e->period_dram) {
@@ -285,6 +365,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
             e->th[ti + i].app = a;
             e->th[ti + i].node = -1;
             e->th[ti + i].effective = -1;
+            e->th[ti + i].ft_budget_ns = s->hv_fault_budget * 1e9;
         }
         for (unsigned sp = 0; sp < w->nr_regions; sp++) {
             const struct xpv_sim_region_spec *rs = &w->regions[sp];
@@ -296,6 +377,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
                 r->spec = sp;
                 r->page_mb = page / (1 << 20);
                 r->pages = pages + (size_t)ri * N;
+                r->gpa = pages + (size_t)(R + ri) * N;
                 r->total = ceil((double)rs->bytes / page);
                 for (unsigned i = 0; i < w->nr_threads; i++)
                     if (rs->kind == XPV_SIM_SHARED || i == c)
@@ -305,6 +387,9 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         }
         ti += w->nr_threads;
     }
+    for (unsigned a = 0; a < e->nr_apps; a++)
+        if (e->apps[a].in_vm)
+            xen_extents(e, a);
     return 0;
 }
 
@@ -717,6 +802,7 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
             e->on_node[e->th[a->thread].node]--;
             e->th[a->thread].node = (int)a->node;
             e->on_node[a->node]++;
+            e->apps[e->th[a->thread].app].thread_moves++;
         } else if (a->region < e->nr_regions && a->from < N && a->to < N && a->from != a->to &&
                    a->pages > 0 && (allowed[e->rg[a->region].app] >> a->to & 1)) {
             if ((rc = xpv__sim_push_migration(
@@ -819,7 +905,10 @@ static double progress_of(const struct engine *e)
 /*
  * Memory churn: each epoch a share 1 - exp(-churn dt) of every region is freed and
  * allocated again, landing where the policy puts new allocations now. Under hypervisor
- * first-touch each re-allocated page costs the allocating thread a fault (hv_fault_us).
+ * first-touch each re-allocated page re-backed costs the allocating thread a fault
+ * (hv_fault_us, within its budget: alloc_into). A guest whose frames nothing re-backs or
+ * re-chooses by node (xen-default: one guest node; kvm-numa-balancing: the host moves frames,
+ * the guest does not see it) reuses the frames it freed: nothing changes place.
  */
 static void churn(struct engine *e, double dt_ns)
 {
@@ -829,28 +918,32 @@ static void churn(struct engine *e, double dt_ns)
         const struct app *a = &e->apps[r->app];
         if (!a->started || a->w->churn_per_s <= 0)
             continue;
+        if (a->in_vm &&
+            (e->pol->vm_mode == XPV_VM_XEN_DEFAULT || e->pol->vm_mode == XPV_VM_HOST_BALANCING))
+            continue;
         double f = -expm1(-a->w->churn_per_s * dt_ns / 1e9), freed = 0;
         for (unsigned n = 0; n < N; n++) {
             freed += r->pages[n] * f;
             r->pages[n] -= r->pages[n] * f;
         }
-        double each = 0;
-        unsigned who = allocate(e, ri, freed, &each);
+        unsigned who = allocate(e, ri, freed, NULL, true);
         if (!who) { /* nobody left to allocate: put the pages back */
             for (unsigned n = 0; n < N; n++)
                 r->pages[n] /= (1 - f);
             continue;
         }
-        if (a->in_vm && e->pol->vm_mode == XPV_VM_HV_FIRST_TOUCH)
-            for (unsigned i = 0; i < a->nr_threads; i++) {
-                struct thread *th = &e->th[a->first_thread + i];
-                const struct xpv_sim_region_spec *sp = &a->w->regions[r->spec];
-                bool mine = sp->init == XPV_SIM_INIT_MASTER
-                                    ? i == 0
-                                    : (sp->kind == XPV_SIM_SHARED || th->region[r->spec] == ri);
-                if (th->node >= 0 && mine)
-                    th->stall_ns += each * e->s->hv_fault_us * 1e3;
-            }
+    }
+}
+
+/* Hypervisor first-touch: every running vCPU earns hv_fault_budget of the epoch as fault
+ * time, up to a second's worth. */
+static void fault_budget(struct engine *e, double dt_ns)
+{
+    double share = e->s->hv_fault_budget, depth = share * 1e9;
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        struct thread *th = &e->th[t];
+        if (th->node >= 0 && e->apps[th->app].in_vm)
+            th->ft_budget_ns = fmin(depth, th->ft_budget_ns + share * dt_ns);
     }
 }
 
@@ -864,8 +957,13 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         return xpv_error_set(err, -EINVAL, "max_seconds %g at epoch_ms %g: more than %.0f epochs",
                              s->max_seconds, s->epoch_ms, XPV_SIM_MAX_EPOCHS);
     snprintf(out->policy, sizeof(out->policy), "%s", policy);
-    int rc = xpv_policy_new(policy, &e.pol, err);
+    bool vms = false; /* VM policies for VMs, native ones for native applications */
+    for (unsigned i = 0; i < s->nr_workloads; i++)
+        vms |= s->workloads[i].in_vm;
+    int rc = xpv_policy_check(policy, vms, err);
     if (rc < 0)
+        return rc;
+    if ((rc = xpv_policy_new(policy, &e.pol, err)) < 0)
         return rc;
     struct xpv_pol_actions acts = {0};
     if ((rc = setup(&e, s, err)) < 0)
@@ -890,6 +988,8 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
                 goto out;
             next_balance += s->balance_s * 1e9;
         }
+        if (e.pol->vm_mode == XPV_VM_HV_FIRST_TOUCH)
+            fault_budget(&e, dt);
         churn(&e, dt);
         migrate(&e, dt, out);
         distributions(&e);
@@ -936,6 +1036,7 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         r->local_ratio = ap->accesses > 0 ? ap->local / ap->accesses : 0;
         r->avg_latency_ns = ap->accesses > 0 ? ap->lat_sum / ap->accesses : 0;
         r->migrated_mb = ap->migrated_mb;
+        r->thread_moves = ap->thread_moves;
         r->accesses = ap->accesses;
     }
     double mean = 0, var = 0;
