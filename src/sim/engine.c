@@ -238,8 +238,16 @@ static void start_app(struct engine *e, struct app *a)
  * extent boundary on the VM's lowest node; the regions of one private spec touched by every
  * thread at once (init parallel) share one range, as concurrent faults interleave their
  * frames finely against 1 GiB. A region's gpa[n] is the share of its range in node n's
- * extents.
+ * extents, in closed form (O(nodes) per region, whatever its size).
  */
+/* Bytes of guest-physical [0, x) in the 1 GiB extents j, j + k, j + 2k, ... */
+static double in_extents(double x, unsigned j, unsigned k)
+{
+    const double extent = (double)(UINT64_C(1) << 30), cycle = k * extent;
+    double cycles = floor(x / cycle), rest = x - cycles * cycle;
+    return cycles * extent + fmin(extent, fmax(0, rest - j * extent));
+}
+
 static void xen_extents(struct engine *e, unsigned a)
 {
     const struct app *ap = &e->apps[a];
@@ -248,7 +256,6 @@ static void xen_extents(struct engine *e, unsigned a)
     for (unsigned n = 0; n < e->N; n++)
         if (vm->initial >> n & 1)
             nodes[k++] = n;
-    const double extent = (double)(UINT64_C(1) << 30);
     double base = 0;
     unsigned ri = 0;
     while (ri < e->nr_regions && e->rg[ri].app != a)
@@ -260,12 +267,13 @@ static void xen_extents(struct engine *e, unsigned a)
         for (unsigned c = 0; c < copies; c++, ri++) {
             struct region *r = &e->rg[ri];
             double bytes = r->total * r->page_mb * (1 << 20);
-            double len = together ? bytes * copies : bytes, lo = base, hi = base + len;
-            for (double x = lo; x < hi && len > 0;) {
-                double ext = floor(x / extent), end = fmin(hi, (ext + 1) * extent);
-                r->gpa[nodes[(uint64_t)ext % k]] += (end - x) / len;
-                x = end;
-            }
+            double len = together ? bytes * copies : bytes;
+            if (together && c > 0) /* the range of copy 0 */
+                memcpy(r->gpa, e->rg[ri - 1].gpa, e->N * sizeof(double));
+            else
+                for (unsigned j = 0; j < k; j++)
+                    r->gpa[nodes[j]] =
+                            (in_extents(base + len, j, k) - in_extents(base, j, k)) / len;
             if (!together || c + 1 == copies)
                 base += len;
         }
@@ -319,10 +327,16 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->on_node = calloc(N, sizeof(unsigned));
     e->acc = calloc((size_t)(T ? T : 1) * XPV_SIM_MAX_REGIONS * N, sizeof(double));
     e->period_dram = calloc((size_t)N * N, sizeof(double));
-    double *pages = calloc((size_t)(R ? R : 1) * N * 2, sizeof(double)); /* pages, gpa */
+    double *pages = calloc((size_t)(R ? R : 1) * N, sizeof(double));
+    unsigned RV = 0; /* regions in VMs */
+    for (unsigned i = 0; i < s->nr_workloads; i++)
+        for (unsigned r = 0; r < s->workloads[i].nr_regions && s->workloads[i].in_vm; r++)
+            RV += s->workloads[i].regions[r].kind == XPV_SIM_PRIVATE ? s->workloads[i].nr_threads
+                                                                     : 1;
+    e->gpa = calloc((size_t)(RV ? RV : 1) * N, sizeof(double));
     if (!e->th || !e->rg || !e->p || !e->cap || !e->svc || !e->q || !e->demand || !e->bg ||
         !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path || !e->on_node ||
-        !e->acc || !pages || !e->period_dram) {
+        !e->acc || !pages || !e->period_dram || !e->gpa) {
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }
@@ -358,7 +372,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     }
     build_paths(e);
 
-    unsigned ri = 0, ti = 0;
+    unsigned ri = 0, ti = 0, rv = 0;
     for (unsigned a = 0; a < e->nr_apps; a++) {
         const struct xpv_sim_workload_spec *w = e->apps[a].w;
         for (unsigned i = 0; i < w->nr_threads; i++) {
@@ -377,7 +391,8 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
                 r->spec = sp;
                 r->page_mb = page / (1 << 20);
                 r->pages = pages + (size_t)ri * N;
-                r->gpa = pages + (size_t)(R + ri) * N;
+                if (w->in_vm)
+                    r->gpa = e->gpa + (size_t)(rv++) * N;
                 r->total = ceil((double)rs->bytes / page);
                 for (unsigned i = 0; i < w->nr_threads; i++)
                     if (rs->kind == XPV_SIM_SHARED || i == c)
@@ -403,6 +418,7 @@ static void teardown(struct engine *e)
     xpv_topo_free(e->host);
     if (e->rg && e->nr_regions)
         free(e->rg[0].pages);
+    free(e->gpa);
     free(e->th);
     free(e->rg);
     free(e->p);

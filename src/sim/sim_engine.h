@@ -75,6 +75,7 @@ struct engine {
     unsigned nr_threads, nr_regions, nr_apps;
     struct thread *th;
     struct region *rg;
+    double *gpa; /* the regions' gpa arrays (VMs' regions only) */
     struct app apps[XPV_SIM_MAX_WORKLOADS];
     double *p;                 /* [threads][N] access distribution */
     double *cap;               /* [nres] bytes per ns */
