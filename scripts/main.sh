@@ -2,7 +2,7 @@
 # main.sh [ARGS...] — the README's first command: install what is missing, build xpv
 # (optimised, no sanitizers) in build/, and run the main job on its built-in default.
 # The main job is `xpv sim` on its built-in default (sim/default.yaml: five VMs re-placed by
-# the hypervisor while they run, nine VM policies compared); ARGS replace it (e.g.
+# the hypervisor while they run, ten VM policies compared); ARGS replace it (e.g.
 # `scripts/main.sh topo --json`).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

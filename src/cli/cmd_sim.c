@@ -2,7 +2,7 @@
  * cmd_sim.c — `xpv sim [SCENARIO]`: run a scenario under each of its policies and report
  * (table, or --json on stdout; --json-out FILE; --out DIR with CSV and gnuplot plots). Without
  * a scenario it runs the built-in default, sim/default.yaml (compiled in): five VMs re-placed
- * while they run, under the nine VM policies.
+ * while they run, under the ten VM policies.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,12 +28,15 @@ static void usage(FILE *f)
                "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, five VMs on the\n"
                "4-socket Opteron re-placed by the hypervisor while they run, under Xen's default,\n"
                "static vNUMA, pinned vNUMA, XPV, XPV with page migration, vCPU hotplug,\n"
-               "hypervisor first-touch, and Carrefour in the hypervisor and in XPV guests.\n\n"
+               "hypervisor first-touch, Carrefour in the hypervisor and in XPV guests, and\n"
+               "Linux NUMA balancing on a KVM host.\n\n"
                "  --json           print the results as JSON on stdout instead of the table\n"
                "  --json-out FILE  also write the results as JSON into FILE (- for stdout; the\n"
                "                   old spelling --json FILE still works, with a warning)\n"
                "  --out DIR        also write CSV files and gnuplot plots (PNG) into DIR\n"
-               "  --policy NAME    run only this policy (repeatable; replaces the scenario's)\n"
+               "  --policy NAME    run only this policy (repeatable; replaces the scenario's):\n"
+               "                   a VM policy when the scenario runs VMs, a native one when\n"
+               "                   not (hostd: both; the other kind exits 2)\n"
                "  --seed N         override the scenario's seed\n"
                "  --quiet          no progress bar (it is shown only on a terminal anyway)\n"
                "  --characterize [MACHINE]\n"
@@ -404,7 +407,12 @@ int xpv_cmd_sim(int argc, char **argv)
         for (unsigned i = 0; i < nr_only; i++)
             snprintf(s.policies[i], sizeof(s.policies[i]), "%s", only[i]);
     }
-    /* Check every policy name before spending time on the first run. */
+    /* Check every policy name before spending time on the first run; one for the other kind
+     * of scenario (a native policy on VMs, a VM policy on native applications) is a usage
+     * error naming the policies that apply. */
+    bool vms = false;
+    for (unsigned i = 0; i < s.nr_workloads; i++)
+        vms |= s.workloads[i].in_vm;
     for (unsigned i = 0; i < s.nr_policies; i++) {
         struct xpv_policy *p;
         if ((rc = xpv_policy_new(s.policies[i], &p, &err)) < 0) {
@@ -412,6 +420,10 @@ int xpv_cmd_sim(int argc, char **argv)
             return XPV_EXIT_FAIL;
         }
         xpv_policy_free(p);
+        if ((rc = xpv_policy_check(s.policies[i], vms, &err)) < 0) {
+            xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
+            return XPV_EXIT_USAGE;
+        }
     }
     static struct xpv_sim_result res[XPV_SIM_MAX_POLICIES];
     int show = !quiet && isatty(STDERR_FILENO);

@@ -93,29 +93,41 @@ static int make_hv_first_touch(struct xpv_policy *p)
     return vm_mode(p, XPV_VM_HV_FIRST_TOUCH);
 }
 
+/* Linux NUMA balancing on a KVM host: the autonuma policy, on QEMU's memory (guest frames)
+ * and its vCPU threads, under a static vNUMA guest. */
+static int make_kvm_numa_balancing(struct xpv_policy *p)
+{
+    int rc = xpv__autonuma_make(p);
+    p->vm_mode = XPV_VM_HOST_BALANCING;
+    return rc;
+}
+
+enum { NATIVE = 1, VM = 2, ANY = 3 };
 static const struct {
     const char *name;
     int (*make)(struct xpv_policy *);
+    int scope; /* the scenarios it applies to */
 } registry[] = {
-        {"first-touch", make_first_touch},
-        {"interleave", make_interleave},
-        {"autonuma", xpv__autonuma_make},
-        {"numad", xpv__numad_make}, /* models numad(8), the external tool */
+        {"first-touch", make_first_touch, NATIVE},
+        {"interleave", make_interleave, NATIVE},
+        {"autonuma", xpv__autonuma_make, NATIVE},
+        {"numad", xpv__numad_make, NATIVE}, /* models numad(8), the external tool */
         /* the host daemon's own placement (xpv_place_round) and vNode rule, as it runs them */
-        {"hostd", xpv__hostd_make},
-        {"carrefour", xpv__carrefour_make},
-        {"carrefour-hold", xpv__carrefour_hold_make},
-        {"carrefour-hv", xpv__carrefour_hv_make},
-        {"carrefour-lp", xpv__carrefour_lp_make},
-        {"carrefour-xpv", xpv__carrefour_xpv_make},
+        {"hostd", xpv__hostd_make, ANY},
+        {"carrefour", xpv__carrefour_make, NATIVE},
+        {"carrefour-hold", xpv__carrefour_hold_make, NATIVE},
+        {"carrefour-hv", xpv__carrefour_hv_make, VM},
+        {"carrefour-lp", xpv__carrefour_lp_make, NATIVE},
+        {"carrefour-xpv", xpv__carrefour_xpv_make, VM},
         /* VM policies: how guest memory is backed and whether the guest learns moves */
-        {"xen-default", make_xen_default},
-        {"vnuma", make_vnuma},
-        {"vnuma-pinned", make_vnuma_pinned},
-        {"xpv", make_xpv},
-        {"xpv-migrate", make_xpv_migrate},
-        {"vnuma-hotplug", make_vnuma_hotplug},
-        {"hv-first-touch", make_hv_first_touch},
+        {"xen-default", make_xen_default, VM},
+        {"vnuma", make_vnuma, VM},
+        {"vnuma-pinned", make_vnuma_pinned, VM},
+        {"xpv", make_xpv, VM},
+        {"xpv-migrate", make_xpv_migrate, VM},
+        {"vnuma-hotplug", make_vnuma_hotplug, VM},
+        {"hv-first-touch", make_hv_first_touch, VM},
+        {"kvm-numa-balancing", make_kvm_numa_balancing, VM},
 };
 #define NR (sizeof(registry) / sizeof(registry[0]))
 
@@ -145,9 +157,40 @@ int xpv_policy_new(const char *name, struct xpv_policy **out, struct xpv_error *
         *out = p;
         return 0;
     }
-    char list[256];
+    char list[384];
     return xpv_error_set(err, -ENOENT, "unknown policy '%s' (policies: %s)", name,
                          xpv_names_join(xpv_policy_names(), list, sizeof(list)));
+}
+
+int xpv_policy_check(const char *name, bool vms, struct xpv_error *err)
+{
+    size_t i = 0;
+    while (i < NR && strcmp(name, registry[i].name))
+        i++;
+    if (i == NR) {
+        char list[384];
+        return xpv_error_set(err, -ENOENT, "unknown policy '%s' (policies: %s)", name,
+                             xpv_names_join(xpv_policy_names(), list, sizeof(list)));
+    }
+    int want = vms ? VM : NATIVE;
+    if (registry[i].scope & want)
+        return 0;
+    char list[384];
+    size_t o = 0;
+    list[0] = 0;
+    for (size_t j = 0; j < NR && o < sizeof(list); j++)
+        if (registry[j].scope & want)
+            o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", o ? ", " : "",
+                                  registry[j].name);
+    /* the counterpart, when there is one */
+    const char *hint = !strcmp(name, "autonuma")             ? "kvm-numa-balancing"
+                       : !strcmp(name, "kvm-numa-balancing") ? "autonuma"
+                                                             : NULL;
+    return xpv_error_set(err, -EINVAL,
+                         "policy '%s' is a %s policy and the scenario runs %s; %s "
+                         "policies: %s%s%s%s",
+                         name, vms ? "native" : "VM", vms ? "VMs" : "no VM", vms ? "VM" : "native",
+                         list, hint ? " (in its place: " : "", hint ? hint : "", hint ? ")" : "");
 }
 
 void xpv_policy_free(struct xpv_policy *p)

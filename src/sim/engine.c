@@ -110,14 +110,49 @@ static unsigned nearest_allowed(const struct engine *e, unsigned from, uint64_t 
     return best;
 }
 
-/* Add `pages` pages to region r where an allocation by thread t lands under the policy. */
-static void alloc_into(struct engine *e, struct region *r, unsigned t, double pages)
+/* Add `pages` to region r in proportion to where its pages are now: the guest reuses the
+ * frames it freed (LIFO free lists), still backed where they were. */
+static void reuse_frames(struct engine *e, struct region *r, double pages, unsigned fallback)
+{
+    double held = 0;
+    for (unsigned n = 0; n < e->N; n++)
+        held += r->pages[n];
+    if (!(held > 0)) {
+        r->pages[fallback] += pages;
+        return;
+    }
+    for (unsigned n = 0; n < e->N; n++)
+        r->pages[n] += pages * r->pages[n] / held;
+}
+
+/*
+ * Add `pages` pages to region r where an allocation by thread t lands under the policy.
+ * realloc: pages the guest freed and allocates again (churn); under hypervisor first-touch
+ * each is re-backed where the vCPU runs at the cost of a fault, within the vCPU's fault budget
+ * (hv_fault_budget of its time): past it the hypervisor leaves reported frees mapped, and
+ * the guest reuses those frames where they are.
+ */
+static void alloc_into(struct engine *e, struct region *r, unsigned t, double pages, bool realloc)
 {
     const struct app *a = &e->apps[r->app];
-    const struct thread *th = &e->th[t];
+    struct thread *th = &e->th[t];
     unsigned N = e->N;
     int node;
     uint64_t spread = 0;
+    if (a->in_vm && e->pol->vm_mode == XPV_VM_XEN_DEFAULT) {
+        for (unsigned n = 0; n < N; n++) /* its guest-physical range's extents */
+            r->pages[n] += pages * r->gpa[n];
+        return;
+    }
+    if (a->in_vm && realloc && e->pol->vm_mode == XPV_VM_HV_FIRST_TOUCH) {
+        double fault_ns = e->s->hv_fault_us * 1e3;
+        double re = fault_ns > 0 ? fmin(pages, fmax(0, th->ft_budget_ns) / fault_ns) : pages;
+        th->ft_budget_ns -= re * fault_ns;
+        th->stall_ns += re * fault_ns;
+        reuse_frames(e, r, pages - re, (unsigned)th->node);
+        r->pages[th->node] += re;
+        return;
+    }
     if (a->in_vm) {
         const struct vm *vm = &e->vms[a->vm];
         unsigned vn = e->pol->vm_mode == XPV_VM_HOTPLUG ? th->seen_vnode : th->vnode;
@@ -140,8 +175,10 @@ static void alloc_into(struct engine *e, struct region *r, unsigned t, double pa
 }
 
 /* Allocate `pages` of region r as its spec says: the master thread, or every live thread its
- * share (a private region: its owner). Returns the thread count that allocated. */
-static unsigned allocate(struct engine *e, unsigned ri, double pages, double *per_thread)
+ * share (a private region: its owner); realloc: pages freed and allocated again (alloc_into).
+ * Returns the thread count that allocated. */
+static unsigned allocate(struct engine *e, unsigned ri, double pages, double *per_thread,
+                         bool realloc)
 {
     struct region *r = &e->rg[ri];
     const struct app *a = &e->apps[r->app];
@@ -159,7 +196,7 @@ static unsigned allocate(struct engine *e, unsigned ri, double pages, double *pe
             who[n++] = t;
     }
     for (unsigned i = 0; i < n; i++)
-        alloc_into(e, r, who[i], pages / n);
+        alloc_into(e, r, who[i], pages / n, realloc);
     if (per_thread)
         *per_thread = n ? pages / n : 0;
     return n;
@@ -207,7 +244,60 @@ static void start_app(struct engine *e, struct app *a)
         if (&e->apps[rg->app] != a)
             continue;
         memset(rg->pages, 0, e->N * sizeof(double));
-        allocate(e, r, rg->total, NULL);
+        allocate(e, r, rg->total, NULL, false);
+    }
+}
+
+/*
+ * Where Xen's default puts app a's guest memory (xen-default; docs/sim.md, "Virtual
+ * machines"). Xen populates a guest without vNUMA in 1 GiB extents, each from the next node of
+ * the domain's node affinity (get_free_buddy: cycle_node(d->last_alloc_node)), i.e.
+ * round-robin over the VM's nodes in node order. The guest lays its data out in
+ * guest-physical memory in the order it allocates it, each region a contiguous range, from an
+ * extent boundary on the VM's lowest node; the regions of one private spec touched by every
+ * thread at once (init parallel) share one range, as concurrent faults interleave their
+ * frames finely against 1 GiB. A region's gpa[n] is the share of its range in node n's
+ * extents, in closed form (O(nodes) per region, whatever its size).
+ */
+/* Bytes of guest-physical [0, x) in the 1 GiB extents j, j + k, j + 2k, ... */
+static double in_extents(double x, unsigned j, unsigned k)
+{
+    const double extent = (double)(UINT64_C(1) << 30), cycle = k * extent;
+    double cycles = floor(x / cycle), rest = x - cycles * cycle;
+    return cycles * extent + fmin(extent, fmax(0, rest - j * extent));
+}
+
+static void xen_extents(struct engine *e, unsigned a)
+{
+    const struct app *ap = &e->apps[a];
+    const struct vm *vm = &e->vms[ap->vm];
+    unsigned nodes[XPV_SIM_MAX_NODES], k = 0;
+    for (unsigned n = 0; n < e->N; n++)
+        if (vm->initial >> n & 1)
+            nodes[k++] = n;
+    double base = 0;
+    unsigned ri = 0;
+    while (ri < e->nr_regions && e->rg[ri].app != a)
+        ri++;
+    for (unsigned sp = 0; sp < ap->w->nr_regions; sp++) {
+        const struct xpv_sim_region_spec *rs = &ap->w->regions[sp];
+        /* a private spec is a region per thread, a sliced one a slice per thread; touched in
+         * parallel, the threads' frames interleave finely within one range */
+        unsigned copies = rs->kind == XPV_SIM_SHARED ? 1 : ap->nr_threads;
+        bool together = rs->kind != XPV_SIM_SHARED && rs->init == XPV_SIM_INIT_PARALLEL;
+        for (unsigned c = 0; c < copies; c++, ri++) {
+            struct region *r = &e->rg[ri];
+            double bytes = r->total * r->page_mb * (1 << 20);
+            double len = together ? bytes * copies : bytes;
+            if (together && c > 0) /* the range of copy 0 */
+                memcpy(r->gpa, e->rg[ri - 1].gpa, e->N * sizeof(double));
+            else
+                for (unsigned j = 0; j < k; j++)
+                    r->gpa[nodes[j]] =
+                            (in_extents(base + len, j, k) - in_extents(base, j, k)) / len;
+            if (!together || c + 1 == copies)
+                base += len;
+        }
     }
 }
 
@@ -262,9 +352,16 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->agg = calloc((size_t)(R ? R : 1) * N, sizeof(double));
     e->period_dram = calloc((size_t)N * N, sizeof(double));
     double *pages = calloc((size_t)(R ? R : 1) * N, sizeof(double));
+    unsigned RV = 0; /* regions in VMs (a private or sliced spec: one per thread) */
+    for (unsigned i = 0; i < s->nr_workloads; i++)
+        for (unsigned r = 0; r < s->workloads[i].nr_regions && s->workloads[i].in_vm; r++)
+            RV += s->workloads[i].regions[r].kind == XPV_SIM_SHARED ? 1
+                                                                    : s->workloads[i].nr_threads;
+    e->gpa = calloc((size_t)(RV ? RV : 1) * N, sizeof(double));
     if (!e->th || !e->rg || !e->p || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand ||
         !e->bg || !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path ||
-        !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram) {
+        !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram ||
+        !e->gpa) {
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }
@@ -308,13 +405,14 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         e->step[r] = 0.5;
     build_paths(e);
 
-    unsigned ri = 0, ti = 0;
+    unsigned ri = 0, ti = 0, rv = 0;
     for (unsigned a = 0; a < e->nr_apps; a++) {
         const struct xpv_sim_workload_spec *w = e->apps[a].w;
         for (unsigned i = 0; i < w->nr_threads; i++) {
             e->th[ti + i].app = a;
             e->th[ti + i].node = -1;
             e->th[ti + i].effective = -1;
+            e->th[ti + i].ft_budget_ns = s->hv_fault_budget * 1e9;
         }
         for (unsigned sp = 0; sp < w->nr_regions; sp++) {
             const struct xpv_sim_region_spec *rs = &w->regions[sp];
@@ -328,6 +426,8 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
                 r->spec = sp;
                 r->page_mb = page / (1 << 20);
                 r->pages = pages + (size_t)ri * N;
+                if (w->in_vm)
+                    r->gpa = e->gpa + (size_t)(rv++) * N;
                 r->total = ceil((double)rs->bytes / page);
                 if (rs->kind == XPV_SIM_SLICED)
                     r->total /= copies;
@@ -342,6 +442,9 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         }
         ti += w->nr_threads;
     }
+    for (unsigned a = 0; a < e->nr_apps; a++)
+        if (e->apps[a].in_vm)
+            xen_extents(e, a);
     return 0;
 }
 
@@ -355,6 +458,7 @@ static void teardown(struct engine *e)
     xpv_topo_free(e->host);
     if (e->rg && e->nr_regions)
         free(e->rg[0].pages);
+    free(e->gpa);
     free(e->th);
     free(e->rg);
     free(e->p);
@@ -873,6 +977,7 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
             e->on_node[e->th[a->thread].node]--;
             e->th[a->thread].node = (int)a->node;
             e->on_node[a->node]++;
+            e->apps[e->th[a->thread].app].thread_moves++;
         } else if (a->region < e->nr_regions && a->from < N && a->to < N && a->from != a->to &&
                    a->pages > 0 && (allowed[e->rg[a->region].app] >> a->to & 1)) {
             if ((rc = xpv__sim_push_migration(
@@ -983,7 +1088,10 @@ static double progress_of(const struct engine *e)
  * Memory churn: each epoch a share 1 - exp(-churn dt) of every turned-over region (its spec's
  * churn_per_s; loaded-once regions never churn) is freed and allocated again, landing where
  * the policy puts new allocations now. Under hypervisor first-touch each re-allocated page
- * costs the allocating thread a fault (hv_fault_us).
+ * re-backed costs the allocating thread a fault (hv_fault_us, within its budget:
+ * alloc_into). A guest whose frames nothing re-backs or re-chooses by node (xen-default: one
+ * guest node; kvm-numa-balancing: the host moves frames, the guest does not see it) reuses
+ * the frames it freed: nothing changes place.
  */
 static void churn(struct engine *e, double dt_ns)
 {
@@ -994,28 +1102,32 @@ static void churn(struct engine *e, double dt_ns)
         const struct xpv_sim_region_spec *rs = &a->w->regions[r->spec];
         if (!a->started || rs->lifetime != XPV_SIM_TURNOVER || rs->churn_per_s <= 0)
             continue;
+        if (a->in_vm &&
+            (e->pol->vm_mode == XPV_VM_XEN_DEFAULT || e->pol->vm_mode == XPV_VM_HOST_BALANCING))
+            continue;
         double f = -expm1(-rs->churn_per_s * dt_ns / 1e9), freed = 0;
         for (unsigned n = 0; n < N; n++) {
             freed += r->pages[n] * f;
             r->pages[n] -= r->pages[n] * f;
         }
-        double each = 0;
-        unsigned who = allocate(e, ri, freed, &each);
+        unsigned who = allocate(e, ri, freed, NULL, true);
         if (!who) { /* nobody left to allocate: put the pages back */
             for (unsigned n = 0; n < N; n++)
                 r->pages[n] /= (1 - f);
             continue;
         }
-        if (a->in_vm && e->pol->vm_mode == XPV_VM_HV_FIRST_TOUCH)
-            for (unsigned i = 0; i < a->nr_threads; i++) {
-                struct thread *th = &e->th[a->first_thread + i];
-                const struct xpv_sim_region_spec *sp = &a->w->regions[r->spec];
-                bool mine = sp->init == XPV_SIM_INIT_MASTER
-                                    ? i == 0
-                                    : (sp->kind == XPV_SIM_SHARED || th->region[r->spec] == ri);
-                if (th->node >= 0 && mine)
-                    th->stall_ns += each * e->s->hv_fault_us * 1e3;
-            }
+    }
+}
+
+/* Hypervisor first-touch: every running vCPU earns hv_fault_budget of the epoch as fault
+ * time, up to a second's worth. */
+static void fault_budget(struct engine *e, double dt_ns)
+{
+    double share = e->s->hv_fault_budget, depth = share * 1e9;
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        struct thread *th = &e->th[t];
+        if (th->node >= 0 && e->apps[th->app].in_vm)
+            th->ft_budget_ns = fmin(depth, th->ft_budget_ns + share * dt_ns);
     }
 }
 
@@ -1029,8 +1141,13 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         return xpv_error_set(err, -EINVAL, "max_seconds %g at epoch_ms %g: more than %.0f epochs",
                              s->max_seconds, s->epoch_ms, XPV_SIM_MAX_EPOCHS);
     snprintf(out->policy, sizeof(out->policy), "%s", policy);
-    int rc = xpv_policy_new(policy, &e.pol, err);
+    bool vms = false; /* VM policies for VMs, native ones for native applications */
+    for (unsigned i = 0; i < s->nr_workloads; i++)
+        vms |= s->workloads[i].in_vm;
+    int rc = xpv_policy_check(policy, vms, err);
     if (rc < 0)
+        return rc;
+    if ((rc = xpv_policy_new(policy, &e.pol, err)) < 0)
         return rc;
     struct xpv_pol_actions acts = {0};
     if ((rc = setup(&e, s, err)) < 0)
@@ -1055,6 +1172,8 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
                 goto out;
             next_balance += s->balance_s * 1e9;
         }
+        if (e.pol->vm_mode == XPV_VM_HV_FIRST_TOUCH)
+            fault_budget(&e, dt);
         churn(&e, dt);
         migrate(&e, dt, out);
         distributions(&e);
@@ -1101,6 +1220,7 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         r->local_ratio = ap->accesses > 0 ? ap->local / ap->accesses : 0;
         r->avg_latency_ns = ap->accesses > 0 ? ap->lat_sum / ap->accesses : 0;
         r->migrated_mb = ap->migrated_mb;
+        r->thread_moves = ap->thread_moves;
         r->accesses = ap->accesses;
     }
     double mean = 0, var = 0;

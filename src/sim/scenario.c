@@ -31,7 +31,10 @@
  *                                       for is bounded
  *   migrate_gbps: NUMBER > 0            default 1
  *   policies: [NAME, ...]               1..8 distinct names, [a-z0-9-]+ and < 32 chars (the
- *                                       engine checks that they exist); default [first-touch]
+ *                                       engine checks that they exist); default [first-touch],
+ *                                       or [vnuma] when a workload runs in a VM;
+ *                                       VM policies when a workload runs in a VM, native ones
+ *                                       otherwise (xpv_policy_check; hostd is both)
  *   baseline: NAME                      one of policies; default policies[0]
  *   workloads: required, a list of 1..16 mappings, each either a preset
  *     preset: NAME                      xpv_sim_workload_preset(NAME, threads)
@@ -96,6 +99,7 @@
 
 #include <yaml.h>
 
+#include "xpv/policy.h"
 #include "xpv/sim.h"
 
 #define MAX_INPUT  (4u << 20)
@@ -1119,6 +1123,32 @@ static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
     return 0;
 }
 
+/* Every policy applies to the scenario's kind: VM policies when a workload runs in a VM,
+ * native ones otherwise (xpv_policy_check; hostd both). Unknown names are left to the engine,
+ * which lists the policies. */
+static int check_policy_kinds(struct ctx *c, const struct node *root, struct xpv_sim_scenario *s)
+{
+    bool vms = false;
+    for (unsigned i = 0; i < s->nr_workloads; i++)
+        vms |= s->workloads[i].in_vm;
+    const struct node *v = get(c, root, "policies");
+    if (!v && vms) { /* the default for VMs: static vNUMA */
+        snprintf(s->policies[0], sizeof(s->policies[0]), "vnuma");
+        snprintf(s->baseline, sizeof(s->baseline), "vnuma");
+        return 0;
+    }
+    const struct node *x = v ? at(c, v->first) : NULL;
+    for (unsigned i = 0; i < s->nr_policies; i++, x = x ? next(c, x) : NULL) {
+        struct xpv_error e = {0};
+        if (xpv_policy_check(s->policies[i], vms, &e) != -EINVAL)
+            continue;
+        char p[PATH_LEN];
+        index_path(p, "policies", i);
+        return fail(c, x ? x->line : root->line, p, "%s", e.msg);
+    }
+    return 0;
+}
+
 static void default_name(const char *file, char *out, size_t size)
 {
     const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
@@ -1137,10 +1167,12 @@ static void default_name(const char *file, char *out, size_t size)
 
 static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario *s)
 {
-    static const char *const keys[] = {"name",        "seed",         "machine",   "epoch_ms",
-                                       "max_seconds", "migrate_gbps", "policies",  "baseline",
-                                       "workloads",   "vms",          "events",    "xpv_update_us",
-                                       "hv_fault_us", "hotplug_ms",   "balance_s", NULL};
+    static const char *const keys[] = {
+            "name",        "seed",         "machine",   "epoch_ms",
+            "max_seconds", "migrate_gbps", "policies",  "baseline",
+            "workloads",   "vms",          "events",    "xpv_update_us",
+            "hv_fault_us", "hotplug_ms",   "balance_s", "hv_fault_budget",
+            NULL};
     if (!root)
         return fail(c, 1, "", "expected a mapping of scenario keys, found nothing");
     int rc = check_map(c, root, "", "a mapping of scenario keys", keys);
@@ -1161,6 +1193,7 @@ static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario 
         return rc;
     if ((rc = get_num_key(c, root, "", "xpv_update_us", 0, true, 1e6, true, &s->xpv_update_us)) ||
         (rc = get_num_key(c, root, "", "hv_fault_us", 0, true, 1e6, true, &s->hv_fault_us)) ||
+        (rc = get_num_key(c, root, "", "hv_fault_budget", 0, true, 1, true, &s->hv_fault_budget)) ||
         (rc = get_num_key(c, root, "", "hotplug_ms", 0, true, 1e6, true, &s->hotplug_ms)) ||
         (rc = get_num_key(c, root, "", "balance_s", 0, true, 1e6, true, &s->balance_s)))
         return rc;
@@ -1207,6 +1240,8 @@ static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario 
                             s->vms[s->workloads[i].vm].name);
     if ((v = get(c, root, "events")) && (rc = parse_events(c, v, s)))
         return rc;
+    if ((rc = check_policy_kinds(c, root, s)))
+        return rc;
     double threads = 0, epochs = s->max_seconds * 1e3 / s->epoch_ms;
     for (unsigned i = 0; i < s->nr_workloads; i++)
         threads += s->workloads[i].nr_threads;
@@ -1231,7 +1266,8 @@ void xpv_sim_scenario_defaults(struct xpv_sim_scenario *s)
     s->max_seconds = 600;
     s->migrate_gbps = 1;
     s->xpv_update_us = 100;
-    s->hv_fault_us = 2;
+    s->hv_fault_us = 3;        /* docs/sim.md: a first touch of unbacked guest memory */
+    s->hv_fault_budget = 0.03; /* docs/sim.md: at most 3 % of a vCPU's time */
     s->hotplug_ms = 20;
     s->nr_policies = 1;
     snprintf(s->policies[0], sizeof(s->policies[0]), "first-touch");

@@ -25,6 +25,8 @@ struct thread {
     unsigned vnode;      /* in a VM: the vNode of its vCPU */
     unsigned seen_vnode; /* the vNode the guest sees it in (changes only by hotplug) */
     int effective;       /* in a VM under XPV: the effective node the guest read, -1: none */
+    double ft_budget_ns; /* hypervisor first-touch: fault time it may still take (a token
+                          * bucket, hv_fault_budget of its time, a second deep) */
     unsigned region[XPV_SIM_MAX_REGIONS]; /* region index per region spec */
 };
 
@@ -37,6 +39,9 @@ struct region {
      * (private and shared regions: first = itself, count = 1). */
     unsigned first, count;
     bool sliced;
+    /* In a VM: the share of its guest-physical range in each host node's 1 GiB extents as
+     * Xen's default populates them (xen-default), [N] */
+    double *gpa;
 };
 
 struct migration {
@@ -49,6 +54,7 @@ struct app {
     unsigned first_thread, nr_threads;
     bool started;
     double accesses, local, lat_sum, migrated_mb;
+    unsigned long thread_moves;
     uint64_t allowed;
     bool in_vm;
     unsigned vm;
@@ -73,6 +79,7 @@ struct engine {
     unsigned nr_threads, nr_regions, nr_apps;
     struct thread *th;
     struct region *rg;
+    double *gpa; /* the regions' gpa arrays (VMs' regions only) */
     struct app apps[XPV_SIM_MAX_WORKLOADS];
     double *p;                 /* [threads][N] access distribution */
     double *cap;               /* [nres] bytes per ns */

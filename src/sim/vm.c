@@ -113,14 +113,20 @@ int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struc
         if (ap->in_vm && ap->vm == ev->vm && ap->started && live)
             app = a;
     }
-    for (unsigned k = 0; k < vs->nr_vnodes; k++)
-        vm->run[k] = ev->to[k] < e->N ? ev->to[k] : vm->run[k];
+    /* the vCPUs of the vNodes it re-places move; the others stay where they run (under
+     * kvm-numa-balancing the host's NUMA balancing may have moved some vCPU threads alone) */
+    bool changed[XPV_SIM_MAX_VNODES] = {false};
+    for (unsigned k = 0; k < vs->nr_vnodes; k++) {
+        unsigned to = ev->to[k] < e->N ? ev->to[k] : vm->run[k];
+        changed[k] = to != vm->run[k];
+        vm->run[k] = to;
+    }
     if (app == XPV_SIM_MAX_WORKLOADS)
         return 0; /* not running yet: it will start where it now is */
     const struct app *ap = &e->apps[app];
     for (unsigned i = 0; i < ap->nr_threads; i++) {
         struct thread *th = &e->th[ap->first_thread + i];
-        if (th->node < 0 || (unsigned)th->node == vm->run[th->vnode])
+        if (th->node < 0 || !changed[th->vnode] || (unsigned)th->node == vm->run[th->vnode])
             continue;
         e->on_node[th->node]--;
         th->node = (int)vm->run[th->vnode];

@@ -56,8 +56,8 @@ assert d["scenario"].startswith("default"), d["scenario"]
 rows = d["results"]
 pols = {r["policy"] for r in rows}
 assert pols == {"xen-default", "vnuma", "vnuma-pinned", "xpv", "xpv-migrate", "vnuma-hotplug",
-                "hv-first-touch", "carrefour-hv", "carrefour-xpv"}, pols
-assert len(rows) == 5 * 9, len(rows)
+                "hv-first-touch", "carrefour-hv", "carrefour-xpv", "kvm-numa-balancing"}, pols
+assert len(rows) == 5 * 10, len(rows)
 for r in rows:
     for k in ("app", "vm", "policy", "completion_s", "speedup", "local_ratio", "imbalance", "migrated_mb"):
         assert k in r, (k, r)
@@ -102,6 +102,26 @@ PY
 "$xpv" sim --characterize --policy interleave >/dev/null 2>&1
 [ $? -eq 2 ] || fail "--characterize --policy is not a usage error"
 
+# a native policy on VMs, a VM policy on native applications: usage errors (exit 2) naming the
+# policies that apply, before anything runs; in a scenario file, the file's error (exit 1)
+"$xpv" sim --policy autonuma --quiet >"$d/an.out" 2>"$d/err"; rc=$?
+[ $rc -eq 2 ] || fail "autonuma on the default VMs: exit $rc, not 2"
+[ ! -s "$d/an.out" ] || fail "autonuma on VMs printed results: $(cat "$d/an.out")"
+grep -q "^xpv sim: policy 'autonuma' is a native policy and the scenario runs VMs; VM policies: .*xen-default.*kvm-numa-balancing.*(in its place: kvm-numa-balancing)$" "$d/err" ||
+    fail "autonuma on VMs, unclear: $(cat "$d/err")"
+"$xpv" sim --policy first-touch --policy xpv --quiet >/dev/null 2>"$d/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "policy 'first-touch' is a native policy" "$d/err" || fail "first-touch on VMs: exit $rc: $(cat "$d/err")"
+"$xpv" sim "$ex/custom.yaml" --policy xpv --quiet >/dev/null 2>"$d/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "policy 'xpv' is a VM policy and the scenario runs no VM; native policies: first-touch, .*autonuma" "$d/err" ||
+    fail "xpv on native applications: exit $rc: $(cat "$d/err")"
+"$xpv" sim "$ex/custom.yaml" --policy kvm-numa-balancing --quiet >/dev/null 2>"$d/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "(in its place: autonuma)" "$d/err" || fail "kvm-numa-balancing natively: exit $rc: $(cat "$d/err")"
+"$xpv" sim --policy kvm-numa-balancing --policy hostd --quiet >/dev/null 2>"$d/err" || fail "kvm-numa-balancing on VMs: $(cat "$d/err")"
+"$xpv" sim "$ex/custom.yaml" --policy hostd --policy autonuma --quiet >/dev/null 2>"$d/err" || fail "hostd natively: $(cat "$d/err")"
+printf 'machine: opteron-8n\nvms: [{name: v, host_nodes: [0, 1]}]\npolicies: [vnuma,\n  numad]\nworkloads: [{preset: nas-lu, threads: 4, vm: v}]\n' >"$d/mix.yaml"
+"$xpv" sim "$d/mix.yaml" --quiet >/dev/null 2>"$d/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "mix.yaml:4: policies\[1\]: policy 'numad' is a native policy and the scenario runs VMs" "$d/err" ||
+    fail "numad in a VM scenario file: exit $rc: $(cat "$d/err")"
 "$xpv" sim --policy magic --quiet >/dev/null 2>"$d/err"
 [ $? -eq 1 ] && grep -q "unknown policy 'magic'" "$d/err" || fail "unknown policy: $(cat "$d/err")"
 "$xpv" sim --frobnicate >/dev/null 2>&1

@@ -416,7 +416,7 @@ struct bad {
 #define PH   "    phases:\n      - {work_m: 1, weights: {a: 1, b: 1}}\n"
 #define TOP_KEYS                                                                                   \
     "name, seed, machine, epoch_ms, max_seconds, migrate_gbps, policies, baseline, workloads, "    \
-    "vms, events, xpv_update_us, hv_fault_us, hotplug_ms, balance_s"
+    "vms, events, xpv_update_us, hv_fault_us, hotplug_ms, balance_s, hv_fault_budget"
 
 static const struct bad bad[] = {
         /* top level */

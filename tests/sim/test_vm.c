@@ -6,7 +6,10 @@
  *  - after a re-placement that moves vCPUs away from their memory, static vNUMA's locality
  *    drops; XPV's recovers, and only through new allocations (no churn, no recovery);
  *  - every mechanism's cost is charged: topology updates (XPV), faults per re-allocated page
- *    (hypervisor first-touch), migrations;
+ *    (hypervisor first-touch, within its fault budget), migrations;
+ *  - the hypervisors' own baselines do what they do: Xen's default places 1 GiB extents
+ *    round-robin, Linux NUMA balancing on a KVM host moves guest pages and vCPU threads;
+ *  - each policy runs only on its kind of scenario (VM or native);
  *  - the host daemon's placement (`hostd`) re-places VMs as the daemon does: xpv_place_round's
  *    decision, each vNode by xpv_place_vnode, memory along.
  */
@@ -129,12 +132,177 @@ static void test_hv_first_touch_cost(void **state)
     assert_true(hvft == vnuma);
 }
 
-/* Xen's default spreads memory over the VM's nodes regardless of vNodes. */
-static void test_xen_default_spreads(void **state)
+/* A VM on nodes 0 and 1 whose one workload has a private region `a` (per thread, touched by
+ * all at once) then a shared region `b` (touched by the master), every access to `b`, and
+ * churn: the share of the run's controller traffic node `node` served. */
+static double traffic_share(const char *policy, double a_mb, double b_mb, double churn,
+                            const char *events, unsigned node)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "machine: opteron-8n\nmax_seconds: 100\n"
+             "vms: [{name: vm, host_nodes: [1, 0]}]\n"
+             "workloads: [{name: w, threads: 4, vm: vm, churn_per_s: %g,\n"
+             "  regions: [{name: a, kind: private, size_mb: %g},\n"
+             "            {name: b, kind: shared, size_mb: %g, init: master}],\n"
+             "  phases: [{work_m: 100, mlp: 4, weights: {a: 0, b: 1}}]}]\n%s",
+             churn, a_mb, b_mb, events);
+    struct xpv_error err = {0};
+    int rc = xpv_sim_scenario_parse(text, strlen(text), "t.yaml", &sc, &err);
+    if (rc < 0)
+        fail_msg("%s", xpv_error_str(&err, rc));
+    run(policy);
+    double all = 0;
+    for (unsigned n = 0; n < res.nr_nodes; n++)
+        all += res.mc_bytes[n];
+    assert_true(all > 0);
+    return res.mc_bytes[node] / all;
+}
+static double node0_share(const char *policy, double a_mb, double b_mb, double churn)
+{
+    double s0 = traffic_share(policy, a_mb, b_mb, churn, "", 0);
+    assert_true(fabs(s0 + res.mc_bytes[1] / (res.mc_bytes[0] + res.mc_bytes[1]) - 1) < 1e-12);
+    for (unsigned n = 2; n < res.nr_nodes; n++)
+        assert_true(res.mc_bytes[n] == 0);
+    return s0;
+}
+
+/* Xen's default (no vNUMA) populates guest memory in 1 GiB extents round-robin over the VM's
+ * nodes in node order; the guest lays its data out in the order it allocates it. A hot region
+ * under 1 GiB sits on one node, one over 1 GiB is spread by extent, and churn changes nothing
+ * (the guest reuses the frames it freed). */
+static void test_xen_default_extents(void **state)
 {
     (void)state;
+    /* b alone: [0, 512M) in node 0's extent; with churn, still */
+    assert_true(node0_share("xen-default", 1, 511, 0) == 1);
+    assert_true(node0_share("xen-default", 1, 511, 2) == 1);
+    /* b: 3 GiB less a's 4 MiB over extents 0 (node 0), 1 (node 1), 2 (node 0) */
+    double want = (2048.0 - 4) / (3072 - 4);
+    assert_true(fabs(node0_share("xen-default", 1, 3072 - 4, 0) - want) < 1e-9);
+    assert_true(fabs(node0_share("xen-default", 1, 3072 - 4, 2) - want) < 1e-9);
+    /* a: 4 x 192 MiB touched together, [0, 768M); b after it: [768M, 1280M), half in
+     * extent 0 (node 0), half in extent 1 (node 1) */
+    assert_true(fabs(node0_share("xen-default", 192, 512, 0) - 0.5) < 1e-9);
+    /* static vNUMA: the master's vNode (0, backed by node 1) holds b */
+    assert_true(node0_share("vnuma", 192, 512, 0) == 0);
+    /* the hypervisor moves vNode 1 (node 0) to node 2 with its memory at 0.1 s: b's frames
+     * are now backed on node 2, and the guest's re-allocations reuse them there */
+    const char *move = "events: [{at_s: 0.1, vm: vm, to: [1, 2], move_memory: yes}]\n";
+    double still = traffic_share("xen-default", 1, 511, 0, move, 2);
+    double churned = traffic_share("xen-default", 1, 511, 2, move, 2);
+    print_message("xen-default, b moved to node 2: node 2 serves %.3f, %.3f with churn 2/s\n",
+                  still, churned);
+    assert_true(still > 0.5);
+    assert_true(fabs(churned - still) < 0.01);
+}
+
+/* Hypervisor first-touch re-backs pages within a fault budget: at most hv_fault_budget of a
+ * vCPU's time (a token bucket a second deep). memcached re-allocating its 4 GiB table twice a
+ * second, never moved: first-touch places pages where vNUMA does, so it may lose to vNUMA
+ * only its faults, at most 3 % of the time plus the bucket (30 ms). Without the bound: a fault for
+ * every one of 2 million pages a second, 6.3 s of faults per second over 12 vCPUs. */
+static void test_hv_first_touch_bound(void **state)
+{
+    (void)state;
+    const char *text = "machine: opteron-8n\nmax_seconds: 100\n"
+                       "vms: [{name: vm, host_nodes: [0, 1]}]\n"
+                       "workloads: [{preset: memcached, threads: 12, vm: vm, churn_per_s: 2}]\n";
+    struct xpv_error err = {0};
+    int rc = xpv_sim_scenario_parse(text, strlen(text), "t.yaml", &sc, &err);
+    if (rc < 0)
+        fail_msg("%s", xpv_error_str(&err, rc));
+    assert_true(sc.hv_fault_us == 3 && sc.hv_fault_budget == 0.03);
+    double vnuma = run("vnuma")->completion_s, hvft = run("hv-first-touch")->completion_s;
+    print_message("memcached, churn 2/s: vnuma %.3f s, hv-first-touch %.3f s\n", vnuma, hvft);
+    assert_true(hvft > vnuma); /* the faults are charged */
+    /* and no more than the budget: faults <= 3 % of the run + the bucket's 30 ms */
+    assert_true(hvft <= (vnuma + 0.03) / (1 - 0.03) + 0.01);
+    sc.hv_fault_budget = 0.3; /* a bigger budget costs more */
+    double loose = run("hv-first-touch")->completion_s;
+    assert_true(loose > hvft + 0.1);
+}
+
+/* Linux NUMA balancing on a KVM host (kvm-numa-balancing) acts on QEMU's memory and vCPU
+ * threads: after the vNodes' vCPUs are swapped away from their memory, it migrates guest
+ * pages and moves vCPU threads, and locality recovers without churn (vNUMA's cannot). */
+static void test_kvm_numa_balancing(void **state)
+{
+    (void)state;
+    load(0, swap_at_1s);
+    struct xpv_sim_app_result vnuma = *run("vnuma"), kvm = *run("kvm-numa-balancing");
+    print_message("local: vnuma %.2f kvm-numa-balancing %.2f (%.0f MB, %lu vCPU moves)\n",
+                  vnuma.local_ratio, kvm.local_ratio, kvm.migrated_mb, kvm.thread_moves);
+    assert_true(kvm.migrated_mb > 0);
+    assert_true(kvm.thread_moves > 0);
+    assert_int_equal(vnuma.thread_moves, 0);
+    assert_true(kvm.local_ratio > vnuma.local_ratio + 0.2);
+    /* with churn too */
+    load(0.5, swap_at_1s);
+    assert_true(run("kvm-numa-balancing")->local_ratio > run("vnuma")->local_ratio + 0.2);
+}
+
+/* Each policy on its kind of scenario: a native policy on VMs, or a VM policy on native
+ * applications, is an error naming the policies that apply (the engine, and the scenario file
+ * at the policy's line); hostd applies to both. */
+static void test_policy_kinds(void **state)
+{
+    (void)state;
+    struct xpv_error err = {0};
     load(0, "");
-    assert_true(fabs(run("xen-default")->local_ratio - 0.5) < 1e-6);
+    static const char *const native[] = {"first-touch", "interleave",   "autonuma",      "numad",
+                                         "carrefour",   "carrefour-lp", "carrefour-hold"};
+    for (size_t i = 0; i < sizeof(native) / sizeof(native[0]); i++) {
+        assert_int_equal(xpv_sim_run(&sc, native[i], &res, NULL, NULL, &err), -EINVAL);
+        char want[128];
+        snprintf(want, sizeof(want),
+                 "policy '%s' is a native policy and the scenario runs VMs; "
+                 "VM policies: ",
+                 native[i]);
+        const char *list = strstr(err.msg, want);
+        assert_non_null(list);
+        list += strlen(want);
+        assert_non_null(strstr(list, "xen-default"));
+        assert_non_null(strstr(list, "kvm-numa-balancing"));
+        assert_null(strstr(list, "numad"));
+        assert_null(strstr(list, "interleave"));
+    }
+    assert_non_null(strstr((xpv_sim_run(&sc, "autonuma", &res, NULL, NULL, &err), err.msg),
+                           "(in its place: kvm-numa-balancing)"));
+    static const char *const vm[] = {"xen-default",    "vnuma",
+                                     "vnuma-pinned",   "xpv",
+                                     "xpv-migrate",    "vnuma-hotplug",
+                                     "hv-first-touch", "carrefour-hv",
+                                     "carrefour-xpv",  "kvm-numa-balancing",
+                                     "hostd"};
+    for (size_t i = 0; i < sizeof(vm) / sizeof(vm[0]); i++) {
+        assert_int_equal(xpv_policy_check(vm[i], true, NULL), 0);
+        run(vm[i]);
+    }
+    const char *native_sc = "machine: opteron-8n\nmax_seconds: 100\n"
+                            "workloads: [{preset: nas-lu, threads: 4}]\n";
+    assert_int_equal(xpv_sim_scenario_parse(native_sc, strlen(native_sc), "n.yaml", &sc, &err), 0);
+    for (size_t i = 0; i + 1 < sizeof(vm) / sizeof(vm[0]); i++) {
+        assert_int_equal(xpv_sim_run(&sc, vm[i], &res, NULL, NULL, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "is a VM policy and the scenario runs no VM; native "
+                                        "policies: first-touch, "));
+    }
+    assert_non_null(strstr(err.msg, "(in its place: autonuma)"));
+    assert_int_equal(xpv_sim_run(&sc, "hostd", &res, NULL, NULL, &err), 0);
+    assert_int_equal(xpv_sim_run(&sc, "autonuma", &res, NULL, NULL, &err), 0);
+    assert_int_equal(xpv_policy_check("magic", true, &err), -ENOENT);
+    /* in a scenario file: its line */
+    const char *bad = "machine: opteron-8n\n"
+                      "vms: [{name: vm, host_nodes: [0, 1]}]\n"
+                      "policies:\n  - vnuma\n  - autonuma\n"
+                      "workloads: [{preset: nas-lu, threads: 4, vm: vm}]\n";
+    assert_int_equal(xpv_sim_scenario_parse(bad, strlen(bad), "t.yaml", &sc, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "t.yaml:5: policies[1]: policy 'autonuma' is a native "
+                                    "policy and the scenario runs VMs; VM policies: "));
+    const char *bad2 = "machine: opteron-8n\npolicies: [first-touch, xpv]\n"
+                       "workloads: [{preset: nas-lu, threads: 4}]\n";
+    assert_int_equal(xpv_sim_scenario_parse(bad2, strlen(bad2), "t.yaml", &sc, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "t.yaml:2: policies[1]: policy 'xpv' is a VM policy"));
 }
 
 /* A VM moved with its memory: migrations are charged and locality is kept under vNUMA. */
@@ -370,7 +538,10 @@ int main(void)
             cmocka_unit_test(test_replacement_xpv_recovers),
             cmocka_unit_test(test_xpv_updates_cost),
             cmocka_unit_test(test_hv_first_touch_cost),
-            cmocka_unit_test(test_xen_default_spreads),
+            cmocka_unit_test(test_xen_default_extents),
+            cmocka_unit_test(test_hv_first_touch_bound),
+            cmocka_unit_test(test_kvm_numa_balancing),
+            cmocka_unit_test(test_policy_kinds),
             cmocka_unit_test(test_move_with_memory),
             cmocka_unit_test(test_balancer_rules),
             cmocka_unit_test(test_balancer_in_sim),

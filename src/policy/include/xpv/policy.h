@@ -96,6 +96,9 @@ enum xpv_vm_mode {
                               vCPU reappears in the vNode backed where it now runs (if any) */
     XPV_VM_HV_FIRST_TOUCH, /* the hypervisor backs a page where it is first touched after a
                               free (the guest reports frees), at a cost per page */
+    XPV_VM_HOST_BALANCING, /* static vNUMA guest whose host runs Linux NUMA balancing on QEMU's
+                              memory and vCPU threads (kvm-numa-balancing): the guest's frames
+                              stay backed where the host put them */
 };
 
 /* Where guest memory for a vCPU goes, given the mode (pure; see policy/vm.c). vnode_node: the
@@ -169,6 +172,15 @@ struct xpv_policy {
  * Carrefour and VM policies). -ENOENT with the list in err. */
 int xpv_policy_new(const char *name, struct xpv_policy **out, struct xpv_error *err);
 const char *const *xpv_policy_names(void);
+/*
+ * Whether policy `name` applies to a scenario with VMs (vms) or without. Native policies
+ * (first-touch, interleave, autonuma, numad, carrefour, carrefour-lp, carrefour-hold) say
+ * nothing about a VM; VM policies (xen-default, vnuma, ..., kvm-numa-balancing) need one;
+ * hostd places both. 0: it applies; -ENOENT: unknown (the list in err); -EINVAL: the other
+ * kind, err naming the policies that apply (e.g. "policy 'autonuma' is a native policy and
+ * the scenario runs VMs; VM policies: ...").
+ */
+int xpv_policy_check(const char *name, bool vms, struct xpv_error *err);
 void xpv_policy_free(struct xpv_policy *p);
 
 #ifdef __cplusplus

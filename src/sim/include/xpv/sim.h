@@ -213,9 +213,14 @@ struct xpv_sim_scenario {
     unsigned nr_events;
     struct xpv_sim_event events[XPV_SIM_MAX_EVENTS];
     double xpv_update_us; /* guest time per vCPU to take a topology update (XPV); default 100 */
-    double hv_fault_us;   /* hypervisor first-touch: cost per page touched after a free */
+    double hv_fault_us;   /* hypervisor first-touch: cost of one fault; default 3 (docs/sim.md) */
     double hotplug_ms;    /* vnuma-hotplug: a vCPU's time lost to an unplug + plug; default 20 */
     double balance_s;     /* the hypervisor's load balancer runs every balance_s (0: off) */
+
+    /* Hypervisor first-touch: at most this share of each vCPU's time goes to its faults (a
+     * token bucket a second deep); past it, freed pages are left mapped and the guest reuses
+     * them where they are. Default 0.03. */
+    double hv_fault_budget;
 };
 
 /* Defaults for every field a scenario may omit. */
@@ -250,6 +255,9 @@ struct xpv_sim_app_result {
     double avg_latency_ns; /* access-weighted */
     double migrated_mb;    /* pages moved for it by the policy */
     double accesses;
+
+    /* Moves of its threads (a VM's vCPU threads) to another node the policy ordered. */
+    unsigned long thread_moves;
 };
 
 struct xpv_sim_result {
@@ -269,7 +277,9 @@ struct xpv_sim_result {
 typedef void (*xpv_sim_progress)(void *arg, double done);
 
 /* Run scenario s under policy `policy`. -ENOENT unknown policy; -EINVAL when s asks for more
- * than XPV_SIM_MAX_EPOCHS epochs. */
+ * than XPV_SIM_MAX_EPOCHS epochs, or the policy is not for s's kind: a native policy on a
+ * scenario whose workloads run in VMs, or a VM policy on one without (xpv_policy_check, err
+ * naming the policies that apply). */
 int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv_sim_result *out,
                 xpv_sim_progress progress, void *arg, struct xpv_error *err);
 
