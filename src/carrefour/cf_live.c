@@ -350,8 +350,8 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
         out->dropped = s.dropped - l->last.dropped;
         out->bad = l->rd.bad;
         l->rd.bad = 0;
-        out->sample_ns =
-                (double)((s.sampler_ns - l->last.sampler_ns) + (s.handler_ns - l->last.handler_ns));
+        out->handler_ns = (double)(s.handler_ns - l->last.handler_ns);
+        out->sample_ns = (double)(s.sampler_ns - l->last.sampler_ns) + out->handler_ns;
         out->sampler_state = s.state;
         out->stop_reason = s.stop_reason;
         l->last = s;

@@ -178,7 +178,7 @@ static void print_live(void *arg, unsigned i, const struct xpv_cf_live_round *r)
     if (o->json) {
         json_t *j = json_pack(
                 "{s:I, s:f, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
-                "s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b, s:s, s:I, s:f, s:f, s:f}",
+                "s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:b, s:s, s:I, s:f, s:f, s:f, s:f}",
                 "round", (json_int_t)i, "maptu", m->maptu, "lar", m->lar, "imbalance", m->imbalance,
                 "imbalance_noise", m->imbalance_noise, "read_ratio", r->read_ratio, "enabled",
                 m->enabled, "migration", m->migration, "interleaving", m->interleaving,
@@ -193,7 +193,8 @@ static void print_live(void *arg, unsigned i, const struct xpv_cf_live_round *r)
                 100 * r->migrate_ns / rn, "dry_run", o->dry_run != 0, "sampler",
                 o->perf_sampler ? "perf" : "soft", "carried", (json_int_t)r->carried, "sampler_ms",
                 r->sample_ns / 1e6, "sampler_us_per_sample",
-                r->samples ? r->sample_ns / 1e3 / r->samples : 0.0, "target_cpu_ms",
+                r->samples ? r->sample_ns / 1e3 / r->samples : 0.0, "handler_ms",
+                r->handler_ns / 1e6, "target_cpu_ms",
                 r->target_cpu_ns >= 0 ? r->target_cpu_ns / 1e6 : -1.0);
         if (j) {
             json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -42,6 +42,7 @@ struct xpv_cf_live_round {
      * measured as elapsed time (a handler's thread may be descheduled inside it), so it can
      * exceed the round's length on a machine with more threads than CPUs */
     double sample_ns;
+    double handler_ns;      /* of which in the fault handlers */
     double target_cpu_ns;   /* the target's CPU time (user + system) in the round, -1 unknown */
     double decide_ns;       /* draining, page-node queries and the engine */
     double migrate_ns;      /* executing the decisions */
