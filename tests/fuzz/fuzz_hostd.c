@@ -26,6 +26,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* 4 nodes of one CPU and 1 GiB each. */
+static struct xpv_topo *machine(void)
+{
+    struct xpv_topo *t = xpv_topo_alloc(4);
+    for (unsigned i = 0; i < 4; i++) {
+        t->nodes[i].id = (int)i;
+        t->nodes[i].mem_total = 1u << 30;
+        xpv_bitmap_set(&t->nodes[i].cpus, i);
+        xpv_bitmap_set(&t->cpus_online, i);
+    }
+    return t;
+}
+
 static struct hostd *daemon_once(void)
 {
     static struct hostd h;
@@ -41,13 +54,7 @@ static struct hostd *daemon_once(void)
     c.domains[0].kind = HOSTD_PIDS;
     c.domains[0].pids[0] = 1;
     c.domains[0].nr_pids = 1;
-    struct xpv_topo *t = xpv_topo_alloc(4);
-    for (unsigned i = 0; i < 4; i++) {
-        t->nodes[i].id = (int)i;
-        t->nodes[i].mem_total = 1u << 30;
-        xpv_bitmap_set(&t->nodes[i].cpus, i);
-        xpv_bitmap_set(&t->cpus_online, i);
-    }
+    struct xpv_topo *t = machine();
     struct xpv_ops *ops = xpv_ops_record_new(t, NULL);
     if (!ops || hostd_init(&h, &c, t, "/nonexistent-xpv-fuzz", ops, NULL, NULL) < 0)
         abort();
@@ -98,18 +105,6 @@ static const char *live_root(void)
     put(root, "proc/200/stat", "200 (b) S 1 200 200 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 6000 0 0\n");
     put(root, "cg/cgroup.procs", "100\n200\n");
     return root;
-}
-
-static struct xpv_topo *machine(void)
-{
-    struct xpv_topo *t = xpv_topo_alloc(4);
-    for (unsigned i = 0; i < 4; i++) {
-        t->nodes[i].id = (int)i;
-        t->nodes[i].mem_total = 1u << 30;
-        xpv_bitmap_set(&t->nodes[i].cpus, i);
-        xpv_bitmap_set(&t->cpus_online, i);
-    }
-    return t;
 }
 
 static void live_daemon(const char *text, size_t len)

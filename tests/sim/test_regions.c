@@ -50,6 +50,7 @@ static double moved_share(const char *which)
     snprintf(text, sizeof(text),
              "machine: xeon-2s\n"
              "max_seconds: 20\n"
+             "hv_fault_budget: 1\n" /* unbounded re-backing: the rule here is the lifetime */
              "vms: [{name: vm, host_nodes: [0]}]\n"
              "events: [{at_s: 0.3, vm: vm, to: [1], move_memory: no}]\n"
              "workloads:\n"

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "../../src/sim/sim_internal.h"
+#include "tu_probe.h"
 #include "xpv/sim.h"
 
 #define MB (UINT64_C(1) << 20)
@@ -24,33 +25,11 @@
 static struct xpv_sim_scenario sc;
 static struct xpv_sim_result res;
 
-/* One workload: `threads` threads on `nodes` (mask), a private region per thread, one phase. */
+/* The probe scenario (tu_probe.h) into sc. */
 static void scenario(const char *machine, unsigned threads, uint64_t nodes, uint64_t membind,
                      double compute_ns, double mlp, double work)
 {
-    struct xpv_error err = {0};
-    xpv_sim_scenario_defaults(&sc);
-    if (xpv_sim_machine_preset(machine, &sc.machine, &err) < 0)
-        fail_msg("%s", err.msg);
-    sc.max_seconds = 100;
-    sc.nr_workloads = 1;
-    struct xpv_sim_workload_spec *w = &sc.workloads[0];
-    memset(w, 0, sizeof(*w));
-    snprintf(w->name, sizeof(w->name), "probe");
-    w->nr_threads = threads;
-    w->placement = XPV_SIM_NODES;
-    w->nodes_mask = nodes;
-    w->membind_mask = membind;
-    w->nr_regions = 1;
-    w->regions[0] = (struct xpv_sim_region_spec){.name = "data",
-                                                 .kind = XPV_SIM_PRIVATE,
-                                                 .bytes = 64 * MB,
-                                                 .init = XPV_SIM_INIT_PARALLEL,
-                                                 .page_shift = 12,
-                                                 .own_frac = 1};
-    w->nr_phases = 1;
-    w->phases[0] = (struct xpv_sim_phase_spec){
-            .work = work, .compute_ns = compute_ns, .mlp = mlp, .write_frac = 0, .weight = {1}};
+    tu_probe_scenario(&sc, machine, threads, nodes, membind, compute_ns, mlp, work);
 }
 
 static const struct xpv_sim_result *run(const char *policy)
