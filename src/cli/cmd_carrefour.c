@@ -499,6 +499,12 @@ int xpv_cmd_carrefour(int argc, char **argv)
         xpv_cli_err(CMD, "--sampler goes with --pid or -- CMD");
         return XPV_EXIT_USAGE;
     }
+    if (!live && (o.dry_run || o.rounds || o.have_soft_opts || o.have_memory)) {
+        xpv_cli_err(CMD, "--dry-run, --rounds, --pages, --window and --sample-memory go with "
+                         "--pid or -- CMD (recorded samples move nothing, and each round is "
+                         "decided from its own samples)");
+        return XPV_EXIT_USAGE;
+    }
     if (live && (o.period < 0.01 * (1 - 1e-9) || o.period > 3600 * (1 + 1e-9))) {
         xpv_cli_err(CMD,
                     "--period wants a duration from 10ms to 3600s for a live process, got '%s'",

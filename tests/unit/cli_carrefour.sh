@@ -53,6 +53,14 @@ PY
 "$xpv" carrefour --replay "$d/hold.txt" --profile bogus >/dev/null 2>"$d/err" && fail "--profile bogus accepted"
 grep -q "unknown profile 'bogus' (asplos, lp or hold)" "$d/err" || fail "bad profile message: $(cat "$d/err")"
 
+# options of live runs on recorded samples: usage errors that say what they go with
+for opt in --dry-run "--rounds 3" "--pages 8" "--window 5ms" "--sample-memory 0"; do
+    # shellcheck disable=SC2086 # the option and its value split on purpose
+    "$xpv" carrefour --replay "$seed" $opt >/dev/null 2>"$d/err"
+    rc=$?
+    [ $rc -eq 2 ] && grep -q "go with --pid or -- CMD" "$d/err" || fail "--replay $opt: exit $rc: $(cat "$d/err")"
+done
+
 # 2 MiB pages in a replay (tests/fuzz/seeds/cf_replay/huge-pages.txt): the LP profile decides
 # three of them whole (one split, two moved whole), the ASPLOS one sees 55 pages of 4 KiB
 huge=$(dirname "$seed")/huge-pages.txt
