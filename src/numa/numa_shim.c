@@ -47,6 +47,7 @@ static struct {
     uint64_t gen;               /* atomic: the generation eff[] was built for (0: none) */
     uint64_t retry_ns;          /* atomic: next time to look for a missing record */
     struct xpv_snapshot *snap;  /* under lock: the snapshot eff[] comes from, or NULL */
+    bool have;                  /* atomic: eff[] was filled from a snapshot (it starts all 0) */
     int16_t eff[XPV_MAX_CPUS];  /* atomic entries: effective node id, -1: ask the real one */
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -86,6 +87,7 @@ static void refresh_locked(uint64_t g)
         }
         xpv_snapshot_put(st.snap);
         st.snap = s;
+        __atomic_store_n(&st.have, true, __ATOMIC_RELEASE);
     } else {
         xpv_snapshot_put(s);
     }
@@ -107,8 +109,8 @@ static void open_locked(void)
 
 /*
  * Bring the table up to the record's generation: the one load, and the lock only when it
- * moved or no record is open yet and the retry time passed. Returns true when a record
- * placed CPUs (the table can answer).
+ * moved or no record is open yet and the retry time passed. Returns true when the table was
+ * filled from a valid record (a record file with nothing valid published yet answers nothing).
  */
 static bool follow(void)
 {
@@ -129,7 +131,7 @@ static bool follow(void)
         refresh_locked(g);
         pthread_mutex_unlock(&st.lock);
     }
-    return __atomic_load_n(&st.gen, __ATOMIC_ACQUIRE) != 0;
+    return __atomic_load_n(&st.have, __ATOMIC_ACQUIRE);
 }
 
 static int eff_node(int cpu)

@@ -2,7 +2,8 @@
  * test_numa_preload.c — libxpv-numa.so under LD_PRELOAD (docs/runtimes.md), in a program that
  * links libnuma and calls getcpu: with a record published at $XPV_RECORD, the node of the CPU
  * the thread runs on is the record's effective node for it, and it changes when the record is
- * republished with another generation; without a record every answer is the real one's.
+ * republished with another generation; without a record, or with a record file holding no
+ * valid record, every answer is the real one's.
  * Run by CTest with LD_PRELOAD set (tests/numa/CMakeLists.txt); each case first checks that
  * the library is really interposed, so a missing preload fails instead of passing.
  */
@@ -102,6 +103,24 @@ static void test_no_record(void **state)
     dlclose(h);
 }
 
+/* A record file with a generation but nothing valid in it (TN_PREPUBLISH=corrupt): no
+ * answer comes from it, not even node 0 for every CPU (a CPU the machine lacks shows it). */
+static void test_corrupt_record(void **state)
+{
+    (void)state;
+    assert_preloaded();
+    void *h = dlopen("libnuma.so.1", RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(h);
+    int (*real_node)(int) = (int (*)(int))dlvsym(h, "numa_node_of_cpu", "libnuma_1.2");
+    assert_non_null(real_node);
+    unsigned absent = tn_nr_cpus() + 7; /* no such CPU: libnuma says -1 */
+    assert_int_equal(real_node((int)absent), -1);
+    assert_int_equal(numa_node_of_cpu((int)absent), -1);
+    for (unsigned c = 0; c < tn_nr_cpus(); c++)
+        assert_int_equal(numa_node_of_cpu((int)c), real_node((int)c));
+    dlclose(h);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -109,6 +128,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_follows_record),
             cmocka_unit_test(test_no_record),
+            cmocka_unit_test(test_corrupt_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
