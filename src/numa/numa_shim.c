@@ -43,24 +43,24 @@
 
 static struct {
     pthread_mutex_t lock;
-    struct xpv_channel *ch;     /* atomic: set once, then never closed */
-    uint64_t gen;               /* atomic: the generation eff[] was built for (0: none) */
-    uint64_t retry_ns;          /* atomic: next time to look for a missing record */
-    struct xpv_snapshot *snap;  /* under lock: the snapshot eff[] comes from, or NULL */
-    bool have;                  /* atomic: eff[] was filled from a snapshot (it starts all 0) */
-    int16_t eff[XPV_MAX_CPUS];  /* atomic entries: effective node id, -1: ask the real one */
+    struct xpv_channel *ch;    /* atomic: set once, then never closed */
+    uint64_t gen;              /* atomic: the generation eff[] was built for (0: none) */
+    uint64_t retry_ns;         /* atomic: next time to look for a missing record */
+    struct xpv_snapshot *snap; /* under lock: the snapshot eff[] comes from, or NULL */
+    bool have;                 /* atomic: eff[] was filled from a snapshot (it starts all 0) */
+    int16_t eff[XPV_MAX_CPUS]; /* atomic entries: effective node id, -1: ask the real one */
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The version a call of ours was bound for is the one it forwards to. */
-#define REAL(fn, version)                                                                    \
-    ({                                                                                       \
-        static __typeof__(fn) *real_;                                                        \
-        __typeof__(fn) *r_ = __atomic_load_n(&real_, __ATOMIC_RELAXED);                      \
-        if (!r_) {                                                                           \
-            r_ = (__typeof__(fn) *)dlvsym(RTLD_NEXT, #fn, version);                          \
-            __atomic_store_n(&real_, r_, __ATOMIC_RELAXED);                                  \
-        }                                                                                    \
-        r_;                                                                                  \
+#define REAL(fn, version)                                                                          \
+    ({                                                                                             \
+        static __typeof__(fn) *real_;                                                              \
+        __typeof__(fn) *r_ = __atomic_load_n(&real_, __ATOMIC_RELAXED);                            \
+        if (!r_) {                                                                                 \
+            r_ = (__typeof__(fn) *)dlvsym(RTLD_NEXT, #fn, version);                                \
+            __atomic_store_n(&real_, r_, __ATOMIC_RELAXED);                                        \
+        }                                                                                          \
+        r_;                                                                                        \
     })
 
 static uint64_t now_ns(void)

@@ -8,8 +8,8 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "tu_cmocka.h"
@@ -34,15 +34,22 @@ static void tn_publish(struct xpv_publisher *p, unsigned shift)
     struct xpv_record_backing bk[4];
     assert_non_null(where);
     for (unsigned i = 0; i < 4; i++) {
-        bk[i] = (struct xpv_record_backing){.vnode = (uint16_t)i, .pnode = (uint16_t)i, .bytes = 1u << 30};
+        bk[i] = (struct xpv_record_backing){
+                .vnode = (uint16_t)i, .pnode = (uint16_t)i, .bytes = 1u << 30};
         for (unsigned j = 0; j < 4; j++)
             dist[i * 4 + j] = (uint16_t)(i == j ? 10 : 20 + (i > j ? i - j : j - i));
     }
     for (unsigned c = 0; c < n; c++)
         where[c] = (uint16_t)tn_expected(c, shift);
-    struct xpv_record_desc d = {.nr_pnodes = 4, .nr_vnodes = 4, .nr_cpus = n, .nr_backing = 4,
-                                .pnode_ids = ids, .cpu_pnode = where, .cpu_vnode = where,
-                                .backing = bk, .distance = dist};
+    struct xpv_record_desc d = {.nr_pnodes = 4,
+                                .nr_vnodes = 4,
+                                .nr_cpus = n,
+                                .nr_backing = 4,
+                                .pnode_ids = ids,
+                                .cpu_pnode = where,
+                                .cpu_vnode = where,
+                                .backing = bk,
+                                .distance = dist};
     struct xpv_error err = {0};
     if (xpv_publisher_publish(p, &d, NULL, &err) < 0)
         fail_msg("publish: %s", err.msg);

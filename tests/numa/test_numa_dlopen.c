@@ -55,9 +55,12 @@ static void test_forms(void **state)
     (void)state;
     const char *real = getenv("XPV_REAL_LIBNUMA");
     assert_non_null(real);
-    assert_non_null(strstr(where(sym("numa_node_of_cpu", "libnuma_1.2")), "numa-shim/libnuma.so.1"));
-    assert_non_null(strstr(where(sym("numa_node_to_cpus", "libnuma_1.2")), "numa-shim/libnuma.so.1"));
-    assert_non_null(strstr(where(sym("numa_node_to_cpus", "libnuma_1.1")), "numa-shim/libnuma.so.1"));
+    assert_non_null(
+            strstr(where(sym("numa_node_of_cpu", "libnuma_1.2")), "numa-shim/libnuma.so.1"));
+    assert_non_null(
+            strstr(where(sym("numa_node_to_cpus", "libnuma_1.2")), "numa-shim/libnuma.so.1"));
+    assert_non_null(
+            strstr(where(sym("numa_node_to_cpus", "libnuma_1.1")), "numa-shim/libnuma.so.1"));
     assert_non_null(strstr(where(sym("numa_max_node", "libnuma_1.1")), "numa-shim/libnuma.so.1"));
     int (*available)(void) = (int (*)(void))sym("numa_available", "libnuma_1.1");
     assert_string_equal(where((void *)available), real);
@@ -75,8 +78,10 @@ static void table(int *map, unsigned n)
     int (*max_node)(void) = (int (*)(void))sym("numa_max_node", "libnuma_1.1");
     int (*to_cpus)(int, struct bitmask *) =
             (int (*)(int, struct bitmask *))sym("numa_node_to_cpus", "libnuma_1.2");
-    struct bitmask *(*alloc)(void) = (struct bitmask * (*)(void)) sym("numa_allocate_cpumask", "libnuma_1.2");
-    void (*release)(struct bitmask *) = (void (*)(struct bitmask *))sym("numa_bitmask_free", "libnuma_1.2");
+    struct bitmask *(*alloc)(void) =
+            (struct bitmask * (*)(void)) sym("numa_allocate_cpumask", "libnuma_1.2");
+    void (*release)(struct bitmask *) =
+            (void (*)(struct bitmask *))sym("numa_bitmask_free", "libnuma_1.2");
     int (*isset)(const struct bitmask *, unsigned) =
             (int (*)(const struct bitmask *, unsigned))sym("numa_bitmask_isbitset", "libnuma_1.2");
     for (unsigned c = 0; c < n; c++)
