@@ -15,6 +15,9 @@
 #   - outside.c, built with `pkg-config --cflags --libs libxpv` against the prefix, reads a
 #     record the installed `xpv publish` wrote and prints what `xpv watch` sees;
 #     outside_malloc.c the same way with libxpv-malloc;
+#   - libxpv-numa.so (LIBDIR/xpv/) links libc alone, keeps no build-tree RUNPATH and exports
+#     exactly getcpu and the libnuma functions it changes, at libc's and libnuma's versions
+#     (its libnuma.so.1 shim is not installed: docs/runtimes.md);
 #   - the installed xpv prints VERSION and finds the installed Carrefour sampler.
 # shellcheck disable=SC2015,SC2046,SC2086 # "A && B || fail" on purpose; pkg-config flags split on purpose
 set -eu
@@ -59,7 +62,7 @@ for f in bin/xpv include/xpv/channel.h share/man/man1/xpv.1 share/man/man3/libxp
     [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
 for f in libxpv.so libxpv.so.1 "libxpv.so.$version" libxpv-malloc.so libxpv-malloc.so.1 \
-    "libxpv-malloc.so.$version" xpv/libxpv-cfsampler.so pkgconfig/libxpv.pc \
+    "libxpv-malloc.so.$version" xpv/libxpv-cfsampler.so xpv/libxpv-numa.so pkgconfig/libxpv.pc \
     pkgconfig/libxpv-malloc.pc; do
     [ -e "$libdir/$f" ] || fail "not installed: ${libdir#"$prefix"/}/$f"
 done
@@ -105,6 +108,18 @@ fi
 unversioned=$(objdump -T "$libdir/libxpv.so.1" | awk '$2 != "*UND*" && / xpv_/ && !/ LIBXPV_1 /')
 [ -z "$unversioned" ] || fail "symbols without version LIBXPV_1: $unversioned"
 echo "libxpv.so.1: libc only, $(wc -l <"$work/run/exported") functions exported at LIBXPV_1, as declared"
+
+# --- libxpv-numa: the preload form ---
+numa=$libdir/xpv/libxpv-numa.so
+needed=$(readelf -d "$numa" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -v -E '^(libc\.so\.6|libpthread\.so\.0|libdl\.so\.2)$' || true)
+[ -z "$needed" ] || fail "libxpv-numa.so needs more than libc: $needed"
+objdump -T "$numa" | awk '/ \.text\t/ {print $NF "@" $(NF-1)}' | tr -d '()' | sort >"$work/run/numa-exported"
+printf '%s\n' getcpu@GLIBC_2.29 numa_distance@libnuma_1.1 numa_max_node@libnuma_1.1 \
+    numa_node_of_cpu@libnuma_1.2 numa_node_to_cpus@libnuma_1.1 numa_node_to_cpus@libnuma_1.2 \
+    numa_num_configured_nodes@libnuma_1.2 | sort >"$work/run/numa-want"
+diff "$work/run/numa-want" "$work/run/numa-exported" >&2 || fail "libxpv-numa.so exports differ (src/numa/libxpv-numa.map)"
+! readelf -d "$numa" | grep -qE 'RPATH|RUNPATH' || fail "the installed libxpv-numa.so keeps a build-tree RUNPATH"
+echo "libxpv-numa.so: libc only, $(wc -l <"$work/run/numa-exported") functions at libnuma's/libc's versions"
 
 # --- the headers stand alone ---
 export PKG_CONFIG_PATH="$libdir/pkgconfig" PKG_CONFIG_LIBDIR="$libdir/pkgconfig"
