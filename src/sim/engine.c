@@ -15,9 +15,12 @@
  *      than its bandwidth;
  *   3. progress, statistics, page migrations in flight (their traffic is part of the load);
  *   4. at the policy's period: samples and a decision through the shared policy core.
- * Cost per epoch: threads × (region specs + nodes × hops) per fixed-point iteration — it
- * grows with threads, regions and nodes, never with the number of accesses. VMs' hypervisor
- * events and XPV publication live in vm.c; the shared state in sim_engine.h.
+ * Cost per epoch: threads × (region specs + nodes × hops) per fixed-point iteration, the
+ * threads' loads gathered per route (CPU node, memory node) and put on the resources once
+ * per iteration (nodes² × hops); the access distributions recomputed only when pages,
+ * phases or thread placements changed. Linear in threads (no per-thread loop over all
+ * threads or all regions), never growing with the number of accesses (docs/sim.md, "Speed"). VMs'
+ * hypervisor events and XPV publication live in vm.c; the shared state in sim_engine.h.
  */
 #include <errno.h>
 #include <math.h>
@@ -139,6 +142,7 @@ static void alloc_into(struct engine *e, struct region *r, unsigned t, double pa
     unsigned N = e->N;
     int node;
     uint64_t spread = 0;
+    e->dist_stale = true; /* pages change place */
     if (a->in_vm && e->pol->vm_mode == XPV_VM_XEN_DEFAULT) {
         for (unsigned n = 0; n < N; n++) /* its guest-physical range's extents */
             r->pages[n] += pages * r->gpa[n];
@@ -184,16 +188,17 @@ static unsigned allocate(struct engine *e, unsigned ri, double pages, double *pe
     const struct app *a = &e->apps[r->app];
     const struct xpv_sim_region_spec *sp = &a->w->regions[r->spec];
     unsigned who[XPV_SIM_MAX_THREADS], n = 0;
-    for (unsigned i = 0; i < a->nr_threads; i++) {
-        unsigned t = a->first_thread + i;
-        if (e->th[t].node < 0)
-            continue;
-        if (sp->init == XPV_SIM_INIT_MASTER) {
-            who[n++] = t;
-            break;
-        }
-        if (sp->kind == XPV_SIM_SHARED || e->th[t].region[r->spec] == ri)
-            who[n++] = t;
+    if (sp->init == XPV_SIM_INIT_MASTER) { /* the first live thread */
+        for (unsigned i = 0; i < a->nr_threads && !n; i++)
+            if (e->th[a->first_thread + i].node >= 0)
+                who[n++] = a->first_thread + i;
+    } else if (sp->kind == XPV_SIM_SHARED) { /* every live thread */
+        for (unsigned i = 0; i < a->nr_threads; i++)
+            if (e->th[a->first_thread + i].node >= 0)
+                who[n++] = a->first_thread + i;
+    } else if (e->th[r->owner].node >= 0) { /* its owner: O(1), as churn calls this per
+                                             * region and epoch */
+        who[n++] = r->owner;
     }
     for (unsigned i = 0; i < n; i++)
         alloc_into(e, r, who[i], pages / n, realloc);
@@ -305,6 +310,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
 {
     e->s = s;
     e->m = &s->machine;
+    e->dist_stale = true;
     e->N = s->machine.nr_nodes;
     e->nres = e->N + 2 * s->machine.nr_links;
     e->nr_apps = s->nr_workloads;
@@ -346,6 +352,11 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->rd_res = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(uint16_t));
     e->wr_res = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(uint16_t));
     e->nres_path = calloc((size_t)N * N, 1);
+    e->route_f = calloc((size_t)N * N, sizeof(double));
+    e->route_rd = calloc((size_t)N * N, sizeof(double));
+    e->route_q = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(double));
+    e->route_inv = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(double));
+    e->route_wr = calloc((size_t)N * N, sizeof(double));
     e->on_node = calloc(N, sizeof(unsigned));
     e->acc = calloc((size_t)(T ? T : 1) * XPV_SIM_MAX_REGIONS * N, sizeof(double));
     e->acc_spread = calloc((size_t)(T ? T : 1) * XPV_SIM_MAX_REGIONS * N, sizeof(double));
@@ -360,6 +371,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->gpa = calloc((size_t)(RV ? RV : 1) * N, sizeof(double));
     if (!e->th || !e->rg || !e->p || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand ||
         !e->bg || !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path ||
+        !e->route_f || !e->route_rd || !e->route_wr || !e->route_q || !e->route_inv ||
         !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram ||
         !e->gpa) {
         free(pages);
@@ -434,6 +446,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
                 r->first = rs->kind == XPV_SIM_SLICED ? first : ri;
                 r->count = rs->kind == XPV_SIM_SLICED ? copies : 1;
                 r->sliced = rs->kind == XPV_SIM_SLICED;
+                r->owner = ti + c;
                 for (unsigned i = 0; i < w->nr_threads; i++)
                     if (rs->kind == XPV_SIM_SHARED || i == c)
                         e->th[ti + i].region[sp] = ri;
@@ -473,6 +486,11 @@ static void teardown(struct engine *e)
     free(e->rd_res);
     free(e->wr_res);
     free(e->nres_path);
+    free(e->route_f);
+    free(e->route_rd);
+    free(e->route_q);
+    free(e->route_inv);
+    free(e->route_wr);
     free(e->on_node);
     free(e->acc);
     free(e->acc_spread);
@@ -493,6 +511,9 @@ static double own_share(const struct engine *e, const struct region *r)
 static void distributions(struct engine *e)
 {
     unsigned N = e->N;
+    if (!e->dist_stale) /* no page, phase or thread placement changed since the last epoch */
+        return;
+    e->dist_stale = false;
     for (unsigned ri = 0; ri < e->nr_regions; ri++) {
         const struct region *r = &e->rg[ri];
         if (!r->sliced)
@@ -548,36 +569,72 @@ static double thread_latency(const struct engine *e, unsigned t)
         if (p[n] <= 0)
             continue;
         unsigned idx = s * N + n;
-        const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
+        /* the route's queues and inverse loads, gathered by gather_routes() */
+        const double *rq = &e->route_q[idx * (1 + XPV_SIM_MAX_HOPS)];
+        const double *ri = &e->route_inv[idx * (1 + XPV_SIM_MAX_HOPS)];
         double l = e->m->lat_ns[idx];
         for (unsigned k = 0; k < e->nres_path[idx]; k++) {
-            double others = 1 - p[n] * (k ? rd_b : mc_b) * e->inv_demand[rd[k]];
+            double others = 1 - p[n] * (k ? rd_b : mc_b) * ri[k];
             if (others > 0)
-                l += e->q[rd[k]] * others;
+                l += rq[k] * others;
         }
         L += p[n] * l;
     }
     return L;
 }
 
-static void add_demand(struct engine *e, unsigned t, double scale)
+/* Each route's resources' queues and inverse loads, contiguous for thread_latency(). */
+static void gather_routes(struct engine *e)
+{
+    for (unsigned idx = 0; idx < e->N * e->N; idx++) {
+        const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
+        double *rq = &e->route_q[idx * (1 + XPV_SIM_MAX_HOPS)];
+        double *ri = &e->route_inv[idx * (1 + XPV_SIM_MAX_HOPS)];
+        for (unsigned k = 0; k < e->nres_path[idx]; k++) {
+            rq[k] = e->q[rd[k]];
+            ri[k] = e->inv_demand[rd[k]];
+        }
+    }
+}
+
+/*
+ * A thread's load, gathered per route (CPU node, memory node): reads and writes in bytes/ns
+ * (route_rd, route_wr; O(nodes) per thread, contiguous). flush_demand() then puts each
+ * route's load on its controller and links once per solver pass, O(nodes^2 x hops) whatever
+ * the thread count (it was threads x nodes x hops scattered additions).
+ */
+static void add_demand(struct engine *e, unsigned t)
 {
     unsigned N = e->N, s = (unsigned)e->th[t].node;
     const struct xpv_sim_phase_spec *ph = &e->apps[e->th[t].app].w->phases[e->th[t].phase];
     const double *p = &e->p[(size_t)t * N];
-    double rd_b = e->th[t].rate * XPV_SIM_LINE * scale, wr_b = rd_b * ph->write_frac;
+    double rd_b = e->th[t].rate * XPV_SIM_LINE, wr_b = rd_b * ph->write_frac;
+    double *restrict rd = &e->route_rd[(size_t)s * N], *restrict wr = &e->route_wr[(size_t)s * N];
     for (unsigned n = 0; n < N; n++) {
-        if (p[n] <= 0)
+        rd[n] += p[n] * rd_b;
+        wr[n] += p[n] * wr_b;
+    }
+}
+
+/* demand = background + every route's load (add_demand); clears the routes' load. */
+static void flush_demand(struct engine *e)
+{
+    unsigned N = e->N;
+    memcpy(e->demand, e->bg, e->nres * sizeof(double));
+    for (unsigned idx = 0; idx < N * N; idx++) {
+        double rd_b = e->route_rd[idx], wr_b = e->route_wr[idx];
+        if (!(rd_b > 0 || wr_b > 0))
             continue;
-        unsigned idx = s * N + n;
         const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
         const uint16_t *wr = &e->wr_res[idx * (1 + XPV_SIM_MAX_HOPS)];
-        e->demand[rd[0]] += p[n] * (rd_b + wr_b); /* the controller serves both */
+        e->demand[rd[0]] += rd_b + wr_b; /* the controller serves both */
         for (unsigned k = 1; k < e->nres_path[idx]; k++) {
-            e->demand[rd[k]] += p[n] * rd_b;
-            e->demand[wr[k]] += p[n] * wr_b;
+            e->demand[rd[k]] += rd_b;
+            e->demand[wr[k]] += wr_b;
         }
     }
+    memset(e->route_rd, 0, (size_t)N * N * sizeof(double));
+    memset(e->route_wr, 0, (size_t)N * N * sizeof(double));
 }
 
 static double cpu_share(const struct engine *e, unsigned t)
@@ -594,7 +651,7 @@ static void solve(struct engine *e)
         /* the load the threads' latencies see is the previous iteration's */
         for (unsigned r = 0; r < e->nres; r++)
             e->inv_demand[r] = e->demand[r] > 0 ? 1 / e->demand[r] : 0;
-        memcpy(e->demand, e->bg, e->nres * sizeof(double));
+        gather_routes(e);
         for (unsigned t = 0; t < e->nr_threads; t++) {
             struct thread *th = &e->th[t];
             if (th->node < 0)
@@ -602,8 +659,9 @@ static void solve(struct engine *e)
             const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
             th->lat = thread_latency(e, t);
             th->rate = cpu_share(e, t) / (ph->compute_ns + th->lat / ph->mlp);
-            add_demand(e, t, 1);
+            add_demand(e, t);
         }
+        flush_demand(e);
         /* The map queues -> rates -> queues is decreasing, so plain iteration oscillates
          * near saturation: damp each resource, halving its step whenever it overshoots. */
         bool moving = false;
@@ -633,31 +691,34 @@ static void solve(struct engine *e)
     if (!any)
         return;
     unsigned N = e->N;
-    memcpy(e->demand, e->bg, e->nres * sizeof(double));
+    /* the factor of each route (CPU node, memory node): the smallest on its resources, once
+     * per route rather than per thread (a min: the same value in any order) */
+    for (unsigned idx = 0; idx < N * N; idx++) {
+        double fr = 1;
+        for (unsigned k = 0; k < e->nres_path[idx]; k++)
+            fr = fmin(fr, fmin(f[e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS) + k]],
+                               f[e->wr_res[idx * (1 + XPV_SIM_MAX_HOPS) + k]]));
+        e->route_f[idx] = fr;
+    }
     for (unsigned t = 0; t < e->nr_threads; t++) {
         struct thread *th = &e->th[t];
         if (th->node < 0)
             continue;
         double ft = 1;
         const double *p = &e->p[(size_t)t * N];
-        for (unsigned n = 0; n < N; n++) {
-            if (p[n] <= 0)
-                continue;
-            unsigned idx = (unsigned)th->node * N + n;
-            for (unsigned k = 0; k < e->nres_path[idx]; k++) {
-                double a = f[e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS) + k]];
-                double b = f[e->wr_res[idx * (1 + XPV_SIM_MAX_HOPS) + k]];
-                ft = fmin(ft, fmin(a, b));
-            }
-        }
+        const double *rf = &e->route_f[(size_t)th->node * N];
+        for (unsigned n = 0; n < N; n++)
+            if (p[n] > 0)
+                ft = fmin(ft, rf[n]);
         if (ft < 1) {
             const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
             th->rate *= ft;
             /* the latency a thread sees is what its slower rate implies */
             th->lat = ph->mlp * (cpu_share(e, t) / th->rate - ph->compute_ns);
         }
-        add_demand(e, t, 1);
+        add_demand(e, t);
     }
+    flush_demand(e);
 }
 
 /* Pages in flight: this epoch's share of the migration queue (FIFO), as background load. */
@@ -674,6 +735,7 @@ static void migrate(struct engine *e, double dt_ns, struct xpv_sim_result *out)
         double avail = r->pages[mg->from];
         double pages = fmin(fmin(mg->pages, avail), budget / page_b);
         if (pages > 0) {
+            e->dist_stale = true;
             r->pages[mg->from] -= pages;
             r->pages[mg->to] += pages;
             mg->pages -= pages;
@@ -1025,10 +1087,16 @@ static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
         }
         const double *p = &e->p[(size_t)t * N];
         double bytes = n_acc * XPV_SIM_LINE * (1 + ph->write_frac);
-        for (unsigned n = 0; n < N; n++) {
-            out->traffic[(unsigned)th->node * N + n] += p[n] * bytes;
-            out->mc_bytes[n] += p[n] * bytes;
-            e->period_dram[(unsigned)th->node * N + n] += p[n] * n_acc;
+        double *restrict traffic = &out->traffic[(unsigned)th->node * N];
+        double *restrict mc = out->mc_bytes;
+        for (unsigned n = 0; n < N; n++) { /* distinct arrays: vectorised */
+            traffic[n] += p[n] * bytes;
+            mc[n] += p[n] * bytes;
+        }
+        if (e->pol->period_s > 0) { /* the period's traffic, for decide() only */
+            double *restrict dram = &e->period_dram[(unsigned)th->node * N];
+            for (unsigned n = 0; n < N; n++)
+                dram[n] += p[n] * n_acc;
         }
         e->period_reads += n_acc * (1 - ph->write_frac);
         e->period_writes += n_acc * ph->write_frac;
@@ -1053,6 +1121,7 @@ static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
             }
         th->done += n_acc;
         if (th->done >= ph->work * (1 - 1e-12)) {
+            e->dist_stale = true;
             th->phase++;
             th->done = 0;
             if (th->phase == w->nr_phases) {
@@ -1106,6 +1175,7 @@ static void churn(struct engine *e, double dt_ns)
             (e->pol->vm_mode == XPV_VM_XEN_DEFAULT || e->pol->vm_mode == XPV_VM_HOST_BALANCING))
             continue;
         double f = -expm1(-rs->churn_per_s * dt_ns / 1e9), freed = 0;
+        e->dist_stale = true;
         for (unsigned n = 0; n < N; n++) {
             freed += r->pages[n] * f;
             r->pages[n] -= r->pages[n] * f;
@@ -1161,15 +1231,19 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
     unsigned running;
     do {
         for (unsigned a = 0; a < e.nr_apps; a++)
-            if (!e.apps[a].started && e.apps[a].w->start_s * 1e9 <= e.now_ns)
+            if (!e.apps[a].started && e.apps[a].w->start_s * 1e9 <= e.now_ns) {
                 start_app(&e, &e.apps[a]);
+                e.dist_stale = true;
+            }
         while (e.next_event < s->nr_events && s->events[e.next_event].at_s * 1e9 <= e.now_ns) {
+            e.dist_stale = true;
             if ((rc = xpv__sim_apply_event(&e, &s->events[e.next_event++], err)) < 0)
                 goto out;
         }
         if (e.now_ns >= next_balance) { /* unless the policy places the VMs itself */
             if (!e.pol->places_vms && (rc = xpv__sim_balance(&e, err)) < 0)
                 goto out;
+            e.dist_stale = true;
             next_balance += s->balance_s * 1e9;
         }
         if (e.pol->vm_mode == XPV_VM_HV_FIRST_TOUCH)
@@ -1184,6 +1258,7 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         if (e.now_ns >= next_decision) {
             if ((rc = decide(&e, &acts, err)) < 0)
                 goto out;
+            e.dist_stale = true; /* threads or vNodes moved */
             next_decision += e.pol->period_s * 1e9;
         }
         running = 0;

@@ -160,6 +160,75 @@ static void epyc(struct xpv_sim_machine *m)
                 add_link(m, i, j, 21.3);
 }
 
+/*
+ * 32 nodes of an SGI Altix 4700 (Itanium 2, NUMAlink 4 fat tree): the large machine of
+ * bench-sim and sim/examples/altix-32n.yaml (1024 threads, every native policy in one run).
+ *  - SLIT: the real 64-node machine in ../shared/fixtures/hwloc-linux (256ia64-64n2s2c:
+ *    256 Itanium 2 cores, CPU family 32, 2 sockets x 2 cores and ~8 GB per node), its nodes
+ *    0-31 as captured — a 32-node partition of the same fabric: 10 local, 22 in the node's
+ *    group of 4 (one router), 26 / 30 / 34 between groups (two / three / four routers). The
+ *    vendor is inferred: the only 64-node ia64 Linux systems with this router tree were
+ *    SGI's Altix.
+ *  - Cores: 32 per node, so that 1024 threads run one per core (the captured machine has 4
+ *    per node: an assumption of this preset, which models the memory system, not the cores).
+ *  - Memory 8 GiB per node: the capture's MemTotal (8077312 kB on 27 of the 32 nodes).
+ *  - Local latency 132 ns (each NUMAlink 4 router crossing adds ~50 ns): qeeebo.com, "How
+ *    does Itanium's NUMAlink4 link impact system performance?" (a secondary source). Remote
+ *    latencies from the SLIT, as for every preset.
+ *  - Controller 8.5 GB/s per node: the 2-processor ("density") blade's front-side bus at
+ *    533 MT/s x 16 bytes (euroben.nl and top500.org ORSC 2006, "The SGI Altix 4000 series"),
+ *    which carries both sockets' memory traffic; SGI's STREAM Triad record on a 1024-processor
+ *    Altix 4700, 4.35 TB/s (Tom's Hardware, 2007), is 4.25 GB/s per processor, 8.5 per
+ *    2-processor node.
+ *  - Links: NUMAlink 4, 3.2 GB/s per direction (same two reports). The routers are not
+ *    nodes of the model: each group of 4 nodes is a full mesh of such links, and each pair of
+ *    groups is joined by one, between node 4g + h mod 4 of group g and node 4h + g mod 4 of
+ *    group h (assumed: the fat tree's bisection is not published per link).
+ *  - Loaded latency at peak bandwidth 1.59 x idle: assumed (no loaded-latency curve of this
+ *    part found); the published Intel MLC curve of docs/sim-calibration.md.
+ */
+static const unsigned altix_group_slit[64] = {
+        10, 26, 26, 30, 30, 34, 30, 34, 26, 10, 30, 26, 34, 30, 34, 30, 26, 30, 10, 26, 30, 34,
+        30, 34, 30, 26, 26, 10, 34, 30, 34, 30, 30, 34, 30, 34, 10, 26, 26, 30, 34, 30, 34, 30,
+        26, 10, 30, 26, 30, 34, 30, 34, 26, 30, 10, 26, 34, 30, 34, 30, 30, 26, 26, 10,
+};
+
+static void altix(struct xpv_sim_machine *m)
+{
+    snprintf(m->name, sizeof(m->name), "altix-32n");
+    snprintf(m->source, sizeof(m->source),
+             "32 nodes of an SGI Altix 4700 (Itanium 2, NUMAlink 4), 32 cores per node "
+             "(assumed: 1024 threads; the real node has 4). SLIT of nodes 0-31 of the captured "
+             "64-node machine (hwloc fixture 256ia64-64n2s2c): 10/22 in a 4-node group/26/30/34 "
+             "across 1-3 more routers; local latency 132 ns (qeeebo.com on NUMAlink 4, a "
+             "secondary source); 8.5 GB/s per controller (the density blade's 533 MT/s FSB, "
+             "euroben.nl / top500.org ORSC 2006; SGI's STREAM Triad record, 4.35 TB/s on 1024 "
+             "processors, Tom's Hardware 2007); NUMAlink 4 links 3.2 GB/s per direction "
+             "(same reports), a full mesh in each 4-node group and one link per pair of groups "
+             "(assumed); loaded latency at peak 1.59x idle (assumed: the published MLC curve "
+             "of a Xeon)");
+    m->sat_ratio = XPV_SIM_SAT_RATIO;
+    m->nr_nodes = 32;
+    unsigned slit[32 * 32];
+    for (unsigned i = 0; i < 32; i++) {
+        m->cores[i] = 32;
+        m->mem_bytes[i] = 8 * GIB;
+        m->mc_gbps[i] = 8.5;
+        for (unsigned j = 0; j < 32; j++)
+            slit[i * 32 + j] = i == j           ? 10
+                               : i / 4 == j / 4 ? 22
+                                                : altix_group_slit[(i / 4) * 8 + j / 4];
+    }
+    set_slit(m, slit, 132);
+    for (unsigned g = 0; g < 8; g++)
+        for (unsigned a = 0; a < 4; a++)
+            for (unsigned b = a + 1; b < 4; b++)
+                add_link(m, 4 * g + a, 4 * g + b, 3.2);
+    for (unsigned g = 0; g < 8; g++)
+        for (unsigned h = g + 1; h < 8; h++)
+            add_link(m, 4 * g + h % 4, 4 * h + g % 4, 3.2);
+}
+
 /* A single node: the baseline of NUMA effects (and the simplest machine for tests). */
 static void uma(struct xpv_sim_machine *m)
 {
@@ -178,10 +247,8 @@ static const struct {
     const char *name;
     void (*make)(struct xpv_sim_machine *);
 } presets[] = {
-        {"opteron-8n", opteron},
-        {"xeon-2s", xeon},
-        {"epyc-2s-8n", epyc},
-        {"uma-1n", uma},
+        {"opteron-8n", opteron}, {"xeon-2s", xeon},    {"epyc-2s-8n", epyc},
+        {"uma-1n", uma},         {"altix-32n", altix},
 };
 #define NR_PRESETS (sizeof(presets) / sizeof(presets[0]))
 

@@ -39,6 +39,9 @@ struct region {
      * (private and shared regions: first = itself, count = 1). */
     unsigned first, count;
     bool sliced;
+    /* A private region or a slice: the thread it belongs to (allocate(): its only allocator
+     * when its spec is initialised in parallel) */
+    unsigned owner;
     /* In a VM: the share of its guest-physical range in each host node's 1 GiB extents as
      * Xen's default populates them (xen-default), [N] */
     double *gpa;
@@ -92,7 +95,13 @@ struct engine {
     /* per (cpu node, mem node): resources crossed by reads (mem -> cpu) and writes */
     uint16_t *rd_res, *wr_res; /* [N*N][1 + XPV_SIM_MAX_HOPS] */
     uint8_t *nres_path;        /* [N*N] */
-    unsigned *on_node;         /* [N] running threads per node */
+    /* Something distributions() reads changed (pages, a thread's phase or node): p and agg
+     * are recomputed; otherwise they are the previous epoch's, unchanged */
+    bool dist_stale;
+    double *route_f;             /* [N*N]: solve()'s throttle factor of each route */
+    double *route_rd, *route_wr; /* [N*N]: the threads' load per route (add_demand) */
+    double *route_q, *route_inv; /* [N*N][1 + XPV_SIM_MAX_HOPS]: q, inv_demand along rd_res */
+    unsigned *on_node;           /* [N] running threads per node */
     struct migration *mig;
     unsigned nr_mig, cap_mig;
     double *acc;        /* [threads][specs][N] accesses since the last decision (a sliced spec: to

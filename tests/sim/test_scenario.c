@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <hwloc.h>
 
+#include "xpv/policy.h"
 #include "xpv/sim.h"
 
 #define EXAMPLES "../../sim/examples/"
@@ -348,6 +349,27 @@ static void test_examples(void **state)
     assert_string_equal(a->workloads[0].name, "nas-cg");
     assert_int_equal(a->workloads[0].nr_threads, 48);
     assert_int_equal(a->workloads[0].placement, XPV_SIM_SPREAD);
+
+    /* the large machine's example: 1024 threads on 32 nodes, every native policy in one run */
+    rc = xpv_sim_scenario_load(EXAMPLES "altix-32n.yaml", a, &err);
+    if (rc)
+        fail_msg("%s", err.msg);
+    assert_true(valid(a));
+    assert_string_equal(a->machine.name, "altix-32n");
+    assert_int_equal(a->machine.nr_nodes, 32);
+    assert_int_equal(a->workloads[0].nr_threads, 1024);
+    unsigned native = 0;
+    for (const char *const *p = xpv_policy_names(); *p; p++) {
+        if (xpv_policy_check(*p, false, NULL) < 0)
+            continue; /* a VM policy */
+        native++;
+        bool listed = false;
+        for (unsigned i = 0; i < a->nr_policies; i++)
+            listed |= !strcmp(a->policies[i], *p);
+        if (!listed)
+            fail_msg("altix-32n.yaml does not run native policy %s", *p);
+    }
+    assert_int_equal(a->nr_policies, native);
     free(a);
     free(b);
 }
