@@ -99,6 +99,23 @@ static struct {
 
 static __thread uintptr_t last_unmatched __attribute__((tls_model("initial-exec")));
 
+/* The last page whose protection the sampler failed to give back (mprotect's errno and the
+ * protection it should have): a lab run saw a program die of "access error, twice on a page
+ * no window holds" (issue 21), which a failed restore would explain; the handler tries that
+ * page again, and the message says so when it was the one. */
+static uintptr_t failed_page;
+static int failed_prot, failed_errno;
+
+/* Give page its protection back; a failure is remembered (async-signal-safe). */
+static void restore(uintptr_t page, int prot)
+{
+    if (mprotect((void *)page, S.page, prot) == 0)
+        return;
+    __atomic_store_n(&failed_prot, prot, __ATOMIC_RELAXED);
+    __atomic_store_n(&failed_errno, errno, __ATOMIC_RELAXED);
+    __atomic_store_n(&failed_page, page, __ATOMIC_RELEASE);
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -135,13 +152,18 @@ static void say_passed_on(const siginfo_t *si)
     const char *tail = si->si_code == SEGV_ACCERR
                                ? " (access error, twice on a page no window holds): passed on\n"
                                : " (not an access error): passed on\n";
-    char buf[160];
+    uintptr_t page = (uintptr_t)si->si_addr & ~(uintptr_t)(S.page ? S.page - 1 : 0);
+    if (si->si_code == SEGV_ACCERR && page &&
+        page == __atomic_load_n(&failed_page, __ATOMIC_ACQUIRE))
+        tail = " (access error on a page whose protection the sampler could not give back): "
+               "passed on\n";
+    char buf[192];
     size_t n = sizeof(head) - 1;
     memcpy(buf, head, n);
     uintptr_t a = (uintptr_t)si->si_addr;
     for (int sh = (int)sizeof(a) * 8 - 4; sh >= 0; sh -= 4)
         buf[n++] = "0123456789abcdef"[(a >> sh) & 15];
-    size_t t = strlen(tail); /* < 64: fits after 28 + 16 bytes */
+    size_t t = strlen(tail); /* < 100: fits after 28 + 16 bytes */
     memcpy(buf + n, tail, t);
     ssize_t w = write(2, buf, n + t);
     (void)w;
@@ -172,13 +194,22 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
                                      cpu < 0 ? 0 : (uint32_t)cpu, (uint32_t)syscall(SYS_gettid),
                                      write);
                 }
-                mprotect((void *)page, S.page, s->prot);
+                restore(page, s->prot);
                 __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
+            } else if (expect == FREE) {
+                continue; /* a slot of a closed window that held this page: not holding it */
             }
             /* else: the thread (or another handler) is restoring it; retry the access */
             last_unmatched = 0;
             if (S.ring)
                 __atomic_fetch_add(&hdr()->handler_ns, now_ns() - t0, __ATOMIC_RELAXED);
+            errno = saved;
+            return;
+        }
+        if (page == __atomic_load_n(&failed_page, __ATOMIC_ACQUIRE) &&
+            mprotect((void *)page, S.page, __atomic_load_n(&failed_prot, __ATOMIC_RELAXED)) == 0) {
+            /* a restore that had failed, done now: the access retries */
+            __atomic_store_n(&failed_page, 0, __ATOMIC_RELEASE);
             errno = saved;
             return;
         }
@@ -205,7 +236,7 @@ static unsigned close_window(void)
         int expect = PROTECTED;
         if (__atomic_compare_exchange_n(&s->state, &expect, RESTORING, 0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
-            mprotect((void *)s->page, S.page, s->prot);
+            restore(s->page, s->prot);
             __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
             untouched++;
         }
