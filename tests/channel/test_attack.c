@@ -107,16 +107,22 @@ static void test_owner(void **state)
     xpv_channel_close(ch);
 }
 
-static void test_truncate(void **state)
+/* The most expensive valid record (tu_hostile.h, longer than a page) at path, generation 1. */
+static void publish_hostile(void)
 {
-    (void)state;
-    /* a record longer than a page, so that the announced length reaches past the cut */
     static struct tu_hostile t;
     tu_hostile_make(&t);
     struct xpv_publisher *p = NULL;
     assert_int_equal(xpv_publisher_open(path, &p, NULL), 0);
     assert_int_equal(xpv_publisher_publish(p, &t.d, NULL, NULL), 0);
     xpv_publisher_close(p);
+}
+
+static void test_truncate(void **state)
+{
+    (void)state;
+    /* a record longer than a page, so that the announced length reaches past the cut */
+    publish_hostile();
 
     struct xpv_channel *ch = NULL;
     struct xpv_error err = {0};
@@ -157,12 +163,7 @@ static void test_truncate(void **state)
 static void test_cost(void **state)
 {
     (void)state;
-    static struct tu_hostile t;
-    tu_hostile_make(&t);
-    struct xpv_publisher *p = NULL;
-    assert_int_equal(xpv_publisher_open(path, &p, NULL), 0);
-    assert_int_equal(xpv_publisher_publish(p, &t.d, NULL, NULL), 0);
-    xpv_publisher_close(p);
+    publish_hostile();
     struct xpv_channel *ch = NULL;
     assert_int_equal(xpv_channel_open(path, &ch, NULL), 0);
     struct xpv_snapshot *s = NULL;
