@@ -42,8 +42,8 @@ extern "C" {
  * and max_seconds 1e9 with epoch_ms 1e-6 would never end. 1e7: 10 000 s at 1 ms, 1 000 s at
  * 0.1 ms (the examples use 120 000 to 400 000). */
 #define XPV_SIM_MAX_EPOCHS 1e7
-/* And epochs x threads (all workloads'), the engine's cost: about 80 ns each in an optimised
- * build (docs/sim.md, "Speed"), so at most ~80 s per policy; the examples use < 2e7. */
+/* And epochs x threads (all workloads'), the engine's cost: about 60 ns each in an optimised
+ * build (docs/sim.md, "Speed"), so at most ~60 s per policy; the examples use < 2e7. */
 #define XPV_SIM_MAX_THREAD_EPOCHS 1e9
 
 struct xpv_topo;
