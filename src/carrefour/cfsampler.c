@@ -536,6 +536,32 @@ static int add_tls(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/*
+ * What the fault handler and the sampler thread touch with SIGSEGV blocked must never be
+ * protected, or the process dies of a silent SIGSEGV (no handler can run): this library's
+ * own state (its .bss is an anonymous mapping, eligible when it merges into a larger one),
+ * and the initial thread's static TLS and thread control block (errno, last_unmatched; the
+ * loader allocates them in anonymous memory or the heap, both eligible; other threads' sit
+ * in their stack mapping, kept off by register_stack). A lab run of xpv-cf-work died so with
+ * no line from the handler (issue 21). Called from the constructor, on the initial thread.
+ */
+static void keep_off_own_state(void)
+{
+    keep_off((uintptr_t)&S, (uintptr_t)(&S + 1));
+    keep_off((uintptr_t)scan_buf, (uintptr_t)(scan_buf + sizeof(scan_buf)));
+    uintptr_t tp = (uintptr_t)pthread_self(); /* glibc, x86-64: the thread pointer */
+    uintptr_t a = (uintptr_t)&last_unmatched, b = (uintptr_t)&errno;
+    uintptr_t lo = a < b ? a : b;
+    /* static TLS lies below the thread pointer (TLS variant II), the control block above */
+    if (lo < tp && tp - lo < (UINT64_C(1) << 20))
+        keep_off(lo - S.page, tp + 4 * S.page);
+    else {
+        keep_off(a - S.page, a + S.page);
+        keep_off(b - S.page, b + S.page);
+        keep_off(tp - S.page, tp + 4 * S.page);
+    }
+}
+
 __attribute__((constructor)) static void cfsampler_start(void)
 {
     const char *off = getenv("XPV_CFSAMPLER");
@@ -546,6 +572,7 @@ __attribute__((constructor)) static void cfsampler_start(void)
     S.pages = env_uint("XPV_CFSAMPLER_PAGES", 64, 1, MAX_WINDOW);
     S.period_us = env_uint("XPV_CFSAMPLER_PERIOD_US", 10000, 100, 10000000);
     S.min_kb = env_uint("XPV_CFSAMPLER_MIN_KB", 1024, 4, 1u << 30);
+    keep_off_own_state();
     unsigned cap = env_uint("XPV_CFSAMPLER_RING", 65536, XPV_CF_RING_MIN_CAP, XPV_CF_RING_MAX_CAP);
     if (cap & (cap - 1))
         cap = 65536;
