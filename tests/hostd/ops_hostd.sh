@@ -67,8 +67,8 @@ b=$!
 
 case $case in
 reload)
-    conf "{\"name\": \"a\", \"pids\": [$a]}, {\"name\": \"keep\", \"pids\": [$b]},
-          {\"name\": \"job\", \"command\": [\"sleep\", \"300\"]}"
+    cmd='{"name": "job", "command": ["sleep", "300"]}' # not a wait: a long-lived launched command
+    conf "{\"name\": \"a\", \"pids\": [$a]}, {\"name\": \"keep\", \"pids\": [$b]}, $cmd"
     start_daemon
     wait_until 10 "a's record" nonempty "$d/xpv-domain-a" || fail "no record for a"
     wait_until 10 "keep published" out_has '^[1-9]' field keep "x['generation']" || fail "keep not published"
