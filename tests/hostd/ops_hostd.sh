@@ -196,7 +196,8 @@ metrics_attack)
     exit 2
     ;;
 esac
-kill "$daemon" 2>/dev/null # (notify stopped it already)
+[ "$case" = notify ] || kill "$daemon" # (notify sent its SIGTERM already: a second one could
+# arrive after the daemon restored its signal mask, and kill it)
 wait "$daemon"
 st=$?
 daemon=
