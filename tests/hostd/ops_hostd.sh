@@ -7,7 +7,8 @@
 #                   kept one keeps its state (its record generation goes on), a changed "nodes"
 #                   moves it; then a file that does not parse and one naming a node this host
 #                   does not have are each rejected with a clear log line and the running
-#                   configuration kept (same domains, still served)
+#                   configuration kept (same domains, still served); a domain given another
+#                   pid is released and followed anew
 #   notify          systemd's protocol on a NOTIFY_SOCKET of the test's (notify_listen.py):
 #                   READY=1 with STATUS=, WATCHDOG=1 at half WATCHDOG_USEC while the loop turns,
 #                   RELOADING=1 then READY=1 around a SIGHUP, STOPPING=1 at SIGTERM
@@ -110,6 +111,12 @@ reload)
         fail "no clear rejection of node 7"
     names_are "keep" >/dev/null || fail "the domains changed after a rejected file: $(names)"
     kill -0 "$daemon" || fail "the daemon died"
+    # a domain whose settings change (another pid) is released and followed anew
+    conf "{\"name\": \"keep\", \"pids\": [$a]}"
+    kill -HUP "$daemon"
+    wait_until 10 "keep to follow pid $a" out_has "^\[$a\]$" field keep "x['pids']" || fail "changed domain not followed anew"
+    grep -q "keep: its settings changed: released" "$d/log" || fail "the changed domain was not released first"
+    grep -q "configuration reloaded: 1 domains (0 added, 0 removed, 1 changed, 0 kept)" "$d/log" || fail "no summary of the change"
     # and the daemon goes on: rounds advance
     r0=$("$xpv" domains --socket "$sock" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['stats']['rounds'])")
     wait_until 10 "rounds to advance" sh -c "\"$xpv\" domains --socket \"$sock\" --json | python3 -c \"import json,sys; sys.exit(json.load(sys.stdin)['stats']['rounds'] <= $r0)\"" ||
