@@ -424,7 +424,8 @@ int xpv_cmd_hostd(int argc, char **argv)
                   "host topology from %s: using the recording ops (nothing on this machine "
                   "changes)",
                   root);
-    struct hostd_run_opts ro = {.rounds = rounds, .reload = config ? reload : NULL, .reload_arg = &o};
+    struct hostd_run_opts ro = {
+            .rounds = rounds, .reload = config ? reload : NULL, .reload_arg = &o};
     int status = XPV_EXIT_OK;
     if ((rc = hostd_run(&h, &ro, &err)) < 0) {
         xpv_cli_err("hostd", "%s", xpv_error_str(&err, rc));

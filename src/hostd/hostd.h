@@ -337,7 +337,6 @@ void hostd_save_state(struct hostd *h);
 /* The VM part of `xpv domains --json`: vCPUs (thread, vNode, node), kicks and ACKs. */
 json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d);
 
-
 /*
  * The operator's daemon (issue 20; docs/hostd.md "Reload", "systemd", "Metrics").
  *

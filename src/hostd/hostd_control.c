@@ -223,8 +223,9 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
         else if (d)
             rep = json_pack("{s:b, s:s, s:i}", "ok", 1, "domain", d->conf.name, "vcpu", (int)vcpu);
     } else {
-        s = reply_error("unknown command \"%.64s\" (known: domains, move, vcpu-add, vcpu-del, metrics)",
-                        cmd);
+        s = reply_error(
+                "unknown command \"%.64s\" (known: domains, move, vcpu-add, vcpu-del, metrics)",
+                cmd);
     }
 out:
     if (rep) {

@@ -102,8 +102,8 @@ static void hist(struct buf *b, const char *name, const char *labels, const stru
             (unsigned long long)hh->count);
     bprintf(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
             hh->sum);
-    bprintf(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
-            labels[0] ? "}" : "", (unsigned long long)hh->count);
+    bprintf(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+            (unsigned long long)hh->count);
 }
 
 static void counter(struct buf *b, const char *name, const char *help, uint64_t v)
@@ -144,21 +144,18 @@ char *hostd_metrics_text(struct hostd *h)
     family(&b, "xpv_hostd_round_duration_seconds", "histogram",
            "Time one round took: refresh, place, apply, publish, move pages.");
     hist(&b, "xpv_hostd_round_duration_seconds", "", &os->round_seconds);
-    family(&b, "xpv_hostd_round_decisions", "gauge",
-           "Moves the last round decided and applied.");
+    family(&b, "xpv_hostd_round_decisions", "gauge", "Moves the last round decided and applied.");
     bprintf(&b, "xpv_hostd_round_decisions %llu\n", (unsigned long long)os->last_round_decisions);
     family(&b, "xpv_hostd_decisions_total", "counter",
            "Placement moves applied, by the rounds (the policy, fixed placements) or by an "
            "operator's request on the control socket.");
-    bprintf(&b, "xpv_hostd_decisions_total{source=\"round\"} %llu\n",
-            (unsigned long long)s->moves);
+    bprintf(&b, "xpv_hostd_decisions_total{source=\"round\"} %llu\n", (unsigned long long)s->moves);
     bprintf(&b, "xpv_hostd_decisions_total{source=\"operator\"} %llu\n",
             (unsigned long long)s->manual_moves);
     counter(&b, "xpv_hostd_pages_moved_total", "Pages the page mover moved.", s->pages_moved);
     counter(&b, "xpv_hostd_page_moves_failed_total", "Pages the kernel did not move.",
             s->pages_failed);
-    counter(&b, "xpv_hostd_records_published_total", "Topology records published.",
-            s->publishes);
+    counter(&b, "xpv_hostd_records_published_total", "Topology records published.", s->publishes);
     counter(&b, "xpv_hostd_errors_total", "Operations that failed and were logged.", s->errors);
     counter(&b, "xpv_hostd_vanished_total", "Threads or processes that exited mid-operation.",
             s->vanished);
@@ -175,8 +172,7 @@ char *hostd_metrics_text(struct hostd *h)
     counter(&b, "xpv_hostd_metrics_requests_total", "Metrics texts produced (this one included).",
             os->metrics_requests);
     counter(&b, "xpv_hostd_metrics_dropped_total",
-            "Metrics endpoint clients dropped (too slow, too long, evicted).",
-            os->metrics_dropped);
+            "Metrics endpoint clients dropped (too slow, too long, evicted).", os->metrics_dropped);
 
     char l[256], e[32];
     family(&b, "xpv_domain_alive", "gauge", "1 when the domain has live processes.");
@@ -202,8 +198,7 @@ char *hostd_metrics_text(struct hostd *h)
         dlabels(d, l, sizeof(l));
         for (unsigned i = 0; i < h->topo->nr_nodes && i < 64; i++)
             if (d->nodes >> i & 1)
-                bprintf(&b, "xpv_domain_node_bound{%s,node=\"%d\"} 1\n", l,
-                        h->topo->nodes[i].id);
+                bprintf(&b, "xpv_domain_node_bound{%s,node=\"%d\"} 1\n", l, h->topo->nodes[i].id);
     }
     family(&b, "xpv_domain_memory_bytes", "gauge",
            "The domain's memory per NUMA node (OS id), from numa_maps.");

@@ -120,8 +120,8 @@ static void release(struct hostd *h, struct hostd_domain *d, const char *why)
             if (unlink(path) == 0)
                 hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "record %s removed", path);
             else
-                hostd_log(h, HOSTD_LOG_WARN, d->conf.name, "cannot remove its record %s: %s",
-                          path, strerror(errno));
+                hostd_log(h, HOSTD_LOG_WARN, d->conf.name, "cannot remove its record %s: %s", path,
+                          strerror(errno));
         }
     }
     if (d->conf.kind == HOSTD_COMMAND && d->nr_pids) {
@@ -234,8 +234,8 @@ int hostd_reload(struct hostd *h, const struct hostd_conf *nc, struct xpv_error 
      * a view of the daemon holding that domain alone, so nothing else is launched again) */
     struct hostd *one = malloc(sizeof(*one)); /* large (the configuration): not on the stack */
     for (unsigned i = 0; one && i < h->nr_domains; i++) {
-        if (!fresh[i] || (h->domains[i].conf.kind != HOSTD_COMMAND &&
-                          h->domains[i].conf.kind != HOSTD_VM))
+        if (!fresh[i] ||
+            (h->domains[i].conf.kind != HOSTD_COMMAND && h->domains[i].conf.kind != HOSTD_VM))
             continue;
         *one = *h;
         one->domains = &h->domains[i];

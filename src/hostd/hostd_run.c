@@ -150,9 +150,8 @@ static void arm(int tfd, double period)
 static void status(struct hostd *h, const char *first)
 {
     char msg[192];
-    snprintf(msg, sizeof(msg), "%sSTATUS=%u domains, %llu rounds, %llu moves", first,
-             h->nr_domains, (unsigned long long)h->stats.rounds,
-             (unsigned long long)h->stats.moves);
+    snprintf(msg, sizeof(msg), "%sSTATUS=%u domains, %llu rounds, %llu moves", first, h->nr_domains,
+             (unsigned long long)h->stats.rounds, (unsigned long long)h->stats.moves);
     hostd_sd_notify(msg);
 }
 
