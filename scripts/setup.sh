@@ -7,7 +7,8 @@
 #   test     package + what the tests use: clang's sanitizer/fuzzer runtimes, python3 and
 #            hwloc's tools (the oracle), gnuplot (xpv sim's plots), QEMU, busybox and cpio (the
 #            lab), groff and man-db (the man pages, install.*), and Debian's kernel image for
-#            the lab guest (unpacked under build/lab/kernel, not installed)
+#            the lab guest (unpacked under build/lab/kernel, not installed), curl (the host
+#            daemon's metrics endpoint scraped, hostd.ops_metrics)
 #
 # Idempotent and quick when nothing is missing: it asks dpkg first and runs apt only for
 # what is absent. Needs root (or sudo) only when something must be installed.
@@ -20,7 +21,7 @@ build_pkgs=(cmake make pkg-config gcc clang libc6-dev libhwloc-dev libnuma-dev l
             libcmocka-dev libyaml-dev libjemalloc-dev)
 package_pkgs=(dpkg-dev)
 test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio gnuplot-nox
-           libtcmalloc-minimal4 libmimalloc2.0 pigz groff-base man-db)
+           libtcmalloc-minimal4 libmimalloc2.0 pigz groff-base man-db curl)
 
 case "$mode" in
 build) want=("${build_pkgs[@]}") ;;

@@ -26,6 +26,7 @@ int xpv_cmd_sim(int argc, char **argv);
 int xpv_cmd_carrefour(int argc, char **argv);
 int xpv_cmd_hostd(int argc, char **argv);
 int xpv_cmd_domains(int argc, char **argv);
+int xpv_cmd_metrics(int argc, char **argv);
 int xpv_cmd_move(int argc, char **argv);
 int xpv_cmd_vcpu_add(int argc, char **argv);
 int xpv_cmd_vcpu_del(int argc, char **argv);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <syslog.h>
 
 #include "../hostd/hostd.h"
@@ -62,13 +63,20 @@ static void usage(FILE *f)
             "  --state-dir DIR     a private directory for the operator's placements\n"
             "                      (default $XPV_HOSTD_STATE_DIR, else /var/lib/xpv as root,\n"
             "                      else $XDG_RUNTIME_DIR/xpv)\n"
+            "  --metrics IP:PORT   serve Prometheus metrics on http://IP:PORT/metrics (default:\n"
+            "                      none; 127.0.0.1:9464, [::1]:9464: numeric, no host names)\n"
             "  --root DIR          host topology from a saved sysfs tree (a fixture); the\n"
             "                      recording ops are then used (nothing is changed)\n"
             "  --proc-root DIR     read /proc and node meminfo under DIR (default: /)\n"
             "  --syslog            log to syslog instead of stderr\n"
             "  -v, --verbose       log more (debug)\n"
             "  -h, --help          show this help\n\n"
-            "Operators talk to a running daemon with `xpv domains` and `xpv move`.\n");
+            "SIGHUP (systemctl reload xpv-hostd) reads --config again and applies the\n"
+            "difference: new domains followed, removed ones released; a file that does not\n"
+            "parse is rejected and the running configuration kept. Under systemd\n"
+            "(Type=notify) it reports READY=1, RELOADING=1 and WATCHDOG=1.\n\n"
+            "Operators talk to a running daemon with `xpv domains`, `xpv move` and\n"
+            "`xpv metrics`.\n");
 }
 
 static int add_named(const char *opt, const char *arg, enum hostd_kind kind, struct hostd_conf *c)
@@ -142,6 +150,100 @@ static void log_syslog(void *arg, enum hostd_log_level lvl, const char *domain, 
     syslog(prio[lvl], "%s%s%s", domain ? domain : "", domain ? ": " : "", msg);
 }
 
+/* What the command line says, kept for SIGHUP: the configuration is the file, read again,
+ * with the same command-line settings over it. */
+struct cli_conf {
+    const char *config, *name, *socket_path, *record_dir, *state_dir, *metrics;
+    struct hostd_conf *cl; /* --pids, --cgroup, --qmp domains */
+    char **cmd;            /* -- COMMAND ARGS..., NULL-terminated (NULL: none) */
+    int nr_cmd;
+    double period, mbs, qmp_timeout;
+    int no_migrate;
+    uint64_t rounds;
+    struct hostd_conf *running; /* the configuration the daemon runs (hostd_reload) */
+};
+
+/* The configuration from the file and the command line into conf (defaults first). *usage:
+ * the command line is wrong (rather than the file). */
+static int assemble(const struct cli_conf *o, struct hostd_conf *conf, bool *usage,
+                    struct xpv_error *err)
+{
+    int rc;
+    hostd_conf_default(conf);
+    *usage = false;
+    if (o->config && (rc = hostd_conf_load(o->config, conf, err)) < 0)
+        return rc;
+    *usage = true;
+    /* command-line domains join the file's */
+    for (unsigned i = 0; i < o->cl->nr_domains; i++) {
+        if (conf->nr_domains >= HOSTD_MAX_DOMAINS || hostd_conf_has(conf, o->cl->domains[i].name))
+            return xpv_error_set(err, -EINVAL, "domain '%s' is already in %s (or too many domains)",
+                                 o->cl->domains[i].name, o->config);
+        conf->domains[conf->nr_domains++] = o->cl->domains[i];
+    }
+    if (o->cmd) {
+        if (conf->nr_domains >= HOSTD_MAX_DOMAINS || !hostd_name_ok(o->name) ||
+            hostd_conf_has(conf, o->name) || o->nr_cmd >= HOSTD_MAX_ARGS)
+            return xpv_error_set(err, -EINVAL,
+                                 "cannot add the command as domain '%s' (bad or duplicate name, "
+                                 "or over %d arguments)",
+                                 o->name, HOSTD_MAX_ARGS - 1);
+        struct hostd_domain_conf *d = &conf->domains[conf->nr_domains++];
+        memset(d, 0, sizeof(*d));
+        snprintf(d->name, sizeof(d->name), "%s", o->name);
+        d->kind = HOSTD_COMMAND;
+        for (int i = 0; i < o->nr_cmd; i++)
+            if (!(d->argv[i] = strdup(o->cmd[i])))
+                return xpv_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (o->period)
+        conf->period_s = o->period;
+    if (o->mbs)
+        conf->migrate_mb_s = o->mbs;
+    if (o->no_migrate)
+        conf->migrate_memory = false;
+    if (o->record_dir)
+        snprintf(conf->record_dir, sizeof(conf->record_dir), "%s", o->record_dir);
+    if (o->qmp_timeout)
+        conf->qmp_timeout_ms = o->qmp_timeout * 1e3;
+    if (o->state_dir)
+        snprintf(conf->state_dir, sizeof(conf->state_dir), "%s", o->state_dir);
+    if (o->socket_path)
+        snprintf(conf->socket, sizeof(conf->socket), "%s", o->socket_path);
+    if (o->metrics)
+        snprintf(conf->metrics_listen, sizeof(conf->metrics_listen), "%s", o->metrics);
+    if (!conf->socket[0] && hostd_default_socket())
+        snprintf(conf->socket, sizeof(conf->socket), "%s", hostd_default_socket());
+    if (!conf->socket[0] && o->rounds != 1)
+        return xpv_error_set(err, -EINVAL, "%s", NO_DEFAULT_SOCKET);
+    *usage = false;
+    return 0;
+}
+
+/* SIGHUP (hostd_run_opts.reload): the file read again; the daemon's domains refer to the new
+ * configuration's strings once it is applied, so the old one is released then, and the new
+ * one on a rejection. */
+static int reload(void *arg, struct hostd *h, struct xpv_error *err)
+{
+    struct cli_conf *o = arg;
+    struct hostd_conf *nc = malloc(sizeof(*nc));
+    bool usage;
+    if (!nc)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    int rc = assemble(o, nc, &usage, err);
+    if (rc == 0)
+        rc = hostd_reload(h, nc, err);
+    if (rc < 0) {
+        hostd_conf_release(nc);
+        free(nc);
+        return rc;
+    }
+    hostd_conf_release(o->running);
+    free(o->running);
+    o->running = nc;
+    return 0;
+}
+
 int xpv_cmd_hostd(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -160,6 +262,7 @@ int xpv_cmd_hostd(int argc, char **argv)
             {"qmp-timeout", required_argument, NULL, 'T'},
             {"record-dir", required_argument, NULL, 'D'},
             {"state-dir", required_argument, NULL, 'A'},
+            {"metrics", required_argument, NULL, 'm'},
             {"root", required_argument, NULL, 'r'},
             {"proc-root", required_argument, NULL, 'x'},
             {"syslog", no_argument, NULL, 'S'},
@@ -167,12 +270,10 @@ int xpv_cmd_hostd(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {0},
     };
-    static struct hostd_conf conf; /* large: not on the stack */
-    struct hostd_conf cl;          /* command-line settings, applied over the file */
-    hostd_conf_default(&conf);
+    static struct hostd_conf cl; /* command-line settings, applied over the file; large */
     memset(&cl, 0, sizeof(cl));
     const char *config = NULL, *root = NULL, *proc_root = "", *name = "cmd", *socket_path = NULL,
-               *record_dir = NULL, *state_dir = NULL;
+               *record_dir = NULL, *state_dir = NULL, *metrics = NULL;
     double period = 0, mbs = 0, qmp_timeout = 0;
     int dry = 0, no_migrate = 0, use_syslog = 0, verbose = 0, c, rc;
     uint64_t rounds = 0;
@@ -233,6 +334,18 @@ int xpv_cmd_hostd(int argc, char **argv)
         case 'A':
             state_dir = optarg;
             break;
+        case 'm': {
+            struct sockaddr_storage sa;
+            unsigned salen;
+            struct xpv_error e = {0};
+            int r = hostd_metrics_addr(optarg, &sa, &salen, &e);
+            if (r < 0) {
+                xpv_cli_err("hostd", "--metrics: %s", xpv_error_str(&e, r));
+                return XPV_EXIT_USAGE;
+            }
+            metrics = optarg;
+            break;
+        }
         case 'r':
             root = optarg;
             break;
@@ -254,61 +367,30 @@ int xpv_cmd_hostd(int argc, char **argv)
         }
     }
     struct xpv_error err = {0};
-    if (config && (rc = hostd_conf_load(config, &conf, &err)) < 0) {
-        xpv_cli_err("hostd", "%s", xpv_error_str(&err, rc));
-        return XPV_EXIT_FAIL;
+    static struct cli_conf o;
+    o = (struct cli_conf){.config = config,
+                          .name = name,
+                          .socket_path = socket_path,
+                          .record_dir = record_dir,
+                          .state_dir = state_dir,
+                          .metrics = metrics,
+                          .cl = &cl,
+                          .cmd = optind < argc ? argv + optind : NULL,
+                          .nr_cmd = argc - optind,
+                          .period = period,
+                          .mbs = mbs,
+                          .qmp_timeout = qmp_timeout,
+                          .no_migrate = no_migrate,
+                          .rounds = rounds,
+                          .running = malloc(sizeof(struct hostd_conf))};
+    bool usage = false;
+    if (!o.running || (rc = assemble(&o, o.running, &usage, &err)) < 0) {
+        xpv_cli_err("hostd", "%s", xpv_error_str(&err, o.running ? rc : -ENOMEM));
+        if (o.running)
+            hostd_conf_release(o.running);
+        free(o.running);
+        return usage ? XPV_EXIT_USAGE : XPV_EXIT_FAIL;
     }
-    /* command-line domains join the file's */
-    for (unsigned i = 0; i < cl.nr_domains; i++) {
-        if (conf.nr_domains >= HOSTD_MAX_DOMAINS || hostd_conf_has(&conf, cl.domains[i].name)) {
-            xpv_cli_err("hostd", "domain '%s' is already in %s (or too many domains)",
-                        cl.domains[i].name, config);
-            return XPV_EXIT_USAGE;
-        }
-        conf.domains[conf.nr_domains++] = cl.domains[i];
-    }
-    if (optind < argc) {
-        if (conf.nr_domains >= HOSTD_MAX_DOMAINS || !hostd_name_ok(name) ||
-            hostd_conf_has(&conf, name) || argc - optind >= HOSTD_MAX_ARGS) {
-            xpv_cli_err("hostd",
-                        "cannot add the command as domain '%s' (bad or duplicate name, "
-                        "or over %d arguments)",
-                        name, HOSTD_MAX_ARGS - 1);
-            return XPV_EXIT_USAGE;
-        }
-        struct hostd_domain_conf *d = &conf.domains[conf.nr_domains++];
-        memset(d, 0, sizeof(*d));
-        snprintf(d->name, sizeof(d->name), "%s", name);
-        d->kind = HOSTD_COMMAND;
-        for (int i = optind; i < argc; i++)
-            if (!(d->argv[i - optind] = strdup(argv[i]))) {
-                xpv_cli_err("hostd", "out of memory");
-                hostd_conf_release(&conf);
-                return XPV_EXIT_FAIL;
-            }
-    }
-    if (period)
-        conf.period_s = period;
-    if (mbs)
-        conf.migrate_mb_s = mbs;
-    if (no_migrate)
-        conf.migrate_memory = false;
-    if (record_dir)
-        snprintf(conf.record_dir, sizeof(conf.record_dir), "%s", record_dir);
-    if (qmp_timeout)
-        conf.qmp_timeout_ms = qmp_timeout * 1e3;
-    if (state_dir)
-        snprintf(conf.state_dir, sizeof(conf.state_dir), "%s", state_dir);
-    if (socket_path)
-        snprintf(conf.socket, sizeof(conf.socket), "%s", socket_path);
-    if (!conf.socket[0] && hostd_default_socket())
-        snprintf(conf.socket, sizeof(conf.socket), "%s", hostd_default_socket());
-    if (!conf.socket[0] && rounds != 1) {
-        xpv_cli_err("hostd", "%s", NO_DEFAULT_SOCKET);
-        hostd_conf_release(&conf);
-        return XPV_EXIT_USAGE;
-    }
-
     /* a log line to a closed stderr (a pipe whose reader went away) or a control client that
      * hung up must not kill the daemon: the write fails with EPIPE instead (launched commands
      * get the default back, hostd_launch) */
@@ -317,7 +399,8 @@ int xpv_cmd_hostd(int argc, char **argv)
     struct xpv_topo *topo = NULL;
     if ((rc = xpv_topo_discover(root, &topo, &err)) < 0) {
         xpv_cli_err("hostd", "topology: %s", xpv_error_str(&err, rc));
-        hostd_conf_release(&conf);
+        hostd_conf_release(o.running);
+        free(o.running);
         return XPV_EXIT_FAIL;
     }
     struct xpv_ops *ops = root ? xpv_ops_record_new(topo, &err) : xpv_ops_linux_new(topo, &err);
@@ -325,11 +408,12 @@ int xpv_cmd_hostd(int argc, char **argv)
     struct hostd_log_sink sink = {use_syslog ? log_syslog : log_stderr, NULL};
     if (use_syslog)
         openlog("xpv-hostd", LOG_PID, LOG_DAEMON);
-    if (!ops || (rc = hostd_init(&h, &conf, topo, proc_root, ops, &sink, &err)) < 0) {
+    if (!ops || (rc = hostd_init(&h, o.running, topo, proc_root, ops, &sink, &err)) < 0) {
         xpv_cli_err("hostd", "%s", xpv_error_str(&err, ops ? rc : -ENOMEM));
         xpv_ops_free(ops);
         xpv_topo_free(topo);
-        hostd_conf_release(&conf);
+        hostd_conf_release(o.running);
+        free(o.running);
         return XPV_EXIT_FAIL;
     }
     h.dry_run = dry;
@@ -340,7 +424,8 @@ int xpv_cmd_hostd(int argc, char **argv)
                   "host topology from %s: using the recording ops (nothing on this machine "
                   "changes)",
                   root);
-    struct hostd_run_opts ro = {.rounds = rounds};
+    struct hostd_run_opts ro = {
+            .rounds = rounds, .reload = config ? reload : NULL, .reload_arg = &o};
     int status = XPV_EXIT_OK;
     if ((rc = hostd_run(&h, &ro, &err)) < 0) {
         xpv_cli_err("hostd", "%s", xpv_error_str(&err, rc));
@@ -349,7 +434,9 @@ int xpv_cmd_hostd(int argc, char **argv)
     hostd_fini(&h);
     xpv_ops_free(ops);
     xpv_topo_free(topo);
-    hostd_conf_release(&conf);
+    hostd_conf_release(o.running); /* the one running now (a reload may have replaced it) */
+    free(o.running);
+    o.running = NULL;
     return status;
 }
 
@@ -451,6 +538,47 @@ int xpv_cmd_domains(int argc, char **argv)
                    json_string_value(json_object_get(d, "reason")));
         }
     }
+    json_decref(rep);
+    return XPV_EXIT_OK;
+}
+
+int xpv_cmd_metrics(int argc, char **argv)
+{
+    static const struct option opts[] = {
+            {"socket", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    const char *path = hostd_default_socket();
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 's') {
+            path = optarg;
+        } else if (c == 'h') {
+            printf("usage: xpv metrics [--socket PATH]\n\n"
+                   "Print the running host daemon's metrics in the Prometheus text format, the\n"
+                   "same text its HTTP endpoint serves (xpv hostd --metrics; docs/hostd.md,\n"
+                   "\"Metrics\"), over its control socket.\n\n"
+                   "  --socket PATH  the daemon's control socket (default as `xpv hostd`)\n");
+            return XPV_EXIT_OK;
+        } else {
+            fprintf(stderr, "usage: xpv metrics [--socket PATH]\n");
+            return XPV_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        xpv_cli_err("metrics", "unexpected argument '%s'", argv[optind]);
+        return XPV_EXIT_USAGE;
+    }
+    json_t *rep;
+    int rc = request("metrics", path, json_pack("{s:s}", "cmd", "metrics"), &rep);
+    if (rc)
+        return rc;
+    const char *text = json_string_value(json_object_get(rep, "text"));
+    if (!text) {
+        xpv_cli_err("metrics", "the daemon's reply has no \"text\"");
+        json_decref(rep);
+        return XPV_EXIT_FAIL;
+    }
+    fputs(text, stdout);
     json_decref(rep);
     return XPV_EXIT_OK;
 }

@@ -17,6 +17,7 @@ static const struct xpv_cmd commands[] = {
         {"hostd", "the host daemon: place domains over nodes, publish their topology",
          xpv_cmd_hostd},
         {"domains", "list the running host daemon's domains", xpv_cmd_domains},
+        {"metrics", "print the running host daemon's metrics (Prometheus text)", xpv_cmd_metrics},
         {"move", "re-place a domain of the running host daemon", xpv_cmd_move},
         {"vcpu-add", "hot-add a vCPU to a VM of the running host daemon", xpv_cmd_vcpu_add},
         {"vcpu-del", "unplug a vCPU of a VM of the running host daemon", xpv_cmd_vcpu_del},

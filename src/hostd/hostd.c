@@ -376,6 +376,7 @@ static void migrate(struct hostd *h)
         bool done;
         long moved = hostd_move_pages(h, r, nr, d->nodes, budget, deadline, &d->pass, &done);
         h->stats.pages_moved += (uint64_t)moved;
+        d->pages_moved += moved > 0 ? (uint64_t)moved : 0;
         uint64_t used = (uint64_t)moved * h->page_size;
         budget = used >= budget ? 0 : budget - used;
         if (moved > 0) { /* what `xpv domains` reports is where the memory is now */
@@ -858,4 +859,6 @@ void hostd_fini(struct hostd *h)
     }
     free(h->domains);
     h->domains = NULL;
+    free(h->opstate);
+    h->opstate = NULL;
 }

@@ -69,6 +69,9 @@ struct hostd_conf {
     /* where the operator's placements are kept across restarts, <state_dir>/xpv-hostd.state
      * (hostd_default_state_dir()); a private directory (docs/hostd.md, "Files") */
     char state_dir[256];
+    /* the metrics endpoint's address, "IP:PORT" or "[IPv6]:PORT" ("": none, the default;
+     * hostd_metrics.c, docs/hostd.md "Metrics") */
+    char metrics_listen[64];
     unsigned nr_domains;
     struct hostd_domain_conf domains[HOSTD_MAX_DOMAINS];
 };
@@ -115,6 +118,7 @@ struct hostd_domain {
      * (CLOCK_MONOTONIC), after qmp_stalls timeouts in a row (hostd_vm.c) */
     uint64_t qmp_retry_ns;
     unsigned qmp_stalls;
+    uint64_t pages_moved; /* by the page mover, since the daemon started following it */
 };
 _Static_assert(HOSTD_MAX_PIDS <= 64, "hostd_domain.reused is a 64-bit mask");
 
@@ -142,6 +146,7 @@ struct hostd {
     unsigned nr_domains;
     struct hostd_domain *domains; /* [conf.nr_domains] */
     uint64_t page_size;
+    struct hostd_ops_state *opstate; /* reload, metrics (hostd_reload.c); NULL: none yet */
 };
 
 /* Configuration (hostd_conf.c). Defaults, then a JSON file on top. */
@@ -202,6 +207,11 @@ struct hostd_domain *hostd_find(struct hostd *h, const char *name);
  * a negative errno (err: "control socket: ...", a launch failure) when it could not run. */
 struct hostd_run_opts {
     uint64_t rounds; /* stop after this many rounds, 0: never; 1 (--once): no control socket */
+    /* SIGHUP: re-read the configuration and apply it (hostd_reload); NULL: a round now. The
+     * callback owns the configurations; < 0 (err: why) when the new one is rejected, and then
+     * the running one must be untouched. */
+    int (*reload)(void *arg, struct hostd *h, struct xpv_error *err);
+    void *reload_arg;
 };
 int hostd_run(struct hostd *h, const struct hostd_run_opts *o, struct xpv_error *err);
 /* Launch the command domains (fork/exec with XPV_RECORD set to their record, no signal
@@ -326,5 +336,78 @@ json_t *hostd_vm_pins_json(const struct hostd *h, const struct hostd_domain *d);
 void hostd_save_state(struct hostd *h);
 /* The VM part of `xpv domains --json`: vCPUs (thread, vNode, node), kicks and ACKs. */
 json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d);
+
+/*
+ * The operator's daemon (issue 20; docs/hostd.md "Reload", "systemd", "Metrics").
+ *
+ * hostd_reload (hostd_reload.c): apply a new configuration to the running daemon. Domains are
+ * matched by name: new ones are followed from the next round, removed ones released (a VM
+ * detached, a process domain's record file removed, a launched command stopped with SIGTERM
+ * to its group), changed ones released and followed again; a domain whose only change is its
+ * "nodes" keeps its state and gets the new fixed placement. The settings are replaced, but for
+ * record_dir, state_dir, socket and metrics_listen, which keep their running values (a
+ * restart changes them; logged). Everything is checked before anything changes: on an error
+ * (err: why) the daemon is as it was. On success the domains refer to nc's strings (command
+ * argv): the caller keeps nc and may release the previous configuration.
+ */
+int hostd_reload(struct hostd *h, const struct hostd_conf *nc, struct xpv_error *err);
+/* Whether two domain settings describe the same thing (all but the fixed nodes). */
+bool hostd_domain_conf_same(const struct hostd_domain_conf *a, const struct hostd_domain_conf *b);
+
+/* Histograms for the metrics: seconds, HOSTD_HIST_BUCKETS upper bounds (hostd_hist_le), each
+ * bucket counted on its own (the text output makes them cumulative). */
+#define HOSTD_HIST_BUCKETS 16
+extern const double hostd_hist_le[HOSTD_HIST_BUCKETS];
+struct hostd_hist {
+    uint64_t count;
+    double sum;
+    uint64_t bucket[HOSTD_HIST_BUCKETS];
+};
+void hostd_hist_add(struct hostd_hist *hh, double seconds);
+
+/* What the daemon keeps for its operators: round timings and decisions, reloads (one per
+ * daemon, allocated by hostd_ops_state_get on first use, freed by hostd_fini). */
+struct hostd_ops_state {
+    struct hostd_hist round_seconds;
+    uint64_t last_round_decisions;
+    uint64_t reloads, reloads_rejected;
+    uint64_t metrics_requests, metrics_dropped;
+};
+struct hostd_ops_state *hostd_ops_state_get(struct hostd *h); /* NULL: out of memory */
+/* hostd_round, timed and counted for the metrics. */
+int hostd_round_timed(struct hostd *h);
+/* The publish -> ACK latencies of a VM domain (NULL: not a VM, or not attached). */
+const struct hostd_hist *hostd_vm_ack_hist(const struct hostd_domain *d);
+
+/* systemd's notification protocol (hostd_systemd.c, sd_notify(3)), by hand: one datagram to
+ * $NOTIFY_SOCKET (a path, or "@name" for the abstract namespace); nothing when it is unset.
+ * hostd_watchdog_ns: half of $WATCHDOG_USEC (when $WATCHDOG_PID is unset or ours), the
+ * interval at which the loop sends WATCHDOG=1; 0: no watchdog. */
+int hostd_sd_notify(const char *msg);
+uint64_t hostd_watchdog_ns(void);
+
+/* The metrics (hostd_metrics.c): the Prometheus text exposition format (version 0.0.4) of the
+ * daemon's state; a NUL-terminated malloc'd text, NULL when out of memory. */
+char *hostd_metrics_text(struct hostd *h);
+/* An HTTP/1.x request head in buf[0..len) (untrusted bytes, fuzzed): 0 while incomplete
+ * (no blank line yet); an HTTP status when complete: 200 for "GET /metrics", 404 another
+ * path, 405 another method, 400 malformed; 431 when len reaches HOSTD_MET_REQ_MAX without an
+ * end. */
+#define HOSTD_MET_REQ_MAX 4096
+int hostd_http_parse(const char *buf, size_t len);
+/* "IP:PORT" / "[IPv6]:PORT" (numeric only: no name lookups in the daemon). */
+struct sockaddr_storage;
+int hostd_metrics_addr(const char *text, struct sockaddr_storage *sa, unsigned *salen,
+                       struct xpv_error *err);
+/* The endpoint, served from the loop like the control socket: non-blocking, at most
+ * HOSTD_MET_MAX_CLIENTS at a time, each with HOSTD_MET_DEADLINE_MS to send its request head
+ * and as long again to read the answer; a full table drops its oldest client. */
+#define HOSTD_MET_MAX_CLIENTS 8
+#define HOSTD_MET_DEADLINE_MS 1000
+struct hostd_met;
+struct hostd_met *hostd_met_new(const char *addr, struct xpv_error *err);
+void hostd_met_free(struct hostd_met *m);
+int hostd_met_pollfds(const struct hostd_met *m, struct pollfd *p); /* 1 + MAX_CLIENTS slots */
+void hostd_met_serve(struct hostd *h, struct hostd_met *m, const struct pollfd *p);
 
 #endif

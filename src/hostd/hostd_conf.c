@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "hostd.h"
@@ -295,6 +296,22 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
         } else if (!strcmp(key, "socket")) {
             if ((rc = copy_str(c->socket, sizeof(c->socket), v, name, key, err)))
                 goto out;
+        } else if (!strcmp(key, "metrics_listen")) {
+            /* "" turns it off; anything else is a numeric address (hostd_metrics.c) */
+            if (json_is_string(v) && json_string_length(v) == 0) {
+                c->metrics_listen[0] = 0;
+            } else {
+                struct sockaddr_storage sa;
+                unsigned salen;
+                struct xpv_error e = {0};
+                if ((rc = copy_str(c->metrics_listen, sizeof(c->metrics_listen), v, name, key,
+                                   err)))
+                    goto out;
+                if ((rc = hostd_metrics_addr(c->metrics_listen, &sa, &salen, &e)) < 0) {
+                    rc = xpv_error_set(err, rc, "%s: \"%s\": %s", name, key, xpv_error_str(&e, rc));
+                    goto out;
+                }
+            }
         } else if (!strcmp(key, "domains")) {
             if (!json_is_array(v) || json_array_size(v) > HOSTD_MAX_DOMAINS) {
                 rc = xpv_error_set(err, -EINVAL, "%s: \"domains\" wants a list of at most %d", name,
@@ -321,7 +338,7 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
                     err, -EINVAL,
                     "%s: unknown key \"%s\" (known: period_s, migrate_memory, "
                     "migrate_mb_s, migrate_max_ms, qmp_timeout_ms, hysteresis, max_moves, "
-                    "record_dir, state_dir, socket, domains)",
+                    "record_dir, state_dir, socket, metrics_listen, domains)",
                     name, key);
             goto out;
         }

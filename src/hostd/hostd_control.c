@@ -9,6 +9,7 @@
  *   {"cmd":"move","domain":"vm","vcpu":1,"nodes":"3"} → one vCPU on node 3 ("auto": back)
  *   {"cmd":"vcpu-add","domain":"vm","vnode":2} → {"ok":true,"vcpu":N,"generation":N}
  *   {"cmd":"vcpu-del","domain":"vm","vcpu":4}  → {"ok":true} (the guest completes it later)
+ *   {"cmd":"metrics"}                          → {"ok":true,"text":"# HELP ..."} (Prometheus text)
  *   anything else                              → {"ok":false,"error":"what was wrong"}
  *
  * Requests are untrusted bytes (fuzzed: tests/fuzz/fuzz_hostd_control.c); a bad one gets an
@@ -146,7 +147,7 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
     }
     cmd = json_string_value(json_object_get(req, "cmd"));
     if (!cmd) {
-        s = reply_error("the request has no \"cmd\" (domains, move, vcpu-add, vcpu-del)");
+        s = reply_error("the request has no \"cmd\" (domains, move, vcpu-add, vcpu-del, metrics)");
     } else if (!strcmp(cmd, "domains")) {
         json_t *list = json_array();
         for (unsigned i = 0; i < h->nr_domains; i++)
@@ -196,6 +197,12 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
         hostd_format_nodes(h->topo, d->nodes, now, sizeof(now));
         rep = json_pack("{s:b, s:s, s:s, s:I}", "ok", 1, "domain", name, "nodes", now, "generation",
                         (json_int_t)d->generation);
+    } else if (!strcmp(cmd, "metrics")) {
+        char *text = hostd_metrics_text(h); /* the endpoint's text (hostd_metrics.c) */
+        rep = text ? json_pack("{s:b, s:s}", "ok", 1, "text", text) : NULL;
+        if (!text)
+            s = reply_error("out of memory");
+        free(text);
     } else if (!strcmp(cmd, "vcpu-add")) {
         struct xpv_error err = {0};
         unsigned vnode, index = 0;
@@ -216,8 +223,9 @@ void hostd_control_handle(struct hostd *h, const char *line, size_t len, char **
         else if (d)
             rep = json_pack("{s:b, s:s, s:i}", "ok", 1, "domain", d->conf.name, "vcpu", (int)vcpu);
     } else {
-        s = reply_error("unknown command \"%.64s\" (known: domains, move, vcpu-add, vcpu-del)",
-                        cmd);
+        s = reply_error(
+                "unknown command \"%.64s\" (known: domains, move, vcpu-add, vcpu-del, metrics)",
+                cmd);
     }
 out:
     if (rep) {

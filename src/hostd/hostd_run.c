@@ -122,16 +122,15 @@ static void stop_children(struct hostd *h)
     }
 }
 
-/* The signals waiting on sfd; *stop when one asks to stop. */
-static void on_signals(struct hostd *h, int sfd, bool *stop)
+/* The signals waiting on sfd; *stop when one asks to stop, *hup on SIGHUP. */
+static void on_signals(struct hostd *h, int sfd, bool *stop, bool *hup)
 {
     struct signalfd_siginfo si;
     while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
         if (si.ssi_signo == SIGCHLD) {
             reap(h);
         } else if (si.ssi_signo == SIGHUP) {
-            hostd_log(h, HOSTD_LOG_INFO, NULL, "SIGHUP: a round now");
-            hostd_round(h);
+            *hup = true;
         } else {
             hostd_log(h, HOSTD_LOG_INFO, NULL, "signal %d: stopping", (int)si.ssi_signo);
             *stop = true;
@@ -139,28 +138,81 @@ static void on_signals(struct hostd *h, int sfd, bool *stop)
     }
 }
 
-/* The rounds, the signals, the control socket (ctl, NULL: none) and the VMs' sockets. */
+static void arm(int tfd, double period)
+{
+    struct itimerspec its = {0};
+    its.it_interval.tv_sec = (time_t)period;
+    its.it_interval.tv_nsec = (long)((period - (double)(time_t)period) * 1e9);
+    its.it_value.tv_nsec = 1; /* a round now */
+    timerfd_settime(tfd, 0, &its, NULL);
+}
+
+static void status(struct hostd *h, const char *first)
+{
+    char msg[192];
+    snprintf(msg, sizeof(msg), "%sSTATUS=%u domains, %llu rounds, %llu moves", first, h->nr_domains,
+             (unsigned long long)h->stats.rounds, (unsigned long long)h->stats.moves);
+    hostd_sd_notify(msg);
+}
+
+/* SIGHUP: the configuration read again and applied (o->reload), between RELOADING=1 and
+ * READY=1; a configuration that is rejected leaves the running one as it was. */
+static void reload(struct hostd *h, const struct hostd_run_opts *o)
+{
+    if (!o->reload) {
+        hostd_log(h, HOSTD_LOG_INFO, NULL, "SIGHUP: no configuration file to read again");
+        return;
+    }
+    char msg[96];
+    snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)(now_ns() / 1000u));
+    hostd_sd_notify(msg);
+    hostd_log(h, HOSTD_LOG_INFO, NULL, "SIGHUP: reading the configuration again");
+    struct xpv_error e = {0};
+    int rc = o->reload(o->reload_arg, h, &e);
+    if (rc < 0) {
+        struct hostd_ops_state *os = hostd_ops_state_get(h);
+        if (os)
+            os->reloads_rejected++;
+        h->stats.errors++;
+        hostd_log(h, HOSTD_LOG_ERR, NULL,
+                  "reload: the new configuration is rejected, the running one is kept: %s",
+                  xpv_error_str(&e, rc));
+    }
+    status(h, "READY=1\n");
+}
+
+/* The rounds, the signals, the control socket (ctl, NULL: none), the metrics endpoint (met,
+ * NULL: none), the VMs' sockets and systemd's watchdog. */
 static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, struct hostd_ctl *ctl,
-                struct xpv_error *err)
+                struct hostd_met *met, struct xpv_error *err)
 {
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (tfd < 0)
         return xpv_error_set(err, -errno, "timerfd: %s", strerror(errno));
     double period = h->conf.period_s;
-    struct itimerspec its = {0};
-    its.it_interval.tv_sec = (time_t)period;
-    its.it_interval.tv_nsec = (long)((period - (double)(time_t)period) * 1e9);
-    its.it_value.tv_nsec = 1; /* first round now */
-    timerfd_settime(tfd, 0, &its, NULL);
-    enum { P_SIG, P_TIMER, P_CTL, P_VM = P_CTL + 1 + HOSTD_CTL_MAX_CLIENTS };
-    struct pollfd *p = calloc(P_VM + h->nr_domains, sizeof(*p));
+    arm(tfd, period); /* first round now */
+    uint64_t wd = hostd_watchdog_ns(), wd_next = 0;
+    enum {
+        P_SIG,
+        P_TIMER,
+        P_CTL,
+        P_MET = P_CTL + 1 + HOSTD_CTL_MAX_CLIENTS,
+        P_VM = P_MET + 1 + HOSTD_MET_MAX_CLIENTS
+    };
+    /* room for every domain a reload may bring */
+    struct pollfd *p = calloc(P_VM + HOSTD_MAX_DOMAINS, sizeof(*p));
     if (!p) {
         close(tfd);
         return xpv_error_set(err, -ENOMEM, "out of memory");
     }
-    bool stop = false;
+    bool stop = false, hup = false;
     uint64_t done = 0;
     while (!stop) {
+        if (wd && now_ns() >= wd_next) {
+            hostd_sd_notify("WATCHDOG=1");
+            wd_next = now_ns() + wd;
+        }
         p[P_SIG] = (struct pollfd){.fd = sfd, .events = POLLIN};
         p[P_TIMER] = (struct pollfd){.fd = tfd, .events = POLLIN};
         int timeout = -1;
@@ -169,6 +221,19 @@ static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, struct
         else
             for (unsigned k = 0; k <= HOSTD_CTL_MAX_CLIENTS; k++)
                 p[P_CTL + k] = (struct pollfd){.fd = -1};
+        int mt = -1;
+        if (met)
+            mt = hostd_met_pollfds(met, p + P_MET);
+        else
+            for (unsigned k = 0; k <= HOSTD_MET_MAX_CLIENTS; k++)
+                p[P_MET + k] = (struct pollfd){.fd = -1};
+        if (mt >= 0 && (timeout < 0 || mt < timeout))
+            timeout = mt;
+        if (wd) {
+            uint64_t t = now_ns(), left = wd_next > t ? (wd_next - t + 999999) / 1000000 : 0;
+            if (timeout < 0 || left < (uint64_t)timeout)
+                timeout = (int)left;
+        }
         /* the guest agents' frames (ACKs), on each VM's virtio-serial socket */
         for (unsigned k = 0; k < h->nr_domains; k++)
             p[P_VM + k] = (struct pollfd){.fd = hostd_vm_fd(&h->domains[k]), .events = POLLIN};
@@ -178,11 +243,17 @@ static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, struct
             if (p[P_VM + k].fd >= 0 && p[P_VM + k].revents)
                 hostd_vm_read(h, &h->domains[k]);
         if (p[P_SIG].revents)
-            on_signals(h, sfd, &stop);
+            on_signals(h, sfd, &stop, &hup);
+        if (hup && !stop) {
+            hup = false;
+            reload(h, o);
+            period = h->conf.period_s;
+            arm(tfd, period); /* a round now, then at the (new) period */
+        }
         if (p[P_TIMER].revents) {
             uint64_t ticks;
             if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks)) {
-                hostd_round(h);
+                hostd_round_timed(h);
                 for (unsigned k = 0; k < h->nr_domains; k++)
                     hostd_vm_new_round(&h->domains[k]);
                 if (o->rounds && ++done >= o->rounds)
@@ -191,7 +262,10 @@ static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, struct
         }
         if (ctl)
             hostd_ctl_serve(h, ctl, p + P_CTL);
+        if (met)
+            hostd_met_serve(h, met, p + P_MET);
     }
+    hostd_sd_notify("STOPPING=1");
     free(p);
     close(tfd);
     const struct hostd_stats *s = &h->stats;
@@ -219,6 +293,7 @@ int hostd_run(struct hostd *h, const struct hostd_run_opts *o, struct xpv_error 
         return xpv_error_set(err, -errno, "sigprocmask: %s", strerror(errno));
     int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK), lfd = -1, rc = 0;
     struct hostd_ctl *ctl = NULL;
+    struct hostd_met *met = NULL;
     if (sfd < 0) {
         rc = xpv_error_set(err, -errno, "signalfd: %s", strerror(errno));
         goto out;
@@ -236,12 +311,24 @@ int hostd_run(struct hostd *h, const struct hostd_run_opts *o, struct xpv_error 
         }
         hostd_log(h, HOSTD_LOG_INFO, NULL, "control socket %s; %u domains; period %gs%s",
                   h->conf.socket, h->nr_domains, h->conf.period_s, h->dry_run ? "; dry run" : "");
+        if (h->conf.metrics_listen[0]) {
+            if (!(met = hostd_met_new(h->conf.metrics_listen, &e))) {
+                rc = xpv_error_set(err, e.code ? e.code : -ENOMEM, "metrics endpoint: %s",
+                                   xpv_error_str(&e, e.code ? e.code : -ENOMEM));
+                goto out;
+            }
+            hostd_log(h, HOSTD_LOG_INFO, NULL, "metrics on http://%s/metrics",
+                      h->conf.metrics_listen);
+        }
     }
-    if ((rc = hostd_launch(h, err)) == 0)
-        rc = loop(h, o, sfd, ctl, err);
+    if ((rc = hostd_launch(h, err)) == 0) {
+        status(h, "READY=1\n");
+        rc = loop(h, o, sfd, ctl, met, err);
+    }
 out:
     stop_children(h);
     hostd_ctl_free(ctl);
+    hostd_met_free(met);
     if (lfd >= 0) {
         close(lfd);
         unlink(h->conf.socket);

@@ -57,6 +57,7 @@ struct hostd_vm {
     uint64_t acked_gen, acks, acks_stale, acks_bogus, frames_other;
     uint32_t ack_us[ACK_SAMPLES]; /* publish -> ACK latencies (ring), µs */
     unsigned nr_ack;
+    struct hostd_hist ack_hist; /* the same latencies, for the metrics (all of them) */
     uint64_t round_bytes;      /* read from the guest this round (HOSTD_GUEST_ROUND_BYTES) */
     uint64_t throttled_rounds; /* rounds in which the guest used up its budget */
     /* a vCPU unplug asked of QEMU, completed by the guest later: until the VM's vCPU count
@@ -473,6 +474,7 @@ static int on_guest_frame(void *arg, unsigned type, const void *p, size_t n)
     } else {
         uint64_t us = (hostd_now_ns() - vm->sent_ns) / 1000u;
         vm->ack_us[vm->nr_ack++ % ACK_SAMPLES] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+        hostd_hist_add(&vm->ack_hist, (double)us * 1e-6);
         vm->acked_gen = g;
         vm->acks++;
     }
@@ -511,6 +513,12 @@ void hostd_vm_read(struct hostd *h, struct hostd_domain *d)
                   HOSTD_GUEST_ROUND_BYTES >> 10);
         vm->throttled_rounds++;
     }
+}
+
+const struct hostd_hist *hostd_vm_ack_hist(const struct hostd_domain *d)
+{
+    const struct hostd_vm *vm = d->conf.kind == HOSTD_VM ? d->vm : NULL;
+    return vm ? &vm->ack_hist : NULL;
 }
 
 void hostd_vm_new_round(struct hostd_domain *d)
