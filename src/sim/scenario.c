@@ -56,11 +56,11 @@
  *     page: 4k | 2m                     every region's page size (2m: memory backed by
  *                                       transparent huge pages, THP "always"); default: the
  *                                       preset's (4k), or each region's own
- *     runtime: none | arenas | jemalloc | tcmalloc | jvm   only with `vm`: the runtime its
- *                                       memory goes through in the guest (docs/sim.md,
- *                                       "Inside the guest"): none, every re-allocation from
- *                                       the guest kernel; arenas (jemalloc, tcmalloc: the
- *                                       same model), per-node arenas reusing freed memory
+ *     runtime: none | arenas | jemalloc | jvm   only with `vm`: the runtime its memory
+ *                                       goes through in the guest (docs/sim.md, "Inside
+ *                                       the guest"): none, every re-allocation from the
+ *                                       guest kernel; arenas (jemalloc: the same), per-node
+ *                                       arenas bound at thread start reusing freed memory
  *                                       in place; jvm, an eden laid out per node at start,
  *                                       collected every 1 / churn_per_s s; default none
  *   or a custom workload, without `preset`:
@@ -1118,7 +1118,7 @@ static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
     }
     const struct node *rt = get(c, v, "runtime");
     if (rt) { /* the runtime its memory goes through in the guest (src/sim/guest.c) */
-        static const char *const rts[] = {"none", "arenas", "jemalloc", "tcmalloc", "jvm", NULL};
+        static const char *const rts[] = {"none", "arenas", "jemalloc", "jvm", NULL};
         int k = 0;
         key_path(p, path, "runtime");
         if ((rc = get_enum(c, rt, p, rts, &k)))
@@ -1127,7 +1127,7 @@ static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
             return fail(c, rt->line, p,
                         "expected 'runtime' on a workload in a VM (with 'vm: NAME'), found it "
                         "on a native workload, whose topology never changes");
-        w->runtime = k == 0 ? XPV_SIM_RT_NONE : k == 4 ? XPV_SIM_RT_JVM : XPV_SIM_RT_ARENAS;
+        w->runtime = k == 0 ? XPV_SIM_RT_NONE : k == 3 ? XPV_SIM_RT_JVM : XPV_SIM_RT_ARENAS;
     }
     double scale = 1;
     const struct node *churn = get(c, v, "churn_per_s");

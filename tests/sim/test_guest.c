@@ -164,8 +164,8 @@ static void test_scenario_errors(void **state)
              "bad.yaml:4: workloads[0].runtime: expected 'runtime' on a workload in a VM"},
             {"machine: opteron-8n\nvms: [{name: v, host_nodes: [0]}]\nworkloads:\n"
              "  - {preset: nas-cg, threads: 4, vm: v, runtime: hotspot}\n",
-             "bad.yaml:4: workloads[0].runtime: expected 'none', 'arenas', 'jemalloc', "
-             "'tcmalloc' or 'jvm', found 'hotspot'"},
+             "bad.yaml:4: workloads[0].runtime: expected 'none', 'arenas', 'jemalloc' or "
+             "'jvm', found 'hotspot'"},
             {"machine: opteron-8n\nvms: [{name: v, host_nodes: [0], numa_balancing: 1}]\n"
              "workloads:\n  - {preset: nas-cg, threads: 4, vm: v}\n",
              "bad.yaml:2: vms[0].numa_balancing: expected 'no' or 'yes', found '1'"},

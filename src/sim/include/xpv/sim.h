@@ -164,7 +164,7 @@ enum xpv_sim_placement { XPV_SIM_SPREAD, XPV_SIM_PACK, XPV_SIM_NODES };
 
 /* The runtime a workload in a VM allocates through (docs/sim.md, "Runtimes in the guest"):
  *   NONE:   every re-allocation is a fresh page from the guest kernel (its first touch);
- *   ARENAS: per-node allocator arenas (jemalloc, tcmalloc) bound at thread start; freed
+ *   ARENAS: per-node allocator arenas (jemalloc's, per node) bound at thread start; freed
  *           memory is reused from the arena in place; re-bound only under `xpv`;
  *   JVM:    a generational heap whose eden is laid out per believed node at start, refilled
  *           in place, collected every 1 / churn seconds; re-laid out at a collection only
