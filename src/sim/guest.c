@@ -53,6 +53,7 @@ struct guest {
     unsigned long moves[XPV_SIM_MAX_WORKLOADS], node_moves[XPV_SIM_MAX_WORKLOADS],
             relayouts[XPV_SIM_MAX_WORKLOADS];
     unsigned *live; /* scratch: live threads of an app */
+    int *dom;       /* scratch: their domains */
     double next_nb;
     uint64_t rng; /* its own stream: the scheduler's draws change nobody else's */
 };
@@ -81,7 +82,8 @@ int xpv__sim_guest_setup(struct engine *e, struct xpv_error *err)
     g->eden = malloc(T * sizeof(int));
     g->arena = malloc(T * sizeof(int));
     g->live = malloc(T * sizeof(unsigned));
-    if (!g->jvm_map || !g->eden || !g->arena || !g->live)
+    g->dom = malloc(T * sizeof(int));
+    if (!g->jvm_map || !g->eden || !g->arena || !g->live || !g->dom)
         return xpv_error_set(err, -ENOMEM, "out of memory");
     for (unsigned t = 0; t < T; t++)
         g->jvm_map[t] = g->eden[t] = g->arena[t] = -1;
@@ -107,6 +109,7 @@ void xpv__sim_guest_free(struct engine *e)
     free(g->eden);
     free(g->arena);
     free(g->live);
+    free(g->dom);
     free(g);
     e->guest = NULL;
 }
@@ -229,7 +232,8 @@ static void swap_vcpus(struct engine *e, unsigned a, unsigned t, unsigned u)
     g->jvm_map[u] = m;
 }
 
-/* The guest scheduler's migrations of app a's threads this epoch. */
+/* The guest scheduler's migrations of app a's threads this epoch: O(live threads) per
+ * migration (each thread's domain computed once per epoch, swapped along). */
 static void schedule(struct engine *e, unsigned a, double dt_ns)
 {
     struct guest *g = e->guest;
@@ -241,19 +245,25 @@ static void schedule(struct engine *e, unsigned a, double dt_ns)
     if (nl < 2)
         return;
     double k = xpv_rng_poisson(&g->rng, e->s->guest_sched_per_s * nl * dt_ns / 1e9);
+    if (!(k > 0))
+        return;
+    for (unsigned i = 0; i < nl; i++)
+        g->dom[i] = domain(e, g->live[i]);
     for (double m = 0; m < k; m++) {
-        unsigned t = g->live[(unsigned)(xpv_rng_uniform(&g->rng) * nl) % nl];
+        unsigned x = (unsigned)(xpv_rng_uniform(&g->rng) * nl) % nl;
         bool cross = xpv_rng_uniform(&g->rng) < e->s->guest_sched_cross;
-        int d = domain(e, t);
         unsigned cand = 0;
         for (unsigned i = 0; i < nl; i++)
-            cand += g->live[i] != t && (domain(e, g->live[i]) != d) == cross;
+            cand += i != x && (g->dom[i] != g->dom[x]) == cross;
         if (!cand)
             continue;
         unsigned pick = (unsigned)(xpv_rng_uniform(&g->rng) * cand) % cand;
         for (unsigned i = 0; i < nl; i++)
-            if (g->live[i] != t && (domain(e, g->live[i]) != d) == cross && !pick--) {
-                swap_vcpus(e, a, t, g->live[i]);
+            if (i != x && (g->dom[i] != g->dom[x]) == cross && !pick--) {
+                swap_vcpus(e, a, g->live[x], g->live[i]);
+                int d = g->dom[x]; /* the domain is the vCPU's: it moves with it */
+                g->dom[x] = g->dom[i];
+                g->dom[i] = d;
                 break;
             }
     }

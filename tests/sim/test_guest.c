@@ -153,6 +153,30 @@ static void test_guest_numa_balancing(void **state)
     assert_true(xp.local_ratio > xp_off.local_ratio + 0.2);
 }
 
+static void test_scenario_keys(void **state)
+{
+    (void)state;
+    static const char text[] = "machine: opteron-8n\n"
+                               "guest_sched_per_s: 2.5\nguest_sched_cross: 0.25\n"
+                               "vms: [{name: a, host_nodes: [0, 1], numa_balancing: yes},\n"
+                               "      {name: b, host_nodes: [2]}, {name: c, host_nodes: [3]}]\n"
+                               "workloads:\n"
+                               "  - {preset: nas-cg, threads: 4, vm: a, runtime: jemalloc}\n"
+                               "  - {preset: memcached, threads: 2, vm: b, runtime: jvm}\n"
+                               "  - {preset: nas-cg, threads: 2, vm: c}\n";
+    struct xpv_error err = {0};
+    int rc = xpv_sim_scenario_parse(text, strlen(text), "keys.yaml", &sc, &err);
+    if (rc < 0)
+        fail_msg("%s", err.msg);
+    assert_true(sc.guest_sched_per_s == 2.5 && sc.guest_sched_cross == 0.25);
+    assert_true(sc.vms[0].numa_balancing && !sc.vms[1].numa_balancing);
+    assert_int_equal(sc.workloads[0].runtime, XPV_SIM_RT_ARENAS);
+    assert_int_equal(sc.workloads[1].runtime, XPV_SIM_RT_JVM);
+    assert_int_equal(sc.workloads[2].runtime, XPV_SIM_RT_NONE);
+    xpv_sim_scenario_defaults(&sc);
+    assert_true(sc.guest_sched_per_s == 0 && sc.guest_sched_cross == 0);
+}
+
 static void test_scenario_errors(void **state)
 {
     (void)state;
@@ -190,6 +214,7 @@ int main(void)
             cmocka_unit_test(test_jvm_relayout_at_collection),
             cmocka_unit_test(test_sched_domains),
             cmocka_unit_test(test_guest_numa_balancing),
+            cmocka_unit_test(test_scenario_keys),
             cmocka_unit_test(test_scenario_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
