@@ -88,6 +88,22 @@ static void test_arenas_reuse_in_place(void **state)
     assert_true(xpv_arenas.relayouts > 0);
 }
 
+/* An arena bound at thread start and first touch on the believed vNode told apart: the guest
+ * scheduler moves threads across vNodes (each move a real node change, nothing re-placed by
+ * the hypervisor); without a runtime a thread's re-allocations follow it to its new vNode,
+ * on arenas they go back to the arena it was bound to at start. */
+static void test_arenas_bound_at_thread_start(void **state)
+{
+    (void)state;
+    const char *keys = "guest_sched_per_s: 0.5\nguest_sched_cross: 1\n";
+    load("none", 2, "", keys);
+    struct xpv_sim_app_result none = run("vnuma");
+    load("arenas", 2, "", keys);
+    struct xpv_sim_app_result arenas = run("vnuma");
+    assert_true(none.guest_node_moves > 10 && arenas.guest_node_moves > 10);
+    assert_true(none.local_ratio > arenas.local_ratio + 0.1);
+}
+
 static void test_jvm_relayout_at_collection(void **state)
 {
     (void)state;
@@ -211,6 +227,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_arenas_reuse_in_place),
+            cmocka_unit_test(test_arenas_bound_at_thread_start),
             cmocka_unit_test(test_jvm_relayout_at_collection),
             cmocka_unit_test(test_sched_domains),
             cmocka_unit_test(test_guest_numa_balancing),
