@@ -80,6 +80,13 @@ static int make_xpv(struct xpv_policy *p)
 {
     return vm_mode(p, XPV_VM_XPV);
 }
+/* XPV for the guest kernel only: its first touch follows the record, its runtimes (arenas,
+ * a JVM's heap) are stock and keep their start-time layout (docs/sim.md, "Runtimes"). */
+static int make_xpv_os(struct xpv_policy *p)
+{
+    p->stock_runtimes = true;
+    return vm_mode(p, XPV_VM_XPV);
+}
 static int make_xpv_migrate(struct xpv_policy *p)
 {
     return vm_mode(p, XPV_VM_XPV_MIGRATE);
@@ -123,6 +130,7 @@ static const struct {
         {"xen-default", make_xen_default, VM},
         {"vnuma", make_vnuma, VM},
         {"vnuma-pinned", make_vnuma_pinned, VM},
+        {"xpv-os", make_xpv_os, VM},
         {"xpv", make_xpv, VM},
         {"xpv-migrate", make_xpv_migrate, VM},
         {"vnuma-hotplug", make_vnuma_hotplug, VM},

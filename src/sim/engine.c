@@ -148,6 +148,9 @@ static void alloc_into(struct engine *e, struct region *r, unsigned t, double pa
             r->pages[n] += pages * r->gpa[n];
         return;
     }
+    /* the runtime's arenas or heap reuse freed memory in place (guest.c) */
+    if (realloc && xpv__sim_runtime_realloc(e, r, t, pages))
+        return;
     if (a->in_vm && realloc && e->pol->vm_mode == XPV_VM_HV_FIRST_TOUCH) {
         double fault_ns = e->s->hv_fault_us * 1e3;
         double re = fault_ns > 0 ? fmin(pages, fmax(0, th->ft_budget_ns) / fault_ns) : pages;
@@ -458,7 +461,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     for (unsigned a = 0; a < e->nr_apps; a++)
         if (e->apps[a].in_vm)
             xen_extents(e, a);
-    return 0;
+    return xpv__sim_guest_setup(e, err);
 }
 
 static void teardown(struct engine *e)
@@ -469,6 +472,7 @@ static void teardown(struct engine *e)
         free(e->vms[v].record);
     }
     xpv_topo_free(e->host);
+    xpv__sim_guest_free(e);
     if (e->rg && e->nr_regions)
         free(e->rg[0].pages);
     free(e->gpa);
@@ -1248,6 +1252,8 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         }
         if (e.pol->vm_mode == XPV_VM_HV_FIRST_TOUCH)
             fault_budget(&e, dt);
+        if ((rc = xpv__sim_guest_epoch(&e, dt, err)) < 0)
+            goto out;
         churn(&e, dt);
         migrate(&e, dt, out);
         distributions(&e);
@@ -1304,6 +1310,7 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
     for (unsigned n = 0; n < e.N; n++)
         var += (out->mc_bytes[n] - mean) * (out->mc_bytes[n] - mean) / e.N;
     out->mc_imbalance = mean > 0 ? sqrt(var) / mean : 0;
+    xpv__sim_guest_results(&e, out);
     if (progress)
         progress(arg, 1);
 out:

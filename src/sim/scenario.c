@@ -56,6 +56,13 @@
  *     page: 4k | 2m                     every region's page size (2m: memory backed by
  *                                       transparent huge pages, THP "always"); default: the
  *                                       preset's (4k), or each region's own
+ *     runtime: none | arenas | jemalloc | jvm   only with `vm`: the runtime its memory
+ *                                       goes through in the guest (docs/sim.md, "Inside
+ *                                       the guest"): none, every re-allocation from the
+ *                                       guest kernel; arenas (jemalloc: the same), per-node
+ *                                       arenas bound at thread start reusing freed memory
+ *                                       in place; jvm, an eden laid out per node at start,
+ *                                       collected every 1 / churn_per_s s; default none
  *   or a custom workload, without `preset`:
  *     name: STRING                      default "workloadI" (I: its index)
  *     threads, placement (default spread), membind, start_s, work_scale, page, vm,
@@ -87,6 +94,19 @@
  *       weights: {REGION: NUMBER in [0, 1e9], ...}   region names of this workload,
  *                                       normalised to sum 1 (they must not sum to 0);
  *                                       required unless the workload has one region
+ *   vms: 1..8 of                        virtual machines (docs/sim.md, "Virtual machines")
+ *     name: STRING (< 32 chars)         required, distinct
+ *     host_nodes: [NODE, ...]           required; the host node of each vNode (1..8)
+ *     numa_balancing: yes | no          the guest runs NUMA balancing on the topology it
+ *                                       has (believed vNodes, or XPV's effective nodes);
+ *                                       default no
+ *   events: 0..32 of {at_s, vm, to: [NODE per vNode], move_memory: yes | no}
+ *   xpv_update_us, hv_fault_us, hotplug_ms, balance_s: NUMBER >= 0; hv_fault_budget in [0, 1]
+ *   guest_sched_per_s: NUMBER in [0, 1000]  the guest scheduler's migrations per running
+ *                                       vCPU thread and second; default 0 (none)
+ *   guest_sched_cross: NUMBER in [0, 1] the share of them that cross the guest's scheduling
+ *                                       domains (believed vNodes, or effective nodes under
+ *                                       XPV); default 0
  */
 #include <errno.h>
 #include <math.h>
@@ -709,7 +729,7 @@ static int parse_node_list(struct ctx *c, const struct node *v, const char *path
 /* vms: [{name, host_nodes: [NODE per vNode]}] */
 static int parse_vms(struct ctx *c, const struct node *v, struct xpv_sim_scenario *s)
 {
-    static const char *const keys[] = {"name", "host_nodes", NULL};
+    static const char *const keys[] = {"name", "host_nodes", "numa_balancing", NULL};
     int rc = check_seq(c, v, "vms", "VM mappings", 1, XPV_SIM_MAX_VMS);
     if (rc)
         return rc;
@@ -734,6 +754,15 @@ static int parse_vms(struct ctx *c, const struct node *v, struct xpv_sim_scenari
         key_path(p, path, "host_nodes");
         if ((rc = parse_node_list(c, hosts, p, XPV_SIM_MAX_VNODES, vm->host_node, &vm->nr_vnodes)))
             return rc;
+        const struct node *nb = get(c, x, "numa_balancing");
+        if (nb) { /* the guest's own NUMA balancing (src/sim/guest.c) */
+            static const char *const yn[] = {"no", "yes", NULL};
+            int b = 0;
+            key_path(p, path, "numa_balancing");
+            if ((rc = get_enum(c, nb, p, yn, &b)))
+                return rc;
+            vm->numa_balancing = b == 1;
+        }
         s->nr_vms++;
     }
     return 0;
@@ -1020,7 +1049,7 @@ static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
 {
     static const char *const keys[] = {
             "preset",  "name",   "threads", "placement",   "membind", "start_s", "work_scale",
-            "regions", "phases", "vm",      "churn_per_s", "page",    NULL};
+            "regions", "phases", "vm",      "churn_per_s", "page",    "runtime", NULL};
     char path[PATH_LEN], p[PATH_LEN];
     index_path(path, "workloads", idx);
     int rc = check_map(c, v, path, "a workload mapping", keys);
@@ -1086,6 +1115,19 @@ static int parse_workload(struct ctx *c, const struct node *v, unsigned idx,
         if ((rc = vm_by_name(c, vm, p, c->scenario, &w->vm)))
             return rc;
         w->in_vm = true;
+    }
+    const struct node *rt = get(c, v, "runtime");
+    if (rt) { /* the runtime its memory goes through in the guest (src/sim/guest.c) */
+        static const char *const rts[] = {"none", "arenas", "jemalloc", "jvm", NULL};
+        int k = 0;
+        key_path(p, path, "runtime");
+        if ((rc = get_enum(c, rt, p, rts, &k)))
+            return rc;
+        if (!w->in_vm)
+            return fail(c, rt->line, p,
+                        "expected 'runtime' on a workload in a VM (with 'vm: NAME'), found it "
+                        "on a native workload, whose topology never changes");
+        w->runtime = k == 0 ? XPV_SIM_RT_NONE : k == 3 ? XPV_SIM_RT_JVM : XPV_SIM_RT_ARENAS;
     }
     double scale = 1;
     const struct node *churn = get(c, v, "churn_per_s");
@@ -1167,12 +1209,25 @@ static void default_name(const char *file, char *out, size_t size)
 
 static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario *s)
 {
-    static const char *const keys[] = {
-            "name",        "seed",         "machine",   "epoch_ms",
-            "max_seconds", "migrate_gbps", "policies",  "baseline",
-            "workloads",   "vms",          "events",    "xpv_update_us",
-            "hv_fault_us", "hotplug_ms",   "balance_s", "hv_fault_budget",
-            NULL};
+    static const char *const keys[] = {"name",
+                                       "seed",
+                                       "machine",
+                                       "epoch_ms",
+                                       "max_seconds",
+                                       "migrate_gbps",
+                                       "policies",
+                                       "baseline",
+                                       "workloads",
+                                       "vms",
+                                       "events",
+                                       "xpv_update_us",
+                                       "hv_fault_us",
+                                       "hotplug_ms",
+                                       "balance_s",
+                                       "hv_fault_budget",
+                                       "guest_sched_per_s",
+                                       "guest_sched_cross",
+                                       NULL};
     if (!root)
         return fail(c, 1, "", "expected a mapping of scenario keys, found nothing");
     int rc = check_map(c, root, "", "a mapping of scenario keys", keys);
@@ -1195,7 +1250,11 @@ static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario 
         (rc = get_num_key(c, root, "", "hv_fault_us", 0, true, 1e6, true, &s->hv_fault_us)) ||
         (rc = get_num_key(c, root, "", "hv_fault_budget", 0, true, 1, true, &s->hv_fault_budget)) ||
         (rc = get_num_key(c, root, "", "hotplug_ms", 0, true, 1e6, true, &s->hotplug_ms)) ||
-        (rc = get_num_key(c, root, "", "balance_s", 0, true, 1e6, true, &s->balance_s)))
+        (rc = get_num_key(c, root, "", "balance_s", 0, true, 1e6, true, &s->balance_s)) ||
+        (rc = get_num_key(c, root, "", "guest_sched_per_s", 0, true, 1000, true,
+                          &s->guest_sched_per_s)) ||
+        (rc = get_num_key(c, root, "", "guest_sched_cross", 0, true, 1, true,
+                          &s->guest_sched_cross)))
         return rc;
     if ((rc = get_num_key(c, root, "", "epoch_ms", 0, false, 100, true, &s->epoch_ms)) ||
         (rc = get_num_key(c, root, "", "max_seconds", 0, false, HUGE_VAL, false,

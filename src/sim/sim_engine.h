@@ -117,6 +117,7 @@ struct engine {
     double *period_dram; /* [N*N] DRAM accesses since the last decision */
     double period_reads, period_writes;
     unsigned long iterations; /* of the fixed point, over the run */
+    struct guest *guest;      /* the guest layers: runtimes, scheduler (guest.c) */
 };
 
 /* Queue a page migration (executed at migrate_gbps, its traffic part of the load). */
@@ -127,5 +128,16 @@ void xpv__sim_publish_vm(struct engine *e, unsigned v, bool charge);
 int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struct xpv_error *err);
 /* One round of the hypervisor's load balancer (vm.c). */
 int xpv__sim_balance(struct engine *e, struct xpv_error *err);
+
+/* The guest layers (guest.c): runtimes (arenas, a JVM's heap), the guest scheduler, guest
+ * NUMA balancing. */
+int xpv__sim_guest_setup(struct engine *e, struct xpv_error *err);
+void xpv__sim_guest_free(struct engine *e);
+/* A re-allocation of `pages` of region r by thread t through its runtime: true when the
+ * runtime placed them (reused in place), false to let the guest kernel place them. */
+bool xpv__sim_runtime_realloc(struct engine *e, struct region *r, unsigned t, double pages);
+/* One epoch of the guest layers: collections, the scheduler's migrations, NUMA balancing. */
+int xpv__sim_guest_epoch(struct engine *e, double dt_ns, struct xpv_error *err);
+void xpv__sim_guest_results(const struct engine *e, struct xpv_sim_result *out);
 
 #endif

@@ -5,7 +5,8 @@
  *     with LINE within the input;
  *   - a success whose scenario breaks what the reader promises (ranges, counts, baseline
  *     among the policies, phase weights summing to 1, node masks within the machine, the
- *     simulated work within XPV_SIM_MAX_EPOCHS and XPV_SIM_MAX_THREAD_EPOCHS).
+ *     simulated work within XPV_SIM_MAX_EPOCHS and XPV_SIM_MAX_THREAD_EPOCHS, a runtime only
+ *     on a workload in a VM, the guest scheduler's keys in range).
  * Leaks and out-of-bounds accesses are ASan's.
  */
 #include <errno.h>
@@ -42,6 +43,10 @@ static void check_workload(const struct xpv_sim_workload_spec *w, unsigned nr_no
     CHECK(w->start_s >= 0 && isfinite(w->start_s));
     CHECK(w->nr_regions >= 1 && w->nr_regions <= XPV_SIM_MAX_REGIONS);
     CHECK(w->nr_phases >= 1 && w->nr_phases <= XPV_SIM_MAX_PHASES);
+    /* a runtime only in a VM (the guest layers, src/sim/guest.c) */
+    CHECK(w->runtime == XPV_SIM_RT_NONE || w->runtime == XPV_SIM_RT_ARENAS ||
+          w->runtime == XPV_SIM_RT_JVM);
+    CHECK(w->in_vm || w->runtime == XPV_SIM_RT_NONE);
     for (unsigned r = 0; r < w->nr_regions; r++) {
         const struct xpv_sim_region_spec *g = &w->regions[r];
         CHECK(terminated(g->name, sizeof(g->name)));
@@ -79,6 +84,8 @@ static void check_scenario(const struct xpv_sim_scenario *s)
         threads += s->workloads[i].nr_threads;
     CHECK(epochs <= XPV_SIM_MAX_EPOCHS && epochs * threads <= XPV_SIM_MAX_THREAD_EPOCHS);
     CHECK(s->migrate_gbps > 0 && isfinite(s->migrate_gbps));
+    CHECK(s->guest_sched_per_s >= 0 && s->guest_sched_per_s <= 1000);
+    CHECK(s->guest_sched_cross >= 0 && s->guest_sched_cross <= 1);
     CHECK(s->machine.nr_nodes >= 1 && s->machine.nr_nodes <= XPV_SIM_MAX_NODES);
     CHECK(s->nr_policies >= 1 && s->nr_policies <= XPV_SIM_MAX_POLICIES);
     bool baseline = false;

@@ -438,7 +438,8 @@ struct bad {
 #define PH   "    phases:\n      - {work_m: 1, weights: {a: 1, b: 1}}\n"
 #define TOP_KEYS                                                                                   \
     "name, seed, machine, epoch_ms, max_seconds, migrate_gbps, policies, baseline, workloads, "    \
-    "vms, events, xpv_update_us, hv_fault_us, hotplug_ms, balance_s, hv_fault_budget"
+    "vms, events, xpv_update_us, hv_fault_us, hotplug_ms, balance_s, hv_fault_budget, "            \
+    "guest_sched_per_s, guest_sched_cross"
 
 static const struct bad bad[] = {
         /* top level */
@@ -535,7 +536,8 @@ static const struct bad bad[] = {
          "t.yaml:2: workloads[0]: expected a workload mapping, found 'nas-cg'"},
         {"machine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    thread: 4\n",
          "t.yaml:4: workloads[0]: unknown key 'thread' (expected one of: preset, name, threads, "
-         "placement, membind, start_s, work_scale, regions, phases, vm, churn_per_s, page)"},
+         "placement, membind, start_s, work_scale, regions, phases, vm, churn_per_s, page, "
+         "runtime)"},
         {"machine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    threads: 4\n    page: 4m\n",
          "t.yaml:5: workloads[0].page: expected '4k' or '2m', found '4m'"},
         {"machine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    threads: 4\n    membind: "

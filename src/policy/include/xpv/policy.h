@@ -158,6 +158,10 @@ struct xpv_policy {
     /* It re-places VMs itself (XPV_ACT_MOVE_VNODE): the platform's own hypervisor load
      * balancer (xpv_vm_balance) stays off. */
     bool places_vms;
+    /* An XPV mode whose guest kernel follows the record but whose runtimes are stock
+     * (`xpv-os`): allocator arenas and a JVM's heap keep the layout they made at start
+     * (the simulator's runtime layer, src/sim/guest.c). false: runtimes follow too. */
+    bool stock_runtimes;
     void *state;
     int (*decide)(struct xpv_policy *p, const struct xpv_pol_view *v,
                   const struct xpv_pol_sample *samples, unsigned nr_samples,

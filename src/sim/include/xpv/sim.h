@@ -162,6 +162,15 @@ struct xpv_sim_phase_spec {
 
 enum xpv_sim_placement { XPV_SIM_SPREAD, XPV_SIM_PACK, XPV_SIM_NODES };
 
+/* The runtime a workload in a VM allocates through (docs/sim.md, "Runtimes in the guest"):
+ *   NONE:   every re-allocation is a fresh page from the guest kernel (its first touch);
+ *   ARENAS: per-node allocator arenas (jemalloc's, per node) bound at thread start; freed
+ *           memory is reused from the arena in place; re-bound only under `xpv`;
+ *   JVM:    a generational heap whose eden is laid out per believed node at start, refilled
+ *           in place, collected every 1 / churn seconds; re-laid out at a collection only
+ *           under `xpv` (HotSpot's os::numa_topology_changed()). */
+enum xpv_sim_runtime { XPV_SIM_RT_NONE, XPV_SIM_RT_ARENAS, XPV_SIM_RT_JVM };
+
 struct xpv_sim_workload_spec {
     char name[64];
     unsigned nr_threads;
@@ -169,8 +178,9 @@ struct xpv_sim_workload_spec {
     uint64_t nodes_mask;   /* XPV_SIM_NODES: the nodes to spread over */
     uint64_t membind_mask; /* nonzero: memory only on these nodes (numactl --membind) */
     double start_s;
-    bool in_vm;  /* runs inside VM vm: one thread per vCPU */
-    unsigned vm; /* index into the scenario's vms */
+    bool in_vm;                   /* runs inside VM vm: one thread per vCPU */
+    unsigned vm;                  /* index into the scenario's vms */
+    enum xpv_sim_runtime runtime; /* in a VM: the runtime its memory goes through */
     unsigned nr_regions;
     struct xpv_sim_region_spec regions[XPV_SIM_MAX_REGIONS];
     unsigned nr_phases;
@@ -183,6 +193,7 @@ struct xpv_sim_vm_spec {
     char name[32];
     unsigned nr_vnodes;
     unsigned host_node[XPV_SIM_MAX_VNODES];
+    bool numa_balancing; /* the guest runs NUMA balancing on the topology it has */
 };
 
 /* The hypervisor re-places a VM at at_s: vNode v's vCPUs move to host node to[v]; with
@@ -221,6 +232,13 @@ struct xpv_sim_scenario {
      * token bucket a second deep); past it, freed pages are left mapped and the guest reuses
      * them where they are. Default 0.03. */
     double hv_fault_budget;
+
+    /* The guest scheduler (src/sim/guest.c): each running vCPU thread of a VM migrates to
+     * another vCPU of its VM guest_sched_per_s times a second (0: never, the default);
+     * guest_sched_cross of those cross the guest's scheduling domains (default 0), the rest
+     * stay within the thread's domain. Domains: the believed vNodes (static vNUMA) or the
+     * effective nodes (XPV). */
+    double guest_sched_per_s, guest_sched_cross;
 };
 
 /* Defaults for every field a scenario may omit. */
@@ -258,6 +276,10 @@ struct xpv_sim_app_result {
 
     /* Moves of its threads (a VM's vCPU threads) to another node the policy ordered. */
     unsigned long thread_moves;
+    /* In a VM: the guest scheduler's migrations of its threads among vCPUs, and of those the
+     * ones that changed the host node the thread runs on; re-layouts of its runtime (an
+     * arena re-bound or an eden moved at a collection, per thread). */
+    unsigned long guest_moves, guest_node_moves, relayouts;
 };
 
 struct xpv_sim_result {
