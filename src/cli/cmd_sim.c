@@ -1,8 +1,9 @@
 /*
  * cmd_sim.c — `xpv sim [SCENARIO]`: run a scenario under each of its policies and report
  * (table, or --json on stdout; --json-out FILE; --out DIR with CSV and gnuplot plots). Without
- * a scenario it runs the built-in default, sim/default.yaml (compiled in): five VMs re-placed
- * while they run, under the ten VM policies.
+ * a scenario it runs the built-in default, sim/default.yaml (compiled in): labelled cases, one
+ * per class of VM re-placement, under the ten VM policies; per case a headline line (headline.c)
+ * before its table, and a summary line.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,34 +24,40 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xpv sim [SCENARIO.yaml|.json] [--json] [--json-out FILE] [--out DIR]\n"
-               "               [--policy NAME]... [--seed N] [--quiet] [--list]\n"
-               "       xpv sim --characterize [MACHINE] [--json] [--json-out FILE]\n\n"
-               "Simulate NUMA policies on a machine model with memory-controller and interconnect\n"
-               "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, five VMs on the\n"
-               "4-socket Opteron re-placed by the hypervisor while they run, under Xen's default,\n"
-               "static vNUMA, pinned vNUMA, XPV, XPV with page migration, vCPU hotplug,\n"
-               "hypervisor first-touch, Carrefour in the hypervisor and in XPV guests, and\n"
-               "Linux NUMA balancing on a KVM host.\n\n"
-               "  --json           print the results as JSON on stdout instead of the table\n"
-               "  --json-out FILE  also write the results as JSON into FILE (- for stdout; the\n"
-               "                   old spelling --json FILE still works, with a warning)\n"
-               "  --out DIR        also write CSV files and gnuplot plots (PNG) into DIR\n"
-               "  --policy NAME    run only this policy (repeatable; replaces the scenario's):\n"
-               "                   a VM policy when the scenario runs VMs, a native one when\n"
-               "                   not (hostd: both; the other kind exits 2)\n"
-               "  --seed N         override the scenario's seed\n"
-               "  --quiet          no progress bar (it is shown only on a terminal anyway)\n"
-               "  --characterize [MACHINE]\n"
-               "                   characterise a machine preset (default opteron-8n) with every\n"
-               "                   workload preset, on the engine: one thread's slowdown with all\n"
-               "                   its memory 1 and 2 hops away, one node's cores loading their\n"
-               "                   own controller (latency / idle, bandwidth / peak), and\n"
-               "                   first-touch against interleave with a thread per core\n"
-               "  --list           list machine presets, workload presets and policies (hostd\n"
-               "                   is the host daemon's own placement code, numad a model of\n"
-               "                   numad(8))\n"
-               "  -h, --help       show this help\n");
+    fprintf(f,
+            "usage: xpv sim [SCENARIO.yaml|.json] [--json] [--json-out FILE] [--out DIR]\n"
+            "               [--policy NAME]... [--seed N] [--quiet] [--list]\n"
+            "       xpv sim --characterize [MACHINE] [--json] [--json-out FILE]\n\n"
+            "Simulate NUMA policies on a machine model with memory-controller and interconnect\n"
+            "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, one case per class\n"
+            "of VM re-placement on the 4-socket Opteron, under Xen's default, static vNUMA,\n"
+            "pinned vNUMA, XPV, XPV with page migration, vCPU hotplug, hypervisor\n"
+            "first-touch, Carrefour in the hypervisor and in XPV guests, and Linux NUMA\n"
+            "balancing on a KVM host. Each case prints a headline (what the move cost static\n"
+            "vNUMA against pinned placement, the share of it each xpv* policy recovered), then\n"
+            "its table; a summary line ends the run.\n\n"
+            "  --json           print the results as JSON on stdout instead of the table\n"
+            "  --json-out FILE  also write the results as JSON into FILE (- for stdout; the\n"
+            "                   old spelling --json FILE still works, with a warning)\n"
+            "  --out DIR        also write CSV files and gnuplot plots (PNG) into DIR: per case\n"
+            "                   the local-access ratio around its moves, and a case's\n"
+            "                   churn x residency sweep (re-runs: slower)\n"
+            "  --policy NAME    run only this policy (repeatable; replaces the scenario's):\n"
+            "                   a VM policy when the scenario runs VMs, a native one when\n"
+            "                   not (hostd: both; the other kind exits 2)\n"
+            "  --seed N         override the scenario's seed\n"
+            "  --quiet          no progress bar (on a terminal), no line per finished case\n"
+            "                   (otherwise)\n"
+            "  --characterize [MACHINE]\n"
+            "                   characterise a machine preset (default opteron-8n) with every\n"
+            "                   workload preset, on the engine: one thread's slowdown with all\n"
+            "                   its memory 1 and 2 hops away, one node's cores loading their\n"
+            "                   own controller (latency / idle, bandwidth / peak), and\n"
+            "                   first-touch against interleave with a thread per core\n"
+            "  --list           list machine presets, workload presets and policies (hostd\n"
+            "                   is the host daemon's own placement code, numad a model of\n"
+            "                   numad(8))\n"
+            "  -h, --help       show this help\n");
 }
 
 static void list_all(void)
@@ -426,8 +433,8 @@ static int write_sweep(const char *dir, const struct xpv_sim_suite *su,
             if (show)
                 fprintf(stderr, "\rsweep: churn %g/s, residency %g s   ", w->churn_per_s[ci],
                         w->residency_s[ri]);
-            if ((rc = xpv_sim_sweep_scenario(c, w->churn_per_s[ci], w->residency_s[ri], &s,
-                                             err)) < 0)
+            if ((rc = xpv_sim_sweep_scenario(c, w->churn_per_s[ci], w->residency_s[ri], &s, err)) <
+                0)
                 break;
             double t[XPV_SIM_MAX_POLICIES + 2];
             const char *runs[XPV_SIM_MAX_POLICIES + 2] = {"vnuma", "vnuma-pinned"};
@@ -472,8 +479,8 @@ static int write_sweep(const char *dir, const struct xpv_sim_suite *su,
         }
         rc = xpv_sim_write_series(dir, stem, title, "residency (s)",
                                   p == np ? "completion time ratio" : "recovered (%)",
-                                  w->residency_s, nrs, names, y + (size_t)p * nc * nrs, nc, NULL,
-                                  0, err);
+                                  w->residency_s, nrs, names, y + (size_t)p * nc * nrs, nc, NULL, 0,
+                                  err);
     }
     free(y);
     return rc;
@@ -531,8 +538,8 @@ static int run_suite(struct xpv_sim_suite *su, const char *const *only, unsigned
             goto done;
         }
         for (unsigned i = 0; i < s->nr_policies; i++) {
-            struct bar b = {s->policies[i], i, s->nr_policies, -1,
-                            su->labelled ? c->name : NULL, k, su->nr_cases};
+            struct bar b = {s->policies[i], i, s->nr_policies, -1, su->labelled ? c->name : NULL, k,
+                            su->nr_cases};
             rc = xpv_sim_run(s, s->policies[i], &res[k][i], show ? progress : NULL, &b, &err);
             if (rc < 0) {
                 if (su->labelled)

@@ -425,8 +425,7 @@ int xpv_sim_write_json_suite(const char *path, const struct xpv_sim_suite *su,
     if (!su->labelled)
         return xpv_sim_write_json(path, &su->cases[0].s, r[0], su->cases[0].s.nr_policies, err);
     const struct xpv_sim_scenario *s0 = &su->cases[0].s;
-    json_t *root = json_object(), *cases = json_array(), *rows = json_array(),
-           *hp = json_array();
+    json_t *root = json_object(), *cases = json_array(), *rows = json_array(), *hp = json_array();
     bool ok = root && cases && rows && hp;
     struct xpv_sim_headline_in *h = calloc(su->nr_cases, sizeof(*h));
     ok = ok && h;
@@ -455,8 +454,8 @@ int xpv_sim_write_json_suite(const char *path, const struct xpv_sim_suite *su,
             break;
         }
         double x;
-        bool costly = h[i].have_base && xpv_sim_recovery(h[i].t_vnuma, h[i].t_pinned, 0,
-                                                         NULL) != XPV_SIM_NO_DATA;
+        bool costly = h[i].have_base &&
+                      xpv_sim_recovery(h[i].t_vnuma, h[i].t_pinned, 0, NULL) != XPV_SIM_NO_DATA;
         jset(o, "case", json_string(c->name), &ok);
         jset(o, "vm", c->has_vm ? json_string(c->s.vms[c->vm].name) : json_null(), &ok);
         jset(o, "headline", json_string(xpv_sim_headline(line, sizeof(line), &h[i])), &ok);
@@ -1044,8 +1043,9 @@ int xpv_sim_write_series(const char *dir, const char *stem, const char *title, c
     fputs("\"\nset key outside right top\nset grid\n", o.f);
     for (unsigned i = 0; i < nmarks; i++)
         if (isfinite(marks[i]))
-            fprintf(o.f, "set arrow from %.9g, graph 0 to %.9g, graph 1 nohead dt 2 lc rgb "
-                         "\"#888888\"\n",
+            fprintf(o.f,
+                    "set arrow from %.9g, graph 0 to %.9g, graph 1 nohead dt 2 lc rgb "
+                    "\"#888888\"\n",
                     marks[i], marks[i]);
     fputs("plot ", o.f);
     for (unsigned i = 0; i < nr; i++) {

@@ -87,6 +87,32 @@
  *       weights: {REGION: NUMBER in [0, 1e9], ...}   region names of this workload,
  *                                       normalised to sum 1 (they must not sum to 0);
  *                                       required unless the workload has one region
+ *   vms: [{name: STRING, host_nodes: [NODE per vNode]}, ...]   1..8 VMs (workloads' `vm`)
+ *   events: [{at_s, vm, to: [NODE per vNode], move_memory: yes|no}, ...]   in time order
+ *   xpv_update_us, hv_fault_us, hv_fault_budget, hotplug_ms, balance_s: NUMBERs (xpv/sim.h)
+ *
+ * Labelled cases (read by xpv_sim_suite_parse; xpv_sim_scenario_parse refuses them):
+ *   cases: [CASE, ...]                  1..16 (XPV_SIM_MAX_CASES); each case is the file's
+ *                                       scenario with its own keys replacing the file's:
+ *     name: STRING (< 64 chars)         required: the case's label, distinct (the scenario's
+ *                                       name stays the file's)
+ *     vm: VM                            the VM its headline measures; default: the VM of its
+ *                                       first event, else its first VM
+ *     sweep: {churn_per_s: [N in [0, 100], ...], residency_s: [N in (0, 1e6], ...]}
+ *                                       1..8 values each: with --out, the case re-run with
+ *                                       its VM's turned-over regions at each rate and its
+ *                                       first event repeated every residency_s (there and
+ *                                       back); needs an event moving the VM and a turned-over
+ *                                       region (xpv_sim_sweep_scenario)
+ *     and any scenario key above but `cases` and `headline` (vms, workloads, events,
+ *     policies, machine, max_seconds, ...): a case that sets `workloads` replaces the file's
+ *     list whole, it does not add to it. Keys the case does not set are the file's, so the
+ *     file's top level needs only what its cases share (`machine` still required in one of
+ *     them). Messages about a case name it: "f.yaml:12: cases[1].workloads[0].threads: ...";
+ *     the line is where the offending value is, in the case or in the shared top level.
+ *   headline: [POLICY, ...]             the policies each case's headline names (each run by
+ *                                       some case); default: every policy whose name starts
+ *                                       with "xpv", in the order they run
  */
 #include <errno.h>
 #include <math.h>
@@ -1178,12 +1204,11 @@ static void default_name(const char *file, char *out, size_t size)
 }
 
 /* The scenario's keys; a case may hold each but `cases` and `headline` (the file's own). */
-static const char *const keys[] = {
-        "name",        "seed",         "machine",   "epoch_ms",
-        "max_seconds", "migrate_gbps", "policies",  "baseline",
-        "workloads",   "vms",          "events",    "xpv_update_us",
-        "hv_fault_us", "hotplug_ms",   "balance_s", "hv_fault_budget",
-        "cases",       "headline",     NULL};
+static const char *const keys[] = {"name",        "seed",         "machine",   "epoch_ms",
+                                   "max_seconds", "migrate_gbps", "policies",  "baseline",
+                                   "workloads",   "vms",          "events",    "xpv_update_us",
+                                   "hv_fault_us", "hotplug_ms",   "balance_s", "hv_fault_budget",
+                                   "cases",       "headline",     NULL};
 
 static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario *s)
 {
@@ -1445,11 +1470,15 @@ static int parse_sweep(struct ctx *c, const struct node *v, struct xpv_sim_case 
             turned |= w->regions[j].lifetime == XPV_SIM_TURNOVER;
     }
     if (!moved)
-        return fail(c, v->line, "sweep", "expected a case with an event moving VM %s (the "
-                    "sweep repeats it), found none", k->s.vms[k->vm].name);
+        return fail(c, v->line, "sweep",
+                    "expected a case with an event moving VM %s (the "
+                    "sweep repeats it), found none",
+                    k->s.vms[k->vm].name);
     if (!turned)
-        return fail(c, v->line, "sweep", "expected VM %s to run a workload with turned-over "
-                    "regions (the sweep sets their churn), found none", k->s.vms[k->vm].name);
+        return fail(c, v->line, "sweep",
+                    "expected VM %s to run a workload with turned-over "
+                    "regions (the sweep sets their churn), found none",
+                    k->s.vms[k->vm].name);
     k->has_sweep = true;
     return 0;
 }
@@ -1529,8 +1558,10 @@ static int walk_suite(struct ctx *c, const struct node *root, const char *file,
                 return rc;
             for (unsigned j = 0; j < i; j++)
                 if (!strcmp(out->cases[j].name, out->cases[i].name))
-                    return fail(c, get(c, x, "name")->line, "", "cases[%u].name: expected a "
-                                "label not used before, found '%s'", i, out->cases[i].name);
+                    return fail(c, get(c, x, "name")->line, "",
+                                "cases[%u].name: expected a "
+                                "label not used before, found '%s'",
+                                i, out->cases[i].name);
         }
     }
     return hl ? parse_headline(c, hl, out) : 0;

@@ -121,8 +121,8 @@ static void fuzz_suite(const uint8_t *data, size_t size)
             CHECK(strcmp(su.cases[j].name, c->name) != 0);
         for (unsigned a = 0; c->has_sweep && a < c->sweep.nr_churn; a++)
             for (unsigned b = 0; b < c->sweep.nr_residency; b++) {
-                CHECK(xpv_sim_sweep_scenario(c, c->sweep.churn_per_s[a],
-                                             c->sweep.residency_s[b], &sw, &err) == 0);
+                CHECK(xpv_sim_sweep_scenario(c, c->sweep.churn_per_s[a], c->sweep.residency_s[b],
+                                             &sw, &err) == 0);
                 CHECK(sw.nr_events >= 1 && sw.nr_events <= XPV_SIM_MAX_EVENTS);
                 for (unsigned e = 1; e < sw.nr_events; e++)
                     CHECK(sw.events[e - 1].at_s <= sw.events[e].at_s);

@@ -48,8 +48,8 @@ static void test_recovery(void **state)
 
 static struct xpv_sim_headline_in hl(const char *label, double v, double p, unsigned nr, ...)
 {
-    struct xpv_sim_headline_in h = {.vm = "vm-a", .label = label, .have_base = true,
-                                    .t_vnuma = v, .t_pinned = p, .nr = nr};
+    struct xpv_sim_headline_in h = {
+            .vm = "vm-a", .label = label, .have_base = true, .t_vnuma = v, .t_pinned = p, .nr = nr};
     va_list ap;
     va_start(ap, nr);
     for (unsigned i = 0; i < nr; i++) {
@@ -112,10 +112,10 @@ static void test_summary(void **state)
     (void)state;
     char b[512];
     struct xpv_sim_headline_in h[4];
-    h[0] = hl("a", 16, 10, 2, "xpv-os", 13.0, "xpv", 10.0);   /* cost 6: xpv-os 3, xpv 6 */
-    h[1] = hl("b", 12, 10, 2, "xpv-os", 13.0, "xpv", 11.0);   /* cost 2: xpv-os -1, xpv 1 */
+    h[0] = hl("a", 16, 10, 2, "xpv-os", 13.0, "xpv", 10.0); /* cost 6: xpv-os 3, xpv 6 */
+    h[1] = hl("b", 12, 10, 2, "xpv-os", 13.0, "xpv", 11.0); /* cost 2: xpv-os -1, xpv 1 */
     h[2] = hl("c", 10, 10, 2, "xpv-os", 10.0, "xpv", 10.5); /* nothing; xpv slower */
-    h[3] = hl("d", 16, 10, 0);                            /* no policy ran */
+    h[3] = hl("d", 16, 10, 0);                              /* no policy ran */
     h[3].have_base = false;
     /* xpv-os: (3 - 1) / 8 = 25 %; xpv: 7 / 8 = 88 % (87.5 rounds away from zero) */
     assert_string_equal(xpv_sim_headline_summary(b, sizeof(b), h, 4),

@@ -253,8 +253,8 @@ int xpv_sim_scenario_parse(const char *text, size_t len, const char *name,
  * workloads and events; any scenario key in a case replaces the file's). A file without
  * `cases:` is a suite of one unlabelled case.
  */
-#define XPV_SIM_MAX_CASES    16
-#define XPV_SIM_MAX_SWEEP    8 /* values per sweep axis */
+#define XPV_SIM_MAX_CASES 16
+#define XPV_SIM_MAX_SWEEP 8 /* values per sweep axis */
 
 /* A sweep of one case (`sweep:` in it): its headline VM's turned-over regions churned at each
  * rate, and its first event repeated every residency_s seconds (the VM moved there, back,
@@ -275,8 +275,8 @@ struct xpv_sim_case {
 };
 
 struct xpv_sim_suite {
-    unsigned nr_cases;    /* >= 1 */
-    bool labelled;        /* the file has `cases:` */
+    unsigned nr_cases;          /* >= 1 */
+    bool labelled;              /* the file has `cases:` */
     struct xpv_sim_case *cases; /* [nr_cases], malloc'd: release with xpv_sim_suite_free */
     /* The policies the headlines name (`headline:`); 0: every policy of a case whose name
      * starts with "xpv" */
