@@ -137,6 +137,10 @@ char *xpv_sim_headline_summary(char *buf, size_t size, const struct xpv_sim_head
         }
     }
     put(buf, size, &o, "summary over %u case%s: ", nr, nr == 1 ? "" : "s");
+    if (!costly && !none && !gain) {
+        put(buf, size, &o, "no headline (it needs vnuma and vnuma-pinned among the policies)");
+        return buf;
+    }
     if (!costly) {
         put(buf, size, &o, "re-placement costs static vNUMA nothing in any case");
     } else {

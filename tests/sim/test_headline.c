@@ -128,6 +128,11 @@ static void test_summary(void **state)
                         "summary over 1 case: re-placement costs static vNUMA nothing in any "
                         "case, gains in 1; xpv has nothing to recover, slower than static "
                         "vNUMA in 0 of 1");
+    /* no case ran vnuma and vnuma-pinned: no figures at all, not "costs nothing" */
+    h[0].have_base = h[1].have_base = false;
+    assert_string_equal(xpv_sim_headline_summary(b, sizeof(b), h, 2),
+                        "summary over 2 cases: no headline (it needs vnuma and vnuma-pinned "
+                        "among the policies)");
     h[0] = hl("a", 16, 10, 1, "xpv", 17.0);
     assert_string_equal(xpv_sim_headline_summary(b, sizeof(b), h, 1),
                         "summary over 1 case: re-placement costs static vNUMA 1.60x in 1; xpv "
