@@ -1,16 +1,19 @@
 /*
  * cmd_sim.c — `xpv sim [SCENARIO]`: run a scenario under each of its policies and report
  * (table, or --json on stdout; --json-out FILE; --out DIR with CSV and gnuplot plots). Without
- * a scenario it runs the built-in default, sim/default.yaml (compiled in): five VMs re-placed
- * while they run, under the ten VM policies.
+ * a scenario it runs the built-in default, sim/default.yaml (compiled in): labelled cases, one
+ * per class of VM re-placement, under the ten VM policies; per case a headline line (headline.c)
+ * before its table, and a summary line.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -21,34 +24,40 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: xpv sim [SCENARIO.yaml|.json] [--json] [--json-out FILE] [--out DIR]\n"
-               "               [--policy NAME]... [--seed N] [--quiet] [--list]\n"
-               "       xpv sim --characterize [MACHINE] [--json] [--json-out FILE]\n\n"
-               "Simulate NUMA policies on a machine model with memory-controller and interconnect\n"
-               "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, five VMs on the\n"
-               "4-socket Opteron re-placed by the hypervisor while they run, under Xen's default,\n"
-               "static vNUMA, pinned vNUMA, XPV, XPV with page migration, vCPU hotplug,\n"
-               "hypervisor first-touch, Carrefour in the hypervisor and in XPV guests, and\n"
-               "Linux NUMA balancing on a KVM host.\n\n"
-               "  --json           print the results as JSON on stdout instead of the table\n"
-               "  --json-out FILE  also write the results as JSON into FILE (- for stdout; the\n"
-               "                   old spelling --json FILE still works, with a warning)\n"
-               "  --out DIR        also write CSV files and gnuplot plots (PNG) into DIR\n"
-               "  --policy NAME    run only this policy (repeatable; replaces the scenario's):\n"
-               "                   a VM policy when the scenario runs VMs, a native one when\n"
-               "                   not (hostd: both; the other kind exits 2)\n"
-               "  --seed N         override the scenario's seed\n"
-               "  --quiet          no progress bar (it is shown only on a terminal anyway)\n"
-               "  --characterize [MACHINE]\n"
-               "                   characterise a machine preset (default opteron-8n) with every\n"
-               "                   workload preset, on the engine: one thread's slowdown with all\n"
-               "                   its memory 1 and 2 hops away, one node's cores loading their\n"
-               "                   own controller (latency / idle, bandwidth / peak), and\n"
-               "                   first-touch against interleave with a thread per core\n"
-               "  --list           list machine presets, workload presets and policies (hostd\n"
-               "                   is the host daemon's own placement code, numad a model of\n"
-               "                   numad(8))\n"
-               "  -h, --help       show this help\n");
+    fprintf(f,
+            "usage: xpv sim [SCENARIO.yaml|.json] [--json] [--json-out FILE] [--out DIR]\n"
+            "               [--policy NAME]... [--seed N] [--quiet] [--list]\n"
+            "       xpv sim --characterize [MACHINE] [--json] [--json-out FILE]\n\n"
+            "Simulate NUMA policies on a machine model with memory-controller and interconnect\n"
+            "congestion (docs/sim.md). Without SCENARIO: sim/default.yaml, one case per class\n"
+            "of VM re-placement on the 4-socket Opteron, under Xen's default, static vNUMA,\n"
+            "pinned vNUMA, XPV, XPV with page migration, vCPU hotplug, hypervisor\n"
+            "first-touch, Carrefour in the hypervisor and in XPV guests, and Linux NUMA\n"
+            "balancing on a KVM host. Each case prints a headline (what the move cost static\n"
+            "vNUMA against pinned placement, the share of it each xpv* policy recovered), then\n"
+            "its table; a summary line ends the run.\n\n"
+            "  --json           print the results as JSON on stdout instead of the table\n"
+            "  --json-out FILE  also write the results as JSON into FILE (- for stdout; the\n"
+            "                   old spelling --json FILE still works, with a warning)\n"
+            "  --out DIR        also write CSV files and gnuplot plots (PNG) into DIR: per case\n"
+            "                   the local-access ratio around its moves, and a case's\n"
+            "                   churn x residency sweep (re-runs: slower)\n"
+            "  --policy NAME    run only this policy (repeatable; replaces the scenario's):\n"
+            "                   a VM policy when the scenario runs VMs, a native one when\n"
+            "                   not (hostd: both; the other kind exits 2)\n"
+            "  --seed N         override the scenario's seed\n"
+            "  --quiet          no progress bar (on a terminal), no line per finished case\n"
+            "                   (otherwise)\n"
+            "  --characterize [MACHINE]\n"
+            "                   characterise a machine preset (default opteron-8n) with every\n"
+            "                   workload preset, on the engine: one thread's slowdown with all\n"
+            "                   its memory 1 and 2 hops away, one node's cores loading their\n"
+            "                   own controller (latency / idle, bandwidth / peak), and\n"
+            "                   first-touch against interleave with a thread per core\n"
+            "  --list           list machine presets, workload presets and policies (hostd\n"
+            "                   is the host daemon's own placement code, numad a model of\n"
+            "                   numad(8))\n"
+            "  -h, --help       show this help\n");
 }
 
 static void list_all(void)
@@ -69,6 +78,8 @@ struct bar {
     const char *policy;
     unsigned index, total;
     int last;
+    const char *label; /* the case's, in a file with cases (else NULL) */
+    unsigned ci, cn;
 };
 
 static void progress(void *arg, double done)
@@ -79,7 +90,11 @@ static void progress(void *arg, double done)
         return;
     b->last = pct;
     int width = 30, fill = (int)(done * width);
-    fprintf(stderr, "\r[%u/%u] %-12s [%.*s%*s] %3d%%", b->index + 1, b->total, b->policy, fill,
+    if (b->label)
+        fprintf(stderr, "\rcase %u/%u %-.24s ", b->ci + 1, b->cn, b->label);
+    else
+        fputc('\r', stderr);
+    fprintf(stderr, "[%u/%u] %-12s [%.*s%*s] %3d%%", b->index + 1, b->total, b->policy, fill,
             "##############################", width - fill, "", pct);
     if (done >= 1)
         fputs("\r\033[K", stderr);
@@ -123,10 +138,10 @@ static bool machine_word(const char *w)
 /* sim/default.yaml, compiled in (see src/CMakeLists.txt). */
 #include "default_scenario.h"
 
-static int default_scenario(struct xpv_sim_scenario *s, struct xpv_error *err)
+static int default_suite(struct xpv_sim_suite *s, struct xpv_error *err)
 {
-    return xpv_sim_scenario_parse(default_scenario_yaml, sizeof(default_scenario_yaml) - 1,
-                                  "sim/default.yaml", s, err);
+    return xpv_sim_suite_parse(default_scenario_yaml, sizeof(default_scenario_yaml) - 1,
+                               "sim/default.yaml", s, err);
 }
 
 /* --characterize: scenarios built here and run on the engine (docs/sim-calibration.md). */
@@ -304,6 +319,295 @@ fail:
     return XPV_EXIT_FAIL;
 }
 
+/* ---- a suite: its cases, each under its policies ---------------------------------------- */
+
+/* The headline policies of case c that ran (xpv_sim_headline_of's choice), into names. */
+static unsigned headline_policies(const struct xpv_sim_suite *su, const struct xpv_sim_case *c,
+                                  const struct xpv_sim_result *r, const char **names)
+{
+    struct xpv_sim_headline_in h;
+    xpv_sim_headline_of(su, c, r, c->s.nr_policies, &h);
+    for (unsigned i = 0; i < h.nr; i++)
+        names[i] = h.names[i];
+    return h.nr;
+}
+
+/* The app of VM vm in r, or NULL. */
+static const struct xpv_sim_app_result *vm_app(const struct xpv_sim_result *r, const char *vm)
+{
+    for (unsigned j = 0; j < r->nr_apps && j < XPV_SIM_MAX_WORKLOADS; j++)
+        if (!strcmp(r->apps[j].vm, vm))
+            return &r->apps[j];
+    return NULL;
+}
+
+#define SERIES_POINTS 40
+
+/*
+ * The local-access ratio of case c's VM over time under vnuma, vnuma-pinned and the headline
+ * policies, per window of the run up to a few seconds past its last event. The engine keeps
+ * totals only, so each point is a run of the case stopped at the window's end (the engine is
+ * deterministic: a run stopped at T has done exactly what the full run did by T); a window's
+ * ratio is the difference of two such runs' local and total accesses.
+ */
+static int write_local_series(const char *dir, const char *stem, const struct xpv_sim_suite *su,
+                              const struct xpv_sim_case *c, const struct xpv_sim_result *r,
+                              struct xpv_error *err)
+{
+    static struct xpv_sim_scenario s;
+    static struct xpv_sim_result part;
+    const char *names[XPV_SIM_MAX_POLICIES + 2];
+    unsigned nr = 0;
+    const char *vm = c->s.vms[c->vm].name;
+    for (unsigned i = 0; i < c->s.nr_policies; i++)
+        if (!strcmp(r[i].policy, "vnuma") || !strcmp(r[i].policy, "vnuma-pinned"))
+            names[nr++] = r[i].policy;
+    nr += headline_policies(su, c, r, names + nr);
+    double marks[XPV_SIM_MAX_EVENTS], last = 0, end = 0;
+    unsigned nmarks = 0;
+    for (unsigned i = 0; i < c->s.nr_events; i++)
+        if (c->s.events[i].vm == c->vm) {
+            marks[nmarks++] = c->s.events[i].at_s;
+            last = c->s.events[i].at_s;
+        }
+    for (unsigned i = 0; i < c->s.nr_policies; i++) {
+        const struct xpv_sim_app_result *a = vm_app(&r[i], vm);
+        if (a)
+            end = fmax(end, a->completion_s);
+    }
+    end = fmin(end, last + 5);
+    if (!nmarks || !(end > 0) || !nr)
+        return 0;
+    double x[SERIES_POINTS], *y = calloc((size_t)nr * SERIES_POINTS, sizeof(double));
+    if (!y)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    double step = end / SERIES_POINTS;
+    int rc = 0;
+    for (unsigned p = 0; !rc && p < nr; p++) {
+        double acc0 = 0, loc0 = 0;
+        for (unsigned k = 0; !rc && k < SERIES_POINTS; k++) {
+            s = c->s;
+            s.max_seconds = step * (k + 1);
+            x[k] = step * (k + 0.5);
+            if ((rc = xpv_sim_run(&s, names[p], &part, NULL, NULL, err)) < 0)
+                break;
+            const struct xpv_sim_app_result *a = vm_app(&part, vm);
+            double acc = a ? a->accesses : 0, loc = a ? a->local_ratio * a->accesses : 0;
+            y[(size_t)p * SERIES_POINTS + k] = acc > acc0 ? (loc - loc0) / (acc - acc0) : NAN;
+            acc0 = acc;
+            loc0 = loc;
+        }
+    }
+    char title[256];
+    snprintf(title, sizeof(title), "%s%s%s: local-access ratio over time (dashed: its moves)", vm,
+             c->name[0] ? ", " : "", c->name);
+    if (!rc)
+        rc = xpv_sim_write_series(dir, stem, title, "time (s)", "local accesses / all", x,
+                                  SERIES_POINTS, names, y, nr, marks, nmarks, err);
+    free(y);
+    return rc;
+}
+
+/* The sweep of case c: its headline policies' recovery against residency, a line per churn
+ * rate, one plot per policy (sweep-POLICY). */
+static int write_sweep(const char *dir, const struct xpv_sim_suite *su,
+                       const struct xpv_sim_case *c, const struct xpv_sim_result *r, bool show,
+                       struct xpv_error *err)
+{
+    static struct xpv_sim_scenario s;
+    static struct xpv_sim_result run;
+    const struct xpv_sim_sweep *w = &c->sweep;
+    const char *pol[XPV_SIM_MAX_POLICIES];
+    unsigned np = headline_policies(su, c, r, pol);
+    const char *vm = c->s.vms[c->vm].name;
+    if (!np)
+        return 0;
+    unsigned nc = w->nr_churn, nrs = w->nr_residency;
+    /* [policy][churn][residency] recovered %; the last "policy": vnuma / vnuma-pinned */
+    double *y = calloc((size_t)(np + 1) * nc * nrs, sizeof(double));
+    if (!y)
+        return xpv_error_set(err, -ENOMEM, "out of memory");
+    int rc = 0;
+    for (unsigned ci = 0; !rc && ci < nc; ci++)
+        for (unsigned ri = 0; !rc && ri < nrs; ri++) {
+            if (show)
+                fprintf(stderr, "\rsweep: churn %g/s, residency %g s   ", w->churn_per_s[ci],
+                        w->residency_s[ri]);
+            if ((rc = xpv_sim_sweep_scenario(c, w->churn_per_s[ci], w->residency_s[ri], &s, err)) <
+                0)
+                break;
+            double t[XPV_SIM_MAX_POLICIES + 2];
+            const char *runs[XPV_SIM_MAX_POLICIES + 2] = {"vnuma", "vnuma-pinned"};
+            for (unsigned p = 0; p < np; p++)
+                runs[2 + p] = pol[p];
+            for (unsigned p = 0; !rc && p < np + 2; p++) {
+                if ((rc = xpv_sim_run(&s, runs[p], &run, NULL, NULL, err)) < 0)
+                    break;
+                const struct xpv_sim_app_result *a = vm_app(&run, vm);
+                t[p] = a && a->finished ? a->completion_s : NAN;
+            }
+            for (unsigned p = 0; !rc && p < np; p++) {
+                double rec = NAN;
+                if (xpv_sim_recovery(t[0], t[1], t[2 + p], &rec) != XPV_SIM_COST ||
+                    !isfinite(t[2 + p]))
+                    rec = NAN;
+                y[((size_t)p * nc + ci) * nrs + ri] = rec * 100;
+            }
+            y[((size_t)np * nc + ci) * nrs + ri] = t[0] / t[1];
+        }
+    if (show)
+        fputs("\r\033[K", stderr);
+    for (unsigned p = 0; !rc && p <= np; p++) {
+        char stem[64], title[256], cname[XPV_SIM_MAX_SWEEP][32];
+        const char *names[XPV_SIM_MAX_SWEEP];
+        for (unsigned ci = 0; ci < nc; ci++) {
+            snprintf(cname[ci], sizeof(cname[ci]), "churn %g/s", w->churn_per_s[ci]);
+            names[ci] = cname[ci];
+        }
+        if (p == np) {
+            snprintf(stem, sizeof(stem), "sweep-cost");
+            snprintf(title, sizeof(title),
+                     "%s, %s: what the moves cost static vNUMA, vnuma / vnuma-pinned (moved "
+                     "every residency s)",
+                     vm, c->name);
+        } else {
+            snprintf(stem, sizeof(stem), "sweep-%s", pol[p]);
+            snprintf(title, sizeof(title),
+                     "%s, %s: share of the re-placement's cost %s recovers (moved every "
+                     "residency s; no point: nothing to recover)",
+                     vm, c->name, pol[p]);
+        }
+        rc = xpv_sim_write_series(dir, stem, title, "residency (s)",
+                                  p == np ? "completion time ratio" : "recovered (%)",
+                                  w->residency_s, nrs, names, y + (size_t)p * nc * nrs, nc, NULL, 0,
+                                  err);
+    }
+    free(y);
+    return rc;
+}
+
+static int run_suite(struct xpv_sim_suite *su, const char *const *only, unsigned nr_only,
+                     int seed_set, uint64_t seed, int quiet, int json, const char *json_out,
+                     const char *out)
+{
+    struct xpv_error err = {0};
+    int rc;
+    for (unsigned k = 0; k < su->nr_cases; k++) {
+        struct xpv_sim_scenario *s = &su->cases[k].s;
+        if (seed_set)
+            s->seed = seed;
+        if (nr_only) {
+            s->nr_policies = nr_only;
+            for (unsigned i = 0; i < nr_only; i++)
+                snprintf(s->policies[i], sizeof(s->policies[i]), "%s", only[i]);
+        }
+        /* Check every policy name before spending time on the first run; one for the other
+         * kind of scenario (a native policy on VMs, a VM policy on native applications) is a
+         * usage error naming the policies that apply. */
+        bool vms = false;
+        for (unsigned i = 0; i < s->nr_workloads; i++)
+            vms |= s->workloads[i].in_vm;
+        for (unsigned i = 0; i < s->nr_policies; i++) {
+            struct xpv_policy *p;
+            if ((rc = xpv_policy_new(s->policies[i], &p, &err)) < 0) {
+                xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
+                return XPV_EXIT_FAIL;
+            }
+            xpv_policy_free(p);
+            if ((rc = xpv_policy_check(s->policies[i], vms, &err)) < 0) {
+                xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
+                return XPV_EXIT_USAGE;
+            }
+        }
+    }
+    struct xpv_sim_result **res = calloc(su->nr_cases, sizeof(*res));
+    struct xpv_sim_headline_in *h = calloc(su->nr_cases, sizeof(*h));
+    int exit_rc = XPV_EXIT_FAIL;
+    if (!res || !h) {
+        xpv_cli_err("sim", "out of memory");
+        goto done;
+    }
+    int show = !quiet && isatty(STDERR_FILENO);
+    for (unsigned k = 0; k < su->nr_cases; k++) {
+        const struct xpv_sim_case *c = &su->cases[k];
+        const struct xpv_sim_scenario *s = &c->s;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (!(res[k] = calloc(s->nr_policies, sizeof(**res)))) {
+            xpv_cli_err("sim", "out of memory");
+            goto done;
+        }
+        for (unsigned i = 0; i < s->nr_policies; i++) {
+            struct bar b = {s->policies[i], i, s->nr_policies, -1, su->labelled ? c->name : NULL, k,
+                            su->nr_cases};
+            rc = xpv_sim_run(s, s->policies[i], &res[k][i], show ? progress : NULL, &b, &err);
+            if (rc < 0) {
+                if (su->labelled)
+                    xpv_cli_err("sim", "case %s, policy %s: %s", c->name, s->policies[i],
+                                xpv_error_str(&err, rc));
+                else
+                    xpv_cli_err("sim", "policy %s: %s", s->policies[i], xpv_error_str(&err, rc));
+                goto done;
+            }
+        }
+        xpv_sim_headline_of(su, c, res[k], s->nr_policies, &h[k]);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (su->labelled && !quiet && !show) /* not a terminal: a line per finished case */
+            fprintf(stderr, "xpv sim: case %u/%u done: %s (%u policies, %.1f s)\n", k + 1,
+                    su->nr_cases, c->name, s->nr_policies,
+                    (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
+    char line[512];
+    if (!json)
+        for (unsigned k = 0; k < su->nr_cases; k++) {
+            const struct xpv_sim_case *c = &su->cases[k];
+            if (su->labelled || (c->has_vm && h[k].have_base))
+                printf("%s%s\n", k ? "\n" : "", xpv_sim_headline(line, sizeof(line), &h[k]));
+            xpv_sim_print_table(stdout, &c->s, res[k], c->s.nr_policies);
+        }
+    if (!json && su->labelled)
+        printf("\n%s\n", xpv_sim_headline_summary(line, sizeof(line), h, su->nr_cases));
+    const struct xpv_sim_result *const *cres = (const struct xpv_sim_result *const *)res;
+    if (json_out && (rc = xpv_sim_write_json_suite(json_out, su, cres, &err)) < 0) {
+        xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
+        goto done;
+    }
+    if (json && (rc = xpv_sim_write_json_suite("-", su, cres, &err)) < 0) {
+        xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
+        goto done;
+    }
+    for (unsigned k = 0; out && k < su->nr_cases; k++) {
+        const struct xpv_sim_case *c = &su->cases[k];
+        char sub[4096], stem[96];
+        if (su->labelled)
+            snprintf(sub, sizeof(sub), "%s/case%u", out, k + 1);
+        else
+            snprintf(sub, sizeof(sub), "%s", out);
+        if ((rc = xpv_sim_write_dir(sub, &c->s, res[k], c->s.nr_policies, &err)) < 0)
+            goto out_fail;
+        snprintf(stem, sizeof(stem), "local-%s", c->has_vm ? c->s.vms[c->vm].name : "");
+        if (c->has_vm && h[k].have_base &&
+            (rc = write_local_series(sub, stem, su, c, res[k], &err)) < 0)
+            goto out_fail;
+        if (c->has_sweep && (rc = write_sweep(sub, su, c, res[k], show, &err)) < 0)
+            goto out_fail;
+    }
+    if (fflush(stdout) != 0) {
+        xpv_cli_err("sim", "could not write the output");
+        goto done;
+    }
+    exit_rc = XPV_EXIT_OK;
+    goto done;
+out_fail:
+    xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
+done:
+    for (unsigned k = 0; res && k < su->nr_cases; k++)
+        free(res[k]);
+    free(res);
+    free(h);
+    return exit_rc;
+}
+
 int xpv_cmd_sim(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -392,66 +696,14 @@ int xpv_cmd_sim(int argc, char **argv)
         }
         return characterize(optind < argc ? argv[optind] : "opteron-8n", json, json_out);
     }
-    static struct xpv_sim_scenario s;
+    static struct xpv_sim_suite su;
     struct xpv_error err = {0};
-    int rc = optind < argc ? xpv_sim_scenario_load(argv[optind], &s, &err)
-                           : default_scenario(&s, &err);
+    int rc = optind < argc ? xpv_sim_suite_load(argv[optind], &su, &err) : default_suite(&su, &err);
     if (rc < 0) {
         xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
         return XPV_EXIT_FAIL;
     }
-    if (seed_set)
-        s.seed = seed;
-    if (nr_only) {
-        s.nr_policies = nr_only;
-        for (unsigned i = 0; i < nr_only; i++)
-            snprintf(s.policies[i], sizeof(s.policies[i]), "%s", only[i]);
-    }
-    /* Check every policy name before spending time on the first run; one for the other kind
-     * of scenario (a native policy on VMs, a VM policy on native applications) is a usage
-     * error naming the policies that apply. */
-    bool vms = false;
-    for (unsigned i = 0; i < s.nr_workloads; i++)
-        vms |= s.workloads[i].in_vm;
-    for (unsigned i = 0; i < s.nr_policies; i++) {
-        struct xpv_policy *p;
-        if ((rc = xpv_policy_new(s.policies[i], &p, &err)) < 0) {
-            xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
-            return XPV_EXIT_FAIL;
-        }
-        xpv_policy_free(p);
-        if ((rc = xpv_policy_check(s.policies[i], vms, &err)) < 0) {
-            xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
-            return XPV_EXIT_USAGE;
-        }
-    }
-    static struct xpv_sim_result res[XPV_SIM_MAX_POLICIES];
-    int show = !quiet && isatty(STDERR_FILENO);
-    for (unsigned i = 0; i < s.nr_policies; i++) {
-        struct bar b = {s.policies[i], i, s.nr_policies, -1};
-        rc = xpv_sim_run(&s, s.policies[i], &res[i], show ? progress : NULL, &b, &err);
-        if (rc < 0) {
-            xpv_cli_err("sim", "policy %s: %s", s.policies[i], xpv_error_str(&err, rc));
-            return XPV_EXIT_FAIL;
-        }
-    }
-    if (!json)
-        xpv_sim_print_table(stdout, &s, res, s.nr_policies);
-    if (json_out && (rc = xpv_sim_write_json(json_out, &s, res, s.nr_policies, &err)) < 0) {
-        xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
-        return XPV_EXIT_FAIL;
-    }
-    if (json && (rc = xpv_sim_write_json("-", &s, res, s.nr_policies, &err)) < 0) {
-        xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
-        return XPV_EXIT_FAIL;
-    }
-    if (out && (rc = xpv_sim_write_dir(out, &s, res, s.nr_policies, &err)) < 0) {
-        xpv_cli_err("sim", "%s", xpv_error_str(&err, rc));
-        return XPV_EXIT_FAIL;
-    }
-    if (fflush(stdout) != 0) {
-        xpv_cli_err("sim", "could not write the output");
-        return XPV_EXIT_FAIL;
-    }
-    return XPV_EXIT_OK;
+    rc = run_suite(&su, only, nr_only, seed_set, seed, quiet, json, json_out, out);
+    xpv_sim_suite_free(&su);
+    return rc;
 }

@@ -312,8 +312,9 @@ static json_t *run_json(const struct xpv_sim_result *base, const struct xpv_sim_
     return o;
 }
 
+/* The document of one scenario's runs; label: the case of a suite, carried by every row. */
 static json_t *report_json(const struct xpv_sim_scenario *s, const struct xpv_sim_result *r,
-                           unsigned nr)
+                           unsigned nr, const char *label)
 {
     const struct xpv_sim_result *base = find_baseline(s, r, nr);
     json_t *root = json_object(), *runs = json_array();
@@ -350,6 +351,8 @@ static json_t *report_json(const struct xpv_sim_scenario *s, const struct xpv_si
                 ok = false;
                 break;
             }
+            if (label)
+                jset(row, "case", json_string(label), &ok);
             jset(row, "app", json_string(a->name), &ok);
             jset(row, "vm", a->vm[0] ? json_string(a->vm) : json_null(), &ok);
             jset(row, "policy", json_string(r[i].policy), &ok);
@@ -370,16 +373,25 @@ static json_t *report_json(const struct xpv_sim_scenario *s, const struct xpv_si
     return root;
 }
 
+static int dump_json(const char *path, json_t *root, struct xpv_error *err);
+
 int xpv_sim_write_json(const char *path, const struct xpv_sim_scenario *s,
                        const struct xpv_sim_result *r, unsigned nr, struct xpv_error *err)
 {
     json_t *root;
-    struct out o;
-    int rc;
 
     if (!path || !s || (nr && !r))
         return xpv_error_set(err, -EINVAL, "%s: no results to write", path ? path : "(null)");
-    root = report_json(s, r, nr);
+    root = report_json(s, r, nr, NULL);
+    return dump_json(path, root, err);
+}
+
+/* Write (and release) a JSON document into path ("-": standard output). */
+static int dump_json(const char *path, json_t *root, struct xpv_error *err)
+{
+    struct out o;
+    int rc;
+
     if (!root)
         return xpv_error_set(err, -ENOMEM, "%s: cannot build the JSON document", path);
     if (strcmp(path, "-") == 0) {
@@ -403,6 +415,79 @@ int xpv_sim_write_json(const char *path, const struct xpv_sim_scenario *s,
     }
     json_decref(root);
     return out_commit(&o, err);
+}
+
+int xpv_sim_write_json_suite(const char *path, const struct xpv_sim_suite *su,
+                             const struct xpv_sim_result *const *r, struct xpv_error *err)
+{
+    if (!path || !su || !su->nr_cases || !r)
+        return xpv_error_set(err, -EINVAL, "%s: no results to write", path ? path : "(null)");
+    if (!su->labelled)
+        return xpv_sim_write_json(path, &su->cases[0].s, r[0], su->cases[0].s.nr_policies, err);
+    const struct xpv_sim_scenario *s0 = &su->cases[0].s;
+    json_t *root = json_object(), *cases = json_array(), *rows = json_array(), *hp = json_array();
+    bool ok = root && cases && rows && hp;
+    struct xpv_sim_headline_in *h = calloc(su->nr_cases, sizeof(*h));
+    ok = ok && h;
+    char line[512];
+    jset(root, "scenario", json_string(s0->name), &ok);
+    if (s0->seed <= (uint64_t)INT64_MAX)
+        jset(root, "seed", json_integer((json_int_t)s0->seed), &ok);
+    else {
+        snprintf(line, sizeof(line), "%llu", (unsigned long long)s0->seed);
+        jset(root, "seed", json_string(line), &ok);
+    }
+    for (unsigned i = 0; i < su->nr_headline; i++)
+        jpush(hp, json_string(su->headline[i]), &ok);
+    jset(root, "headline_policies", hp, &ok); /* []: every policy named xpv* */
+    for (unsigned i = 0; ok && i < su->nr_cases; i++) {
+        const struct xpv_sim_case *c = &su->cases[i];
+        unsigned nr = c->s.nr_policies;
+        xpv_sim_headline_of(su, c, r[i], nr, &h[i]);
+        json_t *doc = report_json(&c->s, r[i], nr, c->name), *o = json_object(),
+               *rec = json_object();
+        if (!doc || !o || !rec) {
+            json_decref(doc);
+            json_decref(o);
+            json_decref(rec);
+            ok = false;
+            break;
+        }
+        double x;
+        bool costly = h[i].have_base &&
+                      xpv_sim_recovery(h[i].t_vnuma, h[i].t_pinned, 0, NULL) != XPV_SIM_NO_DATA;
+        jset(o, "case", json_string(c->name), &ok);
+        jset(o, "vm", c->has_vm ? json_string(c->s.vms[c->vm].name) : json_null(), &ok);
+        jset(o, "headline", json_string(xpv_sim_headline(line, sizeof(line), &h[i])), &ok);
+        jset(o, "cost", costly ? jnum(h[i].t_vnuma / h[i].t_pinned) : json_null(), &ok);
+        for (unsigned k = 0; k < h[i].nr; k++)
+            jset(rec, h[i].names[k],
+                 xpv_sim_recovery(h[i].t_vnuma, h[i].t_pinned, h[i].t[k], &x) == XPV_SIM_COST
+                         ? jnum(x)
+                         : json_null(),
+                 &ok);
+        jset(o, "recovered", rec, &ok);
+        jset(o, "machine", json_incref(json_object_get(doc, "machine")), &ok);
+        jset(o, "baseline", json_incref(json_object_get(doc, "baseline")), &ok);
+        jset(o, "runs", json_incref(json_object_get(doc, "runs")), &ok);
+        json_t *rw = json_object_get(doc, "results");
+        size_t k;
+        json_t *row;
+        json_array_foreach(rw, k, row) jpush(rows, json_incref(row), &ok);
+        json_decref(doc);
+        jpush(cases, o, &ok);
+    }
+    if (ok)
+        jset(root, "summary",
+             json_string(xpv_sim_headline_summary(line, sizeof(line), h, su->nr_cases)), &ok);
+    jset(root, "cases", cases, &ok);
+    jset(root, "results", rows, &ok);
+    free(h);
+    if (!ok) {
+        json_decref(root);
+        root = NULL;
+    }
+    return dump_json(path, root, err);
 }
 
 /* ---- CSV and gnuplot ---- */
@@ -897,4 +982,82 @@ out:
     free(scripts);
     free(script_names);
     return rc;
+}
+
+int xpv_sim_write_series(const char *dir, const char *stem, const char *title, const char *xlabel,
+                         const char *ylabel, const double *x, unsigned n, const char *const *names,
+                         const double *y, unsigned nr, const double *marks, unsigned nmarks,
+                         struct xpv_error *err)
+{
+    char file[160], path[PATH_BUF], safe[96];
+    struct out o;
+    int rc = mkdir_p(dir, err);
+    if (rc)
+        return rc;
+    sanitize(safe, sizeof(safe), stem);
+    /* CSV: x, then one column per series */
+    snprintf(file, sizeof(file), "%s.csv", safe);
+    if ((rc = join(path, sizeof(path), dir, file, err)) || (rc = out_open(&o, path, err)))
+        return rc;
+    csv_field(o.f, xlabel);
+    for (unsigned i = 0; i < nr; i++) {
+        fputc(',', o.f);
+        csv_field(o.f, names[i]);
+    }
+    fputc('\n', o.f);
+    for (unsigned k = 0; k < n; k++) {
+        csv_num(o.f, x[k]);
+        for (unsigned i = 0; i < nr; i++) {
+            fputc(',', o.f);
+            csv_num(o.f, y[(size_t)i * n + k]);
+        }
+        fputc('\n', o.f);
+    }
+    if ((rc = out_commit(&o, err)))
+        return rc;
+    /* the gnuplot script, its data inline */
+    snprintf(file, sizeof(file), "%s.gp", safe);
+    if ((rc = join(path, sizeof(path), dir, file, err)) || (rc = out_open(&o, path, err)))
+        return rc;
+    fprintf(o.f, "# %s (xpv sim).\n# Render with: gnuplot %s.gp (from this directory) -> %s.png\n",
+            safe, safe, safe);
+    gp_terminal(o.f, 900, 500);
+    fprintf(o.f, "set output \"%s.png\"\n$series << EOD\n", safe);
+    for (unsigned k = 0; k < n; k++) {
+        fprintf(o.f, "%.9g", x[k]);
+        for (unsigned i = 0; i < nr; i++) {
+            double v = y[(size_t)i * n + k];
+            if (isfinite(v))
+                fprintf(o.f, " %.9g", v);
+            else
+                fputs(" NaN", o.f);
+        }
+        fputc('\n', o.f);
+    }
+    fputs("EOD\nset title \"", o.f);
+    gp_text(o.f, title);
+    fputs("\"\nset xlabel \"", o.f);
+    gp_text(o.f, xlabel);
+    fputs("\"\nset ylabel \"", o.f);
+    gp_text(o.f, ylabel);
+    fputs("\"\nset key outside right top\nset grid\n", o.f);
+    for (unsigned i = 0; i < nmarks; i++)
+        if (isfinite(marks[i]))
+            fprintf(o.f,
+                    "set arrow from %.9g, graph 0 to %.9g, graph 1 nohead dt 2 lc rgb "
+                    "\"#888888\"\n",
+                    marks[i], marks[i]);
+    fputs("plot ", o.f);
+    for (unsigned i = 0; i < nr; i++) {
+        fprintf(o.f, "%s$series using 1:%u with linespoints pt 7 ps 0.5 title \"", i ? ", " : "",
+                i + 2);
+        gp_text(o.f, names[i]);
+        fputc('"', o.f);
+    }
+    fputc('\n', o.f);
+    if ((rc = out_commit(&o, err)))
+        return rc;
+    if (!in_path("gnuplot")) /* the script says how to render it */
+        return 0;
+    return run_gnuplot(dir, file, err);
 }

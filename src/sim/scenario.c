@@ -107,6 +107,29 @@
  *   guest_sched_cross: NUMBER in [0, 1] the share of them that cross the guest's scheduling
  *                                       domains (believed vNodes, or effective nodes under
  *                                       XPV); default 0
+ *
+ * Labelled cases (read by xpv_sim_suite_parse; xpv_sim_scenario_parse refuses them):
+ *   cases: [CASE, ...]                  1..16 (XPV_SIM_MAX_CASES); each case is the file's
+ *                                       scenario with its own keys replacing the file's:
+ *     name: STRING (< 64 chars)         required: the case's label, distinct (the scenario's
+ *                                       name stays the file's)
+ *     vm: VM                            the VM its headline measures; default: the VM of its
+ *                                       first event, else its first VM
+ *     sweep: {churn_per_s: [N in [0, 100], ...], residency_s: [N in (0, 1e6], ...]}
+ *                                       1..8 values each: with --out, the case re-run with
+ *                                       its VM's turned-over regions at each rate and its
+ *                                       first event repeated every residency_s (there and
+ *                                       back); needs an event moving the VM and a turned-over
+ *                                       region (xpv_sim_sweep_scenario)
+ *     and any scenario key above but `cases` and `headline` (vms, workloads, events,
+ *     policies, machine, max_seconds, ...): a case that sets `workloads` replaces the file's
+ *     list whole, it does not add to it. Keys the case does not set are the file's, so the
+ *     file's top level needs only what its cases share (`machine` still required in one of
+ *     them). Messages about a case name it: "f.yaml:12: cases[1].workloads[0].threads: ...";
+ *     the line is where the offending value is, in the case or in the shared top level.
+ *   headline: [POLICY, ...]             the policies each case's headline names (each run by
+ *                                       some case); default: every policy whose name starts
+ *                                       with "xpv", in the order they run
  */
 #include <errno.h>
 #include <math.h>
@@ -148,6 +171,10 @@ struct ctx {
     struct xpv_error *err;
     const struct xpv_sim_machine *machine;
     const struct xpv_sim_scenario *scenario; /* its VMs, for workloads' `vm` */
+    /* A case of a file with `cases:`: its mapping, whose keys replace the root's (get()), and
+     * "cases[I]", the prefix of every message about it */
+    const struct node *root, *overlay;
+    const char *prefix;
 };
 
 static int fail(struct ctx *c, unsigned line, const char *path, const char *fmt, ...)
@@ -160,6 +187,9 @@ static int fail(struct ctx *c, unsigned line, const char *path, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
+    if (c->prefix)
+        return xpv_error_set(c->err, -EINVAL, "%s:%u: %s%s%s: %s", c->file, line, c->prefix,
+                             *path ? "." : "", path, what);
     return xpv_error_set(c->err, -EINVAL, "%s:%u: %s%s%s", c->file, line, path, *path ? ": " : "",
                          what);
 }
@@ -360,9 +390,14 @@ static bool key_is(const struct node *k, const char *name)
     return k->kind == N_SCALAR && k->len == strlen(name) && !memcmp(k->str, name, k->len);
 }
 
-/* The value of `key` in mapping m (keys already checked), or NULL. */
+/* The value of `key` in mapping m (keys already checked), or NULL. In a case, the scenario's
+ * keys are looked up in the case first (its `name` is its label, not the scenario's). */
 static const struct node *get(const struct ctx *c, const struct node *m, const char *key)
 {
+    if (m == c->root && c->overlay && strcmp(key, "name") != 0)
+        for (const struct node *k = at(c, c->overlay->first); k; k = next(c, next(c, k)))
+            if (key_is(k, key))
+                return next(c, k);
     for (const struct node *k = at(c, m->first); k; k = next(c, next(c, k)))
         if (key_is(k, key))
             return next(c, k);
@@ -1207,33 +1242,30 @@ static void default_name(const char *file, char *out, size_t size)
     }
 }
 
+/* The scenario's keys; a case may hold each but `cases` and `headline` (the file's own). */
+static const char *const keys[] = {"name",        "seed",         "machine",   "epoch_ms",
+                                   "max_seconds", "migrate_gbps", "policies",  "baseline",
+                                   "workloads",   "vms",          "events",    "xpv_update_us",
+                                   "hv_fault_us", "hotplug_ms",   "balance_s", "hv_fault_budget",
+                                   "guest_sched_per_s", "guest_sched_cross", "cases", "headline",
+                                   NULL};
+
 static int walk(struct ctx *c, const struct node *root, struct xpv_sim_scenario *s)
 {
-    static const char *const keys[] = {"name",
-                                       "seed",
-                                       "machine",
-                                       "epoch_ms",
-                                       "max_seconds",
-                                       "migrate_gbps",
-                                       "policies",
-                                       "baseline",
-                                       "workloads",
-                                       "vms",
-                                       "events",
-                                       "xpv_update_us",
-                                       "hv_fault_us",
-                                       "hotplug_ms",
-                                       "balance_s",
-                                       "hv_fault_budget",
-                                       "guest_sched_per_s",
-                                       "guest_sched_cross",
-                                       NULL};
+    c->root = root;
     if (!root)
         return fail(c, 1, "", "expected a mapping of scenario keys, found nothing");
+    const char *prefix = c->prefix;
+    c->prefix = NULL; /* the root's own keys are not the case's */
     int rc = check_map(c, root, "", "a mapping of scenario keys", keys);
+    c->prefix = prefix;
     if (rc)
         return rc;
     const struct node *v;
+    if (!c->overlay && (v = get_key(c, root, "cases")))
+        return fail(c, v->line, "cases",
+                    "expected a scenario without labelled cases here, found 'cases' (a file "
+                    "with cases is read by xpv_sim_suite_parse, as `xpv sim FILE` does)");
     if ((v = get(c, root, "name")) && (rc = get_str(c, v, "name", s->name, sizeof(s->name))))
         return rc;
     if ((v = get(c, root, "seed")) && (rc = get_uint(c, v, "seed", 0, UINT64_MAX, &s->seed)))
@@ -1361,7 +1393,8 @@ int xpv_sim_scenario_parse(const char *text, size_t len, const char *name,
     return rc;
 }
 
-int xpv_sim_scenario_load(const char *path, struct xpv_sim_scenario *s, struct xpv_error *err)
+/* The file's bytes (at most MAX_INPUT) in *buf (malloc'd). */
+static int read_file(const char *path, char **out, size_t *out_len, struct xpv_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -1384,8 +1417,287 @@ int xpv_sim_scenario_load(const char *path, struct xpv_sim_scenario *s, struct x
                            path, MAX_INPUT);
     }
     fclose(f);
-    if (!rc)
-        rc = xpv_sim_scenario_parse(buf, len, path, s, err);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+int xpv_sim_scenario_load(const char *path, struct xpv_sim_scenario *s, struct xpv_error *err)
+{
+    char *buf;
+    size_t len;
+    int rc = read_file(path, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = xpv_sim_scenario_parse(buf, len, path, s, err);
     free(buf);
     return rc;
+}
+
+/* ---- cases (xpv_sim_suite_*) ------------------------------------------------------------- */
+
+/* headline: [POLICY, ...] */
+static int parse_headline(struct ctx *c, const struct node *v, struct xpv_sim_suite *out)
+{
+    int rc = check_seq(c, v, "headline", "policy names", 1, XPV_SIM_MAX_POLICIES);
+    if (rc)
+        return rc;
+    unsigned i = 0;
+    for (const struct node *x = at(c, v->first); x; x = next(c, x), i++) {
+        char p[PATH_LEN];
+        index_path(p, "headline", i);
+        if (x->kind != N_SCALAR || x->len == 0 || x->len >= sizeof(out->headline[0]) ||
+            strspn(x->str, "abcdefghijklmnopqrstuvwxyz0123456789-") != x->len)
+            return fail(c, x->line, p,
+                        "expected a policy name ([a-z0-9-]+, at most %zu characters), found %s",
+                        sizeof(out->headline[0]) - 1, FOUND(x));
+        for (unsigned j = 0; j < i; j++)
+            if (!strcmp(out->headline[j], x->str))
+                return fail(c, x->line, p, "expected distinct policies, found %s twice", QUOTE(x));
+        bool run = false;
+        for (unsigned k = 0; k < out->nr_cases && !run; k++)
+            for (unsigned j = 0; j < out->cases[k].s.nr_policies && !run; j++)
+                run = key_is(x, out->cases[k].s.policies[j]);
+        if (!run)
+            return fail(c, x->line, p, "expected a policy the scenario runs, found %s", QUOTE(x));
+        memcpy(out->headline[i], x->str, x->len + 1);
+    }
+    out->nr_headline = i;
+    return 0;
+}
+
+/* A list of 1..XPV_SIM_MAX_SWEEP numbers in (lo, hi] (lo_in: [lo, hi]). */
+static int parse_axis(struct ctx *c, const struct node *v, const char *path, double lo, bool lo_in,
+                      double hi, double *out, unsigned *nr)
+{
+    int rc = check_seq(c, v, path, "numbers", 1, XPV_SIM_MAX_SWEEP);
+    if (rc)
+        return rc;
+    unsigned i = 0;
+    for (const struct node *x = at(c, v->first); x; x = next(c, x), i++) {
+        char p[PATH_LEN];
+        index_path(p, path, i);
+        if ((rc = get_num(c, x, p, lo, lo_in, hi, true, &out[i])))
+            return rc;
+    }
+    *nr = i;
+    return 0;
+}
+
+/* sweep: {churn_per_s: [RATE, ...], residency_s: [SECONDS, ...]} */
+static int parse_sweep(struct ctx *c, const struct node *v, struct xpv_sim_case *k)
+{
+    static const char *const skeys[] = {"churn_per_s", "residency_s", NULL};
+    int rc = check_map(c, v, "sweep", "a mapping {churn_per_s: [..], residency_s: [..]}", skeys);
+    if (rc)
+        return rc;
+    const struct node *ch = get(c, v, "churn_per_s"), *res = get(c, v, "residency_s");
+    if (!ch)
+        return missing(c, v, "sweep", "churn_per_s");
+    if (!res)
+        return missing(c, v, "sweep", "residency_s");
+    if ((rc = parse_axis(c, ch, "sweep.churn_per_s", 0, true, 100, k->sweep.churn_per_s,
+                         &k->sweep.nr_churn)) ||
+        (rc = parse_axis(c, res, "sweep.residency_s", 0, false, 1e6, k->sweep.residency_s,
+                         &k->sweep.nr_residency)))
+        return rc;
+    bool moved = false, turned = false;
+    for (unsigned i = 0; i < k->s.nr_events; i++)
+        moved |= k->s.events[i].vm == k->vm;
+    for (unsigned i = 0; i < k->s.nr_workloads; i++) {
+        const struct xpv_sim_workload_spec *w = &k->s.workloads[i];
+        for (unsigned j = 0; w->in_vm && w->vm == k->vm && j < w->nr_regions; j++)
+            turned |= w->regions[j].lifetime == XPV_SIM_TURNOVER;
+    }
+    if (!moved)
+        return fail(c, v->line, "sweep",
+                    "expected a case with an event moving VM %s (the "
+                    "sweep repeats it), found none",
+                    k->s.vms[k->vm].name);
+    if (!turned)
+        return fail(c, v->line, "sweep",
+                    "expected VM %s to run a workload with turned-over "
+                    "regions (the sweep sets their churn), found none",
+                    k->s.vms[k->vm].name);
+    k->has_sweep = true;
+    return 0;
+}
+
+/* Case i: the scenario (the root's keys replaced by the case's), then its own keys. */
+static int parse_case(struct ctx *c, const struct node *root, const struct node *v, unsigned i,
+                      const char *file, struct xpv_sim_case *k)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "cases[%u]", i);
+    /* a case's keys: the scenario's but the file's own, and its label, VM and sweep */
+    const char *ckeys[40];
+    unsigned n = 0;
+    ckeys[n++] = "vm";
+    ckeys[n++] = "sweep";
+    for (unsigned j = 0; keys[j] && n < 39; j++)
+        if (strcmp(keys[j], "cases") && strcmp(keys[j], "headline"))
+            ckeys[n++] = keys[j];
+    ckeys[n] = NULL;
+    int rc = check_map(c, v, prefix, "a case mapping (name: LABEL, and scenario keys)", ckeys);
+    if (rc)
+        return rc;
+    const struct node *name = get(c, v, "name");
+    if (!name)
+        return missing(c, v, prefix, "name");
+    char p[PATH_LEN];
+    key_path(p, prefix, "name");
+    if ((rc = get_str(c, name, p, k->name, sizeof(k->name))))
+        return rc;
+    xpv_sim_scenario_defaults(&k->s);
+    default_name(file, k->s.name, sizeof(k->s.name));
+    c->overlay = v;
+    c->prefix = prefix;
+    rc = walk(c, root, &k->s);
+    if (!rc) {
+        const struct node *vm = get(c, v, "vm"), *sw = get(c, v, "sweep");
+        k->has_vm = k->s.nr_vms > 0;
+        k->vm = k->s.nr_events ? k->s.events[0].vm : 0;
+        if (vm && (rc = vm_by_name(c, vm, "vm", &k->s, &k->vm)) == 0)
+            k->has_vm = true;
+        if (!rc && sw && !k->has_vm)
+            rc = fail(c, sw->line, "sweep", "expected a case with a VM, found none");
+        if (!rc && sw)
+            rc = parse_sweep(c, sw, k);
+    }
+    c->overlay = NULL;
+    c->prefix = NULL;
+    return rc;
+}
+
+static int walk_suite(struct ctx *c, const struct node *root, const char *file,
+                      struct xpv_sim_suite *out)
+{
+    if (!root || root->kind != N_MAP)
+        return fail(c, root ? root->line : 1, "", "expected a mapping of scenario keys, found %s",
+                    FOUND(root));
+    const struct node *cases = get(c, root, "cases"), *hl = get(c, root, "headline");
+    int rc;
+    if (cases && (rc = check_seq(c, cases, "cases", "case mappings", 1, XPV_SIM_MAX_CASES)))
+        return rc;
+    out->labelled = cases != NULL;
+    out->nr_cases = cases ? cases->count : 1;
+    if (!(out->cases = calloc(out->nr_cases, sizeof(*out->cases))))
+        return xpv_error_set(c->err, -ENOMEM, "%s: out of memory", c->file);
+    if (!cases) {
+        struct xpv_sim_case *k = &out->cases[0];
+        xpv_sim_scenario_defaults(&k->s);
+        default_name(file, k->s.name, sizeof(k->s.name));
+        if ((rc = walk(c, root, &k->s)))
+            return rc;
+        k->has_vm = k->s.nr_vms > 0;
+        k->vm = k->s.nr_events ? k->s.events[0].vm : 0;
+    } else {
+        unsigned i = 0;
+        for (const struct node *x = at(c, cases->first); x; x = next(c, x), i++) {
+            if ((rc = parse_case(c, root, x, i, file, &out->cases[i])))
+                return rc;
+            for (unsigned j = 0; j < i; j++)
+                if (!strcmp(out->cases[j].name, out->cases[i].name))
+                    return fail(c, get(c, x, "name")->line, "",
+                                "cases[%u].name: expected a "
+                                "label not used before, found '%s'",
+                                i, out->cases[i].name);
+        }
+    }
+    return hl ? parse_headline(c, hl, out) : 0;
+}
+
+void xpv_sim_suite_free(struct xpv_sim_suite *suite)
+{
+    if (!suite)
+        return;
+    free(suite->cases);
+    memset(suite, 0, sizeof(*suite));
+}
+
+int xpv_sim_suite_parse(const char *text, size_t len, const char *name, struct xpv_sim_suite *out,
+                        struct xpv_error *err)
+{
+    struct xpv_error e = {0};
+    struct ctx c = {.file = name ? name : "<scenario>", .err = &e};
+    struct xpv_sim_suite tmp = {0};
+    int root = -1, rc;
+    if (!text && len)
+        rc = xpv_error_set(&e, -EINVAL, "%s: no text", c.file);
+    else if (len > MAX_INPUT)
+        rc = fail(&c, 1, "", "expected at most %u bytes (4 MiB), found %zu", MAX_INPUT, len);
+    else if (!(rc = build(&c, text ? text : "", len, &root)))
+        rc = walk_suite(&c, at(&c, root), name ? name : "", &tmp);
+    if (!rc) {
+        *out = tmp;
+    } else {
+        xpv_sim_suite_free(&tmp);
+        if (err)
+            *err = e;
+    }
+    tree_free(&c);
+    return rc;
+}
+
+int xpv_sim_suite_load(const char *path, struct xpv_sim_suite *out, struct xpv_error *err)
+{
+    char *buf;
+    size_t len;
+    int rc = read_file(path, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = xpv_sim_suite_parse(buf, len, path, out, err);
+    free(buf);
+    return rc;
+}
+
+int xpv_sim_sweep_scenario(const struct xpv_sim_case *c, double churn, double residency_s,
+                           struct xpv_sim_scenario *out, struct xpv_error *err)
+{
+    const struct xpv_sim_scenario *s = &c->s;
+    const struct xpv_sim_event *first = NULL;
+    for (unsigned i = 0; i < s->nr_events && !first; i++)
+        if (s->events[i].vm == c->vm)
+            first = &s->events[i];
+    if (!c->has_vm || !first || !(residency_s > 0))
+        return xpv_error_set(err, -EINVAL, "case %s: no event of its VM to repeat", c->name);
+    *out = *s;
+    /* the other VMs' events, then the VM's first one every residency_s, there and back */
+    out->nr_events = 0;
+    for (unsigned i = 0; i < s->nr_events; i++)
+        if (s->events[i].vm != c->vm)
+            out->events[out->nr_events++] = s->events[i];
+    for (unsigned k = 0; out->nr_events < XPV_SIM_MAX_EVENTS; k++) {
+        double at_s = first->at_s + k * residency_s;
+        if (at_s >= s->max_seconds)
+            break;
+        struct xpv_sim_event ev = *first;
+        ev.at_s = at_s;
+        if (k % 2)
+            memcpy(ev.to, s->vms[c->vm].host_node, sizeof(ev.to));
+        out->events[out->nr_events++] = ev;
+    }
+    for (unsigned i = 1; i < out->nr_events; i++) /* in time order, stable */
+        for (unsigned j = i; j > 0 && out->events[j - 1].at_s > out->events[j].at_s; j--) {
+            struct xpv_sim_event t = out->events[j];
+            out->events[j] = out->events[j - 1];
+            out->events[j - 1] = t;
+        }
+    unsigned turned = 0;
+    for (unsigned i = 0; i < out->nr_workloads; i++) {
+        struct xpv_sim_workload_spec *w = &out->workloads[i];
+        for (unsigned j = 0; w->in_vm && w->vm == c->vm && j < w->nr_regions; j++)
+            if (w->regions[j].lifetime == XPV_SIM_TURNOVER) {
+                w->regions[j].churn_per_s = churn;
+                turned++;
+            }
+    }
+    if (!turned)
+        return xpv_error_set(err, -EINVAL, "case %s: VM %s has no turned-over region to churn",
+                             c->name, s->vms[c->vm].name);
+    return 0;
 }

@@ -103,10 +103,46 @@ static void check_scenario(const struct xpv_sim_scenario *s)
         check_workload(&s->workloads[i], s->machine.nr_nodes);
 }
 
+/* The same input as a suite (a file with `cases:`): every case a valid scenario, labelled
+ * and distinct, its headline VM one of its VMs, its sweep scenarios valid too. */
+static void fuzz_suite(const uint8_t *data, size_t size)
+{
+    static struct xpv_sim_scenario sw;
+    struct xpv_sim_suite su;
+    struct xpv_error err = {0};
+    int rc = xpv_sim_suite_parse((const char *)data, size, "fuzz.yaml", &su, &err);
+    if (rc < 0) {
+        CHECK(rc == -EINVAL || rc == -ENOMEM);
+        CHECK(strncmp(err.msg, "fuzz.yaml:", 10) == 0);
+        return;
+    }
+    CHECK(su.nr_cases >= 1 && su.nr_cases <= XPV_SIM_MAX_CASES);
+    CHECK(su.labelled || su.nr_cases == 1);
+    for (unsigned i = 0; i < su.nr_cases; i++) {
+        const struct xpv_sim_case *c = &su.cases[i];
+        check_scenario(&c->s);
+        CHECK(memchr(c->name, 0, sizeof(c->name)) != NULL);
+        CHECK(su.labelled == (c->name[0] != 0));
+        CHECK(!c->has_vm || c->vm < c->s.nr_vms);
+        for (unsigned j = 0; j < i; j++)
+            CHECK(strcmp(su.cases[j].name, c->name) != 0);
+        for (unsigned a = 0; c->has_sweep && a < c->sweep.nr_churn; a++)
+            for (unsigned b = 0; b < c->sweep.nr_residency; b++) {
+                CHECK(xpv_sim_sweep_scenario(c, c->sweep.churn_per_s[a], c->sweep.residency_s[b],
+                                             &sw, &err) == 0);
+                CHECK(sw.nr_events >= 1 && sw.nr_events <= XPV_SIM_MAX_EVENTS);
+                for (unsigned e = 1; e < sw.nr_events; e++)
+                    CHECK(sw.events[e - 1].at_s <= sw.events[e].at_s);
+            }
+    }
+    xpv_sim_suite_free(&su);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct xpv_sim_scenario s;
     struct xpv_error err = {0};
+    fuzz_suite(data, size);
     int rc = xpv_sim_scenario_parse((const char *)data, size, "fuzz.yaml", &s, &err);
     if (rc == 0) {
         check_scenario(&s);

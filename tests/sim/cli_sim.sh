@@ -2,7 +2,8 @@
 # cli_sim.sh XPV EXAMPLES — `xpv sim` from the command line: a scenario file with --json-out and
 # --out, the same scenario in YAML and JSON gives the same results, --json (the JSON on stdout)
 # and the old --json FILE (still accepted, with a warning), and the errors a user meets
-# (malformed scenario with file:line, unknown policy, bad usage), and --characterize.
+# (malformed scenario with file:line, unknown policy, bad usage), --characterize, and the main
+# job's labelled cases (headline per case, summary, JSON rows with their case, bad `cases:`).
 set -u
 xpv=$1 ex=$2
 d=$(mktemp -d /tmp/xpv-sim.XXXXXX)
@@ -47,22 +48,128 @@ cmp -s "$d/y.json" "$d/old.json" || fail "--json FILE wrote something else"
 "$xpv" sim "$ex/custom.yaml" --quiet --json="$d/old2.json" >/dev/null 2>"$d/err" || fail "--json=FILE"
 cmp -s "$d/y.json" "$d/old2.json" && grep -q deprecated "$d/err" || fail "--json=FILE: $(cat "$d/err")"
 
-# the main job: no scenario -> sim/default.yaml (compiled in), the issue's JSON schema
-"$xpv" sim --quiet --json-out "$d/default.json" >"$d/dtable" 2>"$d/err" || fail "xpv sim (default): $(cat "$d/err")"
-python3 - "$d/default.json" <<'PY' || fail "default JSON lacks the results rows"
+# the main job: no scenario -> sim/default.yaml (compiled in), labelled cases: per case a
+# headline line, then its table; a summary line at the end; one progress line per finished
+# case on stderr when it is not a terminal; JSON rows carry the case (issue 17)
+"$xpv" sim --json-out "$d/default.json" >"$d/dtable" 2>"$d/err" || fail "xpv sim (default): $(cat "$d/err")"
+python3 - "$d/default.json" "$d/dtable" "$d/err" <<'PY' || fail "the main job's cases"
 import json, sys
 d = json.load(open(sys.argv[1]))
+table = open(sys.argv[2]).read().splitlines()
+progress = open(sys.argv[3]).read().splitlines()
 assert d["scenario"].startswith("default"), d["scenario"]
+cases = [c["case"] for c in d["cases"]]
+assert len(cases) >= 4 and len(set(cases)) == len(cases), cases
+for want in ("swap across sockets", "swap within a package", "moved with its memory",
+             "moved without its memory"):
+    assert want in cases, (want, cases)
 rows = d["results"]
+assert {r["case"] for r in rows} == set(cases), "rows without their case"
 pols = {r["policy"] for r in rows}
-assert pols == {"xen-default", "vnuma", "vnuma-pinned", "xpv", "xpv-migrate", "vnuma-hotplug",
-                "hv-first-touch", "carrefour-hv", "carrefour-xpv", "kvm-numa-balancing"}, pols
-assert len(rows) == 5 * 10, len(rows)
-for r in rows:
-    for k in ("app", "vm", "policy", "completion_s", "speedup", "local_ratio", "imbalance", "migrated_mb"):
-        assert k in r, (k, r)
-    assert r["vm"].startswith("vm-") and r["completion_s"] > 0
+assert {"vnuma", "vnuma-pinned", "xpv"} <= pols, pols
+for c in d["cases"]:
+    # the headline: before the case's table, its figures from the rows' completion times
+    t = {r["policy"]: r["completion_s"] for r in rows if r["case"] == c["case"] and r["vm"] == c["vm"]}
+    xpvs = [p for p in t if p.startswith("xpv")]
+    assert xpvs and sorted(c["recovered"]) == sorted(xpvs), (c["recovered"], xpvs)
+    cost = t["vnuma"] / t["vnuma-pinned"]
+    head = "%s, %s: " % (c["vm"], c["case"])
+    at = [i for i, l in enumerate(table) if l.startswith(head)]
+    assert len(at) == 1, (head, table)
+    line = table[at[0]]
+    assert line == c["headline"], (line, c["headline"])
+    assert table[at[0] + 1].startswith("scenario "), "no table after the headline: " + line
+    if cost >= 1.01:
+        assert ("costs %.2fx" % cost) in line, (line, cost)
+        for p in xpvs:  # every xpv* policy named, with its recovered share
+            rec = (t["vnuma"] - t[p]) / (t["vnuma"] - t["vnuma-pinned"])
+            assert abs(c["recovered"][p] - rec) < 1e-9, (p, c["recovered"], rec)
+            pct = round(rec * 100)
+            assert (" %s recovers %d %%" % (p, pct) in line or " %s %d %%" % (p, pct) in line
+                    or " %s loses %d %%" % (p, -pct) in line), (line, p, pct)
+    elif cost > 0.99:
+        assert "costs nothing" in line and "nothing to recover" in line, line
+summ = [l for l in table if l.startswith("summary over %d cases: " % len(cases))]
+assert len(summ) == 1 and table[-1] == summ[0] == d["summary"], (summ, table[-1:])
+done = [l for l in progress if l.startswith("xpv sim: case ")]
+assert len(done) == len(cases) and all(" done: " in l for l in done), progress
 PY
+
+# a file with cases: shared keys at the top, each case its own; `headline:` names the
+# policies; the case's `vm:` is its headline's
+cat >"$d/cases.yaml" <<'EOF'
+name: two
+machine: opteron-8n
+policies: [vnuma, vnuma-pinned, xpv]
+headline: [xpv]
+workloads: [{preset: wr, threads: 4, vm: v, churn_per_s: 1, work_scale: 0.1}]
+cases:
+  - name: far swap
+    vms: [{name: v, host_nodes: [0, 3]}]
+    events: [{at_s: 0.2, vm: v, to: [3, 0]}]
+  - name: moved, memory too
+    vms: [{name: w, host_nodes: [2, 3]}, {name: v, host_nodes: [4, 5]}]
+    workloads: [{preset: kmeans, threads: 2, vm: w, work_scale: 0.1},
+                {preset: wr, threads: 4, vm: v, churn_per_s: 1, work_scale: 0.1}]
+    events: [{at_s: 0.2, vm: v, to: [6, 7], move_memory: yes}]
+    vm: v
+EOF
+"$xpv" sim "$d/cases.yaml" --quiet --json-out "$d/cases.json" >"$d/ctable" 2>"$d/err" || fail "cases.yaml: $(cat "$d/err")"
+[ ! -s "$d/err" ] || fail "--quiet said something: $(cat "$d/err")"
+"$xpv" sim "$d/cases.yaml" --quiet --json >"$d/cases2.json" 2>"$d/err" || fail "cases --json: $(cat "$d/err")"
+cmp -s "$d/cases.json" "$d/cases2.json" || fail "--json and --json-out differ on a file with cases"
+grep -q "^v, far swap: re-placement costs .*; xpv " "$d/ctable" || fail "no headline: $(cat "$d/ctable")"
+grep -q "^v, moved, memory too: " "$d/ctable" || fail "no headline for case 2: $(cat "$d/ctable")"
+[ "$(tail -1 "$d/ctable" | cut -c1-24)" = "summary over 2 cases: re" ] || fail "no summary: $(tail -1 "$d/ctable")"
+python3 - "$d/cases.json" <<'PY' || fail "cases.yaml JSON"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [c["case"] for c in d["cases"]] == ["far swap", "moved, memory too"], d["cases"]
+assert d["headline_policies"] == ["xpv"]
+assert [c["vm"] for c in d["cases"]] == ["v", "v"]
+by = {}
+for r in d["results"]:
+    by.setdefault(r["case"], []).append((r["app"], r["policy"]))
+assert by["far swap"] == [("wr", p) for p in ("vnuma", "vnuma-pinned", "xpv")], by
+assert sorted(by["moved, memory too"]) == sorted((a, p) for a in ("kmeans", "wr") for p in ("vnuma", "vnuma-pinned", "xpv")), by
+PY
+# a file without cases still works as before: no summary, no progress lines, no "case" in its
+# rows; a VM file with vnuma and vnuma-pinned gets its headline line
+sed -e '/^cases:/,$d' -e '/^headline:/d' "$d/cases.yaml" >"$d/nocase.yaml"
+printf 'vms: [{name: v, host_nodes: [0, 3]}]\nevents: [{at_s: 0.2, vm: v, to: [3, 0]}]\n' >>"$d/nocase.yaml"
+"$xpv" sim "$d/nocase.yaml" --json-out "$d/nocase.json" >"$d/ntable" 2>"$d/err" || fail "nocase.yaml: $(cat "$d/err")"
+[ ! -s "$d/err" ] || fail "a file without cases printed progress lines: $(cat "$d/err")"
+grep -q "^v: re-placement costs " "$d/ntable" && ! grep -q "^summary" "$d/ntable" || fail "nocase: $(cat "$d/ntable")"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "runs" in d and "cases" not in d and all("case" not in r for r in d["results"]), d.keys()' "$d/nocase.json" ||
+    fail "a file without cases: its JSON changed"
+# --out on a file with cases: a folder per case, the local-access ratio around the moves
+"$xpv" sim "$d/cases.yaml" --quiet --out "$d/cout" >/dev/null 2>"$d/err" || fail "cases --out: $(cat "$d/err")"
+[ -s "$d/cout/case1/results.csv" ] && [ -s "$d/cout/case2/results.csv" ] || fail "cases --out: $(ls -R "$d/cout")"
+head -1 "$d/cout/case1/local-v.csv" | grep -q '^time (s),vnuma,vnuma-pinned,xpv$' || fail "no local-access series: $(ls "$d/cout/case1")"
+# bad `cases:` input: FILE:LINE, the case's path, what was wrong
+bad_case() { # WANT, then the lines after `cases:`
+    want=$1
+    shift
+    { printf 'machine: opteron-8n\npolicies: [vnuma, vnuma-pinned, xpv]\n'
+      printf 'workloads: [{preset: wr, threads: 4, vm: v, churn_per_s: 1, work_scale: 0.1}]\n'
+      printf 'vms: [{name: v, host_nodes: [0, 3]}]\ncases:\n'
+      printf '%s\n' "$@"; } >"$d/badcase.yaml"
+    "$xpv" sim "$d/badcase.yaml" --quiet >"$d/out.txt" 2>"$d/err"; rc=$?
+    [ $rc -eq 1 ] && [ ! -s "$d/out.txt" ] && grep -q "^xpv sim: $d/badcase.yaml:$want" "$d/err" ||
+        fail "bad cases ($want): exit $rc: $(cat "$d/err")"
+}
+bad_case '6: cases: expected a list of 1 to 16 case mappings, found an empty list' ' []'
+bad_case '6: cases\[0\]: expected key .name., found none' '  - {events: [{at_s: 1, vm: v, to: [3, 0]}]}'
+bad_case "7: cases\[1\]: unknown key 'frob'" '  - name: a' '  - {name: b, frob: 1}'
+bad_case "7: cases\[1\].name: expected a label not used before, found 'a'" '  - name: a' '  - name: a'
+bad_case "8: cases\[0\].workloads\[0\].threads: expected a positive integer, found 'many'" '  - name: a' \
+    '    workloads: [{preset: wr, vm: v,' '                 threads: many}]'
+bad_case "6: cases\[0\].vm: expected the name of a VM defined under vms, found 'nope'" '  - {name: a, vm: nope}'
+bad_case "6: cases\[0\].sweep: expected a case with an event moving VM v" '  - {name: a, sweep: {churn_per_s: [1], residency_s: [1]}}'
+sed 's/^headline: \[xpv\]/headline: [xpv, magic]/' "$d/cases.yaml" >"$d/hl.yaml"
+"$xpv" sim "$d/hl.yaml" --quiet >/dev/null 2>"$d/err"
+[ $? -eq 1 ] && grep -q "hl.yaml:4: headline\[1\]: expected a policy the scenario runs, found 'magic'" "$d/err" ||
+    fail "headline naming a policy not run: $(cat "$d/err")"
 
 printf 'name: bad\nmachine: opteron-8n\nworkloads:\n  - preset: nas-cg\n    threads: many\n' >"$d/bad.yaml"
 "$xpv" sim "$d/bad.yaml" --quiet >/dev/null 2>"$d/err"

@@ -439,7 +439,7 @@ struct bad {
 #define TOP_KEYS                                                                                   \
     "name, seed, machine, epoch_ms, max_seconds, migrate_gbps, policies, baseline, workloads, "    \
     "vms, events, xpv_update_us, hv_fault_us, hotplug_ms, balance_s, hv_fault_budget, "            \
-    "guest_sched_per_s, guest_sched_cross"
+    "guest_sched_per_s, guest_sched_cross, cases, headline"
 
 static const struct bad bad[] = {
         /* top level */
@@ -1031,6 +1031,89 @@ static int teardown(void **state)
     return rmdir(tmpdir);
 }
 
+/* Labelled cases (issue 17): a case's keys replace the file's, the rest is shared; its
+ * headline VM; the file without cases is one unlabelled case; xpv_sim_scenario_parse refuses
+ * cases; the sweep scenario repeats the VM's first event there and back and sets the churn. */
+static void test_cases(void **state)
+{
+    (void)state;
+    static const char text[] =
+            "name: suite\n"
+            "seed: 9\n"
+            "machine: opteron-8n\n"
+            "max_seconds: 30\n"
+            "policies: [vnuma, vnuma-pinned, xpv]\n"
+            "workloads: [{preset: wr, threads: 4, vm: v, churn_per_s: 1}]\n"
+            "vms: [{name: v, host_nodes: [0, 3]}]\n"
+            "headline: [xpv]\n"
+            "cases:\n"
+            "  - name: far\n"
+            "    events: [{at_s: 2, vm: v, to: [3, 0]}]\n"
+            "    sweep: {churn_per_s: [0.5, 2], residency_s: [4]}\n"
+            "  - name: two VMs\n"
+            "    seed: 3\n"
+            "    vms: [{name: w, host_nodes: [1]}, {name: v, host_nodes: [2, 5]}]\n"
+            "    workloads: [{preset: kmeans, threads: 2, vm: w},\n"
+            "                {preset: wr, threads: 4, vm: v, churn_per_s: 1}]\n"
+            "    vm: v\n";
+    struct xpv_sim_suite su;
+    struct xpv_error err = {0};
+    int rc = xpv_sim_suite_parse(text, strlen(text), "dir/suite.yaml", &su, &err);
+    if (rc)
+        fail_msg("%s", err.msg);
+    assert_true(su.labelled);
+    assert_int_equal(su.nr_cases, 2);
+    assert_int_equal(su.nr_headline, 1);
+    assert_string_equal(su.headline[0], "xpv");
+    const struct xpv_sim_case *a = &su.cases[0], *b = &su.cases[1];
+    assert_string_equal(a->name, "far");
+    assert_string_equal(a->s.name, "suite"); /* the case's name is its label */
+    assert_true(a->s.seed == 9 && a->s.max_seconds == 30 && a->s.nr_policies == 3);
+    assert_int_equal(a->s.nr_vms, 1);
+    assert_int_equal(a->s.nr_events, 1);
+    assert_true(a->has_vm && a->vm == 0 && a->has_sweep);
+    assert_int_equal(a->sweep.nr_churn, 2);
+    assert_int_equal(a->sweep.nr_residency, 1);
+    assert_string_equal(b->name, "two VMs");
+    assert_true(b->s.seed == 3 && b->s.max_seconds == 30);
+    assert_int_equal(b->s.nr_vms, 2);
+    assert_int_equal(b->s.nr_workloads, 2); /* replaced whole, not added to */
+    assert_string_equal(b->s.workloads[0].name, "kmeans");
+    assert_int_equal(b->s.workloads[1].vm, 1);
+    assert_int_equal(b->s.nr_events, 0);
+    assert_true(b->has_vm && b->vm == 1 && !b->has_sweep);
+
+    /* the sweep: the first event every 4 s, there and back, up to max_seconds; churn set */
+    struct xpv_sim_scenario *sw = new_scenario();
+    assert_int_equal(xpv_sim_sweep_scenario(a, 2, 4, sw, &err), 0);
+    assert_int_equal(sw->nr_events, 7); /* 2, 6, ..., 26 */
+    for (unsigned i = 0; i < sw->nr_events; i++) {
+        assert_true(sw->events[i].at_s == 2 + 4 * i);
+        assert_int_equal(sw->events[i].to[0], i % 2 ? 0 : 3);
+        assert_int_equal(sw->events[i].to[1], i % 2 ? 3 : 0);
+    }
+    for (unsigned i = 0; i < sw->workloads[0].nr_regions; i++)
+        if (sw->workloads[0].regions[i].lifetime == XPV_SIM_TURNOVER)
+            assert_true(sw->workloads[0].regions[i].churn_per_s == 2);
+    assert_int_equal(xpv_sim_sweep_scenario(b, 2, 4, sw, &err), -EINVAL); /* nothing moves v */
+    free(sw);
+    xpv_sim_suite_free(&su);
+
+    /* a file without cases: one unlabelled case, its scenario what scenario_parse gives */
+    struct xpv_sim_scenario *one = new_scenario();
+    assert_int_equal(xpv_sim_suite_parse(custom_yaml, strlen(custom_yaml), "t.yaml", &su, &err), 0);
+    assert_false(su.labelled);
+    assert_int_equal(su.nr_cases, 1);
+    assert_string_equal(su.cases[0].name, "");
+    assert_int_equal(parse(custom_yaml, one, &err), 0);
+    assert_memory_equal(&su.cases[0].s, one, sizeof(*one));
+    xpv_sim_suite_free(&su);
+    /* xpv_sim_scenario_parse refuses cases, at the key's line */
+    assert_int_equal(parse(text, one, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "t.yaml:9: cases: expected a scenario without labelled cases"));
+    free(one);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1039,7 +1122,7 @@ int main(void)
             cmocka_unit_test(test_presets),        cmocka_unit_test(test_errors),
             cmocka_unit_test(test_bounds),         cmocka_unit_test(test_load),
             cmocka_unit_test(test_truncations),    cmocka_unit_test(test_mutations),
-            cmocka_unit_test(test_lifetimes),
+            cmocka_unit_test(test_lifetimes),      cmocka_unit_test(test_cases),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

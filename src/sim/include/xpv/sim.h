@@ -206,6 +206,8 @@ struct xpv_sim_event {
     bool move_memory;
 };
 
+struct xpv_sim_result;
+
 struct xpv_sim_scenario {
     char name[64];
     uint64_t seed;
@@ -263,6 +265,94 @@ int xpv_sim_scenario_load(const char *path, struct xpv_sim_scenario *s, struct x
 int xpv_sim_scenario_parse(const char *text, size_t len, const char *name,
                            struct xpv_sim_scenario *s, struct xpv_error *err);
 
+/*
+ * A scenario file with `cases:` (docs/sim.md, "Cases"): labelled sub-scenarios sharing the
+ * file's machine, policies and defaults, each one class of re-placement (its own VMs,
+ * workloads and events; any scenario key in a case replaces the file's). A file without
+ * `cases:` is a suite of one unlabelled case.
+ */
+#define XPV_SIM_MAX_CASES 16
+#define XPV_SIM_MAX_SWEEP 8 /* values per sweep axis */
+
+/* A sweep of one case (`sweep:` in it): its headline VM's turned-over regions churned at each
+ * rate, and its first event repeated every residency_s seconds (the VM moved there, back,
+ * there again...), each cell run under vnuma, vnuma-pinned and the headline policies. */
+struct xpv_sim_sweep {
+    unsigned nr_churn, nr_residency;
+    double churn_per_s[XPV_SIM_MAX_SWEEP];
+    double residency_s[XPV_SIM_MAX_SWEEP];
+};
+
+struct xpv_sim_case {
+    char name[64]; /* the label ("swap across sockets"); empty in a file without cases */
+    bool has_vm;   /* false: the case has no VM (no headline) */
+    unsigned vm;   /* the VM its headline measures: `vm:`, else the first event's, else vms[0] */
+    bool has_sweep;
+    struct xpv_sim_sweep sweep;
+    struct xpv_sim_scenario s; /* the complete sub-scenario xpv_sim_run takes */
+};
+
+struct xpv_sim_suite {
+    unsigned nr_cases;          /* >= 1 */
+    bool labelled;              /* the file has `cases:` */
+    struct xpv_sim_case *cases; /* [nr_cases], malloc'd: release with xpv_sim_suite_free */
+    /* The policies the headlines name (`headline:`); 0: every policy of a case whose name
+     * starts with "xpv" */
+    unsigned nr_headline;
+    char headline[XPV_SIM_MAX_POLICIES][32];
+};
+
+/* Read a scenario file that may hold `cases:` (same errors as xpv_sim_scenario_parse, paths
+ * of a case's keys prefixed "cases[I]."). xpv_sim_scenario_parse refuses such a file. */
+int xpv_sim_suite_parse(const char *text, size_t len, const char *name, struct xpv_sim_suite *out,
+                        struct xpv_error *err);
+int xpv_sim_suite_load(const char *path, struct xpv_sim_suite *out, struct xpv_error *err);
+void xpv_sim_suite_free(struct xpv_sim_suite *suite);
+/* The scenario of sweep cell (churn, residency) of case c (its events repeated, the headline
+ * VM's turned-over regions at `churn`). -EINVAL when the case has no event to repeat. */
+int xpv_sim_sweep_scenario(const struct xpv_sim_case *c, double churn, double residency_s,
+                           struct xpv_sim_scenario *out, struct xpv_error *err);
+
+/*
+ * A case's headline (headline.c, docs/sim.md "Cases"): what the re-placement cost static
+ * vNUMA against pinned placement, cost = t_vnuma / t_pinned (completion times of the case's
+ * VM), and the share of it each XPV policy recovered,
+ *   recovered = (t_vnuma - t_policy) / (t_vnuma - t_pinned)
+ * (1: as fast as pinned; 0: as slow as static vNUMA; < 0: slower than static vNUMA).
+ */
+#define XPV_SIM_COST_EPS 0.01 /* |cost - 1| below this: the re-placement costs nothing */
+enum xpv_sim_cost_kind {
+    XPV_SIM_COST,    /* static vNUMA is slower than pinned: recovery is defined */
+    XPV_SIM_NO_COST, /* within XPV_SIM_COST_EPS: nothing to recover */
+    XPV_SIM_GAIN,    /* static vNUMA is faster than pinned: nothing to recover */
+    XPV_SIM_NO_DATA, /* a time is missing or not positive */
+};
+/* The kind of t_vnuma against t_pinned; *recovered (may be NULL) set for XPV_SIM_COST. */
+enum xpv_sim_cost_kind xpv_sim_recovery(double t_vnuma, double t_pinned, double t_policy,
+                                        double *recovered);
+
+struct xpv_sim_headline_in {
+    const char *vm, *label; /* label: NULL or "" in a file without cases */
+    bool have_base;         /* vnuma and vnuma-pinned ran */
+    bool capped;            /* one of the times is the time limit's (a lower bound) */
+    double t_vnuma, t_pinned;
+    unsigned nr; /* headline policies that ran */
+    const char *names[XPV_SIM_MAX_POLICIES];
+    double t[XPV_SIM_MAX_POLICIES];
+};
+/* The headline line (no newline), e.g. "vm-a, swap across sockets: re-placement costs 1.60x;
+ * xpv-os recovers 40 %, xpv 86 %". Returns buf. */
+char *xpv_sim_headline(char *buf, size_t size, const struct xpv_sim_headline_in *h);
+/* The headline inputs of case c from its runs r[nr] (one per policy): its VM's completion
+ * times under vnuma, vnuma-pinned and each headline policy (su->headline, else every policy
+ * whose name starts with "xpv", in the order they ran); names point into r. */
+void xpv_sim_headline_of(const struct xpv_sim_suite *su, const struct xpv_sim_case *c,
+                         const struct xpv_sim_result *r, unsigned nr,
+                         struct xpv_sim_headline_in *out);
+/* The one-line summary over nr cases' headlines. Returns buf. */
+char *xpv_sim_headline_summary(char *buf, size_t size, const struct xpv_sim_headline_in *h,
+                               unsigned nr);
+
 /* Per application (workload) results of one run. */
 struct xpv_sim_app_result {
     char name[64];
@@ -310,6 +400,19 @@ void xpv_sim_print_table(FILE *f, const struct xpv_sim_scenario *s, const struct
                          unsigned nr);
 int xpv_sim_write_json(const char *path, const struct xpv_sim_scenario *s,
                        const struct xpv_sim_result *r, unsigned nr, struct xpv_error *err);
+/* The results of a suite as JSON: for a file without cases, xpv_sim_write_json's document;
+ * with cases, {scenario, seed, headline_policies, summary, cases: [{case, vm, headline, cost,
+ * recovered: {POLICY: share}, machine, baseline, runs}], results: [rows as
+ * xpv_sim_write_json's, each with "case"]}. r[i]: case i's runs, one per its policy. */
+int xpv_sim_write_json_suite(const char *path, const struct xpv_sim_suite *su,
+                             const struct xpv_sim_result *const *r, struct xpv_error *err);
+/* A time series as CSV and a gnuplot line plot, DIR/STEM.csv and DIR/STEM.gp (rendered to
+ * STEM.png when gnuplot is installed): x[n], and for each of nr series its y[i * n + k]
+ * (NaN: no point); vertical lines at marks[nmarks]. */
+int xpv_sim_write_series(const char *dir, const char *stem, const char *title, const char *xlabel,
+                         const char *ylabel, const double *x, unsigned n, const char *const *names,
+                         const double *y, unsigned nr, const double *marks, unsigned nmarks,
+                         struct xpv_error *err);
 /* CSV files and, when gnuplot is installed, PNG plots under dir. */
 int xpv_sim_write_dir(const char *dir, const struct xpv_sim_scenario *s,
                       const struct xpv_sim_result *r, unsigned nr, struct xpv_error *err);
