@@ -7,6 +7,8 @@
  */
 #include "xpv/policy.h"
 
+#include <string.h>
+
 int xpv_vm_alloc_node(enum xpv_vm_mode mode, unsigned vnode_node, unsigned run_node, int effective)
 {
     switch (mode) {
@@ -23,4 +25,40 @@ int xpv_vm_alloc_node(enum xpv_vm_mode mode, unsigned vnode_node, unsigned run_n
     default:
         return (int)vnode_node;
     }
+}
+
+int xpv_vm_alloc_shares(enum xpv_vm_mode mode, unsigned nr_nodes, const double *vnode_frames,
+                        unsigned run_node, int effective, const double *xpv_spread, double *w)
+{
+    switch (mode) {
+    case XPV_VM_XEN_DEFAULT:
+        return -1;
+    case XPV_VM_XPV:
+    case XPV_VM_XPV_MIGRATE:
+        if (xpv_spread) {
+            memcpy(w, xpv_spread, nr_nodes * sizeof(*w));
+            return 0;
+        }
+        if (effective >= 0 && (unsigned)effective < nr_nodes) {
+            memset(w, 0, nr_nodes * sizeof(*w));
+            w[effective] = 1;
+            return 0;
+        }
+        break; /* no record read: the guest's boot-time belief */
+    case XPV_VM_HV_FIRST_TOUCH:
+        if (run_node < nr_nodes) {
+            memset(w, 0, nr_nodes * sizeof(*w));
+            w[run_node] = 1;
+            return 0;
+        }
+        break;
+    case XPV_VM_HOTPLUG: /* the caller passes the vNode the guest now sees the vCPU in */
+    case XPV_VM_VNUMA:
+    case XPV_VM_PINNED:
+    default:
+        break;
+    }
+    /* the believed vNode's free list: its frames, wherever they are backed */
+    memcpy(w, vnode_frames, nr_nodes * sizeof(*w));
+    return 0;
 }

@@ -106,6 +106,18 @@ enum xpv_vm_mode {
  * node from the published record. Returns a host node, or -1 for "spread over the VM's
  * nodes" (Xen default). */
 int xpv_vm_alloc_node(enum xpv_vm_mode mode, unsigned vnode_node, unsigned run_node, int effective);
+/*
+ * The same rule over guest memory as frames backed on host nodes (policy/vm.c): the share
+ * w[n] of an allocation by a vCPU that lands on host node n, n < nr_nodes. vnode_frames[n]:
+ * the share of the frames of the vNode the guest believes the vCPU is in backed on node n
+ * (a static vNUMA guest allocates from that vNode's free list, wherever the hypervisor has
+ * backed it); xpv_spread[n]: XPV's allocation rule read from the record
+ * (xpv_effective_spread: the effective node, or a spread over the nearest nodes holding the
+ * VM's memory when the vCPU's node holds none), NULL: all on `effective`. Returns 0, or -1
+ * for "spread over the VM's nodes" (Xen's default; w untouched).
+ */
+int xpv_vm_alloc_shares(enum xpv_vm_mode mode, unsigned nr_nodes, const double *vnode_frames,
+                        unsigned run_node, int effective, const double *xpv_spread, double *w);
 
 /*
  * The hypervisor's load balancer (policy/vm_balance.c), at vNode granularity as Xen's and
