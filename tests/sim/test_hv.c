@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "xpv/effective.h"
+#include "xpv/placement.h"
 #include "xpv/policy.h"
 #include "xpv/sim.h"
 
@@ -290,6 +291,105 @@ static void test_spread_fallback(void **state)
     assert_true(x->completion_s < vnuma * 1.01);
 }
 
+/*
+ * The host daemon's placement over stock guests (`hostd-vnuma`): the daemon's decisions
+ * (xpv_place_round on the VMs as domains, each vNode by xpv_place_vnode), as `hostd` makes
+ * them, with static vNUMA guests. Two VMs of 2 vNodes x 6 vCPUs booted on the Opteron's
+ * nodes 0-1 (24 vCPUs on 12 cores), 256 MiB per vNode.
+ */
+static void test_hostd_vnuma_decisions(void **state)
+{
+    (void)state;
+    enum { T = 24, G = 2 };
+    struct xpv_sim_machine m;
+    assert_int_equal(xpv_sim_machine_preset("opteron-8n", &m, NULL), 0);
+    unsigned tgroup[T], tvnode[T], rgroup[G] = {0, 1}, vnodes[G] = {2, 2};
+    int tnode[T], gvm[G] = {0, 1};
+    uint64_t allowed[G] = {~UINT64_C(0), ~UINT64_C(0)};
+    double pages[G * N] = {0}, mb[G] = {4096.0 / (1 << 20), 4096.0 / (1 << 20)};
+    for (unsigned t = 0; t < T; t++) {
+        tgroup[t] = t / 12;
+        tvnode[t] = t % 12 / 6;
+        tnode[t] = (int)tvnode[t];
+    }
+    for (unsigned g = 0; g < G; g++)
+        pages[g * N + 0] = pages[g * N + 1] = 65536;
+    struct xpv_pol_view v = {.nr_nodes = N,
+                             .lat_ns = m.lat_ns,
+                             .cores = m.cores,
+                             .nr_threads = T,
+                             .thread_node = tnode,
+                             .thread_group = tgroup,
+                             .nr_groups = G,
+                             .nr_regions = G,
+                             .region_group = rgroup,
+                             .region_pages = pages,
+                             .region_page_mb = mb,
+                             .group_allowed = allowed,
+                             .node_mem = m.mem_bytes,
+                             .group_vm = gvm,
+                             .group_vnodes = vnodes,
+                             .thread_vnode = tvnode};
+    /* the daemon's round on what it reads of the same host */
+    struct xpv_place_node nodes[N];
+    uint32_t dist[N * N];
+    struct xpv_place_domain d[G] = {{.threads = 12, .nodes = 0x3}, {.threads = 12, .nodes = 0x3}};
+    for (unsigned i = 0; i < N; i++) {
+        uint64_t used = 0;
+        for (unsigned g = 0; g < G; g++) {
+            d[g].mem[i] = (uint64_t)pages[g * N + i] * 4096;
+            used += d[g].mem[i];
+        }
+        nodes[i] = (struct xpv_place_node){m.cores[i], m.mem_bytes[i] - used};
+        for (unsigned j = 0; j < N; j++)
+            dist[i * N + j] = xpv_pol_slit(m.lat_ns, N, i, j);
+    }
+    struct xpv_place_params params;
+    xpv_place_params_default(&params);
+    struct xpv_place_decision dec[4];
+    int nd = xpv_place_round(&params, nodes, N, dist, d, G, dec, 4, NULL);
+    assert_int_equal(nd, 1);
+    const char *names[] = {"hostd-vnuma", "hostd"};
+    for (unsigned k = 0; k < 2; k++) {
+        struct xpv_policy *p = NULL;
+        assert_int_equal(xpv_policy_new(names[k], &p, NULL), 0);
+        assert_int_equal(p->vm_mode, k == 0 ? XPV_VM_VNUMA : XPV_VM_XPV);
+        assert_true(p->places_vms);
+        struct xpv_pol_actions acts = {0};
+        assert_int_equal(p->decide(p, &v, NULL, 0, &acts), 0);
+        assert_int_equal(acts.nr, vnodes[dec[0].domain]); /* every vNode of the moved VM */
+        for (unsigned i = 0; i < acts.nr; i++) {
+            const struct xpv_pol_action *a = &acts.v[i];
+            assert_int_equal(a->kind, XPV_ACT_MOVE_VNODE);
+            assert_int_equal(a->group, dec[0].domain);
+            assert_int_equal(a->node, xpv_place_vnode(dec[0].to, (int)a->vnode));
+        }
+        assert_int_equal(p->group_nodes(p, dec[0].domain), dec[0].to);
+        assert_int_equal(p->group_nodes(p, 1 - dec[0].domain), 0x3);
+        xpv_pol_actions_free(&acts);
+        xpv_policy_free(p);
+    }
+    /* in the engine: the same moves under both, memory along, so a static guest's belief
+     * stays true and its locality high */
+    const char *text = "machine: opteron-8n\nmax_seconds: 100\n"
+                       "vms: [{name: a, host_nodes: [0, 1]}, {name: b, host_nodes: [0, 1]}]\n"
+                       "workloads:\n"
+                       "  - {name: a, threads: 12, vm: a, regions: [{name: d, kind: private, "
+                       "size_mb: 16}], phases: [{work_m: 10, compute_ns: 300}]}\n"
+                       "  - {name: b, threads: 12, vm: b, regions: [{name: d, kind: private, "
+                       "size_mb: 16}], phases: [{work_m: 10, compute_ns: 300}]}\n";
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_sim_scenario_parse(text, strlen(text), "t.yaml", &sc, &err), 0);
+    assert_int_equal(xpv_sim_run(&sc, "hostd", &res, NULL, NULL, &err), 0);
+    double mig = res.apps[0].migrated_mb + res.apps[1].migrated_mb;
+    assert_int_equal(xpv_sim_run(&sc, "hostd-vnuma", &res, NULL, NULL, &err), 0);
+    assert_true(mig > 0);
+    assert_true(fabs(res.apps[0].migrated_mb + res.apps[1].migrated_mb - mig) < 1e-6);
+    assert_true(res.apps[0].local_ratio > 0.9 && res.apps[1].local_ratio > 0.9);
+    /* a VM policy only */
+    assert_int_equal(xpv_policy_check("hostd-vnuma", false, NULL), -EINVAL);
+}
+
 /* Scenario syntax: the new keys, and errors naming FILE:LINE. */
 static void expect_error(const char *text, const char *want)
 {
@@ -371,7 +471,7 @@ int main(void)
             cmocka_unit_test(test_reback_static_guest), cmocka_unit_test(test_funnelled_preallocation),
             cmocka_unit_test(test_vcpu_moves),          cmocka_unit_test(test_consolidation),
             cmocka_unit_test(test_spread_rule),         cmocka_unit_test(test_spread_fallback),
-            cmocka_unit_test(test_syntax),
+            cmocka_unit_test(test_hostd_vnuma_decisions), cmocka_unit_test(test_syntax),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
