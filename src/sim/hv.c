@@ -100,8 +100,12 @@ void xpv__sim_hv_alloc(struct engine *e, struct region *r, unsigned t, double pa
     unsigned vn = e->pol->vm_mode == XPV_VM_HOTPLUG ? th->seen_vnode : th->vnode;
     double w[XPV_SIM_MAX_NODES];
     const double *xw = th->effective >= 0 ? &e->hv_xpv_w[(size_t)t * N] : NULL;
-    if (xpv_vm_alloc_shares(e->pol->vm_mode, N, vm->frames[vn], (unsigned)th->node, th->effective,
-                            xw, w) < 0) {
+    enum xpv_vm_mode mode = e->pol->vm_mode;
+    if (mode == XPV_VM_HV_FIRST_TOUCH && e->s->vms[a->vm].has_memory_node)
+        mode = XPV_VM_VNUMA; /* preallocated: its frames are backed already, a first touch
+                              * faults nothing (re-allocations are re-backed: engine.c) */
+    if (xpv_vm_alloc_shares(mode, N, vm->frames[vn], (unsigned)th->node, th->effective, xw, w) <
+        0) {
         unsigned k = (unsigned)__builtin_popcountll(vm->initial);
         for (unsigned n = 0; n < N; n++)
             if (vm->initial >> n & 1)
