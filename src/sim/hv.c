@@ -31,6 +31,19 @@
 #include "xpv/placement.h"
 #include "xpv/rng.h"
 
+/* The node holding all of row w[N], or -1 when it is split. */
+static int one_node(const double *w, unsigned N)
+{
+    int one = -1;
+    for (unsigned n = 0; n < N; n++)
+        if (w[n] > 0) {
+            if (one >= 0)
+                return -1;
+            one = (int)n;
+        }
+    return one;
+}
+
 int xpv__sim_hv_setup(struct engine *e, struct xpv_error *err)
 {
     unsigned N = e->N;
@@ -44,6 +57,7 @@ int xpv__sim_hv_setup(struct engine *e, struct xpv_error *err)
             if (n >= N)
                 return xpv_error_set(err, -EINVAL, "VM %s: memory node %u of %u", vs->name, n, N);
             vm->frames[k][n] = 1;
+            vm->frames_one[k] = (int)n;
             mem |= UINT64_C(1) << n;
         }
         if (vs->has_memory_node) /* Xen's default populates where the memory is */
@@ -53,7 +67,8 @@ int xpv__sim_hv_setup(struct engine *e, struct xpv_error *err)
                                  N - 1);
     }
     e->hv_xpv_w = calloc((size_t)(e->nr_threads ? e->nr_threads : 1) * N, sizeof(double));
-    if (!e->hv_xpv_w)
+    e->hv_xpv_one = calloc(e->nr_threads ? e->nr_threads : 1, sizeof(int));
+    if (!e->hv_xpv_w || !e->hv_xpv_one)
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", e->nr_threads);
     return 0;
 }
@@ -61,7 +76,9 @@ int xpv__sim_hv_setup(struct engine *e, struct xpv_error *err)
 void xpv__sim_hv_teardown(struct engine *e)
 {
     free(e->hv_xpv_w);
+    free(e->hv_xpv_one);
     e->hv_xpv_w = NULL;
+    e->hv_xpv_one = NULL;
 }
 
 uint64_t xpv__sim_hv_mem_nodes(const struct engine *e, unsigned v)
@@ -98,23 +115,24 @@ void xpv__sim_hv_alloc(struct engine *e, struct region *r, unsigned t, double pa
     const struct vm *vm = &e->vms[a->vm];
     unsigned N = e->N;
     unsigned vn = e->pol->vm_mode == XPV_VM_HOTPLUG ? th->seen_vnode : th->vnode;
-    double w[XPV_SIM_MAX_NODES];
-    const double *xw = th->effective >= 0 ? &e->hv_xpv_w[(size_t)t * N] : NULL;
+    const double *xw = th->effective >= 0 ? &e->hv_xpv_w[(size_t)t * N] : NULL, *w = NULL;
     enum xpv_vm_mode mode = e->pol->vm_mode;
     if (mode == XPV_VM_HV_FIRST_TOUCH && e->s->vms[a->vm].has_memory_node)
         mode = XPV_VM_VNUMA; /* preallocated: its frames are backed already, a first touch
                               * faults nothing (re-allocations are re-backed: engine.c) */
-    if (xpv_vm_alloc_shares(mode, N, vm->frames[vn], (unsigned)th->node, th->effective, xw, w) <
-        0) {
+    int node = xpv_vm_alloc_shares(mode, vm->frames[vn], vm->frames_one[vn], (unsigned)th->node,
+                                   th->effective, xw, xw ? e->hv_xpv_one[t] : -1, &w);
+    if (node >= 0) { /* one node: O(1), as churn calls this per region and epoch */
+        r->pages[node] += pages;
+    } else if (node == -2) {
+        for (unsigned n = 0; n < N; n++)
+            r->pages[n] += pages * w[n];
+    } else {
         unsigned k = (unsigned)__builtin_popcountll(vm->initial);
         for (unsigned n = 0; n < N; n++)
             if (vm->initial >> n & 1)
                 r->pages[n] += pages / k;
-        return;
     }
-    for (unsigned n = 0; n < N; n++)
-        if (w[n] > 0)
-            r->pages[n] += pages * w[n];
 }
 
 /* XPV's allocation rule for every vCPU of app, from the snapshot its guest just read
@@ -135,13 +153,14 @@ void xpv__sim_hv_read_spread(struct engine *e, unsigned app, const struct xpv_sn
             int eff = e->th[ap->first_thread + i].effective;
             if (eff >= 0 && (unsigned)eff < N)
                 out[eff] = 1;
-            continue;
+        } else {
+            for (unsigned j = 0; j < view->nr_pnodes; j++) {
+                uint32_t id = xpv_record_pnode_id(view, j);
+                if (id < N)
+                    out[id] += w[j];
+            }
         }
-        for (unsigned j = 0; j < view->nr_pnodes; j++) {
-            uint32_t id = xpv_record_pnode_id(view, j);
-            if (id < N)
-                out[id] += w[j];
-        }
+        e->hv_xpv_one[ap->first_thread + i] = one_node(out, N);
     }
 }
 
@@ -162,8 +181,10 @@ int xpv__sim_hv_reback(struct engine *e, unsigned v, unsigned k, unsigned to, do
         double share = moved / held; /* of the VM's pages on n: vNode k's, re-backed */
         vm->frames[k][n] -= moved;
         vm->frames[k][to] += moved;
-        if (vm->frames[k][n] < 1e-12)
+        if (vm->frames[k][n] < 1e-12) {
+            vm->frames[k][to] += vm->frames[k][n];
             vm->frames[k][n] = 0;
+        }
         for (unsigned r = 0; app < XPV_SIM_MAX_WORKLOADS && r < e->nr_regions; r++)
             if (e->rg[r].app == app && e->rg[r].pages[n] > 0) {
                 int rc = xpv__sim_push_migration(
@@ -172,6 +193,7 @@ int xpv__sim_hv_reback(struct engine *e, unsigned v, unsigned k, unsigned to, do
                     return xpv_error_set(err, rc, "out of memory");
             }
     }
+    vm->frames_one[k] = one_node(vm->frames[k], N);
     e->dist_stale = true;
     return 0;
 }

@@ -72,6 +72,7 @@ struct vm {
      * of vNode k's frames on host node n (each row sums to 1). The guest's belief (static
      * vNUMA: vNode k) and where its memory really is can diverge in every way. */
     double frames[XPV_SIM_MAX_VNODES][XPV_SIM_MAX_NODES];
+    int frames_one[XPV_SIM_MAX_VNODES]; /* the node holding all of vNode k's frames, or -1 */
     uint64_t initial; /* host nodes it was created on (Xen default spreads over them) */
     uint64_t *record; /* XPV_RECORD_MAP_SIZE bytes */
     struct xpv_publisher *pub;
@@ -121,6 +122,7 @@ struct engine {
     /* hv.c: per vCPU thread, where XPV's guest allocates ([T][N] shares: the record's spread
      * rule, xpv_effective_spread), and the per-vCPU scheduler's next move time */
     double *hv_xpv_w;
+    int *hv_xpv_one; /* [T]: the node holding all of hv_xpv_w's share, or -1 */
     double next_vcpu_sched_ns;
     unsigned next_event;
     double *period_dram; /* [N*N] DRAM accesses since the last decision */

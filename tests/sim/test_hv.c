@@ -258,16 +258,21 @@ static void test_spread_rule(void **state)
     assert_int_equal(xpv_effective_spread(&src, XPV_RECORD_NONE, w), -ENOENT);
 
     /* the policy core's allocation rule over frames */
-    double frames[4] = {0.5, 0, 0.5, 0}, spread[4] = {0, 0.25, 0, 0.75}, out[4];
-    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_VNUMA, 4, frames, 3, -1, NULL, out), 0);
-    assert_memory_equal(out, frames, sizeof(out));
-    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_XPV, 4, frames, 3, 1, spread, out), 0);
-    assert_memory_equal(out, spread, sizeof(out));
-    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_XPV, 4, frames, 3, 1, NULL, out), 0);
-    assert_true(out[1] == 1 && out[0] == 0);
-    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_HV_FIRST_TOUCH, 4, frames, 3, 1, spread, out), 0);
-    assert_true(out[3] == 1 && out[2] == 0);
-    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_XEN_DEFAULT, 4, frames, 3, 1, spread, out), -1);
+    double frames[4] = {0.5, 0, 0.5, 0}, spread[4] = {0, 0.25, 0, 0.75};
+    const double *out = NULL;
+    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_VNUMA, frames, -1, 3, -1, NULL, -1, &out), -2);
+    assert_ptr_equal(out, frames);
+    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_VNUMA, frames, 2, 3, -1, NULL, -1, &out), 2);
+    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_XPV, frames, -1, 3, 1, spread, -1, &out), -2);
+    assert_ptr_equal(out, spread);
+    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_XPV, frames, -1, 3, 1, spread, 3, &out), 3);
+    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_XPV, frames, -1, 3, 1, NULL, -1, &out), 1);
+    out = NULL; /* XPV before any record: the boot-time belief */
+    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_XPV, frames, -1, 3, -1, NULL, -1, &out), -2);
+    assert_ptr_equal(out, frames);
+    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_HV_FIRST_TOUCH, frames, 0, 3, 1, spread, 3, &out),
+                     3);
+    assert_int_equal(xpv_vm_alloc_shares(XPV_VM_XEN_DEFAULT, frames, 0, 3, 1, spread, 3, &out), -1);
 }
 
 /*
