@@ -20,7 +20,9 @@
  * per iteration (nodes² × hops); the access distributions recomputed only when pages,
  * phases or thread placements changed. Linear in threads (no per-thread loop over all
  * threads or all regions), never growing with the number of accesses (docs/sim.md, "Speed"). VMs'
- * hypervisor events and XPV publication live in vm.c; the shared state in sim_engine.h.
+ * hypervisor events and XPV publication live in vm.c, guest frames, re-backings and per-vCPU
+ * placement in hv.c (an in-VM allocation: xpv__sim_hv_alloc); the shared state in
+ * sim_engine.h.
  */
 #include <errno.h>
 #include <math.h>
@@ -1244,7 +1246,7 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
             e.dist_stale = true;
             next_balance += s->balance_s * 1e9;
         }
-        if ((rc = xpv__sim_hv_vcpu_sched(&e, dt, err)) < 0)
+        if (s->nr_vms && (rc = xpv__sim_hv_vcpu_sched(&e, dt, err)) < 0)
             goto out;
         if (e.pol->vm_mode == XPV_VM_HV_FIRST_TOUCH)
             fault_budget(&e, dt);

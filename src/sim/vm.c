@@ -3,7 +3,8 @@
  * events, the load balancer, or the `hostd` policy's vNode moves: vCPUs moved, memory
  * optionally migrated along) and what the guest learns of them under XPV (a topology record
  * built by the host daemon's builder, published with the channel's own publisher, read back
- * through libxpv). Where guest memory then lands is the policy core's xpv_vm_alloc_node().
+ * through libxpv). Where guest memory then lands is the policy core's xpv_vm_alloc_shares()
+ * over the VM's frames (hv.c: frames, re-backings, per-vCPU placement).
  */
 #include <errno.h>
 #include <math.h>
