@@ -166,10 +166,13 @@ int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struc
     if (mode == XPV_VM_XPV || mode == XPV_VM_XPV_MIGRATE)
         xpv__sim_publish_vm(e, ev->vm, true);
     if (mode == XPV_VM_XPV_MIGRATE) {
-        /* the guest moves each thread's private pages to its effective node */
+        /* the guest moves each thread's private pages to its effective node; not when its
+         * node holds none of the VM's memory and its allocations are spread (hv.c): the
+         * pages are on nodes holding memory already, and moving them all to the nearest
+         * would funnel them onto one controller */
         for (unsigned i = 0; i < ap->nr_threads; i++) {
             const struct thread *th = &e->th[ap->first_thread + i];
-            if (th->node < 0 || th->effective < 0)
+            if (th->node < 0 || th->effective < 0 || e->hv_xpv_one[ap->first_thread + i] < 0)
                 continue;
             for (unsigned sp = 0; sp < ap->w->nr_regions; sp++) {
                 if (ap->w->regions[sp].kind != XPV_SIM_PRIVATE)

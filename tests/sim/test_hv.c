@@ -299,6 +299,14 @@ static void test_spread_fallback(void **state)
     assert_true(traffic(6, 0) > traffic(6, 1) && traffic(6, 1) > 0);
     /* and XPV does not lose to static vNUMA here */
     assert_true(x->completion_s < vnuma * 1.01);
+    /* nor does XPV with migration: a guest whose vCPU's node holds no memory leaves its
+     * pages where they are, spread, instead of moving them all to the nearest node */
+    const struct xpv_sim_app_result *m = run("xpv-migrate");
+    print_message("xpv-migrate: %.3f s, controllers 0/1 %.3g/%.3g B, %.0f MB migrated\n",
+                  m->completion_s, res.mc_bytes[0], res.mc_bytes[1], m->migrated_mb);
+    assert_true(m->migrated_mb == 0);
+    assert_true(res.mc_bytes[1] > 0.6 * res.mc_bytes[0]);
+    assert_true(m->completion_s < vnuma * 1.01);
 }
 
 /*
