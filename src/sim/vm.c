@@ -29,9 +29,8 @@ int xpv_sim_vm_record(const struct xpv_topo *host, const struct xpv_sim_vm_state
     for (unsigned k = 0; k < nv; k++) {
         if (st->frames) { /* frames per host node (hv.c) */
             for (unsigned n = 0; n < nh; n++)
-                mem[(size_t)k * nh + n] +=
-                        (uint64_t)llround(st->frames[(size_t)k * XPV_SIM_MAX_NODES + n] *
-                                          (double)st->vnode_bytes);
+                mem[(size_t)k * nh + n] += (uint64_t)llround(
+                        st->frames[(size_t)k * XPV_SIM_MAX_NODES + n] * (double)st->vnode_bytes);
             continue;
         }
         if (st->back[k] >= nh)

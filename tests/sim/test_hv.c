@@ -122,8 +122,8 @@ static void test_funnelled_preallocation(void **state)
     load(", memory_nodes: [0, 0]", 0.5, "");
     for (unsigned i = 0; i < 3; i++) {
         const struct xpv_sim_app_result *a = run(policies[i]);
-        print_message("%s: local %.3f, controllers 0/1: %.3g/%.3g B\n", policies[i],
-                      a->local_ratio, res.mc_bytes[0], res.mc_bytes[1]);
+        print_message("%s: local %.3f, controllers 0/1: %.3g/%.3g B\n", policies[i], a->local_ratio,
+                      res.mc_bytes[0], res.mc_bytes[1]);
         assert_true(res.mc_bytes[0] > 0);
         for (unsigned n = 1; n < N; n++)
             assert_true(res.mc_bytes[n] == 0);
@@ -454,7 +454,8 @@ static void test_syntax(void **state)
     } bad[] = {
             {", memory_nodes: [0]", "", "bad.yaml:2: vms[0].memory_nodes: expected 2 host nodes"},
             {", memory_nodes: [0, 9]", "", "bad.yaml:2: vms[0].memory_nodes[1]"},
-            {", soft_affinity: [1, 1]", "", "bad.yaml:2: vms[0].soft_affinity[1]: expected distinct"},
+            {", soft_affinity: [1, 1]", "",
+             "bad.yaml:2: vms[0].soft_affinity[1]: expected distinct"},
             {", vcpu_moves_per_s: -1", "", "bad.yaml:2: vms[0].vcpu_moves_per_s"},
             {"", "events: [{at_s: 1, vm: vm}]\n",
              "bad.yaml:4: events[0]: expected key 'to' (re-place vNodes), 'reback', 'funnel'"},
@@ -486,10 +487,14 @@ static void test_syntax(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_reback_static_guest), cmocka_unit_test(test_funnelled_preallocation),
-            cmocka_unit_test(test_vcpu_moves),          cmocka_unit_test(test_consolidation),
-            cmocka_unit_test(test_spread_rule),         cmocka_unit_test(test_spread_fallback),
-            cmocka_unit_test(test_hostd_vnuma_decisions), cmocka_unit_test(test_syntax),
+            cmocka_unit_test(test_reback_static_guest),
+            cmocka_unit_test(test_funnelled_preallocation),
+            cmocka_unit_test(test_vcpu_moves),
+            cmocka_unit_test(test_consolidation),
+            cmocka_unit_test(test_spread_rule),
+            cmocka_unit_test(test_spread_fallback),
+            cmocka_unit_test(test_hostd_vnuma_decisions),
+            cmocka_unit_test(test_syntax),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

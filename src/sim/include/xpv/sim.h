@@ -220,9 +220,9 @@ struct xpv_sim_event {
     /* MOVE and CONSOLIDATE with move_memory, REBACK: the share of each vNode's frames
      * re-backed (0 means 1: the whole vNode) */
     double memory_frac;
-    unsigned vnode;     /* REBACK */
-    unsigned node;      /* REBACK, FUNNEL: the host node the frames go to */
-    uint64_t nodes;     /* CONSOLIDATE */
+    unsigned vnode; /* REBACK */
+    unsigned node;  /* REBACK, FUNNEL: the host node the frames go to */
+    uint64_t nodes; /* CONSOLIDATE */
 };
 
 struct xpv_sim_scenario {
