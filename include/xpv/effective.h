@@ -58,6 +58,22 @@ struct xpv_effective {
 int xpv_effective_pick(const struct xpv_effective_src *src, unsigned pnode, unsigned own_vnode,
                        struct xpv_effective *out);
 
+/*
+ * Where a CPU's new memory is spread (the allocation rule XPV's guest follows; docs/sim.md,
+ * "XPV's fallback"). When physical node pnode holds some of the domain's memory, all of it
+ * goes there (w[pnode] = 1, the effective node). Otherwise, rather than funnelling every
+ * allocation onto the one nearest node (which then serves all of the domain's new memory
+ * from one controller), it is spread over every node j holding memory, in proportion to
+ *     bytes(j) / distance[pnode][j]
+ * the guest's free memory there (its per-node free lists drain at the same rate) over the
+ * cost of an access there (distances are latency-like): nearest first, never all on one
+ * node while another holds memory. With no memory entry at all, w[pnode] = 1.
+ * w[nr_pnodes] (by physical node index) is written whole and sums to 1. Returns the number
+ * of nodes with a nonzero share, -ENOENT when pnode is XPV_RECORD_NONE or not below
+ * nr_pnodes (w untouched).
+ */
+int xpv_effective_spread(const struct xpv_effective_src *src, unsigned pnode, double *w);
+
 /* A source over a decoded record: its distances and its backing entries (ctx = v). */
 void xpv_effective_src_record(const struct xpv_record_view *v, struct xpv_effective_src *out);
 

@@ -55,6 +55,42 @@ int xpv_effective_pick(const struct xpv_effective_src *src, unsigned pnode, unsi
     return any;
 }
 
+int xpv_effective_spread(const struct xpv_effective_src *src, unsigned pnode, double *w)
+{
+    if (pnode == XPV_RECORD_NONE || pnode >= src->nr_pnodes)
+        return -ENOENT;
+    unsigned np = src->nr_pnodes;
+    bool local = false;
+    for (unsigned j = 0; j < np; j++)
+        w[j] = 0;
+    for (unsigned k = 0; k < src->nr_mem; k++) {
+        struct xpv_record_backing e = src->mem(src->ctx, k);
+        if (!e.bytes || e.pnode >= np)
+            continue;
+        local |= e.pnode == pnode;
+        w[e.pnode] += (double)e.bytes; /* memory held per node, summed over vNodes */
+    }
+    double sum = 0;
+    unsigned nz = 0;
+    for (unsigned j = 0; j < np && !local; j++) {
+        if (!(w[j] > 0))
+            continue;
+        uint32_t d = src->distance(src->ctx, pnode, j);
+        w[j] /= d ? (double)d : 1;
+        sum += w[j];
+        nz++;
+    }
+    if (local || !(sum > 0)) { /* its own node, or no memory anywhere: the node itself */
+        for (unsigned j = 0; j < np; j++)
+            w[j] = 0;
+        w[pnode] = 1;
+        return 1;
+    }
+    for (unsigned j = 0; j < np; j++)
+        w[j] /= sum;
+    return (int)nz;
+}
+
 static uint32_t record_distance(const void *ctx, unsigned i, unsigned j)
 {
     return xpv_record_distance(ctx, i, j);

@@ -20,6 +20,11 @@
  * its configuration. A domain whose threads leave its binding behind the daemon's back (a
  * scripted re-placement) is read again, as a restarted daemon reads affinities.
  *
+ * `hostd-vnuma` is the same daemon, the same decisions, over VMs whose guests are stock
+ * (static vNUMA: they never read the record; each vNode's memory moves with it, so their
+ * belief stays true but for the pages still in flight): the daemon's placement as operators
+ * run it without XPV guests, against `hostd` with them.
+ *
  * The policy places VMs itself (places_vms): the platform's hypervisor load balancer stays
  * off; a scenario's scripted re-placements still happen, as another tool's would.
  *
@@ -265,4 +270,11 @@ int xpv__hostd_make(struct xpv_policy *p)
     p->destroy = destroy;
     p->group_nodes = group_nodes;
     return 0;
+}
+
+int xpv__hostd_vnuma_make(struct xpv_policy *p)
+{
+    int rc = xpv__hostd_make(p);
+    p->vm_mode = XPV_VM_VNUMA;
+    return rc;
 }

@@ -121,6 +121,8 @@ static const struct {
         {"numad", xpv__numad_make, NATIVE}, /* models numad(8), the external tool */
         /* the host daemon's own placement (xpv_place_round) and vNode rule, as it runs them */
         {"hostd", xpv__hostd_make, ANY},
+        /* the same over stock guests (static vNUMA): what operators run without XPV guests */
+        {"hostd-vnuma", xpv__hostd_vnuma_make, VM},
         {"carrefour", xpv__carrefour_make, NATIVE},
         {"carrefour-hold", xpv__carrefour_hold_make, NATIVE},
         {"carrefour-hv", xpv__carrefour_hv_make, VM},

@@ -24,3 +24,32 @@ int xpv_vm_alloc_node(enum xpv_vm_mode mode, unsigned vnode_node, unsigned run_n
         return (int)vnode_node;
     }
 }
+
+int xpv_vm_alloc_shares(enum xpv_vm_mode mode, const double *vnode_frames, int vnode_node,
+                        unsigned run_node, int effective, const double *xpv_spread, int xpv_node,
+                        const double **w)
+{
+    switch (mode) {
+    case XPV_VM_XEN_DEFAULT:
+        return -1;
+    case XPV_VM_XPV:
+    case XPV_VM_XPV_MIGRATE:
+        if (xpv_spread) { /* the record's allocation rule */
+            *w = xpv_spread;
+            return xpv_node >= 0 ? xpv_node : -2;
+        }
+        if (effective >= 0)
+            return effective;
+        break; /* no record read: the guest's boot-time belief */
+    case XPV_VM_HV_FIRST_TOUCH:
+        return (int)run_node;
+    case XPV_VM_HOTPLUG: /* the caller passes the vNode the guest now sees the vCPU in */
+    case XPV_VM_VNUMA:
+    case XPV_VM_PINNED:
+    default:
+        break;
+    }
+    /* the believed vNode's free list: its frames, wherever they are backed */
+    *w = vnode_frames;
+    return vnode_node >= 0 ? vnode_node : -2;
+}

@@ -20,7 +20,9 @@
  * per iteration (nodes² × hops); the access distributions recomputed only when pages,
  * phases or thread placements changed. Linear in threads (no per-thread loop over all
  * threads or all regions), never growing with the number of accesses (docs/sim.md, "Speed"). VMs'
- * hypervisor events and XPV publication live in vm.c; the shared state in sim_engine.h.
+ * hypervisor events and XPV publication live in vm.c, guest frames, re-backings and per-vCPU
+ * placement in hv.c (an in-VM allocation: xpv__sim_hv_alloc); the shared state in
+ * sim_engine.h.
  */
 #include <errno.h>
 #include <math.h>
@@ -160,17 +162,14 @@ static void alloc_into(struct engine *e, struct region *r, unsigned t, double pa
         r->pages[th->node] += re;
         return;
     }
-    if (a->in_vm) {
-        const struct vm *vm = &e->vms[a->vm];
-        unsigned vn = e->pol->vm_mode == XPV_VM_HOTPLUG ? th->seen_vnode : th->vnode;
-        node = xpv_vm_alloc_node(e->pol->vm_mode, vm->back[vn], (unsigned)th->node, th->effective);
-        spread = vm->initial;
-    } else {
-        node = e->pol->placement == XPV_PLACE_INTERLEAVE
-                       ? -1
-                       : (int)nearest_allowed(e, (unsigned)th->node, a->allowed);
-        spread = a->allowed;
+    if (a->in_vm) { /* the guest's frames, as the hypervisor backs them (hv.c) */
+        xpv__sim_hv_alloc(e, r, t, pages);
+        return;
     }
+    node = e->pol->placement == XPV_PLACE_INTERLEAVE
+                   ? -1
+                   : (int)nearest_allowed(e, (unsigned)th->node, a->allowed);
+    spread = a->allowed;
     if (node >= 0) {
         r->pages[node] += pages;
         return;
@@ -392,7 +391,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
             if (vs->host_node[k] >= N)
                 return xpv_error_set(err, -EINVAL, "VM %s: host node %u of %u", vs->name,
                                      vs->host_node[k], N);
-            vm->run[k] = vm->back[k] = vs->host_node[k];
+            vm->run[k] = vs->host_node[k];
             vm->initial |= UINT64_C(1) << vs->host_node[k];
         }
         vm->record = calloc(XPV_RECORD_MAP_SIZE / 8, 8);
@@ -458,6 +457,8 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         }
         ti += w->nr_threads;
     }
+    if ((rc = xpv__sim_hv_setup(e, err)) < 0)
+        return rc;
     for (unsigned a = 0; a < e->nr_apps; a++)
         if (e->apps[a].in_vm)
             xen_extents(e, a);
@@ -473,6 +474,7 @@ static void teardown(struct engine *e)
     }
     xpv_topo_free(e->host);
     xpv__sim_guest_free(e);
+    xpv__sim_hv_teardown(e);
     if (e->rg && e->nr_regions)
         free(e->rg[0].pages);
     free(e->gpa);
@@ -973,9 +975,7 @@ static int decide(struct engine *e, struct xpv_pol_actions *acts, struct xpv_err
         allowed[a] = e->apps[a].allowed;
         if (e->apps[a].in_vm && e->pol->in_guest) { /* a guest moves pages within its VM */
             const struct vm *vm = &e->vms[e->apps[a].vm];
-            allowed[a] = vm->initial;
-            for (unsigned k = 0; k < e->s->vms[e->apps[a].vm].nr_vnodes; k++)
-                allowed[a] |= UINT64_C(1) << vm->back[k];
+            allowed[a] = vm->initial | xpv__sim_hv_mem_nodes(e, e->apps[a].vm);
         }
     }
     unsigned ns = 0;
@@ -1250,6 +1250,8 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
             e.dist_stale = true;
             next_balance += s->balance_s * 1e9;
         }
+        if (s->nr_vms && (rc = xpv__sim_hv_vcpu_sched(&e, dt, err)) < 0)
+            goto out;
         if (e.pol->vm_mode == XPV_VM_HV_FIRST_TOUCH)
             fault_budget(&e, dt);
         if ((rc = xpv__sim_guest_epoch(&e, dt, err)) < 0)
@@ -1302,6 +1304,7 @@ int xpv_sim_run(const struct xpv_sim_scenario *s, const char *policy, struct xpv
         r->avg_latency_ns = ap->accesses > 0 ? ap->lat_sum / ap->accesses : 0;
         r->migrated_mb = ap->migrated_mb;
         r->thread_moves = ap->thread_moves;
+        r->vcpu_moves = ap->hv_vcpu_moves;
         r->accesses = ap->accesses;
     }
     double mean = 0, var = 0;

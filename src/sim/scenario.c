@@ -94,14 +94,33 @@
  *       weights: {REGION: NUMBER in [0, 1e9], ...}   region names of this workload,
  *                                       normalised to sum 1 (they must not sum to 0);
  *                                       required unless the workload has one region
- *   vms: 1..8 of                        virtual machines (docs/sim.md, "Virtual machines")
+ *     vm: NAME                          runs in that VM (one thread per vCPU; one workload
+ *                                       per VM)
+ *   vms: 1..8 of
  *     name: STRING (< 32 chars)         required, distinct
- *     host_nodes: [NODE, ...]           required; the host node of each vNode (1..8)
+ *     host_nodes: [NODE, ...]           required; 1..8, one per vNode: where its vCPUs run
+ *     memory_nodes: [NODE, ...]         one per vNode: where its frames are backed at boot, a
+ *                                       preallocation that ignores vNodes (all the same node:
+ *                                       funnelled); default host_nodes
+ *     vcpu_moves_per_s: NUMBER in [0, 1000]   the hypervisor's per-vCPU scheduler: each vCPU
+ *                                       moved alone at this rate to the least loaded other
+ *                                       node of its soft affinity; default 0
+ *     soft_affinity: [NODE, ...]        distinct; default the nodes its vNodes run on
  *     numa_balancing: yes | no          the guest runs NUMA balancing on the topology it
  *                                       has (believed vNodes, or XPV's effective nodes);
  *                                       default no
- *   events: 0..32 of {at_s, vm, to: [NODE per vNode], move_memory: yes | no}
- *   xpv_update_us, hv_fault_us, hotplug_ms, balance_s: NUMBER >= 0; hv_fault_budget in [0, 1]
+ *   events: 1..32, at_s non-decreasing, each {at_s: NUMBER >= 0, vm: NAME} and one of
+ *     to: [NODE per vNode]              re-place each vNode's vCPUs there; with
+ *       move_memory: yes | no | SHARE   its frames re-backed along (SHARE in (0, 1]: that
+ *                                       share of each vNode's frames); default no
+ *     reback: {vnode: V, to: NODE, fraction: SHARE in (0, 1] (default 1)}   that share of
+ *                                       vNode V's frames re-backed on NODE (migration,
+ *                                       ballooning); vCPUs and the guest's view stay
+ *     funnel: NODE                      every frame of the VM re-backed on NODE
+ *     consolidate: [NODE, ...]          distinct; vCPU i moved to the (i mod k)-th node, with
+ *       move_memory: as above           vNode v's frames to xpv_place_vnode(nodes, v)
+ *   xpv_update_us, hv_fault_us, hotplug_ms, balance_s, hv_fault_budget: NUMBER >= 0
+ *                                       (hv_fault_budget <= 1): docs/sim.md
  *   guest_sched_per_s: NUMBER in [0, 1000]  the guest scheduler's migrations per running
  *                                       vCPU thread and second; default 0 (none)
  *   guest_sched_cross: NUMBER in [0, 1] the share of them that cross the guest's scheduling
@@ -761,10 +780,13 @@ static int parse_node_list(struct ctx *c, const struct node *v, const char *path
     return 0;
 }
 
-/* vms: [{name, host_nodes: [NODE per vNode]}] */
+/* vms: [{name, host_nodes: [NODE per vNode], memory_nodes: [NODE per vNode],
+ *        vcpu_moves_per_s: RATE, soft_affinity: [NODE, ...]}] */
 static int parse_vms(struct ctx *c, const struct node *v, struct xpv_sim_scenario *s)
 {
-    static const char *const keys[] = {"name", "host_nodes", "numa_balancing", NULL};
+    static const char *const keys[] = {"name",          "host_nodes",       "memory_nodes",
+                                       "soft_affinity", "vcpu_moves_per_s", "numa_balancing",
+                                       NULL};
     int rc = check_seq(c, v, "vms", "VM mappings", 1, XPV_SIM_MAX_VMS);
     if (rc)
         return rc;
@@ -798,6 +820,26 @@ static int parse_vms(struct ctx *c, const struct node *v, struct xpv_sim_scenari
                 return rc;
             vm->numa_balancing = b == 1;
         }
+        const struct node *mem = get(c, x, "memory_nodes"), *aff = get(c, x, "soft_affinity");
+        if (mem) {
+            unsigned n = 0;
+            key_path(p, path, "memory_nodes");
+            if ((rc = parse_node_list(c, mem, p, XPV_SIM_MAX_VNODES, vm->memory_node, &n)))
+                return rc;
+            if (n != vm->nr_vnodes)
+                return fail(c, mem->line, p,
+                            "expected %u host nodes (one per vNode, as host_nodes), found %u",
+                            vm->nr_vnodes, n);
+            vm->has_memory_node = true;
+        }
+        if (aff) {
+            key_path(p, path, "soft_affinity");
+            if ((rc = parse_nodes(c, aff, p, &vm->soft_affinity)))
+                return rc;
+        }
+        if ((rc = get_num_key(c, x, path, "vcpu_moves_per_s", 0, true, 1000, true,
+                              &vm->vcpu_moves_per_s)))
+            return rc;
         s->nr_vms++;
     }
     return 0;
@@ -818,10 +860,67 @@ static int vm_by_name(struct ctx *c, const struct node *v, const char *path,
     return fail(c, v->line, path, "expected the name of a VM defined under vms, found '%s'", name);
 }
 
-/* events: [{at_s, vm, to: [NODE per vNode], move_memory: yes|no}] */
+/* move_memory: yes | no | a share in (0, 1] of each vNode's frames */
+static int parse_move_memory(struct ctx *c, const struct node *mm, const char *path,
+                             struct xpv_sim_event *ev)
+{
+    if (mm->kind == N_SCALAR && (key_is(mm, "yes") || key_is(mm, "no"))) {
+        ev->move_memory = key_is(mm, "yes");
+        ev->memory_frac = ev->move_memory ? 1 : 0;
+        return 0;
+    }
+    double f;
+    if (mm->kind != N_SCALAR || get_num(c, mm, path, 0, false, 1, true, &f))
+        return fail(c, mm->line, path,
+                    "expected yes, no, or the share of each vNode's memory moved (a number in "
+                    "(0, 1]), found %s",
+                    FOUND(mm));
+    ev->move_memory = true;
+    ev->memory_frac = f;
+    return 0;
+}
+
+/* reback: {vnode: V, to: NODE, fraction: F} */
+static int parse_reback(struct ctx *c, const struct node *v, const char *epath,
+                        const struct xpv_sim_scenario *s, struct xpv_sim_event *ev)
+{
+    static const char *const keys[] = {"vnode", "to", "fraction", NULL};
+    char path[PATH_LEN], p[PATH_LEN];
+    key_path(path, epath, "reback");
+    int rc = check_map(c, v, path, "a mapping {vnode, to, fraction}", keys);
+    if (rc)
+        return rc;
+    const struct node *vn = get(c, v, "vnode"), *to = get(c, v, "to");
+    if (!vn)
+        return missing(c, v, path, "vnode");
+    if (!to)
+        return missing(c, v, path, "to");
+    uint64_t x;
+    key_path(p, path, "vnode");
+    if ((rc = get_uint(c, vn, p, 0, s->vms[ev->vm].nr_vnodes - 1, &x)))
+        return rc;
+    ev->vnode = (unsigned)x;
+    key_path(p, path, "to");
+    if ((rc = get_uint(c, to, p, 0, c->machine->nr_nodes - 1, &x)))
+        return rc;
+    ev->node = (unsigned)x;
+    ev->memory_frac = 1;
+    return get_num_key(c, v, path, "fraction", 0, false, 1, true, &ev->memory_frac);
+}
+
+/*
+ * events: [{at_s, vm, and one of
+ *   to: [NODE per vNode], move_memory: yes|no|SHARE      vNodes' vCPUs (and memory) move
+ *   reback: {vnode, to, fraction}                        part of a vNode's frames re-backed
+ *   funnel: NODE                                         all of the VM's frames on one node
+ *   consolidate: [NODE, ...], move_memory: yes|no|SHARE  vCPUs packed onto fewer nodes
+ * }]
+ */
 static int parse_events(struct ctx *c, const struct node *v, struct xpv_sim_scenario *s)
 {
-    static const char *const keys[] = {"at_s", "vm", "to", "move_memory", NULL};
+    static const char *const keys[] = {"at_s",   "vm",     "to",          "move_memory",
+                                       "reback", "funnel", "consolidate", NULL};
+    static const char *const kinds[] = {"to", "reback", "funnel", "consolidate"};
     int rc = check_seq(c, v, "events", "event mappings", 1, XPV_SIM_MAX_EVENTS);
     if (rc)
         return rc;
@@ -832,14 +931,28 @@ static int parse_events(struct ctx *c, const struct node *v, struct xpv_sim_scen
         index_path(path, "events", s->nr_events);
         if ((rc = check_map(c, x, path, "an event mapping", keys)))
             return rc;
-        const struct node *at_s = get(c, x, "at_s"), *vm = get(c, x, "vm"), *to = get(c, x, "to"),
+        const struct node *at_s = get(c, x, "at_s"), *vm = get(c, x, "vm"),
                           *mm = get(c, x, "move_memory");
         if (!at_s)
             return missing(c, x, path, "at_s");
         if (!vm)
             return missing(c, x, path, "vm");
-        if (!to)
-            return missing(c, x, path, "to");
+        int kind = -1;
+        for (int k = 0; k < 4; k++) {
+            if (!get(c, x, kinds[k]))
+                continue;
+            if (kind >= 0)
+                return fail(c, get_key(c, x, kinds[k])->line, path,
+                            "expected one of 'to', 'reback', 'funnel' or 'consolidate', found "
+                            "'%s' and '%s'",
+                            kinds[kind], kinds[k]);
+            kind = k;
+        }
+        if (kind < 0)
+            return fail(c, x->line, path,
+                        "expected key 'to' (re-place vNodes), 'reback', 'funnel' or "
+                        "'consolidate', found none");
+        const struct node *what = get(c, x, kinds[kind]);
         key_path(p, path, "at_s");
         if ((rc = get_num(c, at_s, p, last, true, HUGE_VAL, false, &ev->at_s)))
             return rc;
@@ -847,20 +960,40 @@ static int parse_events(struct ctx *c, const struct node *v, struct xpv_sim_scen
         key_path(p, path, "vm");
         if ((rc = vm_by_name(c, vm, p, s, &ev->vm)))
             return rc;
-        unsigned n = 0;
-        key_path(p, path, "to");
-        if ((rc = parse_node_list(c, to, p, XPV_SIM_MAX_VNODES, ev->to, &n)))
-            return rc;
-        if (n != s->vms[ev->vm].nr_vnodes)
-            return fail(c, to->line, p, "expected %u host nodes (one per vNode of %s), found %u",
-                        s->vms[ev->vm].nr_vnodes, s->vms[ev->vm].name, n);
-        if (mm) {
-            static const char *const yn[] = {"no", "yes", NULL};
-            int b = 0;
-            key_path(p, path, "move_memory");
-            if ((rc = get_enum(c, mm, p, yn, &b)))
+        if (mm && (kind == 1 || kind == 2))
+            return fail(c, get_key(c, x, "move_memory")->line, path,
+                        "expected 'move_memory' only with 'to' or 'consolidate', found it with "
+                        "'%s' (a re-backing moves memory only)",
+                        kinds[kind]);
+        key_path(p, path, kinds[kind]);
+        if (kind == 0) {
+            unsigned n = 0;
+            ev->kind = XPV_SIM_EV_MOVE;
+            if ((rc = parse_node_list(c, what, p, XPV_SIM_MAX_VNODES, ev->to, &n)))
                 return rc;
-            ev->move_memory = b == 1;
+            if (n != s->vms[ev->vm].nr_vnodes)
+                return fail(c, what->line, p,
+                            "expected %u host nodes (one per vNode of %s), found %u",
+                            s->vms[ev->vm].nr_vnodes, s->vms[ev->vm].name, n);
+        } else if (kind == 1) {
+            ev->kind = XPV_SIM_EV_REBACK;
+            if ((rc = parse_reback(c, what, path, s, ev)))
+                return rc;
+        } else if (kind == 2) {
+            uint64_t n;
+            ev->kind = XPV_SIM_EV_FUNNEL;
+            if ((rc = get_uint(c, what, p, 0, c->machine->nr_nodes - 1, &n)))
+                return rc;
+            ev->node = (unsigned)n;
+        } else {
+            ev->kind = XPV_SIM_EV_CONSOLIDATE;
+            if ((rc = parse_nodes(c, what, p, &ev->nodes)))
+                return rc;
+        }
+        if (mm) {
+            key_path(p, path, "move_memory");
+            if ((rc = parse_move_memory(c, mm, p, ev)))
+                return rc;
         }
         s->nr_events++;
     }

@@ -58,6 +58,7 @@ struct app {
     bool started;
     double accesses, local, lat_sum, migrated_mb;
     unsigned long thread_moves;
+    unsigned long hv_vcpu_moves; /* single vCPUs moved by the per-vCPU scheduler (hv.c) */
     uint64_t allowed;
     bool in_vm;
     unsigned vm;
@@ -66,7 +67,12 @@ struct app {
 /* A VM's placement: where each vNode's vCPUs run and where its memory is backed, and the
  * shared memory its topology record is published into (XPV). */
 struct vm {
-    unsigned run[XPV_SIM_MAX_VNODES], back[XPV_SIM_MAX_VNODES];
+    unsigned run[XPV_SIM_MAX_VNODES];
+    /* Guest memory as frames backed on host nodes, independent of vNodes (hv.c): the share
+     * of vNode k's frames on host node n (each row sums to 1). The guest's belief (static
+     * vNUMA: vNode k) and where its memory really is can diverge in every way. */
+    double frames[XPV_SIM_MAX_VNODES][XPV_SIM_MAX_NODES];
+    int frames_one[XPV_SIM_MAX_VNODES]; /* the node holding all of vNode k's frames, or -1 */
     uint64_t initial; /* host nodes it was created on (Xen default spreads over them) */
     uint64_t *record; /* XPV_RECORD_MAP_SIZE bytes */
     struct xpv_publisher *pub;
@@ -113,6 +119,11 @@ struct engine {
     uint64_t rng;
     double now_ns;
     struct vm vms[XPV_SIM_MAX_VMS];
+    /* hv.c: per vCPU thread, where XPV's guest allocates ([T][N] shares: the record's spread
+     * rule, xpv_effective_spread), and the per-vCPU scheduler's next move time */
+    double *hv_xpv_w;
+    int *hv_xpv_one; /* [T]: the node holding all of hv_xpv_w's share, or -1 */
+    double next_vcpu_sched_ns;
     unsigned next_event;
     double *period_dram; /* [N*N] DRAM accesses since the last decision */
     double period_reads, period_writes;
@@ -139,5 +150,28 @@ bool xpv__sim_runtime_realloc(struct engine *e, struct region *r, unsigned t, do
 /* One epoch of the guest layers: collections, the scheduler's migrations, NUMA balancing. */
 int xpv__sim_guest_epoch(struct engine *e, double dt_ns, struct xpv_error *err);
 void xpv__sim_guest_results(const struct engine *e, struct xpv_sim_result *out);
+/* The hypervisor side (hv.c): frames per host node, re-backings, per-vCPU placement. */
+int xpv__sim_hv_setup(struct engine *e, struct xpv_error *err);
+void xpv__sim_hv_teardown(struct engine *e);
+/* Add `pages` to region r where an allocation by vCPU thread t lands (its VM's mode:
+ * the believed vNode's frames, XPV's record, the vCPU's node). */
+void xpv__sim_hv_alloc(struct engine *e, struct region *r, unsigned t, double pages);
+/* The host nodes backing any of VM v's frames. */
+uint64_t xpv__sim_hv_mem_nodes(const struct engine *e, unsigned v);
+/* The host node backing most of vNode k's frames (lowest on ties). */
+unsigned xpv__sim_hv_home(const struct vm *vm, unsigned N, unsigned k);
+/* Re-back share f of vNode k's frames of VM v on node `to` (pages migrated along). */
+int xpv__sim_hv_reback(struct engine *e, unsigned v, unsigned k, unsigned to, double f,
+                       struct xpv_error *err);
+/* Move vCPU thread t alone to node `to` (hotplug guests re-plugged as on a vNode move). */
+void xpv__sim_hv_move_vcpu(struct engine *e, unsigned t, unsigned to);
+/* The per-vCPU scheduler, once per epoch of dt_ns. */
+int xpv__sim_hv_vcpu_sched(struct engine *e, double dt_ns, struct xpv_error *err);
+/* XPV's allocation shares of app's vCPUs from the snapshot its guest read (vm.c). */
+void xpv__sim_hv_read_spread(struct engine *e, unsigned app, const struct xpv_snapshot *snap);
+/* Apply a re-backing or consolidation event (kind other than XPV_SIM_EV_MOVE). */
+int xpv__sim_hv_event(struct engine *e, const struct xpv_sim_event *ev, struct xpv_error *err);
+/* The started app running in VM v, or XPV_SIM_MAX_WORKLOADS. */
+unsigned xpv__sim_vm_app(const struct engine *e, unsigned v);
 
 #endif

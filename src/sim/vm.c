@@ -3,7 +3,8 @@
  * events, the load balancer, or the `hostd` policy's vNode moves: vCPUs moved, memory
  * optionally migrated along) and what the guest learns of them under XPV (a topology record
  * built by the host daemon's builder, published with the channel's own publisher, read back
- * through libxpv). Where guest memory then lands is the policy core's xpv_vm_alloc_node().
+ * through libxpv). Where guest memory then lands is the policy core's xpv_vm_alloc_shares()
+ * over the VM's frames (hv.c: frames, re-backings, per-vCPU placement).
  */
 #include <errno.h>
 #include <math.h>
@@ -26,6 +27,12 @@ int xpv_sim_vm_record(const struct xpv_topo *host, const struct xpv_sim_vm_state
     uint64_t mem[XPV_SIM_MAX_VNODES * XPV_SIM_MAX_NODES] = {0};
     int vnode[XPV_SIM_MAX_THREADS];
     for (unsigned k = 0; k < nv; k++) {
+        if (st->frames) { /* frames per host node (hv.c) */
+            for (unsigned n = 0; n < nh; n++)
+                mem[(size_t)k * nh + n] += (uint64_t)llround(
+                        st->frames[(size_t)k * XPV_SIM_MAX_NODES + n] * (double)st->vnode_bytes);
+            continue;
+        }
         if (st->back[k] >= nh)
             return xpv_error_set(err, -EINVAL, "vNode %u backed on node %u of %u", k, st->back[k],
                                  nh);
@@ -72,7 +79,7 @@ void xpv__sim_publish_vm(struct engine *e, unsigned v, bool charge)
     }
     struct xpv_sim_vm_state st = {
             .nr_vnodes = vs->nr_vnodes,
-            .back = vm->back,
+            .frames = &vm->frames[0][0],
             .vnode_bytes = bytes / vs->nr_vnodes >= 1 ? (uint64_t)(bytes / vs->nr_vnodes) : 1,
             .nr_vcpus = ncpu,
             .vcpu_node = node,
@@ -94,6 +101,7 @@ void xpv__sim_publish_vm(struct engine *e, unsigned v, bool charge)
         if (charge && th->node >= 0)
             th->stall_ns += e->s->xpv_update_us * 1e3;
     }
+    xpv__sim_hv_read_spread(e, app, snap); /* where its allocations go (hv.c) */
     xpv_snapshot_put(snap);
 }
 
@@ -102,6 +110,8 @@ int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struc
     enum xpv_vm_mode mode = e->pol->vm_mode;
     if (mode == XPV_VM_PINNED || ev->vm >= e->s->nr_vms)
         return 0; /* pinned VMs stay where they are */
+    if (ev->kind != XPV_SIM_EV_MOVE)
+        return xpv__sim_hv_event(e, ev, err); /* re-backings, consolidation */
     struct vm *vm = &e->vms[ev->vm];
     const struct xpv_sim_vm_spec *vs = &e->s->vms[ev->vm];
     unsigned app = XPV_SIM_MAX_WORKLOADS;
@@ -135,7 +145,7 @@ int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struc
             /* unplugged, and plugged again into the vNode backed where it now runs: the
              * unmodified guest learns the move through hotplug, at hotplug_ms of its time */
             for (unsigned k = 0; k < vs->nr_vnodes; k++)
-                if (vm->back[k] == (unsigned)th->node && k != th->seen_vnode) {
+                if (xpv__sim_hv_home(vm, e->N, k) == (unsigned)th->node && k != th->seen_vnode) {
                     th->seen_vnode = k;
                     th->stall_ns += e->s->hotplug_ms * 1e6;
                     break;
@@ -143,29 +153,25 @@ int xpv__sim_apply_event(struct engine *e, const struct xpv_sim_event *ev, struc
         }
     }
     if (ev->move_memory) {
-        /* the hypervisor moves each vNode's backing along (vNodes sharing a node move all
-         * of that node's pages together: the model does not label pages by vNode) */
+        /* the hypervisor re-backs each vNode's frames (memory_frac of them) where its vCPUs
+         * now run, the pages migrated along (hv.c) */
+        double f = ev->memory_frac > 0 ? ev->memory_frac : 1;
         for (unsigned k = 0; k < vs->nr_vnodes; k++) {
-            if (vm->back[k] == vm->run[k])
-                continue;
-            for (unsigned r = 0; r < e->nr_regions; r++)
-                if (e->rg[r].app == app && e->rg[r].pages[vm->back[k]] > 0) {
-                    int rc = xpv__sim_push_migration(
-                            e, (struct migration){r, vm->back[k], vm->run[k],
-                                                  e->rg[r].pages[vm->back[k]]});
-                    if (rc < 0)
-                        return xpv_error_set(err, rc, "out of memory");
-                }
-            vm->back[k] = vm->run[k];
+            int rc = xpv__sim_hv_reback(e, ev->vm, k, vm->run[k], f, err);
+            if (rc < 0)
+                return rc;
         }
     }
     if (mode == XPV_VM_XPV || mode == XPV_VM_XPV_MIGRATE)
         xpv__sim_publish_vm(e, ev->vm, true);
     if (mode == XPV_VM_XPV_MIGRATE) {
-        /* the guest moves each thread's private pages to its effective node */
+        /* the guest moves each thread's private pages to its effective node; not when its
+         * node holds none of the VM's memory and its allocations are spread (hv.c): the
+         * pages are on nodes holding memory already, and moving them all to the nearest
+         * would funnel them onto one controller */
         for (unsigned i = 0; i < ap->nr_threads; i++) {
             const struct thread *th = &e->th[ap->first_thread + i];
-            if (th->node < 0 || th->effective < 0)
+            if (th->node < 0 || th->effective < 0 || e->hv_xpv_one[ap->first_thread + i] < 0)
                 continue;
             for (unsigned sp = 0; sp < ap->w->nr_regions; sp++) {
                 if (ap->w->regions[sp].kind != XPV_SIM_PRIVATE)

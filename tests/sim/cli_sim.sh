@@ -229,6 +229,10 @@ printf 'machine: opteron-8n\nvms: [{name: v, host_nodes: [0, 1]}]\npolicies: [vn
 "$xpv" sim "$d/mix.yaml" --quiet >/dev/null 2>"$d/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "mix.yaml:4: policies\[1\]: policy 'numad' is a native policy and the scenario runs VMs" "$d/err" ||
     fail "numad in a VM scenario file: exit $rc: $(cat "$d/err")"
+# the hypervisor's re-backings, preallocation, consolidation and per-vCPU moves (issue 17)
+"$xpv" sim "$ex/rebacking.yaml" --quiet --policy vnuma --policy hostd-vnuma >"$d/reb" 2>"$d/err" ||
+    fail "rebacking.yaml: $(cat "$d/err")"
+grep -q "^f  *hostd-vnuma" "$d/reb" || fail "rebacking.yaml: no hostd-vnuma row: $(cat "$d/reb")"
 "$xpv" sim --policy magic --quiet >/dev/null 2>"$d/err"
 [ $? -eq 1 ] && grep -q "unknown policy 'magic'" "$d/err" || fail "unknown policy: $(cat "$d/err")"
 "$xpv" sim --frobnicate >/dev/null 2>&1

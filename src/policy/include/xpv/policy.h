@@ -106,6 +106,22 @@ enum xpv_vm_mode {
  * node from the published record. Returns a host node, or -1 for "spread over the VM's
  * nodes" (Xen default). */
 int xpv_vm_alloc_node(enum xpv_vm_mode mode, unsigned vnode_node, unsigned run_node, int effective);
+/*
+ * The same rule over guest memory as frames backed on host nodes (policy/vm.c): where an
+ * allocation by a vCPU lands, as shares over host nodes 0..nr_nodes-1. vnode_frames[n]: the
+ * share of the frames of the vNode the guest believes the vCPU is in backed on node n (a
+ * static vNUMA guest allocates from that vNode's free list, wherever the hypervisor has
+ * backed it); vnode_node: the node holding all of them, or -1 when they are split.
+ * xpv_spread[n]: XPV's allocation rule read from the record (xpv_effective_spread: the
+ * effective node, or a spread over the nearest nodes holding the VM's memory when the
+ * vCPU's node holds none), NULL when the guest has read no record; xpv_node: the node
+ * holding all of it, or -1. Returns a node n >= 0 (all of it there), -2 with *w set to the
+ * shares (one of the two vectors: nothing is copied), or -1 for "spread over the VM's
+ * nodes" (Xen's default).
+ */
+int xpv_vm_alloc_shares(enum xpv_vm_mode mode, const double *vnode_frames, int vnode_node,
+                        unsigned run_node, int effective, const double *xpv_spread, int xpv_node,
+                        const double **w);
 
 /*
  * The hypervisor's load balancer (policy/vm_balance.c), at vNode granularity as Xen's and

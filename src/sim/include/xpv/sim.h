@@ -109,6 +109,9 @@ int xpv_sim_machine_topo(const struct xpv_sim_machine *m, struct xpv_topo **out,
 struct xpv_sim_vm_state {
     unsigned nr_vnodes;
     const unsigned *back; /* [nr_vnodes]: host node holding each vNode's memory */
+    /* Or, when not NULL, [nr_vnodes * XPV_SIM_MAX_NODES]: the share of vNode k's frames each
+     * host node backs (row k sums to 1); back is then ignored. */
+    const double *frames;
     uint64_t vnode_bytes; /* each vNode's memory */
     unsigned nr_vcpus;
     const int *vcpu_node;       /* [nr_vcpus]: host node it runs on, -1 once it finished */
@@ -194,6 +197,26 @@ struct xpv_sim_vm_spec {
     unsigned nr_vnodes;
     unsigned host_node[XPV_SIM_MAX_VNODES];
     bool numa_balancing; /* the guest runs NUMA balancing on the topology it has */
+    /* Where each vNode's frames are backed at boot, when not where its vCPUs run: a
+     * preallocation that ignores vNodes (all on one node: "funnelled"). has_memory_node
+     * false: memory_node[v] = host_node[v]. */
+    bool has_memory_node;
+    unsigned memory_node[XPV_SIM_MAX_VNODES];
+    /* The hypervisor's per-vCPU scheduler (docs/sim.md, "Per-vCPU placement"): each vCPU is
+     * moved alone to another node of the VM's soft affinity at this rate (moves per vCPU per
+     * second; 0: never). soft_affinity: a node mask; 0: the nodes its vNodes run on now. */
+    double vcpu_moves_per_s;
+    uint64_t soft_affinity;
+};
+
+/* What a hypervisor event does (docs/sim.md, "Re-backing guest memory"). */
+enum xpv_sim_event_kind {
+    XPV_SIM_EV_MOVE,        /* vNode v's vCPUs to to[v]; memory along (share memory_frac) */
+    XPV_SIM_EV_REBACK,      /* memory_frac of vNode `vnode`'s frames re-backed on `node`; the
+                             * vCPUs and the guest's view stay (migration, ballooning) */
+    XPV_SIM_EV_FUNNEL,      /* all of the VM's frames re-backed on `node` */
+    XPV_SIM_EV_CONSOLIDATE, /* the VM's vCPUs packed onto `nodes`, vCPU i on the (i mod k)-th;
+                             * memory along (share memory_frac) to xpv_place_vnode(nodes, v) */
 };
 
 /* The hypervisor re-places a VM at at_s: vNode v's vCPUs move to host node to[v]; with
@@ -204,6 +227,13 @@ struct xpv_sim_event {
     unsigned vm;
     unsigned to[XPV_SIM_MAX_VNODES];
     bool move_memory;
+    enum xpv_sim_event_kind kind; /* 0: XPV_SIM_EV_MOVE */
+    /* MOVE and CONSOLIDATE with move_memory, REBACK: the share of each vNode's frames
+     * re-backed (0 means 1: the whole vNode) */
+    double memory_frac;
+    unsigned vnode; /* REBACK */
+    unsigned node;  /* REBACK, FUNNEL: the host node the frames go to */
+    uint64_t nodes; /* CONSOLIDATE */
 };
 
 struct xpv_sim_result;
@@ -370,6 +400,8 @@ struct xpv_sim_app_result {
      * ones that changed the host node the thread runs on; re-layouts of its runtime (an
      * arena re-bound or an eden moved at a collection, per thread). */
     unsigned long guest_moves, guest_node_moves, relayouts;
+    /* A VM's single vCPUs moved by the hypervisor's per-vCPU scheduler (vcpu_moves_per_s). */
+    unsigned long vcpu_moves;
 };
 
 struct xpv_sim_result {
