@@ -114,9 +114,12 @@ void xpv__sim_guest_free(struct engine *e)
     e->guest = NULL;
 }
 
+/* A label's host node; a vNode's is where most of its frames are backed (hv.c): a runtime's
+ * arena or eden on a vNode whose frames the hypervisor spread is placed on that node alone. */
 static unsigned label_host(const struct engine *e, const struct app *a, int label)
 {
-    return label >= LABEL_HOST ? (unsigned)(label - LABEL_HOST) : e->vms[a->vm].back[label];
+    return label >= LABEL_HOST ? (unsigned)(label - LABEL_HOST)
+                               : xpv__sim_hv_home(&e->vms[a->vm], e->N, (unsigned)label);
 }
 
 /* The space a thread's eden goes to at a collection: its CPU's node in the runtime's map. */
@@ -275,7 +278,7 @@ static unsigned believed_node(const struct engine *e, unsigned t)
     const struct thread *th = &e->th[t];
     if (kernel_follows(e) && th->effective >= 0)
         return (unsigned)th->effective;
-    return e->vms[e->apps[th->app].vm].back[th->seen_vnode];
+    return xpv__sim_hv_home(&e->vms[e->apps[th->app].vm], e->N, th->seen_vnode);
 }
 
 /*
