@@ -15,6 +15,9 @@
 #include <syslog.h>
 
 #include "../hostd/hostd.h"
+#ifdef XPV_HAVE_LIBVIRT
+#include "../hostd/hostd_libvirt.h"
+#endif
 #include "cli.h"
 #include "xpv/ops_record.h"
 #include "xpv_version.h"
@@ -37,6 +40,9 @@ static void usage(FILE *f)
             "  --pids NAME=PID[,PID...]   a group of processes\n"
             "  --cgroup NAME=DIR          the processes of a cgroup (DIR holds cgroup.procs)\n"
             "  --qmp NAME=SOCKET          a QEMU VM, through its QMP socket\n"
+            "  --libvirt[=URI]            the running domains of a libvirt connection\n"
+            "                             (default qemu:///system) whose XML carries the\n"
+            "                             <xpv:vm> metadata element (docs/libvirt.md)\n"
             "  -- COMMAND [ARGS...]       launch a command as domain --name (default 'cmd'),\n"
             "                             with XPV_RECORD set to its record; it is\n"
             "                             stopped with the daemon (SIGTERM to its group,\n"
@@ -149,6 +155,7 @@ int xpv_cmd_hostd(int argc, char **argv)
             {"pids", required_argument, NULL, 'P'},
             {"cgroup", required_argument, NULL, 'G'},
             {"qmp", required_argument, NULL, 'Q'},
+            {"libvirt", optional_argument, NULL, 'L'},
             {"name", required_argument, NULL, 'n'},
             {"period", required_argument, NULL, 'p'},
             {"no-migrate", no_argument, NULL, 'M'},
@@ -171,6 +178,7 @@ int xpv_cmd_hostd(int argc, char **argv)
     struct hostd_conf cl;          /* command-line settings, applied over the file */
     hostd_conf_default(&conf);
     memset(&cl, 0, sizeof(cl));
+    const char *libvirt = NULL;
     const char *config = NULL, *root = NULL, *proc_root = "", *name = "cmd", *socket_path = NULL,
                *record_dir = NULL, *state_dir = NULL;
     double period = 0, mbs = 0, qmp_timeout = 0;
@@ -196,6 +204,9 @@ int xpv_cmd_hostd(int argc, char **argv)
             break;
         case 'n':
             name = optarg;
+            break;
+        case 'L':
+            libvirt = optarg ? optarg : "qemu:///system";
             break;
         case 'p':
             if (xpv_cli_duration("hostd", "--period", optarg, 1, 0.01, 3600, &period, NULL))
@@ -301,6 +312,17 @@ int xpv_cmd_hostd(int argc, char **argv)
         snprintf(conf.state_dir, sizeof(conf.state_dir), "%s", state_dir);
     if (socket_path)
         snprintf(conf.socket, sizeof(conf.socket), "%s", socket_path);
+    if (libvirt)
+        snprintf(conf.libvirt, sizeof(conf.libvirt), "%s", libvirt);
+#ifndef XPV_HAVE_LIBVIRT
+    if (conf.libvirt[0]) {
+        xpv_cli_err("hostd", "libvirt %s: this xpv was built without libvirt (XPV_LIBVIRT=OFF; "
+                             "install libvirt-dev and rebuild)",
+                    conf.libvirt);
+        hostd_conf_release(&conf);
+        return XPV_EXIT_USAGE;
+    }
+#endif
     if (!conf.socket[0] && hostd_default_socket())
         snprintf(conf.socket, sizeof(conf.socket), "%s", hostd_default_socket());
     if (!conf.socket[0] && rounds != 1) {
@@ -340,6 +362,16 @@ int xpv_cmd_hostd(int argc, char **argv)
                   "host topology from %s: using the recording ops (nothing on this machine "
                   "changes)",
                   root);
+#ifdef XPV_HAVE_LIBVIRT
+    if (conf.libvirt[0] && (rc = hostd_libvirt_start(&h, conf.libvirt, &err)) < 0) {
+        xpv_cli_err("hostd", "%s", xpv_error_str(&err, rc));
+        hostd_fini(&h);
+        xpv_ops_free(ops);
+        xpv_topo_free(topo);
+        hostd_conf_release(&conf);
+        return XPV_EXIT_FAIL;
+    }
+#endif
     struct hostd_run_opts ro = {.rounds = rounds};
     int status = XPV_EXIT_OK;
     if ((rc = hostd_run(&h, &ro, &err)) < 0) {

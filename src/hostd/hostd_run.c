@@ -153,7 +153,8 @@ static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, struct
     its.it_value.tv_nsec = 1; /* first round now */
     timerfd_settime(tfd, 0, &its, NULL);
     enum { P_SIG, P_TIMER, P_CTL, P_VM = P_CTL + 1 + HOSTD_CTL_MAX_CLIENTS };
-    struct pollfd *p = calloc(P_VM + h->nr_domains, sizeof(*p));
+    /* room for every domain a backend may add while the loop runs (hostd_add_domain) */
+    struct pollfd *p = calloc(P_VM + HOSTD_MAX_DOMAINS, sizeof(*p));
     if (!p) {
         close(tfd);
         return xpv_error_set(err, -ENOMEM, "out of memory");
