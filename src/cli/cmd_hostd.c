@@ -316,8 +316,9 @@ int xpv_cmd_hostd(int argc, char **argv)
         snprintf(conf.libvirt, sizeof(conf.libvirt), "%s", libvirt);
 #ifndef XPV_HAVE_LIBVIRT
     if (conf.libvirt[0]) {
-        xpv_cli_err("hostd", "libvirt %s: this xpv was built without libvirt (XPV_LIBVIRT=OFF; "
-                             "install libvirt-dev and rebuild)",
+        xpv_cli_err("hostd",
+                    "libvirt %s: this xpv was built without libvirt (XPV_LIBVIRT=OFF; "
+                    "install libvirt-dev and rebuild)",
                     conf.libvirt);
         hostd_conf_release(&conf);
         return XPV_EXIT_USAGE;

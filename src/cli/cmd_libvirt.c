@@ -110,7 +110,8 @@ int xpv_cmd_libvirt_xml(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            if (xpv_cli_u64("libvirt-xml", "--vcpus", optarg, 1, 256, "a vCPU count 1..256", &vcpus))
+            if (xpv_cli_u64("libvirt-xml", "--vcpus", optarg, 1, 256, "a vCPU count 1..256",
+                            &vcpus))
                 return XPV_EXIT_USAGE;
             break;
         case 'm':
@@ -149,8 +150,9 @@ int xpv_cmd_libvirt_xml(int argc, char **argv)
         case 'F':
             fixed = optarg;
             if (!list_ok(fixed)) {
-                xpv_cli_err("libvirt-xml", "--fixed-nodes wants a node list such as 0 or 0,2-3, "
-                                           "got '%s'",
+                xpv_cli_err("libvirt-xml",
+                            "--fixed-nodes wants a node list such as 0 or 0,2-3, "
+                            "got '%s'",
                             optarg);
                 return XPV_EXIT_USAGE;
             }
@@ -172,8 +174,7 @@ int xpv_cmd_libvirt_xml(int argc, char **argv)
     }
     const char *name = argv[optind];
     if (!name_ok(name)) {
-        xpv_cli_err("libvirt-xml", "VM name '%s' wants 1..47 letters, digits, '_', '-', '.'",
-                    name);
+        xpv_cli_err("libvirt-xml", "VM name '%s' wants 1..47 letters, digits, '_', '-', '.'", name);
         return XPV_EXIT_USAGE;
     }
     if (!maxv)
@@ -199,8 +200,9 @@ int xpv_cmd_libvirt_xml(int argc, char **argv)
     if (!fragment) {
         fprintf(f, "<domain type='%s'>\n  <name>%s</name>\n", type, name);
     } else {
-        fprintf(f, "<!-- xpv libvirt-xml %s --fragment: merge each element into the domain's "
-                   "own (docs/libvirt.md) -->\n",
+        fprintf(f,
+                "<!-- xpv libvirt-xml %s --fragment: merge each element into the domain's "
+                "own (docs/libvirt.md) -->\n",
                 name);
     }
     fprintf(f, "%s<metadata>\n%s  <xpv:vm xmlns:xpv=\"%s\"", in, in, LV_NS);

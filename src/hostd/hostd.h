@@ -166,7 +166,7 @@ struct hostd_backend {
 struct hostd {
     struct hostd_conf conf;
     struct hostd_backend *backend; /* NULL: none */
-    struct xpv_topo *topo; /* host machine (possibly a fixture) */
+    struct xpv_topo *topo;         /* host machine (possibly a fixture) */
     const char *proc_root; /* "" for the live system, else a directory holding proc/ and sys/ */
     struct xpv_ops *ops;
     bool dry_run;

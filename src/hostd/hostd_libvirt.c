@@ -46,9 +46,9 @@
 #include "hostd_lvxml.h"
 #include "xpv/vmdesc.h"
 
-#define SYNC_EVERY_NS     (10 * UINT64_C(1000000000))
-#define RECONNECT_NS      (5 * UINT64_C(1000000000))
-#define PROC_FILE_MAX     (64u << 20)
+#define SYNC_EVERY_NS (10 * UINT64_C(1000000000))
+#define RECONNECT_NS  (5 * UINT64_C(1000000000))
+#define PROC_FILE_MAX (64u << 20)
 
 struct lv {
     virConnectPtr conn;
@@ -73,7 +73,7 @@ struct lv_dom {
     /* what the daemon last applied per vCPU, and the conflicts */
     bool applied_set[XPV_LV_MAX_VCPUS];
     struct xpv_bitmap applied[XPV_LV_MAX_VCPUS];
-    bool held[XPV_LV_MAX_VCPUS];            /* pinned behind hostd's back: left alone */
+    bool held[XPV_LV_MAX_VCPUS];              /* pinned behind hostd's back: left alone */
     struct xpv_bitmap seen[XPV_LV_MAX_VCPUS]; /* libvirt's pinning of a held vCPU */
     uint64_t conflicts;                       /* seen since the domain was found */
     bool emu_set;
@@ -143,12 +143,12 @@ static int lv_connect(struct lv *lv, struct xpv_error *err)
     if (!lv->conn)
         return xpv_error_set(err, -ECONNREFUSED, "libvirt %s: %s", lv->uri, lv_err());
     virConnectSetKeepAlive(lv->conn, 5, 3);
-    lv->cb_lifecycle = virConnectDomainEventRegisterAny(
-            lv->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle),
-            lv, NULL);
-    lv->cb_metadata = virConnectDomainEventRegisterAny(
-            lv->conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
-            VIR_DOMAIN_EVENT_CALLBACK(on_metadata), lv, NULL);
+    lv->cb_lifecycle =
+            virConnectDomainEventRegisterAny(lv->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                             VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), lv, NULL);
+    lv->cb_metadata =
+            virConnectDomainEventRegisterAny(lv->conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+                                             VIR_DOMAIN_EVENT_CALLBACK(on_metadata), lv, NULL);
     int n = virNodeGetCPUMap(lv->conn, NULL, NULL, 0);
     lv->host_cpus = n > 0 && n <= XPV_MAX_CPUS ? (unsigned)n : XPV_MAX_CPUS;
     atomic_store(&lv->dirty, true);
@@ -331,7 +331,8 @@ static void ram_from_proc(const char *root, struct xpv_vm_desc *d)
         return;
     }
     for (unsigned i = 0; i < c->nr_objects && d->nr_ram < XPV_VM_MAX_RAM; i++) {
-        if (strncmp(c->object[i].type, "memory-backend-", 15) || !strncmp(c->object[i].id, "shmmem-", 7))
+        if (strncmp(c->object[i].type, "memory-backend-", 15) ||
+            !strncmp(c->object[i].id, "shmmem-", 7))
             continue; /* the <shmem> backends are not guest RAM */
         struct xpv_vm_ram *m = &d->ram[d->nr_ram++];
         memset(m, 0, sizeof(*m));
@@ -729,7 +730,7 @@ static void lv_sync(struct hostd *h)
         return;
     }
     struct hostd_lvxml *x = malloc(sizeof(*x));
-    char (*uuids)[VIR_UUID_STRING_BUFLEN] = calloc((size_t)n + 1, sizeof(*uuids));
+    char(*uuids)[VIR_UUID_STRING_BUFLEN] = calloc((size_t)n + 1, sizeof(*uuids));
     if (!x || !uuids)
         goto out;
     for (int i = 0; i < n; i++) {

@@ -73,7 +73,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
         if (*s < '0' || *s > '9')
             return -EINVAL;
         unsigned d = (unsigned)(*s - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return -ERANGE;
         v = v * 10 + d;
     }
@@ -87,20 +87,11 @@ static int scaled(const char *val, const char *unit, uint64_t *bytes)
     static const struct {
         const char *u;
         uint64_t mul;
-    } units[] = {{"b", 1},
-                 {"bytes", 1},
-                 {"KB", 1000},
-                 {"k", 1024},
-                 {"KiB", 1024},
-                 {"MB", 1000000},
-                 {"M", 1u << 20},
-                 {"MiB", 1u << 20},
-                 {"GB", 1000000000},
-                 {"G", 1u << 30},
-                 {"GiB", 1u << 30},
-                 {"TB", 1000000000000ull},
-                 {"T", 1ull << 40},
-                 {"TiB", 1ull << 40}};
+    } units[] = {{"b", 1},          {"bytes", 1},       {"KB", 1000},
+                 {"k", 1024},       {"KiB", 1024},      {"MB", 1000000},
+                 {"M", 1u << 20},   {"MiB", 1u << 20},  {"GB", 1000000000},
+                 {"G", 1u << 30},   {"GiB", 1u << 30},  {"TB", 1000000000000ull},
+                 {"T", 1ull << 40}, {"TiB", 1ull << 40}};
     uint64_t mul = 0;
     if (!unit[0]) {
         mul = 1024;
@@ -205,8 +196,7 @@ static int parse_metadata(const xmlNode *md, struct hostd_lvxml *x, struct xpv_e
         if (attr(c, "name", x->xpv_name, sizeof(x->xpv_name)) < 0)
             return BAD("<xpv:vm name=...>: longer than %zu characters", sizeof(x->xpv_name) - 1);
         if (attr(c, "nodes", x->xpv_nodes, sizeof(x->xpv_nodes)) < 0)
-            return BAD("<xpv:vm nodes=...>: longer than %zu characters",
-                       sizeof(x->xpv_nodes) - 1);
+            return BAD("<xpv:vm nodes=...>: longer than %zu characters", sizeof(x->xpv_nodes) - 1);
         struct xpv_bitmap b;
         if (x->xpv_nodes[0] && hostd_lvxml_cpuset(x->xpv_nodes, 64, &b) < 0)
             return BAD("<xpv:vm nodes='%s'>: not a node list such as '0' or '0,2-3' (ids < 64)",
@@ -261,7 +251,8 @@ static int parse_devices(const xmlNode *devs, struct hostd_lvxml *x, struct xpv_
                            sizeof(x->shmem_name) - 1);
             const xmlNode *size = child(c, "size");
             if (size) {
-                if (text(size, buf, sizeof(buf)) < 0 || attr(size, "unit", unit, sizeof(unit)) < 0 ||
+                if (text(size, buf, sizeof(buf)) < 0 ||
+                    attr(size, "unit", unit, sizeof(unit)) < 0 ||
                     scaled(buf, unit[0] ? unit : "b", &x->shmem_size) < 0)
                     return BAD("<shmem name='%s'><size>: not a size", x->shmem_name);
             }

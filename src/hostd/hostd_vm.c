@@ -652,8 +652,8 @@ int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsign
         for (unsigned i = 0; i < vm->desc.nr_vcpus; i++)
             if (vm->desc.vcpu[i].index == id)
                 *index = i;
-        hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u added on guest node %d (libvirt)",
-                  id, vnode);
+        hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u added on guest node %d (libvirt)", id,
+                  vnode);
         struct xpv_bitmap cpus;
         xpv_bitmap_zero(&cpus);
         hostd_vm_thread_cpus(h, d, vm->desc.vcpu[*index].tid, d->nodes, &cpus);
@@ -790,11 +790,10 @@ json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d)
         for (unsigned i = 0; i < h->topo->nr_nodes; i++)
             if (!xpv_bitmap_empty(&cpus) && xpv_bitmap_subset(&cpus, &h->topo->nodes[i].cpus))
                 node = h->topo->nodes[i].id;
-        json_array_append_new(vcpus,
-                              json_pack("{s:i, s:i, s:i, s:i, s:b}", "index",
-                                        (int)vm->desc.vcpu[c].index, "tid", (int)vm->desc.vcpu[c].tid,
-                                        "vnode", vm->desc.vcpu[c].vnode, "node", node, "manual",
-                                        vm->vcpu_pin[c] != 0));
+        json_array_append_new(
+                vcpus, json_pack("{s:i, s:i, s:i, s:i, s:b}", "index", (int)vm->desc.vcpu[c].index,
+                                 "tid", (int)vm->desc.vcpu[c].tid, "vnode", vm->desc.vcpu[c].vnode,
+                                 "node", node, "manual", vm->vcpu_pin[c] != 0));
     }
     unsigned n = vm->nr_ack < ACK_SAMPLES ? vm->nr_ack : ACK_SAMPLES;
     json_t *lat = json_object();
@@ -823,12 +822,12 @@ json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d)
                               (json_int_t)(fs.bad_crc + fs.bad_header), "throttled_rounds",
                               (json_int_t)vm->throttled_rounds);
     json_t *o = json_pack("{s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "vcpus", vcpus,
-                     "kick_connected", vm->serial_fd >= 0, "kicks", (json_int_t)vm->kicks,
-                     "kicks_dropped", (json_int_t)vm->kicks_dropped, "acked_generation",
-                     (json_int_t)vm->acked_gen, "acks", (json_int_t)vm->acks, "acks_stale",
-                     (json_int_t)vm->acks_stale, "acks_bogus", (json_int_t)vm->acks_bogus,
-                     "frames_other", (json_int_t)vm->frames_other, "ack_latency_us", lat,
-                     "guest_port", guest);
+                          "kick_connected", vm->serial_fd >= 0, "kicks", (json_int_t)vm->kicks,
+                          "kicks_dropped", (json_int_t)vm->kicks_dropped, "acked_generation",
+                          (json_int_t)vm->acked_gen, "acks", (json_int_t)vm->acks, "acks_stale",
+                          (json_int_t)vm->acks_stale, "acks_bogus", (json_int_t)vm->acks_bogus,
+                          "frames_other", (json_int_t)vm->frames_other, "ack_latency_us", lat,
+                          "guest_port", guest);
     if (o && d->conf.backend && h->backend && h->backend->json)
         json_object_set_new(o, "libvirt", h->backend->json(h, d));
     return o;
