@@ -85,6 +85,14 @@ struct lv_dom {
     bool warned;
 };
 
+/* src into dst[cap], cut to fit (names already checked, or kept for messages only). */
+static void scopy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 static const char *lv_err(void)
 {
     virErrorPtr e = virGetLastError();
@@ -254,7 +262,7 @@ static int vcpu_threads(const char *root, pid_t pid, pid_t *tids, struct xpv_bit
         long t = strtol(e->d_name, &end, 10);
         if (*end || t <= 0)
             continue;
-        char cp[600], comm[64] = "";
+        char cp[800], comm[64] = "";
         snprintf(cp, sizeof(cp), "%s/%s/comm", path, e->d_name);
         int fd = open(cp, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -397,7 +405,7 @@ static int lv_describe(struct hostd *h, struct hostd_domain *d, struct xpv_vm_de
                              "or another /proc)",
                              ld->uuid);
     ld->pid = out->pid = pid;
-    snprintf(out->name, sizeof(out->name), "%s", ld->lvname);
+    scopy(out->name, sizeof(out->name), ld->lvname);
     pid_t tids[XPV_LV_MAX_VCPUS];
     int n = vcpu_threads(root, pid, tids, &ld->online);
     if (n < 0)
@@ -660,7 +668,7 @@ static void adopt(struct hostd *h, virDomainPtr dom, const char *uuid, const str
                   x->name, name);
         return;
     }
-    snprintf(c.name, sizeof(c.name), "%s", name);
+    scopy(c.name, sizeof(c.name), name);
     uint64_t pinned = 0;
     struct xpv_error err = {0};
     int rc = x->xpv_nodes[0] ? hostd_parse_nodes(h->topo, x->xpv_nodes, &pinned, &err) : 0;
