@@ -806,9 +806,16 @@ static void lv_fini(struct hostd *h)
     free(h->backend);
 }
 
+/* libvirt prints each error to stderr unless told otherwise: the daemon logs them itself. */
+static void quiet(void *arg, virErrorPtr e)
+{
+    (void)arg, (void)e;
+}
+
 int hostd_libvirt_start(struct hostd *h, const char *uri, struct xpv_error *err)
 {
     static bool event_impl;
+    virSetErrorFunc(NULL, quiet);
     if (!event_impl) {
         if (virEventRegisterDefaultImpl() < 0)
             return xpv_error_set(err, -EIO, "libvirt event loop: %s", lv_err());
