@@ -2,13 +2,15 @@
 # setup.sh [build|package|test] — install what xpv needs on Debian 12, and nothing more.
 #
 #   build    compilers, CMake and the libraries xpv links (hwloc, libnuma, jansson, cmocka,
-#            libyaml, jemalloc)
+#            libyaml, jemalloc; libvirt and libxml2 for hostd's libvirt backend)
 #   package  build + dpkg-dev (dpkg-shlibdeps, for the .deb's Depends; scripts/package.sh)
 #   test     package + what the tests use: clang's sanitizer/fuzzer runtimes, python3 and
 #            hwloc's tools (the oracle), gnuplot (xpv sim's plots), QEMU, busybox and cpio (the
 #            lab), groff and man-db (the man pages, install.*), and Debian's kernel image for
 #            the lab guest (unpacked under build/lab/kernel, not installed), curl (the host
-#            daemon's metrics endpoint scraped, hostd.ops_metrics)
+#            daemon's metrics endpoint scraped, hostd.ops_metrics), and libvirt's daemons, QEMU
+#            driver and clients (hostd.libvirt starts its own libvirtd and virtlogd by hand: no
+#            systemd needed; libvirt-daemon-system makes libvirt-qemu)
 #
 # Idempotent and quick when nothing is missing: it asks dpkg first and runs apt only for
 # what is absent. Needs root (or sudo) only when something must be installed.
@@ -18,10 +20,11 @@ mode=${1:-build}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 build_pkgs=(cmake make pkg-config gcc clang libc6-dev libhwloc-dev libnuma-dev libjansson-dev
-            libcmocka-dev libyaml-dev libjemalloc-dev)
+            libcmocka-dev libyaml-dev libjemalloc-dev libvirt-dev libxml2-dev)
 package_pkgs=(dpkg-dev)
 test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio gnuplot-nox
-           libtcmalloc-minimal4 libmimalloc2.0 pigz groff-base man-db curl)
+           libtcmalloc-minimal4 libmimalloc2.0 pigz groff-base man-db curl libvirt-daemon
+           libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients)
 
 case "$mode" in
 build) want=("${build_pkgs[@]}") ;;

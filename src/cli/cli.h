@@ -33,6 +33,7 @@ int xpv_cmd_vcpu_del(int argc, char **argv);
 int xpv_cmd_vm(int argc, char **argv);
 int xpv_cmd_guestd(int argc, char **argv);
 int xpv_cmd_qemu_args(int argc, char **argv);
+int xpv_cmd_libvirt_xml(int argc, char **argv);
 
 /* Option values: on a bad one, print "xpv CMD: OPT wants WHAT, got 'ARG'" and return
  * XPV_EXIT_USAGE; else store it and return 0. */

@@ -16,6 +16,9 @@
 #include <syslog.h>
 
 #include "../hostd/hostd.h"
+#ifdef XPV_HAVE_LIBVIRT
+#include "../hostd/hostd_libvirt.h"
+#endif
 #include "cli.h"
 #include "xpv/ops_record.h"
 #include "xpv_version.h"
@@ -38,6 +41,9 @@ static void usage(FILE *f)
             "  --pids NAME=PID[,PID...]   a group of processes\n"
             "  --cgroup NAME=DIR          the processes of a cgroup (DIR holds cgroup.procs)\n"
             "  --qmp NAME=SOCKET          a QEMU VM, through its QMP socket\n"
+            "  --libvirt[=URI]            the running domains of a libvirt connection\n"
+            "                             (default qemu:///system) whose XML carries the\n"
+            "                             <xpv:vm> metadata element (docs/libvirt.md)\n"
             "  -- COMMAND [ARGS...]       launch a command as domain --name (default 'cmd'),\n"
             "                             with XPV_RECORD set to its record; it is\n"
             "                             stopped with the daemon (SIGTERM to its group,\n"
@@ -153,7 +159,7 @@ static void log_syslog(void *arg, enum hostd_log_level lvl, const char *domain, 
 /* What the command line says, kept for SIGHUP: the configuration is the file, read again,
  * with the same command-line settings over it. */
 struct cli_conf {
-    const char *config, *name, *socket_path, *record_dir, *state_dir, *metrics;
+    const char *config, *name, *socket_path, *record_dir, *state_dir, *metrics, *libvirt;
     struct hostd_conf *cl; /* --pids, --cgroup, --qmp domains */
     char **cmd;            /* -- COMMAND ARGS..., NULL-terminated (NULL: none) */
     int nr_cmd;
@@ -212,6 +218,15 @@ static int assemble(const struct cli_conf *o, struct hostd_conf *conf, bool *usa
         snprintf(conf->socket, sizeof(conf->socket), "%s", o->socket_path);
     if (o->metrics)
         snprintf(conf->metrics_listen, sizeof(conf->metrics_listen), "%s", o->metrics);
+    if (o->libvirt)
+        snprintf(conf->libvirt, sizeof(conf->libvirt), "%s", o->libvirt);
+#ifndef XPV_HAVE_LIBVIRT
+    if (conf->libvirt[0])
+        return xpv_error_set(err, -EINVAL,
+                             "libvirt %s: this xpv was built without libvirt (XPV_LIBVIRT=OFF; "
+                             "install libvirt-dev and rebuild)",
+                             conf->libvirt);
+#endif
     if (!conf->socket[0] && hostd_default_socket())
         snprintf(conf->socket, sizeof(conf->socket), "%s", hostd_default_socket());
     if (!conf->socket[0] && o->rounds != 1)
@@ -251,6 +266,7 @@ int xpv_cmd_hostd(int argc, char **argv)
             {"pids", required_argument, NULL, 'P'},
             {"cgroup", required_argument, NULL, 'G'},
             {"qmp", required_argument, NULL, 'Q'},
+            {"libvirt", optional_argument, NULL, 'L'},
             {"name", required_argument, NULL, 'n'},
             {"period", required_argument, NULL, 'p'},
             {"no-migrate", no_argument, NULL, 'M'},
@@ -272,6 +288,7 @@ int xpv_cmd_hostd(int argc, char **argv)
     };
     static struct hostd_conf cl; /* command-line settings, applied over the file; large */
     memset(&cl, 0, sizeof(cl));
+    const char *libvirt = NULL;
     const char *config = NULL, *root = NULL, *proc_root = "", *name = "cmd", *socket_path = NULL,
                *record_dir = NULL, *state_dir = NULL, *metrics = NULL;
     double period = 0, mbs = 0, qmp_timeout = 0;
@@ -297,6 +314,9 @@ int xpv_cmd_hostd(int argc, char **argv)
             break;
         case 'n':
             name = optarg;
+            break;
+        case 'L':
+            libvirt = optarg ? optarg : "qemu:///system";
             break;
         case 'p':
             if (xpv_cli_duration("hostd", "--period", optarg, 1, 0.01, 3600, &period, NULL))
@@ -374,6 +394,7 @@ int xpv_cmd_hostd(int argc, char **argv)
                           .record_dir = record_dir,
                           .state_dir = state_dir,
                           .metrics = metrics,
+                          .libvirt = libvirt,
                           .cl = &cl,
                           .cmd = optind < argc ? argv + optind : NULL,
                           .nr_cmd = argc - optind,
@@ -424,6 +445,17 @@ int xpv_cmd_hostd(int argc, char **argv)
                   "host topology from %s: using the recording ops (nothing on this machine "
                   "changes)",
                   root);
+#ifdef XPV_HAVE_LIBVIRT
+    if (o.running->libvirt[0] && (rc = hostd_libvirt_start(&h, o.running->libvirt, &err)) < 0) {
+        xpv_cli_err("hostd", "%s", xpv_error_str(&err, rc));
+        hostd_fini(&h);
+        xpv_ops_free(ops);
+        xpv_topo_free(topo);
+        hostd_conf_release(o.running);
+        free(o.running);
+        return XPV_EXIT_FAIL;
+    }
+#endif
     struct hostd_run_opts ro = {
             .rounds = rounds, .reload = config ? reload : NULL, .reload_arg = &o};
     int status = XPV_EXIT_OK;

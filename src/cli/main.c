@@ -22,6 +22,8 @@ static const struct xpv_cmd commands[] = {
         {"vcpu-add", "hot-add a vCPU to a VM of the running host daemon", xpv_cmd_vcpu_add},
         {"vcpu-del", "unplug a vCPU of a VM of the running host daemon", xpv_cmd_vcpu_del},
         {"qemu-args", "print the QEMU options that give a VM the XPV channel", xpv_cmd_qemu_args},
+        {"libvirt-xml", "print a libvirt domain XML with the XPV channel and vNUMA",
+         xpv_cmd_libvirt_xml},
         {"guestd", "the guest agent: follow the host's record, republish it in the guest",
          xpv_cmd_guestd},
         {"sim",

@@ -323,9 +323,13 @@ static int apply(struct hostd *h, struct hostd_domain *d, uint64_t to, const pid
     unsigned ok = 0;
     for (unsigned i = 0; i < nt; i++) {
         struct xpv_bitmap cpus = all;
-        if (d->vm)
+        int rc;
+        if (d->vm) {
             hostd_vm_thread_cpus(h, d, tids[i], to, &cpus);
-        int rc = h->ops->set_affinity(h->ops->ctx, tids[i], &cpus);
+            rc = hostd_vm_set_affinity(h, d, tids[i], &cpus, false);
+        } else {
+            rc = h->ops->set_affinity(h->ops->ctx, tids[i], &cpus);
+        }
         if (rc == -ESRCH) {
             h->stats.vanished++;
         } else if (rc < 0) {
@@ -395,6 +399,8 @@ static void migrate(struct hostd *h)
 int hostd_round(struct hostd *h)
 {
     h->stats.rounds++;
+    if (h->backend) /* domains that appeared or went (libvirt) */
+        h->backend->sync(h);
     pid_t *tids = malloc(MAX_TIDS * sizeof(*tids));
     struct xpv_place_domain *pd = calloc(h->nr_domains ? h->nr_domains : 1, sizeof(*pd));
     unsigned *map = calloc(h->nr_domains ? h->nr_domains : 1, sizeof(*map));
@@ -847,8 +853,44 @@ int hostd_launch(struct hostd *h, struct xpv_error *err)
     return 0;
 }
 
+struct hostd_domain *hostd_add_domain(struct hostd *h, const struct hostd_domain_conf *c,
+                                      struct xpv_error *err)
+{
+    if (!hostd_name_ok(c->name))
+        return xpv_error_set(err, -EINVAL, "'%s' is not a domain name ([A-Za-z0-9_.-]{1,47})",
+                             c->name),
+               NULL;
+    if (hostd_find(h, c->name))
+        return xpv_error_set(err, -EEXIST, "a domain named '%s' exists already", c->name), NULL;
+    if (h->nr_domains >= HOSTD_MAX_DOMAINS)
+        return xpv_error_set(err, -ENOSPC, "%d domains already", HOSTD_MAX_DOMAINS), NULL;
+    struct hostd_domain *nd = realloc(h->domains, (h->nr_domains + 1) * sizeof(*nd));
+    if (!nd)
+        return xpv_error_set(err, -ENOMEM, "out of memory"), NULL;
+    h->domains = nd;
+    struct hostd_domain *d = &h->domains[h->nr_domains++];
+    memset(d, 0, sizeof(*d));
+    d->conf = *c;
+    return d;
+}
+
+void hostd_remove_domain(struct hostd *h, struct hostd_domain *d)
+{
+    size_t k = (size_t)(d - h->domains);
+    if (k >= h->nr_domains)
+        return;
+    hostd_vm_detach(d);
+    xpv_publisher_close(d->pub);
+    json_decref(d->saved_vcpus);
+    memmove(d, d + 1, (h->nr_domains - k - 1) * sizeof(*d));
+    h->nr_domains--;
+}
+
 void hostd_fini(struct hostd *h)
 {
+    if (h->backend && h->backend->fini)
+        h->backend->fini(h);
+    h->backend = NULL;
     for (unsigned k = 0; h->domains && k < h->nr_domains; k++) {
         if (h->domains[k].vm)
             hostd_vm_detach(&h->domains[k]); /* closes its publisher too */

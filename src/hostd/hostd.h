@@ -54,6 +54,7 @@ struct hostd_domain_conf {
     char qmp[256];              /* HOSTD_VM: QMP socket */
     char record[256];           /* record file; "" = <record_dir>/xpv-domain-<name> */
     uint64_t fixed_nodes;       /* node positions the operator fixed in the config (0: auto) */
+    bool backend;               /* HOSTD_VM found and driven by h->backend (libvirt), not QMP */
 };
 
 struct hostd_conf {
@@ -72,6 +73,9 @@ struct hostd_conf {
     /* the metrics endpoint's address, "IP:PORT" or "[IPv6]:PORT" ("": none, the default;
      * hostd_metrics.c, docs/hostd.md "Metrics") */
     char metrics_listen[64];
+    /* a libvirt connection URI whose domains (those with the xpv metadata element) join the
+     * configured ones, "" for none (docs/libvirt.md) */
+    char libvirt[256];
     unsigned nr_domains;
     struct hostd_domain_conf domains[HOSTD_MAX_DOMAINS];
 };
@@ -119,6 +123,7 @@ struct hostd_domain {
     uint64_t qmp_retry_ns;
     unsigned qmp_stalls;
     uint64_t pages_moved; /* by the page mover, since the daemon started following it */
+    void *bd; /* the backend's per-domain state (conf.backend) */
 };
 _Static_assert(HOSTD_MAX_PIDS <= 64, "hostd_domain.reused is a 64-bit mask");
 
@@ -134,9 +139,38 @@ struct hostd_log_sink {
 /* "error", "warning", "info", "debug". */
 const char *hostd_log_level_name(enum hostd_log_level lvl);
 
+/*
+ * A backend that finds VM domains and drives them through a management layer instead of QMP
+ * (libvirt: hostd_libvirt.c, docs/libvirt.md). Its domains have conf.backend set; the round
+ * calls sync first (add the domains that appeared, remove those that went: hostd_add_domain,
+ * hostd_remove_domain), and hostd_vm.c asks it, not QEMU, for the rest.
+ */
+struct xpv_vm_desc;
+struct hostd;
+struct hostd_backend {
+    void (*sync)(struct hostd *h);
+    /* the VM as xpv/vmdesc.h describes it (vCPU threads, vNUMA, RAM, channel devices) */
+    int (*describe)(struct hostd *h, struct hostd_domain *d, struct xpv_vm_desc *out,
+                    struct xpv_error *err);
+    /* once a round: < 0 gone (err says why), 0 running, 1 running with other vCPUs than
+     * described (a hotplug made elsewhere: describe again) */
+    int (*check)(struct hostd *h, struct hostd_domain *d, struct xpv_error *err);
+    /* bind a thread of d's QEMU; vcpu: its vCPU id, -1 for the other threads; force: an
+     * explicit order of the operator, which overrides a pinning made behind hostd's back */
+    int (*set_affinity)(struct hostd *h, struct hostd_domain *d, pid_t tid, int vcpu,
+                        const struct xpv_bitmap *cpus, bool force);
+    /* hot-add one vCPU on guest node vnode; *id gets its vCPU id */
+    int (*add_vcpu)(struct hostd *h, struct hostd_domain *d, int vnode, unsigned *id,
+                    struct xpv_error *err);
+    json_t *(*json)(const struct hostd *h, const struct hostd_domain *d); /* status */
+    void (*fini)(struct hostd *h);
+    void *ctx;
+};
+
 struct hostd {
     struct hostd_conf conf;
-    struct xpv_topo *topo; /* host machine (possibly a fixture) */
+    struct hostd_backend *backend; /* NULL: none */
+    struct xpv_topo *topo;         /* host machine (possibly a fixture) */
     const char *proc_root; /* "" for the live system, else a directory holding proc/ and sys/ */
     struct xpv_ops *ops;
     bool dry_run;
@@ -200,6 +234,12 @@ int hostd_round(struct hostd *h);
 /* Manual placement of a domain (nodes: positions; 0 releases it to the automatic policy). */
 int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_error *err);
 struct hostd_domain *hostd_find(struct hostd *h, const char *name);
+/* Domains that come and go while the daemon runs (a backend's sync): add one (its name must be
+ * new and valid; at most HOSTD_MAX_DOMAINS), or remove one (detached, publisher closed; the
+ * pointers into h->domains move). Only between rounds' uses of h->domains. */
+struct hostd_domain *hostd_add_domain(struct hostd *h, const struct hostd_domain_conf *c,
+                                      struct xpv_error *err);
+void hostd_remove_domain(struct hostd *h, struct hostd_domain *d);
 /* The daemon's loop (hostd_run.c): rounds every conf.period_s until SIGINT or SIGTERM (or
  * `rounds`), SIGHUP for a round now, the control socket at conf.socket, the VMs' frames,
  * launched commands started and reaped. Blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD while it
@@ -288,6 +328,9 @@ void hostd_ctl_serve(struct hostd *h, struct hostd_ctl *c, const struct pollfd *
 int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *err);
 int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigned cap,
                      struct hostd_range *ranges, unsigned *nr_ranges, struct xpv_error *err);
+/* Bind a thread of d's QEMU: through the backend for its domains, else h->ops. */
+int hostd_vm_set_affinity(struct hostd *h, struct hostd_domain *d, pid_t tid,
+                          const struct xpv_bitmap *cpus, bool force);
 void hostd_vm_thread_cpus(const struct hostd *h, const struct hostd_domain *d, pid_t tid,
                           uint64_t nodes, struct xpv_bitmap *cpus);
 int hostd_vm_placed(struct hostd *h, struct hostd_domain *d);

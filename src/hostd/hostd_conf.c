@@ -312,6 +312,9 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
                     goto out;
                 }
             }
+        } else if (!strcmp(key, "libvirt")) { /* a connection URI (docs/libvirt.md) */
+            if ((rc = copy_str(c->libvirt, sizeof(c->libvirt), v, name, key, err)))
+                goto out;
         } else if (!strcmp(key, "domains")) {
             if (!json_is_array(v) || json_array_size(v) > HOSTD_MAX_DOMAINS) {
                 rc = xpv_error_set(err, -EINVAL, "%s: \"domains\" wants a list of at most %d", name,
@@ -338,7 +341,7 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
                     err, -EINVAL,
                     "%s: unknown key \"%s\" (known: period_s, migrate_memory, "
                     "migrate_mb_s, migrate_max_ms, qmp_timeout_ms, hysteresis, max_moves, "
-                    "record_dir, state_dir, socket, metrics_listen, domains)",
+                    "record_dir, state_dir, socket, metrics_listen, libvirt, domains)",
                     name, key);
             goto out;
         }

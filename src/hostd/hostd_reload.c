@@ -155,9 +155,25 @@ int hostd_reload(struct hostd *h, const struct hostd_conf *nc, struct xpv_error 
         if (rc < 0)
             return rc;
     }
-    struct hostd_domain *nd = calloc(nc->nr_domains ? nc->nr_domains : 1, sizeof(*nd));
+    /* a backend's domains (libvirt's: d->bd) are not the configuration's: they stay as they
+     * are, and a configured domain may not take one's name */
+    unsigned nb = 0;
+    for (unsigned j = 0; j < h->nr_domains; j++)
+        if (h->domains[j].bd) {
+            nb++;
+            for (unsigned i = 0; i < nc->nr_domains; i++)
+                if (!strcmp(nc->domains[i].name, h->domains[j].conf.name))
+                    return xpv_error_set(err, -EEXIST,
+                                         "domain '%s' is one of libvirt's domains already",
+                                         nc->domains[i].name);
+        }
+    if (nc->nr_domains + nb > HOSTD_MAX_DOMAINS)
+        return xpv_error_set(err, -EINVAL, "more than %d domains with libvirt's %u",
+                             HOSTD_MAX_DOMAINS, nb);
+    unsigned total = nc->nr_domains + nb;
+    struct hostd_domain *nd = calloc(total ? total : 1, sizeof(*nd));
     bool *taken = calloc(h->nr_domains ? h->nr_domains : 1, sizeof(*taken));
-    bool *fresh = calloc(nc->nr_domains ? nc->nr_domains : 1, sizeof(*fresh));
+    bool *fresh = calloc(total ? total : 1, sizeof(*fresh));
     if (!nd || !taken || !fresh) {
         free(nd);
         free(taken);
@@ -171,7 +187,8 @@ int hostd_reload(struct hostd *h, const struct hostd_conf *nc, struct xpv_error 
     for (unsigned i = 0; i < nc->nr_domains; i++) {
         const struct hostd_domain_conf *c = &nc->domains[i];
         unsigned j = 0;
-        while (j < h->nr_domains && (taken[j] || strcmp(h->domains[j].conf.name, c->name)))
+        while (j < h->nr_domains &&
+               (taken[j] || h->domains[j].bd || strcmp(h->domains[j].conf.name, c->name)))
             j++;
         if (j < h->nr_domains && hostd_domain_conf_same(&h->domains[j].conf, c)) {
             taken[j] = true;
@@ -202,6 +219,11 @@ int hostd_reload(struct hostd *h, const struct hostd_conf *nc, struct xpv_error 
         nd[i].pinned = fixed[i];
         fresh[i] = true;
     }
+    for (unsigned j = 0, k = nc->nr_domains; j < h->nr_domains; j++)
+        if (h->domains[j].bd) { /* carried over, after the configured ones */
+            taken[j] = true;
+            nd[k++] = h->domains[j];
+        }
     for (unsigned j = 0; j < h->nr_domains; j++)
         if (!taken[j]) {
             release(h, &h->domains[j], "removed from the configuration");
@@ -211,24 +233,28 @@ int hostd_reload(struct hostd *h, const struct hostd_conf *nc, struct xpv_error 
     free(taken);
     free(h->domains);
     h->domains = nd;
-    h->nr_domains = nc->nr_domains;
+    h->nr_domains = total;
 
     /* the settings; the paths and addresses the daemon holds open stay */
     char record_dir[sizeof(h->conf.record_dir)], state_dir[sizeof(h->conf.state_dir)],
-            sock[sizeof(h->conf.socket)], metrics[sizeof(h->conf.metrics_listen)];
+            sock[sizeof(h->conf.socket)], metrics[sizeof(h->conf.metrics_listen)],
+            libvirt[sizeof(h->conf.libvirt)];
     memcpy(record_dir, h->conf.record_dir, sizeof(record_dir));
     memcpy(state_dir, h->conf.state_dir, sizeof(state_dir));
     memcpy(sock, h->conf.socket, sizeof(sock));
     memcpy(metrics, h->conf.metrics_listen, sizeof(metrics));
+    memcpy(libvirt, h->conf.libvirt, sizeof(libvirt));
     h->conf = *nc;
     keep(h, "record_dir", record_dir, nc->record_dir);
     keep(h, "state_dir", state_dir, nc->state_dir);
     keep(h, "socket", sock, nc->socket[0] ? nc->socket : sock);
     keep(h, "metrics_listen", metrics, nc->metrics_listen);
+    keep(h, "libvirt", libvirt, nc->libvirt);
     memcpy(h->conf.record_dir, record_dir, sizeof(record_dir));
     memcpy(h->conf.state_dir, state_dir, sizeof(state_dir));
     memcpy(h->conf.socket, sock, sizeof(sock));
     memcpy(h->conf.metrics_listen, metrics, sizeof(metrics));
+    memcpy(h->conf.libvirt, libvirt, sizeof(libvirt));
 
     /* the new domains start as at start: commands launched, VMs attached (hostd_launch on
      * a view of the daemon holding that domain alone, so nothing else is launched again) */

@@ -200,7 +200,7 @@ static int loop(struct hostd *h, const struct hostd_run_opts *o, int sfd, struct
         P_MET = P_CTL + 1 + HOSTD_CTL_MAX_CLIENTS,
         P_VM = P_MET + 1 + HOSTD_MET_MAX_CLIENTS
     };
-    /* room for every domain a reload may bring */
+    /* room for every domain a reload or a backend (hostd_add_domain) may bring */
     struct pollfd *p = calloc(P_VM + HOSTD_MAX_DOMAINS, sizeof(*p));
     if (!p) {
         close(tfd);

@@ -176,10 +176,16 @@ int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *e
     if (!vm)
         return xpv_error_set(err, -ENOMEM, "out of memory");
     vm->serial_fd = -1;
-    int rc = xpv_qmp_open(d->conf.qmp, qmp_timeout(h), &vm->q, err);
-    if (rc == 0)
-        rc = xpv_vm_describe(vm->q, h->proc_root[0] ? h->proc_root : "/", &vm->desc, err);
-    qmp_outcome(h, d, rc);
+    int rc;
+    if (d->conf.backend) { /* libvirt keeps QEMU's monitor: the backend describes the VM */
+        rc = h->backend ? h->backend->describe(h, d, &vm->desc, err)
+                        : xpv_error_set(err, -ENOTCONN, "no backend");
+    } else {
+        rc = xpv_qmp_open(d->conf.qmp, qmp_timeout(h), &vm->q, err);
+        if (rc == 0)
+            rc = xpv_vm_describe(vm->q, h->proc_root[0] ? h->proc_root : "/", &vm->desc, err);
+        qmp_outcome(h, d, rc);
+    }
     if (rc < 0) {
         xpv_qmp_close(vm->q);
         free(vm);
@@ -193,8 +199,9 @@ int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *e
     d->pids[0] = vm->desc.pid;
     d->nr_pids = 1;
     hostd_log(h, HOSTD_LOG_INFO, d->conf.name,
-              "attached to QEMU pid %d: %u vCPUs, %u vNodes, %u RAM backends%s%s%s",
-              (int)vm->desc.pid, vm->desc.nr_vcpus, vm->desc.nr_vnodes, vm->desc.nr_ram,
+              "%s QEMU pid %d: %u vCPUs, %u vNodes, %u RAM backends%s%s%s",
+              d->conf.backend ? "found through libvirt:" : "attached to", (int)vm->desc.pid,
+              vm->desc.nr_vcpus, vm->desc.nr_vnodes, vm->desc.nr_ram,
               vm->desc.ivshmem_path[0] ? ", ivshmem " : "", vm->desc.ivshmem_path,
               vm->serial_fd >= 0 ? ", virtio-serial connected" : "");
     if (vm->desc.nr_notes)
@@ -227,7 +234,9 @@ static int redescribe(struct hostd *h, struct hostd_domain *d, struct xpv_error 
     struct xpv_vm_desc *nd = malloc(sizeof(*nd));
     if (!nd)
         return xpv_error_set(err, -ENOMEM, "out of memory");
-    int rc = xpv_vm_describe(vm->q, h->proc_root[0] ? h->proc_root : "/", nd, err);
+    int rc = d->conf.backend
+                     ? h->backend->describe(h, d, nd, err)
+                     : xpv_vm_describe(vm->q, h->proc_root[0] ? h->proc_root : "/", nd, err);
     if (rc == 0) {
         unsigned short pin[XPV_VM_MAX_VCPUS] = {0};
         for (unsigned i = 0; i < nd->nr_vcpus; i++)
@@ -267,6 +276,53 @@ static void check_unplug(struct hostd *h, struct hostd_domain *d)
     }
 }
 
+int hostd_vm_set_affinity(struct hostd *h, struct hostd_domain *d, pid_t tid,
+                          const struct xpv_bitmap *cpus, bool force)
+{
+    const struct hostd_vm *vm = d->vm;
+    if (!d->conf.backend || !h->backend)
+        return h->ops->set_affinity(h->ops->ctx, tid, cpus);
+    int vcpu = -1;
+    for (unsigned i = 0; vm && i < vm->desc.nr_vcpus; i++)
+        if (vm->desc.vcpu[i].tid == tid)
+            vcpu = (int)vm->desc.vcpu[i].index;
+    return h->backend->set_affinity(h, d, tid, vcpu, cpus, force);
+}
+
+/* The backend saw other vCPUs than described (`virsh setvcpus`): describe again, bind the
+ * new ones where their vNode is, publish. */
+static int vcpus_changed(struct hostd *h, struct hostd_domain *d, struct xpv_error *err)
+{
+    struct hostd_vm *vm = d->vm;
+    pid_t old[XPV_VM_MAX_VCPUS];
+    unsigned nold = vm->desc.nr_vcpus;
+    for (unsigned i = 0; i < nold; i++)
+        old[i] = vm->desc.vcpu[i].tid;
+    int rc = redescribe(h, d, err);
+    if (rc < 0)
+        return rc;
+    unsigned added = 0;
+    for (unsigned i = 0; i < vm->desc.nr_vcpus; i++) {
+        bool known = false;
+        for (unsigned k = 0; k < nold; k++)
+            known |= old[k] == vm->desc.vcpu[i].tid;
+        if (known)
+            continue;
+        added++;
+        struct xpv_bitmap cpus;
+        xpv_bitmap_zero(&cpus);
+        hostd_vm_thread_cpus(h, d, vm->desc.vcpu[i].tid, d->nodes, &cpus);
+        if (!xpv_bitmap_empty(&cpus) && !h->dry_run)
+            hostd_vm_set_affinity(h, d, vm->desc.vcpu[i].tid, &cpus, false);
+    }
+    hostd_log(h, HOSTD_LOG_INFO, d->conf.name,
+              "vCPUs changed outside xpv: %u now (%u were described), %u new bound with their "
+              "vNode",
+              vm->desc.nr_vcpus, nold, added);
+    hostd_vm_placed(h, d);
+    return 0;
+}
+
 int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigned cap,
                      struct hostd_range *ranges, unsigned *nr_ranges, struct xpv_error *err)
 {
@@ -276,14 +332,26 @@ int hostd_vm_refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsig
             return rc;
     }
     struct hostd_vm *vm = d->vm;
-    json_t *ret = NULL;
-    int rc = xpv_qmp_call(vm->q, "query-status", NULL, &ret, err);
-    json_decref(ret);
-    qmp_outcome(h, d, rc);
-    if (rc < 0) {
-        h->stats.errors++;
-        hostd_vm_detach(d);
-        return rc;
+    int rc;
+    if (d->conf.backend) {
+        if ((rc = h->backend->check(h, d, err)) < 0) {
+            hostd_vm_detach(d);
+            return rc;
+        }
+        if (rc == 1 && vcpus_changed(h, d, err) < 0) {
+            hostd_vm_detach(d);
+            return -ESRCH;
+        }
+    } else {
+        json_t *ret = NULL;
+        rc = xpv_qmp_call(vm->q, "query-status", NULL, &ret, err);
+        json_decref(ret);
+        qmp_outcome(h, d, rc);
+        if (rc < 0) {
+            h->stats.errors++;
+            hostd_vm_detach(d);
+            return rc;
+        }
     }
     if (vm->unplug_pending)
         check_unplug(h, d);
@@ -558,7 +626,7 @@ int hostd_vm_pin_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, in
         if ((d->nodes ? d->nodes : ~UINT64_C(0)) >> i & 1)
             xpv_bitmap_or(&cpus, &cpus, &h->topo->nodes[i].cpus);
     hostd_vm_thread_cpus(h, d, vm->desc.vcpu[vcpu].tid, d->nodes, &cpus);
-    rc = h->ops->set_affinity(h->ops->ctx, vm->desc.vcpu[vcpu].tid, &cpus);
+    rc = hostd_vm_set_affinity(h, d, vm->desc.vcpu[vcpu].tid, &cpus, true);
     if (rc < 0)
         return xpv_error_set(err, rc, "vCPU %u (thread %d): cannot set its affinity: %s", vcpu,
                              (int)vm->desc.vcpu[vcpu].tid, strerror(-rc));
@@ -581,6 +649,26 @@ int hostd_vm_add_vcpu(struct hostd *h, struct hostd_domain *d, int vnode, unsign
                              vm->desc.nr_vnodes ? vm->desc.nr_vnodes - 1 : 0);
     if (h->dry_run)
         return xpv_error_set(err, -EPERM, "the daemon runs with --dry-run: nothing is changed");
+    if (d->conf.backend) { /* through libvirt, so that both sides count the same vCPUs */
+        unsigned id;
+        int rc = h->backend->add_vcpu(h, d, vnode, &id, err);
+        if (rc < 0)
+            return rc;
+        if ((rc = redescribe(h, d, err)) < 0)
+            return rc;
+        *index = vm->desc.nr_vcpus - 1;
+        for (unsigned i = 0; i < vm->desc.nr_vcpus; i++)
+            if (vm->desc.vcpu[i].index == id)
+                *index = i;
+        hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "vCPU %u added on guest node %d (libvirt)", id,
+                  vnode);
+        struct xpv_bitmap cpus;
+        xpv_bitmap_zero(&cpus);
+        hostd_vm_thread_cpus(h, d, vm->desc.vcpu[*index].tid, d->nodes, &cpus);
+        if (!xpv_bitmap_empty(&cpus))
+            hostd_vm_set_affinity(h, d, vm->desc.vcpu[*index].tid, &cpus, false);
+        return hostd_vm_placed(h, d);
+    }
     json_t *slots = NULL, *slot, *free_slot = NULL;
     int rc = xpv_qmp_call(vm->q, "query-hotpluggable-cpus", NULL, &slots, err);
     if (rc < 0)
@@ -648,6 +736,10 @@ int hostd_vm_del_vcpu(struct hostd *h, struct hostd_domain *d, unsigned vcpu, st
         return rc;
     if (vm->unplug_pending)
         return xpv_error_set(err, -EBUSY, "an unplug of '%s' is still in progress", d->conf.name);
+    if (d->conf.backend)
+        return xpv_error_set(err, -ENOTSUP,
+                             "'%s' is libvirt's: unplug with virsh setvcpus (hostd follows)",
+                             d->conf.name);
     if (h->dry_run)
         return xpv_error_set(err, -EPERM, "the daemon runs with --dry-run: nothing is changed");
     /* the vCPU's QOM path, by its cpu-index */
@@ -706,10 +798,10 @@ json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d)
         for (unsigned i = 0; i < h->topo->nr_nodes; i++)
             if (!xpv_bitmap_empty(&cpus) && xpv_bitmap_subset(&cpus, &h->topo->nodes[i].cpus))
                 node = h->topo->nodes[i].id;
-        json_array_append_new(vcpus,
-                              json_pack("{s:i, s:i, s:i, s:b}", "tid", (int)vm->desc.vcpu[c].tid,
-                                        "vnode", vm->desc.vcpu[c].vnode, "node", node, "manual",
-                                        vm->vcpu_pin[c] != 0));
+        json_array_append_new(
+                vcpus, json_pack("{s:i, s:i, s:i, s:i, s:b}", "index", (int)vm->desc.vcpu[c].index,
+                                 "tid", (int)vm->desc.vcpu[c].tid, "vnode", vm->desc.vcpu[c].vnode,
+                                 "node", node, "manual", vm->vcpu_pin[c] != 0));
     }
     unsigned n = vm->nr_ack < ACK_SAMPLES ? vm->nr_ack : ACK_SAMPLES;
     json_t *lat = json_object();
@@ -737,11 +829,14 @@ json_t *hostd_vm_json(const struct hostd *h, const struct hostd_domain *d)
                               "bytes_skipped", (json_int_t)fs.bytes_skipped, "bad_frames",
                               (json_int_t)(fs.bad_crc + fs.bad_header), "throttled_rounds",
                               (json_int_t)vm->throttled_rounds);
-    return json_pack("{s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "vcpus", vcpus,
-                     "kick_connected", vm->serial_fd >= 0, "kicks", (json_int_t)vm->kicks,
-                     "kicks_dropped", (json_int_t)vm->kicks_dropped, "acked_generation",
-                     (json_int_t)vm->acked_gen, "acks", (json_int_t)vm->acks, "acks_stale",
-                     (json_int_t)vm->acks_stale, "acks_bogus", (json_int_t)vm->acks_bogus,
-                     "frames_other", (json_int_t)vm->frames_other, "ack_latency_us", lat,
-                     "guest_port", guest);
+    json_t *o = json_pack("{s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "vcpus", vcpus,
+                          "kick_connected", vm->serial_fd >= 0, "kicks", (json_int_t)vm->kicks,
+                          "kicks_dropped", (json_int_t)vm->kicks_dropped, "acked_generation",
+                          (json_int_t)vm->acked_gen, "acks", (json_int_t)vm->acks, "acks_stale",
+                          (json_int_t)vm->acks_stale, "acks_bogus", (json_int_t)vm->acks_bogus,
+                          "frames_other", (json_int_t)vm->frames_other, "ack_latency_us", lat,
+                          "guest_port", guest);
+    if (o && d->conf.backend && h->backend && h->backend->json)
+        json_object_set_new(o, "libvirt", h->backend->json(h, d));
+    return o;
 }
