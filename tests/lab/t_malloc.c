@@ -467,8 +467,13 @@ static enum lab_result preload_guest_with(const struct lab_env *env, const char 
     }
     args[n + 1] = NULL;
     static char out[2][OUT_CAP], err[2][OUT_CAP];
+    /* progress lines, flushed: a run over the time limit shows which one it was */
     int rc0 = run_work(args, NULL, out[0], err[0]);
+    printf("  plain run: exit %d\n", rc0);
+    fflush(stdout);
     int rc1 = run_work(args, lib, out[1], err[1]);
+    printf("  run under %s: exit %d\n", lib, rc1);
+    fflush(stdout);
     print_lines("plain stdout", out[0]);
     print_lines("plain stderr", err[0]);
     print_lines("preload stdout", out[1]);
