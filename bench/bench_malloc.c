@@ -401,10 +401,10 @@ int main(int argc, char **argv)
         present[a] = wanted[a] && (!allocators[a].lib || access(allocators[a].lib, R_OK) == 0);
         if (wanted[a] && !present[a])
             printf("skipped %s: %s not found%s\n", allocators[a].name, allocators[a].lib,
-                   a == XPV_ALT   ? " (--alt)"
+                   a == XPV_ALT                     ? " (--alt)"
                    : a == XPV_MI || a == XPV_MI_OFF ? " (build the xpv-malloc-mi target)"
-                   : a >= XPV_OFF ? " (build the xpv-malloc target)"
-                                  : " (scripts/setup.sh test installs it)");
+                   : a >= XPV_OFF                   ? " (build the xpv-malloc target)"
+                                                    : " (scripts/setup.sh test installs it)");
     }
     if (!present[XPV]) {
         fprintf(stderr, "bench-malloc: xpv-malloc is needed for the ratios\n");
@@ -512,8 +512,8 @@ int main(int argc, char **argv)
         else
             printf(",\"xpv_mi_vs_%s\":%.3f,\"xpv_mi_vs_%s_ci95\":[%.3f,%.3f],"
                    "\"xpv_mi_vs_%s_cpu\":%.3f,\"xpv_mi_vs_%s_cpu_ci95\":[%.3f,%.3f]",
-                   name, mi_vs[i].med, name, mi_vs[i].ci_lo, mi_vs[i].ci_hi, name,
-                   mi_vs_cpu[i].med, name, mi_vs_cpu[i].ci_lo, mi_vs_cpu[i].ci_hi);
+                   name, mi_vs[i].med, name, mi_vs[i].ci_lo, mi_vs[i].ci_hi, name, mi_vs_cpu[i].med,
+                   name, mi_vs_cpu[i].ci_lo, mi_vs_cpu[i].ci_hi);
     }
     if (present[XPV_MI_OFF] && present[MIMALLOC])
         printf(",\"xpv_mi_off_vs_mimalloc\":%.3f,\"xpv_mi_off_vs_mimalloc_cpu\":%.3f", mioff.med,

@@ -130,7 +130,6 @@ int xpv__je_resolve(void)
     return 0;
 }
 
-
 static void set_thread_arena(struct xpv_heap *h, struct xpv__tstate *t, unsigned ind, int node)
 {
     if (ind == t->arena)
@@ -146,7 +145,6 @@ static void set_thread_arena(struct xpv_heap *h, struct xpv__tstate *t, unsigned
     t->arena = ind;
     t->node = node;
 }
-
 
 void xpv__be_switch(struct xpv_heap *h, struct xpv__tstate *t, unsigned ind, int node)
 {

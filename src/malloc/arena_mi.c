@@ -45,13 +45,13 @@
 
 #include "heap_internal.h"
 
-#define MI_BLOCK   (32ull << 20) /* mimalloc 2.0.9's arena block (= segment) size */
-#define MIN_ARENA  (4ull << 30)
-#define MAX_ARENA  (1ull << 40)
+#define MI_BLOCK  (32ull << 20) /* mimalloc 2.0.9's arena block (= segment) size */
+#define MIN_ARENA (4ull << 30)
+#define MAX_ARENA (1ull << 40)
 
 struct region {
-    int id;        /* atomic: mimalloc arena id, 0 (mimalloc's "none") until made */
-    char *start;   /* written before id */
+    int id;      /* atomic: mimalloc arena id, 0 (mimalloc's "none") until made */
+    char *start; /* written before id */
     size_t size;
 };
 
@@ -77,7 +77,8 @@ int xpv__be_check(struct xpv_error *err)
 static size_t arena_size(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    unsigned long long ram = pages > 0 && psz > 0 ? (unsigned long long)pages * (unsigned long long)psz : 0;
+    unsigned long long ram =
+            pages > 0 && psz > 0 ? (unsigned long long)pages * (unsigned long long)psz : 0;
     if (ram < MIN_ARENA)
         ram = MIN_ARENA;
     if (ram > MAX_ARENA)
@@ -141,7 +142,8 @@ int xpv__arena_create(struct xpv_heap *h, int node, unsigned sub, struct xpv_err
 unsigned xpv__arena_index(const struct xpv_heap *h, int node, unsigned sub)
 {
     (void)sub;
-    if (node < 0 || node >= XPV_MALLOC_MAX_NODES || !__atomic_load_n(&h->mi[node].bound, __ATOMIC_ACQUIRE))
+    if (node < 0 || node >= XPV_MALLOC_MAX_NODES ||
+        !__atomic_load_n(&h->mi[node].bound, __ATOMIC_ACQUIRE))
         return 0;
     return (unsigned)__atomic_load_n(&regions[node].id, __ATOMIC_ACQUIRE);
 }
@@ -243,7 +245,8 @@ static uint64_t resident(const char *start, size_t size)
 {
     static const size_t chunk = 1u << 20; /* pages per mincore call */
     long psz = sysconf(_SC_PAGESIZE);
-    unsigned char *vec = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *vec =
+            mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (vec == MAP_FAILED || psz <= 0)
         return 0;
     uint64_t pages = 0;

@@ -211,9 +211,7 @@ static inline size_t xpv__be_usable_size(const void *p)
 {
     return mi_usable_size(p);
 }
-static inline void xpv__be_resolve(void)
-{
-}
+static inline void xpv__be_resolve(void) {}
 #else
 /* jemalloc's own entry points (its fast paths), resolved from the jemalloc object itself
  * because in libxpv-malloc.so the standard names are ours. Until resolved they point at

@@ -9,9 +9,10 @@
  *
  * Start-up: until the constructor has run (other libraries' constructors may allocate first)
  * the functions below pass straight to the backend (jemalloc, or mimalloc's default heap);
- * jemalloc's own entry points are resolved first, then the live topology is discovered (hwloc), the kernel's ops table made and the heap
- * created with the record at $XPV_RECORD (or /dev/shm/xpv-topology). Allocations made while
- * setting up also pass straight through. Nothing here takes a lock per allocation.
+ * jemalloc's own entry points are resolved first, then the live topology is discovered (hwloc), the
+ * kernel's ops table made and the heap created with the record at $XPV_RECORD (or
+ * /dev/shm/xpv-topology). Allocations made while setting up also pass straight through. Nothing
+ * here takes a lock per allocation.
  *
  * Fork: the heap's lock is taken before fork and released in both processes (jemalloc's own
  * fork handlers, registered earlier, run after ours, matching the order our slow path takes

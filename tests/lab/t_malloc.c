@@ -42,8 +42,8 @@ struct heap_api {
     int (*stats)(struct xpv_heap *, struct xpv_malloc_stats *);
 };
 
-static const struct heap_api je_api = {"jemalloc",      xpv_heap_new,         xpv_heap_delete,
-                                       xpv_heap_alloc,  xpv_heap_free,        xpv_heap_thread_node,
+static const struct heap_api je_api = {"jemalloc",     xpv_heap_new,  xpv_heap_delete,
+                                       xpv_heap_alloc, xpv_heap_free, xpv_heap_thread_node,
                                        xpv_heap_stats};
 
 #define PRELOAD_MI "/bin/libxpv-malloc-mi.so"

@@ -1,9 +1,9 @@
 /*
  * test_heap.c — the xpv-malloc heap (src/malloc) with jemalloc (test-heap, malloc.heap) and
  * with mimalloc (the same file built with XPV_MALLOC_MI: test-heap-mi, malloc.mi.heap), under
- * ASan+UBSan in the sanitized build: arena choice per node on fixture topologies, rebinding when the record's
- * generation changes, fallback to the host topology for CPUs the record does not place,
- * cross-node frees between threads, the real-CPU (rseq) path, and a stress run with records
+ * ASan+UBSan in the sanitized build: arena choice per node on fixture topologies, rebinding when
+ * the record's generation changes, fallback to the host topology for CPUs the record does not
+ * place, cross-node frees between threads, the real-CPU (rseq) path, and a stress run with records
  * changing underneath.
  *
  * What ASan sees here: all of xpv's own code (maps, slow path, hooks, stats, libxpv). The
