@@ -9,7 +9,7 @@
  *    allocates) says which heap it was last checked against, the generation and CPU it was
  *    bound for and the arena it is on. The fast path only compares; everything else happens in
  *    xpv__heap_slow() with the thread's `busy` flag set, so allocations made by the slow path
- *    itself (snapshots, hwloc) pass straight to jemalloc instead of recursing.
+ *    itself (snapshots, hwloc) pass straight to the backend instead of recursing.
  *  - heap->lock guards the CPU→node maps and the arena table; hook_lock serialises the
  *    extent hooks' ops calls (an ops table need not be thread-safe, and making an arena,
  *    by arenas.create or by writing an automatic one's hooks, calls the hook while
