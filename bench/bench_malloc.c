@@ -67,6 +67,10 @@ static struct allocator allocators[] = {
         {"xpv-off", NULL /* as xpv */, "xpv_malloc_heap", "XPV_MALLOC_DISABLE=1"},
         /* --alt LIB: another build of the library, for an A/B of two versions */
         {"xpv-alt", NULL, "xpv_malloc_heap", NULL},
+        /* the mimalloc backend (../lib/libxpv-malloc-mi.so): without its heap (mimalloc's
+         * default heaps behind xpv-malloc's entry points), and as built */
+        {"xpv-mi-off", NULL, "xpv_malloc_heap+mi_malloc", "XPV_MALLOC_DISABLE=1"},
+        {"xpv-mi", NULL, "xpv_malloc_heap+mi_malloc", NULL},
         {"xpv", NULL /* next to this program: ../lib/libxpv-malloc.so */, "xpv_malloc_heap", NULL},
 };
 #define NALLOC (sizeof(allocators) / sizeof(allocators[0]))
@@ -159,9 +163,16 @@ static double cpu_s(void)
 
 static int child(const char *marker, long ops, int threads)
 {
-    if (marker && !dlsym(RTLD_DEFAULT, marker)) {
-        printf("ERROR allocator not loaded (no %s)\n", marker);
-        return 1;
+    /* marker: symbols joined by '+', each of which the allocator's objects define */
+    for (const char *m = marker; m && *m;) {
+        char sym[64];
+        size_t len = strcspn(m, "+");
+        snprintf(sym, sizeof(sym), "%.*s", (int)len, m);
+        if (!dlsym(RTLD_DEFAULT, sym)) {
+            printf("ERROR allocator not loaded (no %s)\n", sym);
+            return 1;
+        }
+        m += len + (m[len] == '+');
     }
     static struct queue q[MAXTHR];
     struct thr t[MAXTHR];
@@ -306,7 +317,18 @@ static int find_allocator(const char *name, size_t len)
     return -1;
 }
 
-enum { GLIBC = 0, JEMALLOC = 1, XPV_OFF = NALLOC - 3, XPV_ALT = NALLOC - 2, XPV = NALLOC - 1 };
+enum {
+    GLIBC = 0,
+    JEMALLOC = 1,
+    TCMALLOC = 2,
+    MIMALLOC = 3,
+    XPV_OFF = 4,
+    XPV_ALT = 5,
+    XPV_MI_OFF = 6,
+    XPV_MI = 7,
+    XPV = 8
+};
+_Static_assert(XPV == NALLOC - 1, "the allocators table and its indices");
 
 int main(int argc, char **argv)
 {
@@ -345,7 +367,8 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: bench-malloc [--ops N] [--threads 2-%d] [--rounds 1-%d] "
-                    "[--warmup 0-9] [--only glibc,jemalloc,tcmalloc,mimalloc,xpv-off,xpv] "
+                    "[--warmup 0-9] "
+                    "[--only glibc,jemalloc,tcmalloc,mimalloc,xpv-off,xpv-mi-off,xpv-mi,xpv] "
                     "[--alt LIBXPV-MALLOC]\n",
                     MAXTHR, MAXROUND);
             return 2;
@@ -357,7 +380,7 @@ int main(int argc, char **argv)
                 MAXTHR, MAXROUND);
         return 2;
     }
-    char self[PATH_MAX], xpvlib[PATH_MAX + 32];
+    char self[PATH_MAX], xpvlib[PATH_MAX + 32], milib[PATH_MAX + 32];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0) {
         perror("bench-malloc: /proc/self/exe");
@@ -366,8 +389,11 @@ int main(int argc, char **argv)
     self[n] = 0;
     snprintf(xpvlib, sizeof(xpvlib), "%s", self);
     char *slash = strrchr(xpvlib, '/');
+    snprintf(milib, sizeof(milib), "%.*s/../lib/libxpv-malloc-mi.so", (int)(slash - xpvlib),
+             xpvlib);
     snprintf(slash, sizeof(xpvlib) - (size_t)(slash - xpvlib), "/../lib/libxpv-malloc.so");
     allocators[XPV].lib = allocators[XPV_OFF].lib = xpvlib;
+    allocators[XPV_MI].lib = allocators[XPV_MI_OFF].lib = milib;
 
     wanted[XPV_ALT] = allocators[XPV_ALT].lib != NULL;
     int present[NALLOC];
@@ -375,9 +401,10 @@ int main(int argc, char **argv)
         present[a] = wanted[a] && (!allocators[a].lib || access(allocators[a].lib, R_OK) == 0);
         if (wanted[a] && !present[a])
             printf("skipped %s: %s not found%s\n", allocators[a].name, allocators[a].lib,
-                   a == XPV_ALT   ? " (--alt)"
-                   : a >= XPV_OFF ? " (build the xpv-malloc target)"
-                                  : " (scripts/setup.sh test installs it)");
+                   a == XPV_ALT                     ? " (--alt)"
+                   : a == XPV_MI || a == XPV_MI_OFF ? " (build the xpv-malloc-mi target)"
+                   : a >= XPV_OFF                   ? " (build the xpv-malloc target)"
+                                                    : " (scripts/setup.sh test installs it)");
     }
     if (!present[XPV]) {
         fprintf(stderr, "bench-malloc: xpv-malloc is needed for the ratios\n");
@@ -385,11 +412,12 @@ int main(int argc, char **argv)
     }
     /* The order within a round: the others first, then jemalloc and xpv-malloc next to each
      * other, xpv first in odd rounds (ABBA...): each ratio compares two runs seconds apart, and
-     * neither allocator always runs first; xpv-alt on xpv's other side. Warm-up rounds (page
-     * cache, the dynamic loader's files, the CPU's clock) run the same order and are not
-     * counted. */
-    static const size_t order[2][NALLOC] = {{GLIBC, 2, 3, XPV_OFF, JEMALLOC, XPV, XPV_ALT},
-                                            {GLIBC, 2, 3, XPV_OFF, XPV_ALT, XPV, JEMALLOC}};
+     * neither allocator always runs first; xpv-alt on xpv's other side. Likewise mimalloc and
+     * xpv-mi, next to each other, before them. Warm-up rounds (page cache, the dynamic
+     * loader's files, the CPU's clock) run the same order and are not counted. */
+    static const size_t order[2][NALLOC] = {
+            {GLIBC, TCMALLOC, XPV_OFF, XPV_MI_OFF, MIMALLOC, XPV_MI, JEMALLOC, XPV, XPV_ALT},
+            {GLIBC, TCMALLOC, XPV_OFF, XPV_MI_OFF, XPV_MI, MIMALLOC, XPV_ALT, XPV, JEMALLOC}};
     static struct run res[NALLOC][MAXROUND]; /* [allocator][round] */
     double load0 = loadavg1();
     for (int r = -warmup; r < rounds; r++)
@@ -436,6 +464,15 @@ int main(int argc, char **argv)
             ratios(res, rounds, XPV, b, &vs[b], &vs_cpu[b]);
     if (present[XPV_OFF] && present[JEMALLOC])
         ratios(res, rounds, XPV_OFF, JEMALLOC, &off, &off_cpu);
+    /* The mimalloc backend against plain mimalloc, the jemalloc backend and jemalloc; and the
+     * library without its heap against plain mimalloc. */
+    static const size_t mi_base[] = {MIMALLOC, XPV, JEMALLOC};
+    struct summary mi_vs[3] = {{0}}, mi_vs_cpu[3] = {{0}}, mioff = {0}, mioff_cpu = {0};
+    for (size_t i = 0; i < 3; i++)
+        if (present[XPV_MI] && present[mi_base[i]])
+            ratios(res, rounds, XPV_MI, mi_base[i], &mi_vs[i], &mi_vs_cpu[i]);
+    if (present[XPV_MI_OFF] && present[MIMALLOC])
+        ratios(res, rounds, XPV_MI_OFF, MIMALLOC, &mioff, &mioff_cpu);
     printf("{\"bench\":\"malloc\",\"threads\":%d,\"ops_per_thread\":%ld,\"rounds\":%d,"
            "\"warmup\":%d,\"loadavg\":[%.2f,%.2f],\"allocators\":{",
            threads, ops, rounds, warmup, load0, load1);
@@ -468,6 +505,19 @@ int main(int argc, char **argv)
     if (present[XPV_OFF] && present[JEMALLOC])
         printf(",\"xpv_off_vs_jemalloc\":%.3f,\"xpv_off_vs_jemalloc_cpu\":%.3f", off.med,
                off_cpu.med);
+    for (size_t i = 0; i < 3; i++) {
+        const char *name = mi_base[i] == XPV ? "xpv" : allocators[mi_base[i]].name;
+        if (!present[XPV_MI] || !present[mi_base[i]])
+            printf(",\"xpv_mi_vs_%s\":null", name);
+        else
+            printf(",\"xpv_mi_vs_%s\":%.3f,\"xpv_mi_vs_%s_ci95\":[%.3f,%.3f],"
+                   "\"xpv_mi_vs_%s_cpu\":%.3f,\"xpv_mi_vs_%s_cpu_ci95\":[%.3f,%.3f]",
+                   name, mi_vs[i].med, name, mi_vs[i].ci_lo, mi_vs[i].ci_hi, name, mi_vs_cpu[i].med,
+                   name, mi_vs_cpu[i].ci_lo, mi_vs_cpu[i].ci_hi);
+    }
+    if (present[XPV_MI_OFF] && present[MIMALLOC])
+        printf(",\"xpv_mi_off_vs_mimalloc\":%.3f,\"xpv_mi_off_vs_mimalloc_cpu\":%.3f", mioff.med,
+               mioff_cpu.med);
     if (present[XPV_ALT])
         printf(",\"xpv_vs_xpv_alt\":%.3f,\"xpv_vs_xpv_alt_ci95\":[%.3f,%.3f],"
                "\"xpv_vs_xpv_alt_cpu\":%.3f",

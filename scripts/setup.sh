@@ -2,7 +2,7 @@
 # setup.sh [build|package|test] — install what xpv needs on Debian 12, and nothing more.
 #
 #   build    compilers, CMake and the libraries xpv links (hwloc, libnuma, jansson, cmocka,
-#            libyaml, jemalloc; libvirt and libxml2 for hostd's libvirt backend)
+#            libyaml, jemalloc, mimalloc; libvirt and libxml2 for hostd's libvirt backend)
 #   package  build + dpkg-dev (dpkg-shlibdeps, for the .deb's Depends; scripts/package.sh)
 #   test     package + what the tests use: clang's sanitizer/fuzzer runtimes, python3 and
 #            hwloc's tools (the oracle), gnuplot (xpv sim's plots), QEMU, busybox and cpio (the
@@ -20,7 +20,7 @@ mode=${1:-build}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 build_pkgs=(cmake make pkg-config gcc clang libc6-dev libhwloc-dev libnuma-dev libjansson-dev
-            libcmocka-dev libyaml-dev libjemalloc-dev libvirt-dev libxml2-dev)
+            libcmocka-dev libyaml-dev libjemalloc-dev libmimalloc-dev libvirt-dev libxml2-dev)
 package_pkgs=(dpkg-dev)
 test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio gnuplot-nox
            libtcmalloc-minimal4 libmimalloc2.0 pigz groff-base man-db curl libvirt-daemon

@@ -1,5 +1,6 @@
 /*
- * arena.c — one jemalloc arena per node, through jemalloc's public mallctl interface.
+ * arena.c — the jemalloc backend (heap_internal.h): up to XPV__SUBS jemalloc arenas per node,
+ * through jemalloc's public mallctl interface, and jemalloc's entry points.
  *
  * How memory gets bound to the node: extent hooks. Each arena is created with its own
  * extent_hooks_t ("arenas.create"), a copy of jemalloc's default hooks (read from
@@ -37,6 +38,7 @@
  * arena of a deleted heap).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <jemalloc/jemalloc.h>
 #include <stdio.h>
@@ -74,7 +76,99 @@ static void *hook_alloc(extent_hooks_t *eh, void *new_addr, size_t size, size_t 
     return p;
 }
 
-int xpv__je_check(struct xpv_error *err)
+/* --- jemalloc's entry points --- */
+
+static void *fb_malloc(size_t n)
+{
+    return mallocx(n ? n : 1, 0);
+}
+static void fb_free(void *p)
+{
+    if (p)
+        dallocx(p, 0);
+}
+static void *fb_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return mallocx(total ? total : 1, MALLOCX_ZERO);
+}
+static void *fb_realloc(void *p, size_t n)
+{
+    if (!p)
+        return fb_malloc(n);
+    return rallocx(p, n ? n : 1, 0);
+}
+
+struct xpv__je xpv__je = {fb_malloc, fb_free, fb_calloc, fb_realloc};
+
+int xpv__je_resolve(void)
+{
+    /* The object that defines mallocx is jemalloc; a handle to it finds jemalloc's own
+     * malloc even where ours (libxpv-malloc.so) comes first in the global scope. */
+    Dl_info info;
+    if (!dladdr((void *)mallocx, &info) || !info.dli_fname)
+        return -ENOENT;
+    void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+    if (!h)
+        return -ENOENT;
+    void *m = dlsym(h, "malloc"), *f = dlsym(h, "free"), *c = dlsym(h, "calloc"),
+         *r = dlsym(h, "realloc");
+    if (!m || !f || !c || !r) {
+        dlclose(h);
+        return -ENOENT;
+    }
+    /* One pointer at a time: each old and new value is a valid jemalloc entry point. The
+     * handle stays open (jemalloc cannot be unloaded under us). */
+    __atomic_store_n(&xpv__je.malloc, (void *(*)(size_t))m, __ATOMIC_RELAXED);
+    __atomic_store_n(&xpv__je.free, (void (*)(void *))f, __ATOMIC_RELAXED);
+    __atomic_store_n(&xpv__je.calloc, (void *(*)(size_t, size_t))c, __ATOMIC_RELAXED);
+    __atomic_store_n(&xpv__je.realloc, (void *(*)(void *, size_t))r, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void set_thread_arena(struct xpv_heap *h, struct xpv__tstate *t, unsigned ind, int node)
+{
+    if (ind == t->arena)
+        return;
+    if (mallctl("thread.arena", NULL, NULL, &ind, sizeof(ind)) != 0)
+        return;          /* stays where it was; tried again at the next change */
+    if (node != t->node) /* another arena of the same node: its cached memory is as local */
+        mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    if (t->arena != UINT32_MAX && t->node >= 0 && node >= 0 && node != t->node)
+        __atomic_add_fetch(&h->rebinds, 1, __ATOMIC_RELAXED);
+    else if (node >= 0 && t->node < 0)
+        __atomic_add_fetch(&h->binds, 1, __ATOMIC_RELAXED);
+    t->arena = ind;
+    t->node = node;
+}
+
+void xpv__be_switch(struct xpv_heap *h, struct xpv__tstate *t, unsigned ind, int node)
+{
+    set_thread_arena(h, t, ind, node);
+}
+
+void xpv__be_adopt(struct xpv_heap *h, struct xpv__tstate *t)
+{
+    (void)h;
+    (void)t;
+}
+
+void xpv__be_leave(struct xpv_heap *h, struct xpv__tstate *t)
+{
+    (void)h;
+    unsigned zero = 0;
+    mallctl("thread.arena", NULL, NULL, &zero, sizeof(zero));
+    mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    t->owner = NULL;
+    t->arena = UINT32_MAX;
+    t->node = -1;
+}
+
+int xpv__be_check(struct xpv_error *err)
 {
     extent_hooks_t *d = NULL;
     size_t sz = sizeof(d);
@@ -196,7 +290,7 @@ unsigned xpv__arena_index(const struct xpv_heap *h, int node, unsigned sub)
     return nh ? nh->index : 0;
 }
 
-int xpv__arena_node_of(const struct xpv_heap *h, unsigned arena_index)
+static int arena_node_of(const struct xpv_heap *h, unsigned arena_index)
 {
     for (int n = 0; n < XPV_MALLOC_MAX_NODES; n++)
         for (unsigned k = 0; k < XPV__SUBS; k++) {
@@ -205,6 +299,15 @@ int xpv__arena_node_of(const struct xpv_heap *h, unsigned arena_index)
                 return n;
         }
     return -1;
+}
+
+int xpv__be_node_of(const struct xpv_heap *h, const void *p)
+{
+    unsigned ind;
+    size_t sz = sizeof(ind);
+    if (mallctl("arenas.lookup", &ind, &sz, (void *)&p, sizeof(p)) != 0)
+        return -1;
+    return arena_node_of(h, ind);
 }
 
 /* stats.arenas.<index>.<what>, of the statistic's own size (size_t or unsigned); 0 when
@@ -223,7 +326,7 @@ static uint64_t arena_stat(unsigned index, const char *what, size_t size)
 }
 
 /* Destroy node's arenas; -EBUSY when one is still bound to a thread (its hooks stay). */
-int xpv__arena_destroy(struct xpv_heap *h, int node)
+static int arena_destroy(struct xpv_heap *h, int node)
 {
     int rc = 0;
     uint64_t epoch = 1;
@@ -253,6 +356,15 @@ int xpv__arena_destroy(struct xpv_heap *h, int node)
         h->arena[node][k] = NULL;
         munmap(nh, sizeof(*nh));
     }
+    return rc;
+}
+
+int xpv__be_release(struct xpv_heap *h)
+{
+    int rc = 0;
+    for (int n = 0; n < XPV_MALLOC_MAX_NODES; n++)
+        if (arena_destroy(h, n) < 0)
+            rc = -EBUSY;
     return rc;
 }
 

@@ -6,17 +6,16 @@
  * it uses differs from what it was bound for. There: re-read the record if its generation
  * moved (under heap->lock; every thread then uses the same maps), look the CPU up (record map,
  * else host-topology map, else nowhere), create the node's arena on first use, and if the
- * arena differs from the thread's, switch with jemalloc's "thread.arena" and flush the
- * thread's cache ("thread.tcache.flush") so that its next allocations come from the new node
- * instead of objects cached from the old one.
+ * arena differs from the thread's, switch the thread to it through the backend (heap_internal.h:
+ * arena.c with jemalloc, "thread.arena" and a tcache flush; arena_mi.c with mimalloc, the
+ * thread's own heap inside the node's arena).
  *
- * Frees need nothing from us: jemalloc finds the arena of any pointer, so memory from another
- * node's arena (another thread's, or this thread's before a rebind) is freed correctly.
+ * Frees need nothing from us: both allocators find the owner of any pointer, so memory from
+ * another node's arena (another thread's, or this thread's before a rebind) is freed correctly.
+ * This file is compiled once per backend.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
-#include <jemalloc/jemalloc.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -37,60 +36,6 @@
 #define RETRY_NS       1000000000ull /* a missing record is looked for at most once a second */
 
 __thread struct xpv__tstate xpv__ts __attribute__((tls_model("initial-exec")));
-
-/* --- jemalloc's entry points --- */
-
-static void *fb_malloc(size_t n)
-{
-    return mallocx(n ? n : 1, 0);
-}
-static void fb_free(void *p)
-{
-    if (p)
-        dallocx(p, 0);
-}
-static void *fb_calloc(size_t n, size_t size)
-{
-    size_t total;
-    if (__builtin_mul_overflow(n, size, &total)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return mallocx(total ? total : 1, MALLOCX_ZERO);
-}
-static void *fb_realloc(void *p, size_t n)
-{
-    if (!p)
-        return fb_malloc(n);
-    return rallocx(p, n ? n : 1, 0);
-}
-
-struct xpv__je xpv__je = {fb_malloc, fb_free, fb_calloc, fb_realloc};
-
-int xpv__je_resolve(void)
-{
-    /* The object that defines mallocx is jemalloc; a handle to it finds jemalloc's own
-     * malloc even where ours (libxpv-malloc.so) comes first in the global scope. */
-    Dl_info info;
-    if (!dladdr((void *)mallocx, &info) || !info.dli_fname)
-        return -ENOENT;
-    void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
-    if (!h)
-        return -ENOENT;
-    void *m = dlsym(h, "malloc"), *f = dlsym(h, "free"), *c = dlsym(h, "calloc"),
-         *r = dlsym(h, "realloc");
-    if (!m || !f || !c || !r) {
-        dlclose(h);
-        return -ENOENT;
-    }
-    /* One pointer at a time: each old and new value is a valid jemalloc entry point. The
-     * handle stays open (jemalloc cannot be unloaded under us). */
-    __atomic_store_n(&xpv__je.malloc, (void *(*)(size_t))m, __ATOMIC_RELAXED);
-    __atomic_store_n(&xpv__je.free, (void (*)(void *))f, __ATOMIC_RELAXED);
-    __atomic_store_n(&xpv__je.calloc, (void *(*)(size_t, size_t))c, __ATOMIC_RELAXED);
-    __atomic_store_n(&xpv__je.realloc, (void *(*)(void *, size_t))r, __ATOMIC_RELAXED);
-    return 0;
-}
 
 /* --- where the thread runs --- */
 
@@ -172,22 +117,6 @@ static int lookup(const struct xpv_heap *h, int cpu)
 
 /* --- the slow path --- */
 
-static void set_thread_arena(struct xpv_heap *h, struct xpv__tstate *t, unsigned ind, int node)
-{
-    if (ind == t->arena)
-        return;
-    if (mallctl("thread.arena", NULL, NULL, &ind, sizeof(ind)) != 0)
-        return;          /* stays where it was; tried again at the next change */
-    if (node != t->node) /* another arena of the same node: its cached memory is as local */
-        mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
-    if (t->arena != UINT32_MAX && t->node >= 0 && node >= 0 && node != t->node)
-        __atomic_add_fetch(&h->rebinds, 1, __ATOMIC_RELAXED);
-    else if (node >= 0 && t->node < 0)
-        __atomic_add_fetch(&h->binds, 1, __ATOMIC_RELAXED);
-    t->arena = ind;
-    t->node = node;
-}
-
 void xpv__heap_slow(struct xpv_heap *h, struct xpv__tstate *t)
 {
     if (t->busy)
@@ -199,6 +128,7 @@ void xpv__heap_slow(struct xpv_heap *h, struct xpv__tstate *t)
         const volatile uint32_t *w = rseq_cpu_word();
         t->rseq = w != NULL;
         t->cpu_word = w ? w : (const volatile uint32_t *)&t->cpu; /* before owner */
+        xpv__be_adopt(h, t); /* before owner: it may look at the previous one */
         t->owner = h;
         t->gen = UINT64_MAX;
         t->cpu = INT_MIN;
@@ -231,9 +161,9 @@ void xpv__heap_slow(struct xpv_heap *h, struct xpv__tstate *t)
     if (ind == 0)
         node = -1;
     pthread_mutex_unlock(&h->lock);
-    /* No node: jemalloc's automatic arenas; a thread we never bound stays where it is. */
+    /* No node: the backend's default arenas; a thread we never bound stays where it is. */
     if (node >= 0 || t->arena != UINT32_MAX)
-        set_thread_arena(h, t, ind, node);
+        xpv__be_switch(h, t, ind, node);
     t->gen = g;
     t->cpu = cpu;
     t->busy = 0;
@@ -252,10 +182,10 @@ int xpv_heap_new(const struct xpv_heap_config *cfg, struct xpv_heap **out, struc
                              "memory policy %d: xpv-malloc binds arenas with MPOL_PREFERRED "
                              "(%d) or MPOL_BIND (%d)",
                              cfg->mpol, XPV_MPOL_PREFERRED, XPV_MPOL_BIND);
-    int rc = xpv__je_check(err);
+    int rc = xpv__be_check(err);
     if (rc < 0)
         return rc;
-    xpv__je_resolve();
+    xpv__be_resolve();
     /* mmap, not malloc: heaps are made from inside malloc's set-up in the preload library. */
     size_t size = sizeof(struct xpv_heap) + 2 * XPV_MAX_CPUS * sizeof(int16_t);
     struct xpv_heap *h =
@@ -296,14 +226,8 @@ int xpv_heap_delete(struct xpv_heap *h)
     if (!h)
         return 0;
     struct xpv__tstate *t = &xpv__ts;
-    if (t->owner == h) {
-        unsigned zero = 0;
-        mallctl("thread.arena", NULL, NULL, &zero, sizeof(zero));
-        mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
-        t->owner = NULL;
-        t->arena = UINT32_MAX;
-        t->node = -1;
-    }
+    if (t->owner == h)
+        xpv__be_leave(h, t);
     pthread_mutex_lock(&h->lock);
     /* First: where jemalloc is also the process's malloc, the channel's snapshots were
      * allocated by bound threads, from the arenas about to be destroyed. */
@@ -311,10 +235,7 @@ int xpv_heap_delete(struct xpv_heap *h)
     h->ch = NULL;
     h->gen_word = &h->zero;
     h->have_rec = false;
-    int busy = 0;
-    for (int n = 0; n < XPV_MALLOC_MAX_NODES; n++)
-        if (xpv__arena_destroy(h, n) < 0)
-            busy = 1;
+    int busy = xpv__be_release(h) < 0;
     pthread_mutex_unlock(&h->lock);
     if (busy)
         return -EBUSY;
@@ -329,19 +250,19 @@ int xpv_heap_delete(struct xpv_heap *h)
 void *xpv_heap_alloc(struct xpv_heap *h, size_t size)
 {
     xpv__heap_check(h);
-    return xpv__je.malloc(size);
+    return xpv__be_malloc(size);
 }
 
 void *xpv_heap_calloc(struct xpv_heap *h, size_t n, size_t size)
 {
     xpv__heap_check(h);
-    return xpv__je.calloc(n, size);
+    return xpv__be_calloc(n, size);
 }
 
 void *xpv_heap_realloc(struct xpv_heap *h, void *p, size_t size)
 {
     xpv__heap_check(h);
-    return xpv__je.realloc(p, size);
+    return xpv__be_realloc(p, size);
 }
 
 void *xpv_heap_aligned(struct xpv_heap *h, size_t alignment, size_t size)
@@ -351,17 +272,17 @@ void *xpv_heap_aligned(struct xpv_heap *h, size_t alignment, size_t size)
         return NULL;
     }
     xpv__heap_check(h);
-    return mallocx(size ? size : 1, MALLOCX_ALIGN(alignment));
+    return xpv__be_aligned(alignment, size);
 }
 
 void xpv_heap_free(void *p)
 {
-    xpv__je.free(p);
+    xpv__be_free(p);
 }
 
 size_t xpv_heap_usable_size(const void *p)
 {
-    return p ? sallocx((void *)p, 0) : 0;
+    return xpv__be_usable_size(p);
 }
 
 int xpv_heap_thread_node(struct xpv_heap *h)
@@ -374,11 +295,7 @@ int xpv_heap_thread_node(struct xpv_heap *h)
 
 int xpv_heap_node_of(struct xpv_heap *h, const void *p)
 {
-    unsigned ind;
-    size_t sz = sizeof(ind);
-    if (!p || mallctl("arenas.lookup", &ind, &sz, (void *)&p, sizeof(p)) != 0)
-        return -1;
-    return xpv__arena_node_of(h, ind);
+    return p ? xpv__be_node_of(h, p) : -1;
 }
 
 int xpv_heap_stats(struct xpv_heap *h, struct xpv_malloc_stats *out)

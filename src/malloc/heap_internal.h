@@ -9,7 +9,7 @@
  *    allocates) says which heap it was last checked against, the generation and CPU it was
  *    bound for and the arena it is on. The fast path only compares; everything else happens in
  *    xpv__heap_slow() with the thread's `busy` flag set, so allocations made by the slow path
- *    itself (snapshots, hwloc) pass straight to jemalloc instead of recursing.
+ *    itself (snapshots, hwloc) pass straight to the backend instead of recursing.
  *  - heap->lock guards the CPU→node maps and the arena table; hook_lock serialises the
  *    extent hooks' ops calls (an ops table need not be thread-safe, and making an arena,
  *    by arenas.create or by writing an automatic one's hooks, calls the hook while
@@ -26,6 +26,16 @@
 #include "xpv/ops.h"
 #include "xpv/topo.h"
 #include "xpv/xpv_malloc.h"
+
+/* The backend: jemalloc unless XPV_MALLOC_MI is defined (mimalloc). Each backend is its own
+ * library (libxpv-malloc.so, libxpv-malloc-mi.so; libxpv_malloc_core.a, libxpv_malloc_core_mi.a)
+ * built from the same heap.c and preload.c: a process has one malloc, so the choice is made
+ * when linking or preloading, and the allocation path has no indirection. docs/malloc.md. */
+#ifdef XPV_MALLOC_MI
+#include <mimalloc.h>
+#else
+#include <jemalloc/jemalloc.h>
+#endif
 
 struct xpv__node_hooks;
 
@@ -57,7 +67,17 @@ struct xpv_heap {
      * (jemalloc itself gives each thread its own arena, up to 4 per CPU; one arena per node
      * measured ~20 % slower with two threads, docs/malloc.md), and a thread that changes CPU
      * within its node keeps its arena. NULL: not created yet. */
+#ifdef XPV_MALLOC_MI
+    /* mimalloc: the node arenas are process-wide (arena_mi.c); this heap's binding of each,
+     * made the first time one of its threads needs the node. */
+    struct {
+        bool bound;
+        uint64_t mbind_calls, mbind_errors;
+    } mi[XPV_MALLOC_MAX_NODES];
+    unsigned nthreads; /* atomic: threads whose state names this heap (xpv_heap_delete) */
+#else
     struct xpv__node_hooks *arena[XPV_MALLOC_MAX_NODES][XPV__SUBS];
+#endif
     bool arena_failed[XPV_MALLOC_MAX_NODES][XPV__SUBS];
 
     /* statistics (atomic) */
@@ -75,10 +95,14 @@ struct xpv__tstate {
     int cpu;
     bool rseq; /* cpu_word is the kernel's */
     unsigned countdown;
-    unsigned arena; /* jemalloc arena index the thread is on, UINT32_MAX: not set by us */
+    unsigned arena; /* backend arena index the thread is on, UINT32_MAX: not set by us */
     int node;
     unsigned sub; /* its arena among its node's XPV__SUBS */
     int busy;
+#ifdef XPV_MALLOC_MI
+    mi_heap_t *mheap; /* the heap allocations go to; NULL: mimalloc's default (mi_malloc) */
+    bool exit_hook;   /* the thread-exit callback is registered (arena_mi.c) */
+#endif
 };
 
 extern __thread struct xpv__tstate xpv__ts __attribute__((tls_model("initial-exec")));
@@ -105,6 +129,90 @@ static inline void xpv__heap_check(struct xpv_heap *h)
         xpv__heap_slow(h, t);
 }
 
+/* --- the backend (arena.c: jemalloc; arena_mi.c: mimalloc) --- */
+
+/* Can this backend make node arenas in this process? 0, or a negative errno with err set. */
+int xpv__be_check(struct xpv_error *err);
+/* Make node's arena (sub: which of the node's XPV__SUBS; mimalloc has one per node, the
+ * threads' own heaps inside it), bound to the node through h->ops. 0 when it exists. */
+int xpv__arena_create(struct xpv_heap *h, int node, unsigned sub, struct xpv_error *err);
+/* The backend's index of node's arena (jemalloc's arena index, mimalloc's arena id); 0: none. */
+unsigned xpv__arena_index(const struct xpv_heap *h, int node, unsigned sub);
+/* A thread takes h as its heap (t->owner is about to become h). */
+void xpv__be_adopt(struct xpv_heap *h, struct xpv__tstate *t);
+/* Move the calling thread to arena ind (node's; ind 0, node -1: the backend's default). */
+void xpv__be_switch(struct xpv_heap *h, struct xpv__tstate *t, unsigned ind, int node);
+/* The calling thread, bound to h, leaves it (xpv_heap_delete). */
+void xpv__be_leave(struct xpv_heap *h, struct xpv__tstate *t);
+/* Under h->lock: give the heap's arenas up; -EBUSY while a thread still uses the heap. */
+int xpv__be_release(struct xpv_heap *h);
+bool xpv__arena_stats(const struct xpv_heap *h, int node, struct xpv_malloc_node_stats *out);
+/* The node of h whose arena holds p, or -1. */
+int xpv__be_node_of(const struct xpv_heap *h, const void *p);
+
+#ifdef XPV_MALLOC_MI
+/* mimalloc: every allocation goes to the thread's heap (its node's, inside the node's arena)
+ * with mimalloc's own heap entry points; NULL (no heap yet, or a thread that is exiting) is
+ * mimalloc's default heap. A node arena that is full (or an alignment mimalloc cannot serve
+ * from an arena) gives NULL: then the default heap, unbound memory rather than a failure. */
+static inline void *xpv__be_malloc(size_t n)
+{
+    mi_heap_t *hp = xpv__ts.mheap;
+    if (__builtin_expect(hp != NULL, 1)) {
+        void *p = mi_heap_malloc(hp, n);
+        if (__builtin_expect(p != NULL, 1))
+            return p;
+    }
+    return mi_malloc(n);
+}
+static inline void *xpv__be_calloc(size_t n, size_t size)
+{
+    mi_heap_t *hp = xpv__ts.mheap;
+    if (__builtin_expect(hp != NULL, 1)) {
+        void *p = mi_heap_calloc(hp, n, size);
+        if (__builtin_expect(p != NULL, 1))
+            return p;
+    }
+    return mi_calloc(n, size);
+}
+static inline void *xpv__be_realloc(void *p, size_t n)
+{
+    mi_heap_t *hp = xpv__ts.mheap;
+    if (__builtin_expect(hp != NULL, 1)) {
+        void *q = mi_heap_realloc(hp, p, n);
+        if (__builtin_expect(q != NULL, 1))
+            return q;
+    }
+    return mi_realloc(p, n);
+}
+/* alignment: a power of two. mimalloc 2.0.9 (Debian's, and plain LD_PRELOAD'ed mimalloc
+ * alike) sometimes hands out a block that is not aligned when the size is a multiple of the
+ * alignment (mi_malloc_aligned(512, 256): 128-aligned; tests/malloc/so_api.c found it), so
+ * the result is checked and, when wrong, asked again with an odd size, which takes the path
+ * that aligns (seen aligned for every size and alignment up to 1 MiB), then with room for
+ * the alignment. */
+void *xpv__mi_aligned_retry(mi_heap_t *hp, size_t alignment, size_t n);
+static inline void *xpv__be_aligned(size_t alignment, size_t n)
+{
+    mi_heap_t *hp = xpv__ts.mheap;
+    void *p = hp ? mi_heap_malloc_aligned(hp, n ? n : 1, alignment) : NULL;
+    if (!p)
+        p = mi_malloc_aligned(n ? n : 1, alignment);
+    if (__builtin_expect(((uintptr_t)p & (alignment - 1)) == 0, 1))
+        return p;
+    mi_free(p);
+    return xpv__mi_aligned_retry(hp, alignment, n);
+}
+static inline void xpv__be_free(void *p)
+{
+    mi_free(p);
+}
+static inline size_t xpv__be_usable_size(const void *p)
+{
+    return mi_usable_size(p);
+}
+static inline void xpv__be_resolve(void) {}
+#else
 /* jemalloc's own entry points (its fast paths), resolved from the jemalloc object itself
  * because in libxpv-malloc.so the standard names are ours. Until resolved they point at
  * wrappers of mallocx/dallocx, which are always usable. */
@@ -119,13 +227,35 @@ extern struct xpv__je xpv__je;
  * times). 0 or -ENOENT when jemalloc's object cannot be found (the wrappers stay). */
 int xpv__je_resolve(void);
 
-/* Arenas (arena.c). */
-int xpv__arena_create(struct xpv_heap *h, int node, unsigned sub, struct xpv_error *err);
-unsigned xpv__arena_index(const struct xpv_heap *h, int node, unsigned sub);
-int xpv__arena_destroy(struct xpv_heap *h, int node);
-bool xpv__arena_stats(const struct xpv_heap *h, int node, struct xpv_malloc_node_stats *out);
-int xpv__arena_node_of(const struct xpv_heap *h, unsigned arena_index);
-int xpv__je_check(struct xpv_error *err);
+static inline void *xpv__be_malloc(size_t n)
+{
+    return xpv__je.malloc(n);
+}
+static inline void *xpv__be_calloc(size_t n, size_t size)
+{
+    return xpv__je.calloc(n, size);
+}
+static inline void *xpv__be_realloc(void *p, size_t n)
+{
+    return xpv__je.realloc(p, n);
+}
+static inline void *xpv__be_aligned(size_t alignment, size_t n)
+{
+    return mallocx(n ? n : 1, MALLOCX_ALIGN(alignment));
+}
+static inline void xpv__be_free(void *p)
+{
+    xpv__je.free(p);
+}
+static inline size_t xpv__be_usable_size(const void *p)
+{
+    return p ? sallocx((void *)p, 0) : 0;
+}
+static inline void xpv__be_resolve(void)
+{
+    xpv__je_resolve();
+}
+#endif
 
 /* CPU → node maps (nodemap.c): pure functions. */
 void xpv__nodemap_from_topo(const struct xpv_topo *t, int16_t *map);

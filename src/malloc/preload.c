@@ -1,16 +1,18 @@
 /*
- * preload.c — libxpv-malloc.so: the process-wide xpv-malloc heap behind the standard malloc
- * family, for programs that link the library or get it through LD_PRELOAD.
+ * preload.c — libxpv-malloc.so (jemalloc) and libxpv-malloc-mi.so (mimalloc, built with
+ * XPV_MALLOC_MI): the process-wide xpv-malloc heap behind the standard malloc family, for
+ * programs that link the library or get it through LD_PRELOAD.
  *
  * Global state (the documented exception to "no global mutable state outside a handle"): an
  * allocator that replaces malloc is process-wide by nature. There is one heap pointer,
  * written once by the constructor, and the thread-local state of heap.c.
  *
  * Start-up: until the constructor has run (other libraries' constructors may allocate first)
- * the functions below pass straight to jemalloc; jemalloc's own entry points are resolved
- * first, then the live topology is discovered (hwloc), the kernel's ops table made and the heap
- * created with the record at $XPV_RECORD (or /dev/shm/xpv-topology). Allocations made while
- * setting up also pass straight through. Nothing here takes a lock per allocation.
+ * the functions below pass straight to the backend (jemalloc, or mimalloc's default heap);
+ * jemalloc's own entry points are resolved first, then the live topology is discovered (hwloc), the
+ * kernel's ops table made and the heap created with the record at $XPV_RECORD (or
+ * /dev/shm/xpv-topology). Allocations made while setting up also pass straight through. Nothing
+ * here takes a lock per allocation.
  *
  * Fork: the heap's lock is taken before fork and released in both processes (jemalloc's own
  * fork handlers, registered earlier, run after ours, matching the order our slow path takes
@@ -24,7 +26,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <jemalloc/jemalloc.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -70,19 +71,19 @@ static void slow(void)
 __attribute__((noinline)) static void *malloc_slow(size_t size)
 {
     slow();
-    return xpv__je.malloc(size);
+    return xpv__be_malloc(size);
 }
 
 __attribute__((noinline)) static void *calloc_slow(size_t n, size_t size)
 {
     slow();
-    return xpv__je.calloc(n, size);
+    return xpv__be_calloc(n, size);
 }
 
 __attribute__((noinline)) static void *realloc_slow(void *p, size_t size)
 {
     slow();
-    return xpv__je.realloc(p, size);
+    return xpv__be_realloc(p, size);
 }
 
 /* --- the standard names --- */
@@ -90,26 +91,26 @@ __attribute__((noinline)) static void *realloc_slow(void *p, size_t size)
 void *malloc(size_t size)
 {
     if (__builtin_expect(current(), 1))
-        return xpv__je.malloc(size);
+        return xpv__be_malloc(size);
     return malloc_slow(size);
 }
 
 void free(void *p)
 {
-    xpv__je.free(p);
+    xpv__be_free(p);
 }
 
 void *calloc(size_t n, size_t size)
 {
     if (__builtin_expect(current(), 1))
-        return xpv__je.calloc(n, size);
+        return xpv__be_calloc(n, size);
     return calloc_slow(n, size);
 }
 
 void *realloc(void *p, size_t size)
 {
     if (__builtin_expect(current(), 1))
-        return xpv__je.realloc(p, size);
+        return xpv__be_realloc(p, size);
     return realloc_slow(p, size);
 }
 
@@ -126,7 +127,7 @@ void *reallocarray(void *p, size_t n, size_t size)
 static void *aligned(size_t alignment, size_t size)
 {
     check();
-    void *p = mallocx(size ? size : 1, MALLOCX_ALIGN(alignment));
+    void *p = xpv__be_aligned(alignment, size);
     if (!p)
         errno = ENOMEM;
     return p;
@@ -187,7 +188,7 @@ void *pvalloc(size_t size)
 
 size_t malloc_usable_size(void *p)
 {
-    return p ? sallocx(p, 0) : 0;
+    return xpv__be_usable_size(p);
 }
 
 /* --- the xpv_malloc API --- */
@@ -281,7 +282,7 @@ static int env_on(const char *name)
 
 __attribute__((constructor)) static void xpv_malloc_init(void)
 {
-    xpv__je_resolve();
+    xpv__be_resolve();
     if (env_on("XPV_MALLOC_DISABLE"))
         return;
     struct xpv_heap_config cfg = {0};

@@ -63,12 +63,13 @@ for f in bin/xpv include/xpv/channel.h share/man/man1/xpv.1 share/man/man3/libxp
 done
 for f in libxpv.so libxpv.so.1 "libxpv.so.$version" libxpv-malloc.so libxpv-malloc.so.1 \
     "libxpv-malloc.so.$version" xpv/libxpv-cfsampler.so xpv/libxpv-numa.so pkgconfig/libxpv.pc \
-    pkgconfig/libxpv-malloc.pc; do
+    pkgconfig/libxpv-malloc.pc libxpv-malloc-mi.so libxpv-malloc-mi.so.1 "libxpv-malloc-mi.so.$version" \
+    pkgconfig/libxpv-malloc-mi.pc; do
     [ -e "$libdir/$f" ] || fail "not installed: ${libdir#"$prefix"/}/$f"
 done
 [ -L "$libdir/libxpv.so" ] && [ -L "$libdir/libxpv.so.1" ] || fail "libxpv.so and .so.1 are not links"
 [ "$(readlink "$libdir/libxpv.so.1")" = "libxpv.so.$version" ] || fail "libxpv.so.1 -> $(readlink "$libdir/libxpv.so.1")"
-for l in libxpv libxpv-malloc; do
+for l in libxpv libxpv-malloc libxpv-malloc-mi; do
     soname=$(readelf -d "$libdir/$l.so.$version" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
     [ "$soname" = "$l.so.1" ] || fail "$l: SONAME '$soname', expected $l.so.1"
 done
@@ -161,6 +162,12 @@ LD_LIBRARY_PATH=$libdir ldd "$work/run/outside" | grep -q "libxpv.so.1 => $libdi
 got=$(XPV_RECORD=$rec LD_LIBRARY_PATH=$libdir "$work/run/outside-malloc") || fail "outside-malloc failed: $got"
 echo "$got" | grep -qE '^heap: [1-9][0-9]* node arenas, [1-9][0-9]* binds$' || fail "outside-malloc printed '$got'"
 echo "outside (pkg-config libxpv-malloc): $got"
+"$cc" -o "$work/run/outside-malloc-mi" "$here/outside_malloc.c" $(pkg-config --cflags --libs libxpv-malloc-mi) ||
+    fail "outside_malloc.c does not build with pkg-config libxpv-malloc-mi"
+got=$(XPV_RECORD=$rec LD_LIBRARY_PATH=$libdir "$work/run/outside-malloc-mi") || fail "outside-malloc-mi failed: $got"
+echo "$got" | grep -qE '^heap: [1-9][0-9]* node arenas, [1-9][0-9]* binds$' || fail "outside-malloc-mi printed '$got'"
+LD_LIBRARY_PATH=$libdir ldd "$work/run/outside-malloc-mi" | grep -q "libmimalloc.so.2" || fail "outside-malloc-mi does not use mimalloc"
+echo "outside (pkg-config libxpv-malloc-mi): $got"
 
 # --- the installed CLI ---
 [ "$("$xpv" --version)" = "xpv $version" ] || fail "xpv --version: $("$xpv" --version)"

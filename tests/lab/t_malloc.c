@@ -1,7 +1,10 @@
 /*
  * t_malloc.c — xpv-malloc on a real multi-node kernel: each node's arena hands out memory on
  * that node, a thread's new allocations follow a record that moves its CPU, and the preload
- * library (/bin/libxpv-malloc.so) places an unmodified program's memory per node.
+ * library (/bin/libxpv-malloc.so) places an unmodified program's memory per node. Each test
+ * runs on both backends: malloc.* on jemalloc (the heap compiled into this binary), malloc.mi.*
+ * on mimalloc (the heap API of /bin/libxpv-malloc-mi.so, loaded with dlopen(RTLD_LOCAL) so that
+ * it does not become this process's malloc; the preload test preloads it).
  *
  * Pages are located with move_pages' query (env->ops) after the test wrote them; numa_balancing
  * is off in the guest, so nothing moves them behind the test's back. The heap binds with
@@ -10,6 +13,7 @@
 #define _GNU_SOURCE
 #include "lab.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,6 +30,53 @@
 
 #define NBLOCKS   24
 #define PAGES_MAX 512
+
+/* The heap API of one backend. */
+struct heap_api {
+    const char *name;
+    int (*heap_new)(const struct xpv_heap_config *, struct xpv_heap **, struct xpv_error *);
+    int (*heap_delete)(struct xpv_heap *);
+    void *(*alloc)(struct xpv_heap *, size_t);
+    void (*free)(void *);
+    int (*thread_node)(struct xpv_heap *);
+    int (*stats)(struct xpv_heap *, struct xpv_malloc_stats *);
+};
+
+static const struct heap_api je_api = {"jemalloc",     xpv_heap_new,  xpv_heap_delete,
+                                       xpv_heap_alloc, xpv_heap_free, xpv_heap_thread_node,
+                                       xpv_heap_stats};
+
+#define PRELOAD_MI "/bin/libxpv-malloc-mi.so"
+
+/* The mimalloc backend's heap API from the library, loaded once (never unloaded: -z nodelete).
+ * Its constructor is told to make no process heap (XPV_MALLOC_DISABLE, set around dlopen). */
+static const struct heap_api *mi_api(char *why, size_t len)
+{
+    static struct heap_api api;
+    if (api.name)
+        return &api;
+    setenv("XPV_MALLOC_DISABLE", "1", 1);
+    void *h = dlopen(PRELOAD_MI, RTLD_NOW | RTLD_LOCAL);
+    unsetenv("XPV_MALLOC_DISABLE");
+    if (!h) {
+        snprintf(why, len, "dlopen %s: %s", PRELOAD_MI, dlerror());
+        return NULL;
+    }
+    struct heap_api a = {.name = "mimalloc"};
+    *(void **)&a.heap_new = dlsym(h, "xpv_heap_new");
+    *(void **)&a.heap_delete = dlsym(h, "xpv_heap_delete");
+    *(void **)&a.alloc = dlsym(h, "xpv_heap_alloc");
+    *(void **)&a.free = dlsym(h, "xpv_heap_free");
+    *(void **)&a.thread_node = dlsym(h, "xpv_heap_thread_node");
+    *(void **)&a.stats = dlsym(h, "xpv_heap_stats");
+    if (!a.heap_new || !a.heap_delete || !a.alloc || !a.free || !a.thread_node || !a.stats ||
+        (void *)a.heap_new == (void *)xpv_heap_new) {
+        snprintf(why, len, "%s lacks the heap API (or it resolved to this binary's)", PRELOAD_MI);
+        return NULL;
+    }
+    api = a;
+    return &api;
+}
 
 static size_t block_size(unsigned i)
 {
@@ -73,6 +124,7 @@ static int pin(const struct lab_env *env, int node)
 
 struct pinned {
     const struct lab_env *env;
+    const struct heap_api *api;
     struct xpv_heap *h;
     int node;
     int on, total, heap_node;
@@ -89,34 +141,34 @@ static void *pinned_thread(void *arg)
     }
     void *blocks[NBLOCKS];
     for (unsigned i = 0; i < NBLOCKS; i++) {
-        blocks[i] = xpv_heap_alloc(p->h, block_size(i));
+        blocks[i] = p->api->alloc(p->h, block_size(i));
         if (!blocks[i]) {
             snprintf(p->why, sizeof(p->why), "allocation %u failed", i);
             return NULL;
         }
         memset(blocks[i], (int)i, block_size(i));
     }
-    p->heap_node = xpv_heap_thread_node(p->h);
+    p->heap_node = p->api->thread_node(p->h);
     p->on = pages_on(p->env, blocks, NBLOCKS, p->node, &p->total);
     for (unsigned i = 0; i < NBLOCKS; i++)
-        xpv_heap_free(blocks[i]);
+        p->api->free(blocks[i]);
     return NULL;
 }
 
 /* One thread pinned to each node's CPU allocates and writes: its pages are on its node. */
-static enum lab_result malloc_pinned(const struct lab_env *env)
+static enum lab_result pinned_on(const struct lab_env *env, const struct heap_api *api)
 {
     struct xpv_error err = {0};
     struct xpv_heap_config cfg = {.no_record = 1, .topo = env->topo, .ops = env->ops};
     struct xpv_heap *h;
-    int rc = xpv_heap_new(&cfg, &h, &err);
+    int rc = api->heap_new(&cfg, &h, &err);
     LAB_CHECK(rc == 0, "xpv_heap_new: %s", xpv_error_str(&err, rc));
     unsigned n = env->topo->nr_nodes;
     struct pinned p[16] = {{0}};
     pthread_t t[16];
     LAB_CHECK(n >= 2 && n <= 16, "%u nodes", n);
     for (unsigned i = 0; i < n; i++) {
-        p[i] = (struct pinned){.env = env, .h = h, .node = env->topo->nodes[i].id};
+        p[i] = (struct pinned){.env = env, .api = api, .h = h, .node = env->topo->nodes[i].id};
         pthread_create(&t[i], NULL, pinned_thread, &p[i]);
     }
     for (unsigned i = 0; i < n; i++)
@@ -131,15 +183,29 @@ static enum lab_result malloc_pinned(const struct lab_env *env)
                   p[i].node, p[i].on, p[i].total);
     }
     struct xpv_malloc_stats st;
-    xpv_heap_stats(h, &st);
+    api->stats(h, &st);
     LAB_CHECK(st.nr_nodes == n, "%u node arenas for %u nodes", st.nr_nodes, n);
     for (unsigned i = 0; i < st.nr_nodes; i++)
         LAB_CHECK(st.nodes[i].mbind_calls > 0 && st.nodes[i].mbind_errors == 0,
                   "node %d: %llu mbind, %llu errors", st.nodes[i].node,
                   (unsigned long long)st.nodes[i].mbind_calls,
                   (unsigned long long)st.nodes[i].mbind_errors);
-    LAB_CHECK(xpv_heap_delete(h) == 0, "heap delete");
+    LAB_CHECK(api->heap_delete(h) == 0, "heap delete");
+    printf("  backend %s\n", api->name);
     return LAB_PASS;
+}
+
+static enum lab_result malloc_pinned(const struct lab_env *env)
+{
+    return pinned_on(env, &je_api);
+}
+
+static enum lab_result malloc_mi_pinned(const struct lab_env *env)
+{
+    char why[256];
+    const struct heap_api *api = mi_api(why, sizeof(why));
+    LAB_CHECK(api != NULL, "%s", why);
+    return pinned_on(env, api);
 }
 
 /* Record: CPU c runs on physical node where[c]; each node backs its own virtual node. */
@@ -176,6 +242,7 @@ static int publish(struct xpv_publisher *pub, const struct xpv_topo *t, const ui
 
 struct follower {
     const struct lab_env *env;
+    const struct heap_api *api;
     struct xpv_heap *h;
     struct xpv_publisher *pub;
     int from, to;
@@ -194,7 +261,7 @@ static void *follow_thread(void *arg)
     }
     void *before[NBLOCKS], *after[NBLOCKS];
     for (unsigned i = 0; i < NBLOCKS; i++) {
-        before[i] = xpv_heap_alloc(f->h, block_size(i));
+        before[i] = f->api->alloc(f->h, block_size(i));
         memset(before[i], 1, block_size(i));
     }
     f->on_from = pages_on(f->env, before, NBLOCKS, f->from, &f->total_from);
@@ -211,20 +278,20 @@ static void *follow_thread(void *arg)
         return NULL;
     }
     for (unsigned i = 0; i < NBLOCKS; i++) {
-        after[i] = xpv_heap_alloc(f->h, block_size(i));
+        after[i] = f->api->alloc(f->h, block_size(i));
         memset(after[i], 2, block_size(i));
     }
-    f->node_after = xpv_heap_thread_node(f->h);
+    f->node_after = f->api->thread_node(f->h);
     f->on_to = pages_on(f->env, after, NBLOCKS, f->to, &f->total_to);
     for (unsigned i = 0; i < NBLOCKS; i++) {
-        xpv_heap_free(before[i]);
-        xpv_heap_free(after[i]);
+        f->api->free(before[i]);
+        f->api->free(after[i]);
     }
     return NULL;
 }
 
 /* A new record moves the thread's effective node: its new allocations land on the new node. */
-static enum lab_result malloc_follow_record(const struct lab_env *env)
+static enum lab_result follow_record_on(const struct lab_env *env, const struct heap_api *api)
 {
     const struct xpv_topo *t = env->topo;
     if (t->nr_nodes < 3)
@@ -246,10 +313,14 @@ static enum lab_result malloc_follow_record(const struct lab_env *env)
     LAB_CHECK(rc == 0, "publish: %s", strerror(-rc));
     struct xpv_heap_config cfg = {.record_path = path, .topo = t, .ops = env->ops};
     struct xpv_heap *h;
-    rc = xpv_heap_new(&cfg, &h, &err);
+    rc = api->heap_new(&cfg, &h, &err);
     LAB_CHECK(rc == 0, "xpv_heap_new: %s", xpv_error_str(&err, rc));
-    struct follower f = {
-            .env = env, .h = h, .pub = pub, .from = t->nodes[0].id, .to = t->nodes[2].id};
+    struct follower f = {.env = env,
+                         .api = api,
+                         .h = h,
+                         .pub = pub,
+                         .from = t->nodes[0].id,
+                         .to = t->nodes[2].id};
     pthread_t th;
     pthread_create(&th, NULL, follow_thread, &f);
     pthread_join(th, NULL);
@@ -264,13 +335,27 @@ static enum lab_result malloc_follow_record(const struct lab_env *env)
     LAB_CHECK(f.total_to > 0 && f.on_to == f.total_to, "after: %d of %d on node %d", f.on_to,
               f.total_to, f.to);
     struct xpv_malloc_stats st;
-    xpv_heap_stats(h, &st);
+    api->stats(h, &st);
     LAB_CHECK(st.generation == 2 && st.rebinds == 1, "generation %llu, %llu rebindings",
               (unsigned long long)st.generation, (unsigned long long)st.rebinds);
-    LAB_CHECK(xpv_heap_delete(h) == 0, "heap delete");
+    LAB_CHECK(api->heap_delete(h) == 0, "heap delete");
     xpv_publisher_close(pub);
     unlink(path);
+    printf("  backend %s\n", api->name);
     return LAB_PASS;
+}
+
+static enum lab_result malloc_follow_record(const struct lab_env *env)
+{
+    return follow_record_on(env, &je_api);
+}
+
+static enum lab_result malloc_mi_follow_record(const struct lab_env *env)
+{
+    char why[256];
+    const struct heap_api *api = mi_api(why, sizeof(why));
+    LAB_CHECK(api != NULL, "%s", why);
+    return follow_record_on(env, api);
 }
 
 /* --- an unmodified program under LD_PRELOAD --- */
@@ -281,7 +366,7 @@ static enum lab_result malloc_follow_record(const struct lab_env *env)
 
 /* Run the workload with args, stdout and stderr into out/err (NUL-terminated); its exit
  * status, or -1 when it could not run. */
-static int run_work(char *const *args, int preload, char *out, char *err)
+static int run_work(char *const *args, const char *preload, char *out, char *err)
 {
     const char *files[2] = {"/tmp/xpv-malloc-work.out", "/tmp/xpv-malloc-work.err"};
     mkdir("/tmp", 0777);
@@ -296,7 +381,7 @@ static int run_work(char *const *args, int preload, char *out, char *err)
             close(fd);
         }
         if (preload) {
-            setenv("LD_PRELOAD", PRELOAD, 1);
+            setenv("LD_PRELOAD", preload, 1);
             setenv("XPV_MALLOC_STATS", "1", 1);
             setenv("XPV_MALLOC_NO_RECORD", "1", 1); /* the host topology: the guest's nodes */
         } else {
@@ -363,10 +448,10 @@ static void print_lines(const char *what, const char *text)
  * next node writes first) run as it is and under LD_PRELOAD: the same stdout, and under the
  * preload every page of a thread's blocks is on the thread's node, with the library's exit
  * statistics showing live bytes and mbind calls on every node. */
-static enum lab_result malloc_preload_guest(const struct lab_env *env)
+static enum lab_result preload_guest_with(const struct lab_env *env, const char *lib)
 {
-    if (access(WORK, X_OK) || access(PRELOAD, R_OK)) {
-        printf("  %s or %s is missing from the initramfs\n", WORK, PRELOAD);
+    if (access(WORK, X_OK) || access(lib, R_OK)) {
+        printf("  %s or %s is missing from the initramfs\n", WORK, lib);
         return LAB_FAIL;
     }
     unsigned n = env->topo->nr_nodes;
@@ -382,8 +467,13 @@ static enum lab_result malloc_preload_guest(const struct lab_env *env)
     }
     args[n + 1] = NULL;
     static char out[2][OUT_CAP], err[2][OUT_CAP];
-    int rc0 = run_work(args, 0, out[0], err[0]);
-    int rc1 = run_work(args, 1, out[1], err[1]);
+    /* progress lines, flushed: a run over the time limit shows which one it was */
+    int rc0 = run_work(args, NULL, out[0], err[0]);
+    printf("  plain run: exit %d\n", rc0);
+    fflush(stdout);
+    int rc1 = run_work(args, lib, out[1], err[1]);
+    printf("  run under %s: exit %d\n", lib, rc1);
+    fflush(stdout);
     print_lines("plain stdout", out[0]);
     print_lines("plain stderr", err[0]);
     print_lines("preload stdout", out[1]);
@@ -416,12 +506,26 @@ static enum lab_result malloc_preload_guest(const struct lab_env *env)
             printf("  thread %u (node %d): %d of %d pages there without the preload\n", i, node, on,
                    pages);
     }
+    printf("  preloaded %s\n", lib);
     return LAB_PASS;
+}
+
+static enum lab_result malloc_preload_guest(const struct lab_env *env)
+{
+    return preload_guest_with(env, PRELOAD);
+}
+
+static enum lab_result malloc_mi_preload_guest(const struct lab_env *env)
+{
+    return preload_guest_with(env, PRELOAD_MI);
 }
 
 const struct lab_test lab_malloc_tests[] = {
         {"malloc.pinned", malloc_pinned},
         {"malloc.follow_record", malloc_follow_record},
         {"malloc.preload_guest", malloc_preload_guest},
+        {"malloc.mi.pinned", malloc_mi_pinned},
+        {"malloc.mi.follow_record", malloc_mi_follow_record},
+        {"malloc.mi.preload_guest", malloc_mi_preload_guest},
         {NULL, NULL},
 };

@@ -1,7 +1,8 @@
 /*
- * so_api.c — libxpv-malloc.so as a program links it (no sanitizers: the library replaces
- * malloc, which a sanitizer runtime also does): the whole malloc family under the standard
- * names, the xpv_malloc API, stats, threads, and fork with other threads allocating.
+ * so_api.c — libxpv-malloc.so (malloc-so-api) and libxpv-malloc-mi.so (malloc-so-api-mi) as a
+ * program links it (no sanitizers: the library replaces malloc, which a sanitizer runtime also
+ * does): the whole malloc family under the standard names, the xpv_malloc API, stats, threads,
+ * and fork with other threads allocating.
  * Exits 0 and prints "so_api: PASS" when everything held; a failed check names itself.
  */
 #define _GNU_SOURCE

@@ -2,8 +2,8 @@
  * stress_malloc.c — many threads allocate, write, hand over and free blocks of 16 B..64 KiB
  * through one xpv-malloc heap while the topology record keeps changing and the threads keep
  * "moving" between CPUs. Built with ASan+UBSan in the sanitized build (the heap's own code is
- * checked by ASan; the blocks are jemalloc's, so every block carries a pattern this program
- * verifies before freeing it).
+ * checked by ASan; the blocks are jemalloc's, or mimalloc's in stress-malloc-mi, so every block
+ * carries a pattern this program verifies before freeing it).
  *
  *   stress-malloc [--threads N] [--iterations N] [--records N]
  *
