@@ -7,7 +7,8 @@
 #   test     package + what the tests use: clang's sanitizer/fuzzer runtimes, python3 and
 #            hwloc's tools (the oracle), gnuplot (xpv sim's plots), QEMU, busybox and cpio (the
 #            lab), groff and man-db (the man pages, install.*), and Debian's kernel image for
-#            the lab guest (unpacked under build/lab/kernel, not installed)
+#            the lab guest (unpacked under build/lab/kernel, not installed), and QEMU 10 from
+#            bookworm-backports for the lab (unpacked under build/lab/qemu, not installed)
 #
 # Idempotent and quick when nothing is missing: it asks dpkg first and runs apt only for
 # what is absent. Needs root (or sudo) only when something must be installed.
@@ -60,4 +61,7 @@ fi
 if [[ $mode == test ]]; then
     # The lab guest boots Debian's own kernel; fetch-kernel.sh is a no-op when it is there.
     bash "$here/lab/fetch-kernel.sh" "$here/build/lab/kernel"
+    # and runs on QEMU 10 from bookworm-backports, unpacked (bookworm's 7.2 cannot unplug a
+    # vCPU under TCG: docs/lab.md); fetch-qemu.sh is a no-op when it is there.
+    bash "$here/lab/fetch-qemu.sh" "$here/build/lab/qemu"
 fi

@@ -14,7 +14,8 @@
 #                    TEST.fail.txt: a test's first failure)
 #   SOAK_CMAKE_ARGS  the configuration (default: -DXPV_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 # --clean removes SOAK_DIR first (otherwise the tree is brought up to date, as a build does).
-# The lab kernel is looked for where scripts/setup.sh test puts it (build/lab/kernel).
+# The lab kernel and QEMU are looked for where scripts/setup.sh test puts them (build/lab/kernel,
+# build/lab/qemu).
 # Installs nothing (scripts/setup.sh test does). Exit 0 when no test failed in any iteration,
 # 1 when one did, 2 on bad usage or a failed build.
 set -euo pipefail
@@ -41,7 +42,8 @@ if ((clean)); then
 fi
 source scripts/configure.sh
 echo "soak: building $dir (${config[*]})"
-xpv_configure "$dir" "${config[@]}" -DXPV_LAB_KERNEL="$here/build/lab/kernel" || exit 2
+xpv_configure "$dir" "${config[@]}" -DXPV_LAB_KERNEL="$here/build/lab/kernel" \
+    -DXPV_LAB_QEMU="$here/build/lab/qemu/usr/bin/qemu-system-x86_64" || exit 2
 if ! cmake --build "$dir" -j"$(nproc)" >"$dir/build.log" 2>&1; then
     grep -E 'error|warning' "$dir/build.log" | head -n 40 >&2
     echo "soak: the build failed (log: $dir/build.log)" >&2
