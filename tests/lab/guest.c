@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TEST_TIMEOUT_S     60
@@ -43,8 +44,19 @@ static int selected(const char *name, int argc, char **argv)
     return 0;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Run t in a child under its time limit; print how long it took against the limit (the
+ * deadline's margin, read by scripts/lab_stats.py: docs/test-statistics.md). */
 static enum lab_result run_one(const struct lab_test *t, const struct lab_env *env)
 {
+    unsigned limit = is_e2e(t->name) ? E2E_TEST_TIMEOUT_S : TEST_TIMEOUT_S;
+    double t0 = now_s();
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) {
@@ -52,7 +64,7 @@ static enum lab_result run_one(const struct lab_test *t, const struct lab_env *e
         return LAB_FAIL;
     }
     if (pid == 0) {
-        alarm(is_e2e(t->name) ? E2E_TEST_TIMEOUT_S : TEST_TIMEOUT_S);
+        alarm(limit);
         enum lab_result r = t->fn(env);
         fflush(stdout);
         _exit(r);
@@ -60,6 +72,7 @@ static enum lab_result run_one(const struct lab_test *t, const struct lab_env *e
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
+    printf("  the test finished after %.1f s (deadline %u s)\n", now_s() - t0, limit);
     if (WIFSIGNALED(st)) {
         printf("  killed by signal %d (%s)%s\n", WTERMSIG(st), strsignal(WTERMSIG(st)),
                WTERMSIG(st) == SIGALRM ? ": over the time limit" : "");
