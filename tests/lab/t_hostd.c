@@ -338,7 +338,7 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
     LAB_CHECK(xpv_channel_open(rec0, &ch, NULL) == 0, "cannot open %s", rec0);
     uint64_t published = xpv_channel_generation(ch), seen = 0;
     xpv_channel_close(ch);
-    for (double t0 = now(); seen != published && now() - t0 < 5;) {
+    for (t0 = now(); seen != published && now() - t0 < 5;) {
         struct pollfd p = {.fd = fds[0][0], .events = POLLIN};
         if (poll(&p, 1, 100) == 1 && read(fds[0][0], &seen, 8) != 8)
             break;
