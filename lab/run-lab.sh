@@ -2,7 +2,7 @@
 # run-lab.sh — boot the lab guest once and collect its serial console.
 #
 #   run-lab.sh --nodes N --kernel DIR --initrd FILE --log FILE [--timeout S] [--channel DIR]
-#              [TEST...]
+#              [--append KERNEL_ARGS] [TEST...]
 #
 # The guest: N NUMA nodes, one vCPU and 512 MiB each, ACPI SLIT distances 10 + 10·|i−j|
 # (QEMU -numa dist), Debian's kernel, the initramfs of lab/mkinitrd.sh. It runs the named
@@ -10,15 +10,18 @@
 # --channel DIR gives the guest the XPV channel as `xpv qemu-args` does (ivshmem-plain on
 # DIR/ivshmem, virtio-serial port org.xpv.topology on DIR/kick.sock), QMP on DIR/qmp.sock (and
 # DIR/qmp-test.sock), N free vCPU slots (socket N+i on node i) and 2 DIMM slots (1 GiB) for
-# hot-add: the host half of tests/lab/e2e_vm.sh.
-# TCG by default; KVM only when asked (XPV_LAB_ACCEL=kvm, or =auto to probe for it).
+# hot-add: the host half of tests/lab/e2e_vm.sh. --append adds to the kernel command line.
+# QEMU: XPV_LAB_QEMU when set (the tests set it to lab/fetch-qemu.sh's QEMU 10: bookworm's
+# 7.2 cannot unplug vCPUs under TCG, docs/lab.md), else the system's qemu-system-x86_64.
+# TCG by default (XPV_LAB_TCG_OPTS adds -accel tcg options, e.g. thread=single); KVM only when
+# asked (XPV_LAB_ACCEL=kvm, or =auto to probe for it).
 #
 # Exit: 0 when the guest ran to the end (per-test results are in the log, read by
 # lab/lab-result.sh), 1 when it did not (crash, timeout: the log's tail is printed),
 # 77 when the lab cannot run here (no QEMU, no kernel); the reason goes to stderr and the log.
 set -euo pipefail
 
-nodes=4 kernel= initrd= log= timeout_s=600 channel=
+nodes=4 kernel= initrd= log= timeout_s=1200 channel= append=
 while (($#)); do
     case $1 in
     --nodes) nodes=$2; shift 2 ;;
@@ -27,7 +30,8 @@ while (($#)); do
     --log) log=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --channel) channel=$2; shift 2 ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --append) append=" $2"; shift 2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;
     -*) echo "run-lab.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
@@ -43,8 +47,25 @@ skip() {
     echo "skip: the lab cannot run here: $*" >&2
     exit 77
 }
-qemu=$(command -v qemu-system-x86_64 || true)
-[[ -n $qemu ]] || skip "qemu-system-x86_64 not found (as root: apt-get install qemu-system-x86, or run scripts/setup.sh test)"
+# The QEMU: XPV_LAB_QEMU (the lab's tests set it: lab/fetch-qemu.sh's, with its own firmware
+# beside it), else the system's.
+firmware=()
+if [[ -n ${XPV_LAB_QEMU:-} ]]; then
+    qemu=$XPV_LAB_QEMU
+    [[ -x $qemu ]] || skip "no QEMU at $qemu (bash lab/fetch-qemu.sh $(dirname "$(dirname "$(dirname "$qemu")")"), or scripts/setup.sh test)"
+    share=$(cd "$(dirname "$qemu")/../share" 2>/dev/null && pwd || true)
+    for f in qemu seabios; do
+        [[ -d $share/$f ]] && firmware+=(-L "$share/$f")
+    done
+else
+    qemu=$(command -v qemu-system-x86_64 || true)
+    [[ -n $qemu ]] || skip "qemu-system-x86_64 not found (as root: apt-get install qemu-system-x86, or run scripts/setup.sh test)"
+fi
+qemu_version=$("$qemu" --version | sed -n 's/^QEMU emulator version \([0-9.]*\).*/\1/p')
+if [[ -n $channel && ${qemu_version%%.*} -lt 8 ]]; then
+    echo "lab: QEMU $qemu_version cannot unplug a vCPU under TCG without hanging the guest or" \
+        "crashing (docs/lab.md, \"vCPU hotplug under TCG\"); lab/fetch-qemu.sh fetches one that can" >&2
+fi
 vmlinuz=$(compgen -G "$kernel/boot/vmlinuz-*" | head -1 || true)
 [[ -n $vmlinuz ]] || skip "no guest kernel in $kernel (bash lab/fetch-kernel.sh $kernel)"
 [[ -f $initrd ]] || skip "no initramfs $initrd (the lab.initrd test makes it)"
@@ -95,7 +116,7 @@ kvm_works() {
 }
 case ${XPV_LAB_ACCEL:-tcg} in
 kvm) accel=(-accel kvm -cpu host) ;;
-tcg) accel=(-accel tcg -cpu qemu64) ;;
+tcg) accel=(-accel "tcg${XPV_LAB_TCG_OPTS:+,$XPV_LAB_TCG_OPTS}" -cpu qemu64) ;;
 auto) if kvm_works; then accel=(-accel kvm -cpu host); else accel=(-accel tcg -cpu qemu64); fi ;;
 *)
     echo "lab: XPV_LAB_ACCEL=$XPV_LAB_ACCEL: expected tcg (the default), kvm or auto" >&2
@@ -105,10 +126,10 @@ esac
 
 start=$(date +%s)
 set +e
-timeout --foreground -k 5 "$timeout_s" "$qemu" "${accel[@]}" -machine q35 \
+timeout --foreground -k 5 "$timeout_s" "$qemu" "${firmware[@]}" "${accel[@]}" -machine q35 \
     -smp "$smp" -m "$mem" "${args[@]}" \
     -kernel "$vmlinuz" -initrd "$initrd" \
-    -append "console=ttyS0 quiet panic=-1 xpvlab.nodes=$nodes xpvlab.tests=$tests" \
+    -append "console=ttyS0 quiet panic=-1 xpvlab.nodes=$nodes xpvlab.tests=$tests$append" \
     -nographic -no-reboot -nodefaults -serial stdio </dev/null >"$log" 2>&1
 rc=$?
 set -e
@@ -124,6 +145,6 @@ if ! grep -q '^XPV-LAB-DONE' "$log"; then
     tail -n 30 "$log" >&2
     exit 1
 fi
-printf 'lab: %d-node guest (%s) ran in %ds: %d passed, %d failed, %d skipped; log %s\n' \
-    "$nodes" "${accel[1]}" "$secs" "$(grep -c '^XPV-LAB END .* PASS$' "$log")" \
+printf 'lab: %d-node guest (%s, QEMU %s) ran in %ds: %d passed, %d failed, %d skipped; log %s\n' \
+    "$nodes" "${accel[1]}" "$qemu_version" "$secs" "$(grep -c '^XPV-LAB END .* PASS$' "$log")" \
     "$(grep -c '^XPV-LAB END .* FAIL$' "$log")" "$(grep -c '^XPV-LAB END .* SKIP$' "$log")" "$log"

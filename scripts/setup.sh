@@ -7,10 +7,11 @@
 #   test     package + what the tests use: clang's sanitizer/fuzzer runtimes, python3 and
 #            hwloc's tools (the oracle), gnuplot (xpv sim's plots), QEMU, busybox and cpio (the
 #            lab), groff and man-db (the man pages, install.*), and Debian's kernel image for
-#            the lab guest (unpacked under build/lab/kernel, not installed), curl (the host
-#            daemon's metrics endpoint scraped, hostd.ops_metrics), and libvirt's daemons, QEMU
-#            driver and clients (hostd.libvirt starts its own libvirtd and virtlogd by hand: no
-#            systemd needed; libvirt-daemon-system makes libvirt-qemu)
+#            the lab guest (unpacked under build/lab/kernel, not installed), QEMU 10 from
+#            bookworm-backports for the lab (unpacked under build/lab/qemu, not installed), curl
+#            (the host daemon's metrics endpoint scraped, hostd.ops_metrics), and libvirt's
+#            daemons, QEMU driver and clients (hostd.libvirt starts its own libvirtd and virtlogd
+#            by hand: no systemd needed; libvirt-daemon-system makes libvirt-qemu)
 #
 # Idempotent and quick when nothing is missing: it asks dpkg first and runs apt only for
 # what is absent. Needs root (or sudo) only when something must be installed.
@@ -64,4 +65,7 @@ fi
 if [[ $mode == test ]]; then
     # The lab guest boots Debian's own kernel; fetch-kernel.sh is a no-op when it is there.
     bash "$here/lab/fetch-kernel.sh" "$here/build/lab/kernel"
+    # and runs on QEMU 10 from bookworm-backports, unpacked (bookworm's 7.2 cannot unplug a
+    # vCPU under TCG: docs/lab.md); fetch-qemu.sh is a no-op when it is there.
+    bash "$here/lab/fetch-qemu.sh" "$here/build/lab/qemu"
 fi

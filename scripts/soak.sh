@@ -11,10 +11,12 @@
 # Environment:
 #   SOAK_DIR         the build tree (default: build/soak); results in SOAK_DIR/soak-results/
 #                    (iter-K.xml: each iteration's JUnit, iter-K.log: its ctest output,
-#                    TEST.fail.txt: a test's first failure)
+#                    iter-K.labN.log: the lab guests' console logs, TEST.fail.txt: a test's
+#                    first failure)
 #   SOAK_CMAKE_ARGS  the configuration (default: -DXPV_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 # --clean removes SOAK_DIR first (otherwise the tree is brought up to date, as a build does).
-# The lab kernel is looked for where scripts/setup.sh test puts it (build/lab/kernel).
+# The lab kernel and QEMU are looked for where scripts/setup.sh test puts them (build/lab/kernel,
+# build/lab/qemu).
 # Installs nothing (scripts/setup.sh test does). Exit 0 when no test failed in any iteration,
 # 1 when one did, 2 on bad usage or a failed build.
 set -euo pipefail
@@ -41,7 +43,8 @@ if ((clean)); then
 fi
 source scripts/configure.sh
 echo "soak: building $dir (${config[*]})"
-xpv_configure "$dir" "${config[@]}" -DXPV_LAB_KERNEL="$here/build/lab/kernel" || exit 2
+xpv_configure "$dir" "${config[@]}" -DXPV_LAB_KERNEL="$here/build/lab/kernel" \
+    -DXPV_LAB_QEMU="$here/build/lab/qemu/usr/bin/qemu-system-x86_64" || exit 2
 if ! cmake --build "$dir" -j"$(nproc)" >"$dir/build.log" 2>&1; then
     grep -E 'error|warning' "$dir/build.log" | head -n 40 >&2
     echo "soak: the build failed (log: $dir/build.log)" >&2
@@ -57,6 +60,10 @@ for ((k = 1; k <= n; k++)); do
     rc=0
     (cd "$dir" && ctest --output-junit "$results/iter-$k.xml" "$@") >"$results/iter-$k.log" 2>&1 || rc=$?
     files+=("$results/iter-$k.xml")
+    # the lab's console logs (the whole output of its in-guest tests; JUnit keeps 1 KiB)
+    for f in "$dir"/lab/*.log; do
+        [[ -f $f ]] && cp "$f" "$results/iter-$k.$(basename "$f")"
+    done
     echo "soak: iteration $k of $n: ctest exit $rc, $((SECONDS - start)) s;" \
         "$(grep -E '^[0-9]+% tests passed' "$results/iter-$k.log" || echo 'no test ran')"
 done

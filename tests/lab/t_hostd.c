@@ -294,18 +294,22 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
     LAB_CHECK(daemon > 0, "fork");
     char *domains_argv[] = {"xpv", "domains", "--socket", sock, NULL};
     int up = 0;
+    double t0 = now();
     /* not a wait: usleep is the poll interval of this deadline loop */
-    for (double t0 = now(); !up && now() - t0 < 15; usleep(200000))
+    for (; !up && now() - t0 < 15; usleep(200000))
         up = run(domains_argv) == 0;
     LAB_CHECK(up, "the daemon did not answer on %s", sock);
+    /* the waits' durations, for scripts/lab_stats.py (docs/test-statistics.md) */
+    printf("  the daemon answered after %.1f s (deadline 15 s)\n", now() - t0);
     /* the initial placement done: the move below is the operator's, from a placed state */
     char *json_argv[] = {"xpv", "domains", "--socket", sock, "--json", NULL};
     static char json[16384];
     int settled = 0;
     /* not a wait: usleep is the poll interval of this deadline loop */
-    for (double t0 = now(); !settled && now() - t0 < 30; usleep(200000))
+    for (t0 = now(); !settled && now() - t0 < 30; usleep(200000))
         settled = capture(json_argv, json, sizeof(json)) == 0 && placed_initially(json);
     LAB_CHECK(settled, "no initial placement after 30 s; the daemon last said: %s", json);
+    printf("  the initial placement after %.1f s (deadline 30 s)\n", now() - t0);
     run(domains_argv);
 
     unsigned last = 2; /* the position of node 2 (the guest's nodes are 0..N-1) */
@@ -316,11 +320,13 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
     unsigned on_last = 0;
     int ok = 0;
     /* not a wait: usleep is the poll interval of this deadline loop */
-    for (double t0 = now(); !ok && now() - t0 < 30; usleep(200000))
+    for (t0 = now(); !ok && now() - t0 < 30; usleep(200000))
         ok = placed(env, pids[0], addr, last, &on_last);
+    double moved_s = now() - t0;
     run(domains_argv);
     LAB_CHECK(ok, "d0 not placed on node %s after 30 s: %u of %u data pages there", node, on_last,
               (unsigned)NP);
+    printf("  d0 placed by the move after %.1f s (deadline 30 s)\n", moved_s);
     printf("  d0: both threads bound to node %s's CPUs, %u of %u data pages there\n", node, on_last,
            (unsigned)NP);
     long nm = numa_maps_on(pids[0], addr, env->topo->nodes[last].id);
@@ -332,7 +338,7 @@ static enum lab_result lab_hostd_move(const struct lab_env *env)
     LAB_CHECK(xpv_channel_open(rec0, &ch, NULL) == 0, "cannot open %s", rec0);
     uint64_t published = xpv_channel_generation(ch), seen = 0;
     xpv_channel_close(ch);
-    for (double t0 = now(); seen != published && now() - t0 < 5;) {
+    for (t0 = now(); seen != published && now() - t0 < 5;) {
         struct pollfd p = {.fd = fds[0][0], .events = POLLIN};
         if (poll(&p, 1, 100) == 1 && read(fds[0][0], &seen, 8) != 8)
             break;
