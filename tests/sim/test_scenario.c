@@ -1034,6 +1034,58 @@ static int teardown(void **state)
 /* Labelled cases (issue 17): a case's keys replace the file's, the rest is shared; its
  * headline VM; the file without cases is one unlabelled case; xpv_sim_scenario_parse refuses
  * cases; the sweep scenario repeats the VM's first event there and back and sets the churn. */
+/*
+ * sim/examples/wr-input.yaml writes the `wr` preset out as a custom workload (docs/sim.md, "The
+ * main job", "Above 100 %"): its cases "input read by the master" must be the preset at
+ * work_scale 3 and churn_per_s 1, parameter for parameter, and its cases "input touched by
+ * every thread" the same but for the input's first touch, or what the example shows is not
+ * about the main job's program.
+ */
+static void check_wr_copy(const struct xpv_sim_workload_spec *got, enum xpv_sim_init input_init)
+{
+    struct xpv_sim_workload_spec want;
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_sim_workload_preset("wr", 12, &want, &err), 0);
+    assert_int_equal(got->nr_threads, want.nr_threads);
+    assert_int_equal(got->nr_regions, want.nr_regions);
+    assert_int_equal(got->nr_phases, want.nr_phases);
+    for (unsigned r = 0; r < want.nr_regions; r++) {
+        const struct xpv_sim_region_spec *g = &got->regions[r], *w = &want.regions[r];
+        assert_string_equal(g->name, w->name);
+        assert_int_equal(g->kind, w->kind);
+        assert_true(g->bytes == w->bytes);
+        assert_int_equal(g->init, r == 0 ? input_init : w->init);
+        assert_int_equal(g->page_shift, w->page_shift);
+        assert_int_equal(g->lifetime, w->lifetime);
+        assert_float_equal(g->churn_per_s, w->lifetime == XPV_SIM_TURNOVER ? 1 : 0, 0);
+    }
+    for (unsigned p = 0; p < want.nr_phases; p++) {
+        const struct xpv_sim_phase_spec *g = &got->phases[p], *w = &want.phases[p];
+        assert_float_equal(g->work, 3 * w->work, 1e-6);
+        assert_float_equal(g->compute_ns, w->compute_ns, 1e-9);
+        assert_float_equal(g->mlp, w->mlp, 0);
+        assert_float_equal(g->write_frac, w->write_frac, 0);
+        for (unsigned r = 0; r < want.nr_regions; r++)
+            assert_float_equal(g->weight[r], w->weight[r], 1e-12);
+    }
+}
+
+static void test_example_wr_input(void **state)
+{
+    (void)state;
+    struct xpv_sim_suite su;
+    struct xpv_error err = {0};
+    if (xpv_sim_suite_load(EXAMPLES "wr-input.yaml", &su, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(su.nr_cases, 4);
+    for (unsigned k = 0; k < su.nr_cases; k++) {
+        const struct xpv_sim_scenario *s = &su.cases[k].s;
+        assert_int_equal(s->nr_workloads, 1);
+        check_wr_copy(&s->workloads[0], k % 2 ? XPV_SIM_INIT_PARALLEL : XPV_SIM_INIT_MASTER);
+    }
+    xpv_sim_suite_free(&su);
+}
+
 static void test_cases(void **state)
 {
     (void)state;
@@ -1123,6 +1175,7 @@ int main(void)
             cmocka_unit_test(test_bounds),         cmocka_unit_test(test_load),
             cmocka_unit_test(test_truncations),    cmocka_unit_test(test_mutations),
             cmocka_unit_test(test_lifetimes),      cmocka_unit_test(test_cases),
+            cmocka_unit_test(test_example_wr_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
