@@ -266,8 +266,7 @@ static void check_json(json_t *root)
     for (unsigned i = 0; i < NRUNS; i++)
         for (unsigned j = 0; j < 2; j++) {
             json_t *row = json_array_get(rows, 2 * i + j);
-            assert_string_equal(json_string_value(json_object_get(row, "policy")),
-                                runs[i].policy);
+            assert_string_equal(json_string_value(json_object_get(row, "policy")), runs[i].policy);
             assert_string_equal(json_string_value(json_object_get(row, "app")),
                                 runs[i].apps[j].name);
             check_guest_counters(row, &runs[i].apps[j]);

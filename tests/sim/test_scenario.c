@@ -1204,12 +1204,12 @@ static void test_cases(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_defaults),       cmocka_unit_test(test_custom_values),
-            cmocka_unit_test(test_yaml_json_same), cmocka_unit_test(test_examples),
-            cmocka_unit_test(test_presets),        cmocka_unit_test(test_errors),
-            cmocka_unit_test(test_bounds),         cmocka_unit_test(test_load),
-            cmocka_unit_test(test_truncations),    cmocka_unit_test(test_mutations),
-            cmocka_unit_test(test_lifetimes),      cmocka_unit_test(test_cases),
+            cmocka_unit_test(test_defaults),         cmocka_unit_test(test_custom_values),
+            cmocka_unit_test(test_yaml_json_same),   cmocka_unit_test(test_examples),
+            cmocka_unit_test(test_presets),          cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_bounds),           cmocka_unit_test(test_load),
+            cmocka_unit_test(test_truncations),      cmocka_unit_test(test_mutations),
+            cmocka_unit_test(test_lifetimes),        cmocka_unit_test(test_cases),
             cmocka_unit_test(test_example_wr_input), cmocka_unit_test(test_example_wr_input_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
