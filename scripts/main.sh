@@ -2,7 +2,7 @@
 # main.sh [ARGS...] — the README's first command: install what is missing, build xpv
 # (optimised, no sanitizers) in build/, and run the main job on its built-in default.
 # The main job is `xpv sim` on its built-in default (sim/default.yaml: one labelled case per
-# class of VM re-placement, ten VM policies compared; per case a headline — what the move
+# class of VM re-placement, eleven VM policies compared; per case a headline — what the move
 # cost static vNUMA, what XPV recovered — then its table; a summary line); ARGS replace it
 # (e.g. `scripts/main.sh topo --json`).
 set -euo pipefail

@@ -2,7 +2,7 @@
  * cmd_sim.c — `xpv sim [SCENARIO]`: run a scenario under each of its policies and report
  * (table, or --json on stdout; --json-out FILE; --out DIR with CSV and gnuplot plots). Without
  * a scenario it runs the built-in default, sim/default.yaml (compiled in): labelled cases, one
- * per class of VM re-placement, under the ten VM policies; per case a headline line (headline.c)
+ * per class of VM re-placement, under the eleven VM policies; per case a headline line (headline.c)
  * before its table, and a summary line.
  */
 #define _GNU_SOURCE

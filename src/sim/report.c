@@ -258,6 +258,16 @@ static void jpush(json_t *a, json_t *v, bool *ok)
         *ok = false;
 }
 
+/* The guest layers' counters of an app (docs/sim.md, "Inside the guest"): the guest
+ * scheduler's migrations among vCPUs, those that changed the host node, and its runtime's
+ * re-layouts; 0 for a native app or a VM whose guest layers are off. */
+static void guest_counters(json_t *o, const struct xpv_sim_app_result *a, bool *ok)
+{
+    jset(o, "guest_moves", json_integer((json_int_t)a->guest_moves), ok);
+    jset(o, "guest_node_moves", json_integer((json_int_t)a->guest_node_moves), ok);
+    jset(o, "relayouts", json_integer((json_int_t)a->relayouts), ok);
+}
+
 static json_t *run_json(const struct xpv_sim_result *base, const struct xpv_sim_result *run)
 {
     json_t *o = json_object(), *mc = json_array(), *tr = json_array(), *apps = json_array();
@@ -302,6 +312,7 @@ static json_t *run_json(const struct xpv_sim_result *base, const struct xpv_sim_
         jset(ja, "avg_latency_ns", jnum(a->avg_latency_ns), &ok);
         jset(ja, "migrated_mb", jnum(a->migrated_mb), &ok);
         jset(ja, "accesses", jnum(a->accesses), &ok);
+        guest_counters(ja, a, &ok);
         jpush(apps, ja, &ok);
     }
     jset(o, "apps", apps, &ok);
@@ -363,6 +374,7 @@ static json_t *report_json(const struct xpv_sim_scenario *s, const struct xpv_si
             jset(row, "imbalance", jnum(r[i].mc_imbalance), &ok);
             jset(row, "migrated_mb", jnum(a->migrated_mb), &ok);
             jset(row, "avg_latency_ns", jnum(a->avg_latency_ns), &ok);
+            guest_counters(row, a, &ok);
             jpush(rows, row, &ok);
         }
     jset(root, "results", rows, &ok);

@@ -66,7 +66,10 @@ for want in ("swap across sockets", "swap within a package", "moved with its mem
 rows = d["results"]
 assert {r["case"] for r in rows} == set(cases), "rows without their case"
 pols = {r["policy"] for r in rows}
-assert {"vnuma", "vnuma-pinned", "xpv"} <= pols, pols
+assert {"vnuma", "vnuma-pinned", "xpv-os", "xpv"} <= pols, pols
+for r in rows:  # the guest layers' counters, in every row
+    for k in ("guest_moves", "guest_node_moves", "relayouts"):
+        assert isinstance(r.get(k), int) and r[k] >= 0, (k, r)
 for c in d["cases"]:
     # the headline: before the case's table, its figures from the rows' completion times
     t = {r["policy"]: r["completion_s"] for r in rows if r["case"] == c["case"] and r["vm"] == c["vm"]}
@@ -93,6 +96,37 @@ summ = [l for l in table if l.startswith("summary over %d cases: " % len(cases))
 assert len(summ) == 1 and table[-1] == summ[0] == d["summary"], (summ, table[-1:])
 done = [l for l in progress if l.startswith("xpv sim: case ")]
 assert len(done) == len(cases) and all(" done: " in l for l in done), progress
+PY
+
+# the guest layers' counters in the JSON rows carry what happened: a JVM whose eden is re-laid
+# out at its first collection after the move under xpv (each of its 4 threads once) and never
+# under xpv-os; then with the guest scheduler on, its migrations among vCPUs (some of them
+# across host nodes)
+cat >"$d/guest.yaml" <<'EOF'
+name: guest counters
+machine: opteron-8n
+policies: [xpv-os, xpv]
+vms: [{name: v, host_nodes: [0, 3]}]
+events: [{at_s: 0.2, vm: v, to: [3, 0]}]
+workloads:
+  - name: j
+    vm: v
+    runtime: jvm
+    threads: 4
+    regions: [{name: young, kind: private, size_mb: 16, churn_per_s: 4}]
+    phases: [{work_m: 10, compute_ns: 6, mlp: 6, write_frac: 0.3, weights: {young: 1}}]
+EOF
+"$xpv" sim "$d/guest.yaml" --quiet --json >"$d/guest.json" 2>"$d/err" || fail "guest.yaml: $(cat "$d/err")"
+printf 'guest_sched_per_s: 2\nguest_sched_cross: 0.5\n' >>"$d/guest.yaml"
+"$xpv" sim "$d/guest.yaml" --quiet --json >"$d/sched.json" 2>"$d/err" || fail "guest.yaml, scheduler on: $(cat "$d/err")"
+python3 - "$d/guest.json" "$d/sched.json" <<'PY' || fail "the guest layers' counters in the JSON rows"
+import json, sys
+rows, sched = ({r["policy"]: r for r in json.load(open(p))["results"]} for p in sys.argv[1:3])
+assert rows["xpv-os"]["relayouts"] == 0 and rows["xpv"]["relayouts"] == 4, rows
+for r in rows.values():
+    assert r["guest_moves"] == r["guest_node_moves"] == 0, r
+for r in sched.values():
+    assert r["guest_moves"] > 0 and 0 < r["guest_node_moves"] <= r["guest_moves"], r
 PY
 
 # a file with cases: shared keys at the top, each case its own; `headline:` names the

@@ -69,6 +69,12 @@ static void build(void)
         r->nr_apps = 2;
         set_app(&r->apps[0], "cg", true, cg[i], 0.9 - 0.1 * i, 100 + 10 * i, 1.5 * i);
         set_app(&r->apps[1], "a,b", i != 1, ab[i], 0.5, 150, 0);
+        /* the guest layers' counters: distinct per run, app and counter */
+        for (unsigned j = 0; j < 2; j++) {
+            r->apps[j].guest_moves = 100 * i + 10 * j + 1;
+            r->apps[j].guest_node_moves = 100 * i + 10 * j + 2;
+            r->apps[j].relayouts = 100 * i + 10 * j + 3;
+        }
         r->nr_nodes = 2;
         r->mc_imbalance = 0.25 * i;
         r->mc_bytes[0] = 3e9 + i;
@@ -193,6 +199,19 @@ static void test_table(void **state)
     build();
 }
 
+/* An app's guest-layer counters in a JSON object: integers, each its own value. */
+static void check_guest_counters(json_t *o, const struct xpv_sim_app_result *e)
+{
+    static const char *const key[] = {"guest_moves", "guest_node_moves", "relayouts"};
+    const unsigned long want[] = {e->guest_moves, e->guest_node_moves, e->relayouts};
+    for (unsigned k = 0; k < 3; k++) {
+        json_t *v = json_object_get(o, key[k]);
+        if (!json_is_integer(v))
+            fail_msg("%s: not an integer", key[k]);
+        assert_int_equal(json_integer_value(v), want[k]);
+    }
+}
+
 static void check_json(json_t *root)
 {
     assert_non_null(root);
@@ -238,8 +257,20 @@ static void check_json(json_t *root)
             assert_float_equal(json_real_value(json_object_get(a, "migrated_mb")), e->migrated_mb,
                                1e-12);
             assert_float_equal(json_real_value(json_object_get(a, "accesses")), e->accesses, 1e-3);
+            check_guest_counters(a, e);
         }
     }
+    /* the flat rows: one per app and policy, in run order, with the same counters */
+    json_t *rows = json_object_get(root, "results");
+    assert_int_equal(json_array_size(rows), 2 * NRUNS);
+    for (unsigned i = 0; i < NRUNS; i++)
+        for (unsigned j = 0; j < 2; j++) {
+            json_t *row = json_array_get(rows, 2 * i + j);
+            assert_string_equal(json_string_value(json_object_get(row, "policy")), runs[i].policy);
+            assert_string_equal(json_string_value(json_object_get(row, "app")),
+                                runs[i].apps[j].name);
+            check_guest_counters(row, &runs[i].apps[j]);
+        }
     /* Speed-ups computed by hand; null for the unfinished app. */
     static const double want[NRUNS][2] = {{1.0, 1.0}, {0.8, -1}, {1.6, 1.5}};
     for (unsigned i = 0; i < NRUNS; i++) {

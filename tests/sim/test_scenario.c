@@ -1034,6 +1034,93 @@ static int teardown(void **state)
 /* Labelled cases (issue 17): a case's keys replace the file's, the rest is shared; its
  * headline VM; the file without cases is one unlabelled case; xpv_sim_scenario_parse refuses
  * cases; the sweep scenario repeats the VM's first event there and back and sets the churn. */
+/*
+ * sim/examples/wr-input.yaml writes the `wr` preset out as a custom workload (docs/sim.md, "The
+ * main job", "Above 100 %"): its cases "input read by the master" must be the preset at
+ * work_scale 3 and churn_per_s 1, parameter for parameter, and its cases "input touched by
+ * every thread" the same but for the input's first touch, or what the example shows is not
+ * about the main job's program.
+ */
+static void check_wr_copy(const struct xpv_sim_workload_spec *got, enum xpv_sim_init input_init)
+{
+    struct xpv_sim_workload_spec want;
+    struct xpv_error err = {0};
+    assert_int_equal(xpv_sim_workload_preset("wr", 12, &want, &err), 0);
+    assert_int_equal(got->nr_threads, want.nr_threads);
+    assert_int_equal(got->nr_regions, want.nr_regions);
+    assert_int_equal(got->nr_phases, want.nr_phases);
+    for (unsigned r = 0; r < want.nr_regions; r++) {
+        const struct xpv_sim_region_spec *g = &got->regions[r], *w = &want.regions[r];
+        assert_string_equal(g->name, w->name);
+        assert_int_equal(g->kind, w->kind);
+        assert_true(g->bytes == w->bytes);
+        assert_int_equal(g->init, r == 0 ? input_init : w->init);
+        assert_int_equal(g->page_shift, w->page_shift);
+        assert_int_equal(g->lifetime, w->lifetime);
+        assert_float_equal(g->churn_per_s, w->lifetime == XPV_SIM_TURNOVER ? 1 : 0, 0);
+    }
+    for (unsigned p = 0; p < want.nr_phases; p++) {
+        const struct xpv_sim_phase_spec *g = &got->phases[p], *w = &want.phases[p];
+        assert_float_equal(g->work, 3 * w->work, 1e-6);
+        assert_float_equal(g->compute_ns, w->compute_ns, 1e-9);
+        assert_float_equal(g->mlp, w->mlp, 0);
+        assert_float_equal(g->write_frac, w->write_frac, 0);
+        for (unsigned r = 0; r < want.nr_regions; r++)
+            assert_float_equal(g->weight[r], w->weight[r], 1e-12);
+    }
+}
+
+static void test_example_wr_input(void **state)
+{
+    (void)state;
+    struct xpv_sim_suite su;
+    struct xpv_error err = {0};
+    if (xpv_sim_suite_load(EXAMPLES "wr-input.yaml", &su, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(su.nr_cases, 4);
+    for (unsigned k = 0; k < su.nr_cases; k++) {
+        const struct xpv_sim_scenario *s = &su.cases[k].s;
+        assert_int_equal(s->nr_workloads, 1);
+        check_wr_copy(&s->workloads[0], k % 2 ? XPV_SIM_INIT_PARALLEL : XPV_SIM_INIT_MASTER);
+    }
+    xpv_sim_suite_free(&su);
+}
+
+/*
+ * What the example shows (docs/sim.md, "Above 100 %"): with wr's input read by the master,
+ * the swap across sockets lets xpv end before pinned placement (each half of the VM spends
+ * part of the run near the input; the completion is the last thread's); with the input
+ * touched by every thread the halves are alike and xpv ends after pinned placement, as a
+ * policy that needs churn to bring the tables back must.
+ */
+static double vm_time(const struct xpv_sim_scenario *s, const char *policy)
+{
+    static struct xpv_sim_result r;
+    struct xpv_error err = {0};
+    if (xpv_sim_run(s, policy, &r, NULL, NULL, &err) < 0)
+        fail_msg("%s: %s", policy, err.msg);
+    assert_true(r.nr_apps == 1 && r.apps[0].finished);
+    return r.apps[0].completion_s;
+}
+
+static void test_example_wr_input_runs(void **state)
+{
+    (void)state;
+    struct xpv_sim_suite su;
+    struct xpv_error err = {0};
+    if (xpv_sim_suite_load(EXAMPLES "wr-input.yaml", &su, &err))
+        fail_msg("%s", err.msg);
+    double pinned[2], xpv[2];
+    for (unsigned k = 0; k < 2; k++) { /* across sockets: master, every thread */
+        pinned[k] = vm_time(&su.cases[k].s, "vnuma-pinned");
+        xpv[k] = vm_time(&su.cases[k].s, "xpv");
+        print_message("%s: pinned %.3f s, xpv %.3f s\n", su.cases[k].name, pinned[k], xpv[k]);
+    }
+    assert_true(xpv[0] < pinned[0]);
+    assert_true(xpv[1] > pinned[1]);
+    xpv_sim_suite_free(&su);
+}
+
 static void test_cases(void **state)
 {
     (void)state;
@@ -1117,12 +1204,13 @@ static void test_cases(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_defaults),       cmocka_unit_test(test_custom_values),
-            cmocka_unit_test(test_yaml_json_same), cmocka_unit_test(test_examples),
-            cmocka_unit_test(test_presets),        cmocka_unit_test(test_errors),
-            cmocka_unit_test(test_bounds),         cmocka_unit_test(test_load),
-            cmocka_unit_test(test_truncations),    cmocka_unit_test(test_mutations),
-            cmocka_unit_test(test_lifetimes),      cmocka_unit_test(test_cases),
+            cmocka_unit_test(test_defaults),         cmocka_unit_test(test_custom_values),
+            cmocka_unit_test(test_yaml_json_same),   cmocka_unit_test(test_examples),
+            cmocka_unit_test(test_presets),          cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_bounds),           cmocka_unit_test(test_load),
+            cmocka_unit_test(test_truncations),      cmocka_unit_test(test_mutations),
+            cmocka_unit_test(test_lifetimes),        cmocka_unit_test(test_cases),
+            cmocka_unit_test(test_example_wr_input), cmocka_unit_test(test_example_wr_input_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
