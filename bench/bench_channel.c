@@ -236,6 +236,7 @@ struct rx {
 
 struct shared {
     uint64_t gen0;       /* generation before the first publish the child sees */
+    int child_ready;     /* atomic: the child has subscribed; publishes from now on reach it */
     int quit;            /* atomic: the parent is done; receivers return */
     uint32_t futex_word; /* the bare futex baseline's word */
     struct rx rx[NMECH];
@@ -336,6 +337,7 @@ static __attribute__((noreturn)) void child_main(const char *path, struct child_
     rc = xpv_channel_subscribe(ch, on_change, c, &err);
     if (rc < 0)
         fail("xpv_channel_subscribe: %s", xpv_error_str(&err, rc));
+    __atomic_store_n(&c->sh->child_ready, 1, __ATOMIC_RELEASE);
     pthread_t th[2];
     void *(*fn[2])(void *) = {efd_reader, futex_reader};
     for (int i = 0; i < 2; i++) {
@@ -617,6 +619,14 @@ int main(int argc, char **argv)
     }
     child_pid = pid;
 
+    /* A publish before the child subscribes would never be called back. */
+    uint64_t start = now_ns();
+    while (!__atomic_load_n(&sh->child_ready, __ATOMIC_ACQUIRE)) {
+        check_child();
+        if (now_ns() - start > ACK_TIMEOUT_NS)
+            fail("child did not subscribe within %llu s", ACK_TIMEOUT_NS / 1000000000ull);
+        sleep_ns(100000);
+    }
     /* One untimed publish so the watcher thread names itself; the readers name themselves
      * when they start. */
     struct run r = {.sh = sh, .pub = pub, .efd = efd, .published = 0};
@@ -624,7 +634,7 @@ int main(int argc, char **argv)
     pin(0, cpu_a, "the parent");
     sample(&r, M_NOTIFY, &scpu, &rcpu);
     pid_t tids[NMECH];
-    uint64_t start = now_ns();
+    start = now_ns();
     for (int m = 0; m < NMECH; m++)
         while (!(tids[m] = __atomic_load_n(&sh->rx[m].tid, __ATOMIC_ACQUIRE))) {
             check_child();
