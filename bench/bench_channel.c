@@ -27,13 +27,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,8 +315,8 @@ static void *futex_reader(void *arg)
     for (;;) {
         uint32_t w;
         while ((w = __atomic_load_n(word, __ATOMIC_ACQUIRE)) == seen)
-            if (syscall(SYS_futex, word, FUTEX_WAIT, seen, NULL, NULL, 0) < 0 &&
-                errno != EAGAIN && errno != EINTR)
+            if (syscall(SYS_futex, word, FUTEX_WAIT, seen, NULL, NULL, 0) < 0 && errno != EAGAIN &&
+                errno != EINTR)
                 fail("futex(FUTEX_WAIT): %s", strerror(errno));
         uint64_t t = now_ns();
         seen = w;
@@ -402,8 +402,8 @@ static void pin(pid_t tid, int cpu, const char *who)
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     if (sched_setaffinity(tid, sizeof(set), &set) != 0)
-        fail("sched_setaffinity(%s, CPU %d): %s (is the CPU in this process's cpuset?)", who,
-             cpu, strerror(errno));
+        fail("sched_setaffinity(%s, CPU %d): %s (is the CPU in this process's cpuset?)", who, cpu,
+             strerror(errno));
 }
 
 /* The parent's side of the latency run. */
@@ -491,15 +491,14 @@ static double loadavg1(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: bench-channel [--iterations N] [--path FILE] [--help]\n"
-            "  Measures the XPV channel on this machine: generation check vs a relaxed load,\n"
-            "  snapshot cost, and publish->callback wake-up latency across processes against\n"
-            "  an eventfd and a bare futex wake, with sender and receivers pinned to the same\n"
-            "  CPU and to two different CPUs (the first two CPUs this process may run on).\n"
-            "  --iterations N  latency samples per mechanism and class (default 2000, >= 4)\n"
-            "  --path FILE     record file to publish into (default: a fresh dir in /tmp)\n"
-            "  The last line of output is one JSON object with every figure.\n");
+    fprintf(f, "usage: bench-channel [--iterations N] [--path FILE] [--help]\n"
+               "  Measures the XPV channel on this machine: generation check vs a relaxed load,\n"
+               "  snapshot cost, and publish->callback wake-up latency across processes against\n"
+               "  an eventfd and a bare futex wake, with sender and receivers pinned to the same\n"
+               "  CPU and to two different CPUs (the first two CPUs this process may run on).\n"
+               "  --iterations N  latency samples per mechanism and class (default 2000, >= 4)\n"
+               "  --path FILE     record file to publish into (default: a fresh dir in /tmp)\n"
+               "  The last line of output is one JSON object with every figure.\n");
 }
 
 int main(int argc, char **argv)
@@ -590,8 +589,8 @@ int main(int argc, char **argv)
     xpv_channel_close(ch);
     fflush(stdout); /* the child inherits stdio buffers */
 
-    struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct shared *sh =
+            mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED)
         fail("mmap(%zu bytes shared): %s", sizeof(*sh), strerror(errno));
     sh->gen0 = gen0;

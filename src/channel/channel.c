@@ -62,7 +62,7 @@ struct xpv_channel {
     int stop; /* atomic */
     xpv_channel_cb cb;
     void *cb_arg;
-    uint64_t sub_since; /* generation at subscribe time: changes after it are reported */
+    uint64_t sub_since;   /* generation at subscribe time: changes after it are reported */
     uint64_t size_checks; /* atomic: fstat()s of the file (file_short), for tests */
 };
 
@@ -321,8 +321,8 @@ uint64_t xpv__channel_size_checks(const struct xpv_channel *ch)
 }
 
 /* size_ok: see copy_once; only the first attempt trusts it, a retry checks again. */
-static int snapshot_impl(struct xpv_channel *ch, struct xpv_snapshot **out,
-                         struct xpv_error *err, bool size_ok)
+static int snapshot_impl(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err,
+                         bool size_ok)
 {
     struct xpv_snapshot *s = NULL;
     int rc = -EAGAIN;
