@@ -27,6 +27,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -38,6 +40,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,26 +205,42 @@ static double bench_snapshot(struct xpv_channel *ch, uint64_t n)
     return (double)(now_ns() - t0) / (double)n;
 }
 
-/* --- 3. cross-process latency: shared state, the child, the parent's loop --- */
+/* --- 3. wake-up latency across processes, per mechanism and per CPU class ---
+ *
+ * Three mechanisms wake a blocked thread of the child:
+ *   notify   xpv_publisher_publish -> libxpv's watcher thread (futex on the record's seq
+ *            word, snapshot, validate) -> the subscriber callback;
+ *   eventfd  write() -> a thread blocked in read();
+ *   futex    the floor: a relaxed increment of a word in MAP_SHARED memory + FUTEX_WAKE (the
+ *            same shared, INT_MAX wake the publisher makes) -> a thread in FUTEX_WAIT on it.
+ * Two classes, every thread pinned with sched_setaffinity to one CPU: "same" puts the parent
+ * (the sender) and the three receivers on CPU a; "cross" keeps the parent on a and moves the
+ * receivers to CPU b. The classes alternate in blocks, the mechanisms rotate sample by sample,
+ * so every (class, mechanism) series sees the same machine. */
+
+enum { M_NOTIFY, M_EVENTFD, M_FUTEX, NMECH };
+enum { C_SAME, C_CROSS, NCLS };
+static const char *const mech_name[NMECH] = {"notify", "eventfd", "futex"};
+static const char *const cls_key[NCLS] = {"same_cpu", "cross_cpu"};
+
+#define BLOCK 25 /* samples per mechanism before the class changes */
+
+/* What one receiver reports: written by the child, acknowledged through ack. */
+struct rx {
+    uint64_t ack;      /* atomic: samples stamped */
+    uint64_t recv_ns;  /* CLOCK_MONOTONIC when the last one was received */
+    uint64_t recv_cpu; /* the CPU it was received on */
+    int32_t tid;       /* atomic: the receiving thread, for the parent to pin */
+    int32_t pad;
+};
 
 struct shared {
-    uint64_t gen0;       /* generation before the first timed publish */
-    int child_ready;     /* atomic: child subscribed and its eventfd reader runs */
-    int parent_done;     /* atomic: parent sent everything; child may tear down */
-    uint64_t notify_ack; /* atomic: samples the notify callback has stamped */
-    uint64_t efd_ack;    /* atomic: samples the eventfd reader has stamped */
-    /* followed by one lane per mechanism: 4 arrays of n words each */
+    uint64_t gen0;       /* generation before the first publish the child sees */
+    int child_ready;     /* atomic: the child has subscribed; publishes from now on reach it */
+    int quit;            /* atomic: the parent is done; receivers return */
+    uint32_t futex_word; /* the bare futex baseline's word */
+    struct rx rx[NMECH];
 };
-
-/* One mechanism's samples: stamps (CLOCK_MONOTONIC ns) and the CPU each side ran on. */
-struct lane {
-    uint64_t *send, *recv, *send_cpu, *recv_cpu;
-};
-
-static struct lane lane_at(uint64_t *words, uint64_t n)
-{
-    return (struct lane){words, words + n, words + 2 * n, words + 3 * n};
-}
 
 static uint64_t cpu_now(void)
 {
@@ -231,11 +250,22 @@ static uint64_t cpu_now(void)
     return (uint64_t)cpu;
 }
 
+static int32_t my_tid(void)
+{
+    return (int32_t)syscall(SYS_gettid);
+}
+
+static void rx_stamp(struct rx *r, uint64_t t)
+{
+    r->recv_ns = t;
+    r->recv_cpu = cpu_now();
+    __atomic_store_n(&r->ack, r->ack + 1, __ATOMIC_RELEASE);
+}
+
 struct child_ctx {
     struct shared *sh;
-    uint64_t n;
-    struct lane notify, efd;
     int efd_fd;
+    uint64_t last_gen;
 };
 
 static void on_change(const struct xpv_snapshot *s, void *arg)
@@ -245,37 +275,55 @@ static void on_change(const struct xpv_snapshot *s, void *arg)
     if (!s)
         fail("subscriber callback got a record that failed validation");
     uint64_t gen = xpv_snapshot_generation(s);
-    if (gen <= c->sh->gen0 || gen - c->sh->gen0 > c->n)
-        fail("callback saw generation %" PRIu64 ", expected %" PRIu64 "..%" PRIu64, gen,
-             c->sh->gen0 + 1, c->sh->gen0 + c->n);
-    uint64_t idx = gen - c->sh->gen0 - 1;
-    c->notify.recv[idx] = t;
-    c->notify.recv_cpu[idx] = cpu_now();
-    __atomic_store_n(&c->sh->notify_ack, idx + 1, __ATOMIC_RELEASE);
+    if (gen <= c->last_gen)
+        fail("callback saw generation %" PRIu64 " after %" PRIu64, gen, c->last_gen);
+    if (gen != c->last_gen + 1)
+        fail("callback skipped generations %" PRIu64 "..%" PRIu64
+             " (one publish per acknowledged sample: a wake-up was lost or merged)",
+             c->last_gen + 1, gen - 1);
+    c->last_gen = gen;
+    struct rx *r = &c->sh->rx[M_NOTIFY];
+    if (!__atomic_load_n(&r->tid, __ATOMIC_RELAXED))
+        __atomic_store_n(&r->tid, my_tid(), __ATOMIC_RELEASE); /* after the stamp: untimed */
+    rx_stamp(r, t);
 }
 
 static void *efd_reader(void *arg)
 {
     struct child_ctx *c = arg;
-    for (uint64_t i = 0; i < c->n; i++) {
+    struct rx *r = &c->sh->rx[M_EVENTFD];
+    __atomic_store_n(&r->tid, my_tid(), __ATOMIC_RELEASE);
+    for (;;) {
         uint64_t v;
-        ssize_t r = read(c->efd_fd, &v, sizeof(v));
+        ssize_t n = read(c->efd_fd, &v, sizeof(v));
         uint64_t t = now_ns();
-        if (r != (ssize_t)sizeof(v))
-            fail("read(eventfd): %s", r < 0 ? strerror(errno) : "short read");
-        c->efd.recv[i] = t;
-        c->efd.recv_cpu[i] = cpu_now();
-        __atomic_store_n(&c->sh->efd_ack, i + 1, __ATOMIC_RELEASE);
+        if (n != (ssize_t)sizeof(v))
+            fail("read(eventfd): %s", n < 0 ? strerror(errno) : "short read");
+        if (__atomic_load_n(&c->sh->quit, __ATOMIC_ACQUIRE))
+            return NULL;
+        rx_stamp(r, t);
     }
-    return NULL;
 }
 
-static void sleep_ns(long ns)
+static void *futex_reader(void *arg)
 {
-    struct timespec ts = {.tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        if (errno != EINTR)
-            fail("nanosleep: %s", strerror(errno));
+    struct child_ctx *c = arg;
+    struct rx *r = &c->sh->rx[M_FUTEX];
+    uint32_t *word = &c->sh->futex_word;
+    uint32_t seen = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&r->tid, my_tid(), __ATOMIC_RELEASE);
+    for (;;) {
+        uint32_t w;
+        while ((w = __atomic_load_n(word, __ATOMIC_ACQUIRE)) == seen)
+            if (syscall(SYS_futex, word, FUTEX_WAIT, seen, NULL, NULL, 0) < 0 && errno != EAGAIN &&
+                errno != EINTR)
+                fail("futex(FUTEX_WAIT): %s", strerror(errno));
+        uint64_t t = now_ns();
+        seen = w;
+        if (__atomic_load_n(&c->sh->quit, __ATOMIC_ACQUIRE))
+            return NULL;
+        rx_stamp(r, t);
+    }
 }
 
 static __attribute__((noreturn)) void child_main(const char *path, struct child_ctx *c)
@@ -285,19 +333,25 @@ static __attribute__((noreturn)) void child_main(const char *path, struct child_
     int rc = xpv_channel_open(path, &ch, &err);
     if (rc < 0)
         fail("xpv_channel_open(%s): %s", path, xpv_error_str(&err, rc));
+    c->last_gen = c->sh->gen0;
     rc = xpv_channel_subscribe(ch, on_change, c, &err);
     if (rc < 0)
         fail("xpv_channel_subscribe: %s", xpv_error_str(&err, rc));
-    pthread_t th;
-    rc = pthread_create(&th, NULL, efd_reader, c);
-    if (rc != 0)
-        fail("pthread_create: %s", strerror(rc));
     __atomic_store_n(&c->sh->child_ready, 1, __ATOMIC_RELEASE);
-    while (!__atomic_load_n(&c->sh->parent_done, __ATOMIC_ACQUIRE))
-        sleep_ns(1000000);
-    rc = pthread_join(th, NULL);
-    if (rc != 0)
-        fail("pthread_join: %s", strerror(rc));
+    pthread_t th[2];
+    void *(*fn[2])(void *) = {efd_reader, futex_reader};
+    for (int i = 0; i < 2; i++) {
+        rc = pthread_create(&th[i], NULL, fn[i], c);
+        if (rc != 0)
+            fail("pthread_create: %s", strerror(rc));
+    }
+    /* The readers return when the parent sets quit and wakes them; the watcher is stopped
+     * by unsubscribe. Nothing here polls: an idle child adds no wake-ups of its own. */
+    for (int i = 0; i < 2; i++) {
+        rc = pthread_join(th[i], NULL);
+        if (rc != 0)
+            fail("pthread_join: %s", strerror(rc));
+    }
     xpv_channel_unsubscribe(ch);
     xpv_channel_close(ch);
     _exit(0);
@@ -334,10 +388,58 @@ static void wait_ack(const uint64_t *ack, uint64_t want, const char *what)
     }
 }
 
+static void sleep_ns(long ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        if (errno != EINTR)
+            fail("nanosleep: %s", strerror(errno));
+}
+
+static void pin(pid_t tid, int cpu, const char *who)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(tid, sizeof(set), &set) != 0)
+        fail("sched_setaffinity(%s, CPU %d): %s (is the CPU in this process's cpuset?)", who, cpu,
+             strerror(errno));
+}
+
+/* The parent's side of the latency run. */
+struct run {
+    struct shared *sh;
+    struct xpv_publisher *pub;
+    int efd;
+    uint64_t sent[NMECH]; /* samples sent per mechanism (including untimed ones) */
+    uint64_t published;   /* records published so far, for desc_make */
+};
+
+/* One wake-up of mechanism m; its latency in ns, *rcpu the CPU the receiver ran on. */
+static uint64_t sample(struct run *r, int m, uint64_t *scpu, uint64_t *rcpu)
+{
+    sleep_ns(SETTLE_NS); /* the receiver is blocked again: the case that matters */
+    uint64_t want = ++r->sent[m];
+    *scpu = cpu_now();
+    uint64_t t0 = now_ns();
+    if (m == M_NOTIFY) {
+        publish(r->pub, ++r->published);
+    } else if (m == M_EVENTFD) {
+        uint64_t one = 1;
+        if (write(r->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+            fail("write(eventfd): %s", strerror(errno));
+    } else {
+        __atomic_fetch_add(&r->sh->futex_word, 1, __ATOMIC_RELEASE);
+        syscall(SYS_futex, &r->sh->futex_word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    }
+    wait_ack(&r->sh->rx[m].ack, want, mech_name[m]);
+    uint64_t t1 = __atomic_load_n(&r->sh->rx[m].recv_ns, __ATOMIC_RELAXED);
+    *rcpu = r->sh->rx[m].recv_cpu;
+    return t1 >= t0 ? t1 - t0 : 0; /* same clock, stamped in order: t1 < t0 cannot happen */
+}
+
 struct stats {
     double p50, p90, p99, max, mean;
-    double cross_pct;           /* % of samples received on another CPU than the sender's */
-    double same_p50, cross_p50; /* p50 of each group (0 when empty) */
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -351,51 +453,21 @@ static double pct_us(const uint64_t *sorted, uint64_t m, double p)
     return m ? (double)sorted[(uint64_t)(p * (double)(m - 1))] / 1e3 : 0;
 }
 
-/* Latencies recv - send of samples [skip, n), in microseconds. */
-static struct stats latency_stats(const struct lane *l, uint64_t n, uint64_t skip)
+/* Latencies lat[skip, n) in ns; sorts that range in place. */
+static struct stats latency_stats(uint64_t *lat, uint64_t n, uint64_t skip)
 {
-    uint64_t m = n - skip, nsame = 0, ncross = 0;
-    uint64_t *lat = malloc(3 * m * sizeof(*lat));
-    if (!lat)
-        fail("out of memory for %" PRIu64 " samples", m);
-    uint64_t *same = lat + m, *cross = lat + 2 * m;
+    uint64_t m = n - skip;
     double sum = 0;
-    for (uint64_t i = 0; i < m; i++) {
-        uint64_t s = l->send[skip + i], r = l->recv[skip + i];
-        lat[i] = r >= s ? r - s : 0; /* same clock, stamped in order: r < s cannot happen */
+    for (uint64_t i = skip; i < n; i++)
         sum += (double)lat[i];
-        if (l->send_cpu[skip + i] == l->recv_cpu[skip + i])
-            same[nsame++] = lat[i];
-        else
-            cross[ncross++] = lat[i];
-    }
-    qsort(lat, m, sizeof(*lat), cmp_u64);
-    qsort(same, nsame, sizeof(*same), cmp_u64);
-    qsort(cross, ncross, sizeof(*cross), cmp_u64);
-    struct stats st = {
-            .p50 = pct_us(lat, m, 0.50),
-            .p90 = pct_us(lat, m, 0.90),
-            .p99 = pct_us(lat, m, 0.99),
-            .max = pct_us(lat, m, 1.0),
-            .mean = sum / (double)m / 1e3,
-            .cross_pct = 100.0 * (double)ncross / (double)m,
-            .same_p50 = pct_us(same, nsame, 0.50),
-            .cross_p50 = pct_us(cross, ncross, 0.50),
+    qsort(lat + skip, m, sizeof(*lat), cmp_u64);
+    return (struct stats){
+            .p50 = pct_us(lat + skip, m, 0.50),
+            .p90 = pct_us(lat + skip, m, 0.90),
+            .p99 = pct_us(lat + skip, m, 0.99),
+            .max = pct_us(lat + skip, m, 1.0),
+            .mean = m ? sum / (double)m / 1e3 : 0,
     };
-    free(lat);
-    return st;
-}
-
-static void print_stats(const char *what, const struct stats *st)
-{
-    char same[32] = "none", cross[32] = "none";
-    if (st->cross_pct < 100.0)
-        snprintf(same, sizeof(same), "p50 %.1f us", st->same_p50);
-    if (st->cross_pct > 0.0)
-        snprintf(cross, sizeof(cross), "p50 %.1f us", st->cross_p50);
-    printf("%s p50 %.1f us, p90 %.1f, p99 %.1f, max %.1f, mean %.1f\n"
-           "    woken on the sender's CPU: %s; on another CPU (%.1f%% of samples): %s\n",
-           what, st->p50, st->p90, st->p99, st->max, st->mean, same, st->cross_pct, cross);
 }
 
 /* a / b, 0 when b is 0 (keeps the JSON valid: no inf). */
@@ -404,12 +476,27 @@ static double ratio(double a, double b)
     return b > 0 ? a / b : 0;
 }
 
+/* The 1-minute load average, -1 when /proc/loadavg cannot be read. */
+static double loadavg1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "re");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench-channel [--iterations N] [--path FILE] [--help]\n"
                "  Measures the XPV channel on this machine: generation check vs a relaxed load,\n"
-               "  snapshot cost, and publish->callback latency across processes vs an eventfd.\n"
-               "  --iterations N  latency samples per mechanism (default 2000, at least 4)\n"
+               "  snapshot cost, and publish->callback wake-up latency across processes against\n"
+               "  an eventfd and a bare futex wake, with sender and receivers pinned to the same\n"
+               "  CPU and to two different CPUs (the first two CPUs this process may run on).\n"
+               "  --iterations N  latency samples per mechanism and class (default 2000, >= 4)\n"
                "  --path FILE     record file to publish into (default: a fresh dir in /tmp)\n"
                "  The last line of output is one JSON object with every figure.\n");
 }
@@ -444,6 +531,22 @@ int main(int argc, char **argv)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus < 1)
         fail("sysconf(_SC_NPROCESSORS_ONLN): %s", strerror(errno));
+    /* the two CPUs: the first two this process may run on */
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+        fail("sched_getaffinity: %s", strerror(errno));
+    int cpu_a = -1, cpu_b = -1;
+    for (int c = 0; c < CPU_SETSIZE && cpu_b < 0; c++)
+        if (CPU_ISSET(c, &allowed)) {
+            if (cpu_a < 0)
+                cpu_a = c;
+            else
+                cpu_b = c;
+        }
+    if (cpu_a < 0)
+        fail("sched_getaffinity returned no CPU");
+    int ncls = cpu_b >= 0 ? NCLS : 1; /* one CPU: no cross-CPU class to measure */
+    double load_start = loadavg1();
 
     if (!path) {
         strcpy(tmp_dir, "/tmp/bench-channel-XXXXXX");
@@ -469,9 +572,9 @@ int main(int argc, char **argv)
         fail("reader sees generation %" PRIu64 " after publishing %" PRIu64,
              xpv_channel_generation(ch), gen0);
 
-    printf("bench-channel: %ld online CPUs, record %s, %" PRIu64 " samples per mechanism (%" PRIu64
-           " warm-up dropped)\n",
-           cpus, path, n, warmup);
+    printf("bench-channel: %ld online CPUs, record %s, %" PRIu64
+           " samples per mechanism and class (%" PRIu64 " warm-up dropped), load average %.2f\n",
+           cpus, path, n, warmup, load_start);
     fflush(stdout);
 
     double gen_ns, base_ns;
@@ -486,18 +589,17 @@ int main(int argc, char **argv)
     xpv_channel_close(ch);
     fflush(stdout); /* the child inherits stdio buffers */
 
-    /* Shared by both processes: the header, then a lane per mechanism. */
-    size_t shsize = sizeof(struct shared) + 8 * n * sizeof(uint64_t);
-    void *mem = mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED)
-        fail("mmap(%zu bytes shared): %s", shsize, strerror(errno));
-    struct shared *sh = mem;
-    struct lane notify = lane_at((uint64_t *)(sh + 1), n);
-    struct lane efdl = lane_at((uint64_t *)(sh + 1) + 4 * n, n);
+    struct shared *sh =
+            mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED)
+        fail("mmap(%zu bytes shared): %s", sizeof(*sh), strerror(errno));
     sh->gen0 = gen0;
     int efd = eventfd(0, EFD_CLOEXEC);
     if (efd < 0)
         fail("eventfd: %s", strerror(errno));
+    uint64_t *lat = calloc((size_t)NCLS * NMECH * n, sizeof(*lat));
+    if (!lat)
+        fail("out of memory for %" PRIu64 " samples", (uint64_t)NCLS * NMECH * n);
 
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -511,11 +613,12 @@ int main(int argc, char **argv)
         if (getppid() != parent)
             fail("parent exited before the child started");
         xpv_publisher_close(pub); /* the parent's copy keeps the flock */
-        struct child_ctx c = {.sh = sh, .n = n, .notify = notify, .efd = efdl, .efd_fd = efd};
+        struct child_ctx c = {.sh = sh, .efd_fd = efd};
         child_main(path, &c);
     }
     child_pid = pid;
 
+    /* A publish before the child subscribes would never be called back. */
     uint64_t start = now_ns();
     while (!__atomic_load_n(&sh->child_ready, __ATOMIC_ACQUIRE)) {
         check_child();
@@ -523,25 +626,52 @@ int main(int argc, char **argv)
             fail("child did not subscribe within %llu s", ACK_TIMEOUT_NS / 1000000000ull);
         sleep_ns(100000);
     }
+    /* One untimed publish so the watcher thread names itself; the readers name themselves
+     * when they start. */
+    struct run r = {.sh = sh, .pub = pub, .efd = efd, .published = 0};
+    uint64_t scpu, rcpu;
+    pin(0, cpu_a, "the parent");
+    sample(&r, M_NOTIFY, &scpu, &rcpu);
+    pid_t tids[NMECH];
+    start = now_ns();
+    for (int m = 0; m < NMECH; m++)
+        while (!(tids[m] = __atomic_load_n(&sh->rx[m].tid, __ATOMIC_ACQUIRE))) {
+            check_child();
+            if (now_ns() - start > ACK_TIMEOUT_NS)
+                fail("the child's %s receiver did not start within %llu s", mech_name[m],
+                     ACK_TIMEOUT_NS / 1000000000ull);
+            sleep_ns(100000);
+        }
 
-    /* Interleaved so both mechanisms see the same machine conditions. */
-    for (uint64_t i = 0; i < n; i++) {
-        sleep_ns(SETTLE_NS);
-        notify.send_cpu[i] = cpu_now();
-        notify.send[i] = now_ns();
-        publish(pub, i + 1);
-        wait_ack(&sh->notify_ack, i + 1, "subscriber");
-
-        sleep_ns(SETTLE_NS);
-        uint64_t one = 1;
-        efdl.send_cpu[i] = cpu_now();
-        efdl.send[i] = now_ns();
-        if (write(efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-            fail("write(eventfd): %s", strerror(errno));
-        wait_ack(&sh->efd_ack, i + 1, "eventfd");
+    /* Classes alternate in blocks; after each re-pin one untimed round per mechanism lets
+     * every receiver move to its new CPU, so no timed sample includes a migration. Within a
+     * block the order of the mechanisms rotates from sample to sample. */
+    uint64_t off_class = 0;
+    for (uint64_t done = 0; done < n; done += BLOCK) {
+        uint64_t len = n - done < BLOCK ? n - done : BLOCK;
+        for (int c = 0; c < ncls; c++) {
+            int rcpu_want = c == C_SAME ? cpu_a : cpu_b;
+            for (int m = 0; m < NMECH; m++)
+                pin(tids[m], rcpu_want, mech_name[m]);
+            for (int m = 0; m < NMECH; m++)
+                sample(&r, m, &scpu, &rcpu);
+            for (uint64_t j = 0; j < len; j++)
+                for (int k = 0; k < NMECH; k++) {
+                    int m = (int)((done + j + (uint64_t)k) % NMECH);
+                    uint64_t v = sample(&r, m, &scpu, &rcpu);
+                    lat[((size_t)c * NMECH + (size_t)m) * n + done + j] = v;
+                    if (scpu != (uint64_t)cpu_a || rcpu != (uint64_t)rcpu_want)
+                        off_class++;
+                }
+        }
     }
-    __atomic_store_n(&sh->parent_done, 1, __ATOMIC_RELEASE);
 
+    __atomic_store_n(&sh->quit, 1, __ATOMIC_RELEASE);
+    uint64_t one = 1;
+    if (write(efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+        fail("write(eventfd): %s", strerror(errno));
+    __atomic_fetch_add(&sh->futex_word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &sh->futex_word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
     int status;
     if (waitpid(pid, &status, 0) != pid)
         fail("waitpid: %s", strerror(errno));
@@ -550,25 +680,67 @@ int main(int argc, char **argv)
         fail("child ended badly (status 0x%x)", (unsigned)status);
     if (close(efd) != 0)
         fail("close(eventfd): %s", strerror(errno));
-
-    struct stats nt = latency_stats(&notify, n, warmup);
-    struct stats ev = latency_stats(&efdl, n, warmup);
-    if (munmap(mem, shsize) != 0)
+    if (munmap(sh, sizeof(*sh)) != 0)
         fail("munmap: %s", strerror(errno));
     xpv_publisher_close(pub);
     cleanup();
+    double load_end = loadavg1();
+    /* Every thread had a one-CPU mask: a sample elsewhere means the pinning did not hold
+     * (a cpuset changed under the run), and the classes would be mixed again. */
+    if (off_class)
+        fail("%" PRIu64 " samples ran on other CPUs than their class pins them to", off_class);
 
-    print_stats("notify  (publish -> subscriber callback, other process):", &nt);
-    print_stats("eventfd (write -> read() in a thread, other process):   ", &ev);
-    printf("notify p99 / eventfd p99: %.2f\n", ratio(nt.p99, ev.p99));
+    struct stats st[NCLS][NMECH];
+    for (int c = 0; c < ncls; c++)
+        for (int m = 0; m < NMECH; m++)
+            st[c][m] = latency_stats(lat + ((size_t)c * NMECH + (size_t)m) * n, n, warmup);
+    free(lat);
+
+    for (int c = 0; c < ncls; c++) {
+        if (c == C_SAME)
+            printf("same-CPU wake-ups (sender and receivers pinned to CPU %d):\n", cpu_a);
+        else
+            printf("cross-CPU wake-ups (sender pinned to CPU %d, receivers to CPU %d):\n", cpu_a,
+                   cpu_b);
+        for (int m = 0; m < NMECH; m++)
+            printf("  %-8s p50 %6.1f us, p90 %6.1f, p99 %6.1f, max %7.1f, mean %6.1f\n",
+                   mech_name[m], st[c][m].p50, st[c][m].p90, st[c][m].p99, st[c][m].max,
+                   st[c][m].mean);
+        printf("  notify / eventfd: p50 %.2f, p99 %.2f; notify / futex: p50 %.2f, p99 %.2f; "
+               "eventfd / futex: p99 %.2f\n",
+               ratio(st[c][M_NOTIFY].p50, st[c][M_EVENTFD].p50),
+               ratio(st[c][M_NOTIFY].p99, st[c][M_EVENTFD].p99),
+               ratio(st[c][M_NOTIFY].p50, st[c][M_FUTEX].p50),
+               ratio(st[c][M_NOTIFY].p99, st[c][M_FUTEX].p99),
+               ratio(st[c][M_EVENTFD].p99, st[c][M_FUTEX].p99));
+    }
+    if (ncls < NCLS)
+        printf("cross-CPU wake-ups: not measured, this process may run on one CPU only\n");
+    printf("load average: %.2f at the start, %.2f at the end\n", load_start, load_end);
+
     printf("{\"iterations\": %" PRIu64 ", \"warmup\": %" PRIu64 ", \"cpus\": %ld, "
+           "\"cpu_a\": %d, \"cpu_b\": %d, \"loadavg_start\": %.2f, \"loadavg_end\": %.2f, "
            "\"generation_check_ns\": %.3f, \"baseline_load_ns\": %.3f, "
-           "\"generation_check_ratio\": %.3f, \"snapshot_ns\": %.1f, "
-           "\"notify_p50_us\": %.2f, \"notify_p99_us\": %.2f, \"notify_max_us\": %.2f, "
-           "\"eventfd_p50_us\": %.2f, \"eventfd_p99_us\": %.2f, \"eventfd_max_us\": %.2f, "
-           "\"notify_vs_eventfd_p99\": %.3f, \"notify_cross_cpu_pct\": %.1f, "
-           "\"eventfd_cross_cpu_pct\": %.1f}\n",
-           n, warmup, cpus, gen_ns, base_ns, ratio(gen_ns, base_ns), snap_ns, nt.p50, nt.p99,
-           nt.max, ev.p50, ev.p99, ev.max, ratio(nt.p99, ev.p99), nt.cross_pct, ev.cross_pct);
+           "\"generation_check_ratio\": %.3f, \"snapshot_ns\": %.1f",
+           n, warmup, cpus, cpu_a, cpu_b, load_start, load_end, gen_ns, base_ns,
+           ratio(gen_ns, base_ns), snap_ns);
+    for (int c = 0; c < NCLS; c++) {
+        const char *k = cls_key[c];
+        if (c >= ncls) {
+            printf(", \"%s_notify_vs_eventfd_p99\": null, \"%s_notify_vs_futex_p99\": null", k, k);
+            continue;
+        }
+        for (int m = 0; m < NMECH; m++)
+            printf(", \"%s_%s_p50_us\": %.2f, \"%s_%s_p99_us\": %.2f, \"%s_%s_max_us\": %.2f", k,
+                   mech_name[m], st[c][m].p50, k, mech_name[m], st[c][m].p99, k, mech_name[m],
+                   st[c][m].max);
+        printf(", \"%s_notify_vs_eventfd_p99\": %.3f, \"%s_notify_vs_futex_p99\": %.3f, "
+               "\"%s_eventfd_vs_futex_p99\": %.3f, \"%s_notify_vs_eventfd_p50\": %.3f",
+               k, ratio(st[c][M_NOTIFY].p99, st[c][M_EVENTFD].p99), k,
+               ratio(st[c][M_NOTIFY].p99, st[c][M_FUTEX].p99), k,
+               ratio(st[c][M_EVENTFD].p99, st[c][M_FUTEX].p99), k,
+               ratio(st[c][M_NOTIFY].p50, st[c][M_EVENTFD].p50));
+    }
+    printf("}\n");
     return 0;
 }

@@ -62,7 +62,8 @@ struct xpv_channel {
     int stop; /* atomic */
     xpv_channel_cb cb;
     void *cb_arg;
-    uint64_t sub_since; /* generation at subscribe time: changes after it are reported */
+    uint64_t sub_since;   /* generation at subscribe time: changes after it are reported */
+    uint64_t size_checks; /* atomic: fstat()s of the file (file_short), for tests */
 };
 
 const char *xpv_channel_default_path(void)
@@ -210,6 +211,7 @@ static bool file_short(const struct xpv_channel *ch, long long *size)
     struct stat st;
     if (ch->fd < 0)
         return false;
+    __atomic_fetch_add(&((struct xpv_channel *)ch)->size_checks, 1, __ATOMIC_RELAXED);
     if (fstat(ch->fd, &st) < 0)
         st.st_size = 0;
     if (size)
@@ -243,11 +245,14 @@ static int copy_bytes(struct xpv_channel *ch, uint8_t *dst, size_t len)
     return 0;
 }
 
-/* One seqlock copy attempt: 0 with *out (unvalidated bytes), -EAGAIN to retry, <0 error. */
-static int copy_once(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err)
+/* One seqlock copy attempt: 0 with *out (unvalidated bytes), -EAGAIN to retry, <0 error.
+ * size_ok: the caller found the file full-size an instant ago (the watcher, right after its
+ * wake-up), so the copy skips its own fstat; a truncation since then still reads short. */
+static int copy_once(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err,
+                     bool size_ok)
 {
     long long fsize = 0;
-    if (file_short(ch, &fsize))
+    if (!size_ok && file_short(ch, &fsize))
         return xpv_error_set(err, -EBADMSG,
                              "the record file is %lld bytes, shorter than the %zu mapped: "
                              "truncated (a publisher restores it)",
@@ -310,13 +315,20 @@ static struct xpv_snapshot *last_good_ref(struct xpv_channel *ch)
     return s;
 }
 
-int xpv_channel_snapshot(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err)
+uint64_t xpv__channel_size_checks(const struct xpv_channel *ch)
+{
+    return __atomic_load_n(&ch->size_checks, __ATOMIC_RELAXED);
+}
+
+/* size_ok: see copy_once; only the first attempt trusts it, a retry checks again. */
+static int snapshot_impl(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err,
+                         bool size_ok)
 {
     struct xpv_snapshot *s = NULL;
     int rc = -EAGAIN;
     *out = NULL;
     for (int i = 0; i < COPY_RETRIES && rc == -EAGAIN; i++) {
-        rc = copy_once(ch, &s, err);
+        rc = copy_once(ch, &s, err, size_ok && i == 0);
         if (rc == -EAGAIN && i > 16)
             sched_yield();
     }
@@ -354,6 +366,11 @@ int xpv_channel_snapshot(struct xpv_channel *ch, struct xpv_snapshot **out, stru
     }
     *out = s;
     return 0;
+}
+
+int xpv_channel_snapshot(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err)
+{
+    return snapshot_impl(ch, out, err, false);
 }
 
 const struct xpv_record_view *xpv_snapshot_view(const struct xpv_snapshot *s)
@@ -486,14 +503,20 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Wait for a generation other than since; stop (optional) cancels with -ECANCELED. */
-static int wait_change(struct xpv_channel *ch, uint64_t since, int timeout_ms, const int *stop)
+/* Wait for a generation other than since; stop (optional) cancels with -ECANCELED.
+ * *full (optional): on 0, whether the size check that preceded the generation load found the
+ * file full-size (so a snapshot taken right away need not fstat again). */
+static int wait_change(struct xpv_channel *ch, uint64_t since, int timeout_ms, const int *stop,
+                       bool *full)
 {
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now_ms() + (uint64_t)timeout_ms;
     uint32_t *seq = shm_seq(ch->map);
     for (;;) {
         long long fsize = 0;
-        if (file_short(ch, &fsize) && fsize < XPV_RECORD_HEADER_SIZE) {
+        bool short_ = file_short(ch, &fsize);
+        if (full)
+            *full = ch->fd >= 0 && !short_;
+        if (short_ && fsize < XPV_RECORD_HEADER_SIZE) {
             /* truncated below the header: the mapped words may be gone (SIGBUS); poll the
              * size until a publisher restores the file, or the deadline. (A file cut shorter
              * but keeping its header keeps its first page: the words stay readable, and the
@@ -530,7 +553,7 @@ static int wait_change(struct xpv_channel *ch, uint64_t since, int timeout_ms, c
 
 int xpv_channel_wait(struct xpv_channel *ch, uint64_t since, int timeout_ms)
 {
-    return wait_change(ch, since, timeout_ms, NULL);
+    return wait_change(ch, since, timeout_ms, NULL, NULL);
 }
 
 static void *watcher_main(void *arg)
@@ -538,11 +561,13 @@ static void *watcher_main(void *arg)
     struct xpv_channel *ch = arg;
     uint64_t seen = ch->sub_since, bad = 0;
     while (!__atomic_load_n(&ch->stop, __ATOMIC_ACQUIRE)) {
-        if (wait_change(ch, seen, 250, &ch->stop) < 0)
+        bool full = false;
+        if (wait_change(ch, seen, 250, &ch->stop, &full) < 0)
             continue;
         uint64_t gen = xpv_channel_generation(ch);
         struct xpv_snapshot *s = NULL;
-        int rc = xpv_channel_snapshot(ch, &s, NULL);
+        /* one fstat per wake-up: wait_change's, just before it loaded the generation */
+        int rc = snapshot_impl(ch, &s, NULL, full);
         if (rc == 0) {
             seen = xpv_snapshot_generation(s);
             ch->cb(s, ch->cb_arg);

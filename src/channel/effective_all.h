@@ -32,4 +32,9 @@ uint64_t xpv__effective_cpus(const struct xpv_record_view *v, struct xpv__effect
 struct xpv_snapshot;
 uint64_t xpv__snapshot_ops(const struct xpv_snapshot *s);
 
+/* How many times handle ch has fstat()ed its file to check its size (channel.c): the
+ * watcher's wake-up path makes one check per notification, not one per step. */
+struct xpv_channel;
+uint64_t xpv__channel_size_checks(const struct xpv_channel *ch);
+
 #endif

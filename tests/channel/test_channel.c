@@ -2,14 +2,17 @@
  * test_channel.c — publisher and libxpv on a record file in a temporary directory: publish
  * and read, generation across a publisher restart, one publisher at a time, a corrupted file
  * (error + last good snapshot), waiting, subscribing, the XPV effective-node rule, memory
- * (ivshmem-style) channels and the errors a user sees.
+ * (ivshmem-style) channels, the errors a user sees, and the size checks on the watcher's
+ * wake-up path.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "../../src/channel/effective_all.h"
 #include "tu_record.h"
 #include "xpv/channel.h"
 #include "xpv/publisher.h"
@@ -351,6 +355,90 @@ static void test_subscribe(void **state)
     xpv_publisher_close(p);
 }
 
+/* The watcher's wake-up path checks the file's size once (wait_change's fstat before it loads
+ * the generation; the snapshot that follows trusts it), not twice: each fstat is a syscall
+ * between the publish and the callback (docs/bench-channel.md). Counted with the handle's
+ * size-check counter: before each publish the watcher has made its check before sleeping;
+ * the callback reads the counter, so the difference is what the wake-up path cost. */
+struct wake_checks {
+    struct xpv_channel *ch;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int calls;
+    uint64_t at_call; /* the counter when the last callback ran */
+};
+
+static void on_change_checks(const struct xpv_snapshot *s, void *arg)
+{
+    struct wake_checks *w = arg;
+    (void)s;
+    pthread_mutex_lock(&w->lock);
+    w->at_call = xpv__channel_size_checks(w->ch);
+    w->calls++;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t now_ms_test(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void test_wake_one_size_check(void **state)
+{
+    (void)state;
+    enum { N = 20 };
+    struct xpv_publisher *p = pub_open();
+    publish(p, 1);
+    struct xpv_channel *ch = ch_open();
+    struct wake_checks w = {ch, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    assert_int_equal(xpv_channel_subscribe(ch, on_change_checks, &w, NULL), 0);
+    uint64_t delta[N], prev_call = 0;
+    for (int i = 0; i < N; i++) {
+        /* the watcher has checked the size before going to sleep (the subscribe's first
+         * wait, or the wait after the previous callback) */
+        uint64_t end = now_ms_test() + 10000;
+        while (xpv__channel_size_checks(ch) < prev_call + 1) {
+            if (now_ms_test() > end)
+                fail_msg("the watcher did not go back to waiting within 10 s");
+            sched_yield();
+        }
+        uint64_t base = xpv__channel_size_checks(ch);
+        publish(p, (uint64_t)i + 2);
+        pthread_mutex_lock(&w.lock);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 10;
+        int rc = 0;
+        while (w.calls < i + 1 && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&w.cond, &w.lock, &dl);
+        bool called = w.calls >= i + 1;
+        prev_call = w.at_call;
+        pthread_mutex_unlock(&w.lock);
+        if (!called)
+            fail_msg("no callback for publish %d within 10 s", i + 1);
+        delta[i] = prev_call - base;
+    }
+    xpv_channel_unsubscribe(ch);
+    xpv_channel_close(ch);
+    xpv_publisher_close(p); /* before judging: a failure leaves no publisher to later tests */
+    qsort(delta, N, sizeof(delta[0]), cmp_u64);
+    /* the median: a 250 ms wait timeout inside one sample adds a check to that sample only */
+    if (delta[N / 2] > 1)
+        fail_msg("the wake-up path made %llu size checks (median of %d wake-ups; min %llu, max "
+                 "%llu), want 1",
+                 (unsigned long long)delta[N / 2], N, (unsigned long long)delta[0],
+                 (unsigned long long)delta[N - 1]);
+}
+
 /* Node ids 10, 20, 30; CPU 0 on 10, CPU 1 on 20 (which backs no memory), CPU 2 on 30. */
 static void test_effective_node(void **state)
 {
@@ -451,6 +539,7 @@ int main(void)
             cmocka_unit_test(test_open_errors),
             cmocka_unit_test(test_wait),
             cmocka_unit_test(test_subscribe),
+            cmocka_unit_test(test_wake_one_size_check),
             cmocka_unit_test(test_effective_node),
             cmocka_unit_test(test_effective_node_tie),
             cmocka_unit_test(test_memory_channel),
