@@ -176,11 +176,10 @@ static enum lab_result run(const struct lab_env *env, const char *mode,
 }
 
 /* The shared array run with `profile`: its pages per node (c), counted at rest; every node
- * must hold at least min_share % of its even share, and the pages' imbalance (stddev / mean,
- * n - 1) be at most max_imb %. */
+ * must hold some of it, and the pages' imbalance (stddev / mean, n - 1) be at most max_imb %. */
 static enum lab_result shared_run(const struct lab_env *env,
-                                  void (*profile)(struct xpv_cf_params *), double min_share,
-                                  double max_imb, int *c, int *pages)
+                                  void (*profile)(struct xpv_cf_params *), double max_imb, int *c,
+                                  int *pages)
 {
     char out[4096];
     unsigned moved = 0;
@@ -212,9 +211,7 @@ static enum lab_result shared_run(const struct lab_env *env,
     double imb = 100 * sqrt(ss / (env->nodes - 1)) / mean;
     printf("  pages per node: imbalance %.1f%%\n", imb);
     for (unsigned n = 0; n < env->nodes; n++)
-        LAB_CHECK(c[n] * 100.0 * env->nodes >= *pages * min_share,
-                  "node %u holds %d of %d pages (< %.0f%% of its share)", n, c[n], *pages,
-                  min_share);
+        LAB_CHECK(c[n] > 0, "node %u holds none of the %d pages", n, *pages);
     LAB_CHECK(imb <= max_imb, "pages spread with %.1f%% imbalance (> %.0f%%)", imb, max_imb);
     return LAB_PASS;
 }
@@ -224,14 +221,14 @@ static enum lab_result shared_spreads(const struct lab_env *env)
     int c[64], pages;
     if (env->nodes < 2)
         LAB_SKIP_BECAUSE("needs 2+ nodes, the guest was booted with %u", env->nodes);
-    /* First touch put all of it on node 0; spread means every node holds a fair part. What
-     * "fair" can mean is set by Carrefour's own rule: interleaving stops once the imbalance
-     * (stddev / mean of the nodes' load, n - 1) is below 35 %, and with 8 nodes that leaves
-     * nodes between ~7 % and ~16 % of an array read evenly by all (measured: 79-192 of 1024).
-     * So: every node at least 40 % of its share (10 % on 4 nodes, 5 % on 8), node 0 at most
-     * half, and the pages' imbalance within 50 % (the gate, plus the sampled estimate's
-     * noise). */
-    enum lab_result r = shared_run(env, xpv_cf_params_asplos, 40, 50, c, &pages);
+    /* First touch put all of it on node 0; spread means every node holds part of it, node 0
+     * at most half, and the pages' imbalance (stddev / mean, n - 1) within 50 %: Carrefour's
+     * own rule stops interleaving once the sampled load's imbalance is below 35 %, and the
+     * bar adds the sampled estimate's noise. The rule promises no floor per node: until
+     * 2026-12-03 each node had to hold 40 % of its even share, and with nodes' shares spread
+     * with a standard deviation of ~19 % on 8 nodes that failed about 1 run in 200 with
+     * nothing wrong (docs/test-statistics.md). */
+    enum lab_result r = shared_run(env, xpv_cf_params_asplos, 50, c, &pages);
     if (r != LAB_PASS)
         return r;
     LAB_CHECK(c[0] * 100 <= pages * 50, "node 0 still holds %d of %d pages", c[0], pages);
@@ -249,7 +246,7 @@ static enum lab_result shared_hold(const struct lab_env *env)
     int c[64], pages;
     if (env->nodes < 2)
         LAB_SKIP_BECAUSE("needs 2+ nodes, the guest was booted with %u", env->nodes);
-    return shared_run(env, xpv_cf_params_hold, 40, 50, c, &pages);
+    return shared_run(env, xpv_cf_params_hold, 50, c, &pages);
 }
 
 /* The first round whose sampled local access ratio reached pct (-1: none), and the mean
