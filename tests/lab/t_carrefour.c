@@ -3,7 +3,10 @@
  * sampler preloaded (/bin/libxpv-cfsampler.so), and this test runs the live engine on it
  * (xpv/cf_live.h: the same code as `xpv carrefour --pid`), with real move_pages, one round
  * per second for ROUNDS rounds (a number of rounds, not a time: an 8-node TCG guest on two host
- * cores makes a round take seconds); then the workload's threads are told to stop (a byte on
+ * cores makes a round take seconds), and past them while the engine is still interleaving
+ * (the controllers' imbalance above its gate), up to MAX_ROUNDS: a loaded host gives a round
+ * as few as 10-200 samples where an idle one gives 300-1300, and the spread then needs more
+ * rounds (docs/test-statistics.md); then the workload's threads are told to stop (a byte on
  * its stdin), no more round runs, and once they are done ("cf-work accesses done") the workload
  * (told so by a second byte) reports where its pages are (its own
  * move_pages queries: none is moving any more) and whether its data is intact (checksums).
@@ -35,14 +38,15 @@
 #include "xpv/cf_live.h"
 
 #define WORK_MIB "4"
-#define WORK_S   "120" /* at most: the test stops the workload after ROUNDS rounds */
-#define ROUNDS   20    /* 1 s apart; under TCG a round itself takes 0.1-3 s */
+#define WORK_S     "240" /* at most: the test stops the workload after its rounds */
+#define ROUNDS     20    /* 1 s apart; under TCG a round itself takes 0.1-3 s */
+#define MAX_ROUNDS 60    /* while still interleaving after ROUNDS */
 
 /* The sample memory run() gives the live handle (xpv_cf_live_set_memory), and what its rounds
  * saw: each round's sampled local access ratio and samples. */
 static unsigned run_memory = XPV_CF_LIVE_MEMORY_DEFAULT;
-static double run_lar[ROUNDS];
-static unsigned run_samples[ROUNDS], run_rounds;
+static double run_lar[MAX_ROUNDS];
+static unsigned run_samples[MAX_ROUNDS], run_rounds;
 
 /* not a wait: a pause for the loops below, each call annotated */
 static void nap(double s)
@@ -118,7 +122,9 @@ static enum lab_result run(const struct lab_env *env, const char *mode,
     run_rounds = 0;
     int st = 0, done = 0, accessed = 0;
     signal(SIGPIPE, SIG_IGN); /* the workload may have died */
-    for (unsigned r = 0; !done && !accessed && r < ROUNDS; r++) {
+    bool interleaving = false; /* the last round's engine still evens the controllers out */
+    for (unsigned r = 0; !done && !accessed && (r < ROUNDS || (interleaving && r < MAX_ROUNDS));
+         r++) {
         for (int k = 0; k < 10 && !done && !accessed; k++) {
             nap(0.1); /* not a wait: rounds 1 s apart, the workload checked every 0.1 s */
             done = waitpid(pid, &st, WNOHANG) == pid;
@@ -135,6 +141,7 @@ static enum lab_result run(const struct lab_env *env, const char *mode,
             continue;
         }
         *moved += lr.ex.migrated + lr.ex.interleaved + lr.ex.repl_interleaved;
+        interleaving = lr.m.interleaving;
         run_lar[run_rounds] = lr.m.lar;
         run_samples[run_rounds++] = lr.samples;
         printf("  round %u: %u samples (+%u carried), %u pages, LAR %.1f%%, imbalance %.1f%%, "
