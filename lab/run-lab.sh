@@ -21,7 +21,7 @@
 # 77 when the lab cannot run here (no QEMU, no kernel); the reason goes to stderr and the log.
 set -euo pipefail
 
-nodes=4 kernel= initrd= log= timeout_s=1200 channel= append=
+nodes=4 kernel= initrd= log= timeout_s=1800 channel= append=
 while (($#)); do
     case $1 in
     --nodes) nodes=$2; shift 2 ;;
