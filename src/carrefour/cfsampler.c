@@ -140,7 +140,11 @@ static void chain(int sig, siginfo_t *si, void *uc)
         return;
     }
     /* The default action: uninstall ourselves; the access faults again and kills the
-     * process with SIGSEGV exactly as it would have without the sampler. */
+     * process with SIGSEGV exactly as it would have without the sampler. The destructor will
+     * not run, so the ring's name goes now (a reader keeps its mapping): a crashed program
+     * leaves nothing in /dev/shm. */
+    if (S.ring_name[0])
+        shm_unlink(S.ring_name);
     signal(SIGSEGV, SIG_DFL);
 }
 

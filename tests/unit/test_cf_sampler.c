@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -219,6 +220,15 @@ int main(int argc, char **argv)
     if (!strstr(info, "xpv-cfsampler: SIGSEGV at 0x0000000000000000 (not an access error): "
                       "passed on"))
         FAIL("no line from the sampler about the fault it passed on: '%s'", info);
+    /* its ring's name went with the crash (no destructor ran): nothing left in /dev/shm */
+    char pattern[96];
+    glob_t g;
+    snprintf(pattern, sizeof(pattern), "/dev/shm/xpv-cfsampler.%d.*", (int)pid);
+    if (glob(pattern, 0, NULL, &g) == 0) {
+        printf("FAIL: the crashed target's ring %s is still in /dev/shm\n", g.gl_pathv[0]);
+        globfree(&g);
+        return 1;
+    }
     printf("the program's own fault: SIGSEGV, and the sampler's line: %s", info);
     printf("PASS\n");
     return 0;
