@@ -30,7 +30,7 @@ for b in /usr/sbin/libvirtd /usr/sbin/virtlogd virsh qemu-system-x86_64; do
     }
 done
 [ "$(nproc)" -ge 2 ] || { echo "skip: one CPU: a 2-node host fixture needs two real CPUs"; exit 77; }
-vmlinuz=$(ls "$kernel"/boot/vmlinuz-* 2>/dev/null | head -1)
+vmlinuz=$(find "$kernel/boot/" -name "vmlinuz-*" 2>/dev/null | head -1)
 [ -n "$vmlinuz" ] || { echo "skip: no guest kernel in $kernel (bash lab/fetch-kernel.sh $kernel)"; exit 77; }
 [ -f "$initrd" ] || { echo "skip: no initramfs $initrd (the lab.initrd test makes it)"; exit 77; }
 other=$(ps -C libvirtd -o stat=,pid= | awk '$1 !~ /^Z/ {print $2}' | head -1)
@@ -110,7 +110,9 @@ daemon=$!
 
 # the domain: copies of the kernel and initramfs (libvirt's DAC driver relabels what the domain
 # boots, for QEMU's user: not the build tree's files)
-cp "$vmlinuz" "$d/vmlinuz" && cp "$initrd" "$d/initrd.gz" || fail "copy the kernel and initramfs"
+if ! cp "$vmlinuz" "$d/vmlinuz" || ! cp "$initrd" "$d/initrd.gz"; then
+    fail "copy the kernel and initramfs"
+fi
 "$xpv" libvirt-xml "$vm" --type qemu --vcpus 2 --max-vcpus 2 --nodes 2 --memory 768 \
     --kernel "$d/vmlinuz" --initrd "$d/initrd.gz" --serial-log "$d/console.log" \
     --cmdline "console=ttyS0 quiet panic=-1 xpvlab.nodes=2 xpvlab.tests=e2e.libvirt" \
