@@ -7,8 +7,8 @@
  * the host script reads):
  *
  *   XPV-E2E READY   the agent is up (its local record exists) and a libxpv reader, opened
- *                   after it, reads the host's first placement (vNode v on host node v: CPU
- *                   1's effective node 1) and its generation
+ *                   after it, has a record with CPU 1's effective node 1 (the host's first
+ *                   placement, vNode v on host node v, or the agent's own record before it)
  *   XPV-E2E MOVED   the host moved vCPU 1 to host node 0 (the one backing vNode 0): the
  *                   reader sees a newer generation in which CPU 1's effective node is 0
  *
@@ -56,8 +56,8 @@ static enum lab_result e2e_libvirt(const struct lab_env *env)
     for (int i = 0; i < 300 && xpv_channel_open(LV_RECORD, &ch, NULL) < 0; i++)
         usleep(100000); /* not a wait: the poll interval of this 30 s loop */
     LAB_CHECK(ch, "the agent published no local record at %s within 30 s", LV_RECORD);
-    /* the host placed vNode v on host node v before the guest came up: the reader's first
-     * record has CPU 1 (vNode 1) on node 1 */
+    /* the host placed vNode v on host node v before the guest came up (and the agent's own
+     * record, before the host's reaches it, also has CPU 1 in vNode 1): CPU 1 on node 1 */
     uint64_t g0 = 0;
     int e0 = lv_look(ch, 1, &g0);
     for (int ms = 0; ms < 120000 && e0 != 1; ms += 100) {
