@@ -30,23 +30,8 @@ for b in /usr/sbin/libvirtd /usr/sbin/virtlogd virsh qemu-system-x86_64; do
     }
 done
 [ "$(nproc)" -ge 2 ] || { echo "skip: one CPU: pinning to another node's CPU cannot be seen"; exit 77; }
-# a libvirtd that already runs (a host whose init started it) is used as it is: a second one
-# cannot share /run/libvirt/qemu. It is the system's when the system socket answers; another
-# one (a test's own, with a private socket) is waited out, since two cannot run at once.
-running() { ps -C libvirtd -o stat=,pid= | awk '$1 !~ /^Z/ {print $2}' | head -1; }
-other=
-if [ -S /run/libvirt/libvirt-sock ] && virsh -q -c qemu:///system version >/dev/null 2>&1; then
-    other=$(running)
-else
-    end=$(($(date +%s) + 600))
-    while [ -n "$(running)" ] && [ "$(date +%s)" -lt "$end" ]; do
-        sleep 1 # not a wait: the poll interval of this 600 s deadline loop
-    done
-    [ -z "$(running)" ] || {
-        echo "FAIL: another libvirtd (pid $(running)) without the system socket runs for over 600 s"
-        exit 1
-    }
-fi
+# the system's libvirtd if it runs, else none (another test's own is waited out)
+. "$(dirname "$0")/libvirtd_pick.sh"
 d=$(mktemp -d /tmp/xpv-lv.XXXXXX)
 chmod 711 "$d"
 export XPV_HOSTD_STATE_DIR="$d/state"

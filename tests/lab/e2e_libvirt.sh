@@ -33,7 +33,8 @@ done
 vmlinuz=$(find "$kernel/boot/" -name "vmlinuz-*" 2>/dev/null | head -1)
 [ -n "$vmlinuz" ] || { echo "skip: no guest kernel in $kernel (bash lab/fetch-kernel.sh $kernel)"; exit 77; }
 [ -f "$initrd" ] || { echo "skip: no initramfs $initrd (the lab.initrd test makes it)"; exit 77; }
-other=$(ps -C libvirtd -o stat=,pid= | awk '$1 !~ /^Z/ {print $2}' | head -1)
+# the system's libvirtd if it runs, else none (another test's own is waited out)
+. "$(dirname "$0")/../hostd/libvirtd_pick.sh"
 d=$(mktemp -d /tmp/xpv-lve2e.XXXXXX)
 chmod 711 "$d" # QEMU (libvirt-qemu) reads the kernel and initramfs and writes the console here
 export XPV_HOSTD_STATE_DIR="$d/state"
