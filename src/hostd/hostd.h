@@ -28,7 +28,10 @@
 #include "xpv/placement.h"
 #include "xpv/topo.h"
 
-#define HOSTD_MAX_DOMAINS 256
+/* Domains one daemon follows: a dense host's VMs and containers. A round's cost grows with the
+ * domains that changed, not with these (docs/hostd.md, "Cost"); the bound is what a
+ * configuration holds (struct hostd_conf, about 1.6 KiB a domain). */
+#define HOSTD_MAX_DOMAINS 4096
 #define HOSTD_MAX_PIDS    64
 #define HOSTD_MAX_ARGS    64
 #define HOSTD_NAME_MAX    48
@@ -76,6 +79,12 @@ struct hostd_conf {
     /* a libvirt connection URI whose domains (those with the xpv metadata element) join the
      * configured ones, "" for none (docs/libvirt.md) */
     char libvirt[256];
+    /* change detectors (docs/hostd.md, "Cost"): a process domain is read in full (threads,
+     * numa_maps) only when /proc/PID/stat says its threads, its processes or its resident
+     * memory changed (by more than rss_change, a share), and at least every rescan_rounds
+     * rounds (staggered over the domains) whatever it says; 1: every round, as before */
+    unsigned rescan_rounds; /* 10 */
+    double rss_change;      /* 0.05 */
     unsigned nr_domains;
     struct hostd_domain_conf domains[HOSTD_MAX_DOMAINS];
 };
@@ -123,6 +132,13 @@ struct hostd_domain {
     uint64_t qmp_retry_ns;
     unsigned qmp_stalls;
     uint64_t pages_moved; /* by the page mover, since the daemon started following it */
+    /* the change detector (hostd.c, refresh): what /proc/PID/stat said of its processes at
+     * the last full read (a hash of pid and start time, threads, resident pages), and that
+     * round; sig_ok: every process had a readable stat with those fields */
+    uint64_t sig_pids, sig_rss, full_round;
+    unsigned sig_threads;
+    bool sig_ok;
+    bool changed; /* read in full this round: a candidate for placement */
     void *bd; /* the backend's per-domain state (conf.backend) */
 };
 _Static_assert(HOSTD_MAX_PIDS <= 64, "hostd_domain.reused is a 64-bit mask");
@@ -210,6 +226,21 @@ const char *hostd_default_state_dir(void);
  * when malformed. hostd_proc_starttime reads it under root (-ESRCH: gone). */
 int hostd_stat_starttime(const char *text, size_t len, uint64_t *ticks);
 int hostd_proc_starttime(const char *root, pid_t pid, uint64_t *ticks);
+/* What the change detector reads from /proc/PID/stat: num_threads (field 20), starttime (22)
+ * and rss in pages (24); full when all three were there (else only starttime is known). */
+struct hostd_pstat {
+    uint64_t threads, starttime, rss;
+    bool full;
+};
+int hostd_stat_parse(const char *text, size_t len, struct hostd_pstat *out);
+int hostd_proc_stat(const char *root, pid_t pid, struct hostd_pstat *out);
+/* Reads made through these readers since the process started, by kind; an observer, when
+ * set, sees each path before it is read (tests: what a round read of which domain). */
+struct hostd_proc_reads {
+    uint64_t stat, task, numa_maps, maps, cgroup_procs, meminfo;
+};
+struct hostd_proc_reads hostd_proc_reads_get(void);
+void hostd_proc_observe(void (*fn)(void *arg, const char *path), void *arg);
 /* numa_maps (hostd_procfs.c): add each line's N<id>=<pages> × its page size to bytes[] by
  * node position (ids unknown to t are counted in *unknown). Untrusted text; -EINVAL on lines
  * that break the format (err: "line N: ..."). */

@@ -463,6 +463,121 @@ static void test_pid_reuse(void **state)
     fx_free(f);
 }
 
+/* /proc/PID/stat with num_threads (field 20), starttime (22) and rss in pages (24). */
+static void fake_stat_full(struct fx *f, int pid, unsigned threads, unsigned long long rss)
+{
+    char p[512], text[512];
+    snprintf(p, sizeof(p), "%s/proc/%d/stat", f->dir, pid);
+    snprintf(text, sizeof(text),
+             "%d (w) S 1 %d %d 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 %u 0 %d 1000000 %llu "
+             "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
+             pid, pid, pid, threads, 7000 + pid, rss);
+    write_file(p, text);
+}
+
+/* What a round read under /proc, per process. */
+struct seen_paths {
+    const char *dir;
+    unsigned full[3]; /* reads other than stat, of pids 900, 910, 920 */
+    unsigned stat[3];
+};
+
+static void observe(void *arg, const char *path)
+{
+    struct seen_paths *s = arg;
+    size_t l = strlen(s->dir);
+    int pid;
+    char rest[64];
+    if (strncmp(path, s->dir, l) || sscanf(path + l, "/proc/%d/%63s", &pid, rest) != 2 ||
+        pid < 900 || pid > 920 || pid % 10)
+        return;
+    unsigned i = (unsigned)(pid - 900) / 10;
+    if (!strcmp(rest, "stat"))
+        s->stat[i]++;
+    else
+        s->full[i]++;
+}
+
+static void seen_round(struct fx *f, struct seen_paths *s)
+{
+    memset(s->full, 0, sizeof(s->full));
+    memset(s->stat, 0, sizeof(s->stat));
+    hostd_proc_observe(observe, s);
+    hostd_round(&f->h);
+    hostd_proc_observe(NULL, NULL);
+}
+
+/* The change detector (docs/hostd.md, "Cost"): once placed, a domain whose /proc/PID/stat
+ * says nothing changed (processes, threads, resident memory within rss_change) costs that
+ * one read a round, no task directory, no numa_maps; one whose threads or memory changed is
+ * read in full, alone; and every domain is read in full again within rescan_rounds. */
+static void test_change_detector(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(4, 4);
+    for (int i = 0; i < 3; i++) {
+        fake_proc(f, 900 + 10 * i, 2, 4, i);
+        fake_stat_full(f, 900 + 10 * i, 2, 4 * 256 + 1);
+    }
+    fx_domain(f, "a", 900);
+    fx_domain(f, "b", 910);
+    fx_domain(f, "c", 920);
+    f->c.rescan_rounds = 8; /* the domain of index i is due at rounds ≡ -i (mod 8) */
+    fx_start(f);
+    for (int r = 0; r < 3; r++)
+        hostd_round(&f->h);
+    for (int i = 0; i < 3; i++)
+        assert_int_not_equal(f->h.domains[i].nodes, 0);
+    /* round 4: nothing changed, and no domain's rescan is due */
+    struct seen_paths s = {.dir = f->dir};
+    struct hostd_proc_reads r0 = hostd_proc_reads_get();
+    seen_round(f, &s);
+    struct hostd_proc_reads r1 = hostd_proc_reads_get();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s.stat[i], 1);
+        assert_int_equal(s.full[i], 0);
+    }
+    assert_int_equal(r1.numa_maps - r0.numa_maps, 0);
+    assert_int_equal(r1.task - r0.task, 0);
+    assert_int_equal(r1.stat - r0.stat, 3);
+    assert_int_equal(hostd_find(&f->h, "a")->threads, 2); /* what the last full read found */
+    /* round 5: b gets a thread: b alone is read in full */
+    fake_proc(f, 910, 3, 4, 1);
+    fake_stat_full(f, 910, 3, 4 * 256 + 1);
+    seen_round(f, &s);
+    assert_int_equal(s.full[0], 0);
+    assert_int_not_equal(s.full[1], 0);
+    assert_int_equal(s.full[2], 0);
+    assert_int_equal(hostd_find(&f->h, "b")->threads, 3);
+    /* round 6: c's rescan (6 + 2 ≡ 0): c is read in full though nothing changed */
+    seen_round(f, &s);
+    assert_int_equal(s.full[0], 0);
+    assert_int_equal(s.full[1], 0);
+    assert_int_not_equal(s.full[2], 0);
+    /* round 7 (b's rescan): c's memory grows by half (numa_maps, stat's rss): read, a not */
+    fake_proc(f, 920, 2, 6, 2);
+    fake_stat_full(f, 920, 2, 6 * 256 + 1);
+    seen_round(f, &s);
+    assert_int_equal(s.full[0], 0);
+    assert_int_not_equal(s.full[1], 0);
+    assert_int_not_equal(s.full[2], 0);
+    assert_int_equal(hostd_find(&f->h, "c")->mem[2], 6 * MIB + 4096);
+    /* round 8: a's rescan */
+    seen_round(f, &s);
+    assert_int_not_equal(s.full[0], 0);
+    assert_int_equal(s.full[1] + s.full[2], 0);
+    /* round 9: a drift of c's rss below rss_change (5 %) is not a change; nobody is due */
+    fake_stat_full(f, 920, 2, 6 * 256 + 1 + 20);
+    seen_round(f, &s);
+    assert_int_equal(s.full[0] + s.full[1] + s.full[2], 0);
+    /* with the detectors off (rescan_rounds 1), every domain is read in full every round */
+    f->h.conf.rescan_rounds = 1;
+    seen_round(f, &s);
+    for (int i = 0; i < 3; i++)
+        assert_int_not_equal(s.full[i], 0);
+    fx_free(f);
+}
+
 /* A restarted daemon finds the bindings, keeps the operator's placements (state file) and
  * continues the generation. */
 static void test_restart_generation(void **state)
@@ -866,6 +981,7 @@ int main(void)
             cmocka_unit_test(test_mover_partial_call),
             cmocka_unit_test(test_exit_mid_move),
             cmocka_unit_test(test_pid_reuse),
+            cmocka_unit_test(test_change_detector),
             cmocka_unit_test(test_restart_generation),
             cmocka_unit_test(test_state_file_forms),
             cmocka_unit_test(test_dry_run),
