@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -218,6 +220,70 @@ static uint64_t sig_mix(pid_t pid, uint64_t start)
     return x ^ (x >> 31);
 }
 
+/* pid's stat through the fd d holds for it (opened and held when the budget allows); used[]
+ * marks the slots read this round (stat_prune closes the others). */
+static int domain_stat(struct hostd *h, struct hostd_domain *d, pid_t pid, bool *used,
+                       struct hostd_pstat *ps)
+{
+    unsigned j = 0;
+    while (j < d->nr_stat && d->stat_pid[j] != pid)
+        j++;
+    if (j == d->nr_stat) {
+        if (j == HOSTD_MAX_PIDS)
+            return hostd_proc_stat(h->proc_root, pid, ps);
+        d->stat_pid[j] = pid;
+        d->stat_fd[j] = 0;
+        d->nr_stat++;
+    }
+    used[j] = true;
+    int fd = d->stat_fd[j] - 1;
+    bool held = fd >= 0;
+    int rc = hostd_proc_stat_fd(h->proc_root, pid, &fd, h->stat_held < h->stat_budget, ps);
+    if (held && fd < 0)
+        h->stat_held--;
+    else if (!held && fd >= 0)
+        h->stat_held++;
+    d->stat_fd[j] = fd + 1;
+    return rc;
+}
+
+/* Close the stat files of processes no longer in d (slots not used this round). */
+static void stat_prune(struct hostd *h, struct hostd_domain *d, const bool *used)
+{
+    unsigned k = 0;
+    for (unsigned j = 0; j < d->nr_stat; j++) {
+        if (!used[j]) {
+            if (d->stat_fd[j] > 0) {
+                close(d->stat_fd[j] - 1);
+                h->stat_held--;
+            }
+            continue;
+        }
+        d->stat_pid[k] = d->stat_pid[j];
+        d->stat_fd[k++] = d->stat_fd[j];
+    }
+    d->nr_stat = k;
+}
+
+void hostd_domain_close_stats(struct hostd *h, struct hostd_domain *d)
+{
+    bool none[HOSTD_MAX_PIDS] = {0};
+    stat_prune(h, d, none);
+}
+
+unsigned long hostd_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? ULONG_MAX : (unsigned long)rl.rlim_cur;
+}
+
 /*
  * Threads of d (all its processes'), and its memory per node: the full read (/proc/PID/task,
  * /proc/PID/numa_maps), made only when the change detector asks for it, or force (a move
@@ -235,6 +301,7 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
     unsigned nt = 0;
     uint64_t sig = 0, rss = 0, threads = 0;
     bool ok = true; /* every process has a detector */
+    bool used[HOSTD_MAX_PIDS] = {0};
     struct hostd_pstat ps;
     switch (d->conf.kind) {
     case HOSTD_PIDS:
@@ -245,7 +312,7 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
             pid_t pid = d->conf.pids[p];
             if (d->reused >> p & 1)
                 continue;
-            if (hostd_proc_stat(h->proc_root, pid, &ps) == 0) {
+            if (domain_stat(h, d, pid, used, &ps) == 0) {
                 uint64_t st = ps.starttime;
                 if (!d->start[p]) {
                     d->start[p] = st;
@@ -300,7 +367,7 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
     }
     if (d->conf.kind == HOSTD_CGROUP || d->conf.kind == HOSTD_COMMAND) {
         for (unsigned p = 0; p < d->nr_pids; p++) {
-            if (hostd_proc_stat(h->proc_root, d->pids[p], &ps) == 0 && ps.full) {
+            if (domain_stat(h, d, d->pids[p], used, &ps) == 0 && ps.full) {
                 sig += sig_mix(d->pids[p], ps.starttime);
                 threads += ps.threads;
                 rss += ps.rss;
@@ -309,6 +376,8 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
             }
         }
     }
+    if (d->conf.kind != HOSTD_VM)
+        stat_prune(h, d, used);
     ok &= d->nr_pids > 0;
     uint64_t rounds = h->stats.rounds, every = h->conf.rescan_rounds ? h->conf.rescan_rounds : 1;
     bool due = rounds - d->full_round >= every ||
@@ -815,6 +884,12 @@ int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *top
         h->log = *log;
     long ps = sysconf(_SC_PAGESIZE);
     h->page_size = ps > 0 ? (uint64_t)ps : 4096;
+    /* stat files held open: half the open-file limit, the rest for everything else */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        h->stat_budget = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 2000000
+                                 ? 1000000
+                                 : (unsigned)(rl.rlim_cur / 2);
     if (topo->nr_nodes > XPV_PLACE_MAX_NODES)
         return xpv_error_set(err, -EINVAL, "%u nodes: the placement handles up to %d",
                              topo->nr_nodes, XPV_PLACE_MAX_NODES);
@@ -948,6 +1023,7 @@ void hostd_remove_domain(struct hostd *h, struct hostd_domain *d)
     if (k >= h->nr_domains)
         return;
     hostd_vm_detach(d);
+    hostd_domain_close_stats(h, d);
     xpv_publisher_close(d->pub);
     json_decref(d->saved_vcpus);
     memmove(d, d + 1, (h->nr_domains - k - 1) * sizeof(*d));
@@ -962,6 +1038,7 @@ void hostd_fini(struct hostd *h)
     for (unsigned k = 0; h->domains && k < h->nr_domains; k++) {
         if (h->domains[k].vm)
             hostd_vm_detach(&h->domains[k]); /* closes its publisher too */
+        hostd_domain_close_stats(h, &h->domains[k]);
         xpv_publisher_close(h->domains[k].pub);
         h->domains[k].pub = NULL;
         json_decref(h->domains[k].saved_vcpus);

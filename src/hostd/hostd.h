@@ -139,6 +139,12 @@ struct hostd_domain {
     unsigned sig_threads;
     bool sig_ok;
     bool changed; /* read in full this round: a candidate for placement */
+    /* /proc/PID/stat held open per process (pid, fd + 1; 0: none), read again with one pread:
+     * no path walk, and a held fd of a process that exited fails (ESRCH) even when its
+     * number has gone to another; closed by hostd_domain_close_stats */
+    pid_t stat_pid[HOSTD_MAX_PIDS];
+    int stat_fd[HOSTD_MAX_PIDS];
+    unsigned nr_stat;
     void *bd; /* the backend's per-domain state (conf.backend) */
 };
 _Static_assert(HOSTD_MAX_PIDS <= 64, "hostd_domain.reused is a 64-bit mask");
@@ -197,6 +203,7 @@ struct hostd {
     struct hostd_domain *domains; /* [conf.nr_domains] */
     uint64_t page_size;
     struct hostd_ops_state *opstate; /* reload, metrics (hostd_reload.c); NULL: none yet */
+    unsigned stat_held, stat_budget; /* stat files held open (refresh), and at most */
 };
 
 /* Configuration (hostd_conf.c). Defaults, then a JSON file on top. */
@@ -234,6 +241,10 @@ struct hostd_pstat {
 };
 int hostd_stat_parse(const char *text, size_t len, struct hostd_pstat *out);
 int hostd_proc_stat(const char *root, pid_t pid, struct hostd_pstat *out);
+/* The same through a held fd (*fd >= 0: read again with pread; -1: opened, and kept in *fd
+ * when keep, else closed). A held fd that fails, or (in a fixture, root not "") whose file
+ * was removed, is closed (*fd = -1) and the path is read instead. */
+int hostd_proc_stat_fd(const char *root, pid_t pid, int *fd, bool keep, struct hostd_pstat *out);
 /* Reads made through these readers since the process started, by kind; an observer, when
  * set, sees each path before it is read (tests: what a round read of which domain). */
 struct hostd_proc_reads {
@@ -271,6 +282,11 @@ struct hostd_domain *hostd_find(struct hostd *h, const char *name);
 struct hostd_domain *hostd_add_domain(struct hostd *h, const struct hostd_domain_conf *c,
                                       struct xpv_error *err);
 void hostd_remove_domain(struct hostd *h, struct hostd_domain *d);
+/* Close the stat files held for d's processes (a domain removed or released). */
+void hostd_domain_close_stats(struct hostd *h, struct hostd_domain *d);
+/* Raise the soft limit of open files to the hard one (the daemon holds a stat file per
+ * process it follows; it polls, never select()s); returns the soft limit now. */
+unsigned long hostd_raise_nofile(void);
 /* The daemon's loop (hostd_run.c): rounds every conf.period_s until SIGINT or SIGTERM (or
  * `rounds`), SIGHUP for a round now, the control socket at conf.socket, the VMs' frames,
  * launched commands started and reaped. Blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD while it

@@ -10,11 +10,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hostd.h"
 #include "xpv/file.h"
@@ -232,6 +235,40 @@ int hostd_proc_stat(const char *root, pid_t pid, struct hostd_pstat *out)
         return proc_errno(rc);
     rc = hostd_stat_parse(text, len, out);
     free(text);
+    return rc;
+}
+
+int hostd_proc_stat_fd(const char *root, pid_t pid, int *fd, bool keep, struct hostd_pstat *out)
+{
+    char buf[1024];
+    if (*fd >= 0) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/proc/%d/stat", root, (int)pid);
+        seen(&reads.stat, path);
+        ssize_t n = pread(*fd, buf, sizeof(buf) - 1, 0);
+        struct stat st;
+        /* a fixture's file removed with its process reads on; /proc's fails (ESRCH) */
+        bool live = n > 0 && (size_t)n < sizeof(buf) - 1 &&
+                    (!root[0] || (fstat(*fd, &st) == 0 && st.st_nlink > 0));
+        if (live)
+            return hostd_stat_parse(buf, (size_t)n, out);
+        close(*fd);
+        *fd = -1;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s/proc/%d/stat", root, (int)pid);
+    seen(&reads.stat, path);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return proc_errno(-errno);
+    ssize_t n = pread(f, buf, sizeof(buf) - 1, 0);
+    int rc = n < 0 ? proc_errno(-errno) : n == 0 || (size_t)n >= sizeof(buf) - 1 ? -EINVAL : 0;
+    if (rc == 0)
+        rc = hostd_stat_parse(buf, (size_t)n, out);
+    if (rc == 0 && keep)
+        *fd = f;
+    else
+        close(f);
     return rc;
 }
 
