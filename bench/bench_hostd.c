@@ -7,7 +7,7 @@
  *
  *   bench-hostd [--root FIXTURE] [--domains N] [--changed N] [--rounds N]
  *
- * Every round --changed domains (default a quarter) change: their memory grows or shrinks by
+ * Every round --changed distinct domains (default a quarter) change: their memory grows or shrinks by
  * an eighth and moves to other nodes (numa_maps and the rss of /proc/PID/stat rewritten), so
  * the change detectors see them and the placement has work to do; the daemon moves what its
  * hysteresis lets it move. First the daemon places every domain (warm-up rounds, not
@@ -133,9 +133,12 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
         c.rescan_rounds = rescan;
     snprintf(c.record_dir, sizeof(c.record_dir), "%s", rec); /* tmpfs, as deployed */
     c.nr_domains = nd;
-    unsigned *per = malloc(nd * sizeof(*per));
-    if (!per)
+    unsigned *per = malloc(nd * sizeof(*per)), *order = malloc(nd * sizeof(*order));
+    if (!per || !order) {
+        free(per);
+        free(order);
         return -1;
+    }
     for (unsigned k = 0; k < nd; k++) {
         struct hostd_domain_conf *d = &c.domains[k];
         snprintf(d->name, sizeof(d->name), "dom%u", k);
@@ -144,6 +147,7 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
         d->nr_pids = 1;
         make_proc(dir, d->pids[0], 4, t);
         per[k] = 8192;
+        order[k] = k;
     }
     struct xpv_ops *ops = xpv_ops_record_new(t, &err);
     static struct hostd h;
@@ -151,6 +155,7 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
         fprintf(stderr, "bench-hostd: %s\n", err.msg);
         xpv_ops_free(ops);
         free(per);
+        free(order);
         return -1;
     }
     /* warm-up, not measured: rounds until every domain is placed and, after that, long
@@ -177,8 +182,11 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
     pid_t tids[64];
     uint64_t mem[XPV_PLACE_MAX_NODES], freeb[XPV_MAX_NODES];
     for (unsigned r = 0; r < rounds; r++) {
+        /* `changed` distinct domains (a partial shuffle), each a change the detector sees */
         for (unsigned k = 0; k < changed; k++) {
-            unsigned i = rnd(nd);
+            unsigned j = k + rnd(nd - k), i = order[j];
+            order[j] = order[k];
+            order[k] = i;
             change(dir, 1000 + 10 * (int)i, t, &per[i]);
         }
         /* baseline: read what the daemon without detectors reads, decide nothing */
@@ -223,6 +231,7 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
     hostd_fini(&h);
     xpv_ops_free(ops);
     free(per);
+    free(order);
     return 0;
 }
 
