@@ -178,13 +178,13 @@ int hostd_stat_parse(const char *text, size_t len, struct hostd_pstat *out)
     /* "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so the fields are
      * counted from the last ')'; num_threads is field 20 of proc(5), starttime 22, rss 24 */
     const char *end = text + len, *p = NULL;
+    *out = (struct hostd_pstat){0};
     for (const char *q = text; q < end; q++)
         if (*q == ')')
             p = q;
     if (!p)
         return -EINVAL;
     p++;
-    *out = (struct hostd_pstat){0};
     for (unsigned field = 3; field <= 24; field++) {
         while (p < end && *p == ' ')
             p++;
