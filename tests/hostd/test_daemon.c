@@ -663,6 +663,7 @@ static void test_conf(void **state)
     struct xpv_error err = {0};
     const char good[] =
             "{\"period_s\": 0.5, \"migrate_memory\": false, \"max_moves\": 3,"
+            " \"rescan_rounds\": 5, \"rss_change\": 0.25,"
             " \"domains\": [{\"name\": \"db\", \"pids\": [1, 2]},"
             " {\"name\": \"web\", \"cgroup\": \"/sys/fs/cgroup/web\", \"nodes\": \"1\"},"
             /* not a wait: a command in configuration text, parsed and never run */
@@ -674,6 +675,8 @@ static void test_conf(void **state)
     assert_true(c.period_s == 0.5);
     assert_false(c.migrate_memory);
     assert_int_equal(c.place.max_moves, 3);
+    assert_int_equal(c.rescan_rounds, 5);
+    assert_true(c.rss_change == 0.25);
     assert_int_equal(c.domains[0].nr_pids, 2);
     assert_int_equal(c.domains[1].fixed_nodes, 2);
     assert_string_equal(c.domains[2].argv[1], "1");
@@ -684,6 +687,8 @@ static void test_conf(void **state)
     } bad[] = {
             {"{\"perod_s\": 1}", "unknown key \"perod_s\""},
             {"{\"period_s\": -1}", "period_s"},
+            {"{\"rescan_rounds\": 0}", "\"rescan_rounds\" wants a number in [1, 1e+06]"},
+            {"{\"rss_change\": -0.1}", "rss_change"},
             {"{\"domains\": [{\"name\": \"a\"}]}", "exactly one of"},
             {"{\"domains\": [{\"name\": \"a\", \"pids\": [1], \"qmp\": \"x\"}]}", "exactly one of"},
             {"{\"domains\": [{\"name\": \"a b\", \"pids\": [1]}]}", "name 'a b'"},
