@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -578,6 +579,39 @@ static void test_change_detector(void **state)
     fx_free(f);
 }
 
+/* The detector's held stat file on the live /proc: read again it says what the process is
+ * now (a thread more), and once the process has exited it fails (-ESRCH) and is closed, so
+ * a pid number given to another process is never read through it. */
+static void test_held_stat_live(void **state)
+{
+    (void)state;
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) { /* waits for the pipe's end: no sleep */
+        char c;
+        close(go[1]);
+        _exit(read(go[0], &c, 1) < 0 ? 1 : 0);
+    }
+    close(go[0]);
+    int fd = -1;
+    struct hostd_pstat ps;
+    assert_int_equal(hostd_proc_stat_fd("", child, &fd, true, &ps), 0);
+    assert_true(fd >= 0);
+    assert_true(ps.full);
+    assert_int_equal(ps.threads, 1);
+    uint64_t start = ps.starttime;
+    assert_int_equal(hostd_proc_stat_fd("", child, &fd, true, &ps), 0); /* through the fd */
+    assert_true(fd >= 0);
+    assert_int_equal(ps.starttime, start);
+    close(go[1]); /* the child exits; reaped */
+    int st;
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_int_equal(hostd_proc_stat_fd("", child, &fd, true, &ps), -ESRCH);
+    assert_int_equal(fd, -1);
+}
+
 /* A restarted daemon finds the bindings, keeps the operator's placements (state file) and
  * continues the generation. */
 static void test_restart_generation(void **state)
@@ -987,6 +1021,7 @@ int main(void)
             cmocka_unit_test(test_exit_mid_move),
             cmocka_unit_test(test_pid_reuse),
             cmocka_unit_test(test_change_detector),
+            cmocka_unit_test(test_held_stat_live),
             cmocka_unit_test(test_restart_generation),
             cmocka_unit_test(test_state_file_forms),
             cmocka_unit_test(test_dry_run),
