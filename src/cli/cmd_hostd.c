@@ -429,6 +429,7 @@ int xpv_cmd_hostd(int argc, char **argv)
     struct hostd_log_sink sink = {use_syslog ? log_syslog : log_stderr, NULL};
     if (use_syslog)
         openlog("xpv-hostd", LOG_PID, LOG_DAEMON);
+    hostd_raise_nofile(); /* a stat file held per followed process (docs/hostd.md, "Cost") */
     if (!ops || (rc = hostd_init(&h, o.running, topo, proc_root, ops, &sink, &err)) < 0) {
         xpv_cli_err("hostd", "%s", xpv_error_str(&err, ops ? rc : -ENOMEM));
         xpv_ops_free(ops);

@@ -12,12 +12,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -207,11 +210,99 @@ static int publish(struct hostd *h, struct hostd_domain *d)
     return 0;
 }
 
-/* Threads of d (all its processes'), and its memory per node. */
-static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigned cap)
+/* One process's part of the change detector's signature: its pid and start time, mixed so
+ * that the sum over a domain's processes does not depend on their order (cgroup.procs). */
+static uint64_t sig_mix(pid_t pid, uint64_t start)
 {
-    memset(d->mem, 0, sizeof(d->mem));
+    uint64_t x = ((uint64_t)(uint32_t)pid << 32) ^ start ^ UINT64_C(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+/* pid's stat through the fd d holds for it (opened and held when the budget allows); used[]
+ * marks the slots read this round (stat_prune closes the others). */
+static int domain_stat(struct hostd *h, struct hostd_domain *d, pid_t pid, bool *used,
+                       struct hostd_pstat *ps)
+{
+    unsigned j = 0;
+    while (j < d->nr_stat && d->stat_pid[j] != pid)
+        j++;
+    if (j == d->nr_stat) {
+        if (j == HOSTD_MAX_PIDS)
+            return hostd_proc_stat(h->proc_root, pid, ps);
+        d->stat_pid[j] = pid;
+        d->stat_fd[j] = 0;
+        d->nr_stat++;
+    }
+    used[j] = true;
+    int fd = d->stat_fd[j] - 1;
+    bool held = fd >= 0;
+    int rc = hostd_proc_stat_fd(h->proc_root, pid, &fd, h->stat_held < h->stat_budget, ps);
+    if (held && fd < 0)
+        h->stat_held--;
+    else if (!held && fd >= 0)
+        h->stat_held++;
+    d->stat_fd[j] = fd + 1;
+    return rc;
+}
+
+/* Close the stat files of processes no longer in d (slots not used this round). */
+static void stat_prune(struct hostd *h, struct hostd_domain *d, const bool *used)
+{
+    unsigned k = 0;
+    for (unsigned j = 0; j < d->nr_stat; j++) {
+        if (!used[j]) {
+            if (d->stat_fd[j] > 0) {
+                close(d->stat_fd[j] - 1);
+                h->stat_held--;
+            }
+            continue;
+        }
+        d->stat_pid[k] = d->stat_pid[j];
+        d->stat_fd[k++] = d->stat_fd[j];
+    }
+    d->nr_stat = k;
+}
+
+void hostd_domain_close_stats(struct hostd *h, struct hostd_domain *d)
+{
+    bool none[HOSTD_MAX_PIDS] = {0};
+    stat_prune(h, d, none);
+}
+
+unsigned long hostd_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? ULONG_MAX : (unsigned long)rl.rlim_cur;
+}
+
+/*
+ * Threads of d (all its processes'), and its memory per node: the full read (/proc/PID/task,
+ * /proc/PID/numa_maps), made only when the change detector asks for it, or force (a move
+ * needs the thread ids). The detector is /proc/PID/stat of each process, one small read the
+ * pid check makes anyway: the set of processes (pid and start time), their threads
+ * (num_threads) and their resident pages (rss). Unchanged since the last full read, within
+ * conf.rss_change, and that read less than conf.rescan_rounds rounds ago (staggered over
+ * the domains), the domain keeps what that read found and returns its thread count without
+ * filling tids; d->changed says which. A process without a readable stat (a fixture without
+ * one, a kernel that hides it) has no detector: read in full every round. VMs are read in
+ * full every round (their QMP check runs anyway).
+ */
+static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigned cap, bool force)
+{
     unsigned nt = 0;
+    uint64_t sig = 0, rss = 0, threads = 0;
+    bool ok = true; /* every process has a detector */
+    bool used[HOSTD_MAX_PIDS] = {0};
+    struct hostd_pstat ps;
     switch (d->conf.kind) {
     case HOSTD_PIDS:
         /* a pid names a process only while its start time is the one first seen: after the
@@ -219,10 +310,10 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
         d->nr_pids = 0;
         for (unsigned p = 0; p < d->conf.nr_pids && p < HOSTD_MAX_PIDS; p++) {
             pid_t pid = d->conf.pids[p];
-            uint64_t st;
             if (d->reused >> p & 1)
                 continue;
-            if (hostd_proc_starttime(h->proc_root, pid, &st) == 0) {
+            if (domain_stat(h, d, pid, used, &ps) == 0) {
+                uint64_t st = ps.starttime;
                 if (!d->start[p]) {
                     d->start[p] = st;
                 } else if (d->start[p] != st) {
@@ -233,7 +324,13 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
                               (int)pid, st, d->start[p]);
                     continue;
                 }
-            } /* else gone (it may be a process not started yet), or no stat file: no check */
+                ok &= ps.full;
+                sig += sig_mix(pid, st);
+                threads += ps.threads;
+                rss += ps.rss;
+            } else { /* gone (it may be a process not started yet), or no stat file */
+                ok = false;
+            }
             d->pids[d->nr_pids++] = pid;
         }
         break;
@@ -253,6 +350,8 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
     case HOSTD_VM: {
         struct xpv_error err = {0};
         unsigned nr = 0;
+        memset(d->mem, 0, sizeof(d->mem));
+        d->changed = true;
         int n = hostd_vm_refresh(h, d, tids, cap, NULL, &nr, &err);
         if (n < 0) {
             if (d->alive)
@@ -262,9 +361,41 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
             return 0;
         }
         nt = (unsigned)n; /* hostd_vm_refresh set d->pids to QEMU's pid */
+        ok = false;
         break;
     }
     }
+    if (d->conf.kind == HOSTD_CGROUP || d->conf.kind == HOSTD_COMMAND) {
+        for (unsigned p = 0; p < d->nr_pids; p++) {
+            if (domain_stat(h, d, d->pids[p], used, &ps) == 0 && ps.full) {
+                sig += sig_mix(d->pids[p], ps.starttime);
+                threads += ps.threads;
+                rss += ps.rss;
+            } else {
+                ok = false;
+            }
+        }
+    }
+    if (d->conf.kind != HOSTD_VM)
+        stat_prune(h, d, used);
+    ok &= d->nr_pids > 0;
+    uint64_t rounds = h->stats.rounds, every = h->conf.rescan_rounds ? h->conf.rescan_rounds : 1;
+    bool due = rounds - d->full_round >= every ||
+               (rounds + (uint64_t)(d - h->domains)) % every == 0;
+    double drift = fabs((double)rss - (double)d->sig_rss);
+    if (!force && ok && d->sig_ok && d->alive && d->full_round && !due && sig == d->sig_pids &&
+        threads == d->sig_threads && drift <= h->conf.rss_change * (double)d->sig_rss) {
+        d->changed = false; /* nothing it tells changed: what the last full read found stands */
+        return (int)d->threads;
+    }
+    d->changed = true;
+    d->sig_ok = ok;
+    d->sig_pids = sig;
+    d->sig_threads = (unsigned)threads;
+    d->sig_rss = rss;
+    d->full_round = rounds ? rounds : 1;
+    if (d->conf.kind != HOSTD_VM)
+        memset(d->mem, 0, sizeof(d->mem));
     unsigned live = 0;
     for (unsigned p = 0; p < d->nr_pids; p++) {
         if (d->conf.kind != HOSTD_VM) {
@@ -414,15 +545,17 @@ int hostd_round(struct hostd *h)
     double pinned_load[XPV_PLACE_MAX_NODES] = {0}; /* threads of pinned domains per node */
     for (unsigned k = 0; k < h->nr_domains; k++) {
         struct hostd_domain *d = &h->domains[k];
-        int nt = refresh(h, d, tids, MAX_TIDS);
+        int nt = refresh(h, d, tids, MAX_TIDS, false);
         if (!d->alive)
             continue;
-        if (!d->nodes && !d->generation)
+        if (!d->nodes && !d->generation && d->changed && nt > 0)
             d->nodes = bound_nodes(h, tids[0]); /* a restarted daemon finds its bindings */
         if (!d->generation)
             publish(h, d);
         if (d->pinned) {
-            if (d->nodes != d->pinned &&
+            if (d->nodes != d->pinned && !d->changed) /* the move needs its thread ids */
+                nt = refresh(h, d, tids, MAX_TIDS, true);
+            if (d->nodes != d->pinned && d->alive &&
                 apply(h, d, d->pinned, tids, (unsigned)nt, "placed by the operator") == 0)
                 moves++;
             unsigned w = (unsigned)__builtin_popcountll(d->pinned);
@@ -431,8 +564,12 @@ int hostd_round(struct hostd *h)
                     pinned_load[i] += (double)d->threads / w;
             continue;
         }
-        pd[np] = (struct xpv_place_domain){
-                .name = d->conf.name, .threads = d->threads, .nodes = d->nodes};
+        /* only what changed (or is not placed yet) is reconsidered; the others count for
+         * the loads (their rescan makes each a candidate every rescan_rounds rounds) */
+        pd[np] = (struct xpv_place_domain){.name = d->conf.name,
+                                           .threads = d->threads,
+                                           .nodes = d->nodes,
+                                           .settled = !d->changed && d->nodes};
         memcpy(pd[np].mem, d->mem, sizeof(pd[np].mem));
         map[np++] = k;
     }
@@ -460,7 +597,7 @@ int hostd_round(struct hostd *h)
     }
     for (int i = 0; i < nd; i++) {
         struct hostd_domain *d = &h->domains[map[dec[i].domain]];
-        int nt = refresh(h, d, tids, MAX_TIDS);
+        int nt = refresh(h, d, tids, MAX_TIDS, true);
         if (d->alive && apply(h, d, dec[i].to, tids, (unsigned)nt, dec[i].reason) == 0)
             moves++;
     }
@@ -709,7 +846,7 @@ int hostd_move(struct hostd *h, const char *name, uint64_t nodes, struct xpv_err
     pid_t *tids = malloc(MAX_TIDS * sizeof(*tids));
     if (!tids)
         return xpv_error_set(err, -ENOMEM, "out of memory");
-    int nt = refresh(h, d, tids, MAX_TIDS);
+    int nt = refresh(h, d, tids, MAX_TIDS, true);
     int rc = 0;
     if (!d->alive) {
         rc = xpv_error_set(err, -ESRCH, "domain '%s' has no live process", name);
@@ -747,6 +884,12 @@ int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *top
         h->log = *log;
     long ps = sysconf(_SC_PAGESIZE);
     h->page_size = ps > 0 ? (uint64_t)ps : 4096;
+    /* stat files held open: half the open-file limit, the rest for everything else */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        h->stat_budget = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 2000000
+                                 ? 1000000
+                                 : (unsigned)(rl.rlim_cur / 2);
     if (topo->nr_nodes > XPV_PLACE_MAX_NODES)
         return xpv_error_set(err, -EINVAL, "%u nodes: the placement handles up to %d",
                              topo->nr_nodes, XPV_PLACE_MAX_NODES);
@@ -880,6 +1023,7 @@ void hostd_remove_domain(struct hostd *h, struct hostd_domain *d)
     if (k >= h->nr_domains)
         return;
     hostd_vm_detach(d);
+    hostd_domain_close_stats(h, d);
     xpv_publisher_close(d->pub);
     json_decref(d->saved_vcpus);
     memmove(d, d + 1, (h->nr_domains - k - 1) * sizeof(*d));
@@ -894,6 +1038,7 @@ void hostd_fini(struct hostd *h)
     for (unsigned k = 0; h->domains && k < h->nr_domains; k++) {
         if (h->domains[k].vm)
             hostd_vm_detach(&h->domains[k]); /* closes its publisher too */
+        hostd_domain_close_stats(h, &h->domains[k]);
         xpv_publisher_close(h->domains[k].pub);
         h->domains[k].pub = NULL;
         json_decref(h->domains[k].saved_vcpus);

@@ -28,7 +28,10 @@
 #include "xpv/placement.h"
 #include "xpv/topo.h"
 
-#define HOSTD_MAX_DOMAINS 256
+/* Domains one daemon follows: a dense host's VMs and containers. A round's cost grows with the
+ * domains that changed, not with these (docs/hostd.md, "Cost"); the bound is what a
+ * configuration holds (struct hostd_conf, about 1.6 KiB a domain). */
+#define HOSTD_MAX_DOMAINS 4096
 #define HOSTD_MAX_PIDS    64
 #define HOSTD_MAX_ARGS    64
 #define HOSTD_NAME_MAX    48
@@ -76,6 +79,12 @@ struct hostd_conf {
     /* a libvirt connection URI whose domains (those with the xpv metadata element) join the
      * configured ones, "" for none (docs/libvirt.md) */
     char libvirt[256];
+    /* change detectors (docs/hostd.md, "Cost"): a process domain is read in full (threads,
+     * numa_maps) only when /proc/PID/stat says its threads, its processes or its resident
+     * memory changed (by more than rss_change, a share), and at least every rescan_rounds
+     * rounds (staggered over the domains) whatever it says; 1: every round, as before */
+    unsigned rescan_rounds; /* 10 */
+    double rss_change;      /* 0.05 */
     unsigned nr_domains;
     struct hostd_domain_conf domains[HOSTD_MAX_DOMAINS];
 };
@@ -123,6 +132,19 @@ struct hostd_domain {
     uint64_t qmp_retry_ns;
     unsigned qmp_stalls;
     uint64_t pages_moved; /* by the page mover, since the daemon started following it */
+    /* the change detector (hostd.c, refresh): what /proc/PID/stat said of its processes at
+     * the last full read (a hash of pid and start time, threads, resident pages), and that
+     * round; sig_ok: every process had a readable stat with those fields */
+    uint64_t sig_pids, sig_rss, full_round;
+    unsigned sig_threads;
+    bool sig_ok;
+    bool changed; /* read in full this round: a candidate for placement */
+    /* /proc/PID/stat held open per process (pid, fd + 1; 0: none), read again with one pread:
+     * no path walk, and a held fd of a process that exited fails (ESRCH) even when its
+     * number has gone to another; closed by hostd_domain_close_stats */
+    pid_t stat_pid[HOSTD_MAX_PIDS];
+    int stat_fd[HOSTD_MAX_PIDS];
+    unsigned nr_stat;
     void *bd; /* the backend's per-domain state (conf.backend) */
 };
 _Static_assert(HOSTD_MAX_PIDS <= 64, "hostd_domain.reused is a 64-bit mask");
@@ -181,6 +203,7 @@ struct hostd {
     struct hostd_domain *domains; /* [conf.nr_domains] */
     uint64_t page_size;
     struct hostd_ops_state *opstate; /* reload, metrics (hostd_reload.c); NULL: none yet */
+    unsigned stat_held, stat_budget; /* stat files held open (refresh), and at most */
 };
 
 /* Configuration (hostd_conf.c). Defaults, then a JSON file on top. */
@@ -210,6 +233,25 @@ const char *hostd_default_state_dir(void);
  * when malformed. hostd_proc_starttime reads it under root (-ESRCH: gone). */
 int hostd_stat_starttime(const char *text, size_t len, uint64_t *ticks);
 int hostd_proc_starttime(const char *root, pid_t pid, uint64_t *ticks);
+/* What the change detector reads from /proc/PID/stat: num_threads (field 20), starttime (22)
+ * and rss in pages (24); full when all three were there (else only starttime is known). */
+struct hostd_pstat {
+    uint64_t threads, starttime, rss;
+    bool full;
+};
+int hostd_stat_parse(const char *text, size_t len, struct hostd_pstat *out);
+int hostd_proc_stat(const char *root, pid_t pid, struct hostd_pstat *out);
+/* The same through a held fd (*fd >= 0: read again with pread; -1: opened, and kept in *fd
+ * when keep, else closed). A held fd that fails, or (in a fixture, root not "") whose file
+ * was removed, is closed (*fd = -1) and the path is read instead. */
+int hostd_proc_stat_fd(const char *root, pid_t pid, int *fd, bool keep, struct hostd_pstat *out);
+/* Reads made through these readers since the process started, by kind; an observer, when
+ * set, sees each path before it is read (tests: what a round read of which domain). */
+struct hostd_proc_reads {
+    uint64_t stat, task, numa_maps, maps, cgroup_procs, meminfo;
+};
+struct hostd_proc_reads hostd_proc_reads_get(void);
+void hostd_proc_observe(void (*fn)(void *arg, const char *path), void *arg);
 /* numa_maps (hostd_procfs.c): add each line's N<id>=<pages> × its page size to bytes[] by
  * node position (ids unknown to t are counted in *unknown). Untrusted text; -EINVAL on lines
  * that break the format (err: "line N: ..."). */
@@ -240,6 +282,11 @@ struct hostd_domain *hostd_find(struct hostd *h, const char *name);
 struct hostd_domain *hostd_add_domain(struct hostd *h, const struct hostd_domain_conf *c,
                                       struct xpv_error *err);
 void hostd_remove_domain(struct hostd *h, struct hostd_domain *d);
+/* Close the stat files held for d's processes (a domain removed or released). */
+void hostd_domain_close_stats(struct hostd *h, struct hostd_domain *d);
+/* Raise the soft limit of open files to the hard one (the daemon holds a stat file per
+ * process it follows; it polls, never select()s); returns the soft limit now. */
+unsigned long hostd_raise_nofile(void);
 /* The daemon's loop (hostd_run.c): rounds every conf.period_s until SIGINT or SIGTERM (or
  * `rounds`), SIGHUP for a round now, the control socket at conf.socket, the VMs' frames,
  * launched commands started and reaped. Blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD while it

@@ -24,6 +24,8 @@ void hostd_conf_default(struct hostd_conf *c)
     c->migrate_mb_s = 256;
     c->migrate_max_ms = 100;
     c->qmp_timeout_ms = 200;
+    c->rescan_rounds = 10;
+    c->rss_change = 0.05;
     xpv_place_params_default(&c->place);
     snprintf(c->record_dir, sizeof(c->record_dir), "%s", hostd_default_record_dir());
     snprintf(c->state_dir, sizeof(c->state_dir), "%s", hostd_default_state_dir());
@@ -280,6 +282,13 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
         } else if (!strcmp(key, "qmp_timeout_ms")) {
             if ((rc = get_num(v, 1, 60000, name, key, &c->qmp_timeout_ms, err)))
                 goto out;
+        } else if (!strcmp(key, "rescan_rounds")) {
+            if ((rc = get_num(v, 1, 1000000, name, key, &x, err)))
+                goto out;
+            c->rescan_rounds = (unsigned)x;
+        } else if (!strcmp(key, "rss_change")) {
+            if ((rc = get_num(v, 0, 100, name, key, &c->rss_change, err)))
+                goto out;
         } else if (!strcmp(key, "hysteresis")) {
             if ((rc = get_num(v, 0, 10, name, key, &c->place.hysteresis, err)))
                 goto out;
@@ -340,7 +349,8 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
             rc = xpv_error_set(
                     err, -EINVAL,
                     "%s: unknown key \"%s\" (known: period_s, migrate_memory, "
-                    "migrate_mb_s, migrate_max_ms, qmp_timeout_ms, hysteresis, max_moves, "
+                    "migrate_mb_s, migrate_max_ms, qmp_timeout_ms, rescan_rounds, rss_change, hysteresis, "
+                    "max_moves, "
                     "record_dir, state_dir, socket, metrics_listen, libvirt, domains)",
                     name, key);
             goto out;

@@ -10,16 +10,44 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hostd.h"
 #include "xpv/file.h"
 
 /* /proc/PID/numa_maps and maps of a large process run to a few MiB; 64 MiB is absurd. */
 #define MAX_PROC_TEXT (64u << 20)
+
+/* Every file or directory read here is counted by kind, and shown to an observer when one is
+ * set (tests: which domain's files a round read). The daemon is single-threaded. */
+static struct hostd_proc_reads reads;
+static void (*observer)(void *arg, const char *path);
+static void *observer_arg;
+
+void hostd_proc_observe(void (*fn)(void *arg, const char *path), void *arg)
+{
+    observer = fn;
+    observer_arg = arg;
+}
+
+struct hostd_proc_reads hostd_proc_reads_get(void)
+{
+    return reads;
+}
+
+static void seen(uint64_t *counter, const char *path)
+{
+    (*counter)++;
+    if (observer)
+        observer(observer_arg, path);
+}
 
 static int read_file(const char *path, char **text, size_t *len)
 {
@@ -36,6 +64,7 @@ int hostd_proc_tids(const char *root, pid_t pid, pid_t *tids, unsigned cap)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/proc/%d/task", root, (int)pid);
+    seen(&reads.task, path);
     DIR *d = opendir(path);
     if (!d)
         return proc_errno(-errno);
@@ -135,6 +164,7 @@ int hostd_proc_mem(const char *root, pid_t pid, const struct xpv_topo *t, uint64
     char path[512], *text;
     size_t len;
     snprintf(path, sizeof(path), "%s/proc/%d/numa_maps", root, (int)pid);
+    seen(&reads.numa_maps, path);
     int rc = read_file(path, &text, &len);
     if (rc)
         return proc_errno(rc);
@@ -143,49 +173,111 @@ int hostd_proc_mem(const char *root, pid_t pid, const struct xpv_topo *t, uint64
     return rc;
 }
 
-int hostd_stat_starttime(const char *text, size_t len, uint64_t *ticks)
+int hostd_stat_parse(const char *text, size_t len, struct hostd_pstat *out)
 {
     /* "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so the fields are
-     * counted from the last ')'; starttime is field 22 of proc(5), the 20th after it */
+     * counted from the last ')'; num_threads is field 20 of proc(5), starttime 22, rss 24 */
     const char *end = text + len, *p = NULL;
+    *out = (struct hostd_pstat){0};
     for (const char *q = text; q < end; q++)
         if (*q == ')')
             p = q;
     if (!p)
         return -EINVAL;
     p++;
-    for (unsigned field = 3; field <= 22; field++) {
+    for (unsigned field = 3; field <= 24; field++) {
         while (p < end && *p == ' ')
             p++;
         const char *start = p;
         while (p < end && *p != ' ' && *p != '\n')
             p++;
-        if (p == start)
-            return -EINVAL; /* the line ended before field 22 */
-        if (field < 22)
+        if (p == start) /* the line ended: before field 22 it is malformed */
+            return field <= 22 ? -EINVAL : 0;
+        if (field != 20 && field != 22 && field != 24)
             continue;
         uint64_t v = 0;
-        for (const char *q = start; q < p; q++) {
-            if (!isdigit((unsigned char)*q) || v > (UINT64_MAX - 9) / 10)
-                return -EINVAL;
+        bool ok = true;
+        for (const char *q = start; q < p && ok; q++) {
+            ok = isdigit((unsigned char)*q) && v <= (UINT64_MAX - 9) / 10;
             v = v * 10 + (uint64_t)(*q - '0');
         }
-        *ticks = v;
-        return 0;
+        if (field == 20) {
+            out->threads = ok ? v : 0; /* 0: unknown, so no change detector */
+        } else if (field == 22) {
+            if (!ok)
+                return -EINVAL; /* what the pid check needs */
+            out->starttime = v;
+        } else {
+            out->rss = v;
+            out->full = ok && out->threads > 0; /* the detector's fields are both there */
+        }
     }
-    return -EINVAL;
+    return 0;
 }
 
-int hostd_proc_starttime(const char *root, pid_t pid, uint64_t *ticks)
+int hostd_stat_starttime(const char *text, size_t len, uint64_t *ticks)
+{
+    struct hostd_pstat s;
+    int rc = hostd_stat_parse(text, len, &s);
+    if (rc == 0)
+        *ticks = s.starttime;
+    return rc;
+}
+
+int hostd_proc_stat(const char *root, pid_t pid, struct hostd_pstat *out)
 {
     char path[512], *text;
     size_t len;
     snprintf(path, sizeof(path), "%s/proc/%d/stat", root, (int)pid);
+    seen(&reads.stat, path);
     int rc = read_file(path, &text, &len);
     if (rc)
         return proc_errno(rc);
-    rc = hostd_stat_starttime(text, len, ticks);
+    rc = hostd_stat_parse(text, len, out);
     free(text);
+    return rc;
+}
+
+int hostd_proc_stat_fd(const char *root, pid_t pid, int *fd, bool keep, struct hostd_pstat *out)
+{
+    char buf[1024];
+    if (*fd >= 0) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/proc/%d/stat", root, (int)pid);
+        seen(&reads.stat, path);
+        ssize_t n = pread(*fd, buf, sizeof(buf) - 1, 0);
+        struct stat st;
+        /* a fixture's file removed with its process reads on; /proc's fails (ESRCH) */
+        bool live = n > 0 && (size_t)n < sizeof(buf) - 1 &&
+                    (!root[0] || (fstat(*fd, &st) == 0 && st.st_nlink > 0));
+        if (live)
+            return hostd_stat_parse(buf, (size_t)n, out);
+        close(*fd);
+        *fd = -1;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s/proc/%d/stat", root, (int)pid);
+    seen(&reads.stat, path);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return proc_errno(-errno);
+    ssize_t n = pread(f, buf, sizeof(buf) - 1, 0);
+    int rc = n < 0 ? proc_errno(-errno) : n == 0 || (size_t)n >= sizeof(buf) - 1 ? -EINVAL : 0;
+    if (rc == 0)
+        rc = hostd_stat_parse(buf, (size_t)n, out);
+    if (rc == 0 && keep)
+        *fd = f;
+    else
+        close(f);
+    return rc;
+}
+
+int hostd_proc_starttime(const char *root, pid_t pid, uint64_t *ticks)
+{
+    struct hostd_pstat s;
+    int rc = hostd_proc_stat(root, pid, &s);
+    if (rc == 0)
+        *ticks = s.starttime;
     return rc;
 }
 
@@ -199,6 +291,7 @@ int hostd_proc_ranges(const char *root, pid_t pid, struct hostd_range *out, unsi
     char path[512], *text;
     size_t len;
     snprintf(path, sizeof(path), "%s/proc/%d/maps", root, (int)pid);
+    seen(&reads.maps, path);
     int rc = read_file(path, &text, &len);
     if (rc)
         return proc_errno(rc);
@@ -227,6 +320,7 @@ int hostd_cgroup_pids(const char *root, const char *cgroup, pid_t *pids, unsigne
     char path[768], *text;
     size_t len;
     snprintf(path, sizeof(path), "%s%s/cgroup.procs", root, cgroup);
+    seen(&reads.cgroup_procs, path);
     int rc = read_file(path, &text, &len);
     if (rc)
         return rc;
@@ -249,6 +343,7 @@ int hostd_node_free(const char *root, const struct xpv_topo *t, uint64_t *free_b
         snprintf(path, sizeof(path), "%s/sys/devices/system/node/node%d/meminfo", root,
                  t->nodes[i].id);
         free_bytes[i] = t->nodes[i].mem_free;
+        seen(&reads.meminfo, path);
         if (read_file(path, &text, &len))
             continue; /* keep the value discovery saw */
         const char *m = strstr(text, "MemFree:");

@@ -109,6 +109,7 @@ static void release(struct hostd *h, struct hostd_domain *d, const char *why)
     hostd_log(h, HOSTD_LOG_INFO, d->conf.name, "%s: released", why);
     if (d->vm)
         hostd_vm_detach(d);
+    hostd_domain_close_stats(h, d);
     xpv_publisher_close(d->pub);
     d->pub = NULL;
     if (d->conf.kind != HOSTD_VM && d->generation && !h->dry_run) {

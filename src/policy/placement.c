@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void xpv_place_params_default(struct xpv_place_params *p)
@@ -116,6 +117,19 @@ static uint64_t grow(const struct state *st, const struct xpv_place_domain *d, u
     return set;
 }
 
+struct cand {
+    double cur; /* score of its current placement (-1: none) */
+    unsigned index;
+};
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    if (x->cur != y->cur)
+        return x->cur < y->cur ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
 static void list(uint64_t set, char *buf, size_t len)
 {
     size_t o = 0;
@@ -145,25 +159,23 @@ int xpv_place_round(const struct xpv_place_params *p, const struct xpv_place_nod
                                  domains[d].name ? domains[d].name : "?");
         account(&st, &domains[d], domains[d].nodes, +1);
     }
-    /* visit the worst-placed domains first */
-    unsigned order[1024];
-    double cur[1024];
-    unsigned n = nr < 1024 ? nr : 1024;
-    for (unsigned d = 0; d < n; d++) {
-        order[d] = d;
+    /* visit the candidates, worst-placed first (ties: in input order) */
+    unsigned n = 0;
+    struct cand *cand = malloc((nr ? nr : 1) * sizeof(*cand));
+    if (!cand)
+        return xpv_error_set(err, -ENOMEM, "placement: out of memory for %u domains", nr);
+    for (unsigned d = 0; d < nr; d++) {
+        if (domains[d].settled)
+            continue;
         account(&st, &domains[d], domains[d].nodes, -1);
-        cur[d] = domains[d].nodes ? score(&st, p, &domains[d], domains[d].nodes, NULL) : -1;
+        cand[n].cur = domains[d].nodes ? score(&st, p, &domains[d], domains[d].nodes, NULL) : -1;
+        cand[n++].index = d;
         account(&st, &domains[d], domains[d].nodes, +1);
     }
-    for (unsigned i = 1; i < n; i++)
-        for (unsigned j = i; j > 0 && cur[order[j]] < cur[order[j - 1]]; j--) {
-            unsigned t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
+    qsort(cand, n, sizeof(*cand), cand_cmp);
     unsigned moves = 0, outn = 0;
     for (unsigned k = 0; k < n && moves < p->max_moves && outn < cap; k++) {
-        const struct xpv_place_domain *d = &domains[order[k]];
+        const struct xpv_place_domain *d = &domains[cand[k].index];
         account(&st, d, d->nodes, -1);
         double now_cpu = 1, now = d->nodes ? score(&st, p, d, d->nodes, &now_cpu) : -1;
         uint64_t best = 0;
@@ -184,7 +196,7 @@ int xpv_place_round(const struct xpv_place_params *p, const struct xpv_place_nod
             char from[128], to[128];
             list(d->nodes, from, sizeof(from));
             list(best, to, sizeof(to));
-            o->domain = order[k];
+            o->domain = cand[k].index;
             o->from = d->nodes;
             o->to = best;
             o->score_from = now;
@@ -208,6 +220,7 @@ int xpv_place_round(const struct xpv_place_params *p, const struct xpv_place_nod
             account(&st, d, d->nodes, +1);
         }
     }
+    free(cand);
     return (int)outn;
 }
 

@@ -11,7 +11,8 @@
  *      configurations say why; accepted ones only ever act on the live processes' threads
  *      and pages (VM domains name QMP sockets that do not exist: their attach fails and is
  *      retried, the path up to the connect);
- *   4: /proc/PID/stat text (hostd_stat_starttime): a start time, or -EINVAL.
+ *   4: /proc/PID/stat text (hostd_stat_parse, hostd_stat_starttime: the pid check and the
+ *      change detector): the same start time both ways, or -EINVAL.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -199,8 +200,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 4: {
         uint64_t ticks;
-        int rc = hostd_stat_starttime(text, len, &ticks);
-        if (rc != 0 && rc != -EINVAL)
+        struct hostd_pstat ps;
+        int rc = hostd_stat_starttime(text, len, &ticks), rc2 = hostd_stat_parse(text, len, &ps);
+        if ((rc != 0 && rc != -EINVAL) || rc2 != rc ||
+            (rc == 0 && (ps.starttime != ticks || (ps.full && !ps.threads))))
             abort();
         break;
     }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -463,6 +464,154 @@ static void test_pid_reuse(void **state)
     fx_free(f);
 }
 
+/* /proc/PID/stat with num_threads (field 20), starttime (22) and rss in pages (24). */
+static void fake_stat_full(struct fx *f, int pid, unsigned threads, unsigned long long rss)
+{
+    char p[512], text[512];
+    snprintf(p, sizeof(p), "%s/proc/%d/stat", f->dir, pid);
+    snprintf(text, sizeof(text),
+             "%d (w) S 1 %d %d 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 %u 0 %d 1000000 %llu "
+             "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
+             pid, pid, pid, threads, 7000 + pid, rss);
+    write_file(p, text);
+}
+
+/* What a round read under /proc, per process. */
+struct seen_paths {
+    const char *dir;
+    unsigned full[3]; /* reads other than stat, of pids 900, 910, 920 */
+    unsigned stat[3];
+};
+
+static void observe(void *arg, const char *path)
+{
+    struct seen_paths *s = arg;
+    size_t l = strlen(s->dir);
+    int pid;
+    char rest[64];
+    if (strncmp(path, s->dir, l) || sscanf(path + l, "/proc/%d/%63s", &pid, rest) != 2 ||
+        pid < 900 || pid > 920 || pid % 10)
+        return;
+    unsigned i = (unsigned)(pid - 900) / 10;
+    if (!strcmp(rest, "stat"))
+        s->stat[i]++;
+    else
+        s->full[i]++;
+}
+
+static void seen_round(struct fx *f, struct seen_paths *s)
+{
+    memset(s->full, 0, sizeof(s->full));
+    memset(s->stat, 0, sizeof(s->stat));
+    hostd_proc_observe(observe, s);
+    hostd_round(&f->h);
+    hostd_proc_observe(NULL, NULL);
+}
+
+/* The change detector (docs/hostd.md, "Cost"): once placed, a domain whose /proc/PID/stat
+ * says nothing changed (processes, threads, resident memory within rss_change) costs that
+ * one read a round, no task directory, no numa_maps; one whose threads or memory changed is
+ * read in full, alone; and every domain is read in full again within rescan_rounds. */
+static void test_change_detector(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(4, 4);
+    for (int i = 0; i < 3; i++) {
+        fake_proc(f, 900 + 10 * i, 2, 4, i);
+        fake_stat_full(f, 900 + 10 * i, 2, 4 * 256 + 1);
+    }
+    fx_domain(f, "a", 900);
+    fx_domain(f, "b", 910);
+    fx_domain(f, "c", 920);
+    f->c.rescan_rounds = 8; /* the domain of index i is due at rounds ≡ -i (mod 8) */
+    fx_start(f);
+    for (int r = 0; r < 3; r++)
+        hostd_round(&f->h);
+    for (int i = 0; i < 3; i++)
+        assert_int_not_equal(f->h.domains[i].nodes, 0);
+    /* round 4: nothing changed, and no domain's rescan is due */
+    struct seen_paths s = {.dir = f->dir};
+    struct hostd_proc_reads r0 = hostd_proc_reads_get();
+    seen_round(f, &s);
+    struct hostd_proc_reads r1 = hostd_proc_reads_get();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s.stat[i], 1);
+        assert_int_equal(s.full[i], 0);
+    }
+    assert_int_equal(r1.numa_maps - r0.numa_maps, 0);
+    assert_int_equal(r1.task - r0.task, 0);
+    assert_int_equal(r1.stat - r0.stat, 3);
+    assert_int_equal(hostd_find(&f->h, "a")->threads, 2); /* what the last full read found */
+    /* round 5: b gets a thread: b alone is read in full */
+    fake_proc(f, 910, 3, 4, 1);
+    fake_stat_full(f, 910, 3, 4 * 256 + 1);
+    seen_round(f, &s);
+    assert_int_equal(s.full[0], 0);
+    assert_int_not_equal(s.full[1], 0);
+    assert_int_equal(s.full[2], 0);
+    assert_int_equal(hostd_find(&f->h, "b")->threads, 3);
+    /* round 6: c's rescan (6 + 2 ≡ 0): c is read in full though nothing changed */
+    seen_round(f, &s);
+    assert_int_equal(s.full[0], 0);
+    assert_int_equal(s.full[1], 0);
+    assert_int_not_equal(s.full[2], 0);
+    /* round 7 (b's rescan): c's memory grows by half (numa_maps, stat's rss): read, a not */
+    fake_proc(f, 920, 2, 6, 2);
+    fake_stat_full(f, 920, 2, 6 * 256 + 1);
+    seen_round(f, &s);
+    assert_int_equal(s.full[0], 0);
+    assert_int_not_equal(s.full[1], 0);
+    assert_int_not_equal(s.full[2], 0);
+    assert_int_equal(hostd_find(&f->h, "c")->mem[2], 6 * MIB + 4096);
+    /* round 8: a's rescan */
+    seen_round(f, &s);
+    assert_int_not_equal(s.full[0], 0);
+    assert_int_equal(s.full[1] + s.full[2], 0);
+    /* round 9: a drift of c's rss below rss_change (5 %) is not a change; nobody is due */
+    fake_stat_full(f, 920, 2, 6 * 256 + 1 + 20);
+    seen_round(f, &s);
+    assert_int_equal(s.full[0] + s.full[1] + s.full[2], 0);
+    /* with the detectors off (rescan_rounds 1), every domain is read in full every round */
+    f->h.conf.rescan_rounds = 1;
+    seen_round(f, &s);
+    for (int i = 0; i < 3; i++)
+        assert_int_not_equal(s.full[i], 0);
+    fx_free(f);
+}
+
+/* The detector's held stat file on the live /proc: read again it says what the process is
+ * now (a thread more), and once the process has exited it fails (-ESRCH) and is closed, so
+ * a pid number given to another process is never read through it. */
+static void test_held_stat_live(void **state)
+{
+    (void)state;
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) { /* waits for the pipe's end: no sleep */
+        char c;
+        close(go[1]);
+        _exit(read(go[0], &c, 1) < 0 ? 1 : 0);
+    }
+    close(go[0]);
+    int fd = -1;
+    struct hostd_pstat ps;
+    assert_int_equal(hostd_proc_stat_fd("", child, &fd, true, &ps), 0);
+    assert_true(fd >= 0);
+    assert_true(ps.full);
+    assert_int_equal(ps.threads, 1);
+    uint64_t start = ps.starttime;
+    assert_int_equal(hostd_proc_stat_fd("", child, &fd, true, &ps), 0); /* through the fd */
+    assert_true(fd >= 0);
+    assert_int_equal(ps.starttime, start);
+    close(go[1]); /* the child exits; reaped */
+    int st;
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_int_equal(hostd_proc_stat_fd("", child, &fd, true, &ps), -ESRCH);
+    assert_int_equal(fd, -1);
+}
+
 /* A restarted daemon finds the bindings, keeps the operator's placements (state file) and
  * continues the generation. */
 static void test_restart_generation(void **state)
@@ -548,6 +697,7 @@ static void test_conf(void **state)
     struct xpv_error err = {0};
     const char good[] =
             "{\"period_s\": 0.5, \"migrate_memory\": false, \"max_moves\": 3,"
+            " \"rescan_rounds\": 5, \"rss_change\": 0.25,"
             " \"domains\": [{\"name\": \"db\", \"pids\": [1, 2]},"
             " {\"name\": \"web\", \"cgroup\": \"/sys/fs/cgroup/web\", \"nodes\": \"1\"},"
             /* not a wait: a command in configuration text, parsed and never run */
@@ -559,6 +709,8 @@ static void test_conf(void **state)
     assert_true(c.period_s == 0.5);
     assert_false(c.migrate_memory);
     assert_int_equal(c.place.max_moves, 3);
+    assert_int_equal(c.rescan_rounds, 5);
+    assert_true(c.rss_change == 0.25);
     assert_int_equal(c.domains[0].nr_pids, 2);
     assert_int_equal(c.domains[1].fixed_nodes, 2);
     assert_string_equal(c.domains[2].argv[1], "1");
@@ -569,6 +721,8 @@ static void test_conf(void **state)
     } bad[] = {
             {"{\"perod_s\": 1}", "unknown key \"perod_s\""},
             {"{\"period_s\": -1}", "period_s"},
+            {"{\"rescan_rounds\": 0}", "\"rescan_rounds\" wants a number in [1, 1e+06]"},
+            {"{\"rss_change\": -0.1}", "rss_change"},
             {"{\"domains\": [{\"name\": \"a\"}]}", "exactly one of"},
             {"{\"domains\": [{\"name\": \"a\", \"pids\": [1], \"qmp\": \"x\"}]}", "exactly one of"},
             {"{\"domains\": [{\"name\": \"a b\", \"pids\": [1]}]}", "name 'a b'"},
@@ -866,6 +1020,8 @@ int main(void)
             cmocka_unit_test(test_mover_partial_call),
             cmocka_unit_test(test_exit_mid_move),
             cmocka_unit_test(test_pid_reuse),
+            cmocka_unit_test(test_change_detector),
+            cmocka_unit_test(test_held_stat_live),
             cmocka_unit_test(test_restart_generation),
             cmocka_unit_test(test_state_file_forms),
             cmocka_unit_test(test_dry_run),

@@ -46,6 +46,33 @@ static void test_initial_spread(void **state)
     assert_non_null(strstr(out[0].reason, "initial placement"));
 }
 
+/* Settled domains (the daemon's unchanged ones) count for the loads but are not moved; the
+ * candidates are, past 1024 domains too (the core once looked at the first 1024 only). */
+static void test_settled_and_many(void **state)
+{
+    (void)state;
+    machine(4, 6);
+    struct xpv_place_domain d[2] = {{.name = "a", .threads = 6, .nodes = 1, .settled = 1},
+                                    {.name = "b", .threads = 6, .nodes = 1, .settled = 1}};
+    d[0].mem[0] = d[1].mem[0] = 1 * GIB;
+    struct xpv_place_decision out[4];
+    /* both oversubscribe node 0; settled, neither moves */
+    assert_int_equal(xpv_place_round(&P, nodes, 4, dist, d, 2, out, 4, NULL), 0);
+    d[1].settled = 0; /* b changed: it alone is reconsidered, and leaves */
+    assert_int_equal(xpv_place_round(&P, nodes, 4, dist, d, 2, out, 4, NULL), 1);
+    assert_int_equal(out[0].domain, 1);
+    assert_int_not_equal(out[0].to, 1);
+
+    enum { MANY = 1500 };
+    static struct xpv_place_domain many[MANY];
+    for (unsigned i = 0; i < MANY; i++)
+        many[i] = (struct xpv_place_domain){.name = "m", .threads = 1, .nodes = 1, .settled = 1};
+    many[MANY - 1] = (struct xpv_place_domain){.name = "last", .threads = 1}; /* unplaced */
+    assert_int_equal(xpv_place_round(&P, nodes, 4, dist, many, MANY, out, 4, NULL), 1);
+    assert_int_equal(out[0].domain, MANY - 1);
+    assert_int_not_equal(out[0].to, 1); /* node 0 carries the 1499 others */
+}
+
 static void test_oversubscription_relieved_then_stable(void **state)
 {
     (void)state;
@@ -162,6 +189,7 @@ int main(void)
             cmocka_unit_test(test_two_node_domain),
             cmocka_unit_test(test_errors),
             cmocka_unit_test(test_vnode_rule),
+            cmocka_unit_test(test_settled_and_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,10 @@ struct xpv_place_domain {
     unsigned threads;                  /* runnable threads (vCPUs) */
     uint64_t mem[XPV_PLACE_MAX_NODES]; /* its memory on each node, bytes */
     uint64_t nodes;                    /* the nodes it is bound to now (0: none) */
+    /* 1: counts for the loads the others see, but is not reconsidered this round (nothing
+     * about it changed: the host daemon's change detectors, docs/hostd.md "Cost"); 0 (the
+     * default): a candidate */
+    unsigned char settled;
 };
 
 struct xpv_place_params {
@@ -53,7 +57,9 @@ void xpv_place_params_default(struct xpv_place_params *p);
 /*
  * One round. nodes[nr_nodes], dist[nr_nodes²] (SLIT-like, 10 = local), domains[nr]. Writes
  * up to cap decisions (moves only; domains that stay are not listed) and returns their
- * number, or -EINVAL (err says what is wrong with the input).
+ * number, or -EINVAL (err says what is wrong with the input), -ENOMEM. Only the domains not
+ * `settled` are scored and visited (worst-placed first); the cost is linear in nr (the
+ * loads) plus the candidates' scoring.
  */
 int xpv_place_round(const struct xpv_place_params *p, const struct xpv_place_node *nodes,
                     unsigned nr_nodes, const uint32_t *dist, const struct xpv_place_domain *domains,
