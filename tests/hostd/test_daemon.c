@@ -589,7 +589,7 @@ static void test_held_stat_live(void **state)
     assert_int_equal(pipe(go), 0);
     pid_t child = fork();
     assert_true(child >= 0);
-    if (child == 0) { /* waits for the pipe's end: no sleep */
+    if (child == 0) { /* not a wait: it blocks on the pipe until the parent closes it */
         char c;
         close(go[1]);
         _exit(read(go[0], &c, 1) < 0 ? 1 : 0);
