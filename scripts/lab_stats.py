@@ -30,18 +30,31 @@ def phi_upper(z):
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
+def chi2_cdf(x, k):
+    """P(X <= x) for X chi-square with k degrees of freedom (the regularized lower incomplete
+    gamma function P(k/2, x/2), by its series)."""
+    if x <= 0:
+        return 0.0
+    a, y = k / 2.0, x / 2.0
+    term = total = 1.0 / a
+    n = 1
+    while term > total * 1e-15 and n < 10000:
+        term *= y / (a + n)
+        total += term
+        n += 1
+    return math.exp(-y + a * math.log(y) - math.lgamma(a)) * total
+
+
 def chi2_lower(p, k):
-    """The p-quantile of chi-square with k degrees of freedom (Wilson-Hilferty)."""
-    # z_p of the standard normal by bisection on phi_upper
-    lo, hi = -10.0, 10.0
-    for _ in range(100):
+    """The p-quantile of chi-square with k degrees of freedom (bisection on the CDF)."""
+    lo, hi = 0.0, max(10.0, 10.0 * k)
+    for _ in range(200):
         mid = (lo + hi) / 2
-        if 1 - phi_upper(mid) < p:
+        if chi2_cdf(mid, k) < p:
             lo = mid
         else:
             hi = mid
-    z = (lo + hi) / 2
-    return k * (1 - 2 / (9 * k) + z * math.sqrt(2 / (9 * k))) ** 3
+    return (lo + hi) / 2
 
 
 def sections(text):
@@ -116,8 +129,14 @@ def main(paths):
         sd95 = sd * math.sqrt(k / chi2_lower(0.05, k)) if k >= 1 else float("nan")
         bar, side, checks = bars[key]
         worst = min(vals) if side == "low" else max(vals)
-        z = (mean - bar) / sd95 if side == "low" else (bar - mean) / sd95
-        p = min(1.0, checks * phi_upper(z)) if sd95 == sd95 else float("nan")
+        margin = mean - bar if side == "low" else bar - mean
+        if sd95 != sd95:  # one boot: no spread to speak of
+            z = p = float("nan")
+        elif sd95 == 0:  # every value the same
+            z, p = (float("inf"), 0.0) if margin > 0 else (float("-inf"), 1.0)
+        else:
+            z = margin / sd95
+            p = min(1.0, checks * phi_upper(z))
         print(f"{test:28} {nodes:>2} {q:26} {len(boots):>5} {mean:6.1f} {sd:5.1f} {sd95:5.1f} "
               f"{worst:6.1f} {bar:>5} {z:5.1f} {p:12.1e}")
 
