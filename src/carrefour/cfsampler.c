@@ -59,7 +59,10 @@
 #define RESCAN_EVERY 10 /* windows between two reads of /proc/self/maps */
 #define MAX_STACKS   4096
 
-enum { FREE, PROTECTED, FAULTED, RESTORING };
+/* A slot: FREE; ARMING while the sampler protects its page (a handler seeing it retries the
+ * access); PROTECTED once the page is; FAULTED while a handler restores it; RESTORING while
+ * the sampler does (closing the window). */
+enum { FREE, PROTECTED, FAULTED, RESTORING, ARMING };
 
 struct slot {
     uintptr_t page;
@@ -203,7 +206,8 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
             } else if (expect == FREE) {
                 continue; /* a slot of a closed window that held this page: not holding it */
             }
-            /* else: the thread (or another handler) is restoring it; retry the access */
+            /* else: the thread (or another handler) is restoring it, or the thread is
+             * protecting it (ARMING): retry the access */
             last_unmatched = 0;
             if (S.ring)
                 __atomic_fetch_add(&hdr()->handler_ns, now_ns() - t0, __ATOMIC_RELAXED);
@@ -449,16 +453,24 @@ static void open_window(void)
                 dup = S.slots[i].page == page;
             if (dup)
                 continue;
+            /* ARMING until the page is protected: a handler that finds the slot meanwhile
+             * (a thread that faulted on this page in the last window, its handler late) must
+             * not take it. Published as PROTECTED before the mprotect, the slot was taken by
+             * such a handler, which gave the page its protection back and freed the slot, and
+             * then the mprotect below protected a page no slot held: the next access was
+             * passed on as the program's own fault ("twice on a page no window holds"), which
+             * killed lab runs of xpv-cf-work twice on 2026-12-03. */
             struct slot *s = &S.slots[n];
             __atomic_store_n(&s->page, page, __ATOMIC_RELEASE);
             s->prot = S.regions[ri].prot;
-            __atomic_store_n(&s->state, PROTECTED, __ATOMIC_RELEASE);
+            __atomic_store_n(&s->state, ARMING, __ATOMIC_RELEASE);
             if (n + 1 > __atomic_load_n(&S.nr_slots, __ATOMIC_RELAXED))
                 __atomic_store_n(&S.nr_slots, n + 1, __ATOMIC_RELEASE);
             if (mprotect((void *)page, S.page, PROT_NONE) < 0) {
                 __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
                 continue; /* unmapped since the scan */
             }
+            __atomic_store_n(&s->state, PROTECTED, __ATOMIC_RELEASE);
             n++;
         }
     }
