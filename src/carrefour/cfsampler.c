@@ -256,6 +256,31 @@ static unsigned close_window(void)
     return untouched;
 }
 
+/* Give every page the current window holds its protection back, from any thread (the
+ * pthread_create wrapper), and wait until no slot is being protected or restored; open_window
+ * protects nothing more while S.creating is set. */
+static void drain_window(void)
+{
+    for (;;) {
+        int busy = 0;
+        unsigned n = __atomic_load_n(&S.nr_slots, __ATOMIC_ACQUIRE);
+        for (unsigned i = 0; i < n; i++) {
+            struct slot *s = &S.slots[i];
+            int expect = PROTECTED;
+            if (__atomic_compare_exchange_n(&s->state, &expect, RESTORING, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE)) {
+                restore(__atomic_load_n(&s->page, __ATOMIC_ACQUIRE), s->prot);
+                __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
+            } else if (expect != FREE) {
+                busy = 1; /* ARMING (the sampler finishes it), FAULTED or RESTORING */
+            }
+        }
+        if (!busy)
+            return;
+        sched_yield();
+    }
+}
+
 static uint64_t rnd(void)
 {
     /* xorshift64*: the sampler's own stream (the policy core's rng is not linked here) */
@@ -341,8 +366,12 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *th, const p
         return real(th, attr, fn, arg);
     *t = (struct trampoline){fn, arg};
     /* No window opens while a thread is being made: its new stack may sit in a region the
-     * last scan found eligible, and is not registered yet. */
+     * last scan found eligible, and is not registered yet. And no page stays protected:
+     * glibc makes the thread with every signal blocked, and allocates its TLS (calloc: the
+     * heap, eligible) meanwhile, so a protected page there would kill the process with no
+     * word (a lab run's xpv-cf-work died so within a second of starting its threads). */
     __atomic_fetch_add(&S.creating, 1, __ATOMIC_ACQ_REL);
+    drain_window();
     int rc = real(th, attr, start_thread, t);
     if (rc)
         free(t);
@@ -436,6 +465,8 @@ static void open_window(void)
     if (S.eligible && !__atomic_load_n(&S.creating, __ATOMIC_ACQUIRE)) {
         unsigned want = S.pages < S.eligible ? S.pages : (unsigned)S.eligible;
         for (unsigned tries = 0; n < want && tries < want * 4; tries++) {
+            if (__atomic_load_n(&S.creating, __ATOMIC_ACQUIRE))
+                break; /* a thread is being made: drain_window() is emptying the window */
             uint64_t r = rnd() % S.eligible;
             unsigned ri = 0;
             while (ri < S.nr_regions && r >= (S.regions[ri].end - S.regions[ri].start) / S.page) {
@@ -469,6 +500,12 @@ static void open_window(void)
             if (mprotect((void *)page, S.page, PROT_NONE) < 0) {
                 __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
                 continue; /* unmapped since the scan */
+            }
+            if (__atomic_load_n(&S.creating, __ATOMIC_ACQUIRE)) {
+                /* a thread began being made meanwhile: this page must not stay protected */
+                restore(page, s->prot);
+                __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
+                break;
             }
             __atomic_store_n(&s->state, PROTECTED, __ATOMIC_RELEASE);
             n++;
