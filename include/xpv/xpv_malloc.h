@@ -88,11 +88,13 @@ struct xpv_malloc_stats {
 /* A heap as described by cfg (NULL: all defaults, no topology, no ops). -ENOSYS when the
  * jemalloc loaded in the process cannot create arenas (err says why). */
 int xpv_heap_new(const struct xpv_heap_config *cfg, struct xpv_heap **out, struct xpv_error *err);
-/* Destroy the heap's arenas (every allocation from them is discarded) and the heap. Only
- * when no other thread uses the heap any more: -EBUSY while a thread is still bound to one of
- * its arenas (the record is closed, the arenas that could go are gone; call again later).
- * Where jemalloc is also the process's malloc, a bound thread's plain malloc() calls used the
- * heap's arenas too: free that memory first. NULL is fine. */
+/* Delete the heap. Only when no other thread uses it any more: -EBUSY while a thread is still
+ * bound to one of its arenas (the record is closed, the arenas that could go are gone; call
+ * again later). Memory still allocated from the heap stays valid and is freed with free() as
+ * usual: an arena that still holds some is left to the allocator (no longer bound to a node),
+ * only empty ones are destroyed. Where jemalloc is also the process's malloc, a bound thread's
+ * plain malloc() calls used the heap's arenas too; that memory stays valid the same way.
+ * NULL is fine. */
 int xpv_heap_delete(struct xpv_heap *h);
 
 void *xpv_heap_alloc(struct xpv_heap *h, size_t size);

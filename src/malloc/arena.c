@@ -325,7 +325,8 @@ static uint64_t arena_stat(unsigned index, const char *what, size_t size)
     return size == sizeof(v.z) ? v.z : v.u;
 }
 
-/* Destroy node's arenas; -EBUSY when one is still bound to a thread (its hooks stay). */
+/* Destroy node's empty arenas, leave the others to jemalloc; -EBUSY when one is still bound
+ * to a thread (its hooks stay). */
 static int arena_destroy(struct xpv_heap *h, int node)
 {
     int rc = 0;
@@ -337,13 +338,24 @@ static int arena_destroy(struct xpv_heap *h, int node)
         if (!nh)
             continue;
         char name[64];
+        if (arena_stat(nh->index, "nthreads", sizeof(unsigned)) > 0) { /* a thread's */
+            rc = -EBUSY;
+            continue;
+        }
         if (nh->automatic) { /* jemalloc's: back to its default hooks, spent (see the top) */
-            if (arena_stat(nh->index, "nthreads", sizeof(unsigned)) > 0) { /* a thread's */
-                rc = -EBUSY;
-                continue;
-            }
             snprintf(name, sizeof(name), "arena.%u.extent_hooks", nh->index);
             mallctl(name, NULL, NULL, &nh->dflt, sizeof(nh->dflt));
+            __atomic_store_n(&nh->heap, NULL, __ATOMIC_RELEASE);
+            h->arena[node][k] = NULL;
+            continue;
+        }
+        /* Memory still allocated from it (a bound thread's plain malloc() where jemalloc is
+         * the process's malloc, or blocks in another thread's cache): destroying would pull
+         * it from under its owner. Left to jemalloc like an automatic arena, spent: its
+         * hooks stay (never freed) and bind no more. */
+        if (arena_stat(nh->index, "small.allocated", sizeof(size_t)) +
+                    arena_stat(nh->index, "large.allocated", sizeof(size_t)) >
+            0) {
             __atomic_store_n(&nh->heap, NULL, __ATOMIC_RELEASE);
             h->arena[node][k] = NULL;
             continue;

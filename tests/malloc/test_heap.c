@@ -558,6 +558,53 @@ static void test_delete_waits_for_threads(void **state)
     xpv_topo_free(t);
 }
 
+/* --- deleting a heap whose arenas still hold memory --- */
+
+/* Memory still allocated from a heap's arenas when it is deleted stays the owner's: readable,
+ * writable, freeable. Where jemalloc is the process's malloc, a bound thread's plain malloc()
+ * takes the heap's arenas too (a channel, a publisher), so a delete that destroyed them pulled
+ * memory from under such callers (malloc.heap crashed in builds without sanitizers). */
+static void test_delete_keeps_live_memory(void **state)
+{
+    (void)state;
+    struct xpv_topo *t = tu_topo(2, NULL, 1, 1u << 30);
+    struct xpv_ops *ops = xpv_ops_record_new(t, NULL);
+    struct xpv_heap_config cfg = {.no_record = 1, .topo = t, .ops = ops, .cpu_fn = cpu_of_thread};
+    struct xpv_heap *h;
+    assert_int_equal(xpv_heap_new(&cfg, &h, NULL), 0);
+    fake_cpu = 1;
+    enum { N = 64 };
+    unsigned char *p[N];
+    for (int i = 0; i < N; i++) { /* small and large, like a publisher's state and buffers */
+        size_t n = (size_t)16 << (i % 15);
+        p[i] = xpv_heap_alloc(h, n);
+        assert_non_null(p[i]);
+        memset(p[i], i, n);
+    }
+    assert_int_equal(xpv_heap_node_of(h, p[0]), 1);
+    assert_int_equal(xpv_heap_delete(h), 0);
+    /* Other threads' allocations go on, reusing whatever a destroyed arena gave back. */
+    unsigned char *q[N];
+    for (int i = 0; i < N; i++) {
+        size_t n = (size_t)16 << (i % 15);
+        q[i] = malloc(n);
+        assert_non_null(q[i]);
+        memset(q[i], 0xa5, n);
+    }
+    for (int i = 0; i < N; i++) {
+        size_t n = (size_t)16 << (i % 15);
+        for (size_t k = 0; k < n; k += 7)
+            if (p[i][k] != (unsigned char)i)
+                fail_msg("block %d (%zu B) lost its contents at byte %zu after the heap was "
+                         "deleted: %#x",
+                         i, n, k, p[i][k]);
+        xpv_heap_free(p[i]);
+        free(q[i]);
+    }
+    xpv_ops_free(ops);
+    xpv_topo_free(t);
+}
+
 /* --- the real CPU (rseq or sched_getcpu), on this machine's own topology --- */
 
 static void test_real_cpu(void **state)
@@ -635,6 +682,7 @@ int main(void)
             cmocka_unit_test(test_record_appears_later),
             cmocka_unit_test(test_cross_node_free),
             cmocka_unit_test(test_delete_waits_for_threads),
+            cmocka_unit_test(test_delete_keeps_live_memory),
             cmocka_unit_test(test_real_cpu),
             cmocka_unit_test(test_calls),
     };
