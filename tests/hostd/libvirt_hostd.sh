@@ -75,24 +75,10 @@ fail() {
     exit 1
 }
 
-# virtlogd and libvirtd by hand, sockets and logs in $d
-cat >"$d/libvirtd.conf" <<EOF
-unix_sock_dir = "$d"
-unix_sock_rw_perms = "0700"
-auth_unix_rw = "none"
-auth_unix_ro = "none"
-log_outputs = "3:file:$d/libvirtd.log"
-EOF
-echo "log_outputs = \"3:file:$d/virtlogd.log\"" >"$d/virtlogd.conf"
-if [ -z "$other" ]; then
-    /usr/sbin/virtlogd -d -f "$d/virtlogd.conf" -p "$d/virtlogd.pid" || fail "virtlogd did not start"
-    /usr/sbin/libvirtd -d -f "$d/libvirtd.conf" -p "$d/libvirtd.pid" || fail "libvirtd did not start"
-fi
-wait_until 30 "libvirtd to answer" V version || fail "libvirtd does not answer ($uri)"
+libvirtd_start
 
 # 1. the XML as shipped
-python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import mkfixture as m; m.generate(sys.argv[2], m.machine(m.even([0, 1], 1, 1024)))" \
-    "$(dirname "$mkfixture")" "$d/fx" || fail "fixture"
+two_node_fixture "$d/fx"
 for n in $A $B; do
     "$xpv" libvirt-xml "$n" --type qemu --vcpus 2 --max-vcpus 4 --memory 128 >"$d/$n.xml" ||
         fail "xpv libvirt-xml $n"

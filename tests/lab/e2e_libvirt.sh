@@ -89,22 +89,9 @@ guest_waits() {
         console_has "$2" >/dev/null
 }
 
-cat >"$d/libvirtd.conf" <<EOF
-unix_sock_dir = "$d"
-unix_sock_rw_perms = "0700"
-auth_unix_rw = "none"
-auth_unix_ro = "none"
-log_outputs = "3:file:$d/libvirtd.log"
-EOF
-echo "log_outputs = \"3:file:$d/virtlogd.log\"" >"$d/virtlogd.conf"
-if [ -z "$other" ]; then
-    /usr/sbin/virtlogd -d -f "$d/virtlogd.conf" -p "$d/virtlogd.pid" || fail "virtlogd did not start"
-    /usr/sbin/libvirtd -d -f "$d/libvirtd.conf" -p "$d/libvirtd.pid" || fail "libvirtd did not start"
-fi
-wait_until 30 "libvirtd to answer" V version || fail "libvirtd does not answer ($uri)"
+libvirtd_start
 
-python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import mkfixture as m; m.generate(sys.argv[2], m.machine(m.even([0, 1], 1, 1024)))" \
-    "$(dirname "$mkfixture")" "$d/fx" || fail "fixture"
+two_node_fixture "$d/fx"
 "$xpv" hostd --root "$d/fx" --libvirt="$uri" --socket "$d/h.sock" --record-dir "$d/rec" \
     --period 0.2 -v 2>"$d/log" &
 daemon=$!
