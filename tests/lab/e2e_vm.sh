@@ -26,88 +26,13 @@
 # Exit 0 pass, 1 fail, 77 skip (no QEMU or no lab kernel).
 set -uo pipefail
 xpv=$1 kernel=$2 initrd=$3 fixture=$4 log=$5
-here=$(cd "$(dirname "$0")" && pwd)
-lab=$here/../../lab
-d=$(mktemp -d /dev/shm/xpv-e2e.XXXXXX)
-export XPV_HOSTD_STATE_DIR="$d" # the operator's placements beside the records, not /var/lib/xpv
-sock=$d/hostd.sock
-qpid= hpid=
-cleanup() {
-    [[ -n $hpid ]] && kill "$hpid" 2>/dev/null
-    [[ -n $qpid ]] && kill -- "-$qpid" 2>/dev/null # run-lab.sh and its QEMU
-    wait 2>/dev/null
-    rm -rf "$d"
-}
-trap cleanup EXIT
-fail() {
-    echo "e2e: FAIL: $*" >&2
-    echo "--- host daemon log (errors and last lines) ---" >&2
-    grep -m3 -A12 'ERROR\|runtime error' "$d/hostd.log" >&2
-    tail -n 15 "$d/hostd.log" >&2
-    echo "--- guest log (tail) ---" >&2
-    tail -n 40 "$log" | tr -d '\r' >&2
-    exit 1
-}
-# wait_log PATTERN SECONDS: the guest printed PATTERN on its console
-# A guest kernel whose soft lockup lasts two minutes does not come back within the test (seen
-# twice under TCG on a loaded host, the hot-added vCPU 4 not running: in step E, every other
-# vCPU stuck in stop_machine while it went offline; after step C's hot-add, khugepaged stuck):
-# say so then instead of waiting out the step's timeout.
-# A shorter lockup report (TCG on a busy host) is only waited through.
-wait_log() {
-    local end=$((SECONDS + $2))
-    while ((SECONDS < end)); do
-        tr -d '\r' <"$log" 2>/dev/null | grep -q "$1" && return 0
-        grep -q '^XPV-LAB-DONE\|XPV-LAB END e2e.guestd' "$log" 2>/dev/null && return 1
-        local stuck
-        stuck=$(grep -o 'soft lockup - CPU#[0-9]* stuck for [0-9]*s' "$log" 2>/dev/null |
-            grep -o '[0-9]*s$' | tr -d s | sort -n | tail -n 1)
-        if ((${stuck:-0} >= 120)); then
-            echo "e2e: the guest kernel is hung (soft lockup for ${stuck}s) waiting for '$1':" >&2
-            grep -m 4 'BUG: soft lockup' "$log" >&2
-            return 1
-        fi
-        kill -0 "$qpid" 2>/dev/null || return 1
-        sleep 0.2 # not a wait: the poll interval of wait_log's deadline loop (fail shows the log)
-    done
-    return 1
-}
-# start_hostd: the daemon (host topology from the fixture), attached to the VM
-start_hostd() {
-    "$xpv" hostd --root "$fixture" --qmp "vm=$d/qmp.sock" --socket "$sock" --record-dir "$d" \
-        --no-migrate -v >>"$d/hostd.log" 2>&1 &
-    hpid=$!
-    for _ in $(seq 100); do
-        "$xpv" domains --socket "$sock" --json >"$d/dom.json" 2>/dev/null &&
-            grep -q '"vcpus"' "$d/dom.json" && return 0
-        sleep 0.1 # not a wait: the poll interval of this 10 s loop
-    done
-    fail "the daemon did not attach to the VM"
-}
+e2e_name=e2e e2e_test=e2e.guestd
+. "$(dirname "$0")/e2e_lab.sh"
 field() { # field NAME JSON_FILE: the first integer value of "NAME"
     grep -o "\"$1\": [0-9-]*" "$2" | head -1 | grep -o '[0-9-]*$'
 }
 
-rm -f "$log"
-# its own process group (setsid does not fork here: a background job of a script is not a
-# group leader), so that a failure stops QEMU too: killing run-lab.sh alone would leave QEMU
-# running until the lab's timeout, a hung guest spinning on the host's cores meanwhile
-setsid bash "$lab/run-lab.sh" --nodes 4 --kernel "$kernel" --initrd "$initrd" --log "$log" \
-    --timeout 1500 --channel "$d" e2e.guestd >"$d/run-lab.out" 2>&1 &
-qpid=$!
-for _ in $(seq 300); do
-    [[ -S $d/qmp.sock ]] && break
-    if ! kill -0 "$qpid" 2>/dev/null; then
-        wait "$qpid"
-        rc=$?
-        cat "$d/run-lab.out" >&2
-        ((rc == 77)) && exit 77
-        fail "the lab did not start (run-lab.sh exit $rc)"
-    fi
-    sleep 0.1 # not a wait: the poll interval of this 30 s loop
-done
-[[ -S $d/qmp.sock ]] || fail "no QMP socket after 30 s"
-
+e2e_boot
 start_hostd
 "$xpv" move vm --nodes 0-3 --socket "$sock" || fail "xpv move vm --nodes 0-3"
 
