@@ -63,7 +63,7 @@ static double now_s(void)
 static void pause_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
+    nanosleep(&ts, NULL); /* not a wait: the poll interval of the deadline loops below */
 }
 
 static uint64_t expect0(size_t page)
