@@ -371,7 +371,10 @@ int xpv_cf_run(const struct xpv_cf_run_opts *o, struct xpv_cf_run_result *res,
     if (o->sample_memory)
         xpv_cf_live_set_memory(l, o->sample_memory < 0 ? 0 : (unsigned)o->sample_memory);
     logf_(o, XPV_CF_LOG_INFO, "pid %d, rounds of %.3g s, %s sampler%s", (int)pid, o->period_s,
-          perf ? "perf" : "software", o->dry_run ? ", dry run" : "");
+          o->sampler_label ? o->sampler_label
+          : perf           ? "perf"
+                           : "software",
+          o->dry_run ? ", dry run" : "");
     res->attached = true;
     for (unsigned i = 0; !o->rounds || i < o->rounds; i++) {
         gone = nap(o->period_s, pid, child, &wstatus);

@@ -433,7 +433,16 @@ static int locate(void)
             return -1;
         }
         if (n == 200) /* 10 s: say it once, keep looking */
-            say("no guest RAM mapped yet (%s); still looking", err.msg);
+            say("pid %d: no guest RAM mapped after 10 s; still looking (a wrapper of QEMU "
+                "that inherited LD_PRELOAD? it gives up after 2 minutes)",
+                (int)getpid());
+        if (n == 2400) {
+            const char *msg = "no guest RAM mapped after 2 minutes: not QEMU, or QEMU never "
+                              "allocated the backends; not sampling";
+            say("pid %d: %s", (int)getpid(), msg);
+            set_stopped(XPV_CF_STOP_REFUSED, msg);
+            return -1;
+        }
         if (wait_stop(50))
             return -1;
     }

@@ -304,7 +304,11 @@ static char *slurp(const char *path, size_t *len)
     return b;
 }
 
-/* NAME (QEMU's -name) or a pid: the QEMU process. */
+static int vm_layout_of(pid_t pid, struct xpv_gm_layout *lay, struct xpv_error *err);
+
+/* NAME (QEMU's -name) or a pid: the QEMU process. A wrapper started with QEMU's arguments
+ * (timeout, a shell's exec) has the same -name: among several, the one whose guest RAM is
+ * mapped is QEMU. */
 static int vm_pid(const char *vm, pid_t *pid)
 {
     char *end;
@@ -322,6 +326,7 @@ static int vm_pid(const char *vm, pid_t *pid)
         xpv_cli_err(CMD, "cannot read /proc: %s", strerror(errno));
         return -1;
     }
+    pid_t cand[16];
     unsigned found = 0;
     for (struct dirent *e; (e = readdir(d));) {
         if (!isdigit((unsigned char)e->d_name[0]))
@@ -330,27 +335,40 @@ static int vm_pid(const char *vm, pid_t *pid)
         size_t len;
         snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
         char *c = slurp(path, &len);
-        if (c && xpv_gm_vm_name(c, len, name, sizeof(name)) == 0 && !strcmp(name, vm)) {
-            if (!found++)
-                *pid = (pid_t)atoi(e->d_name);
-            else
-                xpv_cli_err(CMD,
-                            "--vm %s: QEMU processes %d and %s both have -name %s; give "
-                            "the pid",
-                            vm, (int)*pid, e->d_name, vm);
-        }
+        if (c && xpv_gm_vm_name(c, len, name, sizeof(name)) == 0 && !strcmp(name, vm) && found < 16)
+            cand[found++] = (pid_t)atoi(e->d_name);
         free(c);
     }
     closedir(d);
-    if (!found)
+    if (!found) {
         xpv_cli_err(CMD, "--vm %s: no process has -name %s (give QEMU -name %s, or its pid)", vm,
                     vm, vm);
-    return found == 1 ? 0 : -1;
+        return -1;
+    }
+    unsigned mapped = 0;
+    for (unsigned i = 0; i < found; i++) {
+        struct xpv_error err = {0};
+        if (found == 1 || vm_layout_of(cand[i], &V.lay, &err) != -EAGAIN) {
+            if (!mapped++)
+                *pid = cand[i];
+            else {
+                xpv_cli_err(CMD,
+                            "--vm %s: processes %d and %d both have -name %s and guest "
+                            "RAM; give the pid",
+                            vm, (int)*pid, (int)cand[i], vm);
+                return -1;
+            }
+        }
+    }
+    if (!mapped)
+        xpv_cli_err(CMD,
+                    "--vm %s: %u processes have -name %s, none has its guest RAM mapped "
+                    "yet; give the pid",
+                    vm, found, vm);
+    return mapped == 1 ? 0 : -1;
 }
 
-/* The VM's guest RAM as the sampler in it sees it; a VM it cannot sample is refused here
- * with the same words. */
-static int vm_layout(pid_t pid)
+static int vm_layout_of(pid_t pid, struct xpv_gm_layout *lay, struct xpv_error *err)
 {
     char path[64];
     size_t cl = 0, ml = 0;
@@ -358,15 +376,21 @@ static int vm_layout(pid_t pid)
     char *c = slurp(path, &cl);
     snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
     char *m = slurp(path, &ml);
-    struct xpv_error err = {0};
     const char *lm = getenv("XPV_GMSAMPLER_LOWMEM");
-    int rc =
-            c && m ? xpv_gm_layout_parse(c, cl, m, ml, lm ? strtoull(lm, NULL, 0) : 0, &V.lay, &err)
-                   : xpv_error_set(&err, -ESRCH, "cannot read /proc/%d: %s", (int)pid,
-                                   strerror(errno));
+    int rc = c && m ? xpv_gm_layout_parse(c, cl, m, ml, lm ? strtoull(lm, NULL, 0) : 0, lay, err)
+                    : xpv_error_set(err, -ESRCH, "cannot read /proc/%d: %s", (int)pid,
+                                    strerror(errno));
     free(c);
     free(m);
-    if (rc < 0) {
+    return rc;
+}
+
+/* The VM's guest RAM as the sampler in it sees it; a VM it cannot sample is refused here
+ * with the same words. */
+static int vm_layout(pid_t pid)
+{
+    struct xpv_error err = {0};
+    if (vm_layout_of(pid, &V.lay, &err) < 0) {
         xpv_cli_err(CMD, "VM pid %d: %s", (int)pid, err.msg);
         return -1;
     }
@@ -486,6 +510,7 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
             .on_round = print_live,
             .arg = (void *)o,
             .on_sample = o->vm ? vm_sample : NULL,
+            .sampler_label = o->vm ? "guest-memory (userfaultfd)" : NULL,
             .log = {log_stderr, NULL},
     };
     struct xpv_cf_run_result res;

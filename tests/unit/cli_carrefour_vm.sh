@@ -53,7 +53,7 @@ wait_until 20 "the anonymous VM's sampler to refuse" file_has "$d/anon.out" refu
 "$fake" run 1 8 memfd -object memory-backend-memfd,id=r,size=8M,share=on \
     -machine memory-backend=r -name "$name-bare" >"$d/bare.out" 2>&1 &
 pids="$pids $!"
-wait_until 20 "the unsampled VM to run" out_has . ls /proc/$!/task || exit 1
+wait_until 20 "the unsampled VM's guest RAM" out_has memfd: cat /proc/$!/maps || exit 1
 "$xpv" carrefour --vm "$name-bare" --rounds 1 >/dev/null 2>"$d/err" && fail "VM without sampler accepted"
 grep -q "no sampler ring.*libxpv-gmsampler.so" "$d/err" || fail "unclear: $(cat "$d/err")"
 echo PASS
