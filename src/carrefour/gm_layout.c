@@ -63,12 +63,14 @@ static void scan_args(const char *c, size_t clen, struct xpv_gm_layout *l)
         if (prev) {
             if (arg_is(prev, pn, "-machine") || arg_is(prev, pn, "-M"))
                 l->q35 = machine_q35(a, n);
+            else if (arg_is(prev, pn, "-name") && memmem(a, n, "debug-threads=on", 16))
+                l->thread_names = true;
             prev = NULL;
             continue;
         }
         if (arg_is(a, n, "-incoming"))
             l->incoming = true;
-        if (arg_is(a, n, "-machine") || arg_is(a, n, "-M"))
+        if (arg_is(a, n, "-machine") || arg_is(a, n, "-M") || arg_is(a, n, "-name"))
             prev = a, pn = n;
     }
 }

@@ -394,6 +394,12 @@ static int vm_layout(pid_t pid)
         xpv_cli_err(CMD, "VM pid %d: %s", (int)pid, err.msg);
         return -1;
     }
+    if (!V.lay.thread_names)
+        xpv_cli_err(CMD,
+                    "note: VM pid %d has no -name ...,debug-threads=on, so its vCPU threads "
+                    "are unnamed and samples count as other threads (their host CPU and "
+                    "node still count)",
+                    (int)pid);
     return 0;
 }
 

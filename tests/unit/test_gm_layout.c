@@ -24,7 +24,7 @@ static const char two_nodes[] = "qemu-system-x86_64\0-machine\0q35\0"
                                 "-object\0memory-backend-file,id=m0,size=32M,share=on,"
                                 "mem-path=/dev/shm/vm0\0"
                                 "-numa\0node,nodeid=1,memdev=m1\0-numa\0node,nodeid=0,memdev=m0\0"
-                                "-name\0guest=web1,debug-threads=on\0";
+                                "-name\0guest=web1\0-msg\0debug-threads=on\0";
 static const char two_maps[] = "7f0000000000-7f0004000000 rw-s 00000000 00:01 5 /memfd:memory-"
                                "backend-memfd (deleted)\n"
                                "7f1000000000-7f1002000000 rw-s 00000000 00:1a 9 /dev/shm/vm0\n";
@@ -39,6 +39,7 @@ static void test_two_nodes(void **state)
     assert_int_equal(l.nr, 2);
     assert_true(l.q35);
     assert_false(l.incoming);
+    assert_false(l.thread_names); /* debug-threads=on, but on another option than -name */
     /* node 0 first (m0, the file), then node 1 */
     assert_string_equal(l.b[0].id, "m0");
     assert_int_equal(l.b[0].hva, 0x7f1000000000ull);
@@ -108,6 +109,11 @@ static void test_refusals(void **state)
                                 "memfd (deleted)\n";
     assert_int_equal(xpv_gm_layout_parse(ARGS(inc), smaps, strlen(smaps), 0, &l, &err), 0);
     assert_true(l.incoming);
+    assert_false(l.thread_names);
+    static const char named[] = "q\0-object\0memory-backend-memfd,id=r,size=8M\0"
+                                "-machine\0memory-backend=r\0-name\0vm,debug-threads=on\0";
+    assert_int_equal(xpv_gm_layout_parse(ARGS(named), smaps, strlen(smaps), 0, &l, &err), 0);
+    assert_true(l.thread_names);
 }
 
 static void test_names(void **state)

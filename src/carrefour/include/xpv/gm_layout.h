@@ -49,8 +49,10 @@ struct xpv_gm_layout {
     uint64_t ram_size; /* sum of the backends */
     uint64_t lowmem;   /* RAM mapped below 4 GiB */
     bool q35;
-    bool incoming; /* -incoming on the command line: QEMU waits for a migration (post-copy
-                    * registers its own userfaultfd on guest RAM) */
+    bool incoming;     /* -incoming on the command line: QEMU waits for a migration (post-copy
+                        * registers its own userfaultfd on guest RAM) */
+    bool thread_names; /* -name ...,debug-threads=on: QEMU names its vCPU threads "CPU K/..."
+                        * (without it they all carry the process's name) */
 };
 
 /*
