@@ -631,6 +631,8 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
         } else
             pthread_mutex_unlock(&S.lock);
     }
+    if (!real_ioctl) /* called before this library's constructor (another's constructor) */
+        real_ioctl = (ioctl_fn)dlsym(RTLD_NEXT, "ioctl");
     if (!real_ioctl) {
         errno = ENOSYS;
         return -1;
