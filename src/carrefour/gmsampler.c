@@ -662,11 +662,31 @@ static void after_fork_child(void)
     S.ring_name[0] = 0;
 }
 
+/* QEMU, or something started with a memory backend on its command line: other processes
+ * that inherited LD_PRELOAD from QEMU (the shell of a migration's exec: URI, a helper) or
+ * from its launcher are left alone, without a word. */
+static int looks_like_qemu(void)
+{
+    char exe[256];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        const char *b = strrchr(exe, '/');
+        if (strstr(b ? b + 1 : exe, "qemu"))
+            return 1;
+    }
+    size_t len = 0;
+    char *c = read_all("/proc/self/cmdline", &len);
+    int yes = c && memmem(c, len, "memory-backend-", 15) != NULL;
+    free(c);
+    return yes;
+}
+
 __attribute__((constructor)) static void gmsampler_start(void)
 {
     real_ioctl = (ioctl_fn)dlsym(RTLD_NEXT, "ioctl");
     const char *off = getenv("XPV_GMSAMPLER");
-    if ((off && strcmp(off, "0") == 0) || !real_ioctl)
+    if ((off && strcmp(off, "0") == 0) || !real_ioctl || !looks_like_qemu())
         return;
     S.page = (size_t)sysconf(_SC_PAGESIZE);
     S.pid = getpid();

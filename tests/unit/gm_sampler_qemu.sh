@@ -5,6 +5,9 @@
 # gm_touch.S on 2 vCPUs with memfd guest RAM and libxpv-gmsampler.so preloaded; vCPU 0 touches
 # [16 MiB, 32 MiB) only, vCPU 1 stays halted. `xpv carrefour --vm` must see samples from
 # "CPU 0/TCG" only, >= 90 % of them (recorded with guest-physical addresses) in that range.
+# Then QEMU's own userfaultfd: a background snapshot (migration capability background-snapshot,
+# which registers guest RAM for write-protect faults with QEMU's userfaultfd) must complete,
+# with the sampler stepping back, and QEMU must run on.
 set -u
 xpv=$1 lib=$2 payload=$3 labqemu=$4
 d=$(mktemp -d /tmp/xpv-gmq.XXXXXX)
@@ -23,7 +26,7 @@ name=xpv-gmq-$$
 LD_PRELOAD=$lib "$qemu" $fw -machine pc -accel tcg -smp 2 -m 64M \
     -object memory-backend-memfd,id=ram0,size=64M,share=on -machine memory-backend=ram0 \
     -name "guest=$name,debug-threads=on" -display none -nodefaults -serial none -monitor none \
-    -kernel "$payload" >"$d/qemu.out" 2>&1 &
+    -kernel "$payload" -qmp "unix:$d/qmp.sock,server=on,wait=off" >"$d/qemu.out" 2>&1 &
 qpid=$!
 # (the globs are expanded at each try, not once)
 wait_until 60 "QEMU's vCPU 0 thread" out_has 'CPU 0/TCG' sh -c 'cat /proc/$1/task/*/comm' _ "$qpid" ||
@@ -41,4 +44,41 @@ inside = sum(1 for x in a if 16 << 20 <= x < 32 << 20)
 print(f"{inside} of {len(a)} samples in [16 MiB, 32 MiB)")
 sys.exit(not (len(a) >= 50 and inside >= 0.9 * len(a)))
 PY
+# the snapshot, through QMP
+python3 - "$d/qmp.sock" "$d/snap" <<'PY' || fail "background snapshot: $(cat "$d/qemu.out")"
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def reply():
+    while True:
+        m = json.loads(f.readline())
+        if "event" not in m:
+            return m
+def cmd(c, **a):
+    f.write(json.dumps({"execute": c, "arguments": a}) + "\n")
+    f.flush()
+    r = reply()
+    if "error" in r:
+        sys.exit(f"{c}: {r['error']}")
+    return r["return"]
+reply()  # greeting
+cmd("qmp_capabilities")
+cmd("migrate-set-capabilities", capabilities=[{"capability": "background-snapshot", "state": True}])
+cmd("migrate", uri="exec:cat > " + sys.argv[2])
+end = time.time() + 60
+while time.time() < end:
+    st = cmd("query-migrate").get("status")
+    if st in ("completed", "failed", "cancelled"):
+        break
+    time.sleep(0.1)  # not a wait: the poll interval of this deadline loop
+print("snapshot:", st)
+sys.exit(st != "completed")
+PY
+grep -q "stepped back" "$d/qemu.out" || fail "the sampler did not say it stepped back: $(cat "$d/qemu.out")"
+[ -s "$d/snap" ] || fail "empty snapshot"
+kill -0 "$qpid" || fail "QEMU is gone after the snapshot: $(cat "$d/qemu.out")"
+# a process that inherited LD_PRELOAD and is not QEMU (the exec: URI's shell and cat) says nothing
+[ "$(grep -c 'xpv-gmsampler' "$d/qemu.out")" -eq 1 ] || fail "the sampler spoke in other processes: $(cat "$d/qemu.out")"
 echo PASS
