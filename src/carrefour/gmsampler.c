@@ -90,7 +90,7 @@ static struct {
     struct xpv_gm_layout lay;
     uint64_t total_pages;
     uint64_t zset[ZSET]; /* page address | 1 when zapped and not faulted since; 0 empty */
-    unsigned zcount;
+    unsigned zcount, ztombs;
     uint64_t sec_start, sec_zaps, sec_faults;
     struct {
         pid_t tid;
@@ -197,8 +197,24 @@ static void zadd(uint64_t a)
     unsigned i = zslot(a);
     while (S.zset[i] && S.zset[i] != 2)
         i = (i + 1) & (ZSET - 1);
+    if (S.zset[i] == 2)
+        S.ztombs--;
     S.zset[i] = a | 1;
     S.zcount++;
+}
+
+/* Tombstones lengthen every probe: put the live entries back without them. */
+static void zrebuild(void)
+{
+    static uint64_t live[ZSET];
+    unsigned n = 0;
+    for (unsigned i = 0; i < ZSET; i++)
+        if (S.zset[i] > 2)
+            live[n++] = S.zset[i] & ~(uint64_t)1;
+    memset(S.zset, 0, sizeof(S.zset));
+    S.zcount = S.ztombs = 0;
+    for (unsigned i = 0; i < n; i++)
+        zadd(live[i]);
 }
 
 /* removes a (a tombstone, 2, keeps probe chains whole); 1 when it was there */
@@ -210,6 +226,7 @@ static int ztake(uint64_t a)
         if (S.zset[i] == (a | 1)) {
             S.zset[i] = 2;
             S.zcount--;
+            S.ztombs++;
             return 1;
         }
     }
@@ -353,8 +370,17 @@ static void open_window(uint64_t now)
         want = 0;
     else if (want > S.budget - used)
         want = (unsigned)(S.budget - used);
+    if (S.zcount >= ZSET / 2) {
+        /* zapped pages nobody touched since: forget them (they stay unmapped, and a later
+         * touch is resolved and sampled like any other, counted unmatched) */
+        __atomic_fetch_add(&hdr()->untouched, S.zcount, __ATOMIC_RELAXED);
+        memset(S.zset, 0, sizeof(S.zset));
+        S.zcount = S.ztombs = 0;
+    }
+    if (S.ztombs >= ZSET / 4)
+        zrebuild();
     unsigned done = 0;
-    for (unsigned tries = 0; done < want && tries < 4 * want && S.zcount < ZSET / 2; tries++) {
+    for (unsigned tries = 0; done < want && tries < 4 * want; tries++) {
         uint64_t a = pick_page();
         if (!a || zhas(a) || !resident(a)) /* a page never touched would not fault minor */
             continue;
@@ -589,10 +615,9 @@ EXPORT void xpv_gmsampler_stop(void)
     if (write(S.stopfd, &one, sizeof(one)) < 0) {
         /* an eventfd at its maximum still polls readable */
     }
-    if (S.thread_started && !pthread_equal(pthread_self(), S.thread)) {
+    if (!pthread_equal(pthread_self(), S.thread) &&
+        __atomic_exchange_n(&S.thread_started, 0, __ATOMIC_ACQ_REL))
         pthread_join(S.thread, NULL);
-        S.thread_started = 0;
-    }
 }
 
 /*
@@ -624,10 +649,9 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
                               "a snapshot): stepped back";
             say("%s", msg);
             set_stopped(XPV_CF_STOP_UFFD, msg);
-            __atomic_store_n(&S.stop, 1, __ATOMIC_RELEASE);
-            uint64_t one = 1;
-            if (write(S.stopfd, &one, sizeof(one)) < 0) {
-            }
+            /* the sampler thread ends before QEMU's call runs: no page of ours is zapped
+             * under QEMU's registration */
+            xpv_gmsampler_stop();
         } else
             pthread_mutex_unlock(&S.lock);
     }

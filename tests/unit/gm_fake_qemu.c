@@ -13,6 +13,8 @@
  * sampler's ring (the library's file in /dev/shm) and checks, by MODE:
  *   attrib    >= 90 % of each vCPU's samples lie in its region; no word lost
  *   budget    the faults of 4 s stay within XPV_GMSAMPLER_BUDGET a second (and use it)
+ *   stale     threads touch only an eighth of their region: sampling goes on in the 6th and
+ *             7th seconds, when more zapped pages stay untouched than the sampler tracks
  *   stop      with XPV_GMSAMPLER_HOLD=1 a thread waits in a fault; xpv_gmsampler_stop() must
  *             give it back: every thread finishes, no word lost
  *   postcopy  the program registers its RAM with its own userfaultfd (as QEMU's post-copy
@@ -53,6 +55,7 @@ static char *ram;
 static atomic_int quit;
 static atomic_ulong touched[MAXV], bad[MAXV];
 static pid_t tids[MAXV];
+static unsigned touch_div = 1; /* a thread touches the first 1/touch_div of its region */
 
 static double now_s(void)
 {
@@ -79,7 +82,7 @@ static void *vcpu(void *arg)
     snprintf(name, sizeof(name), "CPU %u/KVM", k);
     pthread_setname_np(pthread_self(), name);
     tids[k] = (pid_t)syscall(SYS_gettid);
-    size_t first = k * region_len / PAGE, n = region_len / PAGE;
+    size_t first = k * region_len / PAGE, n = region_len / PAGE / touch_div;
     uint64_t *want = malloc(n * sizeof(*want));
     for (size_t i = 0; i < n; i++)
         want[i] = expect0(first + i);
@@ -146,6 +149,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *mode = argv[1], *kind = argv[4];
+    if (!strcmp(mode, "stale"))
+        touch_div = 8;
     nv = (unsigned)atoi(argv[2]);
     ram_len = (size_t)atoi(argv[3]) << 20;
     if (nv < 1 || nv > MAXV || !ram_len) {
@@ -312,6 +317,23 @@ int main(int argc, char **argv)
         }
         close(fd);
         pause_ms(200);
+    } else if (!strcmp(mode, "stale")) {
+        /* 7/8 of the zapped pages are never touched again: sampling must go on once more
+         * of them are outstanding than the sampler keeps track of (4096) */
+        double w0 = now_s();
+        while (now_s() - w0 < 5)
+            pause_ms(50);
+        uint64_t s0 = ld(&h->samples), u0 = ld(&h->untouched);
+        while (now_s() - w0 < 7)
+            pause_ms(50);
+        uint64_t ds = ld(&h->samples) - s0;
+        printf("last 2 s: %llu samples; untouched zapped pages forgotten: %llu (%llu before)\n",
+               (unsigned long long)ds, (unsigned long long)ld(&h->untouched),
+               (unsigned long long)u0);
+        if (ds < 100) {
+            fprintf(stderr, "gm-fake-qemu: FAIL: sampling stopped with untouched pages zapped\n");
+            rc = 1;
+        }
     } else if (!strcmp(mode, "run")) {
         const char *s = getenv("XPV_FAKE_SECONDS");
         double secs = s ? atof(s) : 3;
