@@ -512,7 +512,8 @@ static int register_ranges(void)
     }
     S.uffd = open_uffd();
     if (S.uffd < 0) {
-        snprintf(msg, sizeof(msg), "userfaultfd: %s (root, or vm.unprivileged_userfaultfd=1)",
+        snprintf(msg, sizeof(msg),
+                 "userfaultfd: %s (root, vm.unprivileged_userfaultfd=1 or /dev/userfaultfd)",
                  strerror(errno));
         goto fail;
     }
