@@ -42,7 +42,9 @@ struct xpv_cf_live {
     struct xpv_cf_pe *pe; /* the perf_event backend's rings (owned) */
     struct xpv_cf_pe_stats pe_last;
     struct xpv_cf_ring_reader rd;
-    struct xpv_cf_ring_hdr last; /* statistics at the previous round */
+    struct xpv_cf_ring_hdr last;   /* statistics at the previous round */
+    xpv_cf_live_sample_fn observe; /* each sample of a round, with its page's node */
+    void *observe_arg;
     double last_ns;
     struct xpv_cf_replay rep; /* one round, rebuilt each time; cpu_node from the topology */
     struct xpv_cf_replay_round round;
@@ -176,7 +178,8 @@ int xpv_cf_live_attach(pid_t pid, const struct xpv_topo *t, struct xpv_ops *ops,
                 "no sampler ring for pid %d (" XPV_CF_RING_DIR "/" XPV_CF_RING_PREFIX_FMT
                 "*): start the target with the sampler "
                 "preloaded (LD_PRELOAD=.../libxpv-cfsampler.so CMD), or let xpv start it: "
-                "xpv carrefour [OPTIONS] -- CMD ARGS...",
+                "xpv carrefour [OPTIONS] -- CMD ARGS...; a QEMU VM (--vm) is sampled by "
+                "LD_PRELOAD=.../libxpv-gmsampler.so qemu-system-...",
                 (int)pid, (int)pid);
     if (fd < 0)
         return fd; /* err says which file was refused and why */
@@ -354,6 +357,7 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
         out->sample_ns = (double)(s.sampler_ns - l->last.sampler_ns) + out->handler_ns;
         out->sampler_state = s.state;
         out->stop_reason = s.stop_reason;
+        memcpy(out->stop_msg, s.stop_msg, sizeof(out->stop_msg));
         l->last = s;
     }
     out->samples = (unsigned)n;
@@ -385,6 +389,11 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
         const struct xpv_cf_ring_sample *r = &l->raw[i];
         int node = page_node(l, np, r->addr >> PAGE_SHIFT);
         int cnode = l->rep.cpu_node[r->cpu];
+        if (i < n) {
+            out->vcpu_samples += r->vcpu != 0;
+            if (l->observe)
+                l->observe(l->observe_arg, r, node);
+        }
         if (node < 0 || (unsigned)node >= nn || cnode < 0 || (unsigned)cnode >= nn) {
             out->gone += i < n;
             continue;
@@ -424,6 +433,12 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
         return xpv_error_set(err, rc, "moving pages of pid %d: %s", (int)l->pid, strerror(-rc));
     carry_undecided(l, k, out->rd.nr_decisions);
     return 0;
+}
+
+void xpv_cf_live_set_observer(struct xpv_cf_live *l, xpv_cf_live_sample_fn fn, void *arg)
+{
+    l->observe = fn;
+    l->observe_arg = arg;
 }
 
 void xpv_cf_live_set_memory(struct xpv_cf_live *l, unsigned rounds)

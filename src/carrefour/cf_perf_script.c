@@ -1,8 +1,8 @@
 /*
  * cf_perf_script.c — `perf script` text of precise memory sampling as Carrefour samples
- * (xpv/cf_perf_script.h). Pure: text in, replay out. The input is untrusted: every field is checked,
- * malformed lines are refused with NAME:LINE, and the output goes through the replay parser
- * (so its size bound, 16 MiB of replay text, applies too).
+ * (xpv/cf_perf_script.h). Pure: text in, replay out. The input is untrusted: every field is
+ * checked, malformed lines are refused with NAME:LINE, and the output goes through the replay
+ * parser (so its size bound, 16 MiB of replay text, applies too).
  *
  * Invariants: rounds are consecutive slices of round_ns from the first sample's time; a
  * sample earlier than its predecessor (perf sorts by time, but tolerate) joins the current

@@ -51,6 +51,12 @@ int xpv_cf_ring_init(void *mem, size_t len, uint32_t capacity, pid_t pid, uint32
 
 int xpv_cf_ring_push(void *mem, uint64_t addr, uint32_t cpu, uint32_t tid, uint32_t write)
 {
+    return xpv_cf_ring_push_vcpu(mem, addr, cpu, tid, write, 0);
+}
+
+int xpv_cf_ring_push_vcpu(void *mem, uint64_t addr, uint32_t cpu, uint32_t tid, uint32_t write,
+                          uint32_t vcpu)
+{
     struct xpv_cf_ring_hdr *h = mem;
     uint32_t cap = h->capacity; /* our own ring: trusted on the producer side */
     struct xpv_cf_ring_slot *s = slots(mem);
@@ -67,6 +73,7 @@ int xpv_cf_ring_push(void *mem, uint64_t addr, uint32_t cpu, uint32_t tid, uint3
                 sl->cpu = cpu;
                 sl->tid = tid;
                 sl->write = write;
+                sl->reserved = vcpu;
                 __atomic_store_n(&sl->seq, pos + 1, __ATOMIC_RELEASE);
                 return 0;
             }
@@ -124,10 +131,11 @@ size_t xpv_cf_ring_pop(struct xpv_cf_ring_reader *rd, struct xpv_cf_ring_sample 
         struct xpv_cf_ring_slot *sl = &s[pos & (rd->capacity - 1)];
         if (__atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE) != pos + 1)
             break;
-        struct xpv_cf_ring_sample v = {sl->addr, sl->cpu, sl->tid, sl->write};
+        struct xpv_cf_ring_sample v = {sl->addr, sl->cpu, sl->tid, sl->write,
+                                       rd->flags & XPV_CF_RING_F_VCPU ? sl->reserved : 0};
         __atomic_store_n(&sl->seq, pos + rd->capacity, __ATOMIC_RELEASE);
         pos++;
-        if (v.cpu >= XPV_CF_RING_MAX_CPU || v.write > 1) {
+        if (v.cpu >= XPV_CF_RING_MAX_CPU || v.write > 1 || v.vcpu > XPV_CF_RING_MAX_VCPU) {
             rd->bad++;
             continue;
         }
@@ -156,4 +164,11 @@ void xpv_cf_ring_stats(const struct xpv_cf_ring_reader *rd, struct xpv_cf_ring_h
     LD(period_us);
     LD(stop_reason);
 #undef LD
+    /* another process's bytes: only printable ASCII, always terminated */
+    for (size_t i = 0; i + 1 < sizeof(out->stop_msg); i++) {
+        char c = __atomic_load_n(&h->stop_msg[i], __ATOMIC_RELAXED);
+        if (!c)
+            break;
+        out->stop_msg[i] = c >= 0x20 && c < 0x7f ? c : '?';
+    }
 }

@@ -366,10 +366,15 @@ int xpv_cf_run(const struct xpv_cf_run_opts *o, struct xpv_cf_run_result *res,
             goto reap;
         goto out;
     }
+    if (o->on_sample)
+        xpv_cf_live_set_observer(l, o->on_sample, o->arg);
     if (o->sample_memory)
         xpv_cf_live_set_memory(l, o->sample_memory < 0 ? 0 : (unsigned)o->sample_memory);
     logf_(o, XPV_CF_LOG_INFO, "pid %d, rounds of %.3g s, %s sampler%s", (int)pid, o->period_s,
-          perf ? "perf" : "software", o->dry_run ? ", dry run" : "");
+          o->sampler_label ? o->sampler_label
+          : perf           ? "perf"
+                           : "software",
+          o->dry_run ? ", dry run" : "");
     res->attached = true;
     for (unsigned i = 0; !o->rounds || i < o->rounds; i++) {
         gone = nap(o->period_s, pid, child, &wstatus);
@@ -392,7 +397,8 @@ int xpv_cf_run(const struct xpv_cf_run_opts *o, struct xpv_cf_run_result *res,
         res->failed += r.ex.failed;
         if (!perf && r.sampler_state == XPV_CF_RING_STOPPED && r.samples == 0) {
             status = fail(o, err, -EIO, "the sampler in pid %d stopped: %s", (int)pid,
-                          r.stop_reason == XPV_CF_STOP_HANDLER
+                          r.stop_msg[0] ? r.stop_msg
+                          : r.stop_reason == XPV_CF_STOP_HANDLER
                                   ? "the program installed its own SIGSEGV handler"
                                   : "it could not read /proc/self/maps or start its thread");
             break;

@@ -10,7 +10,10 @@
  * options, loads recordings, and prints each round, the totals and how the target ended.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -29,6 +33,7 @@
 #include "xpv/cf_perf_script.h"
 #include "xpv/cf_replay.h"
 #include "xpv/cf_run.h"
+#include "xpv/gm_layout.h"
 #include "xpv/topo.h"
 #include "xpv_version.h"
 
@@ -39,7 +44,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: xpv carrefour --replay FILE | --perf-script FILE [--cpu-nodes MAP] [OPTIONS]\n"
             "       xpv carrefour --pid PID [OPTIONS]\n"
-            "       xpv carrefour [OPTIONS] -- CMD [ARGS...]\n\n"
+            "       xpv carrefour [OPTIONS] -- CMD [ARGS...]\n"
+            "       xpv carrefour --vm NAME|PID [--record FILE] [OPTIONS]\n\n"
             "Run Carrefour's decision engine (ASPLOS 2013) and print each round's metrics\n"
             "(MAPTU, local access ratio, controller imbalance), enabled mechanisms, page\n"
             "decisions and own cost (docs/carrefour.md).\n\n"
@@ -56,6 +62,14 @@ static void usage(FILE *f)
             "                     is where it was first sampled (first touch)\n"
             "  --sample-every N   accesses per perf sample (perf record -c N; default 1)\n\n"
             "A live process (pages moved by move_pages):\n"
+            "  --vm NAME|PID      a QEMU VM (-name NAME, or QEMU's pid) started with\n"
+            "                     libxpv-gmsampler.so preloaded: guest RAM sampled by\n"
+            "                     userfaultfd minor faults per vCPU thread, guest pages moved\n"
+            "                     among the host's nodes; profile hv (the Xen port's values)\n"
+            "                     unless --profile says otherwise (docs/carrefour.md)\n"
+            "  --record FILE      --vm: write each round's samples in the replay format\n"
+            "                     (host CPU, guest-physical address, host node of the page;\n"
+            "                     samples per vCPU as a comment), for --replay\n"
             "  --pid PID          a running process (with --sampler soft: started with the\n"
             "                     sampler library preloaded)\n"
             "  -- CMD ARGS...     start CMD sampled; ends when it exits\n"
@@ -87,7 +101,9 @@ static void usage(FILE *f)
             "Both:\n"
             "  --profile NAME     thresholds: asplos (default: the ASPLOS runtime, 4 KiB pages\n"
             "                     only), lp (Carrefour-LP: MAPTU_MIN 15, no replication,\n"
-            "                     recorded 2 MiB pages moved whole, hot ones split) or hold\n"
+            "                     recorded 2 MiB pages moved whole, hot ones split), hv (the\n"
+            "                     Xen port's: lp without hot-page splitting; --vm's default)\n"
+            "                     or hold\n"
             "                     (xpv's: lp with hysteresis, interleaving once on stays on\n"
             "                     while the controller imbalance is above 5 %% and above\n"
             "                     twice its counting noise)\n"
@@ -113,7 +129,9 @@ static const char *gates(const struct xpv_cf_metrics *m, char *buf, size_t n)
 struct opts {
     const char *replay, *perf, *cpu_nodes, *page_nodes, *profile, *sampler;
     int json, dry_run, live_pid, have_maptu, have_min, perf_sampler, have_soft_opts, have_memory;
-    const char *period_arg; /* --period as given (its range depends on the source) */
+    const char *period_arg;  /* --period as given (its range depends on the source) */
+    const char *vm, *record; /* --vm NAME|PID, --record FILE */
+    int have_profile;
     uint64_t seed, rounds, min_samples, pages, sample_every, perf_period, memory;
     double period, window, maptu_min; /* seconds */
 };
@@ -170,6 +188,8 @@ static int run_replay(const struct opts *o, const struct xpv_cf_params *params,
     return XPV_EXIT_OK;
 }
 
+static void vm_round(const struct opts *o, json_t *j, double round_ns);
+
 static void print_live(void *arg, unsigned i, const struct xpv_cf_live_round *r)
 {
     const struct opts *o = arg;
@@ -191,11 +211,15 @@ static void print_live(void *arg, unsigned i, const struct xpv_cf_live_round *r)
                 "over_budget", (json_int_t)r->rd.skipped_budget, "sampling_pct",
                 100 * r->sample_ns / rn, "deciding_pct", 100 * r->decide_ns / rn, "migrating_pct",
                 100 * r->migrate_ns / rn, "dry_run", o->dry_run != 0, "sampler",
-                o->perf_sampler ? "perf" : "soft", "carried", (json_int_t)r->carried, "sampler_ms",
-                r->sample_ns / 1e6, "sampler_us_per_sample",
-                r->samples ? r->sample_ns / 1e3 / r->samples : 0.0, "handler_ms",
-                r->handler_ns / 1e6, "target_cpu_ms",
+                o->perf_sampler ? "perf"
+                : o->vm         ? "guest-memory"
+                                : "soft",
+                "carried", (json_int_t)r->carried, "sampler_ms", r->sample_ns / 1e6,
+                "sampler_us_per_sample", r->samples ? r->sample_ns / 1e3 / r->samples : 0.0,
+                "handler_ms", r->handler_ns / 1e6, "target_cpu_ms",
                 r->target_cpu_ns >= 0 ? r->target_cpu_ns / 1e6 : -1.0);
+        if (o->vm)
+            vm_round(o, j, r->round_ns);
         if (j) {
             json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
             fputc('\n', stdout);
@@ -225,6 +249,8 @@ static void print_live(void *arg, unsigned i, const struct xpv_cf_live_round *r)
                r->carried, (unsigned long long)r->dropped, r->pages, o->dry_run ? "(dry run) " : "",
                r->ex.migrated, r->ex.interleaved, r->ex.repl_interleaved, r->ex.failed, sampling,
                100 * r->decide_ns / rn, 100 * r->migrate_ns / rn);
+        if (o->vm)
+            vm_round(o, NULL, r->round_ns);
     }
     fflush(stdout);
 }
@@ -238,6 +264,236 @@ static void log_stderr(void *arg, enum xpv_cf_log_level lvl, const char *msg)
 }
 
 /* --pid PID or -- CMD: the library's runner, then the totals and how the target ended. */
+
+/* ---- --vm: a QEMU VM sampled by libxpv-gmsampler.so ---- */
+
+static struct {
+    struct xpv_gm_layout lay;
+    unsigned per[XPV_CF_RING_MAX_VCPU < 256 ? XPV_CF_RING_MAX_VCPU : 256];
+    unsigned nr_vcpus; /* highest vCPU seen + 1 */
+    unsigned other, outside;
+    FILE *rec;
+    char *buf; /* the round's sample lines, written with its 'round' line */
+    size_t len, cap;
+} V;
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    size_t cap = 65536, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+        if (n + 1 >= cap) {
+            char *nb = cap < (64u << 20) ? realloc(b, cap *= 2) : NULL;
+            if (!nb) {
+                free(b);
+                b = NULL;
+            }
+            b = nb;
+        }
+    }
+    fclose(f);
+    if (b)
+        b[n] = 0, *len = n;
+    return b;
+}
+
+static int vm_layout_of(pid_t pid, struct xpv_gm_layout *lay, struct xpv_error *err);
+
+/* NAME (QEMU's -name) or a pid: the QEMU process. A wrapper started with QEMU's arguments
+ * (timeout, a shell's exec) has the same -name: among several, the one whose guest RAM is
+ * mapped is QEMU. */
+static int vm_pid(const char *vm, pid_t *pid)
+{
+    char *end;
+    long v = strtol(vm, &end, 10);
+    if (*vm && !*end) {
+        if (v <= 0 || v > INT_MAX) {
+            xpv_cli_err(CMD, "--vm %s: not a process id", vm);
+            return -1;
+        }
+        *pid = (pid_t)v;
+        return 0;
+    }
+    DIR *d = opendir("/proc");
+    if (!d) {
+        xpv_cli_err(CMD, "cannot read /proc: %s", strerror(errno));
+        return -1;
+    }
+    pid_t cand[16];
+    unsigned found = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        char path[64], name[256];
+        size_t len;
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        char *c = slurp(path, &len);
+        if (c && xpv_gm_vm_name(c, len, name, sizeof(name)) == 0 && !strcmp(name, vm) && found < 16)
+            cand[found++] = (pid_t)atoi(e->d_name);
+        free(c);
+    }
+    closedir(d);
+    if (!found) {
+        xpv_cli_err(CMD, "--vm %s: no process has -name %s (give QEMU -name %s, or its pid)", vm,
+                    vm, vm);
+        return -1;
+    }
+    unsigned mapped = 0;
+    for (unsigned i = 0; i < found; i++) {
+        struct xpv_error err = {0};
+        if (found == 1 || vm_layout_of(cand[i], &V.lay, &err) != -EAGAIN) {
+            if (!mapped++)
+                *pid = cand[i];
+            else {
+                xpv_cli_err(CMD,
+                            "--vm %s: processes %d and %d both have -name %s and guest "
+                            "RAM; give the pid",
+                            vm, (int)*pid, (int)cand[i], vm);
+                return -1;
+            }
+        }
+    }
+    if (!mapped)
+        xpv_cli_err(CMD,
+                    "--vm %s: %u processes have -name %s, none has its guest RAM mapped "
+                    "yet; give the pid",
+                    vm, found, vm);
+    return mapped == 1 ? 0 : -1;
+}
+
+static int vm_layout_of(pid_t pid, struct xpv_gm_layout *lay, struct xpv_error *err)
+{
+    char path[64];
+    size_t cl = 0, ml = 0;
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    char *c = slurp(path, &cl);
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    char *m = slurp(path, &ml);
+    const char *lm = getenv("XPV_GMSAMPLER_LOWMEM");
+    int rc = c && m ? xpv_gm_layout_parse(c, cl, m, ml, lm ? strtoull(lm, NULL, 0) : 0, lay, err)
+                    : xpv_error_set(err, -ESRCH, "cannot read /proc/%d: %s", (int)pid,
+                                    strerror(errno));
+    free(c);
+    free(m);
+    return rc;
+}
+
+/* The VM's guest RAM as the sampler in it sees it; a VM it cannot sample is refused here
+ * with the same words. */
+static int vm_layout(pid_t pid)
+{
+    struct xpv_error err = {0};
+    if (vm_layout_of(pid, &V.lay, &err) < 0) {
+        xpv_cli_err(CMD, "VM pid %d: %s", (int)pid, err.msg);
+        return -1;
+    }
+    if (!V.lay.thread_names)
+        xpv_cli_err(CMD,
+                    "note: VM pid %d has no -name ...,debug-threads=on, so its vCPU threads "
+                    "are unnamed and samples count as other threads (their host CPU and "
+                    "node still count)",
+                    (int)pid);
+    return 0;
+}
+
+static void vm_sample(void *arg, const struct xpv_cf_ring_sample *s, int node)
+{
+    (void)arg;
+    if (s->vcpu && s->vcpu <= sizeof(V.per) / sizeof(V.per[0])) {
+        V.per[s->vcpu - 1]++;
+        if (s->vcpu > V.nr_vcpus)
+            V.nr_vcpus = s->vcpu;
+    } else {
+        V.other++;
+    }
+    uint64_t gpa = xpv_gm_gpa(&V.lay, s->addr, NULL);
+    if (gpa == UINT64_MAX) {
+        V.outside++;
+        return;
+    }
+    if (!V.rec || node < 0)
+        return;
+    if (V.len + 64 > V.cap) {
+        size_t nc = V.cap ? V.cap * 2 : 65536;
+        char *nb = realloc(V.buf, nc);
+        if (!nb)
+            return;
+        V.buf = nb, V.cap = nc;
+    }
+    V.len += (size_t)snprintf(V.buf + V.len, V.cap - V.len, "s %u %llx %c %d\n", s->cpu,
+                              (unsigned long long)gpa, s->write ? 'w' : 'r', node);
+}
+
+/* The round's samples per vCPU, on the round's line (or in its JSON), and in the recording. */
+static void vm_round(const struct opts *o, json_t *j, double round_ns)
+{
+    char per[512];
+    size_t n = 0;
+    per[0] = 0;
+    for (unsigned k = 0; k < V.nr_vcpus && n + 24 < sizeof(per); k++)
+        n += (size_t)snprintf(per + n, sizeof(per) - n, "%s%u:%u", k ? " " : "", k, V.per[k]);
+    if (j) {
+        json_t *a = json_array();
+        for (unsigned k = 0; k < V.nr_vcpus; k++)
+            json_array_append_new(a, json_integer(V.per[k]));
+        json_object_set_new(j, "vcpu_samples", a);
+        json_object_set_new(j, "other_thread_samples", json_integer(V.other));
+    } else if (!o->json) {
+        printf("  vCPU samples %s; other threads %u; outside guest RAM %u\n",
+               V.nr_vcpus ? per : "none", V.other, V.outside);
+    }
+    if (V.rec) {
+        fprintf(V.rec, "round %.0f\n# vCPU:samples %s; other threads %u\n",
+                round_ns > 0 ? round_ns : 1, per, V.other);
+        fwrite(V.buf, 1, V.len, V.rec);
+        fflush(V.rec);
+    }
+    V.len = 0;
+    memset(V.per, 0, sizeof(V.per));
+    V.nr_vcpus = V.other = V.outside = 0;
+}
+
+/* The recording's header: nodes and this host's CPUs (the samples' CPUs are the host's). */
+static int vm_record_open(const char *file)
+{
+    struct xpv_topo *t = NULL;
+    struct xpv_error err = {0};
+    int rc = xpv_topo_discover(NULL, &t, &err);
+    if (rc < 0) {
+        xpv_cli_err(CMD, "%s", xpv_error_str(&err, rc));
+        return -1;
+    }
+    V.rec = fopen(file, "we");
+    if (!V.rec) {
+        xpv_cli_err(CMD, "--record %s: %s", file, strerror(errno));
+        xpv_topo_free(t);
+        return -1;
+    }
+    unsigned nodes = 0;
+    for (unsigned i = 0; i < t->nr_nodes; i++)
+        if ((unsigned)t->nodes[i].id + 1 > nodes)
+            nodes = (unsigned)t->nodes[i].id + 1;
+    fprintf(V.rec,
+            "xpv-samples 1\n# xpv carrefour --vm: host CPU, guest-physical address, host "
+            "node of the page\nnodes %u\ncpus",
+            nodes);
+    for (unsigned c = 0; c < XPV_CF_REPLAY_MAX_CPUS; c++) {
+        int nd = xpv_topo_cpu_node(t, c);
+        if (nd >= 0)
+            fprintf(V.rec, " %u:%d", c, nd);
+    }
+    fputc('\n', V.rec);
+    xpv_topo_free(t);
+    return 0;
+}
+
 static int run_live(const struct opts *o, const struct xpv_cf_params *params, char **cmd)
 {
     struct xpv_cf_run_opts ro = {
@@ -259,6 +515,8 @@ static int run_live(const struct opts *o, const struct xpv_cf_params *params, ch
             .sample_memory = o->have_memory ? (o->memory ? (int)o->memory : -1) : 0,
             .on_round = print_live,
             .arg = (void *)o,
+            .on_sample = o->vm ? vm_sample : NULL,
+            .sampler_label = o->vm ? "guest-memory (userfaultfd)" : NULL,
             .log = {log_stderr, NULL},
     };
     struct xpv_cf_run_result res;
@@ -341,6 +599,8 @@ int xpv_cmd_carrefour(int argc, char **argv)
             {"period-us", required_argument, NULL, 'e'}, /* old spelling of --window, in us */
             {"sampler", required_argument, NULL, 'L'},
             {"perf-period", required_argument, NULL, 'R'},
+            {"vm", required_argument, NULL, 'V'},
+            {"record", required_argument, NULL, 'D'},
             {"help", no_argument, NULL, 'h'},
             {0},
     };
@@ -384,6 +644,13 @@ int xpv_cmd_carrefour(int argc, char **argv)
             break;
         case 'p':
             o.profile = optarg;
+            o.have_profile = 1;
+            break;
+        case 'V':
+            o.vm = optarg;
+            break;
+        case 'D':
+            o.record = optarg;
             break;
         case 'j':
             o.json = 1;
@@ -464,13 +731,25 @@ int xpv_cmd_carrefour(int argc, char **argv)
             return XPV_EXIT_USAGE;
     }
     char **cmd = optind < argc ? argv + optind : NULL;
-    int sources = !!o.replay + !!o.perf + !!o.live_pid + !!cmd;
+    int sources = !!o.replay + !!o.perf + !!o.live_pid + !!cmd + !!o.vm;
     if (sources != 1) {
-        xpv_cli_err(CMD, sources ? "give only one of --replay, --perf-script, --pid, -- CMD"
-                                 : "give --replay FILE, --perf-script FILE, --pid PID or -- CMD "
-                                   "(see --help)");
+        xpv_cli_err(CMD, sources ? "give only one of --replay, --perf-script, --pid, --vm, -- CMD"
+                                 : "give --replay FILE, --perf-script FILE, --pid PID, --vm NAME "
+                                   "or -- CMD (see --help)");
         return XPV_EXIT_USAGE;
     }
+    if (o.record && !o.vm) {
+        xpv_cli_err(CMD, "--record goes with --vm");
+        return XPV_EXIT_USAGE;
+    }
+    if (o.vm && (o.sampler || o.perf_sampler || o.have_soft_opts)) {
+        xpv_cli_err(CMD, "--sampler, --pages and --window do not go with --vm: the sampler in "
+                         "QEMU reads XPV_GMSAMPLER_PAGES, XPV_GMSAMPLER_PERIOD_US and "
+                         "XPV_GMSAMPLER_BUDGET from QEMU's environment");
+        return XPV_EXIT_USAGE;
+    }
+    if (o.vm && !o.have_profile)
+        o.profile = "hv";
     if ((o.cpu_nodes || o.page_nodes || o.sample_every) && !o.perf) {
         xpv_cli_err(CMD, "--cpu-nodes, --page-nodes and --sample-every go with --perf-script");
         return XPV_EXIT_USAGE;
@@ -490,11 +769,13 @@ int xpv_cmd_carrefour(int argc, char **argv)
         xpv_cf_params_lp(&params);
     else if (!strcmp(o.profile, "hold"))
         xpv_cf_params_hold(&params);
+    else if (!strcmp(o.profile, "hv"))
+        xpv_cf_params_hv(&params);
     else {
-        xpv_cli_err(CMD, "unknown profile '%s' (asplos, lp or hold)", o.profile);
+        xpv_cli_err(CMD, "unknown profile '%s' (asplos, lp, hv or hold)", o.profile);
         return XPV_EXIT_USAGE;
     }
-    int live = o.live_pid || cmd;
+    int live = o.live_pid || cmd || o.vm;
     if (o.perf_sampler && !live) {
         xpv_cli_err(CMD, "--sampler goes with --pid or -- CMD");
         return XPV_EXIT_USAGE;
@@ -518,8 +799,22 @@ int xpv_cmd_carrefour(int argc, char **argv)
     if (o.have_min)
         params.min_samples_migr = (unsigned)o.min_samples;
     int status;
+    if (o.vm) {
+        pid_t pid = 0;
+        if (vm_pid(o.vm, &pid) < 0 || vm_layout(pid) < 0)
+            return XPV_EXIT_FAIL;
+        if (o.record && vm_record_open(o.record) < 0)
+            return XPV_EXIT_FAIL;
+        o.live_pid = (int)pid;
+    }
     if (live) {
         status = run_live(&o, &params, cmd);
+        if (V.rec && fclose(V.rec) != 0) {
+            xpv_cli_err(CMD, "--record %s: could not write it", o.record);
+            status = XPV_EXIT_FAIL;
+        }
+        V.rec = NULL;
+        free(V.buf);
     } else {
         struct xpv_error err = {0};
         struct xpv_cf_replay *r = NULL;

@@ -66,6 +66,12 @@ void xpv_cf_params_lp(struct xpv_cf_params *p)
     p->hot_page_pct = 6; /* hybrid mode's hot-page tracking: "> 6 %" of samples (§1.8) */
 }
 
+void xpv_cf_params_hv(struct xpv_cf_params *p)
+{
+    xpv_cf_params_lp(p);
+    p->hot_page_pct = 0; /* the Xen port lists no hot-page tracking (papers.md §2.5) */
+}
+
 void xpv_cf_params_hold(struct xpv_cf_params *p)
 {
     xpv_cf_params_lp(p);

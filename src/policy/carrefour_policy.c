@@ -278,8 +278,7 @@ static void destroy(struct xpv_policy *p)
  */
 static void params_xen(struct xpv_cf_params *p)
 {
-    xpv_cf_params_lp(p);
-    p->hot_page_pct = 0;
+    xpv_cf_params_hv(p); /* the same values as `xpv carrefour --vm` */
 }
 
 /* `profile` sets the runtime's values the policy runs with (xpv_cf_params_asplos, ...). */

@@ -34,11 +34,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n > 64)
             abort();
         for (size_t i = 0; i < n; i++)
-            if (out[i].cpu >= XPV_CF_RING_MAX_CPU || out[i].write > 1)
+            if (out[i].cpu >= XPV_CF_RING_MAX_CPU || out[i].write > 1 ||
+                out[i].vcpu > XPV_CF_RING_MAX_VCPU ||
+                (!(rd.flags & XPV_CF_RING_F_VCPU) && out[i].vcpu))
                 abort();
     }
     struct xpv_cf_ring_hdr st;
     xpv_cf_ring_stats(&rd, &st);
+    /* the stop message: terminated within its field, printable */
+    if (!memchr(st.stop_msg, 0, sizeof(st.stop_msg)))
+        abort();
+    for (const char *c = st.stop_msg; *c; c++)
+        if (*c < 0x20 || *c > 0x7e)
+            abort();
     free(mem);
     return 0;
 }

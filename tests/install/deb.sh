@@ -44,7 +44,7 @@ for f in /usr/bin/xpv \
     "/usr/lib/$multi/libxpv-malloc.so" "/usr/lib/$multi/xpv/libxpv-cfsampler.so" \
     "/usr/lib/$multi/libxpv-malloc-mi.so.$version" "/usr/lib/$multi/libxpv-malloc-mi.so.1" \
     "/usr/lib/$multi/libxpv-malloc-mi.so" "/usr/lib/$multi/pkgconfig/libxpv-malloc-mi.pc" \
-    "/usr/lib/$multi/xpv/libxpv-numa.so" \
+    "/usr/lib/$multi/xpv/libxpv-numa.so" "/usr/lib/$multi/xpv/libxpv-gmsampler.so" \
     "/usr/lib/$multi/pkgconfig/libxpv.pc" "/usr/lib/$multi/pkgconfig/libxpv-malloc.pc" \
     /usr/include/xpv/channel.h /usr/include/xpv/record.h /usr/include/xpv/xpv_malloc.h \
     /usr/lib/systemd/system/xpv-hostd.service /usr/lib/systemd/system/xpv-guestd.service \

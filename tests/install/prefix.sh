@@ -62,7 +62,7 @@ for f in bin/xpv include/xpv/channel.h share/man/man1/xpv.1 share/man/man3/libxp
     [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
 for f in libxpv.so libxpv.so.1 "libxpv.so.$version" libxpv-malloc.so libxpv-malloc.so.1 \
-    "libxpv-malloc.so.$version" xpv/libxpv-cfsampler.so xpv/libxpv-numa.so pkgconfig/libxpv.pc \
+    "libxpv-malloc.so.$version" xpv/libxpv-cfsampler.so xpv/libxpv-gmsampler.so xpv/libxpv-numa.so pkgconfig/libxpv.pc \
     pkgconfig/libxpv-malloc.pc libxpv-malloc-mi.so libxpv-malloc-mi.so.1 "libxpv-malloc-mi.so.$version" \
     pkgconfig/libxpv-malloc-mi.pc; do
     [ -e "$libdir/$f" ] || fail "not installed: ${libdir#"$prefix"/}/$f"

@@ -51,7 +51,7 @@ assert [r["interleaving"] for r in lp] == [True, False], lp
 assert abs(hold[1]["imbalance"] - 100 * 1.5e6 / 10.75e6) < 1e-6, hold[1]
 PY
 "$xpv" carrefour --replay "$d/hold.txt" --profile bogus >/dev/null 2>"$d/err" && fail "--profile bogus accepted"
-grep -q "unknown profile 'bogus' (asplos, lp or hold)" "$d/err" || fail "bad profile message: $(cat "$d/err")"
+grep -q "unknown profile 'bogus' (asplos, lp, hv or hold)" "$d/err" || fail "bad profile message: $(cat "$d/err")"
 
 # options of live runs on recorded samples: usage errors that say what they go with
 for opt in --dry-run "--rounds 3" "--pages 8" "--window 5ms" "--sample-memory 0"; do

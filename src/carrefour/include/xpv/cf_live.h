@@ -48,6 +48,8 @@ struct xpv_cf_live_round {
     double migrate_ns;      /* executing the decisions */
     uint32_t sampler_state; /* enum xpv_cf_ring_state */
     uint32_t stop_reason;   /* enum xpv_cf_ring_stop */
+    char stop_msg[96];      /* the sampler's words for its stop ("" if none) */
+    unsigned vcpu_samples;  /* of `samples`, those a QEMU vCPU thread took (gmsampler) */
 };
 
 /*
@@ -88,6 +90,11 @@ int xpv_cf_live_round(struct xpv_cf_live *l, bool dry_run, struct xpv_cf_live_ro
 #define XPV_CF_LIVE_MEMORY_DEFAULT 2
 #define XPV_CF_LIVE_MEMORY_MAX     16
 void xpv_cf_live_set_memory(struct xpv_cf_live *l, unsigned rounds);
+/* Called for each of a round's own samples (not the carried ones) with the node of its page
+ * (-1: the kernel has none for it), before the engine decides: `xpv carrefour --vm` counts
+ * them per vCPU and records them with guest-physical addresses. NULL: none. */
+typedef void (*xpv_cf_live_sample_fn)(void *arg, const struct xpv_cf_ring_sample *s, int node);
+void xpv_cf_live_set_observer(struct xpv_cf_live *l, xpv_cf_live_sample_fn fn, void *arg);
 /* The ring's statistics as the sampler last wrote them. */
 void xpv_cf_live_ring_stats(const struct xpv_cf_live *l, struct xpv_cf_ring_hdr *out);
 void xpv_cf_live_free(struct xpv_cf_live *l);

@@ -43,6 +43,11 @@ extern "C" {
 #define XPV_CF_RING_MAX_CAP (1u << 20)
 #define XPV_CF_RING_MAX_CPU 4096u
 #define XPV_CF_RING_F_WRITE 1u /* the write flag of each slot is meaningful */
+/* the guest-memory sampler (libxpv-gmsampler.so): each slot's `reserved` word is the QEMU
+ * vCPU index of the faulting thread + 1 (0: not a vCPU thread), its address a host address
+ * in QEMU's guest RAM (xpv/gm_layout.h turns it into a guest-physical one) */
+#define XPV_CF_RING_F_VCPU   2u
+#define XPV_CF_RING_MAX_VCPU 65536u
 
 /*
  * The ring's file: XPV_CF_RING_DIR/xpv-cfsampler.<pid>.<16 hex digits>. The suffix is random
@@ -64,6 +69,9 @@ enum xpv_cf_ring_stop {
     XPV_CF_STOP_NONE = 0,
     XPV_CF_STOP_HANDLER = 1, /* the program replaced the sampler's SIGSEGV handler */
     XPV_CF_STOP_ERROR = 2,   /* the sampler could not continue (e.g. /proc/self/maps) */
+    XPV_CF_STOP_UFFD = 3,    /* gmsampler: QEMU registered its own userfaultfd on guest RAM
+                              * (post-copy migration, background snapshot): stepped back */
+    XPV_CF_STOP_REFUSED = 4, /* gmsampler: this VM cannot be sampled (stop_msg says why) */
 };
 
 struct xpv_cf_ring_hdr {
@@ -83,7 +91,10 @@ struct xpv_cf_ring_hdr {
     uint64_t handler_ns;      /* time spent in the fault handler */
     uint64_t eligible_pages;  /* pages of the regions the sampler may protect, last scan */
     uint32_t pages_per_window, period_us, stop_reason, reserved;
-    uint8_t pad[XPV_CF_RING_HDR - 144];
+    /* why sampling stopped, in words (gmsampler; "" otherwise): untrusted on the reader side,
+     * xpv_cf_ring_stats copies it terminated and printable */
+    char stop_msg[96];
+    uint8_t pad[XPV_CF_RING_HDR - 144 - 96];
 };
 
 struct xpv_cf_ring_slot {
@@ -103,6 +114,9 @@ int xpv_cf_ring_init(void *mem, size_t len, uint32_t capacity, pid_t pid, uint32
                      uint32_t flags);
 /* Push one sample; async-signal-safe and lock-free. 0, or -ENOSPC (counted as dropped). */
 int xpv_cf_ring_push(void *mem, uint64_t addr, uint32_t cpu, uint32_t tid, uint32_t write);
+/* The same with a vCPU word (index + 1, 0: none; the ring's flags have XPV_CF_RING_F_VCPU). */
+int xpv_cf_ring_push_vcpu(void *mem, uint64_t addr, uint32_t cpu, uint32_t tid, uint32_t write,
+                          uint32_t vcpu);
 
 /* Consumer side. The ring file of pid in dir (XPV_CF_RING_DIR), opened O_RDWR|O_NOFOLLOW
  * relative to the directory and checked on the fd (regular, owned by uid or root, no group or
@@ -127,6 +141,7 @@ struct xpv_cf_ring_reader {
 struct xpv_cf_ring_sample {
     uint64_t addr;
     uint32_t cpu, tid, write;
+    uint32_t vcpu; /* XPV_CF_RING_F_VCPU rings: QEMU vCPU index + 1, 0 for other threads */
 };
 
 /* Check the header of mem[0..len) (another process wrote it) and fill rd. -EINVAL with err

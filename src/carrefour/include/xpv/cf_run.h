@@ -58,6 +58,10 @@ struct xpv_cf_run_opts {
     /* each round, as it completes (i from 0) */
     void (*on_round)(void *arg, unsigned i, const struct xpv_cf_live_round *r);
     void *arg;
+    /* the sampler's name in the attach note (NULL: "software" or "perf") */
+    const char *sampler_label;
+    /* each sample of a round before it is decided (xpv_cf_live_set_observer); NULL: none */
+    xpv_cf_live_sample_fn on_sample;
     struct xpv_cf_log_sink log; /* none: nothing is logged */
 };
 

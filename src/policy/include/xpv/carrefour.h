@@ -78,6 +78,8 @@ struct xpv_cf_params {
  * still serves about twice the others' load (docs/carrefour.md, "In the simulator"). */
 void xpv_cf_params_asplos(struct xpv_cf_params *p);
 void xpv_cf_params_lp(struct xpv_cf_params *p);
+/* The Xen port's: LP with hot_page_pct 0 (carrefour-hv's, `xpv carrefour --profile hv`). */
+void xpv_cf_params_hv(struct xpv_cf_params *p);
 void xpv_cf_params_hold(struct xpv_cf_params *p);
 
 /* One round's global counters. dram[i * nr_nodes + j]: DRAM accesses from CPUs of node i to
