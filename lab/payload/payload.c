@@ -39,7 +39,7 @@ static struct {
     char pattern[NEST_MAX_CPUS + 1];
 } P = {4, 8u << 20, 32u << 20, 4u << 20, 2, 0, 0, ""};
 
-static volatile uint32_t checked_in, go, stop, finished;
+static volatile uint32_t checked_in, go, stop, finished; /* checked_in, finished: a bit a vCPU */
 static volatile uint32_t passes_done[NEST_MAX_CPUS];
 
 /* clang may call these for loops and struct copies. */
@@ -247,12 +247,14 @@ static void touch(uint32_t k)
 void ap_main(uint32_t id);
 void ap_main(uint32_t id)
 {
-    __atomic_fetch_add(&checked_in, 1, __ATOMIC_SEQ_CST);
-    while (!go)
-        pause();
-    if (id < P.regions)
+    /* a vCPU beyond regions= (QEMU has more than the payload was told) only parks */
+    if (id < P.regions) {
+        __atomic_fetch_or(&checked_in, 1u << id, __ATOMIC_SEQ_CST);
+        while (!go)
+            pause();
         touch(id);
-    __atomic_fetch_add(&finished, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_or(&finished, 1u << id, __ATOMIC_SEQ_CST);
+    }
     for (;;)
         __asm__ volatile("cli; hlt");
 }
@@ -297,6 +299,7 @@ void bsp_main(uint32_t magic, const struct mb_info *mbi)
         fail("the boot CPU's APIC id is not 0 but", me);
     lapic_write(0xF0, 0x1FF); /* software-enable the local APIC */
     memcpy((void *)NEST_TRAMPOLINE, tramp_start, (size_t)(tramp_end - tramp_start));
+    const uint32_t others = (P.regions == 32 ? 0xFFFFFFFFu : (1u << P.regions) - 1) & ~1u;
     if (P.regions > 1) {
         lapic_write(0x310, 0);
         lapic_write(0x300, 0x000C4500); /* INIT, all excluding self */
@@ -307,9 +310,10 @@ void bsp_main(uint32_t magic, const struct mb_info *mbi)
             delay(1000);
         }
         elapsed_s();
-        while (checked_in < P.regions - 1) {
+        while (checked_in != others) {
             if (elapsed_s() > 20)
-                fail("APs up after 20 s (did QEMU get -smp regions=?):", checked_in);
+                fail("vCPUs up after 20 s, as a bit mask (did QEMU get -smp regions=?):",
+                     checked_in);
             pause();
         }
     }
@@ -323,7 +327,7 @@ void bsp_main(uint32_t magic, const struct mb_info *mbi)
     (void)elapsed_s(); /* the clock starts now */
     go = 1;
     touch(0);
-    while (finished < P.regions - 1)
+    while (finished != others)
         pause();
     puts_("NEST done passes=");
     for (uint32_t k = 0; k < P.regions; k++) {
