@@ -58,6 +58,10 @@ pid_t nest_vcpu_tid(const struct nest_run *r, unsigned k)
 {
     return k < r->o.nodes ? r->tid[k] : -1;
 }
+const char *nest_backing_file(const struct nest_run *r, unsigned k)
+{
+    return k < r->o.nodes ? r->file[k] : NULL;
+}
 double nest_seconds_to_ready(const struct nest_run *r)
 {
     return r->t_ready - r->t0;

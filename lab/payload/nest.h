@@ -47,6 +47,9 @@ struct nest_run *nest_start(const struct nest_opts *o, char *err, size_t errlen)
 int nest_wait(struct nest_run *run, char *err, size_t errlen);
 pid_t nest_qemu_pid(const struct nest_run *run);
 pid_t nest_vcpu_tid(const struct nest_run *run, unsigned k);
+/* Node k's backing file as this process sees it (under root: /mnt/host/tmp/xpv-nest-PID-k in
+ * the lab guest; QEMU's /proc/PID/maps shows the same path to a reader outside the chroot). */
+const char *nest_backing_file(const struct nest_run *run, unsigned k);
 double nest_seconds_to_ready(const struct nest_run *run); /* QEMU start to "NEST ready" */
 double nest_seconds_total(const struct nest_run *run);    /* QEMU start to its exit */
 
