@@ -222,8 +222,10 @@ struct nest_run *nest_start(const struct nest_opts *o, char *err, size_t len)
 {
     if (!o->qemu || !o->payload || !o->shm_dir || o->nodes < 1 || o->nodes > NEST_MAX_CPUS ||
         o->node_mb < 16 || o->node_mb % 4 || !o->timeout_s) {
-        say(err, len, "nest_start: wants qemu, payload, shm_dir, 1..%d nodes, node_mb >= 16 and "
-                      "a multiple of 4, a timeout", NEST_MAX_CPUS);
+        say(err, len,
+            "nest_start: wants qemu, payload, shm_dir, 1..%d nodes, node_mb >= 16 and "
+            "a multiple of 4, a timeout",
+            NEST_MAX_CPUS);
         return NULL;
     }
     struct nest_run *r = calloc(1, sizeof *r);
@@ -252,7 +254,7 @@ struct nest_run *nest_start(const struct nest_opts *o, char *err, size_t len)
             *strrchr(dir, '/') = 0;
     ARG("%s", o->qemu);
     ARG("-L"), ARG("%s/share/qemu", dir), ARG("-L"), ARG("%s/share/seabios", dir);
-    /* qboot, not SeaBIOS: about twice as fast to the payload (lab/payload/README.md) */
+    /* qboot, not SeaBIOS: twice as fast to the payload on the host (lab/payload/README.md) */
     ARG("-bios"), ARG("qboot.rom");
     ARG("-M"), ARG("pc"), ARG("-accel"), ARG("tcg,tb-size=64");
     ARG("-smp"), ARG("%u,sockets=%u,cores=1,threads=1", o->nodes, o->nodes);

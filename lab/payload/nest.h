@@ -21,18 +21,18 @@
 struct nest_run;
 
 struct nest_opts {
-    const char *qemu;      /* qemu-system-x86_64, as seen from root; its firmware is beside it
-                              (../share/qemu, ../share/seabios) */
-    const char *payload;   /* the payload ELF, as seen from root */
-    const char *root;      /* chroot QEMU here first (NULL: no chroot) */
-    const char *shm_dir;   /* the backing files' folder, as seen from root (a tmpfs) */
-    unsigned nodes;        /* vCPUs = nodes = regions, 1..NEST_MAX_CPUS */
-    unsigned node_mb;      /* RAM a node, MiB, a multiple of 4, >= 16 */
-    const char *pattern;   /* the payload's pattern= (NULL: vCPU k touches region k) */
-    unsigned passes;       /* sweeps each vCPU makes at least */
-    unsigned seconds;      /* and the time they sweep for at least */
-    int pin;               /* pin vCPU k's thread to node k's CPUs (this machine's nodes) */
-    unsigned timeout_s;    /* the whole run's deadline */
+    const char *qemu;    /* qemu-system-x86_64, as seen from root; its firmware is beside it
+                            (../share/qemu, ../share/seabios) */
+    const char *payload; /* the payload ELF, as seen from root */
+    const char *root;    /* chroot QEMU here first (NULL: no chroot) */
+    const char *shm_dir; /* the backing files' folder, as seen from root (a tmpfs) */
+    unsigned nodes;      /* vCPUs = nodes = regions, 1..NEST_MAX_CPUS */
+    unsigned node_mb;    /* RAM a node, MiB, a multiple of 4, >= 16 */
+    const char *pattern; /* the payload's pattern= (NULL: vCPU k touches region k) */
+    unsigned passes;     /* sweeps each vCPU makes at least */
+    unsigned seconds;    /* and the time they sweep for at least */
+    int pin;             /* pin vCPU k's thread to node k's CPUs (this machine's nodes) */
+    unsigned timeout_s;  /* the whole run's deadline */
     /* Called once every vCPU is up and (with pin) pinned, before the payload touches
      * anything: the place for a sampler to attach (nest_qemu_pid, nest_vcpu_tid). */
     void (*on_ready)(struct nest_run *run, void *arg);

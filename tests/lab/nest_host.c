@@ -17,8 +17,14 @@ static int run(const char *qemu, const char *payload, const char *pattern, const
                int want_ok)
 {
     char err[1024];
-    struct nest_opts o = {.qemu = qemu, .payload = payload, .shm_dir = "/dev/shm", .nodes = 4,
-                          .node_mb = 32, .pattern = pattern, .passes = 3, .timeout_s = 120};
+    struct nest_opts o = {.qemu = qemu,
+                          .payload = payload,
+                          .shm_dir = "/dev/shm",
+                          .nodes = 4,
+                          .node_mb = 32,
+                          .pattern = pattern,
+                          .passes = 3,
+                          .timeout_s = 120};
     printf("nest.payload_host: pattern=%s\n", pattern ? pattern : "(vCPU k: region k)");
     struct nest_run *r = nest_start(&o, err, sizeof err);
     if (!r) {

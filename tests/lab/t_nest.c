@@ -44,8 +44,9 @@ static void unmount_all(void)
 
 static enum lab_result payload(const struct lab_env *env)
 {
-    LAB_CHECK(share_mounted(), "no host share at %s: the guest was not booted with run-lab.sh "
-                               "--share /:host (lab/CMakeLists.txt passes it to lab<N>.boot)",
+    LAB_CHECK(share_mounted(),
+              "no host share at %s: the guest was not booted with run-lab.sh "
+              "--share /:host (lab/CMakeLists.txt passes it to lab<N>.boot)",
               ROOT);
     for (size_t i = 0; i < sizeof mounts / sizeof mounts[0]; i++) {
         if (mount(mounts[i].fs, mounts[i].dir, mounts[i].fs, 0, NULL) < 0) {
@@ -56,9 +57,15 @@ static enum lab_result payload(const struct lab_env *env)
     }
     unsigned nodes = env->nodes < 4 ? env->nodes : 4;
     char err[1024];
-    struct nest_opts o = {.qemu = XPV_NEST_QEMU, .payload = XPV_NEST_PAYLOAD, .root = ROOT,
-                          .shm_dir = "/tmp", .nodes = nodes, .node_mb = 16, .passes = 3,
-                          .pin = 1, .timeout_s = 500};
+    struct nest_opts o = {.qemu = XPV_NEST_QEMU,
+                          .payload = XPV_NEST_PAYLOAD,
+                          .root = ROOT,
+                          .shm_dir = "/tmp",
+                          .nodes = nodes,
+                          .node_mb = 16,
+                          .passes = 3,
+                          .pin = 1,
+                          .timeout_s = 500};
     struct nest_run *r = nest_start(&o, err, sizeof err);
     int rc = r ? nest_wait(r, err, sizeof err) : -1;
     if (rc == 0) {
