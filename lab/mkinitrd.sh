@@ -2,7 +2,7 @@
 # mkinitrd.sh KERNEL_DIR OUT PROGRAM... — the lab guest's initramfs: busybox, the programs
 # (the in-guest test binary first; then any program or shared object the tests run or preload),
 # each in /bin under its own name with the shared libraries it links (as ldd lists them, so the
-# guest runs exactly the host's build), the kernel's virtio modules, and lab/init.
+# guest runs exactly the host's build), the kernel's virtio and 9p modules, and lab/init.
 # Exit 77 (skip) without a kernel.
 set -eu
 kdir=$1 out=$2
@@ -28,7 +28,7 @@ add_prog() {
     done
 }
 add_prog "$busybox"
-for a in sh mount ls cat echo insmod poweroff sleep grep uname head tr cut; do
+for a in sh mount ls cat echo insmod poweroff sleep grep uname head tr cut mkdir; do
     ln -s busybox "$tmp/bin/$a"
 done
 for prog in "$@"; do
@@ -37,6 +37,12 @@ done
 for m in virtio/virtio virtio/virtio_ring virtio/virtio_pci_modern_dev \
          virtio/virtio_pci_legacy_dev virtio/virtio_pci virtio/virtio_mem char/virtio_console; do
     f=$kmod/kernel/drivers/$m.ko
+    [ -f "$f" ] && cp "$f" "$tmp/mod/"
+done
+# virtio-9p, for the host folders run-lab.sh --share gives the guest (lab/init loads them in
+# this order: each after what it depends on, as the modules' depends= say)
+for m in fs/netfs/netfs fs/fscache/fscache net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p; do
+    f=$kmod/kernel/$m.ko
     [ -f "$f" ] && cp "$f" "$tmp/mod/"
 done
 cp "$here/init" "$tmp/init"

@@ -2,7 +2,7 @@
 # run-lab.sh — boot the lab guest once and collect its serial console.
 #
 #   run-lab.sh --nodes N --kernel DIR --initrd FILE --log FILE [--timeout S] [--channel DIR]
-#              [--append KERNEL_ARGS] [TEST...]
+#              [--append KERNEL_ARGS] [--share DIR:TAG]... [TEST...]
 #
 # The guest: N NUMA nodes, one vCPU and 512 MiB each, ACPI SLIT distances 10 + 10·|i−j|
 # (QEMU -numa dist), Debian's kernel, the initramfs of lab/mkinitrd.sh. It runs the named
@@ -11,6 +11,9 @@
 # DIR/ivshmem, virtio-serial port org.xpv.topology on DIR/kick.sock), QMP on DIR/qmp.sock (and
 # DIR/qmp-test.sock), N free vCPU slots (socket N+i on node i) and 2 DIMM slots (1 GiB) for
 # hot-add: the host half of tests/lab/e2e_vm.sh. --append adds to the kernel command line.
+# --share DIR:TAG (repeatable) shares the host folder DIR read-only over virtio-9p (-virtfs
+# local,path=DIR,mount_tag=TAG,security_model=none,readonly=on) and appends xpv.share=TAG to the
+# kernel command line; lab/init mounts it read-only at /mnt/TAG.
 # QEMU: XPV_LAB_QEMU when set (the tests set it to lab/fetch-qemu.sh's QEMU 10: bookworm's
 # 7.2 cannot unplug vCPUs under TCG, docs/lab.md), else the system's qemu-system-x86_64.
 # TCG by default (XPV_LAB_TCG_OPTS adds -accel tcg options, e.g. thread=single); KVM only when
@@ -21,7 +24,7 @@
 # 77 when the lab cannot run here (no QEMU, no kernel); the reason goes to stderr and the log.
 set -euo pipefail
 
-nodes=4 kernel= initrd= log= timeout_s=1800 channel= append=
+nodes=4 kernel= initrd= log= timeout_s=1800 channel= append= shares=()
 while (($#)); do
     case $1 in
     --nodes) nodes=$2; shift 2 ;;
@@ -30,7 +33,13 @@ while (($#)); do
     --log) log=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --channel) channel=$2; shift 2 ;;
-    --append) append=" $2"; shift 2 ;;
+    --append) append+=" $2"; shift 2 ;;
+    --share)
+        [[ $2 =~ ^(.+):([A-Za-z0-9_-]{1,31})$ && -d ${BASH_REMATCH[1]} ]] ||
+            { echo "run-lab.sh: --share wants DIR:TAG, an existing folder and a tag of 1-31 letters, digits, _ or -; got '$2'" >&2; exit 2; }
+        shares+=(-virtfs "local,path=${BASH_REMATCH[1]},mount_tag=${BASH_REMATCH[2]},security_model=none,readonly=on")
+        append+=" xpv.share=${BASH_REMATCH[2]}"
+        shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;
     -*) echo "run-lab.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -127,7 +136,7 @@ esac
 start=$(date +%s)
 set +e
 timeout --foreground -k 5 "$timeout_s" "$qemu" "${firmware[@]}" "${accel[@]}" -machine q35 \
-    -smp "$smp" -m "$mem" "${args[@]}" \
+    -smp "$smp" -m "$mem" "${args[@]}" "${shares[@]}" \
     -kernel "$vmlinuz" -initrd "$initrd" \
     -append "console=ttyS0 quiet panic=-1 xpvlab.nodes=$nodes xpvlab.tests=$tests$append" \
     -nographic -no-reboot -nodefaults -serial stdio </dev/null >"$log" 2>&1

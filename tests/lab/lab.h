@@ -64,5 +64,6 @@ extern const struct lab_test lab_hotplug_tests[];     /* only when named: hotplu
 extern const struct lab_test lab_e2e_libvirt_tests[]; /* only when named: e2e_libvirt.sh */
 /* only when named: e2e_callback.sh drives it */
 extern const struct lab_test lab_e2e_callback_tests[];
+extern const struct lab_test lab_nest_tests[];        /* QEMU in the guest: t_nest.c */
 
 #endif
