@@ -39,6 +39,11 @@ for m in virtio/virtio virtio/virtio_ring virtio/virtio_pci_modern_dev \
     f=$kmod/kernel/drivers/$m.ko
     [ -f "$f" ] && cp "$f" "$tmp/mod/"
 done
+# virtio-9p, for run-lab.sh --share (lab/init loads them only then)
+for m in fs/netfs/netfs fs/fscache/fscache net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p; do
+    f=$kmod/kernel/$m.ko
+    [ -f "$f" ] && cp "$f" "$tmp/mod/"
+done
 cp "$here/init" "$tmp/init"
 chmod +x "$tmp/init"
 (cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp"

@@ -2,7 +2,7 @@
 # run-lab.sh — boot the lab guest once and collect its serial console.
 #
 #   run-lab.sh --nodes N --kernel DIR --initrd FILE --log FILE [--timeout S] [--channel DIR]
-#              [--append KERNEL_ARGS] [TEST...]
+#              [--append KERNEL_ARGS] [--share HOSTDIR] [TEST...]
 #
 # The guest: N NUMA nodes, one vCPU and 512 MiB each, ACPI SLIT distances 10 + 10·|i−j|
 # (QEMU -numa dist), Debian's kernel, the initramfs of lab/mkinitrd.sh. It runs the named
@@ -11,6 +11,8 @@
 # DIR/ivshmem, virtio-serial port org.xpv.topology on DIR/kick.sock), QMP on DIR/qmp.sock (and
 # DIR/qmp-test.sock), N free vCPU slots (socket N+i on node i) and 2 DIMM slots (1 GiB) for
 # hot-add: the host half of tests/lab/e2e_vm.sh. --append adds to the kernel command line.
+# --share HOSTDIR shares a host directory read-only over virtio-9p (tag xpvshare); lab/init
+# mounts it on the guest's path of the same name (the JVM tests share /usr: the host's JDK).
 # QEMU: XPV_LAB_QEMU when set (the tests set it to lab/fetch-qemu.sh's QEMU 10: bookworm's
 # 7.2 cannot unplug vCPUs under TCG, docs/lab.md), else the system's qemu-system-x86_64.
 # TCG by default (XPV_LAB_TCG_OPTS adds -accel tcg options, e.g. thread=single); KVM only when
@@ -21,7 +23,7 @@
 # 77 when the lab cannot run here (no QEMU, no kernel); the reason goes to stderr and the log.
 set -euo pipefail
 
-nodes=4 kernel= initrd= log= timeout_s=1800 channel= append=
+nodes=4 kernel= initrd= log= timeout_s=1800 channel= append= share_dir=
 while (($#)); do
     case $1 in
     --nodes) nodes=$2; shift 2 ;;
@@ -31,6 +33,7 @@ while (($#)); do
     --timeout) timeout_s=$2; shift 2 ;;
     --channel) channel=$2; shift 2 ;;
     --append) append=" $2"; shift 2 ;;
+    --share) share_dir=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;
     -*) echo "run-lab.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -77,6 +80,11 @@ for ((i = 0; i < nodes; i++)); do
     # with the channel: a free vCPU slot per node, for hot-add
     [[ -z $channel ]] || args+=(-numa "cpu,node-id=$i,socket-id=$((nodes + i))")
 done
+if [[ -n $share_dir ]]; then
+    [[ -d $share_dir ]] || { echo "run-lab.sh: --share $share_dir is not a directory" >&2; exit 2; }
+    args+=(-virtfs "local,path=$share_dir,mount_tag=xpvshare,security_model=none,readonly=on")
+    append+=" xpvlab.share=$share_dir"
+fi
 # QEMU wants every node declared before any distance, and a distance for every pair.
 for ((i = 0; i < nodes; i++)); do
     for ((j = i + 1; j < nodes; j++)); do
