@@ -62,6 +62,7 @@ extern const struct lab_test lab_hostd_tests[];
 extern const struct lab_test lab_e2e_tests[];         /* only when named: e2e_vm.sh drives them */
 extern const struct lab_test lab_hotplug_tests[];     /* only when named: hotplug_soak.sh */
 extern const struct lab_test lab_e2e_libvirt_tests[]; /* only when named: e2e_libvirt.sh */
-extern const struct lab_test lab_e2e_runtimes_tests[]; /* only when named: e2e_runtimes.sh */
+/* only when named: e2e_runtimes.sh drives it */
+extern const struct lab_test lab_e2e_runtimes_tests[];
 
 #endif
