@@ -26,7 +26,8 @@
  *
  * The JDK is the host's, shared read-only over virtio-9p at /usr (run-lab.sh --share /usr).
  * Heap pages: /proc/PID/numa_maps summed per node, before and after the program allocated
- * XPV_JVM_MIB MiB of live arrays; the difference is what its allocation brought in.
+ * PAR_MIB (ParallelGC) or G1_MIB MiB of live arrays; the difference is what its allocation
+ * brought in.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,7 +54,7 @@
 #define FROM     1  /* its vNode, and its effective node before the move */
 #define TO       3  /* its effective node after the move */
 #define PAR_MIB  16 /* ParallelGC: within one lgroup's eden chunk (40 MiB of -Xmn160m) */
-#define G1_MIB   8  /* G1: see landed_on */
+#define G1_MIB   6  /* G1: see landed_on */
 #define MAXN     8
 #define OUTCAP   16384
 
@@ -455,9 +456,9 @@ static int jvm_alloc(struct jvm *j)
  * G1NUMA::max_search_depth) and takes the last region whatever its node when none of them is
  * the thread's. Regions alternate nodes (G1NUMA::preferred_node_index_for_index: index % 4), so
  * the first 3-4 new regions are the thread's node and then about one in four: a fresh heap's
- * first 8 MiB put 4 regions of ~8 there (1056 and 1123 of 2102 pages in the runs of
- * docs/runtimes.md, the next node 497). Asserted: >= 40% of the pages on want, and want has at
- * least 1.5 times the pages of any other node.
+ * first 6 MiB put about 4 of 6 regions there (943-1184 of 1588 pages, the next node 241, in the
+ * runs of docs/runtimes.md; 8 MiB put 4 of 8). Asserted: >= 40% of the pages on want, and want
+ * has at least 1.5 times the pages of any other node.
  * Not a sample: the placement is the kernel's (mbind'ed ranges, free memory on every node) and
  * G1's and ParallelGC's deterministic choices; no timing is involved. */
 static int landed_on(const struct jvm *j, int want)
