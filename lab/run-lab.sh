@@ -2,7 +2,7 @@
 # run-lab.sh — boot the lab guest once and collect its serial console.
 #
 #   run-lab.sh --nodes N --kernel DIR --initrd FILE --log FILE [--timeout S] [--channel DIR]
-#              [--append KERNEL_ARGS] [--share DIR:TAG]... [TEST...]
+#              [--append KERNEL_ARGS] [--share DIR:TAG[:GUESTDIR]]... [TEST...]
 #
 # The guest: N NUMA nodes, one vCPU and 512 MiB each, ACPI SLIT distances 10 + 10·|i−j|
 # (QEMU -numa dist), Debian's kernel, the initramfs of lab/mkinitrd.sh. It runs the named
@@ -11,9 +11,11 @@
 # DIR/ivshmem, virtio-serial port org.xpv.topology on DIR/kick.sock), QMP on DIR/qmp.sock (and
 # DIR/qmp-test.sock), N free vCPU slots (socket N+i on node i) and 2 DIMM slots (1 GiB) for
 # hot-add: the host half of tests/lab/e2e_vm.sh. --append adds to the kernel command line.
-# --share DIR:TAG (repeatable) shares the host folder DIR read-only over virtio-9p (-virtfs
-# local,path=DIR,mount_tag=TAG,security_model=none,readonly=on) and appends xpv.share=TAG to the
-# kernel command line; lab/init mounts it read-only at /mnt/TAG.
+# --share DIR:TAG[:GUESTDIR] (repeatable) shares the host folder DIR read-only over virtio-9p
+# (-virtfs local,path=DIR,mount_tag=TAG,security_model=none,readonly=on) and appends
+# xpv.share=TAG[:GUESTDIR] to the kernel command line; lab/init mounts it read-only at GUESTDIR,
+# /mnt/TAG by default (the nested lab shares / at /mnt/host; the runtimes test the host's /usr
+# at /usr, for its JDK).
 # QEMU: XPV_LAB_QEMU when set (the tests set it to lab/fetch-qemu.sh's QEMU 10: bookworm's
 # 7.2 cannot unplug vCPUs under TCG, docs/lab.md), else the system's qemu-system-x86_64.
 # TCG by default (XPV_LAB_TCG_OPTS adds -accel tcg options, e.g. thread=single); KVM only when
@@ -35,10 +37,10 @@ while (($#)); do
     --channel) channel=$2; shift 2 ;;
     --append) append+=" $2"; shift 2 ;;
     --share)
-        [[ $2 =~ ^(.+):([A-Za-z0-9_-]{1,31})$ && -d ${BASH_REMATCH[1]} ]] ||
-            { echo "run-lab.sh: --share wants DIR:TAG, an existing folder and a tag of 1-31 letters, digits, _ or -; got '$2'" >&2; exit 2; }
+        [[ $2 =~ ^([^:]+):([A-Za-z0-9_-]{1,31})(:(/[^:[:space:]]*))?$ && -d ${BASH_REMATCH[1]} ]] ||
+            { echo "run-lab.sh: --share wants DIR:TAG[:GUESTDIR], an existing folder, a tag of 1-31 letters, digits, _ or -, and an absolute guest path; got '$2'" >&2; exit 2; }
         shares+=(-virtfs "local,path=${BASH_REMATCH[1]},mount_tag=${BASH_REMATCH[2]},security_model=none,readonly=on")
-        append+=" xpv.share=${BASH_REMATCH[2]}"
+        append+=" xpv.share=${BASH_REMATCH[2]}${BASH_REMATCH[3]}"
         shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;

@@ -11,7 +11,8 @@
 #            bookworm-backports for the lab (unpacked under build/lab/qemu, not installed), curl
 #            (the host daemon's metrics endpoint scraped, hostd.ops_metrics), and libvirt's
 #            daemons, QEMU driver and clients (hostd.libvirt starts its own libvirtd and virtlogd
-#            by hand: no systemd needed; libvirt-daemon-system makes libvirt-qemu)
+#            by hand: no systemd needed; libvirt-daemon-system makes libvirt-qemu), and OpenJDK 17
+#            (lab4.jvm.*: javac builds the workload, the guest runs the host's JDK over 9p)
 #
 # Idempotent and quick when nothing is missing: it asks dpkg first and runs apt only for
 # what is absent. Needs root (or sudo) only when something must be installed.
@@ -23,7 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_pkgs=(cmake make pkg-config gcc clang libc6-dev libhwloc-dev libnuma-dev libjansson-dev
             libcmocka-dev libyaml-dev libjemalloc-dev libmimalloc-dev libvirt-dev libxml2-dev)
 package_pkgs=(dpkg-dev)
-test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio gnuplot-nox
+test_pkgs=(libclang-rt-14-dev python3 hwloc-nox qemu-system-x86 busybox-static cpio gnuplot-nox openjdk-17-jdk-headless
            libtcmalloc-minimal4 libmimalloc2.0 pigz groff-base man-db curl libvirt-daemon
            libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients)
 

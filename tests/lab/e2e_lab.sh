@@ -1,5 +1,5 @@
 # e2e_lab.sh — sourced by the lab's end-to-end host halves (e2e_vm.sh: lab4.e2e;
-# e2e_callback.sh: lab4.callback): the working directory and its clean-up, failure reports,
+# e2e_callback.sh: lab4.callback; e2e_runtimes.sh: lab4.runtimes): the working directory and its clean-up, failure reports,
 # waits on the guest's console, the 4-node lab guest booted with the XPV channel, and the host
 # daemon attached to it over QMP.
 #
@@ -37,7 +37,10 @@ fail() {
 wait_log() {
     local end=$((SECONDS + $2))
     while ((SECONDS < end)); do
-        tr -d '\r' <"$log" 2>/dev/null | grep -q "$1" && return 0
+        # grep reads it all (not -q): under pipefail, a grep -q that stops at the match
+        # kills tr with SIGPIPE once the log is past a pipe's 64 KiB, and the match then
+        # counts as a miss (lab4.callback failed so with the guest done)
+        tr -d '\r' <"$log" 2>/dev/null | grep "$1" >/dev/null && return 0
         grep -q "^XPV-LAB-DONE\|XPV-LAB END $e2e_test" "$log" 2>/dev/null && return 1
         local stuck
         stuck=$(grep -o 'soft lockup - CPU#[0-9]* stuck for [0-9]*s' "$log" 2>/dev/null |
@@ -52,15 +55,16 @@ wait_log() {
     done
     return 1
 }
-# e2e_boot: the 4-node guest running e2e_test, with the XPV channel (lab/run-lab.sh --channel:
-# ivshmem, virtio-serial port, QMP, free vCPU slots), up to its QMP socket. In its own process
+# e2e_boot [RUN-LAB OPTIONS...]: the 4-node guest running e2e_test, with the XPV channel
+# (lab/run-lab.sh --channel: ivshmem, virtio-serial port, QMP, free vCPU slots) and the options
+# given (e.g. --share), up to its QMP socket. In its own process
 # group (setsid does not fork here: a background job of a script is not a group leader), so
 # that a failure stops QEMU too: killing run-lab.sh alone would leave QEMU running until the
 # lab's timeout, a hung guest spinning on the host's cores meanwhile.
 e2e_boot() {
     rm -f "$log"
     setsid bash "$lab/run-lab.sh" --nodes 4 --kernel "$kernel" --initrd "$initrd" --log "$log" \
-        --timeout 1500 --channel "$d" "$e2e_test" >"$d/run-lab.out" 2>&1 &
+        --timeout 1500 --channel "$d" "$@" "$e2e_test" >"$d/run-lab.out" 2>&1 &
     qpid=$!
     for _ in $(seq 300); do
         [[ -S $d/qmp.sock ]] && return 0
@@ -75,10 +79,13 @@ e2e_boot() {
     done
     fail "no QMP socket after 30 s"
 }
-# start_hostd: the daemon (host topology from the fixture), attached to the VM
+# start_hostd: the daemon (host topology from the fixture), attached to the VM. QMP answers
+# are awaited 10 s, not the default 200 ms: a TCG QEMU on this loaded 2-core host went over
+# 200 ms (lab4.callback, load 25: the daemon counted the VM lost and the next `xpv move`
+# failed); the tests check what the daemon does with answers, not how fast QEMU gives them.
 start_hostd() {
     "$xpv" hostd --root "$fixture" --qmp "vm=$d/qmp.sock" --socket "$sock" --record-dir "$d" \
-        --no-migrate -v >>"$d/hostd.log" 2>&1 &
+        --no-migrate --qmp-timeout 10s -v >>"$d/hostd.log" 2>&1 &
     hpid=$!
     for _ in $(seq 100); do
         "$xpv" domains --socket "$sock" --json >"$d/dom.json" 2>/dev/null &&

@@ -25,9 +25,9 @@
 #define E2E_TEST_TIMEOUT_S 900 /* e2e.*: a host script drives them, TCG hotplug is slow */
 
 static const struct lab_test *const groups[] = {
-        lab_topo_tests,  lab_ops_tests, lab_carrefour_tests, lab_malloc_tests,
-        lab_hostd_tests, lab_e2e_tests, lab_hotplug_tests,   lab_e2e_libvirt_tests,
-        lab_e2e_callback_tests, lab_nest_tests};
+        lab_topo_tests,         lab_ops_tests,  lab_carrefour_tests,   lab_malloc_tests,
+        lab_hostd_tests,        lab_e2e_tests,  lab_hotplug_tests,     lab_e2e_libvirt_tests,
+        lab_e2e_callback_tests, lab_nest_tests, lab_e2e_runtimes_tests};
 
 /* e2e.* tests need their host half (tests/lab/e2e_vm.sh): run only when named. */
 static int is_e2e(const char *name)

@@ -65,5 +65,7 @@ extern const struct lab_test lab_e2e_libvirt_tests[]; /* only when named: e2e_li
 /* only when named: e2e_callback.sh drives it */
 extern const struct lab_test lab_e2e_callback_tests[];
 extern const struct lab_test lab_nest_tests[];        /* QEMU in the guest: t_nest.c */
+/* only when named: e2e_runtimes.sh drives it */
+extern const struct lab_test lab_e2e_runtimes_tests[];
 
 #endif
