@@ -69,13 +69,20 @@ guest_flood)
     timed_wait 10 "the flood to reach the daemon" out_has '^[1-9]' vmfield "x['vm']['guest_port']['bad_frames']" ||
         fail "the guest's garbage never reached the decoder"
     measure || fail "the rounds or xpv domains stalled under the guest's flood"
-    vmfield "x['vm']['guest_port']" >"$d/port"
+    # the flood read all along (>= 4 x 256 KiB) and held to its budget round after round: a
+    # condition with its deadline, as the counts are the current attachment's (a fake QEMU a
+    # loaded machine kept from answering QMP within 200 ms is dropped and attached again,
+    # its counts from zero: 2 runs in 40 failed a one-shot check so)
+    port_read() {
+        vmfield "x['vm']['guest_port']" >"$d/port" || return 1
+        cat "$d/port"
+        python3 -c 'import ast, sys; p = ast.literal_eval(open(sys.argv[1]).read()); sys.exit(not (p["bytes"] >= 1 << 20 and p["throttled_rounds"] >= 4))' "$d/port"
+    }
+    timed_wait 10 "the flood read for 4 throttled rounds" port_read || fail "the guest's port: $(cat "$d/port")"
     cat "$d/port"
     python3 - "$d/port" <<'PY' || fail "the guest's port: $(cat "$d/port")"
 import ast, sys
 p = ast.literal_eval(open(sys.argv[1]).read())
-assert p["bytes"] >= 1 << 20, p            # the flood was read all along (>= 4 x 256 KiB)
-assert p["throttled_rounds"] >= 4, p       # and held to its budget round after round
 assert p["bytes_skipped"] + 24 * 4 >= p["bytes"], p  # it was garbage
 PY
     grep -q "the guest sent 256 KiB on its port within one round" "$d/log" || fail "no warning"
@@ -93,7 +100,7 @@ PY
     warns=$(grep -c "vm: the guest sent 256 KiB" "$d/log")
     attaches=$(grep -c "vm: attached to QEMU" "$d/log")
     echo "flood warnings: $warns, attachments of vm: $attaches"
-    [ "$warns" -ge 1 ] && [ "$warns" -le "$attaches" ] || fail "the warning repeats"
+    if [ "$warns" -lt 1 ] || [ "$warns" -gt "$attaches" ]; then fail "the warning repeats"; fi
     ;;
 control_slowloris)
     python3 "$here/fake_qemu.py" vm "$d/qmp.sock" "$d/ser.sock" >"$d/fq" 2>"$d/fq.err" &

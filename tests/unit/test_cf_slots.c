@@ -392,7 +392,7 @@ static void check_end(void)
 typedef unsigned char set_t; /* actors, one bit each */
 
 struct node {
-    set_t enabled, sleep, done; /* done: the actors whose step was explored here */
+    set_t enabled, dormant, done; /* done: the actors whose step was explored here */
     unsigned char chosen;
     const void *var[MAX_ACTORS];
     int write[MAX_ACTORS];
@@ -499,11 +499,11 @@ static unsigned run_once(const struct scenario *sc, unsigned replay, int *pruned
             break;
         }
         if (d == 0)
-            nd->sleep = 0; /* the root: nothing asleep */
-        if (d >= replay) { /* a new node */
+            nd->dormant = 0; /* the root: nothing dormant */
+        if (d >= replay) {   /* a new node */
             nd->enabled = en;
             nd->done = 0;
-            int k = first_in((set_t)(en & ~nd->sleep));
+            int k = first_in((set_t)(en & ~nd->dormant));
             if (k < 0) {
                 pruned = 1; /* every order from here was explored from another branch */
                 break;
@@ -514,11 +514,11 @@ static unsigned run_once(const struct scenario *sc, unsigned replay, int *pruned
         }
         unsigned a = nd->chosen;
         /* the child's sleep set: what slept or was explored here, independent of a's step */
-        set_t sl = 0, cand = (set_t)((nd->sleep | nd->done) & ~(1u << a));
+        set_t sl = 0, cand = (set_t)((nd->dormant | nd->done) & ~(1u << a));
         for (unsigned k = 0; k < nr_actors; k++)
             if ((cand & (1u << k)) && independent(&actors[k], &actors[a]))
                 sl |= (set_t)(1u << k);
-        path[d + 1].sleep = sl;
+        path[d + 1].dormant = sl;
         to_actor(&actors[a]);
         check_step();
         if (problem[0]) {
@@ -557,7 +557,7 @@ static unsigned long explore(const struct scenario *sc)
             d--;
             struct node *nd = &path[d];
             nd->done |= (set_t)(1u << nd->chosen);
-            int k = first_in((set_t)(nd->enabled & ~nd->sleep & ~nd->done));
+            int k = first_in((set_t)(nd->enabled & ~nd->dormant & ~nd->done));
             if (k >= 0) {
                 nd->chosen = (unsigned char)k;
                 replay = d + 1;
