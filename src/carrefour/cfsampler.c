@@ -11,14 +11,17 @@
  * samples go to the shared-memory ring /dev/shm/xpv-cfsampler.<pid>.<random> (xpv/cf_ring.h),
  * a new file (O_EXCL, never through a symlink) of mode 0600, its name unpredictable.
  *
- * Invariants:
- *  - A slot's state goes FREE -> PROTECTED (then mprotect PROT_NONE) -> FAULTED (handler) or
- *    RESTORING (sampler thread) -> FREE after the protection is back. Exactly one of handler
- *    and thread wins the PROTECTED compare-and-swap and restores the page; the loser returns
- *    and the access retries.
- *  - A SEGV_ACCERR on no slot's page is retried once per thread (the window may have closed
- *    between the fault and the handler's look-up); a second fault at the same address is the
- *    program's own and goes to the previous handler (or kills the process as it would have).
+ * Invariants (the slot protocol, cfsampler_slots.h, checked through every interleaving by
+ * tests/unit/test_cf_slots.c):
+ *  - A slot's state goes FREE -> ARMING -> PROTECTED (once mprotect PROT_NONE is done) ->
+ *    FAULTED (handler) or RESTORING (sampler thread, pthread_create) -> FREE after the
+ *    protection is back. Exactly one wins the PROTECTED compare-and-swap (of page and state
+ *    together) and restores the page; the loser returns and the access retries. No page is
+ *    protected unless a slot holds it past FREE.
+ *  - A SEGV_ACCERR on no slot's page is retried (the window may have closed between the fault
+ *    and the handler's look-up); a second one in a row on the same page with no page given
+ *    back in between is the program's own and goes to the previous handler (or kills the
+ *    process as it would have).
  *
  * Hazards (documented in docs/carrefour.md): a system call that reads or writes a protected
  * page fails with EFAULT instead of faulting (read(2) into a buffer, futex on a word in it);
@@ -52,23 +55,13 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "cfsampler_slots.h"
 #include "xpv/cf_ring.h"
 
-#define MAX_WINDOW   1024
+#define MAX_WINDOW   CFS_MAX_WINDOW
 #define MAX_REGIONS  512
 #define RESCAN_EVERY 10 /* windows between two reads of /proc/self/maps */
 #define MAX_STACKS   4096
-
-/* A slot: FREE; ARMING while the sampler protects its page (a handler seeing it retries the
- * access); PROTECTED once the page is; FAULTED while a handler restores it; RESTORING while
- * the sampler does (closing the window). */
-enum { FREE, PROTECTED, FAULTED, RESTORING, ARMING };
-
-struct slot {
-    uintptr_t page;
-    int prot;
-    int state;
-};
 
 struct region {
     uintptr_t start, end;
@@ -88,8 +81,7 @@ static struct {
     int stop; /* atomic: ask the thread to finish */
     unsigned pages, period_us, min_kb;
     uint64_t rng;
-    struct slot slots[MAX_WINDOW];
-    unsigned nr_slots;
+    struct cfs_window win; /* the protected pages and their slots (cfsampler_slots.h) */
     struct region regions[MAX_REGIONS];
     unsigned nr_regions;
     uint64_t eligible;
@@ -97,10 +89,10 @@ static struct {
      * this library's own state: what the fault handler itself touches */
     struct region stacks[MAX_STACKS];
     unsigned nr_stacks; /* atomic; entries are published before the count */
-    int creating;       /* atomic: pthread_create calls in progress */
 } S;
 
-static __thread uintptr_t last_unmatched __attribute__((tls_model("initial-exec")));
+/* the handler's memory of this thread's last fault on a page no slot held (cfs_fault) */
+static __thread struct cfs_thread last_unmatched __attribute__((tls_model("initial-exec")));
 
 /* The last page whose protection the sampler failed to give back (mprotect's errno and the
  * protection it should have): a lab run saw a program die of "access error, twice on a page
@@ -118,6 +110,21 @@ static void restore(uintptr_t page, int prot)
     __atomic_store_n(&failed_errno, errno, __ATOMIC_RELAXED);
     __atomic_store_n(&failed_page, page, __ATOMIC_RELEASE);
 }
+
+static int protect_none(uintptr_t page)
+{
+    return mprotect((void *)page, S.page, PROT_NONE);
+}
+
+static void yield_cpu(void)
+{
+    sched_yield();
+}
+
+/* The slot protocol's hooks (cfsampler_slots.h): constants, so the compiler calls mprotect
+ * and sched_yield directly and drops the test's step hook. */
+static const struct cfs_ops sampler_ops = {
+        .protect = protect_none, .restore = restore, .wait = yield_cpu, .step = NULL};
 
 static uint64_t now_ns(void)
 {
@@ -182,33 +189,20 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
     uint64_t t0 = now_ns();
     if (si->si_code == SEGV_ACCERR && S.page) {
         uintptr_t page = (uintptr_t)si->si_addr & ~(uintptr_t)(S.page - 1);
-        unsigned n = __atomic_load_n(&S.nr_slots, __ATOMIC_ACQUIRE);
-        for (unsigned i = 0; i < n; i++) {
-            struct slot *s = &S.slots[i];
-            if (__atomic_load_n(&s->page, __ATOMIC_ACQUIRE) != page)
-                continue;
-            int expect = PROTECTED;
-            if (__atomic_compare_exchange_n(&s->state, &expect, FAULTED, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE)) {
-                if (getpid() == S.pid && S.ring) {
-                    uint32_t write = 0;
+        enum cfs_fault_result r = cfs_fault(&S.win, page, &last_unmatched, &sampler_ops);
+        if (r == CFS_TAKEN || r == CFS_BUSY) {
+            /* CFS_BUSY: the thread (or another handler) is restoring it, or the thread is
+             * protecting it (ARMING): the access retries */
+            if (r == CFS_TAKEN && getpid() == S.pid && S.ring) {
+                uint32_t write = 0;
 #if defined(__x86_64__)
-                    const ucontext_t *uc = ucv;
-                    write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+                const ucontext_t *uc = ucv;
+                write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
 #endif
-                    int cpu = sched_getcpu();
-                    xpv_cf_ring_push(S.ring, (uint64_t)(uintptr_t)si->si_addr,
-                                     cpu < 0 ? 0 : (uint32_t)cpu, (uint32_t)syscall(SYS_gettid),
-                                     write);
-                }
-                restore(page, s->prot);
-                __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
-            } else if (expect == FREE) {
-                continue; /* a slot of a closed window that held this page: not holding it */
+                int cpu = sched_getcpu();
+                xpv_cf_ring_push(S.ring, (uint64_t)(uintptr_t)si->si_addr,
+                                 cpu < 0 ? 0 : (uint32_t)cpu, (uint32_t)syscall(SYS_gettid), write);
             }
-            /* else: the thread (or another handler) is restoring it, or the thread is
-             * protecting it (ARMING): retry the access */
-            last_unmatched = 0;
             if (S.ring)
                 __atomic_fetch_add(&hdr()->handler_ns, now_ns() - t0, __ATOMIC_RELAXED);
             errno = saved;
@@ -221,64 +215,16 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
             errno = saved;
             return;
         }
-        if (last_unmatched != page) {
-            last_unmatched = page;
+        if (r == CFS_RETRY) { /* no slot holds it, but one may have at the fault */
             if (S.ring)
                 __atomic_fetch_add(&hdr()->unmatched, 1, __ATOMIC_RELAXED);
             errno = saved;
             return;
         }
     }
-    last_unmatched = 0;
     say_passed_on(si);
     errno = saved;
     chain(sig, si, ucv);
-}
-
-/* Restore every page still protected; returns how many nobody touched. */
-static unsigned close_window(void)
-{
-    unsigned untouched = 0;
-    for (unsigned i = 0; i < S.nr_slots; i++) {
-        struct slot *s = &S.slots[i];
-        int expect = PROTECTED;
-        if (__atomic_compare_exchange_n(&s->state, &expect, RESTORING, 0, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE)) {
-            restore(s->page, s->prot);
-            __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
-            untouched++;
-        }
-    }
-    /* wait for handlers still restoring (FAULTED), so no slot is reused under them */
-    for (unsigned i = 0; i < S.nr_slots; i++)
-        while (__atomic_load_n(&S.slots[i].state, __ATOMIC_ACQUIRE) != FREE)
-            sched_yield();
-    return untouched;
-}
-
-/* Give every page the current window holds its protection back, from any thread (the
- * pthread_create wrapper), and wait until no slot is being protected or restored; open_window
- * protects nothing more while S.creating is set. */
-static void drain_window(void)
-{
-    for (;;) {
-        int busy = 0;
-        unsigned n = __atomic_load_n(&S.nr_slots, __ATOMIC_ACQUIRE);
-        for (unsigned i = 0; i < n; i++) {
-            struct slot *s = &S.slots[i];
-            int expect = PROTECTED;
-            if (__atomic_compare_exchange_n(&s->state, &expect, RESTORING, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE)) {
-                restore(__atomic_load_n(&s->page, __ATOMIC_ACQUIRE), s->prot);
-                __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
-            } else if (expect != FREE) {
-                busy = 1; /* ARMING (the sampler finishes it), FAULTED or RESTORING */
-            }
-        }
-        if (!busy)
-            return;
-        sched_yield();
-    }
 }
 
 static uint64_t rnd(void)
@@ -370,14 +316,13 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *th, const p
      * glibc makes the thread with every signal blocked, and allocates its TLS (calloc: the
      * heap, eligible) meanwhile, so a protected page there would kill the process with no
      * word (a lab run's xpv-cf-work died so within a second of starting its threads). */
-    __atomic_fetch_add(&S.creating, 1, __ATOMIC_ACQ_REL);
-    drain_window();
+    cfs_create_begin(&S.win, &sampler_ops);
     int rc = real(th, attr, start_thread, t);
     if (rc)
         free(t);
     else
         register_stack(*th);
-    __atomic_fetch_sub(&S.creating, 1, __ATOMIC_ACQ_REL);
+    cfs_create_end(&S.win, &sampler_ops);
     return rc;
 }
 
@@ -459,57 +404,33 @@ static int scan_maps(void)
     return 0;
 }
 
+/* cfs_open's pick: a random page of the eligible regions, not on a stack made since the last
+ * scan (the regions are from it). */
+static int pick_page(void *arg, uintptr_t *page, int *prot)
+{
+    (void)arg;
+    uint64_t r = rnd() % S.eligible;
+    unsigned ri = 0;
+    while (ri < S.nr_regions && r >= (S.regions[ri].end - S.regions[ri].start) / S.page) {
+        r -= (S.regions[ri].end - S.regions[ri].start) / S.page;
+        ri++;
+    }
+    if (ri == S.nr_regions)
+        return -1;
+    uintptr_t p = S.regions[ri].start + r * S.page;
+    if (on_a_stack(p, p + S.page))
+        return 0;
+    *page = p;
+    *prot = S.regions[ri].prot;
+    return 1;
+}
+
 static void open_window(void)
 {
     unsigned n = 0;
-    if (S.eligible && !__atomic_load_n(&S.creating, __ATOMIC_ACQUIRE)) {
+    if (S.eligible) {
         unsigned want = S.pages < S.eligible ? S.pages : (unsigned)S.eligible;
-        for (unsigned tries = 0; n < want && tries < want * 4; tries++) {
-            if (__atomic_load_n(&S.creating, __ATOMIC_ACQUIRE))
-                break; /* a thread is being made: drain_window() is emptying the window */
-            uint64_t r = rnd() % S.eligible;
-            unsigned ri = 0;
-            while (ri < S.nr_regions && r >= (S.regions[ri].end - S.regions[ri].start) / S.page) {
-                r -= (S.regions[ri].end - S.regions[ri].start) / S.page;
-                ri++;
-            }
-            if (ri == S.nr_regions)
-                break;
-            uintptr_t page = S.regions[ri].start + r * S.page;
-            /* the regions are from the last scan: a stack made since may sit in one */
-            if (on_a_stack(page, page + S.page))
-                continue;
-            int dup = 0;
-            for (unsigned i = 0; i < n && !dup; i++)
-                dup = S.slots[i].page == page;
-            if (dup)
-                continue;
-            /* ARMING until the page is protected: a handler that finds the slot meanwhile
-             * (a thread that faulted on this page in the last window, its handler late) must
-             * not take it. Published as PROTECTED before the mprotect, the slot was taken by
-             * such a handler, which gave the page its protection back and freed the slot, and
-             * then the mprotect below protected a page no slot held: the next access was
-             * passed on as the program's own fault ("twice on a page no window holds"), which
-             * killed lab runs of xpv-cf-work twice on 2026-12-03. */
-            struct slot *s = &S.slots[n];
-            __atomic_store_n(&s->page, page, __ATOMIC_RELEASE);
-            s->prot = S.regions[ri].prot;
-            __atomic_store_n(&s->state, ARMING, __ATOMIC_RELEASE);
-            if (n + 1 > __atomic_load_n(&S.nr_slots, __ATOMIC_RELAXED))
-                __atomic_store_n(&S.nr_slots, n + 1, __ATOMIC_RELEASE);
-            if (mprotect((void *)page, S.page, PROT_NONE) < 0) {
-                __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
-                continue; /* unmapped since the scan */
-            }
-            if (__atomic_load_n(&S.creating, __ATOMIC_ACQUIRE)) {
-                /* a thread began being made meanwhile: this page must not stay protected */
-                restore(page, s->prot);
-                __atomic_store_n(&s->state, FREE, __ATOMIC_RELEASE);
-                break;
-            }
-            __atomic_store_n(&s->state, PROTECTED, __ATOMIC_RELEASE);
-            n++;
-        }
+        n = cfs_open(&S.win, want, want * 4, pick_page, NULL, &sampler_ops);
     }
     __atomic_fetch_add(&hdr()->protected_pages, n, __ATOMIC_RELAXED);
     __atomic_fetch_add(&hdr()->windows, 1, __ATOMIC_RELAXED);
@@ -537,7 +458,7 @@ static void *sampler_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     for (unsigned w = 0; !__atomic_load_n(&S.stop, __ATOMIC_ACQUIRE); w++) {
         uint64_t t0 = now_ns();
-        uint64_t untouched = close_window();
+        uint64_t untouched = cfs_close(&S.win, &sampler_ops);
         __atomic_fetch_add(&hdr()->untouched, untouched, __ATOMIC_RELAXED);
         if (!handler_still_ours()) {
             stop_sampling(XPV_CF_STOP_HANDLER);
@@ -554,7 +475,7 @@ static void *sampler_main(void *arg)
             ;
     }
     uint64_t t0 = now_ns();
-    __atomic_fetch_add(&hdr()->untouched, close_window(), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&hdr()->untouched, cfs_close(&S.win, &sampler_ops), __ATOMIC_RELAXED);
     __atomic_fetch_add(&hdr()->sampler_ns, now_ns() - t0, __ATOMIC_RELAXED);
     return NULL;
 }
@@ -575,7 +496,7 @@ static void after_fork_child(void)
 {
     /* The child inherited the protected pages but not the thread: restore them now (it is
      * single-threaded here) and never record (the ring belongs to the parent). */
-    close_window();
+    cfs_after_fork(&S.win, &sampler_ops);
     S.ring = NULL;
 }
 

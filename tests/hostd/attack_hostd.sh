@@ -20,12 +20,15 @@
 #                      it and sends nothing; without --socket, $XPV_HOSTD_SOCKET or
 #                      $XDG_RUNTIME_DIR a non-root client names no default (no /tmp).
 # Rounds are counted over 4 s at a period of 0.25 s: 16 expected, at least 75 % (12) required;
-# every `xpv domains` must answer within 1 s (measure_rounds.py).
+# every request must be served within 1 s, the daemon's control deadline, and every `xpv domains`
+# answer (within its own 10 s limit) (measure_rounds.py; docs/test-statistics.md).
 set -u
 xpv=$1 fixture=$2 attack=$3
 here=$(dirname "$0")
 # shellcheck source=../wait.sh
 . "$here/../wait.sh"
+# shellcheck source=timed_wait.sh
+. "$here/timed_wait.sh"
 d=$(mktemp -d /tmp/xpv-attack.XXXXXX)
 sock=$d/hostd.sock
 cleanup() {
@@ -44,7 +47,7 @@ start_daemon() { # start_daemon ARGS...: the daemon on $sock, answering
     "$xpv" hostd --root "$fixture" --socket "$sock" --record-dir "$d" --period 0.25 "$@" \
         2>"$d/log" & # not a wait: the daemon under test, stopped by cleanup
     daemon=$!
-    wait_until 15 "the daemon to answer" "$xpv" domains --socket "$sock" || fail "the daemon did not answer"
+    timed_wait 15 "the daemon to answer" "$xpv" domains --socket "$sock" || fail "the daemon did not answer"
 }
 measure() {
     python3 "$here/measure_rounds.py" "$xpv" "$sock" 0.25 4 0.75 1.0 >"$d/measure"
@@ -60,19 +63,26 @@ guest_flood)
     # and a well-behaved VM beside it, whose agent acknowledges every record
     python3 "$here/fake_qemu.py" vm "$d/good.sock" "$d/good-ser.sock" ack >"$d/good" 2>"$d/good.err" &
     good=$!
-    wait_until 10 "the fake QEMU" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
-    wait_until 10 "the good fake QEMU" file_has "$d/good" ready || fail "fake QEMU: $(cat "$d/good.err")"
+    timed_wait 10 "the fake QEMU" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
+    timed_wait 10 "the good fake QEMU" file_has "$d/good" ready || fail "fake QEMU: $(cat "$d/good.err")"
     start_daemon --qmp "vm=$d/qmp.sock" --qmp "good=$d/good.sock"
-    wait_until 10 "the flood to reach the daemon" out_has '^[1-9]' vmfield "x['vm']['guest_port']['bad_frames']" ||
+    timed_wait 10 "the flood to reach the daemon" out_has '^[1-9]' vmfield "x['vm']['guest_port']['bad_frames']" ||
         fail "the guest's garbage never reached the decoder"
     measure || fail "the rounds or xpv domains stalled under the guest's flood"
-    vmfield "x['vm']['guest_port']" >"$d/port"
+    # the flood read all along (>= 4 x 256 KiB) and held to its budget round after round: a
+    # condition with its deadline, as the counts are the current attachment's (a fake QEMU a
+    # loaded machine kept from answering QMP within 200 ms is dropped and attached again,
+    # its counts from zero: 2 runs in 40 failed a one-shot check so)
+    port_read() {
+        vmfield "x['vm']['guest_port']" >"$d/port" || return 1
+        cat "$d/port"
+        python3 -c 'import ast, sys; p = ast.literal_eval(open(sys.argv[1]).read()); sys.exit(not (p["bytes"] >= 1 << 20 and p["throttled_rounds"] >= 4))' "$d/port"
+    }
+    timed_wait 10 "the flood read for 4 throttled rounds" port_read || fail "the guest's port: $(cat "$d/port")"
     cat "$d/port"
     python3 - "$d/port" <<'PY' || fail "the guest's port: $(cat "$d/port")"
 import ast, sys
 p = ast.literal_eval(open(sys.argv[1]).read())
-assert p["bytes"] >= 1 << 20, p            # the flood was read all along (>= 4 x 256 KiB)
-assert p["throttled_rounds"] >= 4, p       # and held to its budget round after round
 assert p["bytes_skipped"] + 24 * 4 >= p["bytes"], p  # it was garbage
 PY
     grep -q "the guest sent 256 KiB on its port within one round" "$d/log" || fail "no warning"
@@ -81,20 +91,26 @@ PY
     good_acked() { # True when good's agent acknowledged the generation last published
         "$xpv" domains --socket "$sock" --json | python3 -c "import json,sys; x=[x for x in json.load(sys.stdin)['domains'] if x['name']=='good'][0]; print(x['vm']['acked_generation'] == x['generation'] > 0, 'acks', x['vm']['acks'], 'generation', x['generation'], 'latency', x['vm']['ack_latency_us'].get('max'))"
     }
-    wait_until 10 "good's ACK of its last generation" out_has '^True' good_acked ||
+    timed_wait 10 "good's ACK of its last generation" out_has '^True' good_acked ||
         fail "the well-behaved VM's ACKs did not get through beside the flood"
     good_acked
-    [ "$(grep -c "the guest sent 256 KiB" "$d/log")" -eq 1 ] || fail "the warning repeats"
+    # once per attachment, not per round: a fake QEMU that a loaded machine kept from
+    # answering QMP within 200 ms is dropped and attached again (VM lost), and the new
+    # attachment warns once more (2 runs in 40 under load); nothing here depends on time
+    warns=$(grep -c "vm: the guest sent 256 KiB" "$d/log")
+    attaches=$(grep -c "vm: attached to QEMU" "$d/log")
+    echo "flood warnings: $warns, attachments of vm: $attaches"
+    if [ "$warns" -lt 1 ] || [ "$warns" -gt "$attaches" ]; then fail "the warning repeats"; fi
     ;;
 control_slowloris)
     python3 "$here/fake_qemu.py" vm "$d/qmp.sock" "$d/ser.sock" >"$d/fq" 2>"$d/fq.err" &
     fq=$!
-    wait_until 10 "the fake QEMU" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
+    timed_wait 10 "the fake QEMU" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
     start_daemon --qmp "vm=$d/qmp.sock"
     # 12 idle clients and a slowloris, each a process of its own
     python3 "$here/slow_clients.py" "$sock" 12 procs >"$d/slow" 2>"$d/slow.err" &
     slow=$!
-    wait_until 10 "the hostile clients" lines_at_least 13 "$d/slow" || fail "clients: $(cat "$d/slow.err")"
+    timed_wait 10 "the hostile clients" lines_at_least 13 "$d/slow" || fail "clients: $(cat "$d/slow.err")"
     measure || fail "the rounds or xpv domains stalled under slow control clients"
     grep -c dropped "$d/slow" | sed 's/^/hostile clients dropped by the daemon: /'
     # 13 hostile clients, each dropped after about 1 s: dozens over the 4 s window
@@ -104,7 +120,7 @@ control_slowloris)
     # than the 16 slots, and more than one process may hold (4)
     python3 "$here/slow_clients.py" "$sock" 24 >"$d/slow" 2>"$d/slow.err" &
     slow=$!
-    wait_until 10 "the hostile clients" file_has "$d/slow" ready || fail "clients: $(cat "$d/slow.err")"
+    timed_wait 10 "the hostile clients" file_has "$d/slow" ready || fail "clients: $(cat "$d/slow.err")"
     measure || fail "the rounds or xpv domains stalled under one process's many clients"
     # a request line longer than the daemon accepts gets an error reply, then the door
     python3 -c '
@@ -121,16 +137,22 @@ qmp_stall)
     fq=$!
     python3 "$here/fake_qemu.py" silent "$d/mute.sock" >"$d/mute" 2>&1 &
     mute=$!
-    wait_until 10 "the fake QEMUs" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
-    wait_until 10 "the silent QMP socket" file_has "$d/mute" ready || fail "silent: $(cat "$d/mute")"
+    timed_wait 10 "the fake QEMUs" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
+    timed_wait 10 "the silent QMP socket" file_has "$d/mute" ready || fail "silent: $(cat "$d/mute")"
     start_daemon --qmp "vm=$d/qmp.sock" --qmp "mute=$d/mute.sock"
-    wait_until 10 "vm attached" out_has '^vm .* alive' "$xpv" domains --socket "$sock" || fail "vm not attached"
+    timed_wait 10 "vm attached" out_has '^vm .* alive' "$xpv" domains --socket "$sock" || fail "vm not attached"
     kill -STOP "$fq" # QEMU stops answering (a stopped or hung process)
     measure || fail "the rounds or xpv domains stalled on QEMUs that do not answer"
     grep -q "vm: QEMU did not answer QMP within 200 ms" "$d/log" || fail "the stall was not logged"
-    [ "$(grep -c "vm: QEMU did not answer QMP" "$d/log")" -eq 1 ] || fail "the stall log repeats"
+    # a series of stalls is logged once when it begins and once when it ends ("answers again"):
+    # stalled now, one more begun than ended. (Counting one line in all failed 3 runs in 40
+    # under load: the fake, not yet stopped, had missed the 200 ms once, a series of its own.)
+    stalls=$(grep -c "vm: QEMU did not answer QMP" "$d/log")
+    agains=$(grep -c "vm: QEMU answers QMP again" "$d/log")
+    echo "stall series of vm begun: $stalls, ended: $agains"
+    [ "$stalls" -eq $((agains + 1)) ] || fail "the stall log repeats"
     kill -CONT "$fq"
-    wait_until 40 "vm attached again" out_has '^vm .* alive' "$xpv" domains --socket "$sock" ||
+    timed_wait 40 "vm attached again" out_has '^vm .* alive' "$xpv" domains --socket "$sock" ||
         fail "vm not attached again once it answered"
     grep -q "vm: QEMU answers QMP again" "$d/log" || fail "no notice that it answers again"
     ;;
@@ -156,13 +178,13 @@ while True:
     c.close()
 ' "$d/nobody/hostd.sock" >"$d/fake" 2>&1 &
     fake=$!
-    wait_until 10 "uid 65534's listener" file_has "$d/fake" ready || fail "listener: $(cat "$d/fake")"
+    timed_wait 10 "uid 65534's listener" file_has "$d/fake" ready || fail "listener: $(cat "$d/fake")"
     "$xpv" domains --socket "$d/nobody/hostd.sock" >"$d/out" 2>"$d/err"
     rc=$?
     cat "$d/err"
     [ $rc -eq 1 ] || fail "xpv domains talked to a socket served by uid 65534 (exit $rc): $(cat "$d/out")"
     grep -q "served by uid 65534" "$d/err" || fail "unclear: $(cat "$d/err")"
-    wait_until 10 "the connection's end" file_has "$d/fake" "^eof" || fail "no end seen"
+    timed_wait 10 "the connection's end" file_has "$d/fake" "^eof" || fail "no end seen"
     grep -q "^eof after 0 bytes" "$d/fake" || fail "the client sent something: $(cat "$d/fake")"
     # no default in a shared directory for a non-root client
     env -u XPV_HOSTD_SOCKET -u XDG_RUNTIME_DIR setpriv --reuid=65534 --regid=65534 --clear-groups \

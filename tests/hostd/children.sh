@@ -10,6 +10,8 @@ set -u
 xpv=$1
 # shellcheck source=../wait.sh
 . "$(dirname "$0")/../wait.sh"
+# shellcheck source=timed_wait.sh
+. "$(dirname "$0")/timed_wait.sh"
 d=$(mktemp -d /tmp/xpv-children.XXXXXX)
 export XPV_HOSTD_STATE_DIR="$d"
 cleanup() {
@@ -25,7 +27,7 @@ start() {
     : >"$d/log"
     "$xpv" hostd --socket "$d/hostd.sock" --record-dir "$d" --period 0.2 -- "$@" 2>"$d/log" & # not a wait: the daemon under test
     daemon=$!
-    wait_until 10 "the launch in the daemon's log" file_has "$d/log" "launched .* as pid" ||
+    timed_wait 10 "the launch in the daemon's log" file_has "$d/log" "launched .* as pid" ||
         fail "no launch"
     child=$(sed -n 's/.*launched .* as pid \([0-9]*\) .*/\1/p' "$d/log" | head -n 1)
     [ -n "$child" ] || fail "no pid in the launch line"
@@ -35,22 +37,22 @@ start() {
 # not a wait: the launched command, a long-lived process
 start sleep 300
 # the command has exec'd (not a wait: sleep is the command's name here)
-wait_until 10 "the command to exec sleep" out_has '^Name:[[:space:]]*sleep' cat "/proc/$child/status" ||
+timed_wait 10 "the command to exec sleep" out_has '^Name:[[:space:]]*sleep' cat "/proc/$child/status" ||
     fail "the command did not start"
 blk=$(sed -n 's/^SigBlk:[[:space:]]*//p' "/proc/$child/status")
 ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' "/proc/$child/status")
 [ "$(printf '%d' "0x$blk")" -eq 0 ] || fail "signals blocked in the command: SigBlk $blk"
 [ $(($(printf '%d' "0x$ign") >> 12 & 1)) -eq 0 ] || fail "SIGPIPE ignored in the command: SigIgn $ign"
 kill -TERM "$daemon"
-wait_until 10 "the daemon to exit" gone "$daemon" || fail "the daemon did not stop"
+timed_wait 10 "the daemon to exit" gone "$daemon" || fail "the daemon did not stop"
 wait "$daemon" 2>/dev/null
-wait_until 10 "the command to be stopped with the daemon" gone "$child" || fail "the command outlived the daemon"
+timed_wait 10 "the command to be stopped with the daemon" gone "$child" || fail "the command outlived the daemon"
 grep -q "stopping pid $child" "$d/log" || fail "no 'stopping' line"
 
 # 2. a command that ignores SIGTERM is killed after the grace period
 start sh -c 'trap "" TERM; while :; do sleep 0.1; done' # not a wait: a command that will not stop
 kill -TERM "$daemon"
-wait_until 20 "the daemon to exit" gone "$daemon" || fail "the daemon did not stop"
+timed_wait 20 "the daemon to exit" gone "$daemon" || fail "the daemon did not stop"
 wait "$daemon" 2>/dev/null
 gone "$child" || fail "the SIGTERM-proof command outlived the daemon"
 grep -q "still running 5s after SIGTERM: SIGKILL" "$d/log" || fail "no SIGKILL line"
@@ -60,15 +62,15 @@ grep -q "still running 5s after SIGTERM: SIGKILL" "$d/log" || fail "no SIGKILL l
 start sleep 300 # not a wait: the launched command, a long-lived process
 kill -KILL "$daemon"
 wait "$daemon" 2>/dev/null
-wait_until 10 "the orphaned command to get SIGTERM" gone "$child" || fail "the command survived the daemon's SIGKILL"
+timed_wait 10 "the orphaned command to get SIGTERM" gone "$child" || fail "the command survived the daemon's SIGKILL"
 
 # 4. a command that exits: the domain is gone, and stays gone
 start sh -c 'exit 3'
-wait_until 10 "the exit in the daemon's log" file_has "$d/log" "pid $child exited \(status 3\)" ||
+timed_wait 10 "the exit in the daemon's log" file_has "$d/log" "pid $child exited \(status 3\)" ||
     fail "the exit not logged"
-wait_until 10 "the domain shown gone" out_has '^cmd  *command  *gone' "$xpv" domains --socket "$d/hostd.sock" ||
+timed_wait 10 "the domain shown gone" out_has '^cmd  *command  *gone' "$xpv" domains --socket "$d/hostd.sock" ||
     fail "the domain not shown gone"
 kill -TERM "$daemon"
-wait_until 10 "the daemon to exit" gone "$daemon" || fail "the daemon did not stop"
+timed_wait 10 "the daemon to exit" gone "$daemon" || fail "the daemon did not stop"
 ! grep -q "stopping pid" "$d/log" || fail "the daemon signalled a pid it had reaped"
 echo PASS

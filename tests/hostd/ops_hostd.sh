@@ -26,6 +26,8 @@ xpv=$1 fixture=$2 case=$3
 here=$(dirname "$0")
 # shellcheck source=../wait.sh
 . "$here/../wait.sh"
+# shellcheck source=timed_wait.sh
+. "$here/timed_wait.sh"
 d=$(mktemp -d /tmp/xpv-ops.XXXXXX)
 sock=$d/hostd.sock
 cleanup() {
@@ -58,7 +60,7 @@ JSON
 start_daemon() { # start_daemon ARGS...: the daemon on $d/conf.json, answering
     "$xpv" hostd --root "$fixture" --config "$d/conf.json" "$@" 2>"$d/log" & # not a wait: the daemon under test, stopped by cleanup
     daemon=$!
-    wait_until 15 "the daemon to answer" "$xpv" domains --socket "$sock" || fail "the daemon did not answer"
+    timed_wait 15 "the daemon to answer" "$xpv" domains --socket "$sock" || fail "the daemon did not answer"
 }
 
 sleep 300 & # not a wait: a long-lived process for the daemon to place
@@ -71,8 +73,8 @@ reload)
     cmd='{"name": "job", "command": ["sleep", "300"]}' # not a wait: a long-lived launched command
     conf "{\"name\": \"a\", \"pids\": [$a]}, {\"name\": \"keep\", \"pids\": [$b]}, $cmd"
     start_daemon
-    wait_until 10 "a's record" nonempty "$d/xpv-domain-a" || fail "no record for a"
-    wait_until 10 "keep published" out_has '^[1-9]' field keep "x['generation']" || fail "keep not published"
+    timed_wait 10 "a's record" nonempty "$d/xpv-domain-a" || fail "no record for a"
+    timed_wait 10 "keep published" out_has '^[1-9]' field keep "x['generation']" || fail "keep not published"
     job=$(field job "x['pids'][0]") || fail "no pid for job"
     kill -0 "$job" || fail "job's command is not running"
     "$xpv" move keep --nodes 2 --socket "$sock" >/dev/null || fail "xpv move keep"
@@ -82,11 +84,11 @@ reload)
     c=$!
     conf "{\"name\": \"keep\", \"pids\": [$b]}, {\"name\": \"new\", \"pids\": [$c]}"
     kill -HUP "$daemon"
-    wait_until 10 "the new configuration" names_are "keep new" || { kill $c; fail "not applied"; }
-    wait_until 10 "new's record" nonempty "$d/xpv-domain-new" || { kill $c; fail "new not followed"; }
+    timed_wait 10 "the new configuration" names_are "keep new" || { kill $c; fail "not applied"; }
+    timed_wait 10 "new's record" nonempty "$d/xpv-domain-new" || { kill $c; fail "new not followed"; }
     kill $c
     [ -e "$d/xpv-domain-a" ] && fail "a's record is still there after its removal"
-    wait_until 10 "job's command to stop" gone "$job" || fail "the removed command still runs"
+    timed_wait 10 "job's command to stop" gone "$job" || fail "the removed command still runs"
     [ "$(field keep "x['generation']")" -ge "$g" ] || fail "keep's generation went back"
     [ "$(field keep "x['nodes']")" = 2 ] || fail "keep lost its manual placement: $(field keep "x['nodes']")"
     grep -q "configuration reloaded: 2 domains (1 added, 2 removed, 0 changed, 1 kept)" "$d/log" ||
@@ -94,11 +96,11 @@ reload)
     # a fixed placement changed by the configuration moves the domain; a period change applies
     conf "{\"name\": \"keep\", \"pids\": [$b], \"nodes\": \"3\"}" '"max_moves": 3'
     kill -HUP "$daemon"
-    wait_until 10 "keep on node 3" out_has '^3$' field keep "x['nodes']" || fail "changed nodes not applied"
+    timed_wait 10 "keep on node 3" out_has '^3$' field keep "x['nodes']" || fail "changed nodes not applied"
     # a file that does not parse: rejected, nothing lost
     printf '{"period_s": 0.25, "domains": [' >"$d/conf.json"
     kill -HUP "$daemon"
-    wait_until 10 "the rejection" file_has "$d/log" \
+    timed_wait 10 "the rejection" file_has "$d/log" \
         "reload: the new configuration is rejected, the running one is kept: $d/conf.json:1:[0-9]+: " ||
         fail "no clear rejection"
     names_are "keep" >/dev/null || fail "the domains changed after a rejected file: $(names)"
@@ -106,7 +108,7 @@ reload)
     # one that parses but names a node this host does not have: rejected too
     conf "{\"name\": \"other\", \"pids\": [$a], \"nodes\": \"7\"}"
     kill -HUP "$daemon"
-    wait_until 10 "the second rejection" file_has "$d/log" \
+    timed_wait 10 "the second rejection" file_has "$d/log" \
         "rejected, the running one is kept: domain 'other': node 7 does not exist here" ||
         fail "no clear rejection of node 7"
     names_are "keep" >/dev/null || fail "the domains changed after a rejected file: $(names)"
@@ -114,46 +116,46 @@ reload)
     # a domain whose settings change (another pid) is released and followed anew
     conf "{\"name\": \"keep\", \"pids\": [$a]}"
     kill -HUP "$daemon"
-    wait_until 10 "keep to follow pid $a" out_has "^\[$a\]$" field keep "x['pids']" || fail "changed domain not followed anew"
+    timed_wait 10 "keep to follow pid $a" out_has "^\[$a\]$" field keep "x['pids']" || fail "changed domain not followed anew"
     grep -q "keep: its settings changed: released" "$d/log" || fail "the changed domain was not released first"
     grep -q "configuration reloaded: 1 domains (0 added, 0 removed, 1 changed, 0 kept)" "$d/log" || fail "no summary of the change"
     # and the daemon goes on: rounds advance
     r0=$("$xpv" domains --socket "$sock" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['stats']['rounds'])")
-    wait_until 10 "rounds to advance" sh -c "\"$xpv\" domains --socket \"$sock\" --json | python3 -c \"import json,sys; sys.exit(json.load(sys.stdin)['stats']['rounds'] <= $r0)\"" ||
+    timed_wait 10 "rounds to advance" sh -c "\"$xpv\" domains --socket \"$sock\" --json | python3 -c \"import json,sys; sys.exit(json.load(sys.stdin)['stats']['rounds'] <= $r0)\"" ||
         fail "no rounds after the rejections"
     ;;
 notify)
     python3 "$here/notify_listen.py" "$d/notify" "$d/msgs" >"$d/lis" 2>&1 &
     lis=$!
-    wait_until 10 "the listener" file_has "$d/lis" ready || fail "listener: $(cat "$d/lis")"
+    timed_wait 10 "the listener" file_has "$d/lis" ready || fail "listener: $(cat "$d/lis")"
     conf "{\"name\": \"a\", \"pids\": [$a]}"
     NOTIFY_SOCKET=$d/notify WATCHDOG_USEC=200000 start_daemon
-    wait_until 10 "READY=1" file_has "$d/msgs" '^READY=1;STATUS=1 domains' || fail "no READY=1 with STATUS"
-    wait_until 10 "3 watchdog pings" sh -c "[ \$(grep -c '^WATCHDOG=1\$' \"$d/msgs\") -ge 3 ]" ||
+    timed_wait 10 "READY=1" file_has "$d/msgs" '^READY=1;STATUS=1 domains' || fail "no READY=1 with STATUS"
+    timed_wait 10 "3 watchdog pings" sh -c "[ \$(grep -c '^WATCHDOG=1\$' \"$d/msgs\") -ge 3 ]" ||
         fail "fewer than 3 WATCHDOG=1: $(cat "$d/msgs")"
     n=$(wc -l <"$d/msgs")
     kill -HUP "$daemon"
-    wait_until 10 "RELOADING=1 then READY=1" sh -c \
+    timed_wait 10 "RELOADING=1 then READY=1" sh -c \
         "tail -n +$((n + 1)) \"$d/msgs\" | grep -v '^WATCHDOG' | head -2 | tr '\n' ' ' | grep -Eq '^RELOADING=1;MONOTONIC_USEC=[0-9]+ READY=1;STATUS='" ||
         fail "no RELOADING=1 / READY=1 around the reload: $(tail -n +$((n + 1)) "$d/msgs")"
     kill "$daemon"
-    wait_until 10 "STOPPING=1" file_has "$d/msgs" '^STOPPING=1$' || fail "no STOPPING=1"
+    timed_wait 10 "STOPPING=1" file_has "$d/msgs" '^STOPPING=1$' || fail "no STOPPING=1"
     cat "$d/msgs" | sort | uniq -c
     ;;
 metrics)
     port=$(free_port)
     python3 "$here/fake_qemu.py" vm "$d/qmp.sock" "$d/ser.sock" ack >"$d/fq" 2>"$d/fq.err" &
     fq=$!
-    wait_until 10 "the fake QEMU" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
+    timed_wait 10 "the fake QEMU" file_has "$d/fq" ready || fail "fake QEMU: $(cat "$d/fq.err")"
     conf "{\"name\": \"a\", \"pids\": [$a]}, {\"name\": \"vm\", \"qmp\": \"$d/qmp.sock\"}"
     start_daemon --metrics "127.0.0.1:$port"
     url=http://127.0.0.1:$port/metrics
     "$xpv" move vm --nodes 3 --socket "$sock" >/dev/null || fail "xpv move vm"
-    wait_until 10 "the VM's ACK counted" out_has '^xpv_domain_ack_latency_seconds_count\{domain="vm",kind="vm"\} [1-9]' \
+    timed_wait 10 "the VM's ACK counted" out_has '^xpv_domain_ack_latency_seconds_count\{domain="vm",kind="vm"\} [1-9]' \
         curl -sS --max-time 2 "$url" || fail "no ACK latency sample after a move"
     printf '{"period_s": 0.25, "domains": [' >"$d/conf.json" # a rejected reload, counted
     kill -HUP "$daemon"
-    wait_until 10 "the rejected reload counted" out_has '^xpv_hostd_reloads_total\{result="rejected"\} 1$' \
+    timed_wait 10 "the rejected reload counted" out_has '^xpv_hostd_reloads_total\{result="rejected"\} 1$' \
         curl -sS --max-time 2 "$url" || fail "the rejected reload not counted"
     curl -sS --max-time 2 -D "$d/headers" "$url" >"$d/scrape" || fail "scrape"
     cat "$d/headers"
@@ -181,21 +183,21 @@ metrics_attack)
     start_daemon --metrics "127.0.0.1:$port"
     python3 "$here/metrics_attack.py" 127.0.0.1 "$port" >"$d/att" 2>&1 &
     att=$!
-    wait_until 10 "the attack" file_has "$d/att" attacking || fail "attack: $(cat "$d/att")"
+    timed_wait 10 "the attack" file_has "$d/att" attacking || fail "attack: $(cat "$d/att")"
     python3 "$here/measure_rounds.py" "$xpv" "$sock" 0.25 4 0.75 1.0 >"$d/measure"
     r=$?
     cat "$d/measure"
     [ $r = 0 ] || fail "the rounds or xpv domains stalled under the attack on the endpoint"
-    wait_until 10 "an oversized head refused" file_has "$d/att" 'oversize_431 [1-9]' ||
+    timed_wait 10 "an oversized head refused" file_has "$d/att" 'oversize_431 [1-9]' ||
         fail "oversized heads not refused: $(tail -n 3 "$d/att")"
-    wait_until 10 "slow clients dropped" file_has "$d/att" 'drops [1-9]' || fail "nobody dropped: $(tail -n 3 "$d/att")"
+    timed_wait 10 "slow clients dropped" file_has "$d/att" 'drops [1-9]' || fail "nobody dropped: $(tail -n 3 "$d/att")"
     tail -n 1 "$d/att"
     kill -0 "$att" || fail "metrics_attack.py: $(tail -n 3 "$d/att")"
     "$xpv" metrics --socket "$sock" | grep -Eq '^xpv_hostd_metrics_dropped_total [1-9]' || fail "drops not counted"
     kill "$att"
     wait "$att" 2>/dev/null
     att=
-    wait_until 10 "a scrape after the attack" curl -sS --max-time 2 "http://127.0.0.1:$port/metrics" ||
+    timed_wait 10 "a scrape after the attack" curl -sS --max-time 2 "http://127.0.0.1:$port/metrics" ||
         fail "no scrape after the attack"
     ;;
 *)
