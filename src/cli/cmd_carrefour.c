@@ -331,7 +331,7 @@ static int vm_pid(const char *vm, pid_t *pid)
     for (struct dirent *e; (e = readdir(d));) {
         if (!isdigit((unsigned char)e->d_name[0]))
             continue;
-        char path[64], name[256];
+        char path[sizeof("/proc//cmdline") + sizeof(e->d_name)], name[256];
         size_t len;
         snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
         char *c = slurp(path, &len);

@@ -31,10 +31,12 @@ static int share_mounted(void)
 }
 
 /* What QEMU needs inside the chroot besides the host's files: /proc, /dev and a writable
- * tmpfs for the guest RAM's backing files. The guest's own mounts, over the read-only share. */
+ * tmpfs for the guest RAM's backing files. The guest's own mounts, over the read-only share.
+ * The tmpfs goes on /run, not /tmp: a build tree under the host's /tmp (a CI clone in a
+ * mktemp -d directory) holds the payload, which a tmpfs over /tmp would hide. */
 static const struct {
     const char *fs, *dir;
-} mounts[] = {{"proc", ROOT "/proc"}, {"devtmpfs", ROOT "/dev"}, {"tmpfs", ROOT "/tmp"}};
+} mounts[] = {{"proc", ROOT "/proc"}, {"devtmpfs", ROOT "/dev"}, {"tmpfs", ROOT "/run"}};
 
 static void unmount_all(void)
 {
@@ -60,7 +62,7 @@ static enum lab_result payload(const struct lab_env *env)
     struct nest_opts o = {.qemu = XPV_NEST_QEMU,
                           .payload = XPV_NEST_PAYLOAD,
                           .root = ROOT,
-                          .shm_dir = "/tmp",
+                          .shm_dir = "/run",
                           .nodes = nodes,
                           .node_mb = 16,
                           .passes = 3,
