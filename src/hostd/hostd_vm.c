@@ -208,6 +208,11 @@ int hostd_vm_attach(struct hostd *h, struct hostd_domain *d, struct xpv_error *e
         hostd_log(h, HOSTD_LOG_WARN, d->conf.name, "attach notes: %s", vm->desc.notes);
     if (d->saved_vcpus)
         restore_pins(h, d);
+    /* Attached again (after QEMU stalled, or a restart on the same socket) to a VM already
+     * placed: its record again now, not at the next placement change — until then its agent
+     * could acknowledge nothing the daemon sent (hostd.attack_qmp_stall checks it). */
+    if (d->nodes)
+        hostd_vm_placed(h, d);
     return 0;
 }
 

@@ -15,7 +15,8 @@
 #                      an error reply;
 #   qmp_stall          a VM whose QEMU stops answering after the attach (SIGSTOP of the fake)
 #                      and one whose QMP socket accepts and never says a word: same checks;
-#                      the stopped one is attached again once it answers (SIGCONT);
+#                      the stopped one is attached again once it answers (SIGCONT), and
+#                      gets its record again at once: its agent acknowledges it;
 #   socket_owner       a control socket served by uid 65534 (setpriv): `xpv domains` refuses
 #                      it and sends nothing; without --socket, $XPV_HOSTD_SOCKET or
 #                      $XDG_RUNTIME_DIR a non-root client names no default (no /tmp).
@@ -133,7 +134,7 @@ print(s.makefile("rb").readline().decode().strip())
     grep -q '"error":"a request is one line of at most 4096 bytes"' "$d/long" || fail "long request: $(cat "$d/long")"
     ;;
 qmp_stall)
-    python3 "$here/fake_qemu.py" vm "$d/qmp.sock" "$d/ser.sock" >"$d/fq" 2>"$d/fq.err" &
+    python3 "$here/fake_qemu.py" vm "$d/qmp.sock" "$d/ser.sock" ack >"$d/fq" 2>"$d/fq.err" &
     fq=$!
     python3 "$here/fake_qemu.py" silent "$d/mute.sock" >"$d/mute" 2>&1 &
     mute=$!
@@ -141,6 +142,12 @@ qmp_stall)
     timed_wait 10 "the silent QMP socket" file_has "$d/mute" ready || fail "silent: $(cat "$d/mute")"
     start_daemon --qmp "vm=$d/qmp.sock" --qmp "mute=$d/mute.sock"
     timed_wait 10 "vm attached" out_has '^vm .* alive' "$xpv" domains --socket "$sock" || fail "vm not attached"
+    vm_acked() { # True when vm's agent acknowledged the generation last published
+        "$xpv" domains --socket "$sock" --json | python3 -c "import json,sys; x=[x for x in json.load(sys.stdin)['domains'] if x['name']=='vm'][0]; print(x.get('vm', {}).get('acked_generation') == x['generation'] > 0, 'generation', x['generation'], 'acked', x.get('vm', {}).get('acked_generation'))"
+    }
+    "$xpv" move vm --nodes 1 --socket "$sock" >/dev/null || fail "xpv move vm"
+    timed_wait 10 "vm's ACK of its last generation" out_has '^True' vm_acked ||
+        fail "vm's agent did not acknowledge its record: $(vm_acked)"
     kill -STOP "$fq" # QEMU stops answering (a stopped or hung process)
     measure || fail "the rounds or xpv domains stalled on QEMUs that do not answer"
     grep -q "vm: QEMU did not answer QMP within 200 ms" "$d/log" || fail "the stall was not logged"
@@ -155,6 +162,10 @@ qmp_stall)
     timed_wait 40 "vm attached again" out_has '^vm .* alive' "$xpv" domains --socket "$sock" ||
         fail "vm not attached again once it answered"
     grep -q "vm: QEMU answers QMP again" "$d/log" || fail "no notice that it answers again"
+    # attached again, the placed VM gets its record again at once, and its agent acknowledges it
+    # (before the fix: only at the next placement change, so nothing it sent was acknowledged)
+    timed_wait 20 "vm's ACK after the attach again" out_has '^True' vm_acked ||
+        fail "vm's record was not published again when it was attached again: $(vm_acked)"
     ;;
 socket_owner)
     chmod 755 "$d"
