@@ -9,16 +9,59 @@
  * consumer never trusts the shared words: positions are reduced modulo the capacity it
  * checked when it opened the ring, and each slot's fields are range-checked.
  */
+#define _GNU_SOURCE
 #include "xpv/cf_ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 _Static_assert(sizeof(struct xpv_cf_ring_hdr) == XPV_CF_RING_HDR, "ring header is 256 bytes");
 _Static_assert(sizeof(struct xpv_cf_ring_slot) == 32, "ring slots are 32 bytes");
 _Static_assert(offsetof(struct xpv_cf_ring_hdr, head) == 40, "head at 40");
 _Static_assert(offsetof(struct xpv_cf_ring_hdr, windows) == 56, "statistics at 56");
+
+void *xpv_cf_ring_create(uint32_t capacity, pid_t pid, uint32_t page_size, uint32_t flags,
+                         uint64_t seed, char *name, size_t name_len, size_t *len)
+{
+    /* A new file under a name nobody can guess: shm_open adds O_NOFOLLOW, O_EXCL refuses
+     * anything already there (a planted file or link is never opened, let alone written). */
+    int fd = -1;
+    for (uint64_t i = 0; i < 4 && fd < 0; i++) {
+        uint64_t r;
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+            r = (seed + i) * 0x9e3779b97f4a7c15ull; /* not yet seeded */
+        snprintf(name, name_len, "/" XPV_CF_RING_PREFIX_FMT "%016llx", (int)pid,
+                 (unsigned long long)r);
+        fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        name[0] = 0;
+        return NULL;
+    }
+    fchmod(fd, 0600); /* whatever the umask left: the reader wants exactly no group/other bits */
+    *len = xpv_cf_ring_size(capacity);
+    void *m = MAP_FAILED;
+    /* allocated now: a full tmpfs fails here, not as a SIGBUS in a fault handler */
+    if (posix_fallocate(fd, 0, (off_t)*len) == 0 || ftruncate(fd, (off_t)*len) == 0)
+        m = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        shm_unlink(name);
+        name[0] = 0;
+        return NULL;
+    }
+    xpv_cf_ring_init(m, *len, capacity, pid, page_size, flags);
+    return m;
+}
 
 static struct xpv_cf_ring_slot *slots(void *mem)
 {

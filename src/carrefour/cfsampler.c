@@ -554,39 +554,14 @@ __attribute__((constructor)) static void cfsampler_start(void)
     S.rng = S.rng * 0x9e3779b97f4a7c15ull + (uint64_t)S.pid + now_ns();
     if (!S.rng)
         S.rng = 1;
-    /* A new file under a name nobody can guess: shm_open adds O_NOFOLLOW, O_EXCL refuses
-     * anything already there (a planted file or link is never opened, let alone written). */
-    int fd = -1;
-    for (int i = 0; i < 4 && fd < 0; i++) {
-        uint64_t r;
-        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-            r = S.rng * 0x9e3779b97f4a7c15ull + now_ns() + (uint64_t)i; /* not yet seeded */
-        snprintf(S.ring_name, sizeof(S.ring_name), "/" XPV_CF_RING_PREFIX_FMT "%016llx", (int)S.pid,
-                 (unsigned long long)r);
-        fd = shm_open(S.ring_name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        S.ring_name[0] = 0;
-        return; /* no ring, no sampling: the program runs as without the library */
-    }
-    fchmod(fd, 0600); /* whatever the umask left: the reader wants exactly no group/other bits */
-    S.ring_len = xpv_cf_ring_size(cap);
-    void *m = MAP_FAILED;
-    /* allocated now: a full tmpfs fails here, not as a SIGBUS in the fault handler */
-    if (posix_fallocate(fd, 0, (off_t)S.ring_len) == 0 || ftruncate(fd, (off_t)S.ring_len) == 0)
-        m = mmap(NULL, S.ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) {
-        shm_unlink(S.ring_name);
-        return;
-    }
     uint32_t flags = 0;
 #if defined(__x86_64__)
     flags |= XPV_CF_RING_F_WRITE;
 #endif
-    xpv_cf_ring_init(m, S.ring_len, cap, S.pid, (uint32_t)S.page, flags);
+    void *m = xpv_cf_ring_create(cap, S.pid, (uint32_t)S.page, flags, S.rng + now_ns(),
+                                 S.ring_name, sizeof(S.ring_name), &S.ring_len);
+    if (!m)
+        return; /* no ring, no sampling: the program runs as without the library */
     S.ring = m;
     hdr()->pages_per_window = S.pages;
     hdr()->period_us = S.period_us;

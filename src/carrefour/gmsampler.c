@@ -733,35 +733,11 @@ __attribute__((constructor)) static void gmsampler_start(void)
     S.rng = S.rng * 0x9e3779b97f4a7c15ull + (uint64_t)S.pid + now_ns();
     if (!S.rng)
         S.rng = 1;
-    /* the ring: a new file under a name nobody can guess (as cfsampler.c's) */
-    int fd = -1;
-    for (int i = 0; i < 4 && fd < 0; i++) {
-        uint64_t r;
-        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-            r = S.rng * 0x9e3779b97f4a7c15ull + now_ns() + (uint64_t)i;
-        snprintf(S.ring_name, sizeof(S.ring_name), "/" XPV_CF_RING_PREFIX_FMT "%016llx", (int)S.pid,
-                 (unsigned long long)r);
-        fd = shm_open(S.ring_name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        S.ring_name[0] = 0;
+    void *m = xpv_cf_ring_create(cap, S.pid, (uint32_t)S.page,
+                                 XPV_CF_RING_F_WRITE | XPV_CF_RING_F_VCPU, S.rng + now_ns(),
+                                 S.ring_name, sizeof(S.ring_name), &S.ring_len);
+    if (!m)
         return;
-    }
-    fchmod(fd, 0600);
-    S.ring_len = xpv_cf_ring_size(cap);
-    void *m = MAP_FAILED;
-    if (posix_fallocate(fd, 0, (off_t)S.ring_len) == 0 || ftruncate(fd, (off_t)S.ring_len) == 0)
-        m = mmap(NULL, S.ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) {
-        shm_unlink(S.ring_name);
-        S.ring_name[0] = 0;
-        return;
-    }
-    xpv_cf_ring_init(m, S.ring_len, cap, S.pid, (uint32_t)S.page,
-                     XPV_CF_RING_F_WRITE | XPV_CF_RING_F_VCPU);
     S.ring = m;
     hdr()->pages_per_window = S.pages;
     hdr()->period_us = S.period_us;

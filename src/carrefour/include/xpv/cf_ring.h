@@ -112,6 +112,14 @@ static inline size_t xpv_cf_ring_size(uint32_t capacity)
 /* Producer side (the sampler library). Lay out an empty ring in mem[0..len). */
 int xpv_cf_ring_init(void *mem, size_t len, uint32_t capacity, pid_t pid, uint32_t page_size,
                      uint32_t flags);
+/* A new ring for pid in /dev/shm (the samplers' constructors): a file under a name nobody can
+ * guess (XPV_CF_RING_PREFIX_FMT, then 64 random bits; seed stands in while getrandom cannot
+ * answer yet), created O_EXCL|O_NOFOLLOW, mode 0600 whatever the umask, allocated now (a full
+ * tmpfs fails here, not as a SIGBUS in a fault handler), mapped and laid out empty. Its
+ * shm_open name into name (for shm_unlink), its size into *len; the mapping, or NULL with
+ * name "" (no ring: the sampler does not sample). */
+void *xpv_cf_ring_create(uint32_t capacity, pid_t pid, uint32_t page_size, uint32_t flags,
+                         uint64_t seed, char *name, size_t name_len, size_t *len);
 /* Push one sample; async-signal-safe and lock-free. 0, or -ENOSPC (counted as dropped). */
 int xpv_cf_ring_push(void *mem, uint64_t addr, uint32_t cpu, uint32_t tid, uint32_t write);
 /* The same with a vCPU word (index + 1, 0: none; the ring's flags have XPV_CF_RING_F_VCPU). */
