@@ -558,8 +558,8 @@ __attribute__((constructor)) static void cfsampler_start(void)
 #if defined(__x86_64__)
     flags |= XPV_CF_RING_F_WRITE;
 #endif
-    void *m = xpv_cf_ring_create(cap, S.pid, (uint32_t)S.page, flags, S.rng + now_ns(),
-                                 S.ring_name, sizeof(S.ring_name), &S.ring_len);
+    void *m = xpv_cf_ring_create(cap, S.pid, (uint32_t)S.page, flags, S.rng + now_ns(), S.ring_name,
+                                 sizeof(S.ring_name), &S.ring_len);
     if (!m)
         return; /* no ring, no sampling: the program runs as without the library */
     S.ring = m;
