@@ -16,8 +16,10 @@
 # lockup reports, and, when gdb is installed, every QEMU thread's stack.
 #
 # Environment: XPV_LAB_TCG_OPTS (extra -accel tcg options, to run-lab.sh), HP_APPEND (extra
-# guest kernel arguments), HP_HOLD, HP_DELS (unplugs per boot, 0-4, default 4). Prints a line per boot and a summary; exit 0 when every
-# boot completed, 1 when one did not, 77 when the lab cannot run here.
+# guest kernel arguments), HP_HOLD, HP_DELS (unplugs per boot, 0-4, default 4), HP_RETRY
+# (default 0: hung boots booted again, at most this many in the run, each reported as
+# "HUNG ... RETRY"). Prints a line per boot and a summary; exit 0 when every boot (or its
+# retry) completed, 1 when one did not, 77 when the lab cannot run here.
 set -uo pipefail
 xpv=$1 kernel=$2 initrd=$3 logdir=$4 boots=${5:-5} hold=${HP_HOLD:-30} dels=${HP_DELS:-4}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -96,16 +98,26 @@ one_boot() {
     return 0
 }
 
-failed=0 add_s=() del_s=()
-echo "hotplug: $boots boots, 4 hot-adds and $dels unplugs each, ${hold} s hold (XPV_LAB_TCG_OPTS='${XPV_LAB_TCG_OPTS:-}' HP_APPEND='${HP_APPEND:-}')"
+failed=0 retried=0 retries=${HP_RETRY:-0} add_s=() del_s=()
+echo "hotplug: $boots boots, 4 hot-adds and $dels unplugs each, ${hold} s hold (XPV_LAB_TCG_OPTS='${XPV_LAB_TCG_OPTS:-}' HP_APPEND='${HP_APPEND:-}', HP_RETRY=$retries)"
 for ((b = 1; b <= boots; b++)); do
     start=$SECONDS
     one_boot
     rc=$?
     cleanup
     ((rc == 77)) && exit 77
+    if ((rc != 0 && retried < retries)); then
+        # a hung boot is booted once more and reported; a second hang fails (docs/lab.md)
+        retried=$((retried + 1))
+        echo "hotplug: boot $b: HUNG at $step in $((SECONDS - start))s; RETRY $retried of $retries (HP_RETRY): a second hang fails"
+        start=$SECONDS
+        one_boot
+        rc=$?
+        cleanup
+        ((rc == 77)) && exit 77
+    fi
     ((rc == 0)) || failed=$((failed + 1))
     echo "hotplug: boot $b: $( ((rc == 0)) && echo completed || echo "FAILED at $step") in $((SECONDS - start))s"
 done
-echo "hotplug: $((boots - failed)) of $boots boots completed; add+online seconds: ${add_s[*]}; unplug seconds: ${del_s[*]}"
+echo "hotplug: $((boots - failed)) of $boots boots completed, $retried retried; add+online seconds: ${add_s[*]}; unplug seconds: ${del_s[*]}"
 ((failed == 0))
