@@ -91,6 +91,13 @@ struct engine {
     double *gpa; /* the regions' gpa arrays (VMs' regions only) */
     struct app apps[XPV_SIM_MAX_WORKLOADS];
     double *p;                 /* [threads][N] access distribution */
+    /* [threads][N] the nodes n with p[t][n] != 0, ascending, and how many (nz_count[t]):
+     * the loops over a thread's distribution skip its zeros (an access distribution names a
+     * few of a large machine's nodes; adding p x = +0 changes no sum, so results are bit for
+     * bit those of the loops over all N) */
+    uint8_t *nz;
+    unsigned *nz_count;
+    double *node_share; /* [N] cpu_share() of a thread on each node, this solve() */
     double *cap;               /* [nres] bytes per ns */
     double *sat;               /* [nres] queueing delay at peak bandwidth, ns */
     double *q;                 /* [nres] queueing delay, ns */
@@ -104,6 +111,12 @@ struct engine {
     /* Something distributions() reads changed (pages, a thread's phase or node): p and agg
      * are recomputed; otherwise they are the previous epoch's, unchanged */
     bool dist_stale;
+    /* The routes (idx = CPU node x N + memory node) some running thread's distribution
+     * reaches, ascending (nr_routes of them), recomputed at each solve(): its per-route loops
+     * visit these alone; a route no thread takes carries no thread load, and no thread reads
+     * its queues or its throttle factor */
+    unsigned *routes, nr_routes;
+    uint8_t *route_used;         /* [N*N] scratch of used_routes() */
     double *route_f;             /* [N*N]: solve()'s throttle factor of each route */
     double *route_rd, *route_wr; /* [N*N]: the threads' load per route (add_demand) */
     double *route_q, *route_inv; /* [N*N][1 + XPV_SIM_MAX_HOPS]: q, inv_demand along rd_res */
