@@ -39,6 +39,13 @@
 
 /* The engine's state: sim_engine.h. */
 
+/* sim_internal.h: the shortcuts off, for the test that they change no result bit. */
+static bool dense;
+void xpv__sim_set_dense(bool on)
+{
+    dense = on;
+}
+
 /*
  * The loaded-latency curve (docs/sim-calibration.md, "Loaded latency"): the queueing delay a
  * resource adds at utilisation u, as a share of its delay at peak bandwidth. Points of a
@@ -360,6 +367,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->route_f = calloc((size_t)N * N, sizeof(double));
     e->routes = calloc((size_t)N * N, sizeof(unsigned));
     e->route_used = calloc((size_t)N * N, 1);
+    e->twin = calloc(T ? T : 1, sizeof(int));
     e->route_rd = calloc((size_t)N * N, sizeof(double));
     e->route_q = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(double));
     e->route_inv = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(double));
@@ -378,7 +386,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->gpa = calloc((size_t)(RV ? RV : 1) * N, sizeof(double));
     if (!e->th || !e->rg || !e->p || !e->nz || !e->nz_count || !e->node_share || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand ||
         !e->bg || !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path ||
-        !e->route_f || !e->routes || !e->route_used || !e->route_rd || !e->route_wr || !e->route_q || !e->route_inv ||
+        !e->route_f || !e->routes || !e->route_used || !e->twin || !e->route_rd || !e->route_wr || !e->route_q || !e->route_inv ||
         !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram ||
         !e->gpa) {
         free(pages);
@@ -505,6 +513,7 @@ static void teardown(struct engine *e)
     free(e->route_f);
     free(e->routes);
     free(e->route_used);
+    free(e->twin);
     free(e->route_rd);
     free(e->route_q);
     free(e->route_inv);
@@ -568,7 +577,7 @@ static void distributions(struct engine *e)
         uint8_t *nz = &e->nz[(size_t)t * N];
         unsigned k = 0;
         for (unsigned n = 0; n < N; n++)
-            if (p[n] != 0)
+            if (p[n] != 0 || dense)
                 nz[k++] = (uint8_t)n;
         e->nz_count[t] = k;
     }
@@ -610,21 +619,45 @@ static double thread_latency(const struct engine *e, unsigned t)
     return L;
 }
 
-/* The routes the running threads take (e->routes), from their nodes and distributions. */
+/* Threads t and u run the same phase spec with the same access distribution. */
+static bool same_load(const struct engine *e, unsigned t, unsigned u)
+{
+    const struct thread *a = &e->th[t], *b = &e->th[u];
+    unsigned N = e->N, nn = e->nz_count[t];
+    if (a->app != b->app || a->phase != b->phase || nn != e->nz_count[u])
+        return false;
+    const uint8_t *za = &e->nz[(size_t)t * N], *zb = &e->nz[(size_t)u * N];
+    const double *pa = &e->p[(size_t)t * N], *pb = &e->p[(size_t)u * N];
+    for (unsigned i = 0; i < nn; i++)
+        if (za[i] != zb[i] || pa[za[i]] != pb[zb[i]]) /* nonzero: == is bit for bit */
+            return false;
+    return true;
+}
+
+/* The routes the running threads take (e->routes), from their nodes and distributions, and
+ * the threads' twins (e->twin). */
 static void used_routes(struct engine *e)
 {
     unsigned N = e->N, nr = 0;
+    int last[XPV_SIM_MAX_NODES];
     memset(e->route_used, 0, (size_t)N * N);
+    for (unsigned n = 0; n < N; n++)
+        last[n] = -1;
     for (unsigned t = 0; t < e->nr_threads; t++) {
-        if (e->th[t].node < 0)
+        e->twin[t] = -1;
+        int s = e->th[t].node;
+        if (s < 0)
             continue;
-        uint8_t *row = &e->route_used[(size_t)e->th[t].node * N];
+        if (last[s] >= 0 && !dense && same_load(e, t, (unsigned)last[s]))
+            e->twin[t] = last[s];
+        last[s] = (int)t;
+        uint8_t *row = &e->route_used[(size_t)s * N];
         const uint8_t *nz = &e->nz[(size_t)t * N];
         for (unsigned i = 0, nn = e->nz_count[t]; i < nn; i++)
             row[nz[i]] = 1;
     }
     for (unsigned idx = 0; idx < N * N; idx++)
-        if (e->route_used[idx])
+        if (e->route_used[idx] || dense)
             e->routes[nr++] = idx;
     e->nr_routes = nr;
 }
@@ -704,13 +737,25 @@ static void solve(struct engine *e)
         for (unsigned r = 0; r < e->nres; r++)
             e->inv_demand[r] = e->demand[r] > 0 ? 1 / e->demand[r] : 0;
         gather_routes(e);
+        /* per node, the last thread computed there: its rate before and after, its latency */
+        double in_rate[XPV_SIM_MAX_NODES], out_rate[XPV_SIM_MAX_NODES], out_lat[XPV_SIM_MAX_NODES];
         for (unsigned t = 0; t < e->nr_threads; t++) {
             struct thread *th = &e->th[t];
             if (th->node < 0)
                 continue;
-            const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
-            th->lat = thread_latency(e, t);
-            th->rate = e->node_share[th->node] / (ph->compute_ns + th->lat / ph->mlp);
+            unsigned s = (unsigned)th->node;
+            double r0 = th->rate;
+            if (e->twin[t] >= 0 && r0 == in_rate[s]) { /* its twin's inputs: its results */
+                th->lat = out_lat[s];
+                th->rate = out_rate[s];
+            } else {
+                const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
+                th->lat = thread_latency(e, t);
+                th->rate = e->node_share[s] / (ph->compute_ns + th->lat / ph->mlp);
+            }
+            in_rate[s] = r0;
+            out_rate[s] = th->rate;
+            out_lat[s] = th->lat;
             add_demand(e, t);
         }
         flush_demand(e);
@@ -753,23 +798,37 @@ static void solve(struct engine *e)
                                f[e->wr_res[idx * (1 + XPV_SIM_MAX_HOPS) + k]]));
         e->route_f[idx] = fr;
     }
+    /* per node, the last thread throttled there: its rate and latency before and after */
+    double in_rate[XPV_SIM_MAX_NODES], in_lat[XPV_SIM_MAX_NODES], out_rate[XPV_SIM_MAX_NODES],
+            out_lat[XPV_SIM_MAX_NODES];
     for (unsigned t = 0; t < e->nr_threads; t++) {
         struct thread *th = &e->th[t];
         if (th->node < 0)
             continue;
-        double ft = 1;
-        const double *p = &e->p[(size_t)t * N];
-        const uint8_t *nz = &e->nz[(size_t)t * N];
-        const double *rf = &e->route_f[(size_t)th->node * N];
-        for (unsigned i = 0, nn = e->nz_count[t]; i < nn; i++)
-            if (p[nz[i]] > 0)
-                ft = fmin(ft, rf[nz[i]]);
-        if (ft < 1) {
-            const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
-            th->rate *= ft;
-            /* the latency a thread sees is what its slower rate implies */
-            th->lat = ph->mlp * (e->node_share[th->node] / th->rate - ph->compute_ns);
+        unsigned s = (unsigned)th->node;
+        double r0 = th->rate, l0 = th->lat;
+        if (e->twin[t] >= 0 && r0 == in_rate[s] && l0 == in_lat[s]) {
+            th->rate = out_rate[s];
+            th->lat = out_lat[s];
+        } else {
+            double ft = 1;
+            const double *p = &e->p[(size_t)t * N];
+            const uint8_t *nz = &e->nz[(size_t)t * N];
+            const double *rf = &e->route_f[(size_t)s * N];
+            for (unsigned i = 0, nn = e->nz_count[t]; i < nn; i++)
+                if (p[nz[i]] > 0)
+                    ft = fmin(ft, rf[nz[i]]);
+            if (ft < 1) {
+                const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
+                th->rate *= ft;
+                /* the latency a thread sees is what its slower rate implies */
+                th->lat = ph->mlp * (e->node_share[s] / th->rate - ph->compute_ns);
+            }
         }
+        in_rate[s] = r0;
+        in_lat[s] = l0;
+        out_rate[s] = th->rate;
+        out_lat[s] = th->lat;
         add_demand(e, t);
     }
     flush_demand(e);

@@ -117,6 +117,12 @@ struct engine {
      * its queues or its throttle factor */
     unsigned *routes, nr_routes;
     uint8_t *route_used;         /* [N*N] scratch of used_routes() */
+    /* [threads] the previous running thread on the same node if it has the same phase spec
+     * and the same distribution (nodes and values), else -1; recomputed at each solve():
+     * such twins given the same rate get the same latency and rate (thread_latency() and the
+     * throttle are functions of these alone), computed once (the threads of a spread
+     * application on one node usually are twins) */
+    int *twin;
     double *route_f;             /* [N*N]: solve()'s throttle factor of each route */
     double *route_rd, *route_wr; /* [N*N]: the threads' load per route (add_demand) */
     double *route_q, *route_inv; /* [N*N][1 + XPV_SIM_MAX_HOPS]: q, inv_demand along rd_res */
