@@ -15,11 +15,15 @@
  *      than its bandwidth;
  *   3. progress, statistics, page migrations in flight (their traffic is part of the load);
  *   4. at the policy's period: samples and a decision through the shared policy core.
- * Cost per epoch: threads × (region specs + nodes × hops) per fixed-point iteration, the
- * threads' loads gathered per route (CPU node, memory node) and put on the resources once
- * per iteration (nodes² × hops); the access distributions recomputed only when pages,
- * phases or thread placements changed. Linear in threads (no per-thread loop over all
- * threads or all regions), never growing with the number of accesses (docs/sim.md, "Speed"). VMs'
+ * Cost per epoch: threads × (region specs + nodes × hops) per fixed-point iteration at most:
+ * a thread's loops visit only the nodes its distribution reaches (nz), and a thread whose
+ * twin (the previous thread on its node, same phase and distribution, same rate) was just
+ * solved takes its results; the threads' loads gathered per route (CPU node, memory node)
+ * and put on the resources once per iteration (routes taken × hops); the access
+ * distributions recomputed only when pages, phases or thread placements changed. Linear in
+ * threads (no per-thread loop over all threads or all regions), never growing with the
+ * number of accesses (docs/sim.md, "Speed"). None of this changes a result bit
+ * (xpv__sim_set_dense: the test that checks it). VMs'
  * hypervisor events and XPV publication live in vm.c, guest frames, re-backings and per-vCPU
  * placement in hv.c (an in-VM allocation: xpv__sim_hv_alloc); the shared state in
  * sim_engine.h.
@@ -443,6 +447,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         }
         for (unsigned sp = 0; sp < w->nr_regions; sp++) {
             const struct xpv_sim_region_spec *rs = &w->regions[sp];
+            e->churns |= rs->lifetime == XPV_SIM_TURNOVER && rs->churn_per_s > 0;
             double page = (double)(UINT64_C(1) << (rs->page_shift ? rs->page_shift : 12));
             /* private: a region of `bytes` per thread; sliced: `bytes` cut in one slice per
              * thread; shared: one region */
@@ -1283,6 +1288,8 @@ static double progress_of(const struct engine *e)
 static void churn(struct engine *e, double dt_ns)
 {
     unsigned N = e->N;
+    if (!e->churns) /* no region is turned over: the loop below would skip them all */
+        return;
     for (unsigned ri = 0; ri < e->nr_regions; ri++) {
         struct region *r = &e->rg[ri];
         const struct app *a = &e->apps[r->app];

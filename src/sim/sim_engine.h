@@ -123,6 +123,7 @@ struct engine {
      * throttle are functions of these alone), computed once (the threads of a spread
      * application on one node usually are twins) */
     int *twin;
+    bool churns; /* some region spec is turned over (churn() has work) */
     double *route_f;             /* [N*N]: solve()'s throttle factor of each route */
     double *route_rd, *route_wr; /* [N*N]: the threads' load per route (add_demand) */
     double *route_q, *route_inv; /* [N*N][1 + XPV_SIM_MAX_HOPS]: q, inv_demand along rd_res */
