@@ -209,16 +209,16 @@ static void test_errors(void **state)
  * thread moves), on the 32-node machine, and on VMs under the VM policies.
  */
 static const char exact_native[] =
-        "name: exact\nseed: 5\nmachine: opteron-8n\nmax_seconds: 3\n"
+        "name: exact\nseed: 5\nmachine: opteron-8n\nmax_seconds: 2.2\n"
         "workloads:\n"
         "  - {preset: nas-cg, threads: 40, placement: spread}\n"
         "  - {preset: kmeans, threads: 16, placement: pack}\n"
         "  - {preset: nas-ua, threads: 8, placement: {nodes: [1, 2]}, start_s: 0.5}\n";
 static const char exact_large[] = "name: exact-large\nseed: 9\nmachine: altix-32n\n"
-                                  "max_seconds: 1.5\n"
+                                  "max_seconds: 1.2\n"
                                   "workloads:\n"
-                                  "  - {preset: nas-cg, threads: 256, placement: spread}\n"
-                                  "  - {preset: kmeans, threads: 64, placement: pack}\n";
+                                  "  - {preset: nas-cg, threads: 128, placement: spread}\n"
+                                  "  - {preset: kmeans, threads: 40, placement: pack}\n";
 static const char exact_vms[] =
         "name: exact-vms\nseed: 7\nmachine: opteron-8n\nmax_seconds: 2\n"
         "vms:\n"
