@@ -357,6 +357,8 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->nz = calloc((size_t)(T ? T : 1) * N, 1);
     e->nz_count = calloc(T ? T : 1, sizeof(unsigned));
     e->node_share = calloc(N, sizeof(double));
+    e->rnz = calloc((size_t)(R ? R : 1) * N, 1);
+    e->rnz_count = calloc(R ? R : 1, sizeof(unsigned));
     e->cap = calloc(e->nres, sizeof(double));
     e->sat = calloc(e->nres, sizeof(double));
     e->q = calloc(e->nres, sizeof(double));
@@ -388,7 +390,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
             RV += s->workloads[i].regions[r].kind == XPV_SIM_SHARED ? 1
                                                                     : s->workloads[i].nr_threads;
     e->gpa = calloc((size_t)(RV ? RV : 1) * N, sizeof(double));
-    if (!e->th || !e->rg || !e->p || !e->nz || !e->nz_count || !e->node_share || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand ||
+    if (!e->th || !e->rg || !e->p || !e->nz || !e->nz_count || !e->node_share || !e->rnz || !e->rnz_count || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand ||
         !e->bg || !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path ||
         !e->route_f || !e->routes || !e->route_used || !e->twin || !e->route_rd || !e->route_wr || !e->route_q || !e->route_inv ||
         !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram ||
@@ -504,6 +506,8 @@ static void teardown(struct engine *e)
     free(e->nz);
     free(e->nz_count);
     free(e->node_share);
+    free(e->rnz);
+    free(e->rnz_count);
     free(e->cap);
     free(e->sat);
     free(e->q);
@@ -548,6 +552,12 @@ static void distributions(struct engine *e)
     e->dist_stale = false;
     for (unsigned ri = 0; ri < e->nr_regions; ri++) {
         const struct region *r = &e->rg[ri];
+        uint8_t *rnz = &e->rnz[(size_t)ri * N];
+        unsigned k = 0;
+        for (unsigned n = 0; n < N; n++)
+            if (r->pages[n] != 0 || dense)
+                rnz[k++] = (uint8_t)n;
+        e->rnz_count[ri] = k;
         if (!r->sliced)
             continue;
         double *agg = &e->agg[(size_t)r->first * N];
@@ -1231,8 +1241,9 @@ static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
                     continue;
                 double own = own_share(e, r), k = n_acc * ph->weight[sp] * own / r->total;
                 size_t at = ((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N;
-                for (unsigned n = 0; n < N; n++)
-                    e->acc[at + n] += k * r->pages[n];
+                const uint8_t *rnz = &e->rnz[(size_t)th->region[sp] * N];
+                for (unsigned i = 0, rn = e->rnz_count[th->region[sp]]; i < rn; i++)
+                    e->acc[at + rnz[i]] += k * r->pages[rnz[i]];
                 if (own < 1) {
                     const double *agg = &e->agg[(size_t)r->first * N];
                     double ks = n_acc * ph->weight[sp] * (1 - own) / (r->total * r->count);

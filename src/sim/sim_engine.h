@@ -98,6 +98,11 @@ struct engine {
     uint8_t *nz;
     unsigned *nz_count;
     double *node_share; /* [N] cpu_share() of a thread on each node, this solve() */
+    /* [regions][N] the nodes n with pages[n] != 0, ascending, and how many (rnz_count[r]),
+     * as of the last distributions() (pages change only where dist_stale is set): advance()'s
+     * per-region access counts visit these alone (a zero page count adds +0) */
+    uint8_t *rnz;
+    unsigned *rnz_count;
     double *cap;               /* [nres] bytes per ns */
     double *sat;               /* [nres] queueing delay at peak bandwidth, ns */
     double *q;                 /* [nres] queueing delay, ns */
