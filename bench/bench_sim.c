@@ -100,18 +100,19 @@ static double median(const double *v, unsigned n)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench-sim [--seconds SIMULATED_SECONDS] [--repeat N] [--large-only]\n"
-               "\n"
-               "How fast `xpv sim` simulates (docs/sim.md, \"Speed\"): NAS CG on opteron-8n at\n"
-               "48, 96 and 192 threads under first-touch and autonuma for S simulated seconds\n"
-               "(default 10), then NAS CG with 1024 threads on altix-32n under first-touch for\n"
-               "S/4. Prints each run (wall and CPU time), then one JSON line.\n"
-               "\n"
-               "  --seconds S   simulated seconds of each opteron-8n run (altix-32n: S/4)\n"
-               "  --repeat N    make every run N times (1-%d, default 1), interleaved; the\n"
-               "                figures are the medians\n"
-               "  --large-only  only the altix-32n run\n"
-               "  -h, --help    show this help\n",
+    fprintf(f,
+            "usage: bench-sim [--seconds SIMULATED_SECONDS] [--repeat N] [--large-only]\n"
+            "\n"
+            "How fast `xpv sim` simulates (docs/sim.md, \"Speed\"): NAS CG on opteron-8n at\n"
+            "48, 96 and 192 threads under first-touch and autonuma for S simulated seconds\n"
+            "(default 10), then NAS CG with 1024 threads on altix-32n under first-touch for\n"
+            "S/4. Prints each run (wall and CPU time), then one JSON line.\n"
+            "\n"
+            "  --seconds S   simulated seconds of each opteron-8n run (altix-32n: S/4)\n"
+            "  --repeat N    make every run N times (1-%d, default 1), interleaved; the\n"
+            "                figures are the medians\n"
+            "  --large-only  only the altix-32n run\n"
+            "  -h, --help    show this help\n",
             MAX_REPEAT);
 }
 
@@ -155,8 +156,10 @@ int main(int argc, char **argv)
                                            .policy = policies[p],
                                            .seconds = seconds};
     /* the large machine: a quarter of the time, its epochs cost ~20x the 48-thread ones */
-    s[6] = (struct sample){
-            .machine = "altix-32n", .threads = 1024, .policy = "first-touch", .seconds = seconds / 4};
+    s[6] = (struct sample){.machine = "altix-32n",
+                           .threads = 1024,
+                           .policy = "first-touch",
+                           .seconds = seconds / 4};
     for (long k = 0; k < repeat; k++)
         for (unsigned i = large_only ? 6 : 0; i < 7; i++)
             if (measure(&s[i]) < 0)
@@ -171,8 +174,7 @@ int main(int argc, char **argv)
                "\"large_policy\": \"first-touch\", \"large_sim_seconds\": %.3f, "
                "\"large_wall_seconds\": %.4f, \"large_speed_ratio\": %.1f, "
                "\"large_cpu_seconds\": %.4f, \"large_cpu_speed_ratio\": %.1f}\n",
-               repeat, L->sim, L->wall_med, L->sim / L->wall_med, L->cpu_med,
-               L->sim / L->cpu_med);
+               repeat, L->sim, L->wall_med, L->sim / L->wall_med, L->cpu_med, L->sim / L->cpu_med);
         return 0;
     }
     printf("{\"machine\": \"opteron-8n\", \"workload\": \"nas-cg\", \"threads\": 48, "

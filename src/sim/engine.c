@@ -390,11 +390,12 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
             RV += s->workloads[i].regions[r].kind == XPV_SIM_SHARED ? 1
                                                                     : s->workloads[i].nr_threads;
     e->gpa = calloc((size_t)(RV ? RV : 1) * N, sizeof(double));
-    if (!e->th || !e->rg || !e->p || !e->nz || !e->nz_count || !e->node_share || !e->rnz || !e->rnz_count || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand ||
-        !e->bg || !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path ||
-        !e->route_f || !e->routes || !e->route_used || !e->twin || !e->route_rd || !e->route_wr || !e->route_q || !e->route_inv ||
-        !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram ||
-        !e->gpa) {
+    if (!e->th || !e->rg || !e->p || !e->nz || !e->nz_count || !e->node_share || !e->rnz ||
+        !e->rnz_count || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand || !e->bg ||
+        !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path || !e->route_f ||
+        !e->routes || !e->route_used || !e->twin || !e->route_rd || !e->route_wr || !e->route_q ||
+        !e->route_inv || !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages ||
+        !e->period_dram || !e->gpa) {
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }

@@ -90,7 +90,7 @@ struct engine {
     struct region *rg;
     double *gpa; /* the regions' gpa arrays (VMs' regions only) */
     struct app apps[XPV_SIM_MAX_WORKLOADS];
-    double *p;                 /* [threads][N] access distribution */
+    double *p; /* [threads][N] access distribution */
     /* [threads][N] the nodes n with p[t][n] != 0, ascending, and how many (nz_count[t]):
      * the loops over a thread's distribution skip its zeros (an access distribution names a
      * few of a large machine's nodes; adding p x = +0 changes no sum, so results are bit for
@@ -121,14 +121,14 @@ struct engine {
      * visit these alone; a route no thread takes carries no thread load, and no thread reads
      * its queues or its throttle factor */
     unsigned *routes, nr_routes;
-    uint8_t *route_used;         /* [N*N] scratch of used_routes() */
+    uint8_t *route_used; /* [N*N] scratch of used_routes() */
     /* [threads] the previous running thread on the same node if it has the same phase spec
      * and the same distribution (nodes and values), else -1; recomputed at each solve():
      * such twins given the same rate get the same latency and rate (thread_latency() and the
      * throttle are functions of these alone), computed once (the threads of a spread
      * application on one node usually are twins) */
     int *twin;
-    bool churns; /* some region spec is turned over (churn() has work) */
+    bool churns;                 /* some region spec is turned over (churn() has work) */
     double *route_f;             /* [N*N]: solve()'s throttle factor of each route */
     double *route_rd, *route_wr; /* [N*N]: the threads' load per route (add_demand) */
     double *route_q, *route_inv; /* [N*N][1 + XPV_SIM_MAX_HOPS]: q, inv_demand along rd_res */

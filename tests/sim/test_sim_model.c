@@ -263,12 +263,12 @@ static void exact_runs(const char *yaml, const char *const *policies)
 static void test_shortcuts_exact(void **state)
 {
     (void)state;
-    static const char *const native[] = {"first-touch", "interleave", "autonuma",      "numad",
+    static const char *const native[] = {"first-touch", "interleave", "autonuma",     "numad",
                                          "hostd",       "carrefour",  "carrefour-lp", NULL};
     static const char *const large[] = {"first-touch", "autonuma", "carrefour", NULL};
-    static const char *const vm[] = {"vnuma",     "xpv",          "hv-first-touch",
-                                     "xen-default", "carrefour-hv", "kvm-numa-balancing",
-                                     "hostd",     NULL};
+    static const char *const vm[] = {
+            "vnuma", "xpv", "hv-first-touch", "xen-default", "carrefour-hv", "kvm-numa-balancing",
+            "hostd", NULL};
     exact_runs(exact_native, native);
     exact_runs(exact_large, large);
     exact_runs(exact_vms, vm);
