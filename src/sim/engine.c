@@ -15,11 +15,15 @@
  *      than its bandwidth;
  *   3. progress, statistics, page migrations in flight (their traffic is part of the load);
  *   4. at the policy's period: samples and a decision through the shared policy core.
- * Cost per epoch: threads × (region specs + nodes × hops) per fixed-point iteration, the
- * threads' loads gathered per route (CPU node, memory node) and put on the resources once
- * per iteration (nodes² × hops); the access distributions recomputed only when pages,
- * phases or thread placements changed. Linear in threads (no per-thread loop over all
- * threads or all regions), never growing with the number of accesses (docs/sim.md, "Speed"). VMs'
+ * Cost per epoch: threads × (region specs + nodes × hops) per fixed-point iteration at most:
+ * a thread's loops visit only the nodes its distribution reaches (nz), and a thread whose
+ * twin (the previous thread on its node, same phase and distribution, same rate) was just
+ * solved takes its results; the threads' loads gathered per route (CPU node, memory node)
+ * and put on the resources once per iteration (routes taken × hops); the access
+ * distributions recomputed only when pages, phases or thread placements changed. Linear in
+ * threads (no per-thread loop over all threads or all regions), never growing with the
+ * number of accesses (docs/sim.md, "Speed"). None of this changes a result bit
+ * (xpv__sim_set_dense: the test that checks it). VMs'
  * hypervisor events and XPV publication live in vm.c, guest frames, re-backings and per-vCPU
  * placement in hv.c (an in-VM allocation: xpv__sim_hv_alloc); the shared state in
  * sim_engine.h.
@@ -38,6 +42,13 @@
 #define TOL_REL   1e-4
 
 /* The engine's state: sim_engine.h. */
+
+/* sim_internal.h: the shortcuts off, for the test that they change no result bit. */
+static bool dense;
+void xpv__sim_set_dense(bool on)
+{
+    dense = on;
+}
 
 /*
  * The loaded-latency curve (docs/sim-calibration.md, "Loaded latency"): the queueing delay a
@@ -343,6 +354,11 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->th = calloc(T ? T : 1, sizeof(*e->th));
     e->rg = calloc(R ? R : 1, sizeof(*e->rg));
     e->p = calloc((size_t)(T ? T : 1) * N, sizeof(double));
+    e->nz = calloc((size_t)(T ? T : 1) * N, 1);
+    e->nz_count = calloc(T ? T : 1, sizeof(unsigned));
+    e->node_share = calloc(N, sizeof(double));
+    e->rnz = calloc((size_t)(R ? R : 1) * N, 1);
+    e->rnz_count = calloc(R ? R : 1, sizeof(unsigned));
     e->cap = calloc(e->nres, sizeof(double));
     e->sat = calloc(e->nres, sizeof(double));
     e->q = calloc(e->nres, sizeof(double));
@@ -355,6 +371,9 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
     e->wr_res = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(uint16_t));
     e->nres_path = calloc((size_t)N * N, 1);
     e->route_f = calloc((size_t)N * N, sizeof(double));
+    e->routes = calloc((size_t)N * N, sizeof(unsigned));
+    e->route_used = calloc((size_t)N * N, 1);
+    e->twin = calloc(T ? T : 1, sizeof(int));
     e->route_rd = calloc((size_t)N * N, sizeof(double));
     e->route_q = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(double));
     e->route_inv = calloc((size_t)N * N * (1 + XPV_SIM_MAX_HOPS), sizeof(double));
@@ -371,11 +390,12 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
             RV += s->workloads[i].regions[r].kind == XPV_SIM_SHARED ? 1
                                                                     : s->workloads[i].nr_threads;
     e->gpa = calloc((size_t)(RV ? RV : 1) * N, sizeof(double));
-    if (!e->th || !e->rg || !e->p || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand ||
-        !e->bg || !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path ||
-        !e->route_f || !e->route_rd || !e->route_wr || !e->route_q || !e->route_inv ||
-        !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages || !e->period_dram ||
-        !e->gpa) {
+    if (!e->th || !e->rg || !e->p || !e->nz || !e->nz_count || !e->node_share || !e->rnz ||
+        !e->rnz_count || !e->cap || !e->sat || !e->q || !e->demand || !e->inv_demand || !e->bg ||
+        !e->step || !e->last_delta || !e->rd_res || !e->wr_res || !e->nres_path || !e->route_f ||
+        !e->routes || !e->route_used || !e->twin || !e->route_rd || !e->route_wr || !e->route_q ||
+        !e->route_inv || !e->on_node || !e->acc || !e->acc_spread || !e->agg || !pages ||
+        !e->period_dram || !e->gpa) {
         free(pages);
         return xpv_error_set(err, -ENOMEM, "out of memory for %u threads", T);
     }
@@ -430,6 +450,7 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
         }
         for (unsigned sp = 0; sp < w->nr_regions; sp++) {
             const struct xpv_sim_region_spec *rs = &w->regions[sp];
+            e->churns |= rs->lifetime == XPV_SIM_TURNOVER && rs->churn_per_s > 0;
             double page = (double)(UINT64_C(1) << (rs->page_shift ? rs->page_shift : 12));
             /* private: a region of `bytes` per thread; sliced: `bytes` cut in one slice per
              * thread; shared: one region */
@@ -449,9 +470,11 @@ static int setup(struct engine *e, const struct xpv_sim_scenario *s, struct xpv_
                 r->count = rs->kind == XPV_SIM_SLICED ? copies : 1;
                 r->sliced = rs->kind == XPV_SIM_SLICED;
                 r->owner = ti + c;
-                for (unsigned i = 0; i < w->nr_threads; i++)
-                    if (rs->kind == XPV_SIM_SHARED || i == c)
+                if (rs->kind == XPV_SIM_SHARED) /* every thread's; else thread c's alone */
+                    for (unsigned i = 0; i < w->nr_threads; i++)
                         e->th[ti + i].region[sp] = ri;
+                else
+                    e->th[ti + c].region[sp] = ri;
                 ri++;
             }
         }
@@ -481,6 +504,11 @@ static void teardown(struct engine *e)
     free(e->th);
     free(e->rg);
     free(e->p);
+    free(e->nz);
+    free(e->nz_count);
+    free(e->node_share);
+    free(e->rnz);
+    free(e->rnz_count);
     free(e->cap);
     free(e->sat);
     free(e->q);
@@ -493,6 +521,9 @@ static void teardown(struct engine *e)
     free(e->wr_res);
     free(e->nres_path);
     free(e->route_f);
+    free(e->routes);
+    free(e->route_used);
+    free(e->twin);
     free(e->route_rd);
     free(e->route_q);
     free(e->route_inv);
@@ -522,6 +553,12 @@ static void distributions(struct engine *e)
     e->dist_stale = false;
     for (unsigned ri = 0; ri < e->nr_regions; ri++) {
         const struct region *r = &e->rg[ri];
+        uint8_t *rnz = &e->rnz[(size_t)ri * N];
+        unsigned k = 0;
+        for (unsigned n = 0; n < N; n++)
+            if (r->pages[n] != 0 || dense)
+                rnz[k++] = (uint8_t)n;
+        e->rnz_count[ri] = k;
         if (!r->sliced)
             continue;
         double *agg = &e->agg[(size_t)r->first * N];
@@ -534,6 +571,7 @@ static void distributions(struct engine *e)
         struct thread *th = &e->th[t];
         double *p = &e->p[(size_t)t * N];
         memset(p, 0, N * sizeof(double));
+        e->nz_count[t] = 0;
         if (th->node < 0)
             continue;
         const struct xpv_sim_workload_spec *w = e->apps[th->app].w;
@@ -552,6 +590,12 @@ static void distributions(struct engine *e)
                     p[n] += ks * agg[n];
             }
         }
+        uint8_t *nz = &e->nz[(size_t)t * N];
+        unsigned k = 0;
+        for (unsigned n = 0; n < N; n++)
+            if (p[n] != 0 || dense)
+                nz[k++] = (uint8_t)n;
+        e->nz_count[t] = k;
     }
 }
 
@@ -569,9 +613,11 @@ static double thread_latency(const struct engine *e, unsigned t)
     const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
     unsigned N = e->N, s = (unsigned)th->node;
     const double *p = &e->p[(size_t)t * N];
+    const uint8_t *nz = &e->nz[(size_t)t * N];
     double rd_b = th->rate * XPV_SIM_LINE / ph->mlp, mc_b = rd_b * (1 + ph->write_frac);
     double L = 0;
-    for (unsigned n = 0; n < N; n++) {
+    for (unsigned i = 0, nn = e->nz_count[t]; i < nn; i++) {
+        unsigned n = nz[i];
         if (p[n] <= 0)
             continue;
         unsigned idx = s * N + n;
@@ -589,10 +635,54 @@ static double thread_latency(const struct engine *e, unsigned t)
     return L;
 }
 
-/* Each route's resources' queues and inverse loads, contiguous for thread_latency(). */
+/* Threads t and u run the same phase spec with the same access distribution. */
+static bool same_load(const struct engine *e, unsigned t, unsigned u)
+{
+    const struct thread *a = &e->th[t], *b = &e->th[u];
+    unsigned N = e->N, nn = e->nz_count[t];
+    if (a->app != b->app || a->phase != b->phase || nn != e->nz_count[u])
+        return false;
+    const uint8_t *za = &e->nz[(size_t)t * N], *zb = &e->nz[(size_t)u * N];
+    const double *pa = &e->p[(size_t)t * N], *pb = &e->p[(size_t)u * N];
+    for (unsigned i = 0; i < nn; i++)
+        if (za[i] != zb[i] || pa[za[i]] != pb[zb[i]]) /* nonzero: == is bit for bit */
+            return false;
+    return true;
+}
+
+/* The routes the running threads take (e->routes), from their nodes and distributions, and
+ * the threads' twins (e->twin). */
+static void used_routes(struct engine *e)
+{
+    unsigned N = e->N, nr = 0;
+    int last[XPV_SIM_MAX_NODES];
+    memset(e->route_used, 0, (size_t)N * N);
+    for (unsigned n = 0; n < N; n++)
+        last[n] = -1;
+    for (unsigned t = 0; t < e->nr_threads; t++) {
+        e->twin[t] = -1;
+        int s = e->th[t].node;
+        if (s < 0)
+            continue;
+        if (last[s] >= 0 && !dense && same_load(e, t, (unsigned)last[s]))
+            e->twin[t] = last[s];
+        last[s] = (int)t;
+        uint8_t *row = &e->route_used[(size_t)s * N];
+        const uint8_t *nz = &e->nz[(size_t)t * N];
+        for (unsigned i = 0, nn = e->nz_count[t]; i < nn; i++)
+            row[nz[i]] = 1;
+    }
+    for (unsigned idx = 0; idx < N * N; idx++)
+        if (e->route_used[idx] || dense)
+            e->routes[nr++] = idx;
+    e->nr_routes = nr;
+}
+
+/* Each used route's resources' queues and inverse loads, contiguous for thread_latency(). */
 static void gather_routes(struct engine *e)
 {
-    for (unsigned idx = 0; idx < e->N * e->N; idx++) {
+    for (unsigned i = 0; i < e->nr_routes; i++) {
+        unsigned idx = e->routes[i];
         const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
         double *rq = &e->route_q[idx * (1 + XPV_SIM_MAX_HOPS)];
         double *ri = &e->route_inv[idx * (1 + XPV_SIM_MAX_HOPS)];
@@ -614,21 +704,25 @@ static void add_demand(struct engine *e, unsigned t)
     unsigned N = e->N, s = (unsigned)e->th[t].node;
     const struct xpv_sim_phase_spec *ph = &e->apps[e->th[t].app].w->phases[e->th[t].phase];
     const double *p = &e->p[(size_t)t * N];
+    const uint8_t *nz = &e->nz[(size_t)t * N];
     double rd_b = e->th[t].rate * XPV_SIM_LINE, wr_b = rd_b * ph->write_frac;
     double *restrict rd = &e->route_rd[(size_t)s * N], *restrict wr = &e->route_wr[(size_t)s * N];
-    for (unsigned n = 0; n < N; n++) {
+    for (unsigned i = 0, nn = e->nz_count[t]; i < nn; i++) {
+        unsigned n = nz[i];
         rd[n] += p[n] * rd_b;
         wr[n] += p[n] * wr_b;
     }
 }
 
-/* demand = background + every route's load (add_demand); clears the routes' load. */
+/* demand = background + every route's load (add_demand), in route order; clears the routes'
+ * load (only used routes carry any). */
 static void flush_demand(struct engine *e)
 {
-    unsigned N = e->N;
     memcpy(e->demand, e->bg, e->nres * sizeof(double));
-    for (unsigned idx = 0; idx < N * N; idx++) {
+    for (unsigned i = 0; i < e->nr_routes; i++) {
+        unsigned idx = e->routes[i];
         double rd_b = e->route_rd[idx], wr_b = e->route_wr[idx];
+        e->route_rd[idx] = e->route_wr[idx] = 0;
         if (!(rd_b > 0 || wr_b > 0))
             continue;
         const uint16_t *rd = &e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS)];
@@ -639,32 +733,45 @@ static void flush_demand(struct engine *e)
             e->demand[wr[k]] += wr_b;
         }
     }
-    memset(e->route_rd, 0, (size_t)N * N * sizeof(double));
-    memset(e->route_wr, 0, (size_t)N * N * sizeof(double));
 }
 
-static double cpu_share(const struct engine *e, unsigned t)
+/* A thread's CPU share on node n: < 1 when the node has more running threads than cores. */
+static double cpu_share(const struct engine *e, unsigned n)
 {
-    unsigned n = (unsigned)e->th[t].node;
     return e->on_node[n] > e->m->cores[n] ? (double)e->m->cores[n] / e->on_node[n] : 1.0;
 }
 
 /* Step 2: the fixed point between rates and queues, then the capacity guarantee. */
 static void solve(struct engine *e)
 {
+    for (unsigned n = 0; n < e->N; n++) /* no thread moves during a solve */
+        e->node_share[n] = cpu_share(e, n);
+    used_routes(e);
     for (int it = 0; it < MAX_ITERS; it++) {
         e->iterations++;
         /* the load the threads' latencies see is the previous iteration's */
         for (unsigned r = 0; r < e->nres; r++)
             e->inv_demand[r] = e->demand[r] > 0 ? 1 / e->demand[r] : 0;
         gather_routes(e);
+        /* per node, the last thread computed there: its rate before and after, its latency */
+        double in_rate[XPV_SIM_MAX_NODES], out_rate[XPV_SIM_MAX_NODES], out_lat[XPV_SIM_MAX_NODES];
         for (unsigned t = 0; t < e->nr_threads; t++) {
             struct thread *th = &e->th[t];
             if (th->node < 0)
                 continue;
-            const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
-            th->lat = thread_latency(e, t);
-            th->rate = cpu_share(e, t) / (ph->compute_ns + th->lat / ph->mlp);
+            unsigned s = (unsigned)th->node;
+            double r0 = th->rate;
+            if (e->twin[t] >= 0 && r0 == in_rate[s]) { /* its twin's inputs: its results */
+                th->lat = out_lat[s];
+                th->rate = out_rate[s];
+            } else {
+                const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
+                th->lat = thread_latency(e, t);
+                th->rate = e->node_share[s] / (ph->compute_ns + th->lat / ph->mlp);
+            }
+            in_rate[s] = r0;
+            out_rate[s] = th->rate;
+            out_lat[s] = th->lat;
             add_demand(e, t);
         }
         flush_demand(e);
@@ -697,31 +804,47 @@ static void solve(struct engine *e)
     if (!any)
         return;
     unsigned N = e->N;
-    /* the factor of each route (CPU node, memory node): the smallest on its resources, once
-     * per route rather than per thread (a min: the same value in any order) */
-    for (unsigned idx = 0; idx < N * N; idx++) {
+    /* the factor of each used route (CPU node, memory node): the smallest on its resources,
+     * once per route rather than per thread (a min: the same value in any order) */
+    for (unsigned i = 0; i < e->nr_routes; i++) {
+        unsigned idx = e->routes[i];
         double fr = 1;
         for (unsigned k = 0; k < e->nres_path[idx]; k++)
             fr = fmin(fr, fmin(f[e->rd_res[idx * (1 + XPV_SIM_MAX_HOPS) + k]],
                                f[e->wr_res[idx * (1 + XPV_SIM_MAX_HOPS) + k]]));
         e->route_f[idx] = fr;
     }
+    /* per node, the last thread throttled there: its rate and latency before and after */
+    double in_rate[XPV_SIM_MAX_NODES], in_lat[XPV_SIM_MAX_NODES], out_rate[XPV_SIM_MAX_NODES],
+            out_lat[XPV_SIM_MAX_NODES];
     for (unsigned t = 0; t < e->nr_threads; t++) {
         struct thread *th = &e->th[t];
         if (th->node < 0)
             continue;
-        double ft = 1;
-        const double *p = &e->p[(size_t)t * N];
-        const double *rf = &e->route_f[(size_t)th->node * N];
-        for (unsigned n = 0; n < N; n++)
-            if (p[n] > 0)
-                ft = fmin(ft, rf[n]);
-        if (ft < 1) {
-            const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
-            th->rate *= ft;
-            /* the latency a thread sees is what its slower rate implies */
-            th->lat = ph->mlp * (cpu_share(e, t) / th->rate - ph->compute_ns);
+        unsigned s = (unsigned)th->node;
+        double r0 = th->rate, l0 = th->lat;
+        if (e->twin[t] >= 0 && r0 == in_rate[s] && l0 == in_lat[s]) {
+            th->rate = out_rate[s];
+            th->lat = out_lat[s];
+        } else {
+            double ft = 1;
+            const double *p = &e->p[(size_t)t * N];
+            const uint8_t *nz = &e->nz[(size_t)t * N];
+            const double *rf = &e->route_f[(size_t)s * N];
+            for (unsigned i = 0, nn = e->nz_count[t]; i < nn; i++)
+                if (p[nz[i]] > 0)
+                    ft = fmin(ft, rf[nz[i]]);
+            if (ft < 1) {
+                const struct xpv_sim_phase_spec *ph = &e->apps[th->app].w->phases[th->phase];
+                th->rate *= ft;
+                /* the latency a thread sees is what its slower rate implies */
+                th->lat = ph->mlp * (e->node_share[s] / th->rate - ph->compute_ns);
+            }
         }
+        in_rate[s] = r0;
+        in_lat[s] = l0;
+        out_rate[s] = th->rate;
+        out_lat[s] = th->lat;
         add_demand(e, t);
     }
     flush_demand(e);
@@ -1071,6 +1194,8 @@ out:
 static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
 {
     unsigned N = e->N;
+    /* the period's sums in registers (the same additions in the same order) */
+    double reads = e->period_reads, writes = e->period_writes;
     for (unsigned t = 0; t < e->nr_threads; t++) {
         struct thread *th = &e->th[t];
         if (th->node < 0)
@@ -1090,20 +1215,23 @@ static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
             used_ns = dt_ns - avail + left / th->rate;
         }
         const double *p = &e->p[(size_t)t * N];
+        const uint8_t *nz = &e->nz[(size_t)t * N];
+        unsigned nn = e->nz_count[t];
         double bytes = n_acc * XPV_SIM_LINE * (1 + ph->write_frac);
         double *restrict traffic = &out->traffic[(unsigned)th->node * N];
         double *restrict mc = out->mc_bytes;
-        for (unsigned n = 0; n < N; n++) { /* distinct arrays: vectorised */
+        for (unsigned i = 0; i < nn; i++) { /* the nodes it reaches: p's zeros add +0 */
+            unsigned n = nz[i];
             traffic[n] += p[n] * bytes;
             mc[n] += p[n] * bytes;
         }
         if (e->pol->period_s > 0) { /* the period's traffic, for decide() only */
             double *restrict dram = &e->period_dram[(unsigned)th->node * N];
-            for (unsigned n = 0; n < N; n++)
-                dram[n] += p[n] * n_acc;
+            for (unsigned i = 0; i < nn; i++)
+                dram[nz[i]] += p[nz[i]] * n_acc;
         }
-        e->period_reads += n_acc * (1 - ph->write_frac);
-        e->period_writes += n_acc * ph->write_frac;
+        reads += n_acc * (1 - ph->write_frac);
+        writes += n_acc * ph->write_frac;
         a->accesses += n_acc;
         a->local += n_acc * p[th->node];
         a->lat_sum += n_acc * th->lat;
@@ -1114,8 +1242,9 @@ static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
                     continue;
                 double own = own_share(e, r), k = n_acc * ph->weight[sp] * own / r->total;
                 size_t at = ((size_t)t * XPV_SIM_MAX_REGIONS + sp) * N;
-                for (unsigned n = 0; n < N; n++)
-                    e->acc[at + n] += k * r->pages[n];
+                const uint8_t *rnz = &e->rnz[(size_t)th->region[sp] * N];
+                for (unsigned i = 0, rn = e->rnz_count[th->region[sp]]; i < rn; i++)
+                    e->acc[at + rnz[i]] += k * r->pages[rnz[i]];
                 if (own < 1) {
                     const double *agg = &e->agg[(size_t)r->first * N];
                     double ks = n_acc * ph->weight[sp] * (1 - own) / (r->total * r->count);
@@ -1136,6 +1265,8 @@ static void advance(struct engine *e, double dt_ns, struct xpv_sim_result *out)
             }
         }
     }
+    e->period_reads = reads;
+    e->period_writes = writes;
 }
 
 static double progress_of(const struct engine *e)
@@ -1169,6 +1300,8 @@ static double progress_of(const struct engine *e)
 static void churn(struct engine *e, double dt_ns)
 {
     unsigned N = e->N;
+    if (!e->churns) /* no region is turned over: the loop below would skip them all */
+        return;
     for (unsigned ri = 0; ri < e->nr_regions; ri++) {
         struct region *r = &e->rg[ri];
         const struct app *a = &e->apps[r->app];

@@ -90,7 +90,19 @@ struct engine {
     struct region *rg;
     double *gpa; /* the regions' gpa arrays (VMs' regions only) */
     struct app apps[XPV_SIM_MAX_WORKLOADS];
-    double *p;                 /* [threads][N] access distribution */
+    double *p; /* [threads][N] access distribution */
+    /* [threads][N] the nodes n with p[t][n] != 0, ascending, and how many (nz_count[t]):
+     * the loops over a thread's distribution skip its zeros (an access distribution names a
+     * few of a large machine's nodes; adding p x = +0 changes no sum, so results are bit for
+     * bit those of the loops over all N) */
+    uint8_t *nz;
+    unsigned *nz_count;
+    double *node_share; /* [N] cpu_share() of a thread on each node, this solve() */
+    /* [regions][N] the nodes n with pages[n] != 0, ascending, and how many (rnz_count[r]),
+     * as of the last distributions() (pages change only where dist_stale is set): advance()'s
+     * per-region access counts visit these alone (a zero page count adds +0) */
+    uint8_t *rnz;
+    unsigned *rnz_count;
     double *cap;               /* [nres] bytes per ns */
     double *sat;               /* [nres] queueing delay at peak bandwidth, ns */
     double *q;                 /* [nres] queueing delay, ns */
@@ -104,6 +116,19 @@ struct engine {
     /* Something distributions() reads changed (pages, a thread's phase or node): p and agg
      * are recomputed; otherwise they are the previous epoch's, unchanged */
     bool dist_stale;
+    /* The routes (idx = CPU node x N + memory node) some running thread's distribution
+     * reaches, ascending (nr_routes of them), recomputed at each solve(): its per-route loops
+     * visit these alone; a route no thread takes carries no thread load, and no thread reads
+     * its queues or its throttle factor */
+    unsigned *routes, nr_routes;
+    uint8_t *route_used; /* [N*N] scratch of used_routes() */
+    /* [threads] the previous running thread on the same node if it has the same phase spec
+     * and the same distribution (nodes and values), else -1; recomputed at each solve():
+     * such twins given the same rate get the same latency and rate (thread_latency() and the
+     * throttle are functions of these alone), computed once (the threads of a spread
+     * application on one node usually are twins) */
+    int *twin;
+    bool churns;                 /* some region spec is turned over (churn() has work) */
     double *route_f;             /* [N*N]: solve()'s throttle factor of each route */
     double *route_rd, *route_wr; /* [N*N]: the threads' load per route (add_demand) */
     double *route_q, *route_inv; /* [N*N][1 + XPV_SIM_MAX_HOPS]: q, inv_demand along rd_res */

@@ -2,7 +2,8 @@
  * test_sim_model.c — the simulator checked against its own model (docs/sim.md, "Validation"):
  * idle latencies, the controller bandwidth bound, the bounded loaded-latency curve, run-time
  * ratios implied by the latency matrix, determinism, and that each policy does what its
- * mechanism says (interleave spreads, AutoNUMA pulls private pages home, numad consolidates).
+ * mechanism says (interleave spreads, AutoNUMA pulls private pages home, numad consolidates),
+ * and that the engine's shortcuts change no result bit.
  * No test encodes an expected speed-up: only consequences of the model's definition.
  */
 #include <errno.h>
@@ -199,6 +200,80 @@ static void test_errors(void **state)
     assert_non_null(strstr(err.msg, "loaded/idle latency ratio 0.5"));
 }
 
+/*
+ * The engine's shortcuts — a thread's loops over its distribution's nonzero nodes only, the
+ * per-route loops over the routes threads take, a twin's latency and rate taken from the
+ * thread before it on its node (docs/sim.md, "Speed") — change no bit of any result: every
+ * run equals the run with them off (xpv__sim_set_dense), on native applications under every
+ * native policy (two applications, more threads than cores, churn, phases, migrations and
+ * thread moves), on the 32-node machine, and on VMs under the VM policies.
+ */
+static const char exact_native[] =
+        "name: exact\nseed: 5\nmachine: opteron-8n\nmax_seconds: 2.2\n"
+        "workloads:\n"
+        "  - {preset: nas-cg, threads: 40, placement: spread}\n"
+        "  - {preset: kmeans, threads: 16, placement: pack}\n"
+        "  - {preset: nas-ua, threads: 8, placement: {nodes: [1, 2]}, start_s: 0.5}\n";
+static const char exact_large[] = "name: exact-large\nseed: 9\nmachine: altix-32n\n"
+                                  "max_seconds: 1.2\n"
+                                  "workloads:\n"
+                                  "  - {preset: nas-cg, threads: 128, placement: spread}\n"
+                                  "  - {preset: kmeans, threads: 40, placement: pack}\n";
+static const char exact_vms[] =
+        "name: exact-vms\nseed: 7\nmachine: opteron-8n\nmax_seconds: 2\n"
+        "vms:\n"
+        "  - {name: vm-r, host_nodes: [0, 1]}\n"
+        "  - {name: vm-s, host_nodes: [4, 5], vcpu_moves_per_s: 5}\n"
+        "workloads:\n"
+        "  - {name: r, threads: 6, vm: vm-r, churn_per_s: 2,\n"
+        "     regions: [{name: block, kind: private, size_mb: 64, lifetime: turnover}],\n"
+        "     phases: [{work_m: 60, compute_ns: 6, mlp: 6, write_frac: 0.3}]}\n"
+        "  - {preset: kmeans, threads: 8, vm: vm-s}\n"
+        "  - {preset: nas-cg, threads: 8, placement: {nodes: [2, 3]}}\n"
+        "events:\n"
+        "  - {at_s: 0.5, vm: vm-r, reback: {vnode: 0, to: 4, fraction: 0.5}}\n"
+        "  - {at_s: 1, vm: vm-s, consolidate: [6]}\n";
+
+static void exact_runs(const char *yaml, const char *const *policies)
+{
+    static struct xpv_sim_result fast, ref;
+    struct xpv_error err = {0};
+    int rc = xpv_sim_scenario_parse(yaml, strlen(yaml), "exact.yaml", &sc, &err);
+    if (rc < 0)
+        fail_msg("%s", xpv_error_str(&err, rc));
+    for (const char *const *p = policies; *p; p++) {
+        xpv__sim_set_dense(false);
+        rc = xpv_sim_run(&sc, *p, &fast, NULL, NULL, &err);
+        if (rc == 0) {
+            xpv__sim_set_dense(true);
+            rc = xpv_sim_run(&sc, *p, &ref, NULL, NULL, &err);
+            xpv__sim_set_dense(false);
+        }
+        if (rc < 0)
+            fail_msg("%s under %s: %s", sc.name, *p, xpv_error_str(&err, rc));
+        assert_true(fast.epochs > 0);
+        if (memcmp(&fast, &ref, sizeof(fast)) != 0)
+            fail_msg("%s under %s: results differ with the shortcuts (%s: %.17g s, %.17g "
+                     "accesses) and without (%.17g s, %.17g accesses)",
+                     sc.name, *p, fast.apps[0].name, fast.apps[0].completion_s,
+                     fast.apps[0].accesses, ref.apps[0].completion_s, ref.apps[0].accesses);
+    }
+}
+
+static void test_shortcuts_exact(void **state)
+{
+    (void)state;
+    static const char *const native[] = {"first-touch", "interleave", "autonuma",     "numad",
+                                         "hostd",       "carrefour",  "carrefour-lp", NULL};
+    static const char *const large[] = {"first-touch", "autonuma", "carrefour", NULL};
+    static const char *const vm[] = {
+            "vnuma", "xpv", "hv-first-touch", "xen-default", "carrefour-hv", "kvm-numa-balancing",
+            "hostd", NULL};
+    exact_runs(exact_native, native);
+    exact_runs(exact_large, large);
+    exact_runs(exact_vms, vm);
+}
+
 /* Every preset is connected, and its routes take the fewest hops. */
 static void test_presets_route(void **state)
 {
@@ -230,6 +305,7 @@ int main(void)
             cmocka_unit_test(test_numad_consolidates),
             cmocka_unit_test(test_errors),
             cmocka_unit_test(test_presets_route),
+            cmocka_unit_test(test_shortcuts_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
