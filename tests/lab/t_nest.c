@@ -44,9 +44,9 @@ static int share_mounted(void)
 static const struct {
     const char *fs, *dir;
 } mounts[] = {{"proc", ROOT "/proc"},
-               {"devtmpfs", ROOT "/dev"},
-               {"tmpfs", ROOT "/dev/shm"},
-               {"tmpfs", ROOT "/run"}};
+              {"devtmpfs", ROOT "/dev"},
+              {"tmpfs", ROOT "/dev/shm"},
+              {"tmpfs", ROOT "/run"}};
 
 static void unmount_all(void)
 {
@@ -72,8 +72,7 @@ static int mount_all(char *err, size_t len)
             return -1;
         }
         if (mount(mounts[i].fs, mounts[i].dir, mounts[i].fs, 0, NULL) < 0) {
-            snprintf(err, len, "mount %s on %s: %s", mounts[i].fs, mounts[i].dir,
-                     strerror(errno));
+            snprintf(err, len, "mount %s on %s: %s", mounts[i].fs, mounts[i].dir, strerror(errno));
             unmount_all();
             return -1;
         }
@@ -110,13 +109,12 @@ static enum lab_result payload(const struct lab_env *env)
     return LAB_PASS;
 }
 
-
 /* ---- nest.gm_attrib: the guest-memory sampler (libxpv-gmsampler.so) attributes guest
  * accesses to the right vCPU (issue 24, docs/carrefour.md "Guest memory: the userfaultfd
  * sampler") ---- */
 
-#define GM_NODE_MB  16
-#define GM_SECONDS  10
+#define GM_NODE_MB 16
+#define GM_SECONDS 10
 /* Fewest samples a vCPU must give. The host test (gm_sampler_qemu.sh) put 5774 of 5781
  * samples in the right range: a wrong-sample rate of 0.12 %, 0.34 % at most at 99.9 %
  * confidence. Even at 3 % wrong (9 times that bound), P(more than 10 % of n wrong) for
@@ -178,8 +176,8 @@ static void gm_ready(struct nest_run *r, void *arg)
     struct gm *g = arg;
     struct xpv_error e = {0};
     char name[256];
-    int fd = xpv_cf_ring_file_open(ROOT XPV_CF_RING_DIR, nest_qemu_pid(r), 0, name, sizeof name,
-                                   &e);
+    int fd =
+            xpv_cf_ring_file_open(ROOT XPV_CF_RING_DIR, nest_qemu_pid(r), 0, name, sizeof name, &e);
     if (fd < 0) {
         snprintf(g->err, sizeof g->err, "no sampler ring for QEMU %d in %s: %s",
                  (int)nest_qemu_pid(r), ROOT XPV_CF_RING_DIR, e.msg);
@@ -290,9 +288,8 @@ static enum lab_result gm_attrib(const struct lab_env *env)
         xpv_cf_ring_stats(&g.rd, &h);
         printf("  ring: %zu samples after go (%zu from other threads, %zu outside guest RAM), "
                "%llu dropped, %llu refused; sampler state %u stop %u%s%s\n",
-               total, other, outside, (unsigned long long)h.dropped,
-               (unsigned long long)g.rd.bad, h.state, h.stop_reason, h.stop_msg[0] ? ": " : "",
-               h.stop_msg[0] ? h.stop_msg : "");
+               total, other, outside, (unsigned long long)h.dropped, (unsigned long long)g.rd.bad,
+               h.state, h.stop_reason, h.stop_msg[0] ? ": " : "", h.stop_msg[0] ? h.stop_msg : "");
         for (unsigned k = 0; k < nodes; k++) {
             double share = n[k] ? (double)in[k] / (double)n[k] : 0;
             printf("  vcpu %u: %zu samples, %.1f %% in region %u, %zu on node %u (its "
