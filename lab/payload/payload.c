@@ -135,13 +135,19 @@ static uint32_t rtc_seconds(void)
     }
 }
 
-/* Seconds since the first call, counted by watching the RTC's seconds change. */
+/* Seconds since the first call, from the RTC's seconds (BCD unless status B says binary):
+ * the seconds passed since the last call, which must come at least once a minute (touch()
+ * calls it once a sweep; a sweep takes ~10 s under the sampler, TCG in TCG). Counting only
+ * the changes, a sweep slower than a second made seconds=12 last 138 s. */
 static uint32_t elapsed_s(void)
 {
     static uint32_t last = 0xFFFFFFFF, n;
     uint32_t s = rtc_seconds();
-    if (last != 0xFFFFFFFF && s != last)
-        n++;
+    outb(0x70, 0x0B);
+    if (!(inb(0x71) & 0x04))
+        s = (s >> 4) * 10 + (s & 0x0F);
+    if (last != 0xFFFFFFFF)
+        n += (s + 60 - last) % 60;
     last = s;
     return n;
 }
