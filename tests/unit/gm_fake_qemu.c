@@ -135,6 +135,45 @@ static uint64_t ld(const uint64_t *p)
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/* Every thread's name, state and kernel wait channel, and the ring's counters: what a hang
+ * looked like (stop mode's watchdog prints it before failing). */
+static void dump_threads(const struct xpv_cf_ring_hdr *h)
+{
+    fprintf(stderr, "gm-fake-qemu: ring: state %u, samples %llu, windows %llu, zapped %llu\n",
+            h->state, (unsigned long long)h->samples, (unsigned long long)h->windows,
+            (unsigned long long)h->protected_pages);
+    DIR *d = opendir("/proc/self/task");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[64] = "", wchan[64] = "", stat[256] = "";
+        const char *what[] = {"comm", "wchan", "stat"};
+        char *into[] = {comm, wchan, stat};
+        size_t cap[] = {sizeof comm, sizeof wchan, sizeof stat};
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "/proc/self/task/%s/%s", e->d_name, what[i]);
+            FILE *f = fopen(path, "r");
+            if (f) {
+                if (!fgets(into[i], (int)cap[i], f))
+                    into[i][0] = 0;
+                fclose(f);
+            }
+            into[i][strcspn(into[i], "\n")] = 0;
+        }
+        const char *st = strrchr(stat, ')');
+        fprintf(stderr, "gm-fake-qemu:   thread %s '%s': state %.1s, wchan %s\n", e->d_name, comm,
+                st && st[1] ? st + 2 : "?", wchan);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void *stop_thread(void *arg)
+{
+    ((void (*)(void))arg)();
+    return NULL;
+}
+
 static int fail(const char *what, const char *s)
 {
     fprintf(stderr, "gm-fake-qemu: FAIL: %s%s\n", what, s);
@@ -290,7 +329,18 @@ int main(int argc, char **argv)
         void (*stop)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "xpv_gmsampler_stop");
         if (!stop)
             return fail("", "xpv_gmsampler_stop not found");
-        stop();
+        /* stop() joins the sampler thread: bounded here, a hang reported with what it was
+         * (CI saw one 120 s timeout of this test under load, not reproduced in 40 runs) */
+        pthread_t st;
+        pthread_create(&st, NULL, stop_thread, (void *)stop);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 20;
+        if (pthread_timedjoin_np(st, NULL, &dl) != 0) {
+            fprintf(stderr, "gm-fake-qemu: FAIL: xpv_gmsampler_stop() did not return in 20 s\n");
+            dump_threads(h);
+            _exit(1);
+        }
     } else if (!strcmp(mode, "postcopy")) {
         while (ld(&h->samples) < 10 && now_s() - t0 < 10)
             pause_ms(5);
