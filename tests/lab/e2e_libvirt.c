@@ -25,8 +25,7 @@
 
 #define LV_RECORD "/tmp/xpv-topology"
 
-/* The reader's view now: generation and CPU cpu's effective node (-1: no snapshot). */
-static int lv_look(struct xpv_channel *ch, unsigned cpu, uint64_t *gen)
+int lab_effective_node(struct xpv_channel *ch, unsigned cpu, uint64_t *gen)
 {
     struct xpv_snapshot *s = NULL;
     int node = -1;
@@ -59,10 +58,10 @@ static enum lab_result e2e_libvirt(const struct lab_env *env)
     /* the host placed vNode v on host node v before the guest came up (and the agent's own
      * record, before the host's reaches it, also has CPU 1 in vNode 1): CPU 1 on node 1 */
     uint64_t g0 = 0;
-    int e0 = lv_look(ch, 1, &g0);
+    int e0 = lab_effective_node(ch, 1, &g0);
     for (int ms = 0; ms < 120000 && e0 != 1; ms += 100) {
         xpv_channel_wait(ch, g0, 100);
-        e0 = lv_look(ch, 1, &g0);
+        e0 = lab_effective_node(ch, 1, &g0);
     }
     LAB_CHECK(e0 == 1, "no record with CPU 1 on node 1 within 120 s (generation %llu, node %d)",
               (unsigned long long)g0, e0);
@@ -75,7 +74,7 @@ static enum lab_result e2e_libvirt(const struct lab_env *env)
     int e = e0;
     for (int ms = 0; ms < 120000 && !(g > g0 && e == 0); ms += 100) {
         xpv_channel_wait(ch, seen, 100);
-        e = lv_look(ch, 1, &g);
+        e = lab_effective_node(ch, 1, &g);
         seen = g;
     }
     printf("  libxpv reader: local generation %llu -> %llu, CPU 1 effective node %d -> %d\n",

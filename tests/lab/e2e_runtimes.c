@@ -308,26 +308,13 @@ static int maps_has(pid_t pid, const char *path)
 
 /* --- the record --- */
 
-static int effective_node(struct xpv_channel *ch, unsigned cpu, uint64_t *gen)
-{
-    struct xpv_snapshot *s = NULL;
-    int node = -1;
-    if (xpv_channel_snapshot(ch, &s, NULL) == 0) {
-        node = xpv_snapshot_effective_node(s, cpu);
-        *gen = xpv_snapshot_generation(s);
-    }
-    if (s)
-        xpv_snapshot_put(s);
-    return node;
-}
-
 /* Wait (up to secs) until CPU cpu's effective node in the local record is node. */
 static int wait_node(struct xpv_channel *ch, unsigned cpu, int node, int secs)
 {
     double end = now_s() + secs;
     uint64_t gen = 0;
     while (now_s() < end) {
-        if (effective_node(ch, cpu, &gen) == node)
+        if (lab_effective_node(ch, cpu, &gen) == node)
             return 0;
         xpv_channel_wait(ch, gen, 100);
     }

@@ -54,6 +54,11 @@ struct lab_test {
     } while (0)
 
 /* The tests, by file. */
+struct xpv_channel;
+/* A libxpv reader's view now: the record's generation into *gen and CPU cpu's effective node;
+ * -1 (and *gen untouched) when there is no snapshot. In e2e_libvirt.c. */
+int lab_effective_node(struct xpv_channel *ch, unsigned cpu, uint64_t *gen);
+
 extern const struct lab_test lab_topo_tests[];
 extern const struct lab_test lab_ops_tests[];
 extern const struct lab_test lab_carrefour_tests[];
