@@ -111,8 +111,8 @@ static struct fx *fx_new(unsigned nodes, unsigned cpus_per_node)
 
 static void fx_domain(struct fx *f, const char *name, int pid)
 {
-    struct hostd_domain_conf *d = &f->c.domains[f->c.nr_domains++];
-    memset(d, 0, sizeof(*d));
+    struct hostd_domain_conf *d;
+    assert_int_equal(hostd_conf_add_domain(&f->c, &d, NULL), 0);
     snprintf(d->name, sizeof(d->name), "%s", name);
     d->kind = HOSTD_PIDS;
     d->pids[0] = pid;
@@ -128,6 +128,7 @@ static void fx_free(struct fx *f)
 {
     char cmd[600];
     hostd_fini(&f->h);
+    hostd_conf_release(&f->c);
     xpv_ops_free(f->ops);
     xpv_topo_free(f->t);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
