@@ -7,14 +7,14 @@
  *
  *   bench-hostd [--root FIXTURE] [--domains N] [--changed N] [--rounds N]
  *
- * Every round --changed distinct domains (default a quarter) change: their memory grows or shrinks by
- * an eighth and moves to other nodes (numa_maps and the rss of /proc/PID/stat rewritten), so
- * the change detectors see them and the placement has work to do; the daemon moves what its
- * hysteresis lets it move. First the daemon places every domain (warm-up rounds, not
- * measured: the initial placement moves max_moves domains a round, and its page moves cost
- * what migrate_mb_s allows whatever the number of domains); --warmup N measures after N
- * rounds instead (1: during the initial placement, as this bench did before). Side by side, the same
- * changes: the default daemon (change detectors, memory follows its domain), the same with
+ * Every round --changed distinct domains (default a quarter) change: their memory grows or shrinks
+ * by an eighth and moves to other nodes (numa_maps and the rss of /proc/PID/stat rewritten), so the
+ * change detectors see them and the placement has work to do; the daemon moves what its hysteresis
+ * lets it move. First the daemon places every domain (warm-up rounds, not measured: the initial
+ * placement moves max_moves domains a round, and its page moves cost what migrate_mb_s allows
+ * whatever the number of domains); --warmup N measures after N rounds instead (1: during the
+ * initial placement, as this bench did before). Side by side, the same changes: the default daemon
+ * (change detectors, memory follows its domain), the same with
  * --no-migrate, the same with the detectors off (rescan_rounds 1: every domain read in full
  * every round, the daemon before them), and a read-only baseline (reading threads and
  * numa_maps of every domain and node meminfo, no decisions or records). With the recorder the
@@ -124,7 +124,7 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
                    unsigned changed, unsigned rounds, bool migrate, unsigned rescan,
                    unsigned warmup, struct result *out)
 {
-    static struct hostd_conf c;
+    struct hostd_conf c;
     struct xpv_error err = {0};
     rng_state = 42;
     hostd_conf_default(&c);
@@ -132,7 +132,6 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
     if (rescan)
         c.rescan_rounds = rescan;
     snprintf(c.record_dir, sizeof(c.record_dir), "%s", rec); /* tmpfs, as deployed */
-    c.nr_domains = nd;
     unsigned *per = malloc(nd * sizeof(*per)), *order = malloc(nd * sizeof(*order));
     if (!per || !order) {
         free(per);
@@ -140,7 +139,14 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
         return -1;
     }
     for (unsigned k = 0; k < nd; k++) {
-        struct hostd_domain_conf *d = &c.domains[k];
+        struct hostd_domain_conf *d;
+        if (hostd_conf_add_domain(&c, &d, &err) < 0) {
+            fprintf(stderr, "bench-hostd: %s\n", err.msg);
+            hostd_conf_release(&c);
+            free(per);
+            free(order);
+            return -1;
+        }
         snprintf(d->name, sizeof(d->name), "dom%u", k);
         d->kind = HOSTD_PIDS;
         d->pids[0] = (pid_t)(1000 + 10 * k);
@@ -154,6 +160,7 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
     if (!ops || hostd_init(&h, &c, t, dir, ops, NULL, &err) < 0) {
         fprintf(stderr, "bench-hostd: %s\n", err.msg);
         xpv_ops_free(ops);
+        hostd_conf_release(&c);
         free(per);
         free(order);
         return -1;
@@ -229,6 +236,7 @@ static int measure(const char *dir, const char *rec, struct xpv_topo *t, unsigne
                                      .maps = r1.maps - r0.maps,
                                      .meminfo = r1.meminfo - r0.meminfo - rb.meminfo}};
     hostd_fini(&h);
+    hostd_conf_release(&c);
     xpv_ops_free(ops);
     free(per);
     free(order);
@@ -309,11 +317,12 @@ int main(int argc, char **argv)
     printf("{\"domains\": %u, \"nodes\": %u, \"changed_per_round\": %u, \"rounds\": %u, "
            "\"round_cpu_ms\": %.4f, \"round_cpu_ms_no_migrate\": %.4f, "
            "\"round_cpu_ms_detectors_off\": %.4f, \"baseline_read_only_cpu_ms\": %.4f, "
-           "\"baseline_stat_only_cpu_ms\": %.4f, \"ratio_vs_read_only\": %.3f, \"ratio_vs_detectors_off\": %.3f, \"moves\": %llu, "
+           "\"baseline_stat_only_cpu_ms\": %.4f, \"ratio_vs_read_only\": %.3f, "
+           "\"ratio_vs_detectors_off\": %.3f, \"moves\": %llu, "
            "\"numa_maps_reads_per_round\": %.2f, \"cpu_percent_of_one_core\": %.4f, "
            "\"cpu_percent_of_one_core_no_migrate\": %.4f}\n",
-           nd, t->nr_nodes, ch, rounds, with.round_ms, without.round_ms, all.round_ms,
-           with.base_ms, with.stat_ms, with.base_ms > 0 ? with.round_ms / with.base_ms : 0,
+           nd, t->nr_nodes, ch, rounds, with.round_ms, without.round_ms, all.round_ms, with.base_ms,
+           with.stat_ms, with.base_ms > 0 ? with.round_ms / with.base_ms : 0,
            all.round_ms > 0 ? with.round_ms / all.round_ms : 0, (unsigned long long)with.moves,
            (double)with.reads.numa_maps / rounds, with.round_ms / 1000 * 100,
            without.round_ms / 1000 * 100);

@@ -92,12 +92,7 @@ static int add_named(const char *opt, const char *arg, enum hostd_kind kind, str
         xpv_cli_err("hostd", "%s wants NAME=VALUE, got '%s'", opt, arg);
         return XPV_EXIT_USAGE;
     }
-    if (c->nr_domains >= HOSTD_MAX_DOMAINS) {
-        xpv_cli_err("hostd", "more than %d domains", HOSTD_MAX_DOMAINS);
-        return XPV_EXIT_USAGE;
-    }
-    struct hostd_domain_conf *d = &c->domains[c->nr_domains];
-    memset(d, 0, sizeof(*d));
+    struct hostd_domain_conf one = {0}, *d = &one; /* added to c once it is whole */
     snprintf(d->name, sizeof(d->name), "%.*s", (int)(eq - arg), arg);
     if ((size_t)(eq - arg) >= sizeof(d->name) || !hostd_name_ok(d->name)) {
         xpv_cli_err("hostd", "%s: domain name '%.*s' wants 1..47 letters, digits, '_', '-', '.'",
@@ -137,7 +132,13 @@ static int add_named(const char *opt, const char *arg, enum hostd_kind kind, str
             xpv_cli_err("hostd", "two domains named '%s'", d->name);
             return XPV_EXIT_USAGE;
         }
-    c->nr_domains++;
+    struct xpv_error e = {0};
+    int rc = hostd_conf_add_domain(c, &d, &e);
+    if (rc < 0) {
+        xpv_cli_err("hostd", "%s", xpv_error_str(&e, rc));
+        return rc == -ENOSPC ? XPV_EXIT_USAGE : XPV_EXIT_FAIL;
+    }
+    *d = one;
     return 0;
 }
 
@@ -181,21 +182,23 @@ static int assemble(const struct cli_conf *o, struct hostd_conf *conf, bool *usa
         return rc;
     *usage = true;
     /* command-line domains join the file's */
+    struct hostd_domain_conf *d;
     for (unsigned i = 0; i < o->cl->nr_domains; i++) {
-        if (conf->nr_domains >= HOSTD_MAX_DOMAINS || hostd_conf_has(conf, o->cl->domains[i].name))
-            return xpv_error_set(err, -EINVAL, "domain '%s' is already in %s (or too many domains)",
+        if (hostd_conf_has(conf, o->cl->domains[i].name))
+            return xpv_error_set(err, -EINVAL, "domain '%s' is already in %s",
                                  o->cl->domains[i].name, o->config);
-        conf->domains[conf->nr_domains++] = o->cl->domains[i];
+        if ((rc = hostd_conf_add_domain(conf, &d, err)) < 0)
+            return rc;
+        *d = o->cl->domains[i]; /* no argv: command-line domains have no command */
     }
     if (o->cmd) {
-        if (conf->nr_domains >= HOSTD_MAX_DOMAINS || !hostd_name_ok(o->name) ||
-            hostd_conf_has(conf, o->name) || o->nr_cmd >= HOSTD_MAX_ARGS)
+        if (!hostd_name_ok(o->name) || hostd_conf_has(conf, o->name) || o->nr_cmd >= HOSTD_MAX_ARGS)
             return xpv_error_set(err, -EINVAL,
                                  "cannot add the command as domain '%s' (bad or duplicate name, "
                                  "or over %d arguments)",
                                  o->name, HOSTD_MAX_ARGS - 1);
-        struct hostd_domain_conf *d = &conf->domains[conf->nr_domains++];
-        memset(d, 0, sizeof(*d));
+        if ((rc = hostd_conf_add_domain(conf, &d, err)) < 0)
+            return rc;
         snprintf(d->name, sizeof(d->name), "%s", o->name);
         d->kind = HOSTD_COMMAND;
         for (int i = 0; i < o->nr_cmd; i++)
@@ -286,7 +289,9 @@ int xpv_cmd_hostd(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {0},
     };
-    static struct hostd_conf cl; /* command-line settings, applied over the file; large */
+    /* command-line settings, applied over the file (kept for SIGHUP: o.cl below) */
+    static struct hostd_conf cl;
+    hostd_conf_release(&cl); /* a previous call's, in a process that calls this twice */
     memset(&cl, 0, sizeof(cl));
     const char *libvirt = NULL;
     const char *config = NULL, *root = NULL, *proc_root = "", *name = "cmd", *socket_path = NULL,

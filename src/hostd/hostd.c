@@ -12,8 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -380,8 +380,8 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
         stat_prune(h, d, used);
     ok &= d->nr_pids > 0;
     uint64_t rounds = h->stats.rounds, every = h->conf.rescan_rounds ? h->conf.rescan_rounds : 1;
-    bool due = rounds - d->full_round >= every ||
-               (rounds + (uint64_t)(d - h->domains)) % every == 0;
+    bool due =
+            rounds - d->full_round >= every || (rounds + (uint64_t)(d - h->domains)) % every == 0;
     double drift = fabs((double)rss - (double)d->sig_rss);
     if (!force && ok && d->sig_ok && d->alive && d->full_round && !due && sig == d->sig_pids &&
         threads == d->sig_threads && drift <= h->conf.rss_change * (double)d->sig_rss) {
@@ -876,6 +876,10 @@ int hostd_init(struct hostd *h, const struct hostd_conf *c, struct xpv_topo *top
 {
     memset(h, 0, sizeof(*h));
     h->conf = *c;
+    /* each domain gets its own copy of its settings (below); the daemon keeps no pointer into
+     * the caller's array */
+    h->conf.domains = NULL;
+    h->conf.nr_domains = h->conf.cap_domains = 0;
     h->topo = topo;
     h->proc_root = proc_root ? proc_root : "";
     h->ops = ops;

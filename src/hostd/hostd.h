@@ -29,8 +29,8 @@
 #include "xpv/topo.h"
 
 /* Domains one daemon follows: a dense host's VMs and containers. A round's cost grows with the
- * domains that changed, not with these (docs/hostd.md, "Cost"); the bound is what a
- * configuration holds (struct hostd_conf, about 1.6 KiB a domain). */
+ * domains that changed, not with these (docs/hostd.md, "Cost"). A configuration holds as many
+ * as it names (struct hostd_conf's array grows, about 1.6 KiB a domain), up to this bound. */
 #define HOSTD_MAX_DOMAINS 4096
 #define HOSTD_MAX_PIDS    64
 #define HOSTD_MAX_ARGS    64
@@ -85,8 +85,10 @@ struct hostd_conf {
      * rounds (staggered over the domains) whatever it says; 1: every round, as before */
     unsigned rescan_rounds; /* 10 */
     double rss_change;      /* 0.05 */
-    unsigned nr_domains;
-    struct hostd_domain_conf domains[HOSTD_MAX_DOMAINS];
+    /* the domains: hostd_conf_add_domain() grows the array, hostd_conf_release() frees it; a
+     * running daemon copies each domain's settings (struct hostd_domain) and keeps none here */
+    unsigned nr_domains, cap_domains;
+    struct hostd_domain_conf *domains;
 };
 
 /* The page mover's progress through a domain's ranges: a pass walks them all; one that
@@ -206,13 +208,19 @@ struct hostd {
     unsigned stat_held, stat_budget; /* stat files held open (refresh), and at most */
 };
 
-/* Configuration (hostd_conf.c). Defaults, then a JSON file on top. */
+/* Configuration (hostd_conf.c). Defaults, then a JSON file on top. hostd_conf_default() takes
+ * a configuration that holds nothing (new, or released). */
 void hostd_conf_default(struct hostd_conf *c);
 /* Parse text (untrusted: a config file). -EINVAL with "NAME: what" in err. */
 int hostd_conf_parse(const char *text, size_t len, const char *name, struct hostd_conf *c,
                      struct xpv_error *err);
 int hostd_conf_load(const char *path, struct hostd_conf *c, struct xpv_error *err);
-void hostd_conf_release(struct hostd_conf *c); /* frees command argv strings */
+/* One more domain, zeroed, at the end of c->domains (*out): -ENOSPC past HOSTD_MAX_DOMAINS,
+ * -ENOMEM, each with a message in err. Pointers to earlier domains do not survive it. */
+int hostd_conf_add_domain(struct hostd_conf *c, struct hostd_domain_conf **out,
+                          struct xpv_error *err);
+/* Frees the domains (their command argv strings too); c holds no domain afterwards. */
+void hostd_conf_release(struct hostd_conf *c);
 bool hostd_conf_has(const struct hostd_conf *c, const char *name);
 /* A domain name the record path and the control protocol accept. */
 bool hostd_name_ok(const char *name);

@@ -115,13 +115,34 @@ int hostd_parse_nodes(const struct xpv_topo *t, const char *list, uint64_t *mask
     return 0;
 }
 
+int hostd_conf_add_domain(struct hostd_conf *c, struct hostd_domain_conf **out,
+                          struct xpv_error *err)
+{
+    if (c->nr_domains >= HOSTD_MAX_DOMAINS)
+        return xpv_error_set(err, -ENOSPC, "more than %d domains", HOSTD_MAX_DOMAINS);
+    if (c->nr_domains == c->cap_domains) {
+        unsigned cap = c->cap_domains ? 2 * c->cap_domains : 8;
+        if (cap > HOSTD_MAX_DOMAINS)
+            cap = HOSTD_MAX_DOMAINS;
+        struct hostd_domain_conf *d = realloc(c->domains, cap * sizeof(*d));
+        if (!d)
+            return xpv_error_set(err, -ENOMEM, "out of memory (%u domains)", cap);
+        c->domains = d;
+        c->cap_domains = cap;
+    }
+    *out = &c->domains[c->nr_domains++];
+    memset(*out, 0, sizeof(**out));
+    return 0;
+}
+
 void hostd_conf_release(struct hostd_conf *c)
 {
     for (unsigned d = 0; d < c->nr_domains; d++)
-        for (unsigned i = 0; i < HOSTD_MAX_ARGS && c->domains[d].argv[i]; i++) {
+        for (unsigned i = 0; i < HOSTD_MAX_ARGS && c->domains[d].argv[i]; i++)
             free(c->domains[d].argv[i]);
-            c->domains[d].argv[i] = NULL;
-        }
+    free(c->domains);
+    c->domains = NULL;
+    c->nr_domains = c->cap_domains = 0;
 }
 
 static int copy_str(char *dst, size_t cap, json_t *v, const char *name, const char *key,
@@ -334,8 +355,9 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
             json_t *o;
             json_array_foreach(v, i, o)
             {
-                struct hostd_domain_conf *d = &c->domains[c->nr_domains++];
-                memset(d, 0, sizeof(*d));
+                struct hostd_domain_conf *d;
+                if ((rc = hostd_conf_add_domain(c, &d, err)))
+                    goto out;
                 if ((rc = parse_domain(o, (unsigned)i, name, d, err)))
                     goto out;
                 for (unsigned j = 0; j + 1 < c->nr_domains; j++)
@@ -346,13 +368,13 @@ int hostd_conf_parse(const char *text, size_t len, const char *name, struct host
                     }
             }
         } else {
-            rc = xpv_error_set(
-                    err, -EINVAL,
-                    "%s: unknown key \"%s\" (known: period_s, migrate_memory, "
-                    "migrate_mb_s, migrate_max_ms, qmp_timeout_ms, rescan_rounds, rss_change, hysteresis, "
-                    "max_moves, "
-                    "record_dir, state_dir, socket, metrics_listen, libvirt, domains)",
-                    name, key);
+            rc = xpv_error_set(err, -EINVAL,
+                               "%s: unknown key \"%s\" (known: period_s, migrate_memory, "
+                               "migrate_mb_s, migrate_max_ms, qmp_timeout_ms, rescan_rounds, "
+                               "rss_change, hysteresis, "
+                               "max_moves, "
+                               "record_dir, state_dir, socket, metrics_listen, libvirt, domains)",
+                               name, key);
             goto out;
         }
     }

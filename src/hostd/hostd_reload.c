@@ -246,6 +246,8 @@ int hostd_reload(struct hostd *h, const struct hostd_conf *nc, struct xpv_error 
     memcpy(metrics, h->conf.metrics_listen, sizeof(metrics));
     memcpy(libvirt, h->conf.libvirt, sizeof(libvirt));
     h->conf = *nc;
+    h->conf.domains = NULL; /* copied into h->domains above, as at hostd_init */
+    h->conf.nr_domains = h->conf.cap_domains = 0;
     keep(h, "record_dir", record_dir, nc->record_dir);
     keep(h, "state_dir", state_dir, nc->state_dir);
     keep(h, "socket", sock, nc->socket[0] ? nc->socket : sock);
@@ -259,7 +261,7 @@ int hostd_reload(struct hostd *h, const struct hostd_conf *nc, struct xpv_error 
 
     /* the new domains start as at start: commands launched, VMs attached (hostd_launch on
      * a view of the daemon holding that domain alone, so nothing else is launched again) */
-    struct hostd *one = malloc(sizeof(*one)); /* large (the configuration): not on the stack */
+    struct hostd *one = malloc(sizeof(*one)); /* large: not on the stack */
     for (unsigned i = 0; one && i < h->nr_domains; i++) {
         if (!fresh[i] ||
             (h->domains[i].conf.kind != HOSTD_COMMAND && h->domains[i].conf.kind != HOSTD_VM))

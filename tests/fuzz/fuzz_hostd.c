@@ -50,11 +50,13 @@ static struct hostd *daemon_once(void)
     hostd_conf_default(&c);
     snprintf(c.record_dir, sizeof(c.record_dir), "/nonexistent-xpv-fuzz");
     snprintf(c.state_dir, sizeof(c.state_dir), "/nonexistent-xpv-fuzz");
-    c.nr_domains = 1;
-    snprintf(c.domains[0].name, sizeof(c.domains[0].name), "a");
-    c.domains[0].kind = HOSTD_PIDS;
-    c.domains[0].pids[0] = 1;
-    c.domains[0].nr_pids = 1;
+    struct hostd_domain_conf *d;
+    if (hostd_conf_add_domain(&c, &d, NULL) < 0)
+        abort();
+    snprintf(d->name, sizeof(d->name), "a");
+    d->kind = HOSTD_PIDS;
+    d->pids[0] = 1;
+    d->nr_pids = 1;
     struct xpv_topo *t = machine();
     struct xpv_ops *ops = xpv_ops_record_new(t, NULL);
     if (!ops || hostd_init(&h, &c, t, "/nonexistent-xpv-fuzz", ops, NULL, NULL) < 0)

@@ -111,8 +111,8 @@ static struct fx *fx_new(unsigned nodes, unsigned cpus_per_node)
 
 static void fx_domain(struct fx *f, const char *name, int pid)
 {
-    struct hostd_domain_conf *d = &f->c.domains[f->c.nr_domains++];
-    memset(d, 0, sizeof(*d));
+    struct hostd_domain_conf *d;
+    assert_int_equal(hostd_conf_add_domain(&f->c, &d, NULL), 0);
     snprintf(d->name, sizeof(d->name), "%s", name);
     d->kind = HOSTD_PIDS;
     d->pids[0] = pid;
@@ -128,6 +128,7 @@ static void fx_free(struct fx *f)
 {
     char cmd[600];
     hostd_fini(&f->h);
+    hostd_conf_release(&f->c);
     xpv_ops_free(f->ops);
     xpv_topo_free(f->t);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -742,6 +743,50 @@ static void test_conf(void **state)
     }
 }
 
+/* The domain array grows as a configuration names domains: every one kept through the
+ * reallocations, up to HOSTD_MAX_DOMAINS and not one more (from a file and added one by one). */
+static void test_conf_many(void **state)
+{
+    (void)state;
+    struct hostd_conf c;
+    struct xpv_error err = {0};
+    for (unsigned n = HOSTD_MAX_DOMAINS; n <= HOSTD_MAX_DOMAINS + 1; n++) {
+        size_t cap = 64 + (size_t)n * 48, len = 0;
+        char *text = malloc(cap);
+        assert_non_null(text);
+        len += (size_t)snprintf(text + len, cap - len, "{\"domains\": [");
+        for (unsigned k = 0; k < n; k++)
+            len += (size_t)snprintf(text + len, cap - len, "%s{\"name\": \"d%u\", \"pids\": [%u]}",
+                                    k ? "," : "", k, k + 1);
+        len += (size_t)snprintf(text + len, cap - len, "]}");
+        assert_true(len < cap);
+        hostd_conf_default(&c);
+        int rc = hostd_conf_parse(text, len, "t.json", &c, &err);
+        free(text);
+        if (n > HOSTD_MAX_DOMAINS) {
+            assert_int_equal(rc, -EINVAL);
+            assert_non_null(strstr(err.msg, "at most 4096"));
+            hostd_conf_release(&c);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(c.nr_domains, n);
+        for (unsigned k = 0; k < n; k++) {
+            char name[16];
+            snprintf(name, sizeof(name), "d%u", k);
+            assert_string_equal(c.domains[k].name, name);
+            assert_int_equal(c.domains[k].pids[0], (pid_t)(k + 1));
+        }
+        struct hostd_domain_conf *d = NULL;
+        assert_int_equal(hostd_conf_add_domain(&c, &d, &err), -ENOSPC);
+        assert_non_null(strstr(err.msg, "more than 4096 domains"));
+        assert_int_equal(c.nr_domains, n);
+        hostd_conf_release(&c);
+        assert_null(c.domains);
+        assert_int_equal(c.nr_domains, 0);
+    }
+}
+
 static void test_control(void **state)
 {
     (void)state;
@@ -1013,6 +1058,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_numa_maps),
+            cmocka_unit_test(test_conf_many),
             cmocka_unit_test(test_initial_placement_and_hysteresis),
             cmocka_unit_test(test_manual_move),
             cmocka_unit_test(test_pinned_load),
