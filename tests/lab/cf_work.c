@@ -83,11 +83,10 @@ static double start;
 static void *worker(void *arg);
 
 /* Private mode: thread i first-touches its slice from node i+1, then reads it as worker i
- * from node i. One set of threads for both (not touchers joined, then workers made): the
- * soaks of 2026-12-03 saw this program killed by SIGSEGV, with no word from the sampler,
- * just after its second round of pthread_create (2 runs in 6 on 8 nodes; cause not found,
- * docs/test-statistics.md). The test checks Carrefour's placement, not thread creation under
- * the sampler; this keeps it to one round, as shared mode has. */
+ * from node i. One set of threads for both (not touchers joined, then workers made), as shared
+ * mode has: the test checks Carrefour's placement, not thread creation under the sampler
+ * (unit.cf_sampler_rounds does that; the sampler bug that killed this program after its second
+ * round of pthread_create on 8 nodes is fixed, docs/carrefour.md). */
 static void *toucher(void *arg)
 {
     int i = (int)(intptr_t)arg;

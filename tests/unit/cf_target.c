@@ -9,6 +9,12 @@
  *   cf-target SECONDS
  *   cf-target crash     a program's own fault (a store through NULL): it must die of SIGSEGV
  *                       with the sampler preloaded too
+ *   cf-target rounds    threads made in rounds (issue 21): 20 rounds of 8 threads that each map
+ *                       a new 4 MiB slice, write it and exit (its old slice unmapped), joined,
+ *                       then 8 threads that read their slice for 20 ms, joined. 8 stacks of
+ *                       8 MiB overflow glibc's 40 MiB stack cache, so later stacks are mapped
+ *                       at addresses shifted from earlier ones. Prints "rounds 20 threads 8
+ *                       data intact" (or CORRUPT), and "cf-target rounds" on stderr first
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -87,8 +93,67 @@ static void *writer(void *arg)
     return NULL;
 }
 
+#define ROUND_THREADS 8
+#define ROUNDS        20
+#define SLICE         (4u << 20)
+
+static unsigned char *slice[ROUND_THREADS];
+static int slice_ok = 1;
+
+static void *toucher(void *arg)
+{
+    unsigned i = (unsigned)(uintptr_t)arg;
+    unsigned char *p =
+            mmap(NULL, SLICE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("cf-target: mmap");
+        exit(1);
+    }
+    for (size_t k = 0; k < SLICE; k++)
+        p[k] = (unsigned char)(k * 7 + i);
+    if (slice[i])
+        munmap(slice[i], SLICE);
+    slice[i] = p;
+    return NULL;
+}
+
+static void *slice_reader(void *arg)
+{
+    unsigned i = (unsigned)(uintptr_t)arg;
+    const volatile unsigned char *p = slice[i];
+    double end = now() + 0.02;
+    do {
+        for (size_t k = 0; k < SLICE; k += 64)
+            if (p[k] != (unsigned char)(k * 7 + i))
+                slice_ok = 0;
+    } while (now() < end);
+    return NULL;
+}
+
+static int rounds(void)
+{
+    fprintf(stderr, "cf-target rounds\n"); /* after the library's constructor: its ring is made */
+    fflush(stderr);
+    pthread_t t[ROUND_THREADS];
+    for (int r = 0; r < ROUNDS; r++) {
+        for (unsigned i = 0; i < ROUND_THREADS; i++)
+            pthread_create(&t[i], NULL, toucher, (void *)(uintptr_t)i);
+        for (unsigned i = 0; i < ROUND_THREADS; i++)
+            pthread_join(t[i], NULL);
+        for (unsigned i = 0; i < ROUND_THREADS; i++)
+            pthread_create(&t[i], NULL, slice_reader, (void *)(uintptr_t)i);
+        for (unsigned i = 0; i < ROUND_THREADS; i++)
+            pthread_join(t[i], NULL);
+    }
+    printf("rounds %d threads %d data %s\n", ROUNDS, ROUND_THREADS,
+           slice_ok ? "intact" : "CORRUPT");
+    return slice_ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "rounds") == 0)
+        return rounds();
     if (argc == 2 && strcmp(argv[1], "crash") == 0) {
         *nowhere = 1; /* NULL, through a volatile pointer: the compiler keeps the store */
         return 0;
