@@ -19,6 +19,9 @@
  *    frees), so each thread makes its own heap per node on first need, and a rebinding is a
  *    pointer change: no cache to flush, and a block freed by another thread goes back to its
  *    page, not to the freeing thread (the jemalloc backend's tcache limit does not exist here).
+ *  - mi_heap_set_default(): the thread's node heap is mimalloc's default heap, so the fast
+ *    path is mimalloc's own mi_malloc (heap_internal.h); a thread on no node has its backing
+ *    heap (mi_heap_get_backing(), mimalloc's own default) back.
  *
  * Arenas are process-wide, one per node, never removed: mimalloc cannot remove an arena and
  * has at most 64 (MI_MAX_ARENAS). So every xpv heap of the process shares them, and a heap
@@ -26,12 +29,13 @@
  * mbind of the whole range; the last heap's policy wins where two live heaps differ). An arena
  * reserves the machine's RAM (at least 4 GiB, at most 1 TiB) of address space, not memory;
  * when a node's arena is full, or for an alignment mimalloc cannot serve from an arena, the
- * allocation comes from mimalloc's default heap (unbound memory) instead of failing.
+ * allocation comes from the thread's backing heap (unbound memory) instead of failing
+ * (XPV_MALLOC_MI_ARENA_MIB makes the arena smaller, for the test of that).
  *
  * Thread exit: mimalloc deletes a thread's heaps from a pthread key destructor. Our thread
  * state points at them, and destructors of other keys may still allocate afterwards, so a
  * callback registered with __cxa_thread_atexit_impl (the C++ thread_local destructor list,
- * which glibc runs before any key destructor) first sends the thread to the default heap for
+ * which glibc runs before any key destructor) first sends the thread to its backing heap for
  * good and drops its count in the heap (what lets xpv_heap_delete say -EBUSY).
  */
 #define _GNU_SOURCE
