@@ -23,11 +23,13 @@
  * writing its first 64 bytes and one byte per 4 KiB.
  *
  *   bench-malloc [--ops N] [--threads N] [--rounds N] [--warmup N] [--only a,b,...]
- *                [--alt LIB]
+ *                [--alt LIB] [--alt-mi LIB]
  *
  * (--only: the allocators to run besides xpv-malloc. --alt: another build of
  * libxpv-malloc.so, "xpv-alt", run next to xpv-malloc like jemalloc, on the other side: an A/B
- * of two versions of the library in one run, xpv/xpv-alt.) Prints a table, then one JSON line
+ * of two versions of the library in one run, xpv/xpv-alt. --alt-mi: the same for
+ * libxpv-malloc-mi.so, "xpv-mi-alt", next to xpv-mi on the side mimalloc is not: xpv-mi/xpv-mi-alt,
+ * and xpv-mi-alt/mimalloc.) Prints a table, then one JSON line
  * (last): ops/s and peak RSS per allocator, and the ratios xpv_vs_jemalloc and xpv_vs_glibc
  * (medians of the per-round ratios). docs/malloc.md has the figures of this machine.
  */
@@ -71,6 +73,8 @@ static struct allocator allocators[] = {
          * default heaps behind xpv-malloc's entry points), and as built */
         {"xpv-mi-off", NULL, "xpv_malloc_heap+mi_malloc", "XPV_MALLOC_DISABLE=1"},
         {"xpv-mi", NULL, "xpv_malloc_heap+mi_malloc", NULL},
+        /* --alt-mi LIB: another build of libxpv-malloc-mi.so */
+        {"xpv-mi-alt", NULL, "xpv_malloc_heap+mi_malloc", NULL},
         {"xpv", NULL /* next to this program: ../lib/libxpv-malloc.so */, "xpv_malloc_heap", NULL},
 };
 #define NALLOC (sizeof(allocators) / sizeof(allocators[0]))
@@ -326,7 +330,8 @@ enum {
     XPV_ALT = 5,
     XPV_MI_OFF = 6,
     XPV_MI = 7,
-    XPV = 8
+    XPV_MI_ALT = 8,
+    XPV = 9
 };
 _Static_assert(XPV == NALLOC - 1, "the allocators table and its indices");
 
@@ -350,6 +355,8 @@ int main(int argc, char **argv)
             warmup = atoi(argv[++i]);
         else if (strcmp(argv[i], "--alt") == 0 && i + 1 < argc)
             allocators[XPV_ALT].lib = argv[++i];
+        else if (strcmp(argv[i], "--alt-mi") == 0 && i + 1 < argc)
+            allocators[XPV_MI_ALT].lib = argv[++i];
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             const char *s = argv[++i];
             for (size_t a = 0; a < NALLOC; a++)
@@ -369,7 +376,7 @@ int main(int argc, char **argv)
                     "usage: bench-malloc [--ops N] [--threads 2-%d] [--rounds 1-%d] "
                     "[--warmup 0-9] "
                     "[--only glibc,jemalloc,tcmalloc,mimalloc,xpv-off,xpv-mi-off,xpv-mi,xpv] "
-                    "[--alt LIBXPV-MALLOC]\n",
+                    "[--alt LIBXPV-MALLOC] [--alt-mi LIBXPV-MALLOC-MI]\n",
                     MAXTHR, MAXROUND);
             return 2;
         }
@@ -396,12 +403,14 @@ int main(int argc, char **argv)
     allocators[XPV_MI].lib = allocators[XPV_MI_OFF].lib = milib;
 
     wanted[XPV_ALT] = allocators[XPV_ALT].lib != NULL;
+    wanted[XPV_MI_ALT] = allocators[XPV_MI_ALT].lib != NULL;
     int present[NALLOC];
     for (size_t a = 0; a < NALLOC; a++) {
         present[a] = wanted[a] && (!allocators[a].lib || access(allocators[a].lib, R_OK) == 0);
         if (wanted[a] && !present[a])
             printf("skipped %s: %s not found%s\n", allocators[a].name, allocators[a].lib,
                    a == XPV_ALT                     ? " (--alt)"
+                   : a == XPV_MI_ALT                ? " (--alt-mi)"
                    : a == XPV_MI || a == XPV_MI_OFF ? " (build the xpv-malloc-mi target)"
                    : a >= XPV_OFF                   ? " (build the xpv-malloc target)"
                                                     : " (scripts/setup.sh test installs it)");
@@ -413,11 +422,13 @@ int main(int argc, char **argv)
     /* The order within a round: the others first, then jemalloc and xpv-malloc next to each
      * other, xpv first in odd rounds (ABBA...): each ratio compares two runs seconds apart, and
      * neither allocator always runs first; xpv-alt on xpv's other side. Likewise mimalloc and
-     * xpv-mi, next to each other, before them. Warm-up rounds (page cache, the dynamic
-     * loader's files, the CPU's clock) run the same order and are not counted. */
-    static const size_t order[2][NALLOC] = {
-            {GLIBC, TCMALLOC, XPV_OFF, XPV_MI_OFF, MIMALLOC, XPV_MI, JEMALLOC, XPV, XPV_ALT},
-            {GLIBC, TCMALLOC, XPV_OFF, XPV_MI_OFF, XPV_MI, MIMALLOC, XPV_ALT, XPV, JEMALLOC}};
+     * xpv-mi, next to each other, before them, and xpv-mi-alt on xpv-mi's other side. Warm-up
+     * rounds (page cache, the dynamic loader's files, the CPU's clock) run the same order and are
+     * not counted. */
+    static const size_t order[2][NALLOC] = {{GLIBC, TCMALLOC, XPV_OFF, XPV_MI_OFF, MIMALLOC, XPV_MI,
+                                             XPV_MI_ALT, JEMALLOC, XPV, XPV_ALT},
+                                            {GLIBC, TCMALLOC, XPV_OFF, XPV_MI_OFF, XPV_MI_ALT,
+                                             XPV_MI, MIMALLOC, XPV_ALT, XPV, JEMALLOC}};
     static struct run res[NALLOC][MAXROUND]; /* [allocator][round] */
     double load0 = loadavg1();
     for (int r = -warmup; r < rounds; r++)
@@ -460,7 +471,7 @@ int main(int argc, char **argv)
      * jemalloc: wall clock and CPU time. */
     struct summary vs[NALLOC], vs_cpu[NALLOC], off = {0}, off_cpu = {0};
     for (size_t b = 0; b < XPV; b++)
-        if (present[b])
+        if (present[b] && b != XPV_MI_ALT)
             ratios(res, rounds, XPV, b, &vs[b], &vs_cpu[b]);
     if (present[XPV_OFF] && present[JEMALLOC])
         ratios(res, rounds, XPV_OFF, JEMALLOC, &off, &off_cpu);
@@ -473,6 +484,13 @@ int main(int argc, char **argv)
             ratios(res, rounds, XPV_MI, mi_base[i], &mi_vs[i], &mi_vs_cpu[i]);
     if (present[XPV_MI_OFF] && present[MIMALLOC])
         ratios(res, rounds, XPV_MI_OFF, MIMALLOC, &mioff, &mioff_cpu);
+    /* --alt-mi: the two builds of the mimalloc backend against each other, and the other one
+     * against plain mimalloc */
+    struct summary mialt = {0}, mialt_cpu = {0}, altmi = {0}, altmi_cpu = {0};
+    if (present[XPV_MI_ALT] && present[XPV_MI])
+        ratios(res, rounds, XPV_MI, XPV_MI_ALT, &mialt, &mialt_cpu);
+    if (present[XPV_MI_ALT] && present[MIMALLOC])
+        ratios(res, rounds, XPV_MI_ALT, MIMALLOC, &altmi, &altmi_cpu);
     printf("{\"bench\":\"malloc\",\"threads\":%d,\"ops_per_thread\":%ld,\"rounds\":%d,"
            "\"warmup\":%d,\"loadavg\":[%.2f,%.2f],\"allocators\":{",
            threads, ops, rounds, warmup, load0, load1);
@@ -518,6 +536,17 @@ int main(int argc, char **argv)
     if (present[XPV_MI_OFF] && present[MIMALLOC])
         printf(",\"xpv_mi_off_vs_mimalloc\":%.3f,\"xpv_mi_off_vs_mimalloc_cpu\":%.3f", mioff.med,
                mioff_cpu.med);
+    if (present[XPV_MI_ALT] && present[XPV_MI])
+        printf(",\"xpv_mi_vs_xpv_mi_alt\":%.3f,\"xpv_mi_vs_xpv_mi_alt_ci95\":[%.3f,%.3f],"
+               "\"xpv_mi_vs_xpv_mi_alt_cpu\":%.3f,\"xpv_mi_vs_xpv_mi_alt_cpu_ci95\":[%.3f,%.3f]",
+               mialt.med, mialt.ci_lo, mialt.ci_hi, mialt_cpu.med, mialt_cpu.ci_lo,
+               mialt_cpu.ci_hi);
+    if (present[XPV_MI_ALT] && present[MIMALLOC])
+        printf(",\"xpv_mi_alt_vs_mimalloc\":%.3f,\"xpv_mi_alt_vs_mimalloc_ci95\":[%.3f,%.3f],"
+               "\"xpv_mi_alt_vs_mimalloc_cpu\":%.3f,\"xpv_mi_alt_vs_mimalloc_cpu_ci95\":[%.3f,%."
+               "3f]",
+               altmi.med, altmi.ci_lo, altmi.ci_hi, altmi_cpu.med, altmi_cpu.ci_lo,
+               altmi_cpu.ci_hi);
     if (present[XPV_ALT])
         printf(",\"xpv_vs_xpv_alt\":%.3f,\"xpv_vs_xpv_alt_ci95\":[%.3f,%.3f],"
                "\"xpv_vs_xpv_alt_cpu\":%.3f",

@@ -19,6 +19,9 @@
  *    frees), so each thread makes its own heap per node on first need, and a rebinding is a
  *    pointer change: no cache to flush, and a block freed by another thread goes back to its
  *    page, not to the freeing thread (the jemalloc backend's tcache limit does not exist here).
+ *  - mi_heap_set_default(): the thread's node heap is mimalloc's default heap, so the fast
+ *    path is mimalloc's own mi_malloc (heap_internal.h); a thread on no node has its backing
+ *    heap (mi_heap_get_backing(), mimalloc's own default) back.
  *
  * Arenas are process-wide, one per node, never removed: mimalloc cannot remove an arena and
  * has at most 64 (MI_MAX_ARENAS). So every xpv heap of the process shares them, and a heap
@@ -26,12 +29,13 @@
  * mbind of the whole range; the last heap's policy wins where two live heaps differ). An arena
  * reserves the machine's RAM (at least 4 GiB, at most 1 TiB) of address space, not memory;
  * when a node's arena is full, or for an alignment mimalloc cannot serve from an arena, the
- * allocation comes from mimalloc's default heap (unbound memory) instead of failing.
+ * allocation comes from the thread's backing heap (unbound memory) instead of failing
+ * (XPV_MALLOC_MI_ARENA_MIB makes the arena smaller, for the test of that).
  *
  * Thread exit: mimalloc deletes a thread's heaps from a pthread key destructor. Our thread
  * state points at them, and destructors of other keys may still allocate afterwards, so a
  * callback registered with __cxa_thread_atexit_impl (the C++ thread_local destructor list,
- * which glibc runs before any key destructor) first sends the thread to the default heap for
+ * which glibc runs before any key destructor) first sends the thread to its backing heap for
  * good and drops its count in the heap (what lets xpv_heap_delete say -EBUSY).
  */
 #define _GNU_SOURCE
@@ -76,6 +80,13 @@ int xpv__be_check(struct xpv_error *err)
 
 static size_t arena_size(void)
 {
+    /* XPV_MALLOC_MI_ARENA_MIB: a smaller arena (at least one block), for the tests of a full
+     * arena (docs/malloc.md) */
+    const char *mib = secure_getenv("XPV_MALLOC_MI_ARENA_MIB");
+    if (mib && *mib) {
+        unsigned long long want = strtoull(mib, NULL, 10) << 20;
+        return (size_t)(want < MI_BLOCK ? MI_BLOCK : (want + MI_BLOCK - 1) / MI_BLOCK * MI_BLOCK);
+    }
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     unsigned long long ram =
             pages > 0 && psz > 0 ? (unsigned long long)pages * (unsigned long long)psz : 0;
@@ -153,7 +164,8 @@ static void thread_exit(void *arg)
     (void)arg;
     struct xpv__tstate *t = &xpv__ts;
     t->busy = 1; /* for good: the slow path is never taken again, allocations go to mi_malloc */
-    t->mheap = NULL;
+    if (t->arena != UINT32_MAX && t->node >= 0)
+        mi_heap_set_default(mi_heap_get_backing()); /* before mimalloc deletes the node heaps */
     mi_heap_t **tab = node_heaps;
     node_heaps = NULL;
     mi_free(tab); /* the heaps themselves are mimalloc's to delete, after this */
@@ -190,7 +202,8 @@ void xpv__be_switch(struct xpv_heap *h, struct xpv__tstate *t, unsigned ind, int
         __atomic_add_fetch(&h->rebinds, 1, __ATOMIC_RELAXED);
     else if (node >= 0 && t->node < 0)
         __atomic_add_fetch(&h->binds, 1, __ATOMIC_RELAXED);
-    t->mheap = hp;
+    /* The thread's default heap: where mi_malloc (the fast path) allocates. */
+    mi_heap_set_default(hp ? hp : mi_heap_get_backing());
     t->arena = ind;
     t->node = node;
 }
@@ -198,7 +211,8 @@ void xpv__be_switch(struct xpv_heap *h, struct xpv__tstate *t, unsigned ind, int
 void xpv__be_leave(struct xpv_heap *h, struct xpv__tstate *t)
 {
     __atomic_sub_fetch(&h->nthreads, 1, __ATOMIC_RELEASE);
-    t->mheap = NULL; /* the node heaps stay the thread's, for its next xpv heap */
+    if (t->arena != UINT32_MAX && t->node >= 0)     /* the node heaps stay the thread's, for */
+        mi_heap_set_default(mi_heap_get_backing()); /* its next xpv heap */
     t->owner = NULL;
     t->arena = UINT32_MAX;
     t->node = -1;
@@ -223,15 +237,51 @@ int xpv__be_node_of(const struct xpv_heap *h, const void *p)
     return -1;
 }
 
-void *xpv__mi_aligned_retry(mi_heap_t *hp, size_t alignment, size_t n)
+/* The thread's backing heap (mimalloc's own, unbound), or NULL when the failed allocation was
+ * already made there. */
+static mi_heap_t *unbound_heap(void)
+{
+    mi_heap_t *b = mi_heap_get_backing();
+    if (b == mi_heap_get_default()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return b;
+}
+
+void *xpv__mi_unbound_malloc(size_t n)
+{
+    mi_heap_t *b = unbound_heap();
+    return b ? mi_heap_malloc(b, n) : NULL;
+}
+
+void *xpv__mi_unbound_calloc(size_t n, size_t size)
+{
+    mi_heap_t *b = unbound_heap();
+    return b ? mi_heap_calloc(b, n, size) : NULL;
+}
+
+void *xpv__mi_unbound_realloc(void *p, size_t n)
+{
+    mi_heap_t *b = unbound_heap();
+    return b ? mi_heap_realloc(b, p, n) : NULL;
+}
+
+void *xpv__mi_unbound_aligned(size_t alignment, size_t n)
+{
+    mi_heap_t *b = unbound_heap();
+    return b ? mi_heap_malloc_aligned(b, n, alignment) : NULL;
+}
+
+void *xpv__mi_aligned_retry(size_t alignment, size_t n)
 {
     size_t tries[2] = {n | 1, n + alignment};
     for (int i = 0; i < 2; i++) {
         if (tries[i] < n) /* overflow */
             break;
-        void *p = hp ? mi_heap_malloc_aligned(hp, tries[i], alignment) : NULL;
+        void *p = mi_malloc_aligned(tries[i], alignment);
         if (!p)
-            p = mi_malloc_aligned(tries[i], alignment);
+            p = xpv__mi_unbound_aligned(alignment, tries[i]);
         if (((uintptr_t)p & (alignment - 1)) == 0)
             return p;
         mi_free(p);

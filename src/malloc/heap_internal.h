@@ -100,8 +100,7 @@ struct xpv__tstate {
     unsigned sub; /* its arena among its node's XPV__SUBS */
     int busy;
 #ifdef XPV_MALLOC_MI
-    mi_heap_t *mheap; /* the heap allocations go to; NULL: mimalloc's default (mi_malloc) */
-    bool exit_hook;   /* the thread-exit callback is registered (arena_mi.c) */
+    bool exit_hook; /* the thread-exit callback is registered (arena_mi.c) */
 #endif
 };
 
@@ -151,39 +150,37 @@ bool xpv__arena_stats(const struct xpv_heap *h, int node, struct xpv_malloc_node
 int xpv__be_node_of(const struct xpv_heap *h, const void *p);
 
 #ifdef XPV_MALLOC_MI
-/* mimalloc: every allocation goes to the thread's heap (its node's, inside the node's arena)
- * with mimalloc's own heap entry points; NULL (no heap yet, or a thread that is exiting) is
- * mimalloc's default heap. A node arena that is full (or an alignment mimalloc cannot serve
- * from an arena) gives NULL: then the default heap, unbound memory rather than a failure. */
+/* mimalloc: a thread bound to a node has that node's heap (inside the node's arena) as
+ * mimalloc's default heap (arena_mi.c, mi_heap_set_default), so every allocation is
+ * mimalloc's own default-heap entry point (mi_malloc: no heap pointer to pass, nothing to test
+ * before the call). An unbound thread (no node, or one that is exiting) has mimalloc's own
+ * default heap, its backing heap. A node arena that is full (or an alignment mimalloc cannot
+ * serve from an arena) gives NULL: then the thread's backing heap, unbound memory rather than
+ * a failure (xpv__mi_unbound_*, out of line: never taken while the arena has room). */
+void *xpv__mi_unbound_malloc(size_t n);
+void *xpv__mi_unbound_calloc(size_t n, size_t size);
+void *xpv__mi_unbound_realloc(void *p, size_t n);
+void *xpv__mi_unbound_aligned(size_t alignment, size_t n);
 static inline void *xpv__be_malloc(size_t n)
 {
-    mi_heap_t *hp = xpv__ts.mheap;
-    if (__builtin_expect(hp != NULL, 1)) {
-        void *p = mi_heap_malloc(hp, n);
-        if (__builtin_expect(p != NULL, 1))
-            return p;
-    }
-    return mi_malloc(n);
+    void *p = mi_malloc(n);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
+    return xpv__mi_unbound_malloc(n);
 }
 static inline void *xpv__be_calloc(size_t n, size_t size)
 {
-    mi_heap_t *hp = xpv__ts.mheap;
-    if (__builtin_expect(hp != NULL, 1)) {
-        void *p = mi_heap_calloc(hp, n, size);
-        if (__builtin_expect(p != NULL, 1))
-            return p;
-    }
-    return mi_calloc(n, size);
+    void *p = mi_calloc(n, size);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
+    return xpv__mi_unbound_calloc(n, size);
 }
 static inline void *xpv__be_realloc(void *p, size_t n)
 {
-    mi_heap_t *hp = xpv__ts.mheap;
-    if (__builtin_expect(hp != NULL, 1)) {
-        void *q = mi_heap_realloc(hp, p, n);
-        if (__builtin_expect(q != NULL, 1))
-            return q;
-    }
-    return mi_realloc(p, n);
+    void *q = mi_realloc(p, n);
+    if (__builtin_expect(q != NULL, 1))
+        return q;
+    return xpv__mi_unbound_realloc(p, n);
 }
 /* alignment: a power of two. mimalloc 2.0.9 (Debian's, and plain LD_PRELOAD'ed mimalloc
  * alike) sometimes hands out a block that is not aligned when the size is a multiple of the
@@ -191,17 +188,16 @@ static inline void *xpv__be_realloc(void *p, size_t n)
  * the result is checked and, when wrong, asked again with an odd size, which takes the path
  * that aligns (seen aligned for every size and alignment up to 1 MiB), then with room for
  * the alignment. */
-void *xpv__mi_aligned_retry(mi_heap_t *hp, size_t alignment, size_t n);
+void *xpv__mi_aligned_retry(size_t alignment, size_t n);
 static inline void *xpv__be_aligned(size_t alignment, size_t n)
 {
-    mi_heap_t *hp = xpv__ts.mheap;
-    void *p = hp ? mi_heap_malloc_aligned(hp, n ? n : 1, alignment) : NULL;
+    void *p = mi_malloc_aligned(n ? n : 1, alignment);
     if (!p)
-        p = mi_malloc_aligned(n ? n : 1, alignment);
+        p = xpv__mi_unbound_aligned(alignment, n ? n : 1);
     if (__builtin_expect(((uintptr_t)p & (alignment - 1)) == 0, 1))
         return p;
     mi_free(p);
-    return xpv__mi_aligned_retry(hp, alignment, n);
+    return xpv__mi_aligned_retry(alignment, n);
 }
 static inline void xpv__be_free(void *p)
 {

@@ -37,13 +37,18 @@
 #include "xpv/ops.h"
 #include "xpv/topo.h"
 
-static struct xpv_heap *g_heap;
+/* Until the constructor made the heap: boot, a heap no thread ever takes (its t->owner test
+ * fails, so the fast path needs no test of its own for "no heap yet"). */
+static struct xpv_heap boot;
+static struct xpv_heap *g_heap = &boot;
 static int g_stats_fd = -1; /* XPV_MALLOC_STATS: stderr, duplicated at start (programs such as
                                coreutils close fd 2 in their own exit handlers, before ours) */
 
+/* The process's heap, NULL until made (or with XPV_MALLOC_DISABLE, or when making it failed). */
 static inline struct xpv_heap *heap(void)
 {
-    return __atomic_load_n(&g_heap, __ATOMIC_ACQUIRE);
+    struct xpv_heap *h = __atomic_load_n(&g_heap, __ATOMIC_ACQUIRE);
+    return h != &boot ? h : NULL;
 }
 
 static inline void check(void)
@@ -57,8 +62,7 @@ static inline void check(void)
  * separate function, so the fast path saves no registers and ends in a jump to jemalloc. */
 static inline bool current(void)
 {
-    struct xpv_heap *h = heap();
-    return __builtin_expect(h != NULL, 1) && xpv__heap_current(h, &xpv__ts);
+    return xpv__heap_current(__atomic_load_n(&g_heap, __ATOMIC_ACQUIRE), &xpv__ts);
 }
 
 static void slow(void)
