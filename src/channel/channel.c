@@ -14,9 +14,13 @@
  * file, not reached through a symlink, owned by root or by the caller's effective uid and
  * writable by nobody but its owner; others cannot feed the reader a topology, nor truncate it.
  * A truncation by the owner does not crash the reader either, except the one-load fast path
- * on a file cut to 0 bytes: the copy is a pread() from the descriptor (a short read, never a
- * SIGBUS), the copy first fstat()s the file and refuses while it is shorter than what was
- * mapped, and the wait leaves the mapping alone while the file is shorter than a header.
+ * on a file cut to 0 bytes and a cut to 0 bytes that lands between a size check and the loads
+ * of the first page that follow it: the copy first fstat()s the file and refuses while it is
+ * shorter than what was mapped; bytes past the first page are copied with pread() from the
+ * descriptor (a short read, never a SIGBUS), a record within the first page with memcpy (that
+ * page goes only with a cut to 0 bytes, under which the seq loads around the copy fault
+ * anyway: copy_bytes); and the wait leaves the mapping alone while the file is shorter than a
+ * header.
  */
 #define _GNU_SOURCE
 #include "xpv/channel.h"
@@ -42,8 +46,9 @@
 struct xpv_snapshot {
     int refs; /* atomic */
     struct xpv_record_view view;
-    uint16_t *eff; /* [view.nr_cpus]: effective physical node index, XPV_RECORD_NONE */
-    uint64_t ops;  /* steps spent computing eff (xpv__effective_cpus) */
+    uint16_t *eff;  /* [view.nr_cpus]: effective physical node index, XPV_RECORD_NONE */
+    size_t eff_cap; /* entries eff has room for */
+    uint64_t ops;   /* steps spent computing eff (xpv__effective_cpus) */
     uint8_t bytes[];
 };
 
@@ -64,6 +69,9 @@ struct xpv_channel {
     void *cb_arg;
     uint64_t sub_since;   /* generation at subscribe time: changes after it are reported */
     uint64_t size_checks; /* atomic: fstat()s of the file (file_short), for tests */
+    uint64_t preads;      /* atomic: copies made with pread() (copy_bytes), for tests */
+    size_t page;          /* the page size: copies within the first page use memcpy */
+    struct xpv__effective_scratch *watch_sc; /* the watcher thread's, reused per snapshot */
 };
 
 const char *xpv_channel_default_path(void)
@@ -83,6 +91,8 @@ static int make(const uint8_t *map, size_t size, int fd, struct xpv_channel **ou
     ch->size = size;
     ch->fd = fd;
     ch->futex_ok = fd >= 0;
+    long page = sysconf(_SC_PAGESIZE);
+    ch->page = page > 0 ? (size_t)page : 4096;
     ch->fast.generation_word = shm_gen(map);
     pthread_mutex_init(&ch->lock, NULL);
     *out = ch;
@@ -183,6 +193,7 @@ void xpv_channel_close(struct xpv_channel *ch)
         close(ch->fd);
     }
     pthread_mutex_destroy(&ch->lock);
+    free(ch->watch_sc);
     free(ch);
 }
 
@@ -198,35 +209,49 @@ struct xpv_snapshot *xpv_snapshot_get(const struct xpv_snapshot *s)
 void xpv_snapshot_put(const struct xpv_snapshot *s)
 {
     struct xpv_snapshot *m = (struct xpv_snapshot *)s;
-    if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-        free(m->eff);
-        free(m);
-    }
+    if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(m); /* eff lives in the same allocation (copy_once) */
 }
 
 /* The file is shorter than what was mapped (its owner truncated it): touching the missing
- * pages would raise SIGBUS. Caller memory (fd < 0) cannot shrink. Sets *size when asked. */
+ * pages would raise SIGBUS. Caller memory (fd < 0) cannot shrink. Sets *size when asked.
+ * The size is lseek(SEEK_END)'s answer, the file's size as fstat's st_size is, for about half
+ * the cost of fstat (no attributes gathered and copied out); the descriptor's offset it moves
+ * is used by nothing (copies are pread()s). fstat when lseek fails. */
 static bool file_short(const struct xpv_channel *ch, long long *size)
 {
-    struct stat st;
     if (ch->fd < 0)
         return false;
     __atomic_fetch_add(&((struct xpv_channel *)ch)->size_checks, 1, __ATOMIC_RELAXED);
-    if (fstat(ch->fd, &st) < 0)
-        st.st_size = 0;
+    off_t end = lseek(ch->fd, 0, SEEK_END);
+    if (end < 0) {
+        struct stat st;
+        end = fstat(ch->fd, &st) < 0 ? 0 : st.st_size;
+    }
     if (size)
-        *size = (long long)st.st_size;
-    return (size_t)st.st_size < ch->size;
+        *size = (long long)end;
+    return (size_t)end < ch->size;
 }
 
-/* len bytes of the record into dst: pread() from the file (a truncation mid-copy reads
- * short, no signal), from the mapping for caller memory and files that do not read. */
+/* len bytes of the record into dst: from the mapping for caller memory, files that do not
+ * read, and copies that lie within the first page; else pread() from the file (a truncation
+ * mid-copy reads short, no signal).
+ *
+ * Why the first page may be read from the mapping: the copy's caller has just loaded the seq
+ * and total_len words from that page, and loads the seq word again after the copy. A page of
+ * a file mapping raises SIGBUS only when it lies wholly past the end of the file, so the first
+ * page goes only when the file is cut to 0 bytes, and then those header loads fault as well:
+ * a memcpy within the first page adds no way to fault that the loads around it do not have.
+ * A cut to any other size leaves the first page mapped (bytes past the end read as zeros: the
+ * CRC rejects them). Bytes past the first page may vanish under a cut to one page, as in
+ * test_attack's test_truncate: those are read with pread(). */
 static int copy_bytes(struct xpv_channel *ch, uint8_t *dst, size_t len)
 {
-    if (ch->fd < 0 || __atomic_load_n(&ch->no_pread, __ATOMIC_RELAXED)) {
+    if (ch->fd < 0 || __atomic_load_n(&ch->no_pread, __ATOMIC_RELAXED) || len <= ch->page) {
         memcpy(dst, ch->map, len);
         return 0;
     }
+    __atomic_fetch_add(&ch->preads, 1, __ATOMIC_RELAXED);
     size_t done = 0;
     while (done < len) {
         ssize_t n = pread(ch->fd, dst + done, len - done, (off_t)done);
@@ -243,6 +268,12 @@ static int copy_bytes(struct xpv_channel *ch, uint8_t *dst, size_t len)
         done += (size_t)n;
     }
     return 0;
+}
+
+/* Where eff starts in a snapshot's bytes[] after a record of total bytes (2-byte aligned). */
+static size_t eff_offset(size_t total)
+{
+    return (total + 7) & ~(size_t)7;
 }
 
 /* One seqlock copy attempt: 0 with *out (unvalidated bytes), -EAGAIN to retry, <0 error.
@@ -266,7 +297,9 @@ static int copy_once(struct xpv_channel *ch, struct xpv_snapshot **out, struct x
     total = le32toh(total);
     if (total < XPV_RECORD_HEADER_SIZE || total > ch->size)
         total = (uint32_t)(ch->size < XPV_RECORD_HEADER_SIZE ? ch->size : XPV_RECORD_HEADER_SIZE);
-    struct xpv_snapshot *s = malloc(sizeof(*s) + total);
+    /* one allocation: the bytes, then room for eff (2 bytes per CPU; a record spends 4 bytes
+     * per CPU on cpu_pnode and cpu_vnode, so total / 2 bounds it; add_effective checks) */
+    struct xpv_snapshot *s = malloc(sizeof(*s) + eff_offset(total) + total / 2);
     if (!s)
         return xpv_error_set(err, -ENOMEM, "out of memory");
     if (copy_bytes(ch, s->bytes, total) < 0) {
@@ -281,24 +314,26 @@ static int copy_once(struct xpv_channel *ch, struct xpv_snapshot **out, struct x
         return -EAGAIN;
     }
     s->refs = 1;
-    s->eff = NULL;
+    s->eff = (uint16_t *)(void *)(s->bytes + eff_offset(total));
+    s->eff_cap = total / 2 / sizeof(uint16_t);
     s->ops = 0;
     *out = s;
     return (int)total;
 }
 
 /* The effective node of every CPU, once per snapshot: O(backing + nodes² + CPUs × nodes)
- * whatever the record says (xpv__effective_cpus), so that per-CPU lookups cost nothing. */
-static int add_effective(struct xpv_snapshot *s, struct xpv_error *err)
+ * whatever the record says (xpv__effective_cpus), so that per-CPU lookups cost nothing.
+ * sc: the watcher's own scratch, or NULL to allocate one (any thread may take a snapshot). */
+static int add_effective(struct xpv_snapshot *s, struct xpv__effective_scratch *sc,
+                         struct xpv_error *err)
 {
-    struct xpv__effective_scratch *sc = malloc(sizeof(*sc));
-    s->eff = malloc(sizeof(*s->eff) * (s->view.nr_cpus ? s->view.nr_cpus : 1));
-    if (!sc || !s->eff) {
-        free(sc);
+    if (s->view.nr_cpus > s->eff_cap) /* the decoder's layout makes this impossible */
+        return xpv_error_set(err, -EBADMSG, "record has %u CPUs in too few bytes", s->view.nr_cpus);
+    struct xpv__effective_scratch *own = sc ? NULL : malloc(sizeof(*own));
+    if (!sc && !own)
         return xpv_error_set(err, -ENOMEM, "out of memory");
-    }
-    s->ops = xpv__effective_cpus(&s->view, sc, s->eff);
-    free(sc);
+    s->ops = xpv__effective_cpus(&s->view, sc ? sc : own, s->eff);
+    free(own);
     return 0;
 }
 
@@ -320,9 +355,15 @@ uint64_t xpv__channel_size_checks(const struct xpv_channel *ch)
     return __atomic_load_n(&ch->size_checks, __ATOMIC_RELAXED);
 }
 
-/* size_ok: see copy_once; only the first attempt trusts it, a retry checks again. */
+uint64_t xpv__channel_preads(const struct xpv_channel *ch)
+{
+    return __atomic_load_n(&ch->preads, __ATOMIC_RELAXED);
+}
+
+/* size_ok: see copy_once; only the first attempt trusts it, a retry checks again.
+ * sc: the watcher's scratch for the effective nodes, or NULL. */
 static int snapshot_impl(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err,
-                         bool size_ok)
+                         bool size_ok, struct xpv__effective_scratch *sc)
 {
     struct xpv_snapshot *s = NULL;
     int rc = -EAGAIN;
@@ -342,7 +383,7 @@ static int snapshot_impl(struct xpv_channel *ch, struct xpv_snapshot **out, stru
                 rc = xpv_error_set(err, -ENODATA, "no record has been published yet");
         }
         if (rc == 0)
-            rc = add_effective(s, err);
+            rc = add_effective(s, sc, err);
         if (rc < 0) {
             xpv_snapshot_put(s);
             s = NULL;
@@ -370,7 +411,13 @@ static int snapshot_impl(struct xpv_channel *ch, struct xpv_snapshot **out, stru
 
 int xpv_channel_snapshot(struct xpv_channel *ch, struct xpv_snapshot **out, struct xpv_error *err)
 {
-    return snapshot_impl(ch, out, err, false);
+    return snapshot_impl(ch, out, err, false, NULL);
+}
+
+int xpv__channel_snapshot_trusting(struct xpv_channel *ch, struct xpv_snapshot **out,
+                                   struct xpv_error *err)
+{
+    return snapshot_impl(ch, out, err, true, NULL);
 }
 
 const struct xpv_record_view *xpv_snapshot_view(const struct xpv_snapshot *s)
@@ -567,7 +614,7 @@ static void *watcher_main(void *arg)
         uint64_t gen = xpv_channel_generation(ch);
         struct xpv_snapshot *s = NULL;
         /* one fstat per wake-up: wait_change's, just before it loaded the generation */
-        int rc = snapshot_impl(ch, &s, NULL, full);
+        int rc = snapshot_impl(ch, &s, NULL, full, ch->watch_sc);
         if (rc == 0) {
             seen = xpv_snapshot_generation(s);
             ch->cb(s, ch->cb_arg);
@@ -596,6 +643,8 @@ int xpv_channel_subscribe(struct xpv_channel *ch, xpv_channel_cb cb, void *arg,
     ch->cb_arg = arg;
     ch->sub_since = xpv_channel_generation(ch);
     __atomic_store_n(&ch->stop, 0, __ATOMIC_RELEASE);
+    if (!ch->watch_sc)
+        ch->watch_sc = malloc(sizeof(*ch->watch_sc)); /* NULL: each snapshot allocates one */
     int rc = pthread_create(&ch->watcher, NULL, watcher_main, ch);
     if (rc == 0)
         ch->subscribed = true;

@@ -37,4 +37,15 @@ uint64_t xpv__snapshot_ops(const struct xpv_snapshot *s);
 struct xpv_channel;
 uint64_t xpv__channel_size_checks(const struct xpv_channel *ch);
 
+/* How many copies handle ch has made with pread() (channel.c): a record within the first
+ * page of the mapping is copied with memcpy, a longer one with pread. */
+uint64_t xpv__channel_preads(const struct xpv_channel *ch);
+
+/* xpv_channel_snapshot as the watcher takes it, trusting a size check made an instant before
+ * (channel.c, copy_once): for tests, a truncation that lands between the check and the copy. */
+struct xpv_snapshot;
+struct xpv_error;
+int xpv__channel_snapshot_trusting(struct xpv_channel *ch, struct xpv_snapshot **out,
+                                   struct xpv_error *err);
+
 #endif

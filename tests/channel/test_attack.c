@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -160,6 +162,57 @@ static void test_truncate(void **state)
     xpv_channel_close(ch);
 }
 
+/* A cut that lands between the size check and the copy (the watcher trusts the check its
+ * wait made an instant before: xpv__channel_snapshot_trusting takes the snapshot so). A
+ * record within the first page is copied from the mapping, which a cut to any size but 0
+ * leaves in place (past the end it reads zeros: rejected); bytes past the first page are read
+ * with pread, which reads short instead of raising SIGBUS. */
+static void test_truncate_raced(void **state)
+{
+    (void)state;
+    struct xpv_channel *ch = NULL;
+    struct xpv_snapshot *s = NULL;
+    struct xpv_error err = {0};
+
+    /* a small record: copied from the mapping, no pread */
+    publish(3);
+    assert_int_equal(xpv_channel_open(path, &ch, &err), 0);
+    assert_int_equal(xpv__channel_snapshot_trusting(ch, &s, &err), 0);
+    assert_int_equal(tu_view_matches(xpv_snapshot_view(s), 3), 0);
+    xpv_snapshot_put(s);
+    assert_int_equal(xpv__channel_preads(ch), 0);
+    /* the owner cuts it to 100 bytes, past the header: the rest reads as zeros */
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint64_t g = 2;
+    assert_int_equal(pwrite(fd, &g, sizeof(g), 24), sizeof(g));
+    assert_int_equal(ftruncate(fd, 100), 0);
+    assert_int_equal(xpv__channel_snapshot_trusting(ch, &s, &err), -EILSEQ); /* the CRC */
+    assert_non_null(s);                                                      /* the last good one */
+    assert_int_equal(xpv_snapshot_generation(s), 1);
+    xpv_snapshot_put(s);
+    close(fd);
+    xpv_channel_close(ch);
+    unlink(path);
+
+    /* a record longer than a page: copied with pread */
+    publish_hostile();
+    assert_int_equal(xpv_channel_open(path, &ch, &err), 0);
+    assert_int_equal(xpv__channel_snapshot_trusting(ch, &s, &err), 0);
+    xpv_snapshot_put(s);
+    assert_int_equal(xpv__channel_preads(ch), 1);
+    /* cut to one page: the copy of the second page reads short, no SIGBUS */
+    fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, &g, sizeof(g), 24), sizeof(g));
+    assert_int_equal(ftruncate(fd, 4096), 0);
+    assert_int_equal(xpv__channel_snapshot_trusting(ch, &s, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "truncated"));
+    xpv_snapshot_put(s);
+    close(fd);
+    xpv_channel_close(ch);
+}
+
 static void test_cost(void **state)
 {
     (void)state;
@@ -187,6 +240,86 @@ static void test_cost(void **state)
     assert_int_equal(xpv_snapshot_effective_node(s, 0), 128);
     xpv_snapshot_put(s);
     xpv_channel_close(ch);
+}
+
+/* The watcher computes the effective nodes with a scratch of its own, reused from one
+ * snapshot to the next, into the snapshot's single allocation: every callback's answers are
+ * the rule's (xpv_effective_record on the test's own copy of the record), on the most
+ * expensive record, publish after publish. */
+struct watch_check {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int calls, bad_calls;
+    unsigned wrong, checked;
+    const int *want; /* [nr_cpus]: the rule's answer, from the test's copy */
+    unsigned nr_cpus;
+};
+
+static void on_change_check(const struct xpv_snapshot *s, void *arg)
+{
+    struct watch_check *w = arg;
+    unsigned wrong = 0, checked = 0;
+    if (s) {
+        wrong += xpv_snapshot_nr_cpus(s) != w->nr_cpus;
+        for (unsigned c = 0; c < w->nr_cpus; c += 7, checked++)
+            wrong += xpv_snapshot_effective_node(s, c) != w->want[c];
+    }
+    pthread_mutex_lock(&w->lock);
+    w->calls++;
+    w->bad_calls += !s;
+    w->wrong += wrong;
+    w->checked += checked;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void test_watch_effective(void **state)
+{
+    (void)state;
+    publish_hostile();
+    /* the rule's answers, from a copy of the record read and decoded here */
+    static uint8_t buf[XPV_RECORD_MAP_SIZE];
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+    close(fd);
+    uint32_t total;
+    memcpy(&total, buf + 16, sizeof(total));
+    struct xpv_record_view v;
+    assert_int_equal(xpv_record_decode(buf, total, &v, NULL), 0);
+    static int want[XPV_MAX_CPUS]; /* every 7th CPU: the rule walks every entry per CPU */
+    assert_true(v.nr_cpus <= XPV_MAX_CPUS);
+    for (unsigned c = 0; c < v.nr_cpus; c += 7) {
+        struct xpv_effective e;
+        want[c] = xpv_effective_record(&v, c, &e) == 1 ? (int)xpv_record_pnode_id(&v, e.pnode)
+                                                       : -ENOENT;
+    }
+    struct watch_check w = {
+            PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, want, v.nr_cpus};
+
+    struct xpv_channel *ch = NULL;
+    assert_int_equal(xpv_channel_open(path, &ch, NULL), 0);
+    assert_int_equal(xpv_channel_subscribe(ch, on_change_check, &w, NULL), 0);
+    for (int i = 1; i <= 3; i++) {
+        publish_hostile();
+        pthread_mutex_lock(&w.lock);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 20;
+        int rc = 0;
+        while (w.calls < i && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&w.cond, &w.lock, &dl);
+        int calls = w.calls;
+        pthread_mutex_unlock(&w.lock);
+        if (calls < i)
+            fail_msg("no callback for publish %d within 20 s", i);
+    }
+    xpv_channel_unsubscribe(ch);
+    xpv_channel_close(ch);
+    print_message("%d callbacks, %u CPUs checked, %u wrong\n", w.calls, w.checked, w.wrong);
+    assert_int_equal(w.bad_calls, 0);
+    assert_true(w.checked > 0);
+    assert_int_equal(w.wrong, 0);
 }
 
 static void test_node_id(void **state)
@@ -242,7 +375,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
             cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_truncate_raced, setup, teardown),
             cmocka_unit_test_setup_teardown(test_cost, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_watch_effective, setup, teardown),
             cmocka_unit_test_setup_teardown(test_node_id, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
