@@ -292,7 +292,9 @@ unsigned long hostd_raise_nofile(void)
  * (num_threads) and their resident pages (rss). Unchanged since the last full read, within
  * conf.rss_change, and that read less than conf.rescan_rounds rounds ago (staggered over
  * the domains), the domain keeps what that read found and returns its thread count without
- * filling tids; d->changed says which. A process without a readable stat (a fixture without
+ * filling tids; d->changed says which. A full read lists the threads (fills tids) only when
+ * they are needed (below); tids is filled whenever force is. A process without a readable
+ * stat (a fixture without
  * one, a kernel that hides it) has no detector: read in full every round. VMs are read in
  * full every round (their QMP check runs anyway).
  */
@@ -396,9 +398,14 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
     d->full_round = rounds ? rounds : 1;
     if (d->conf.kind != HOSTD_VM)
         memset(d->mem, 0, sizeof(d->mem));
+    /* The thread ids are needed only to bind the threads: a move reads them (force), as do a
+     * domain with a fixed placement (bound here) and one found for the first time (its
+     * threads' affinity may say where an earlier daemon put it). Otherwise the detector's
+     * count stands for them, and a change of memory alone costs no task listing. */
+    bool list = force || !ok || d->pinned || (!d->nodes && !d->generation);
     unsigned live = 0;
     for (unsigned p = 0; p < d->nr_pids; p++) {
-        if (d->conf.kind != HOSTD_VM) {
+        if (d->conf.kind != HOSTD_VM && list) {
             int n = hostd_proc_tids(h->proc_root, d->pids[p], tids + nt, cap - nt);
             if (n < 0)
                 continue;
@@ -407,6 +414,8 @@ static int refresh(struct hostd *h, struct hostd_domain *d, pid_t *tids, unsigne
         if (hostd_proc_mem(h->proc_root, d->pids[p], h->topo, d->mem) == 0)
             live++;
     }
+    if (d->conf.kind != HOSTD_VM && !list)
+        nt = (unsigned)threads; /* every process has a detector (ok): their num_threads */
     bool was = d->alive;
     d->alive = live > 0 && nt > 0;
     d->threads = nt;

@@ -512,7 +512,8 @@ static void seen_round(struct fx *f, struct seen_paths *s)
 /* The change detector (docs/hostd.md, "Cost"): once placed, a domain whose /proc/PID/stat
  * says nothing changed (processes, threads, resident memory within rss_change) costs that
  * one read a round, no task directory, no numa_maps; one whose threads or memory changed is
- * read in full, alone; and every domain is read in full again within rescan_rounds. */
+ * read in full, alone (its numa_maps; its task directory only for a move); and every domain
+ * is read in full again within rescan_rounds. */
 static void test_change_detector(void **state)
 {
     (void)state;
@@ -556,10 +557,16 @@ static void test_change_detector(void **state)
     assert_int_equal(s.full[0], 0);
     assert_int_equal(s.full[1], 0);
     assert_int_not_equal(s.full[2], 0);
-    /* round 7 (b's rescan): c's memory grows by half (numa_maps, stat's rss): read, a not */
+    /* round 7 (b's rescan): c's memory grows by half (numa_maps, stat's rss): read, a not;
+     * neither lists its threads (no move: the detector's count stands for them) */
     fake_proc(f, 920, 2, 6, 2);
     fake_stat_full(f, 920, 2, 6 * 256 + 1);
+    r0 = hostd_proc_reads_get();
     seen_round(f, &s);
+    r1 = hostd_proc_reads_get();
+    assert_int_equal(r1.numa_maps - r0.numa_maps, 2);
+    assert_int_equal(r1.task - r0.task, 0);
+    assert_int_equal(hostd_find(&f->h, "b")->threads, 3);
     assert_int_equal(s.full[0], 0);
     assert_int_not_equal(s.full[1], 0);
     assert_int_not_equal(s.full[2], 0);
