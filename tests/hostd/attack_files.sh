@@ -173,7 +173,10 @@ ivshmem)
         -device ivshmem-plain,memdev=ivm,id=iv0 \
         -qmp "unix:$d/qmp.sock,server=on,wait=off" 2>"$d/qemu.err" & # not a wait: the VM, killed at the end
     vm=$!
-    wait_until 15 "QEMU's QMP socket" test -S "$d/qmp.sock" || fail "QEMU did not start: $(cat "$d/qemu.err")"
+    # the socket and the backend's file: QEMU makes them in an order of its own (a loaded run
+    # found the socket with the file not made yet, and mv failed)
+    wait_until 15 "QEMU's QMP socket and ivshmem file" test -S "$d/qmp.sock" -a -f "$iv" ||
+        fail "QEMU did not start: $(cat "$d/qemu.err")"
     mv "$iv" "$iv.qemu" # QEMU keeps its mapping; the path QMP reports is now another file
     head -c 1048576 /dev/urandom >"$iv"
     chmod 0600 "$iv"
