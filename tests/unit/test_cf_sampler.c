@@ -96,6 +96,38 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The target's first line of stderr into buf (it comes after the library's constructor, which
+ * made the ring): up to its newline, or what came before EOF. */
+static void first_line(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    while (n + 1 < cap && !memchr(buf, '\n', n)) {
+        ssize_t k = read(fd, buf + n, cap - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        buf[n] = 0;
+    }
+}
+
+/* The ring file fd, mapped and checked into rd (fd closed); the mapping, or NULL with err. */
+static void *map_ring(int fd, struct xpv_cf_ring_reader *rd, size_t *len, struct xpv_error *err)
+{
+    struct stat sb;
+    fstat(fd, &sb);
+    *len = (size_t)sb.st_size;
+    void *m = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return xpv_error_set(err, -errno, "mmap: %s", strerror(errno)), NULL;
+    if (xpv_cf_ring_open(rd, m, *len, err) < 0) {
+        munmap(m, *len);
+        return NULL;
+    }
+    return m;
+}
+
 /* cf-target rounds, RUNS times with the sampler: every run exits 0 with its data intact and
  * the output of a run without it; the samples of all runs are counted from their rings. */
 static int rounds(const char *lib, const char *target)
@@ -118,16 +150,7 @@ static int rounds(const char *lib, const char *target)
         pid = start(lib, target, "rounds", &ofd, &efd);
         if (pid < 0)
             FAIL("cannot start %s", target);
-        /* its first line comes after the library's constructor, which made the ring */
-        size_t n = 0;
-        info[0] = 0;
-        while (n + 1 < sizeof(info) && !memchr(info, '\n', n)) {
-            ssize_t k = read(efd, info + n, sizeof(info) - 1 - n);
-            if (k <= 0)
-                break;
-            n += (size_t)k;
-            info[n] = 0;
-        }
+        first_line(efd, info, sizeof(info));
         char name[128];
         struct xpv_error ferr = {0};
         int fd = xpv_cf_ring_file_open(XPV_CF_RING_DIR, pid, getuid(), name, sizeof(name), &ferr);
@@ -136,13 +159,11 @@ static int rounds(const char *lib, const char *target)
             waitpid(pid, &st, 0);
             FAIL("run %d: no ring for the target (%s); its stderr: '%s'", run, ferr.msg, info);
         }
-        struct stat sb;
-        fstat(fd, &sb);
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
         struct xpv_cf_ring_reader rd;
         struct xpv_error err = {0};
-        if (m == MAP_FAILED || xpv_cf_ring_open(&rd, m, (size_t)sb.st_size, &err) < 0)
+        size_t len;
+        void *m = map_ring(fd, &rd, &len, &err);
+        if (!m)
             FAIL("run %d: ring: %s", run, err.msg);
         int done = 0;
         double t0 = now_s();
@@ -157,7 +178,7 @@ static int rounds(const char *lib, const char *target)
                 nap_ms(20); /* not a wait: the drain interval while the target runs */
         }
         samples += xpv_cf_ring_pop(&rd, s, sizeof(s) / sizeof(s[0]));
-        munmap(m, (size_t)sb.st_size);
+        munmap(m, len);
         read_all(ofd, got, sizeof(got));
         read_all(efd, info, sizeof(info));
         close(ofd);
@@ -205,14 +226,7 @@ int main(int argc, char **argv)
 
     pid = start(lib, target, "1.5", &ofd, &efd);
     /* the info line comes once the threads are pinned, after the library's constructor */
-    size_t n = 0;
-    while (n + 1 < sizeof(info) && !memchr(info, '\n', n)) {
-        ssize_t k = read(efd, info + n, sizeof(info) - 1 - n);
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-        info[n] = 0;
-    }
+    first_line(efd, info, sizeof(info));
     unsigned long rlo, rhi, wlo, whi;
     int rtid, rcpu, wtid, wcpu;
     if (sscanf(info, "cf-target R %lx %lx W %lx %lx reader %d %d writer %d %d", &rlo, &rhi, &wlo,
@@ -227,13 +241,10 @@ int main(int argc, char **argv)
     if (fstat(fd, &rs) < 0 || (rs.st_mode & 07777) != 0600 || rs.st_uid != getuid())
         FAIL("ring %s: mode %04o owner %u, expected 0600 and ours", name,
              (unsigned)(rs.st_mode & 07777), (unsigned)rs.st_uid);
-    struct stat sb;
-    fstat(fd, &sb);
-    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
     struct xpv_cf_ring_reader rd;
     struct xpv_error err = {0};
-    if (m == MAP_FAILED || xpv_cf_ring_open(&rd, m, (size_t)sb.st_size, &err) < 0)
+    size_t len;
+    if (!map_ring(fd, &rd, &len, &err))
         FAIL("ring: %s", err.msg);
     if (rd.pid != pid)
         FAIL("ring names pid %d, target is %d", rd.pid, (int)pid);
