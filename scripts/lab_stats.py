@@ -12,6 +12,9 @@ the estimated probability that one run fails although nothing is wrong:
   - carrefour.shared_spreads, carrefour.shared_hold: each node's pages as a share of an even
     share; bar: above 0 (N checks; 40 % until 2026-12-03), and the pages' imbalance, bar 50 % (one check); shared_spreads
     also node 0's share of all pages, bar 50 %;
+  - nest.carrefour: each region's share of its pages on the node of the vCPU touching it at
+    the end (Carrefour on guest memory, the nested lab); bar 60 %, checked for every region
+    (4 regions: 4 checks, on lab8 too);
   - any test's waits that print "WHAT after S s (deadline D s)": the time, bar D.
 
 The estimate: the quantity taken as normal, its standard deviation replaced by the upper end
@@ -92,6 +95,15 @@ def main(paths):
                 if len(vals) >= 2 * nodes:  # the measurement run, then the checked run
                     samples[(test, nodes, "thread's pages local %")].append(vals[-nodes:])
                     bars[(test, nodes, "thread's pages local %")] = (60, "low", nodes)
+            if test == "nest.carrefour":
+                vals = []
+                for line in lines:
+                    m = re.match(r"\s*region \d+: ([0-9.]+) % of \d+ pages on node", line)
+                    if m:
+                        vals.append(float(m.group(1)))
+                if vals:
+                    samples[(test, nodes, "region's pages local %")].append(vals)
+                    bars[(test, nodes, "region's pages local %")] = (60, "low", len(vals))
             for line in lines:  # a test's waits: "  WHAT after S s (deadline D s)"
                 m = re.match(r"\s*(.+) after ([0-9.]+) s \(deadline ([0-9.]+) s\)", line)
                 if m:

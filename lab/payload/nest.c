@@ -221,10 +221,11 @@ static int pin_and_print(struct nest_run *r, char *err, size_t len)
 struct nest_run *nest_start(const struct nest_opts *o, char *err, size_t len)
 {
     if (!o->qemu || !o->payload || !o->shm_dir || o->nodes < 1 || o->nodes > NEST_MAX_CPUS ||
-        o->node_mb < 16 || o->node_mb % 4 || !o->timeout_s) {
+        o->node_mb < 16 || o->node_mb % 4 || !o->timeout_s || o->region_kb % 4 ||
+        o->region_kb > o->node_mb * 1024 / 4) {
         say(err, len,
             "nest_start: wants qemu, payload, shm_dir, 1..%d nodes, node_mb >= 16 and "
-            "a multiple of 4, a timeout",
+            "a multiple of 4, region_kb a multiple of 4 up to node_mb / 4 MiB, a timeout",
             NEST_MAX_CPUS);
         return NULL;
     }
@@ -277,9 +278,9 @@ struct nest_run *nest_start(const struct nest_opts *o, char *err, size_t len)
     }
     ARG("-kernel"), ARG("%s", o->payload);
     ARG("-append");
-    ARG("regions=%u base=%uM stride=%uM size=%uM passes=%u seconds=%u wait=1%s%s", o->nodes,
-        o->node_mb / 4, o->node_mb, o->node_mb / 4, o->passes, o->seconds,
-        o->pattern ? " pattern=" : "", o->pattern ? o->pattern : "");
+    ARG("regions=%u base=%uM stride=%uM size=%uK passes=%u seconds=%u wait=1%s%s", o->nodes,
+        o->node_mb / 4, o->node_mb, o->region_kb ? o->region_kb : o->node_mb * 1024 / 4, o->passes,
+        o->seconds, o->pattern ? " pattern=" : "", o->pattern ? o->pattern : "");
     ARG("-display"), ARG("none"), ARG("-nodefaults"), ARG("-no-reboot");
     ARG("-serial"), ARG("stdio"), ARG("-monitor"), ARG("none");
     ARG("-device"), ARG("isa-debug-exit,iobase=%#x,iosize=4", NEST_EXIT_PORT);
@@ -368,7 +369,8 @@ int nest_wait(struct nest_run *r, char *err, size_t len)
 
 int nest_check(const struct nest_run *r, const unsigned *owner, char *err, size_t len)
 {
-    const size_t node = (size_t)r->o.node_mb << 20, base = node / 4, size = node / 4;
+    const size_t node = (size_t)r->o.node_mb << 20, base = node / 4,
+                 size = r->o.region_kb ? (size_t)r->o.region_kb << 10 : node / 4;
     size_t bad = 0, good = 0;
     char first[256] = "";
     for (unsigned n = 0; n < r->o.nodes; n++) {

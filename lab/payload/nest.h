@@ -7,8 +7,8 @@
  * The second-level VM: `nodes` vCPUs and NUMA nodes, vCPU k (socket k, APIC id k, QEMU thread
  * "CPU k/TCG") on node k; node k's RAM is one memory-backend-file, share=on, of node_mb MiB at
  * SHM_DIR/xpv-nest-PID-k, so guest-physical address a is byte a % node_mb of node a / node_mb's
- * file. Region k is node_mb/4 MiB at byte node_mb/4 MiB of node k's file (payload base=, stride=,
- * size=), so vCPU k touching region k touches only its own node's memory.
+ * file. Region k is node_mb/4 MiB (or region_kb KiB) at byte node_mb/4 MiB of node k's file
+ * (payload base=, stride=, size=), so vCPU k touching region k touches only its own node's memory.
  */
 #ifndef XPV_NEST_H
 #define XPV_NEST_H
@@ -28,6 +28,8 @@ struct nest_opts {
     const char *shm_dir; /* the backing files' folder, as seen from root (a tmpfs) */
     unsigned nodes;      /* vCPUs = nodes = regions, 1..NEST_MAX_CPUS */
     unsigned node_mb;    /* RAM a node, MiB, a multiple of 4, >= 16 */
+    unsigned region_kb;  /* region k's size, KiB, a multiple of 4 (0: node_mb / 4 MiB); it
+                            starts node_mb / 4 MiB into node k's memory either way */
     const char *pattern; /* the payload's pattern= (NULL: vCPU k touches region k) */
     unsigned passes;     /* sweeps each vCPU makes at least */
     unsigned seconds;    /* and the time they sweep for at least */
