@@ -230,15 +230,15 @@ static int cpu_node(uint32_t cpu)
     return -1;
 }
 
-static enum lab_result gm_attrib(const struct lab_env *env)
+/* The nested QEMU with the guest-memory sampler preloaded (at its host path: the chroot is the
+ * host's root), run to its end: one vCPU a node, pinned, region_kb (0: the default) per
+ * region, the payload sweeping for `seconds`; on_ready(arg) when the payload waits. *out: the
+ * run (nest_free it), or NULL. 0 or -1 with why in err. The sampler goes into the nested QEMU
+ * only: each test runs in its own child (guest.c), and QEMU inherits the environment. */
+static int run_sampled(unsigned nodes, unsigned node_mb, unsigned region_kb, unsigned seconds,
+                       void (*on_ready)(struct nest_run *, void *), void *arg, const char *what,
+                       struct nest_run **out, char *err, size_t len)
 {
-    char err[1024];
-    LAB_CHECK(mount_all(err, sizeof err) == 0, "%s", err);
-    unsigned nodes = env->nodes < 4 ? env->nodes : 4;
-    struct gm g = {.nodes = nodes};
-    snprintf(g.err, sizeof g.err, "the payload never got ready");
-    /* the sampler, at its host path (the chroot is the host's root), into the nested QEMU
-     * only: this test runs in its own child (guest.c), QEMU inherits the environment */
     setenv("LD_PRELOAD", XPV_NEST_GMSAMPLER, 1);
     setenv("XPV_GMSAMPLER_RING", "262144", 1);
     struct nest_opts o = {.qemu = XPV_NEST_QEMU,
@@ -246,20 +246,34 @@ static enum lab_result gm_attrib(const struct lab_env *env)
                           .root = ROOT,
                           .shm_dir = "/run",
                           .nodes = nodes,
-                          .node_mb = GM_NODE_MB,
+                          .node_mb = node_mb,
+                          .region_kb = region_kb,
                           .passes = 3,
-                          .seconds = GM_SECONDS,
+                          .seconds = seconds,
                           .pin = 1,
                           .timeout_s = 500,
-                          .on_ready = gm_ready,
-                          .arg = &g};
-    struct nest_run *r = nest_start(&o, err, sizeof err);
+                          .on_ready = on_ready,
+                          .arg = arg};
+    struct nest_run *r = nest_start(&o, err, len);
     unsetenv("LD_PRELOAD");
-    int rc = r ? nest_wait(r, err, sizeof err) : -1;
+    int rc = r ? nest_wait(r, err, len) : -1;
     if (rc == 0)
-        printf("  nested QEMU with the sampler: payload ready %.1f s after QEMU started, done "
-               "at %.1f s\n",
+        printf("  nested QEMU %s: payload ready %.1f s after QEMU started, done at %.1f s\n", what,
                nest_seconds_to_ready(r), nest_seconds_total(r));
+    *out = r;
+    return rc;
+}
+
+static enum lab_result gm_attrib(const struct lab_env *env)
+{
+    char err[1024];
+    LAB_CHECK(mount_all(err, sizeof err) == 0, "%s", err);
+    unsigned nodes = env->nodes < 4 ? env->nodes : 4;
+    struct gm g = {.nodes = nodes};
+    snprintf(g.err, sizeof g.err, "the payload never got ready");
+    struct nest_run *r = NULL;
+    int rc = run_sampled(nodes, GM_NODE_MB, 0, GM_SECONDS, gm_ready, &g, "with the sampler", &r,
+                         err, sizeof err);
     if (rc == 0 && g.err[0])
         rc = -1, snprintf(err, sizeof err, "%s", g.err);
     size_t n[NEST_MAX_CPUS] = {0}, in[NEST_MAX_CPUS] = {0}, on_node[NEST_MAX_CPUS] = {0};
@@ -501,28 +515,9 @@ static enum lab_result carrefour(const struct lab_env *env)
     unsigned nodes = env->nodes < 4 ? env->nodes : 4;
     struct cf c = {.nodes = nodes, .xpv = -1};
     snprintf(c.err, sizeof c.err, "the payload never got ready");
-    setenv("LD_PRELOAD", XPV_NEST_GMSAMPLER, 1);
-    setenv("XPV_GMSAMPLER_RING", "262144", 1);
-    struct nest_opts o = {.qemu = XPV_NEST_QEMU,
-                          .payload = XPV_NEST_PAYLOAD,
-                          .root = ROOT,
-                          .shm_dir = "/run",
-                          .nodes = nodes,
-                          .node_mb = CF_NODE_MB,
-                          .region_kb = CF_REGION_KB,
-                          .passes = 3,
-                          .seconds = CF_SECONDS,
-                          .pin = 1,
-                          .timeout_s = 500,
-                          .on_ready = cf_ready,
-                          .arg = &c};
-    struct nest_run *r = nest_start(&o, err, sizeof err);
-    unsetenv("LD_PRELOAD");
-    int rc = r ? nest_wait(r, err, sizeof err) : -1;
-    if (rc == 0)
-        printf("  nested QEMU with the sampler and xpv carrefour: payload ready %.1f s after QEMU "
-               "started, done at %.1f s\n",
-               nest_seconds_to_ready(r), nest_seconds_total(r));
+    struct nest_run *r = NULL;
+    int rc = run_sampled(nodes, CF_NODE_MB, CF_REGION_KB, CF_SECONDS, cf_ready, &c,
+                         "with the sampler and xpv carrefour", &r, err, sizeof err);
     if (rc == 0 && c.err[0])
         rc = -1, snprintf(err, sizeof err, "%s", c.err);
     int xs = c.xpv > 0 ? cf_reap(c.xpv, 60) : -1;
